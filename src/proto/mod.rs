@@ -1,0 +1,2 @@
+//! The HTTP/2 connection state machine (RFC 9113 §5–§8).
+pub mod stream;

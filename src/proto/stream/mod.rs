@@ -1,0 +1,2 @@
+//! Per-stream state: the §5.1 state machine.
+pub mod state;
