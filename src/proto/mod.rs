@@ -1,2 +1,3 @@
 //! The HTTP/2 connection state machine (RFC 9113 §5–§8).
+pub mod flow;
 pub mod stream;

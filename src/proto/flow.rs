@@ -1,0 +1,301 @@
+//! Flow-control windows (RFC 9113 §5.2, §6.9).
+//!
+//! Windows are signed: a SETTINGS_INITIAL_WINDOW_SIZE reduction applies as a
+//! delta to every open stream's send window and can leave it negative
+//! (§6.9.2); the sender then waits until WINDOW_UPDATEs bring it back above
+//! zero. No window may exceed 2^31-1 (§6.9.1).
+//!
+//! The receive side separates three quantities that a single counter would
+//! conflate: what the peer may still send (`window`), what it sent that the
+//! application has not consumed yet (`unreleased`), and what the application
+//! released that we have not yet announced (`pending_update`). WINDOW_UPDATE
+//! goes out once `pending_update` reaches half the target window, which keeps
+//! the frame rate low without letting the peer stall (the same threshold h2
+//! and grpc-go use).
+
+use crate::frame::Reason;
+
+/// The largest legal window, 2^31-1 (RFC 9113 §6.9.1).
+pub const MAX_WINDOW: u32 = (1 << 31) - 1;
+
+/// The window every stream and the connection start with (RFC 9113 §6.9.2).
+pub const DEFAULT_WINDOW: u32 = 65_535;
+
+/// A window update or settings change pushed a window past 2^31-1: a
+/// FLOW_CONTROL_ERROR (of the stream, or of the connection for its window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowOverflow;
+
+impl WindowOverflow {
+    /// The error code the RFC assigns to it.
+    pub const REASON: Reason = Reason::FLOW_CONTROL_ERROR;
+}
+
+/// How much we may send (a stream's or the connection's send window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendWindow {
+    window: i64,
+}
+
+impl SendWindow {
+    /// A window of `initial` bytes.
+    pub fn new(initial: u32) -> Self {
+        SendWindow {
+            window: i64::from(initial),
+        }
+    }
+
+    /// The signed window: negative after a SETTINGS reduction.
+    pub fn get(&self) -> i64 {
+        self.window
+    }
+
+    /// Bytes that may be sent now (zero while the window is negative).
+    pub fn available(&self) -> u32 {
+        // Never above MAX_WINDOW, so the cast is exact.
+        self.window.clamp(0, i64::from(MAX_WINDOW)) as u32
+    }
+
+    /// Records `n` bytes sent. The caller never sends more than [`available`].
+    ///
+    /// [`available`]: SendWindow::available
+    pub fn consume(&mut self, n: u32) {
+        debug_assert!(n <= self.available());
+        self.window -= i64::from(n);
+    }
+
+    /// Applies a WINDOW_UPDATE increment.
+    pub fn increase(&mut self, increment: u32) -> Result<(), WindowOverflow> {
+        self.apply_delta(i64::from(increment))
+    }
+
+    /// Applies the change of SETTINGS_INITIAL_WINDOW_SIZE (`new - old`) to a
+    /// stream's send window (§6.9.2). The result may be negative.
+    pub fn apply_delta(&mut self, delta: i64) -> Result<(), WindowOverflow> {
+        let next = self.window + delta;
+        if next > i64::from(MAX_WINDOW) {
+            return Err(WindowOverflow);
+        }
+        self.window = next;
+        Ok(())
+    }
+}
+
+/// What the peer may send us, and when to tell it that it may send more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvWindow {
+    /// Bytes the peer may still send before it must wait. Signed because our
+    /// own SETTINGS reduction can leave it below zero for in-flight data.
+    window: i64,
+    /// The window we aim to keep open (the initial window, or what a
+    /// bandwidth-delay estimate asks for).
+    target: u32,
+    /// Received, not yet released by the application.
+    unreleased: u32,
+    /// Released, not yet announced with WINDOW_UPDATE.
+    pending_update: u32,
+}
+
+/// Data arrived beyond what we allowed: FLOW_CONTROL_ERROR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowExceeded;
+
+impl RecvWindow {
+    /// A window of `initial` bytes, which is also the target.
+    pub fn new(initial: u32) -> Self {
+        RecvWindow {
+            window: i64::from(initial),
+            target: initial,
+            unreleased: 0,
+            pending_update: 0,
+        }
+    }
+
+    /// Bytes the peer may still send.
+    pub fn window(&self) -> i64 {
+        self.window
+    }
+
+    /// Bytes received and held by the application.
+    pub fn unreleased(&self) -> u32 {
+        self.unreleased
+    }
+
+    /// The window size this side aims to advertise.
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+
+    /// Accounts `n` received flow-controlled bytes (DATA payload incl. padding).
+    pub fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
+        if i64::from(n) > self.window {
+            return Err(WindowExceeded);
+        }
+        self.window -= i64::from(n);
+        // Bounded by the window, itself ≤ 2^31-1, so no overflow.
+        self.unreleased = self.unreleased.saturating_add(n);
+        Ok(())
+    }
+
+    /// The application consumed `n` bytes; returns how many it really held
+    /// (releasing more than was received is clamped, not an error on the wire).
+    pub fn release(&mut self, n: u32) -> u32 {
+        let n = n.min(self.unreleased);
+        self.unreleased -= n;
+        self.pending_update = self.pending_update.saturating_add(n);
+        n
+    }
+
+    /// If enough has been released, the WINDOW_UPDATE increment to send now
+    /// (and the window is credited with it). Threshold: half the target.
+    pub fn take_update(&mut self) -> Option<u32> {
+        self.take_update_at(self.target / 2)
+    }
+
+    /// Like [`take_update`](RecvWindow::take_update) with any threshold; zero
+    /// flushes whatever is pending (used when a stream ends or the window is
+    /// about to run dry).
+    pub fn take_update_at(&mut self, threshold: u32) -> Option<u32> {
+        // Never announce beyond what keeps the window ≤ 2^31-1.
+        let room = i64::from(MAX_WINDOW) - self.window;
+        let increment = i64::from(self.pending_update).min(room.max(0));
+        if increment == 0 || increment < i64::from(threshold) {
+            return None;
+        }
+        self.pending_update -= increment as u32; // ≤ pending_update, fits
+        self.window += increment;
+        Some(increment as u32)
+    }
+
+    /// Changes the target window (local SETTINGS_INITIAL_WINDOW_SIZE or a BDP
+    /// estimate). Growing it makes the difference available for release at once.
+    pub fn set_target(&mut self, target: u32) {
+        let target = target.min(MAX_WINDOW);
+        if target > self.target {
+            self.pending_update = self.pending_update.saturating_add(target - self.target);
+        }
+        self.target = target;
+    }
+
+    /// Applies our own SETTINGS_INITIAL_WINDOW_SIZE change to a stream's
+    /// receive window once the peer acknowledged it (§6.9.2 applies to both sides).
+    pub fn apply_delta(&mut self, delta: i64) {
+        self.window = (self.window + delta).min(i64::from(MAX_WINDOW));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn settings_reduction_can_make_a_send_window_negative() {
+        let mut w = SendWindow::new(DEFAULT_WINDOW);
+        w.consume(60_000);
+        w.apply_delta(16_384 - i64::from(DEFAULT_WINDOW)).unwrap();
+        assert_eq!(w.get(), 5_535 + 16_384 - 65_535);
+        assert!(w.get() < 0);
+        assert_eq!(w.available(), 0);
+        w.increase(50_000).unwrap();
+        assert_eq!(w.available() as i64, 5_535 + 16_384 - 65_535 + 50_000);
+    }
+
+    #[test]
+    fn send_window_overflow_is_an_error_and_leaves_the_window_alone() {
+        let mut w = SendWindow::new(MAX_WINDOW);
+        assert_eq!(w.increase(1), Err(WindowOverflow));
+        assert_eq!(w.get(), i64::from(MAX_WINDOW));
+        let mut w = SendWindow::new(0);
+        assert_eq!(w.increase(MAX_WINDOW), Ok(()));
+        assert_eq!(w.apply_delta(1), Err(WindowOverflow));
+    }
+
+    #[test]
+    fn receiving_past_the_window_is_refused() {
+        let mut w = RecvWindow::new(100);
+        assert_eq!(w.receive(60), Ok(()));
+        assert_eq!(w.receive(41), Err(WindowExceeded));
+        assert_eq!(w.receive(40), Ok(()));
+        assert_eq!(w.window(), 0);
+        assert_eq!(w.receive(1), Err(WindowExceeded));
+    }
+
+    #[test]
+    fn window_update_waits_for_half_the_target() {
+        let mut w = RecvWindow::new(1000);
+        w.receive(800).unwrap();
+        assert_eq!(w.release(499), 499);
+        assert_eq!(w.take_update(), None);
+        assert_eq!(w.release(1), 1);
+        assert_eq!(w.take_update(), Some(500));
+        assert_eq!(w.window(), 700);
+        assert_eq!(w.take_update(), None);
+        // Releasing more than was received is clamped.
+        assert_eq!(w.release(10_000), 300);
+        assert_eq!(w.take_update_at(0), Some(300));
+        assert_eq!(w.window(), 1000);
+    }
+
+    #[test]
+    fn growing_the_target_opens_the_window() {
+        let mut w = RecvWindow::new(DEFAULT_WINDOW);
+        w.set_target(1 << 20);
+        assert_eq!(w.take_update(), Some((1 << 20) - DEFAULT_WINDOW));
+        assert_eq!(w.window(), 1 << 20);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Receive(u32),
+        Release(u32),
+        Update(u32),
+        Target(u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u32..70_000).prop_map(Op::Receive),
+            (0u32..70_000).prop_map(Op::Release),
+            (0u32..40_000).prop_map(Op::Update),
+            (0u32..(1 << 24)).prop_map(Op::Target),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the order of events: the window never exceeds 2^31-1,
+        /// every byte is accounted as in the window, held by the application,
+        /// or pending announcement, and the peer is never allowed more than
+        /// the target.
+        #[test]
+        fn recv_window_conserves_bytes(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut w = RecvWindow::new(DEFAULT_WINDOW);
+            let mut granted = i64::from(DEFAULT_WINDOW);
+            let mut received = 0i64;
+            for op in ops {
+                match op {
+                    Op::Receive(n) => {
+                        let before = w.window();
+                        if w.receive(n).is_ok() {
+                            received += i64::from(n);
+                        } else {
+                            prop_assert!(i64::from(n) > before);
+                            prop_assert_eq!(w.window(), before);
+                        }
+                    }
+                    Op::Release(n) => { w.release(n); }
+                    Op::Update(t) => {
+                        if let Some(inc) = w.take_update_at(t) {
+                            prop_assert!(inc >= t && inc > 0);
+                            granted += i64::from(inc);
+                        }
+                    }
+                    Op::Target(t) => w.set_target(t),
+                }
+                prop_assert!(w.window() <= i64::from(MAX_WINDOW));
+                prop_assert!(w.window() >= 0);
+                prop_assert_eq!(w.window(), granted - received);
+            }
+        }
+    }
+}
