@@ -1,3 +1,4 @@
 //! The HTTP/2 connection state machine (RFC 9113 §5–§8).
 pub mod flow;
+pub mod headers;
 pub mod stream;

@@ -1,0 +1,691 @@
+//! HTTP/2 message validation (RFC 9113 §8.1–§8.3).
+//!
+//! A header block is checked field by field as it is decoded: names and values
+//! against §8.2.1, connection-specific fields against §8.2.2, pseudo-header
+//! fields against §8.3 (only the ones allowed for this kind of block, each at
+//! most once, all before the regular fields, the required ones present).
+//!
+//! The checker does not own the fields. It records *positions* in the caller's
+//! list, so the caller keeps its zero-copy field storage and reads the
+//! pseudo-header values from where they already are. The same checks run on
+//! what the local application asks to send, so we never put a malformed
+//! message on the wire (as Go's `checkConnHeaders` does for its client).
+
+/// What a header block opens or closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// The first block of a request (a server receives it, a client sends it).
+    Request,
+    /// A response block, informational (1xx) or final.
+    Response,
+    /// Trailers: the last block of a message, no pseudo-header fields.
+    Trailers,
+}
+
+/// Why a message is malformed (RFC 9113 §8.1.1): the stream is reset with
+/// PROTOCOL_ERROR, the connection lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// A field name is empty.
+    #[error("empty field name")]
+    EmptyName,
+    /// A field name has an uppercase letter (§8.2.1).
+    #[error("uppercase character in field name")]
+    UppercaseName,
+    /// A field name has a control, space, non-ASCII or (outside the leading
+    /// pseudo-header colon) colon byte (§8.2.1).
+    #[error("invalid character in field name")]
+    InvalidName,
+    /// A field value has NUL, CR or LF (§8.2.1).
+    #[error("NUL, CR or LF in field value")]
+    InvalidValue,
+    /// A field value starts or ends with a space or tab (§8.2.1).
+    #[error("field value starts or ends with whitespace")]
+    ValueWhitespace,
+    /// connection, keep-alive, proxy-connection, transfer-encoding or upgrade (§8.2.2).
+    #[error("connection-specific field")]
+    ConnectionSpecific,
+    /// A TE field with a value other than "trailers" (§8.2.2).
+    #[error("te field other than \"trailers\"")]
+    InvalidTe,
+    /// A pseudo-header field after a regular field (§8.3).
+    #[error("pseudo-header field after a regular field")]
+    PseudoAfterRegular,
+    /// A pseudo-header field not defined for this kind of block (§8.3).
+    #[error("pseudo-header field not allowed here")]
+    UnexpectedPseudo,
+    /// The same pseudo-header field twice (§8.3.1, §8.3.2).
+    #[error("duplicate pseudo-header field")]
+    DuplicatePseudo,
+    /// A required pseudo-header field is missing (§8.3.1, §8.3.2).
+    #[error("missing pseudo-header field {0}")]
+    MissingPseudo(&'static str),
+    /// `:path` is empty for an http or https request (§8.3.1).
+    #[error("empty :path")]
+    EmptyPath,
+    /// CONNECT with `:scheme` or `:path` (§8.5).
+    #[error("CONNECT request with :scheme or :path")]
+    ConnectWithPath,
+    /// `:status` is not three digits (§8.3.2).
+    #[error("invalid :status")]
+    InvalidStatus,
+    /// content-length is not a number, or two of them disagree.
+    #[error("invalid content-length")]
+    InvalidContentLength,
+    /// The DATA received does not add up to content-length (§8.1.1).
+    #[error("DATA length does not match content-length")]
+    ContentLengthMismatch,
+    /// More HEADERS after the final ones without END_STREAM, or an
+    /// informational response with END_STREAM (§8.1).
+    #[error("header block out of place in the message")]
+    UnexpectedHeaders,
+}
+
+/// Where the pseudo-header fields of a block are, as indexes into the caller's field list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PseudoFields {
+    /// `:method`
+    pub method: Option<usize>,
+    /// `:scheme`
+    pub scheme: Option<usize>,
+    /// `:authority`
+    pub authority: Option<usize>,
+    /// `:path`
+    pub path: Option<usize>,
+    /// `:status`
+    pub status: Option<usize>,
+}
+
+/// The result of a valid block: where its pseudo fields are and the parsed
+/// bits the connection needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedBlock {
+    /// Positions of the pseudo-header fields.
+    pub pseudo: PseudoFields,
+    /// Index of the first regular field (all before it are pseudo fields).
+    pub first_regular: usize,
+    /// The content-length value, if one was given.
+    pub content_length: Option<u64>,
+    /// The `:status` code of a response.
+    pub status: Option<u16>,
+    /// Whether the request method is CONNECT (§8.5).
+    pub is_connect: bool,
+    /// Whether the request method is HEAD (its response has no body).
+    pub is_head: bool,
+}
+
+/// Validates one header block, field by field.
+#[derive(Debug, Clone)]
+pub struct BlockChecker {
+    kind: BlockKind,
+    index: usize,
+    seen_regular: bool,
+    pseudo: PseudoFields,
+    content_length: Option<u64>,
+    status: Option<u16>,
+    is_connect: bool,
+    is_head: bool,
+    path_empty: bool,
+}
+
+/// Bytes that may appear in a field name (§8.2.1): visible ASCII but
+/// uppercase letters; the colon is handled apart.
+const fn name_byte_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        t[b] = !(b >= 0x41 && b <= 0x5a) && b != b':' as usize;
+        b += 1;
+    }
+    t
+}
+static NAME_BYTE: [bool; 256] = name_byte_table();
+
+impl BlockChecker {
+    /// A checker for a block of the given kind.
+    pub fn new(kind: BlockKind) -> Self {
+        BlockChecker {
+            kind,
+            index: 0,
+            seen_regular: false,
+            pseudo: PseudoFields::default(),
+            content_length: None,
+            status: None,
+            is_connect: false,
+            is_head: false,
+            path_empty: false,
+        }
+    }
+
+    /// Checks the next field of the block.
+    pub fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+        let index = self.index;
+        self.index += 1;
+        check_value(value)?;
+        match name.split_first() {
+            None => Err(Malformed::EmptyName),
+            Some((b':', pseudo)) => self.pseudo_field(index, pseudo, value),
+            Some(_) => {
+                check_name(name)?;
+                self.seen_regular = true;
+                self.regular_field(name, value)
+            }
+        }
+    }
+
+    fn pseudo_field(&mut self, index: usize, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+        if self.seen_regular {
+            return Err(Malformed::PseudoAfterRegular);
+        }
+        let slot = match (self.kind, name) {
+            (BlockKind::Request, b"method") => {
+                self.is_connect = value == b"CONNECT";
+                self.is_head = value == b"HEAD";
+                &mut self.pseudo.method
+            }
+            (BlockKind::Request, b"scheme") => &mut self.pseudo.scheme,
+            (BlockKind::Request, b"authority") => &mut self.pseudo.authority,
+            (BlockKind::Request, b"path") => {
+                self.path_empty = value.is_empty();
+                &mut self.pseudo.path
+            }
+            (BlockKind::Response, b"status") => {
+                self.status = Some(parse_status(value)?);
+                &mut self.pseudo.status
+            }
+            _ => return Err(Malformed::UnexpectedPseudo),
+        };
+        if slot.replace(index).is_some() {
+            return Err(Malformed::DuplicatePseudo);
+        }
+        Ok(())
+    }
+
+    fn regular_field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+        match name {
+            b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
+            | b"upgrade" => Err(Malformed::ConnectionSpecific),
+            b"te" if !value.eq_ignore_ascii_case(b"trailers") => Err(Malformed::InvalidTe),
+            b"content-length" => {
+                let n = parse_content_length(value)?;
+                match self.content_length.replace(n) {
+                    Some(previous) if previous != n => Err(Malformed::InvalidContentLength),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the block: checks the required pseudo-header fields.
+    pub fn finish(self) -> Result<CheckedBlock, Malformed> {
+        let p = &self.pseudo;
+        match self.kind {
+            BlockKind::Request if self.is_connect => {
+                // §8.5: CONNECT carries :authority only.
+                if p.scheme.is_some() || p.path.is_some() {
+                    return Err(Malformed::ConnectWithPath);
+                }
+                if p.authority.is_none() {
+                    return Err(Malformed::MissingPseudo(":authority"));
+                }
+            }
+            BlockKind::Request => {
+                if p.method.is_none() {
+                    return Err(Malformed::MissingPseudo(":method"));
+                }
+                if p.scheme.is_none() {
+                    return Err(Malformed::MissingPseudo(":scheme"));
+                }
+                if p.path.is_none() {
+                    return Err(Malformed::MissingPseudo(":path"));
+                }
+                if self.path_empty {
+                    return Err(Malformed::EmptyPath);
+                }
+            }
+            BlockKind::Response if p.status.is_none() => {
+                return Err(Malformed::MissingPseudo(":status"));
+            }
+            BlockKind::Response | BlockKind::Trailers => {}
+        }
+        Ok(CheckedBlock {
+            pseudo: self.pseudo,
+            first_regular: count_pseudo(&self.pseudo),
+            content_length: self.content_length,
+            status: self.status,
+            is_connect: self.is_connect,
+            is_head: self.is_head,
+        })
+    }
+}
+
+fn count_pseudo(p: &PseudoFields) -> usize {
+    [p.method, p.scheme, p.authority, p.path, p.status]
+        .iter()
+        .flatten()
+        .count()
+}
+
+fn check_name(name: &[u8]) -> Result<(), Malformed> {
+    if name.iter().all(|&b| NAME_BYTE[usize::from(b)]) {
+        return Ok(());
+    }
+    if name.iter().any(u8::is_ascii_uppercase) {
+        Err(Malformed::UppercaseName)
+    } else {
+        Err(Malformed::InvalidName)
+    }
+}
+
+fn check_value(value: &[u8]) -> Result<(), Malformed> {
+    if value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+        return Err(Malformed::InvalidValue);
+    }
+    let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    if edge(value.first()) || edge(value.last()) {
+        return Err(Malformed::ValueWhitespace);
+    }
+    Ok(())
+}
+
+fn parse_status(value: &[u8]) -> Result<u16, Malformed> {
+    match value {
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9'] => {
+            Ok(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => Err(Malformed::InvalidStatus),
+    }
+}
+
+fn parse_content_length(value: &[u8]) -> Result<u64, Malformed> {
+    if value.is_empty() || value.len() > 19 {
+        return Err(Malformed::InvalidContentLength);
+    }
+    value.iter().try_fold(0u64, |n, &b| match b {
+        b'0'..=b'9' => Ok(n * 10 + u64::from(b - b'0')),
+        _ => Err(Malformed::InvalidContentLength),
+    })
+}
+
+/// Checks a whole block given as (name, value) pairs.
+pub fn check_block<'a>(
+    kind: BlockKind,
+    fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<CheckedBlock, Malformed> {
+    let mut checker = BlockChecker::new(kind);
+    for (name, value) in fields {
+        checker.field(name, value)?;
+    }
+    checker.finish()
+}
+
+/// Tracks the body of a message against its content-length (§8.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BodyLength {
+    expected: Option<u64>,
+    received: u64,
+}
+
+impl BodyLength {
+    /// Expects `expected` bytes of DATA, or any amount when `None` (no
+    /// content-length, or a response to HEAD / a 204 / a 304, whose
+    /// content-length describes a body that is not sent).
+    pub fn new(expected: Option<u64>) -> Self {
+        BodyLength {
+            expected,
+            received: 0,
+        }
+    }
+
+    /// Counts a DATA payload (without padding); fails as soon as it overshoots.
+    pub fn data(&mut self, n: usize) -> Result<(), Malformed> {
+        self.received = self.received.saturating_add(n as u64);
+        match self.expected {
+            Some(expected) if self.received > expected => Err(Malformed::ContentLengthMismatch),
+            _ => Ok(()),
+        }
+    }
+
+    /// The message ended: fails if less than content-length arrived.
+    pub fn end(&self) -> Result<(), Malformed> {
+        match self.expected {
+            Some(expected) if self.received != expected => Err(Malformed::ContentLengthMismatch),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BlockKind::*;
+    use super::Malformed::*;
+    use super::*;
+
+    fn check(kind: BlockKind, fields: &[(&str, &str)]) -> Result<CheckedBlock, Malformed> {
+        check_block(
+            kind,
+            fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        )
+    }
+
+    const GET: [(&str, &str); 4] = [
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":authority", "a.example"),
+        (":path", "/"),
+    ];
+
+    fn with(
+        base: &[(&'static str, &'static str)],
+        extra: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        base.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn valid_request_response_and_trailers() {
+        let req = check(
+            Request,
+            &with(&GET, &[("user-agent", "t"), ("te", "Trailers")]),
+        )
+        .unwrap();
+        assert_eq!(req.pseudo.method, Some(0));
+        assert_eq!(req.pseudo.path, Some(3));
+        assert_eq!(req.first_regular, 4);
+        let res = check(Response, &[(":status", "204"), ("content-length", "0")]).unwrap();
+        assert_eq!(res.status, Some(204));
+        assert_eq!(res.content_length, Some(0));
+        assert!(check(Trailers, &[("grpc-status", "0")]).is_ok());
+        assert!(check(Trailers, &[]).is_ok());
+        let connect = check(Request, &[(":method", "CONNECT"), (":authority", "a:443")]).unwrap();
+        assert!(connect.is_connect);
+        // No :authority is allowed (§8.3.1 says SHOULD for origin-form).
+        assert!(
+            check(
+                Request,
+                &[(":method", "GET"), (":scheme", "http"), (":path", "*")]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn every_malformed_case_gives_its_reason() {
+        let cases: Vec<(&str, BlockKind, Vec<(&str, &str)>, Malformed)> = vec![
+            (
+                "§8.2.1 uppercase name",
+                Request,
+                with(&GET, &[("User-Agent", "x")]),
+                UppercaseName,
+            ),
+            (
+                "§8.2.1 empty name",
+                Request,
+                with(&GET, &[("", "x")]),
+                EmptyName,
+            ),
+            (
+                "§8.2.1 space in name",
+                Request,
+                with(&GET, &[("a b", "x")]),
+                InvalidName,
+            ),
+            (
+                "§8.2.1 colon in name",
+                Request,
+                with(&GET, &[("a:b", "x")]),
+                InvalidName,
+            ),
+            (
+                "§8.2.1 non-ASCII name",
+                Request,
+                with(&GET, &[("caf\u{e9}", "x")]),
+                InvalidName,
+            ),
+            (
+                "§8.2.1 DEL in name",
+                Request,
+                with(&GET, &[("a\u{7f}", "x")]),
+                InvalidName,
+            ),
+            (
+                "§8.2.1 NUL in value",
+                Request,
+                with(&GET, &[("a", "x\0y")]),
+                InvalidValue,
+            ),
+            (
+                "§8.2.1 CR in value",
+                Request,
+                with(&GET, &[("a", "x\ry")]),
+                InvalidValue,
+            ),
+            (
+                "§8.2.1 LF in value",
+                Request,
+                with(&GET, &[("a", "x\ny")]),
+                InvalidValue,
+            ),
+            (
+                "§8.2.1 leading space",
+                Request,
+                with(&GET, &[("a", " x")]),
+                ValueWhitespace,
+            ),
+            (
+                "§8.2.1 trailing tab",
+                Request,
+                with(&GET, &[("a", "x\t")]),
+                ValueWhitespace,
+            ),
+            (
+                "§8.2.2 connection",
+                Request,
+                with(&GET, &[("connection", "close")]),
+                ConnectionSpecific,
+            ),
+            (
+                "§8.2.2 keep-alive",
+                Request,
+                with(&GET, &[("keep-alive", "1")]),
+                ConnectionSpecific,
+            ),
+            (
+                "§8.2.2 proxy-connection",
+                Request,
+                with(&GET, &[("proxy-connection", "x")]),
+                ConnectionSpecific,
+            ),
+            (
+                "§8.2.2 transfer-encoding",
+                Response,
+                vec![(":status", "200"), ("transfer-encoding", "chunked")],
+                ConnectionSpecific,
+            ),
+            (
+                "§8.2.2 upgrade",
+                Request,
+                with(&GET, &[("upgrade", "h2c")]),
+                ConnectionSpecific,
+            ),
+            (
+                "§8.2.2 te gzip",
+                Request,
+                with(&GET, &[("te", "gzip")]),
+                InvalidTe,
+            ),
+            (
+                "§8.3 pseudo after regular",
+                Request,
+                vec![
+                    (":method", "GET"),
+                    ("a", "b"),
+                    (":scheme", "http"),
+                    (":path", "/"),
+                ],
+                PseudoAfterRegular,
+            ),
+            (
+                "§8.3 unknown pseudo",
+                Request,
+                with(&GET, &[(":foo", "x")]),
+                UnexpectedPseudo,
+            ),
+            (
+                "§8.3 :protocol without extended CONNECT",
+                Request,
+                with(&GET, &[(":protocol", "websocket")]),
+                UnexpectedPseudo,
+            ),
+            (
+                "§8.3 response pseudo in request",
+                Request,
+                with(&GET, &[(":status", "200")]),
+                UnexpectedPseudo,
+            ),
+            (
+                "§8.3 request pseudo in response",
+                Response,
+                vec![(":status", "200"), (":path", "/")],
+                UnexpectedPseudo,
+            ),
+            (
+                "§8.1 pseudo in trailers",
+                Trailers,
+                vec![(":status", "200")],
+                UnexpectedPseudo,
+            ),
+            (
+                "§8.3.1 duplicate :path",
+                Request,
+                vec![
+                    (":method", "GET"),
+                    (":scheme", "http"),
+                    (":path", "/"),
+                    (":path", "/x"),
+                ],
+                DuplicatePseudo,
+            ),
+            (
+                "§8.3.2 duplicate :status",
+                Response,
+                vec![(":status", "200"), (":status", "200")],
+                DuplicatePseudo,
+            ),
+            (
+                "§8.3.1 missing :method",
+                Request,
+                vec![(":scheme", "http"), (":path", "/")],
+                MissingPseudo(":method"),
+            ),
+            (
+                "§8.3.1 missing :scheme",
+                Request,
+                vec![(":method", "GET"), (":path", "/")],
+                MissingPseudo(":scheme"),
+            ),
+            (
+                "§8.3.1 missing :path",
+                Request,
+                vec![(":method", "GET"), (":scheme", "http")],
+                MissingPseudo(":path"),
+            ),
+            (
+                "§8.3.1 empty :path",
+                Request,
+                vec![(":method", "GET"), (":scheme", "http"), (":path", "")],
+                EmptyPath,
+            ),
+            (
+                "§8.3.2 missing :status",
+                Response,
+                vec![("server", "x")],
+                MissingPseudo(":status"),
+            ),
+            (
+                "§8.3.2 two-digit :status",
+                Response,
+                vec![(":status", "20")],
+                InvalidStatus,
+            ),
+            (
+                "§8.3.2 non-digit :status",
+                Response,
+                vec![(":status", "2x0")],
+                InvalidStatus,
+            ),
+            (
+                "§8.3.2 :status 099",
+                Response,
+                vec![(":status", "099")],
+                InvalidStatus,
+            ),
+            (
+                "§8.5 CONNECT with :path",
+                Request,
+                vec![
+                    (":method", "CONNECT"),
+                    (":authority", "a:1"),
+                    (":path", "/"),
+                ],
+                ConnectWithPath,
+            ),
+            (
+                "§8.5 CONNECT without :authority",
+                Request,
+                vec![(":method", "CONNECT")],
+                MissingPseudo(":authority"),
+            ),
+            (
+                "content-length not a number",
+                Request,
+                with(&GET, &[("content-length", "1x")]),
+                InvalidContentLength,
+            ),
+            (
+                "content-length empty",
+                Request,
+                with(&GET, &[("content-length", "")]),
+                InvalidContentLength,
+            ),
+            (
+                "content-length overflow",
+                Request,
+                with(&GET, &[("content-length", "99999999999999999999")]),
+                InvalidContentLength,
+            ),
+            (
+                "content-length disagree",
+                Request,
+                with(&GET, &[("content-length", "1"), ("content-length", "2")]),
+                InvalidContentLength,
+            ),
+        ];
+        for (name, kind, fields, want) in cases {
+            assert_eq!(check(kind, &fields), Err(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn body_length_is_checked_against_content_length() {
+        let mut b = BodyLength::new(Some(10));
+        assert_eq!(b.data(4), Ok(()));
+        assert_eq!(b.end(), Err(ContentLengthMismatch));
+        assert_eq!(b.data(6), Ok(()));
+        assert_eq!(b.end(), Ok(()));
+        assert_eq!(b.data(1), Err(ContentLengthMismatch));
+        let mut any = BodyLength::new(None);
+        assert_eq!(any.data(usize::MAX), Ok(()));
+        assert_eq!(any.end(), Ok(()));
+    }
+
+    #[test]
+    fn name_table_matches_the_rfc_ranges() {
+        for b in 0u8..=255 {
+            let forbidden = b <= 0x20 || (0x41..=0x5a).contains(&b) || b >= 0x7f || b == b':';
+            assert_eq!(NAME_BYTE[usize::from(b)], !forbidden, "byte {b:#x}");
+        }
+    }
+}
