@@ -1,0 +1,362 @@
+//! The HPACK decoder (RFC 7541 §3, §6).
+
+use bytes::{Bytes, BytesMut};
+
+use super::HeaderField;
+use super::error::DecoderError;
+use super::huffman;
+use super::primitives::decode_int;
+use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, STATIC_TABLE};
+
+/// Limits the decoder enforces on every header block, while decoding.
+///
+/// When one fires the decoder stops handing out fields, finishes the block to
+/// keep its dynamic table in sync and returns the error
+/// ([`DecoderError::keeps_table_in_sync`] is true for all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderLimits {
+    /// Largest header list, counted as RFC 9113 §6.5.2 does: the sum over all
+    /// fields of name length + value length + 32. Default 65,536 (64 KiB);
+    /// advertise it as SETTINGS_MAX_HEADER_LIST_SIZE.
+    pub max_header_list_size: usize,
+    /// Most fields in one block. Default 1,024. Bounds the work per block even
+    /// for fields that cost one byte on the wire (an indexed `:method: GET`).
+    pub max_fields: usize,
+    /// Longest name or value, on the wire and after Huffman decoding.
+    /// Default 32,768 (32 KiB).
+    pub max_string_len: usize,
+}
+
+impl Default for DecoderLimits {
+    fn default() -> Self {
+        DecoderLimits {
+            max_header_list_size: 65_536,
+            max_fields: 1_024,
+            max_string_len: 32_768,
+        }
+    }
+}
+
+/// Huffman output goes into shared chunks of at least this size: one
+/// allocation serves many strings (each handed out as a `Bytes` slice).
+const SCRATCH_CHUNK: usize = 8192;
+
+/// The SETTINGS_HEADER_TABLE_SIZE every HTTP/2 endpoint starts with.
+const DEFAULT_TABLE_SIZE: usize = 4096;
+
+/// An HPACK decoder: one per connection (per direction), fed the header
+/// blocks in the order they arrive.
+///
+/// Fields come out as [`HeaderField`]s whose `Bytes` share memory rather than
+/// being allocated one by one: plain literals are slices of the block, table
+/// entries are reference-counted clones, static names are `'static`, and
+/// Huffman strings are slices of a shared scratch chunk.
+///
+/// # Example
+///
+/// ```
+/// use bytes::Bytes;
+/// use h2proto::hpack::{Decoder, HeaderField};
+///
+/// let mut decoder = Decoder::new(4096);
+/// // RFC 7541 C.3.1: GET http://www.example.com/
+/// let block = Bytes::from_static(&[
+///     0x82, 0x86, 0x84, 0x41, 0x0f, b'w', b'w', b'w', b'.', b'e', b'x', b'a', b'm', b'p',
+///     b'l', b'e', b'.', b'c', b'o', b'm',
+/// ]);
+/// let mut fields = Vec::new();
+/// decoder.decode(&block, &mut fields)?;
+/// assert_eq!(fields[0], HeaderField::new(":method", "GET"));
+/// assert_eq!(fields[3], HeaderField::new(":authority", "www.example.com"));
+/// assert_eq!(decoder.table_size(), 57); // ":authority" entry, 10 + 15 + 32
+/// # Ok::<(), h2proto::hpack::DecoderError>(())
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    table: DynamicTable,
+    /// The SETTINGS_HEADER_TABLE_SIZE in force (advertised and acknowledged).
+    limit: usize,
+    /// Set when `limit` dropped below the table's current maximum: the next
+    /// block must start with a size update at or below this value.
+    pending_min: Option<usize>,
+    limits: DecoderLimits,
+    scratch: BytesMut,
+}
+
+/// Per-block bookkeeping of the limits.
+struct BlockState {
+    list_size: usize,
+    fields: usize,
+    /// First limit that fired; from then on no field is handed out.
+    error: Option<DecoderError>,
+}
+
+impl Decoder {
+    /// A decoder for a connection on which we advertise (and the peer has
+    /// acknowledged) `max_table_size` as SETTINGS_HEADER_TABLE_SIZE, with the
+    /// default [`DecoderLimits`].
+    ///
+    /// The peer's table starts at the protocol default of 4,096 bytes, so if
+    /// `max_table_size` is smaller, its first block must start with a size
+    /// update.
+    pub fn new(max_table_size: usize) -> Self {
+        Self::with_limits(max_table_size, DecoderLimits::default())
+    }
+
+    /// Like [`Decoder::new`], with explicit limits.
+    pub fn with_limits(max_table_size: usize, limits: DecoderLimits) -> Self {
+        let mut decoder = Decoder {
+            table: DynamicTable::new(DEFAULT_TABLE_SIZE),
+            limit: DEFAULT_TABLE_SIZE,
+            pending_min: None,
+            limits,
+            scratch: BytesMut::new(),
+        };
+        decoder.set_max_table_size(max_table_size);
+        decoder
+    }
+
+    /// Sets the table size limit: call it when the peer acknowledges a
+    /// SETTINGS_HEADER_TABLE_SIZE we sent. Size updates above it are
+    /// [`DecoderError::SizeUpdateAboveLimit`]. If it is below the peer's
+    /// current table size, the peer's next block must start with a size update
+    /// at or below the smallest such limit (RFC 7541 §4.2), else
+    /// [`DecoderError::MissingSizeUpdate`].
+    pub fn set_max_table_size(&mut self, max_table_size: usize) {
+        self.limit = max_table_size;
+        if max_table_size < self.table.max_size() {
+            self.pending_min = Some(
+                self.pending_min
+                    .map_or(max_table_size, |m| m.min(max_table_size)),
+            );
+        }
+    }
+
+    /// The table size limit in force.
+    pub fn max_table_size(&self) -> usize {
+        self.limit
+    }
+
+    /// Replaces the limits (they apply from the next block).
+    pub fn set_limits(&mut self, limits: DecoderLimits) {
+        self.limits = limits;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> DecoderLimits {
+        self.limits
+    }
+
+    /// Current size of the dynamic table (RFC 7541 §4.1: name + value + 32 per entry).
+    pub fn table_size(&self) -> usize {
+        self.table.size()
+    }
+
+    /// Number of entries in the dynamic table.
+    pub fn table_len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Decodes one complete header block (HEADERS plus any CONTINUATION
+    /// payloads, concatenated), appending its fields to `out`.
+    ///
+    /// On error `out` is truncated back to its length on entry. See
+    /// [`DecoderError`] for which errors leave the decoder usable.
+    pub fn decode(
+        &mut self,
+        block: &Bytes,
+        out: &mut Vec<HeaderField>,
+    ) -> Result<(), DecoderError> {
+        let start = out.len();
+        let result = self.decode_with(block, |field| out.push(field));
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    /// Decodes one complete header block, calling `on_field` for each field
+    /// in order.
+    ///
+    /// When a limit fires, `on_field` is not called again for this block, but
+    /// earlier fields were already delivered: on `Err`, discard what the
+    /// callback received for this block.
+    pub fn decode_with<F: FnMut(HeaderField)>(
+        &mut self,
+        block: &Bytes,
+        mut on_field: F,
+    ) -> Result<(), DecoderError> {
+        let buf: &[u8] = block;
+        let mut pos = 0usize;
+
+        // Dynamic table size updates: only here, at the start (RFC 7541 §4.2).
+        while let Some(&b) = buf.get(pos) {
+            if b & 0xe0 != 0x20 {
+                break;
+            }
+            let size = decode_int(buf, &mut pos, 5)?;
+            if size as usize > self.limit {
+                return Err(DecoderError::SizeUpdateAboveLimit {
+                    requested: size,
+                    limit: self.limit,
+                });
+            }
+            if self.pending_min.is_some_and(|min| size as usize <= min) {
+                self.pending_min = None;
+            }
+            self.table.set_max_size(size as usize, &mut |_, _| {});
+        }
+        if pos < buf.len()
+            && let Some(min) = self.pending_min
+        {
+            return Err(DecoderError::MissingSizeUpdate { limit: min });
+        }
+
+        let mut state = BlockState {
+            list_size: 0,
+            fields: 0,
+            error: None,
+        };
+        while let Some(&b) = buf.get(pos) {
+            let field = if b & 0x80 != 0 {
+                // Indexed header field (§6.1).
+                let index = decode_int(buf, &mut pos, 7)?;
+                let (name, value) = self.field_at(index)?;
+                HeaderField {
+                    name,
+                    value,
+                    sensitive: false,
+                }
+            } else if b & 0x40 != 0 {
+                // Literal with incremental indexing (§6.2.1).
+                let index = decode_int(buf, &mut pos, 6)?;
+                let (name, name_owned) = if index == 0 {
+                    (self.read_string(block, &mut pos, &mut state)?, false)
+                } else {
+                    (self.name_at(index)?, true)
+                };
+                let value = self.read_string(block, &mut pos, &mut state)?;
+                let owned = if name_owned { Some(&name) } else { None };
+                self.table.insert(owned, &name, &value, &mut |_, _| {});
+                HeaderField {
+                    name,
+                    value,
+                    sensitive: false,
+                }
+            } else if b & 0x20 != 0 {
+                return Err(DecoderError::SizeUpdateNotAtStart);
+            } else {
+                // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
+                let index = decode_int(buf, &mut pos, 4)?;
+                let name = if index == 0 {
+                    self.read_string(block, &mut pos, &mut state)?
+                } else {
+                    self.name_at(index)?
+                };
+                let value = self.read_string(block, &mut pos, &mut state)?;
+                HeaderField {
+                    name,
+                    value,
+                    sensitive: b & 0x10 != 0,
+                }
+            };
+            state.fields += 1;
+            state.list_size += field.name.len() + field.value.len() + ENTRY_OVERHEAD;
+            if state.error.is_none() {
+                if state.fields > self.limits.max_fields {
+                    state.error = Some(DecoderError::TooManyFields {
+                        limit: self.limits.max_fields,
+                    });
+                } else if state.list_size > self.limits.max_header_list_size {
+                    state.error = Some(DecoderError::HeaderListTooLarge {
+                        limit: self.limits.max_header_list_size,
+                    });
+                } else {
+                    on_field(field);
+                }
+            }
+        }
+        match state.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Name and value of the entry at `index` (static or dynamic).
+    #[inline]
+    fn field_at(&self, index: u32) -> Result<(Bytes, Bytes), DecoderError> {
+        let i = index as usize;
+        if i == 0 {
+            Err(DecoderError::IndexZero)
+        } else if i <= STATIC_LEN {
+            let (name, value) = STATIC_TABLE[i - 1];
+            Ok((Bytes::from_static(name), Bytes::from_static(value)))
+        } else {
+            match self.table.get(i - STATIC_LEN - 1) {
+                Some(e) => Ok((e.name.clone(), e.value.clone())),
+                None => Err(DecoderError::IndexOutOfRange {
+                    index,
+                    dynamic_len: self.table.len(),
+                }),
+            }
+        }
+    }
+
+    /// Name of the entry at `index` (static or dynamic).
+    #[inline]
+    fn name_at(&self, index: u32) -> Result<Bytes, DecoderError> {
+        let i = index as usize;
+        if i == 0 {
+            Err(DecoderError::IndexZero)
+        } else if i <= STATIC_LEN {
+            Ok(Bytes::from_static(STATIC_TABLE[i - 1].0))
+        } else {
+            match self.table.get(i - STATIC_LEN - 1) {
+                Some(e) => Ok(e.name.clone()),
+                None => Err(DecoderError::IndexOutOfRange {
+                    index,
+                    dynamic_len: self.table.len(),
+                }),
+            }
+        }
+    }
+
+    /// Reads a string literal (§5.2) at `*pos`.
+    #[inline]
+    fn read_string(
+        &mut self,
+        block: &Bytes,
+        pos: &mut usize,
+        state: &mut BlockState,
+    ) -> Result<Bytes, DecoderError> {
+        let buf: &[u8] = block;
+        let huffman = buf.get(*pos).is_some_and(|b| b & 0x80 != 0);
+        let len = decode_int(buf, pos, 7)? as usize;
+        let start = *pos;
+        let available = buf.len() - start;
+        if len > available {
+            return Err(DecoderError::TruncatedString { len, available });
+        }
+        *pos = start + len;
+        let limit = self.limits.max_string_len;
+        if len > limit && state.error.is_none() {
+            state.error = Some(DecoderError::StringTooLong { len, limit });
+        }
+        if !huffman {
+            return Ok(block.slice(start..start + len));
+        }
+        let bound = len * 8 / 5 + 2;
+        if self.scratch.capacity() < bound {
+            self.scratch = BytesMut::with_capacity(bound.max(SCRATCH_CHUNK));
+        }
+        huffman::decode(&buf[start..start + len], &mut self.scratch)?;
+        let s = self.scratch.split().freeze();
+        if s.len() > limit && state.error.is_none() {
+            state.error = Some(DecoderError::StringTooLong {
+                len: s.len(),
+                limit,
+            });
+        }
+        Ok(s)
+    }
+}
