@@ -17,3 +17,4 @@
 pub mod frame;
 pub mod hpack;
 pub mod proto;
+pub mod sched;

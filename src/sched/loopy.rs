@@ -1,0 +1,555 @@
+//! The writer: grpc-go's loopyWriter as a sans-IO state machine.
+//!
+//! [`Loopy::poll_transmit`] writes, in this order: bytes left over from a
+//! frame that did not fit last time, every queued control item, then DATA
+//! round-robin over the streams that have both data and window, one frame per
+//! stream per turn, each at most min(peer MAX_FRAME_SIZE, stream window,
+//! connection window). A stream out of window leaves the rotation without
+//! blocking the others and rejoins on WINDOW_UPDATE. Trailers and END_STREAM
+//! go out after the stream's last byte of data.
+//!
+//! Each stream's queued DATA is capped, and so is the total across streams:
+//! [`Loopy::push_data`] takes what fits and reports how much; the stream is
+//! reported [`Written::Writable`] once room frees up. Nothing here grows with
+//! what the peer does, only with what the application queued within its caps.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::control::{ControlItem, ControlQueue};
+use super::{IdMap, SendError};
+use crate::frame::{self, FrameType, Head, StreamId};
+use crate::hpack::{self, HeaderField};
+use crate::proto::flow::{SendWindow, WindowOverflow};
+
+/// The smallest DATA payload written when the caller's buffer has less room
+/// than that: the rest of the frame waits for the next `poll_transmit`.
+const MIN_SPLIT_PAYLOAD: usize = 1024;
+
+/// Something the writer did that the connection must know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A HEADERS block (request/response headers or trailers) went out.
+    Headers {
+        /// The stream.
+        stream_id: StreamId,
+        /// Whether it carried END_STREAM.
+        end_stream: bool,
+    },
+    /// A DATA frame with END_STREAM went out.
+    EndOfData {
+        /// The stream.
+        stream_id: StreamId,
+    },
+    /// RST_STREAM went out.
+    Reset {
+        /// The stream.
+        stream_id: StreamId,
+    },
+    /// GOAWAY went out.
+    GoAway {
+        /// Its last stream id.
+        last_stream_id: StreamId,
+    },
+    /// A stream whose writer was refused room has room again.
+    Writable {
+        /// The stream.
+        stream_id: StreamId,
+    },
+}
+
+/// How a stream's send side ends once its data is out.
+#[derive(Debug, Clone, PartialEq, Default)]
+enum End {
+    #[default]
+    Open,
+    EndStream,
+    Trailers(Vec<HeaderField>),
+}
+
+#[derive(Debug)]
+struct OutStream {
+    chunks: VecDeque<Bytes>,
+    queued: usize,
+    window: SendWindow,
+    end: End,
+    /// Its HEADERS went out: DATA may follow.
+    established: bool,
+    /// In the round-robin list.
+    active: bool,
+    /// `push_data` took less than offered; report Writable when room frees.
+    blocked: bool,
+}
+
+impl OutStream {
+    fn can_write(&self) -> bool {
+        self.established
+            && ((self.queued > 0 && self.window.available() > 0)
+                || (self.queued == 0 && self.end != End::Open))
+    }
+}
+
+/// Limits on what the writer holds for the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    /// DATA bytes queued per stream (grpc-go's write quota is 64 KiB).
+    pub stream_buffer: usize,
+    /// DATA bytes queued across all streams.
+    pub connection_buffer: usize,
+}
+
+/// The send side of a connection: control queue, per-stream queues and windows, HPACK encoder.
+#[derive(Debug)]
+pub struct Loopy {
+    control: ControlQueue,
+    streams: IdMap<OutStream>,
+    rotation: VecDeque<StreamId>,
+    blocked: Vec<StreamId>,
+    conn_window: SendWindow,
+    max_frame_size: u32,
+    initial_window: u32,
+    limits: SendLimits,
+    queued_data: usize,
+    encoder: hpack::Encoder,
+    block: BytesMut,
+    overflow: BytesMut,
+    written: Vec<Written>,
+}
+
+impl Loopy {
+    /// A writer with RFC defaults for the peer's settings (they change when its SETTINGS arrive).
+    pub fn new(limits: SendLimits, header_table_size: usize) -> Self {
+        Loopy {
+            control: ControlQueue::new(),
+            streams: HashMap::default(),
+            rotation: VecDeque::new(),
+            blocked: Vec::new(),
+            conn_window: SendWindow::new(crate::proto::flow::DEFAULT_WINDOW),
+            max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+            initial_window: crate::proto::flow::DEFAULT_WINDOW,
+            limits,
+            queued_data: 0,
+            encoder: hpack::Encoder::new(header_table_size),
+            block: BytesMut::new(),
+            overflow: BytesMut::new(),
+            written: Vec::new(),
+        }
+    }
+
+    /// The control queue, to push items and read its counts.
+    pub fn control(&mut self) -> &mut ControlQueue {
+        &mut self.control
+    }
+
+    /// The control queue, read only.
+    pub fn control_ref(&self) -> &ControlQueue {
+        &self.control
+    }
+
+    /// Registers a stream that will send DATA. It sends nothing until its
+    /// HEADERS are written.
+    pub fn open_stream(&mut self, id: StreamId) {
+        self.streams.entry(id).or_insert_with(|| OutStream {
+            chunks: VecDeque::new(),
+            queued: 0,
+            window: SendWindow::new(self.initial_window),
+            end: End::Open,
+            established: false,
+            active: false,
+            blocked: false,
+        });
+    }
+
+    /// Whether the writer still holds state for this stream.
+    pub fn has_stream(&self, id: StreamId) -> bool {
+        self.streams.contains_key(&id)
+    }
+
+    /// Queues DATA; returns how many bytes of `data` were taken (all, or what
+    /// the stream and connection caps allow). `end_stream` applies only when
+    /// everything was taken.
+    pub fn push_data(
+        &mut self,
+        id: StreamId,
+        mut data: Bytes,
+        end_stream: bool,
+    ) -> Result<usize, SendError> {
+        let limits = self.limits;
+        let room_conn = limits.connection_buffer.saturating_sub(self.queued_data);
+        let stream = self.streams.get_mut(&id).ok_or(SendError::UnknownStream)?;
+        if stream.end != End::Open {
+            return Err(SendError::AlreadyEnded);
+        }
+        let room = limits
+            .stream_buffer
+            .saturating_sub(stream.queued)
+            .min(room_conn);
+        let taken = data.len().min(room);
+        if taken < data.len() {
+            data.truncate(taken);
+            stream.blocked = true;
+            self.blocked.push(id);
+        } else if end_stream {
+            stream.end = End::EndStream;
+        }
+        if !data.is_empty() {
+            stream.queued += taken;
+            self.queued_data += taken;
+            stream.chunks.push_back(data);
+        }
+        self.schedule(id);
+        Ok(taken)
+    }
+
+    /// Queues trailers to go after the stream's data, with END_STREAM.
+    pub fn push_trailers(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+    ) -> Result<(), SendError> {
+        let stream = self.streams.get_mut(&id).ok_or(SendError::UnknownStream)?;
+        if stream.end != End::Open {
+            return Err(SendError::AlreadyEnded);
+        }
+        stream.end = End::Trailers(fields);
+        self.schedule(id);
+        Ok(())
+    }
+
+    /// Cancels a stream (it is being reset, or was never sent): drops its
+    /// queued data and any control item not yet written for it (its HEADERS,
+    /// WINDOW_UPDATEs), since nothing but RST_STREAM and PRIORITY may follow a
+    /// reset. Returns the DATA bytes dropped.
+    pub fn cancel_stream(&mut self, id: StreamId) -> usize {
+        self.control.retain(|item| match item {
+            ControlItem::Headers { stream_id, .. } => *stream_id != id,
+            ControlItem::WindowUpdate(w) => w.stream_id != id,
+            _ => true,
+        });
+        match self.streams.remove(&id) {
+            Some(stream) => {
+                self.queued_data -= stream.queued;
+                stream.queued
+            }
+            None => 0,
+        }
+    }
+
+    /// Applies a WINDOW_UPDATE from the peer (stream 0 is the connection).
+    pub fn window_update(&mut self, id: StreamId, increment: u32) -> Result<(), WindowOverflow> {
+        if id.is_zero() {
+            self.conn_window.increase(increment)?;
+            let ready: Vec<StreamId> = self.streams.keys().copied().collect();
+            for id in ready {
+                self.schedule(id);
+            }
+            return Ok(());
+        }
+        if let Some(stream) = self.streams.get_mut(&id) {
+            stream.window.increase(increment)?;
+            self.schedule(id);
+        }
+        Ok(())
+    }
+
+    /// Applies a change of the peer's SETTINGS_INITIAL_WINDOW_SIZE to every
+    /// stream (§6.9.2); windows may go negative. Overflow is a connection
+    /// FLOW_CONTROL_ERROR.
+    pub fn set_initial_window(&mut self, size: u32) -> Result<(), WindowOverflow> {
+        let delta = i64::from(size) - i64::from(self.initial_window);
+        for stream in self.streams.values_mut() {
+            stream.window.apply_delta(delta)?;
+        }
+        self.initial_window = size;
+        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        for id in ids {
+            self.schedule(id);
+        }
+        Ok(())
+    }
+
+    /// The peer's SETTINGS_MAX_FRAME_SIZE.
+    pub fn set_max_frame_size(&mut self, size: u32) {
+        self.max_frame_size = size;
+    }
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE.
+    pub fn set_peer_header_table_size(&mut self, size: usize) {
+        self.encoder.set_peer_max_table_size(size);
+    }
+
+    /// The connection send window.
+    pub fn connection_window(&self) -> i64 {
+        self.conn_window.get()
+    }
+
+    /// A stream's send window, if the writer knows the stream.
+    pub fn stream_window(&self, id: StreamId) -> Option<i64> {
+        self.streams.get(&id).map(|s| s.window.get())
+    }
+
+    /// DATA bytes queued for a stream.
+    pub fn stream_queued(&self, id: StreamId) -> usize {
+        self.streams.get(&id).map_or(0, |s| s.queued)
+    }
+
+    /// DATA bytes queued across all streams.
+    pub fn queued_data(&self) -> usize {
+        self.queued_data
+    }
+
+    /// Streams the writer holds.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether anything is waiting that could be written now.
+    pub fn wants_write(&self) -> bool {
+        let conn_open = self.conn_window.available() > 0;
+        !self.overflow.is_empty()
+            || !self.control.is_empty()
+            || self.rotation.iter().any(|id| {
+                self.streams
+                    .get(id)
+                    .is_some_and(|s| s.can_write() && (s.queued == 0 || conn_open))
+            })
+    }
+
+    /// Takes what the writer did since the last call.
+    pub fn drain_written(&mut self) -> std::vec::Drain<'_, Written> {
+        self.written.drain(..)
+    }
+
+    /// Puts the stream in the rotation if it has something it can write now.
+    fn schedule(&mut self, id: StreamId) {
+        if let Some(stream) = self.streams.get_mut(&id) {
+            if !stream.active && stream.can_write() {
+                stream.active = true;
+                self.rotation.push_back(id);
+            }
+        }
+    }
+
+    /// Appends up to `max` bytes of frames to `dst`; returns how many.
+    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize) -> usize {
+        let start = dst.len();
+        let limit = start.saturating_add(max);
+        if !self.overflow.is_empty() {
+            let n = self.overflow.len().min(max);
+            dst.extend_from_slice(&self.overflow[..n]);
+            self.overflow.advance(n);
+        }
+        while dst.len() < limit {
+            if let Some(item) = self.control.pop() {
+                self.write_control(item, dst);
+            } else if !self.write_data(dst, start, limit) {
+                break;
+            }
+        }
+        // A frame that went past the limit keeps its tail for the next call.
+        if dst.len() > limit {
+            let tail = dst.split_off(limit);
+            self.overflow.extend_from_slice(&tail);
+        }
+        self.wake_blocked();
+        dst.len() - start
+    }
+
+    fn write_control(&mut self, item: ControlItem, dst: &mut BytesMut) {
+        let max = self.max_frame_size;
+        // Every item here was built by the connection with valid fields, so
+        // encoding cannot fail; a failure would only drop that one frame.
+        let _ = match item {
+            ControlItem::Preface => {
+                dst.extend_from_slice(frame::PREFACE);
+                Ok(())
+            }
+            ControlItem::Settings(s) => s.encode(dst, max),
+            ControlItem::SettingsAck => frame::Settings::ack().encode(dst, max),
+            ControlItem::Ping(p) => p.encode(dst, max),
+            ControlItem::Reset(r) => {
+                self.written.push(Written::Reset {
+                    stream_id: r.stream_id,
+                });
+                r.encode(dst, max)
+            }
+            ControlItem::WindowUpdate(w) => w.encode(dst, max),
+            ControlItem::GoAway(g) => {
+                self.written.push(Written::GoAway {
+                    last_stream_id: g.last_stream_id,
+                });
+                g.encode(dst, max)
+            }
+            ControlItem::Headers {
+                stream_id,
+                fields,
+                end_stream,
+            } => {
+                let result = self.write_headers(stream_id, &fields, end_stream, dst);
+                if let Some(stream) = self.streams.get_mut(&stream_id) {
+                    stream.established = true;
+                }
+                if end_stream {
+                    self.forget(stream_id);
+                } else {
+                    self.schedule(stream_id);
+                }
+                result
+            }
+        };
+    }
+
+    fn write_headers(
+        &mut self,
+        stream_id: StreamId,
+        fields: &[HeaderField],
+        end_stream: bool,
+        dst: &mut BytesMut,
+    ) -> Result<(), frame::EncodeError> {
+        self.block.clear();
+        self.encoder.encode(fields, &mut self.block);
+        let block = self.block.split().freeze();
+        self.written.push(Written::Headers {
+            stream_id,
+            end_stream,
+        });
+        frame::Headers::new(stream_id, block, end_stream, true).encode(dst, self.max_frame_size)
+    }
+
+    /// Writes one DATA frame (or a stream's end) for the next stream in the
+    /// rotation. Returns false when no stream can write.
+    fn write_data(&mut self, dst: &mut BytesMut, start: usize, limit: usize) -> bool {
+        // Each stream gets at most one look per call, so streams waiting only
+        // for connection window cannot make this spin.
+        let mut turns = self.rotation.len();
+        while turns > 0 {
+            turns -= 1;
+            let Some(id) = self.rotation.pop_front() else {
+                break;
+            };
+            let Some(stream) = self.streams.get_mut(&id) else {
+                continue;
+            };
+            if !stream.can_write() {
+                stream.active = false;
+                continue;
+            }
+            if stream.queued == 0 {
+                // Only the end is left: an empty DATA with END_STREAM, or trailers.
+                // Neither needs window.
+                match std::mem::take(&mut stream.end) {
+                    End::Trailers(fields) => {
+                        let _ = self.write_headers(id, &fields, true, dst);
+                    }
+                    _ => {
+                        put_data_head(dst, 0, true, id);
+                        self.written.push(Written::EndOfData { stream_id: id });
+                    }
+                }
+                self.forget(id);
+                return true;
+            }
+            let window = stream.window.available().min(self.conn_window.available());
+            if window == 0 {
+                // Out of connection window only: keep its place for the next WINDOW_UPDATE.
+                self.rotation.push_back(id);
+                continue;
+            }
+            let mut room = limit.saturating_sub(dst.len() + frame::HEADER_LEN);
+            if dst.len() == start {
+                // A caller buffer smaller than a frame header must still make
+                // progress: write a small frame and carry its tail over.
+                room = room.max(MIN_SPLIT_PAYLOAD);
+            }
+            if room == 0 {
+                self.rotation.push_front(id);
+                return false;
+            }
+            let n = (window as usize)
+                .min(self.max_frame_size as usize)
+                .min(stream.queued)
+                .min(room);
+            let end_stream = n == stream.queued && stream.end == End::EndStream;
+            put_data_head(dst, n, end_stream, id);
+            copy_chunks(&mut stream.chunks, n, dst);
+            stream.queued -= n;
+            self.queued_data -= n;
+            // n ≤ both windows, which are ≤ 2^31-1.
+            stream.window.consume(n as u32);
+            self.conn_window.consume(n as u32);
+            stream.active = false;
+            if end_stream {
+                self.written.push(Written::EndOfData { stream_id: id });
+                self.forget(id);
+            } else {
+                self.schedule(id);
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Drops the send state of a stream whose end went out.
+    fn forget(&mut self, id: StreamId) {
+        if let Some(stream) = self.streams.remove(&id) {
+            self.queued_data -= stream.queued;
+        }
+    }
+
+    fn wake_blocked(&mut self) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        let conn_room = self.queued_data < self.limits.connection_buffer;
+        let limit = self.limits.stream_buffer;
+        let written = &mut self.written;
+        let streams = &mut self.streams;
+        self.blocked.retain(|id| match streams.get_mut(id) {
+            Some(s) if s.blocked && conn_room && s.queued < limit => {
+                s.blocked = false;
+                written.push(Written::Writable { stream_id: *id });
+                false
+            }
+            Some(s) => s.blocked,
+            None => false,
+        });
+    }
+}
+
+fn put_data_head(dst: &mut BytesMut, len: usize, end_stream: bool, id: StreamId) {
+    let flags = if end_stream {
+        frame::flags::END_STREAM
+    } else {
+        0
+    };
+    Head {
+        length: len as u32,
+        frame_type: FrameType::Data,
+        flags,
+        stream_id: id,
+    }
+    .encode(dst);
+}
+
+/// Moves `n` bytes from the front of the chunk queue into `dst`.
+fn copy_chunks(chunks: &mut VecDeque<Bytes>, mut n: usize, dst: &mut BytesMut) {
+    while n > 0 {
+        let Some(front) = chunks.front_mut() else {
+            return;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            dst.extend_from_slice(front);
+            chunks.pop_front();
+        } else {
+            dst.extend_from_slice(&front[..n]);
+            front.advance(n);
+            n = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "loopy_tests.rs"]
+mod tests;
