@@ -413,7 +413,13 @@ mod tests {
 
     #[test]
     fn every_malformed_case_gives_its_reason() {
-        let cases: Vec<(&str, BlockKind, Vec<(&str, &str)>, Malformed)> = vec![
+        type Case = (
+            &'static str,
+            BlockKind,
+            Vec<(&'static str, &'static str)>,
+            Malformed,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "§8.2.1 uppercase name",
                 Request,

@@ -61,7 +61,7 @@ pub enum Written {
 
 /// How a stream's send side ends once its data is out.
 #[derive(Debug, Clone, PartialEq, Default)]
-enum End {
+enum Finish {
     #[default]
     Open,
     EndStream,
@@ -73,7 +73,7 @@ struct OutStream {
     chunks: VecDeque<Bytes>,
     queued: usize,
     window: SendWindow,
-    end: End,
+    end: Finish,
     /// Its HEADERS went out: DATA may follow.
     established: bool,
     /// In the round-robin list.
@@ -86,7 +86,7 @@ impl OutStream {
     fn can_write(&self) -> bool {
         self.established
             && ((self.queued > 0 && self.window.available() > 0)
-                || (self.queued == 0 && self.end != End::Open))
+                || (self.queued == 0 && self.end != Finish::Open))
     }
 }
 
@@ -154,7 +154,7 @@ impl Loopy {
             chunks: VecDeque::new(),
             queued: 0,
             window: SendWindow::new(self.initial_window),
-            end: End::Open,
+            end: Finish::Open,
             established: false,
             active: false,
             blocked: false,
@@ -178,7 +178,7 @@ impl Loopy {
         let limits = self.limits;
         let room_conn = limits.connection_buffer.saturating_sub(self.queued_data);
         let stream = self.streams.get_mut(&id).ok_or(SendError::UnknownStream)?;
-        if stream.end != End::Open {
+        if stream.end != Finish::Open {
             return Err(SendError::AlreadyEnded);
         }
         let room = limits
@@ -191,7 +191,7 @@ impl Loopy {
             stream.blocked = true;
             self.blocked.push(id);
         } else if end_stream {
-            stream.end = End::EndStream;
+            stream.end = Finish::EndStream;
         }
         if !data.is_empty() {
             stream.queued += taken;
@@ -209,10 +209,10 @@ impl Loopy {
         fields: Vec<HeaderField>,
     ) -> Result<(), SendError> {
         let stream = self.streams.get_mut(&id).ok_or(SendError::UnknownStream)?;
-        if stream.end != End::Open {
+        if stream.end != Finish::Open {
             return Err(SendError::AlreadyEnded);
         }
-        stream.end = End::Trailers(fields);
+        stream.end = Finish::Trailers(fields);
         self.schedule(id);
         Ok(())
     }
@@ -323,11 +323,12 @@ impl Loopy {
 
     /// Puts the stream in the rotation if it has something it can write now.
     fn schedule(&mut self, id: StreamId) {
-        if let Some(stream) = self.streams.get_mut(&id) {
-            if !stream.active && stream.can_write() {
-                stream.active = true;
-                self.rotation.push_back(id);
-            }
+        if let Some(stream) = self.streams.get_mut(&id)
+            && !stream.active
+            && stream.can_write()
+        {
+            stream.active = true;
+            self.rotation.push_back(id);
         }
     }
 
@@ -439,7 +440,7 @@ impl Loopy {
                 // Only the end is left: an empty DATA with END_STREAM, or trailers.
                 // Neither needs window.
                 match std::mem::take(&mut stream.end) {
-                    End::Trailers(fields) => {
+                    Finish::Trailers(fields) => {
                         let _ = self.write_headers(id, &fields, true, dst);
                     }
                     _ => {
@@ -470,7 +471,7 @@ impl Loopy {
                 .min(self.max_frame_size as usize)
                 .min(stream.queued)
                 .min(room);
-            let end_stream = n == stream.queued && stream.end == End::EndStream;
+            let end_stream = n == stream.queued && stream.end == Finish::EndStream;
             put_data_head(dst, n, end_stream, id);
             copy_chunks(&mut stream.chunks, n, dst);
             stream.queued -= n;
