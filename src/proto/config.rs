@@ -1,0 +1,117 @@
+//! Connection configuration: our SETTINGS and every limit, with documented defaults.
+
+use std::time::Duration;
+
+/// Which end of the connection this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sends the connection preface and opens odd-numbered streams.
+    Client,
+    /// Checks the preface and answers requests.
+    Server,
+}
+
+/// Everything a [`Connection`](super::Connection) is configured with.
+///
+/// Start from [`Config::client`] or [`Config::server`] and change fields:
+///
+/// ```
+/// use h2proto::proto::Config;
+/// let mut config = Config::server();
+/// config.max_concurrent_streams = 250;
+/// config.initial_window_size = 1 << 20;
+/// ```
+///
+/// The SETTINGS fields are what we advertise (and enforce once the peer
+/// acknowledged them); the limits bound what the peer can make us hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Client or server.
+    pub role: Role,
+
+    /// SETTINGS_HEADER_TABLE_SIZE: the HPACK table the peer may use toward
+    /// us. Default 4096 (the RFC's).
+    pub header_table_size: u32,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: streams the peer may open at once.
+    /// Default 100 on a server; on a client (which refuses server push) 100 too.
+    pub max_concurrent_streams: u32,
+    /// SETTINGS_INITIAL_WINDOW_SIZE: each stream's receive window. Default
+    /// 256 KiB. The peer can make us hold at most this much per stream until
+    /// the application releases it.
+    pub initial_window_size: u32,
+    /// The connection's receive window, announced with WINDOW_UPDATE after the
+    /// preface. Default 1 MiB: the most received DATA the application can be
+    /// holding unreleased across all streams.
+    pub connection_window_size: u32,
+    /// SETTINGS_MAX_FRAME_SIZE: largest frame payload we accept. Default 16384.
+    pub max_frame_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: largest decoded header list we accept
+    /// (name + value + 32 per field). Default 64 KiB.
+    pub max_header_list_size: u32,
+
+    /// Most fields in one header list. Default 256.
+    pub max_header_fields: usize,
+    /// How long the peer has to acknowledge our SETTINGS before the connection
+    /// ends with SETTINGS_TIMEOUT. Default 10 s.
+    pub settings_timeout: Duration,
+    /// DATA bytes the application may queue per stream before `send_data`
+    /// takes less than offered. Default 64 KiB (grpc-go's write quota).
+    pub max_send_buffer_per_stream: usize,
+    /// DATA bytes queued across all streams. Default 1 MiB.
+    pub max_send_buffer_per_connection: usize,
+    /// Control frames we owe the peer (SETTINGS/PING ACKs, RST_STREAMs for its
+    /// errors) past which we stop reading its input until it reads ours.
+    /// Default 1000 (nghttp2's bound on queued ACKs).
+    pub max_pending_responses: usize,
+    /// Closed streams remembered, so late frames get the RFC's answer rather
+    /// than a guess. Default 1000.
+    pub max_closed_streams: usize,
+    /// Client requests waiting for a concurrency slot. Default 1000.
+    pub max_pending_open_streams: usize,
+    /// PINGs of ours awaiting their ACK. Default 8.
+    pub max_outstanding_pings: usize,
+    /// Graceful shutdown: how long to wait for the PING that follows the first
+    /// GOAWAY before sending the final one anyway. Default 5 s.
+    pub shutdown_ping_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for a client.
+    pub fn client() -> Self {
+        Config {
+            role: Role::Client,
+            ..Self::server()
+        }
+    }
+
+    /// Defaults for a server.
+    pub fn server() -> Self {
+        Config {
+            role: Role::Server,
+            header_table_size: 4096,
+            max_concurrent_streams: 100,
+            initial_window_size: 256 * 1024,
+            connection_window_size: 1024 * 1024,
+            max_frame_size: crate::frame::DEFAULT_MAX_FRAME_SIZE,
+            max_header_list_size: 64 * 1024,
+            max_header_fields: 256,
+            settings_timeout: Duration::from_secs(10),
+            max_send_buffer_per_stream: 64 * 1024,
+            max_send_buffer_per_connection: 1024 * 1024,
+            max_pending_responses: 1000,
+            max_closed_streams: 1000,
+            max_pending_open_streams: 1000,
+            max_outstanding_pings: 8,
+            shutdown_ping_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Defaults for the given role.
+    pub fn new(role: Role) -> Self {
+        match role {
+            Role::Client => Self::client(),
+            Role::Server => Self::server(),
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! [`Connection`]: the sans-IO HTTP/2 endpoint, client or server.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::config::{Config, Role};
+use super::error::{ConnectionError, PeerViolation, TimeoutKind};
+use super::event::{Event, PeerSettings};
+use super::flow::{DEFAULT_WINDOW, MAX_WINDOW, RecvWindow};
+use super::stats::{ConnectionStats, StreamStats};
+use super::stream::store::Store;
+use super::timer::{Timer, TimerTable};
+use crate::frame::{self, GoAway, Ping, Reason, Settings, StreamId, WindowUpdate};
+use crate::hpack::{self, DecoderLimits, HeaderField};
+use crate::sched::control::ControlItem;
+use crate::sched::loopy::{Loopy, SendLimits, Written};
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Normal operation.
+    Open,
+    /// GOAWAY sent or received: no new streams; existing ones finish.
+    Draining,
+    /// A connection error or an abrupt close: flush the GOAWAY, then stop.
+    Closing,
+    /// Finished.
+    Closed,
+}
+
+/// A request of ours waiting for a slot under the peer's MAX_CONCURRENT_STREAMS.
+#[derive(Debug)]
+pub(crate) struct PendingOpen {
+    pub id: StreamId,
+    pub fields: Vec<HeaderField>,
+    pub end_stream: bool,
+}
+
+/// A header block split over HEADERS + CONTINUATION frames, being gathered.
+#[derive(Debug)]
+pub(crate) struct PartialBlock {
+    pub stream_id: StreamId,
+    pub end_stream: bool,
+    pub fragments: BytesMut,
+    /// A stream error the HEADERS frame itself carried (e.g. a priority
+    /// self-dependency): applied once the block is decoded.
+    pub forced: Option<Reason>,
+}
+
+/// Graceful shutdown progress (GOAWAY 2^31-1, PING, then the real GOAWAY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shutdown {
+    None,
+    /// First GOAWAY and PING sent; waiting for the PING ACK.
+    AwaitingPing([u8; 8]),
+    /// Final GOAWAY queued.
+    Final,
+}
+
+/// An HTTP/2 connection endpoint that never does I/O.
+///
+/// Feed it what the transport read with [`recv`](Connection::recv), act on
+/// [`poll_event`](Connection::poll_event), send what
+/// [`poll_transmit`](Connection::poll_transmit) produces, and call
+/// [`handle_timeout`](Connection::handle_timeout) at
+/// [`poll_timeout`](Connection::poll_timeout). Time is always an argument.
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::BytesMut;
+/// use h2proto::hpack::HeaderField;
+/// use h2proto::proto::{Config, Connection, Event};
+///
+/// let now = Instant::now();
+/// let mut client = Connection::new(Config::client(), now);
+/// let mut server = Connection::new(Config::server(), now);
+///
+/// let request = vec![
+///     HeaderField::new(":method", "GET"),
+///     HeaderField::new(":scheme", "https"),
+///     HeaderField::new(":authority", "example.com"),
+///     HeaderField::new(":path", "/"),
+/// ];
+/// let id = client.send_request(request, true)?;
+///
+/// // Move bytes both ways until both sides are quiet (a socket would do this).
+/// let mut wire = BytesMut::new();
+/// for _ in 0..4 {
+///     client.poll_transmit(&mut wire, usize::MAX, now);
+///     server.recv(&mut wire, now);
+///     while let Some(event) = server.poll_event() {
+///         if let Event::Headers { stream_id, headers, .. } = event {
+///             assert_eq!(headers.path(), Some(&b"/"[..]));
+///             server.send_response(stream_id, vec![HeaderField::new(":status", "204")], true)?;
+///         }
+///     }
+///     server.poll_transmit(&mut wire, usize::MAX, now);
+///     client.recv(&mut wire, now);
+/// }
+/// let mut status = None;
+/// while let Some(event) = client.poll_event() {
+///     if let Event::Headers { stream_id, headers, end_stream } = event {
+///         assert_eq!((stream_id, end_stream), (id, true));
+///         status = headers.status();
+///     }
+/// }
+/// assert_eq!(status, Some(204));
+/// # Ok::<(), h2proto::proto::UserError>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    pub(crate) config: Config,
+    pub(crate) decoder: frame::Decoder,
+    pub(crate) hpack: hpack::Decoder,
+    pub(crate) loopy: Loopy,
+    pub(crate) store: Store,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) timers: TimerTable,
+    pub(crate) conn_recv: RecvWindow,
+    pub(crate) peer: PeerSettings,
+    /// Stream receive windows start at max(65,535, ours) until the peer
+    /// acknowledges our SETTINGS, then drop to ours.
+    pub(crate) stream_recv_window: u32,
+    pub(crate) settings_acked: bool,
+    pub(crate) preface_received: bool,
+    pub(crate) got_settings: bool,
+    pub(crate) next_local_id: u32,
+    pub(crate) last_remote_id: StreamId,
+    pub(crate) pending_open: VecDeque<PendingOpen>,
+    pub(crate) pings: VecDeque<([u8; 8], Instant)>,
+    pub(crate) ping_counter: u64,
+    pub(crate) partial: Option<PartialBlock>,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) goaway_sent: Option<StreamId>,
+    pub(crate) goaway_received: Option<(StreamId, Reason)>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) close_error: Option<ConnectionError>,
+    pub(crate) counters: super::stats::Counters,
+}
+
+impl Connection {
+    /// A new connection. A client queues the connection preface; both roles
+    /// queue their SETTINGS (and a connection WINDOW_UPDATE when the
+    /// configured window is above 65,535) for the first `poll_transmit`.
+    ///
+    /// Out-of-range settings in `config` are clamped to what RFC 9113 allows.
+    pub fn new(mut config: Config, now: Instant) -> Self {
+        config.initial_window_size = config.initial_window_size.min(MAX_WINDOW);
+        config.connection_window_size = config
+            .connection_window_size
+            .clamp(DEFAULT_WINDOW, MAX_WINDOW);
+        config.max_frame_size = config
+            .max_frame_size
+            .clamp(frame::DEFAULT_MAX_FRAME_SIZE, frame::MAX_MAX_FRAME_SIZE);
+        let is_server = config.role == Role::Server;
+        let limits = SendLimits {
+            stream_buffer: config.max_send_buffer_per_stream,
+            connection_buffer: config.max_send_buffer_per_connection,
+        };
+        let hpack = hpack::Decoder::with_limits(
+            // Until our SETTINGS are acknowledged the peer may use the default 4096.
+            (config.header_table_size as usize).max(4096),
+            DecoderLimits {
+                max_header_list_size: config.max_header_list_size as usize,
+                max_fields: config.max_header_fields,
+                max_string_len: config.max_header_list_size as usize,
+            },
+        );
+        let mut conn = Connection {
+            decoder: frame::Decoder::with_max_frame_size(config.max_frame_size),
+            hpack,
+            loopy: Loopy::new(limits, 4096),
+            store: Store::new(is_server, config.max_closed_streams),
+            events: VecDeque::new(),
+            timers: TimerTable::default(),
+            conn_recv: RecvWindow::new(DEFAULT_WINDOW),
+            peer: PeerSettings::default(),
+            stream_recv_window: config.initial_window_size.max(DEFAULT_WINDOW),
+            settings_acked: false,
+            preface_received: !is_server,
+            got_settings: false,
+            next_local_id: if is_server { 2 } else { 1 },
+            last_remote_id: StreamId::ZERO,
+            pending_open: VecDeque::new(),
+            pings: VecDeque::new(),
+            ping_counter: 0,
+            partial: None,
+            lifecycle: Lifecycle::Open,
+            goaway_sent: None,
+            goaway_received: None,
+            shutdown: Shutdown::None,
+            close_error: None,
+            counters: Default::default(),
+            config,
+        };
+        if !is_server {
+            conn.loopy.control().push(ControlItem::Preface);
+        }
+        let settings = conn.local_settings();
+        conn.loopy.control().push(ControlItem::Settings(settings));
+        conn.conn_recv
+            .set_target(conn.config.connection_window_size);
+        conn.queue_connection_window_update();
+        conn.timers
+            .set(Timer::SettingsAck, now + conn.config.settings_timeout);
+        conn
+    }
+
+    fn local_settings(&self) -> Settings {
+        let c = &self.config;
+        let mut b = Settings::builder()
+            .max_concurrent_streams(c.max_concurrent_streams)
+            .initial_window_size(c.initial_window_size)
+            .max_frame_size(c.max_frame_size)
+            .max_header_list_size(c.max_header_list_size);
+        if c.header_table_size != 4096 {
+            b = b.header_table_size(c.header_table_size);
+        }
+        if c.role == Role::Client {
+            b = b.enable_push(false);
+        }
+        // Every value was clamped into its §6.5.2 range in `new`.
+        b.build().unwrap_or_else(|_| Settings::ack())
+    }
+
+    /// The role this connection plays.
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    /// The configuration in force (after clamping).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The peer's settings as currently applied.
+    pub fn peer_settings(&self) -> PeerSettings {
+        self.peer
+    }
+
+    /// The next event, or `None` when there is nothing more for now.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the caller should read more input. False while we owe the peer
+    /// more control frames than [`Config::max_pending_responses`] (it is not
+    /// reading: stop reading it, so TCP slows it down), and once closing.
+    pub fn wants_read(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining)
+            && self.loopy.control_ref().responses() < self.config.max_pending_responses
+    }
+
+    /// Whether [`poll_transmit`](Connection::poll_transmit) has something to write.
+    pub fn wants_write(&self) -> bool {
+        self.lifecycle != Lifecycle::Closed && self.loopy.wants_write()
+    }
+
+    /// Whether the connection is finished (the transport can be closed).
+    pub fn is_closed(&self) -> bool {
+        self.lifecycle == Lifecycle::Closed
+    }
+
+    /// Appends up to `max` bytes to send to `dst`; returns how many.
+    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
+        if self.lifecycle == Lifecycle::Closed {
+            return 0;
+        }
+        let _ = now;
+        let n = self.loopy.poll_transmit(dst, max);
+        let written: Vec<Written> = self.loopy.drain_written().collect();
+        for w in written {
+            self.on_written(w);
+        }
+        self.maybe_finish();
+        n
+    }
+
+    /// The earliest time [`handle_timeout`](Connection::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.lifecycle == Lifecycle::Closed {
+            None
+        } else {
+            self.timers.next_timeout()
+        }
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let fired: Vec<Timer> = self.timers.expired(now).collect();
+        for timer in fired {
+            match timer {
+                Timer::SettingsAck => {
+                    self.close_with(
+                        Reason::SETTINGS_TIMEOUT,
+                        ConnectionError::Timeout(TimeoutKind::SettingsAck),
+                    );
+                }
+                Timer::ShutdownPing => self.final_goaway(),
+                _ => {}
+            }
+        }
+    }
+
+    /// The transport reached end of file: nothing more will arrive.
+    pub fn recv_eof(&mut self) {
+        if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
+            return;
+        }
+        let error = (!self.store.is_empty() || !self.pending_open.is_empty())
+            .then_some(ConnectionError::UnexpectedEof);
+        self.close_error = self.close_error.take().or(error);
+        self.finish();
+    }
+
+    /// Reacts to what the writer put on the wire: stream state changes that
+    /// happen when our frames are sent (RFC 9113 §5.1).
+    fn on_written(&mut self, written: Written) {
+        use super::stream::state::{Direction::Send, Input};
+        match written {
+            Written::Headers {
+                stream_id,
+                end_stream,
+            } => {
+                self.store
+                    .transition(stream_id, Send, Input::Headers { end_stream });
+            }
+            Written::EndOfData { stream_id } => {
+                self.store
+                    .transition(stream_id, Send, Input::Data { end_stream: true });
+            }
+            Written::Reset { .. } | Written::GoAway { .. } => {}
+            Written::Writable { stream_id } => self.events.push_back(Event::Writable { stream_id }),
+        }
+        self.open_pending();
+    }
+
+    /// Sends queued requests while the peer's concurrency limit allows.
+    pub(crate) fn open_pending(&mut self) {
+        while self.lifecycle == Lifecycle::Open && self.has_open_slot() {
+            let Some(p) = self.pending_open.pop_front() else {
+                break;
+            };
+            self.dispatch_headers(p.id, p.fields, p.end_stream);
+        }
+    }
+
+    pub(crate) fn has_open_slot(&self) -> bool {
+        let limit = self
+            .peer
+            .max_concurrent_streams
+            .map_or(usize::MAX, |n| n as usize);
+        self.store.local_in_use() < limit
+    }
+
+    /// Queues HEADERS that open one of our streams; it counts toward the
+    /// peer's limit from now on.
+    pub(crate) fn dispatch_headers(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+    ) {
+        self.store.dispatch(id);
+        self.loopy.control().push(ControlItem::Headers {
+            stream_id: id,
+            fields,
+            end_stream,
+        });
+    }
+
+    pub(crate) fn queue_connection_window_update(&mut self) {
+        if let Some(increment) = self.conn_recv.take_update() {
+            let update = WindowUpdate::new(StreamId::ZERO, increment);
+            self.loopy.control().push(ControlItem::WindowUpdate(update));
+        }
+    }
+
+    /// Ends the connection because of an error: GOAWAY with `reason`, every
+    /// stream dropped, input ignored from now on.
+    pub(crate) fn close_with(&mut self, reason: Reason, error: ConnectionError) {
+        if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
+            return;
+        }
+        self.close_error = Some(error);
+        self.drop_all_streams();
+        let goaway = GoAway::new(self.last_remote_id, reason);
+        self.goaway_sent = Some(self.last_remote_id);
+        self.loopy.control().push(ControlItem::GoAway(goaway));
+        self.lifecycle = Lifecycle::Closing;
+        for t in Timer::ALL {
+            self.timers.stop(t);
+        }
+    }
+
+    /// A peer violation at connection scope.
+    pub(crate) fn peer_error(&mut self, reason: Reason, violation: PeerViolation) {
+        self.counters.connection_errors += 1;
+        self.close_with(reason, ConnectionError::PeerViolation { reason, violation });
+    }
+
+    fn drop_all_streams(&mut self) {
+        for id in self.store.ids() {
+            self.loopy.cancel_stream(id);
+            self.store.remove(id);
+        }
+        for p in std::mem::take(&mut self.pending_open) {
+            self.loopy.cancel_stream(p.id);
+        }
+    }
+
+    /// Graceful shutdown, second step: the real last stream id.
+    pub(crate) fn final_goaway(&mut self) {
+        if self.shutdown == Shutdown::Final || self.lifecycle != Lifecycle::Draining {
+            return;
+        }
+        self.shutdown = Shutdown::Final;
+        self.timers.stop(Timer::ShutdownPing);
+        self.goaway_sent = Some(self.last_remote_id);
+        let goaway = GoAway::new(self.last_remote_id, Reason::NO_ERROR);
+        self.loopy.control().push(ControlItem::GoAway(goaway));
+    }
+
+    /// Closes once nothing is left to do: after an error once the GOAWAY is
+    /// out, when draining once every stream finished.
+    pub(crate) fn maybe_finish(&mut self) {
+        let idle = !self.loopy.wants_write();
+        let done = match self.lifecycle {
+            Lifecycle::Closing => idle,
+            Lifecycle::Draining => {
+                idle && self.store.is_empty()
+                    && self.pending_open.is_empty()
+                    && !matches!(self.shutdown, Shutdown::AwaitingPing(_))
+            }
+            Lifecycle::Open | Lifecycle::Closed => false,
+        };
+        if done {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.drop_all_streams();
+        self.lifecycle = Lifecycle::Closed;
+        for t in Timer::ALL {
+            self.timers.stop(t);
+        }
+        let error = self.close_error.take();
+        self.events.push_back(Event::Closed { error });
+    }
+
+    /// Starts draining after a GOAWAY: no new streams from now on.
+    pub(crate) fn start_draining(&mut self) {
+        if self.lifecycle == Lifecycle::Open {
+            self.lifecycle = Lifecycle::Draining;
+        }
+    }
+
+    /// A fresh PING payload of ours.
+    pub(crate) fn next_ping_payload(&mut self) -> [u8; 8] {
+        self.ping_counter += 1;
+        self.ping_counter.to_be_bytes()
+    }
+
+    /// Queues a PING ACK we owe the peer.
+    pub(crate) fn answer_ping(&mut self, payload: [u8; 8]) {
+        self.loopy
+            .control()
+            .push_response(ControlItem::Ping(Ping::ack(payload)));
+    }
+
+    /// Whether this client can take one more request now (Go's
+    /// `canTakeNewRequest`): not after GOAWAY either way, not while closing,
+    /// not once stream ids ran out, and not when it would have to wait for a
+    /// concurrency slot.
+    pub fn can_take_new_request(&self) -> bool {
+        self.config.role == Role::Client
+            && self.lifecycle == Lifecycle::Open
+            && self.next_local_id <= StreamId::MAX.value()
+            && self.pending_open.is_empty()
+            && self.has_open_slot()
+    }
+
+    /// Counts, queues and windows: what explains this connection's memory.
+    pub fn stats(&self) -> ConnectionStats {
+        let mut by_state = super::stats::StatesCount::default();
+        for s in self.store.iter() {
+            by_state.add(s.state);
+        }
+        let control = self.loopy.control_ref();
+        ConnectionStats {
+            streams: by_state,
+            pending_open: self.pending_open.len(),
+            closed_remembered: self.store.closed_len(),
+            control_queued: super::stats::ControlCounts::from_queue(control),
+            control_high_water: control.high_water(),
+            queued_data: self.loopy.queued_data(),
+            send_window: self.loopy.connection_window(),
+            recv_window: self.conn_recv.window(),
+            recv_unreleased: self.conn_recv.unreleased(),
+            counters: self.counters,
+        }
+    }
+
+    /// The state, windows and queued bytes of one live stream.
+    pub fn stream_stats(&self, id: StreamId) -> Option<StreamStats> {
+        let s = self.store.get(id)?;
+        Some(StreamStats {
+            state: s.state,
+            send_window: self.loopy.stream_window(id),
+            queued_data: self.loopy.stream_queued(id),
+            recv_window: s.recv.window(),
+            recv_unreleased: s.recv.unreleased(),
+        })
+    }
+
+    /// Live streams (any state but forgotten).
+    pub fn live_streams(&self) -> usize {
+        self.store.len()
+    }
+}

@@ -1,0 +1,568 @@
+//! The receive path: frames from the peer, checked and turned into events.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::connection::{Connection, Lifecycle, PartialBlock, Shutdown};
+use super::error::{ConnectionError, PeerViolation};
+use super::event::{Event, Headers, Initiator};
+use super::headers::{BlockKind, BodyLength, Malformed, check_block};
+use super::stream::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
+use super::stream::store::{RecvPhase, Stream};
+use crate::frame::{self, Frame, FrameError, Reason, RstStream, Setting, StreamId};
+use crate::hpack::HeaderField;
+use crate::sched::control::ControlItem;
+
+impl Connection {
+    /// Consumes whole frames from the front of `buf` (a partial frame stays
+    /// for next time) and queues the events and answers they cause.
+    ///
+    /// Stops early, leaving input in `buf`, when [`wants_read`] turns false
+    /// (we owe the peer too many answers it does not read). Once the
+    /// connection is closing, input is discarded.
+    ///
+    /// [`wants_read`]: Connection::wants_read
+    pub fn recv(&mut self, buf: &mut BytesMut, now: Instant) {
+        if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
+            buf.clear();
+            return;
+        }
+        if !self.preface_received {
+            match frame::strip_preface(buf) {
+                Ok(true) => self.preface_received = true,
+                Ok(false) => return,
+                Err(_) => {
+                    self.peer_error(Reason::PROTOCOL_ERROR, PeerViolation::BadPreface);
+                    buf.clear();
+                    return;
+                }
+            }
+        }
+        while self.wants_read() {
+            match self.decoder.decode(buf) {
+                Ok(None) => break,
+                Ok(Some(frame)) => self.recv_frame(frame, now),
+                Err(error) => self.frame_error(error),
+            }
+        }
+        if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
+            buf.clear();
+        }
+        self.queue_connection_window_update();
+    }
+
+    fn frame_error(&mut self, error: FrameError) {
+        let Some(id) = error.stream_id() else {
+            let reason = error.reason();
+            self.peer_error(reason, PeerViolation::Frame(error));
+            return;
+        };
+        let reason = error.reason();
+        match error.into_frame() {
+            // A bad HEADERS still carries a field block: decode it so HPACK stays in sync.
+            Some(Frame::Headers(h)) => self.recv_headers(h, Some(reason)),
+            _ => self.reset_for_peer_error(id, reason),
+        }
+    }
+
+    fn recv_frame(&mut self, frame: Frame, now: Instant) {
+        if !self.got_settings && !matches!(&frame, Frame::Settings(s) if !s.is_ack()) {
+            self.peer_error(Reason::PROTOCOL_ERROR, PeerViolation::FirstFrameNotSettings);
+            return;
+        }
+        match frame {
+            Frame::Data(d) => self.recv_data(d),
+            Frame::Headers(h) => self.recv_headers(h, None),
+            Frame::Continuation(c) => {
+                self.recv_continuation(c.stream_id, c.field_block_fragment, c.end_headers)
+            }
+            Frame::RstStream(r) => self.recv_reset(r),
+            Frame::Settings(s) => self.recv_settings(&s),
+            Frame::Ping(p) if p.ack => self.recv_ping_ack(p.opaque_data, now),
+            Frame::Ping(p) => self.answer_ping(p.opaque_data),
+            Frame::GoAway(g) => self.recv_goaway(g),
+            Frame::WindowUpdate(w) => self.recv_window_update(w.stream_id, w.window_size_increment),
+            // Push is disabled by our SETTINGS (client) or impossible (server): §6.6, §8.4.
+            Frame::PushPromise(_) => {
+                self.peer_error(Reason::PROTOCOL_ERROR, PeerViolation::PushPromise)
+            }
+            // PRIORITY is deprecated (RFC 9113 §5.3.2) and was validated by the decoder.
+            Frame::Priority(_) | Frame::Unknown(_) => self.counters.frames_ignored += 1,
+        }
+    }
+
+    fn recv_headers(&mut self, h: frame::Headers, forced: Option<Reason>) {
+        if h.end_headers {
+            self.header_block(h.stream_id, h.field_block_fragment, h.end_stream, forced);
+        } else {
+            self.partial = Some(PartialBlock {
+                stream_id: h.stream_id,
+                end_stream: h.end_stream,
+                fragments: BytesMut::from(&h.field_block_fragment[..]),
+                forced,
+            });
+        }
+    }
+
+    fn recv_continuation(&mut self, id: StreamId, fragment: Bytes, end_headers: bool) {
+        // The frame decoder guarantees a CONTINUATION only follows an open
+        // block of the same stream.
+        let Some(partial) = self.partial.as_mut() else {
+            return;
+        };
+        debug_assert_eq!(partial.stream_id, id);
+        partial.fragments.extend_from_slice(&fragment);
+        // An encoded block can be larger than the decoded list it stands for
+        // (Huffman on odd bytes), but not by this much: the peer is abusing us.
+        let cap = (self.config.max_header_list_size as usize)
+            .saturating_mul(4)
+            .max(64 * 1024);
+        if partial.fragments.len() > cap {
+            self.peer_error(
+                Reason::ENHANCE_YOUR_CALM,
+                PeerViolation::HeaderBlockTooLarge,
+            );
+            return;
+        }
+        if end_headers && let Some(p) = self.partial.take() {
+            self.header_block(p.stream_id, p.fragments.freeze(), p.end_stream, p.forced);
+        }
+    }
+
+    /// A complete header block: decode it (always, to keep HPACK in sync),
+    /// find or open its stream, and check it as a message.
+    fn header_block(
+        &mut self,
+        id: StreamId,
+        block: Bytes,
+        end_stream: bool,
+        forced: Option<Reason>,
+    ) {
+        let mut fields = Vec::new();
+        let oversize = match self.hpack.decode(&block, &mut fields) {
+            Ok(()) => false,
+            Err(e) if e.keeps_table_in_sync() => true,
+            Err(e) => {
+                self.peer_error(Reason::COMPRESSION_ERROR, PeerViolation::Hpack(e));
+                return;
+            }
+        };
+        if self.store.get(id).is_none() && !self.open_remote_stream(id) {
+            return;
+        }
+        if !self.recv_transition(id, Input::Headers { end_stream }) {
+            return;
+        }
+        if let Some(reason) = forced {
+            self.reset_for_peer_error(id, reason);
+            return;
+        }
+        if oversize {
+            // Our limit, not a protocol error: the table is in sync, only this stream goes.
+            self.reset_for_peer_error(id, Reason::REFUSED_STREAM);
+            return;
+        }
+        self.message_headers(id, fields, end_stream);
+    }
+
+    /// A header block on a stream we do not hold: a new peer stream, or a
+    /// closed/unknown one. Returns true when a new stream was created.
+    fn open_remote_stream(&mut self, id: StreamId) -> bool {
+        if !self.is_peer_initiated(id) {
+            // One of our ids that we do not hold: never opened, or closed.
+            if id.value() >= self.next_local_id {
+                self.peer_error(
+                    Reason::PROTOCOL_ERROR,
+                    PeerViolation::UnexpectedStreamId(id),
+                );
+            } else {
+                self.closed_stream_frame(id, Input::Headers { end_stream: false });
+            }
+            return false;
+        }
+        if self.config.role == super::config::Role::Client {
+            // Servers can only open streams with PUSH_PROMISE, which we refuse.
+            self.peer_error(
+                Reason::PROTOCOL_ERROR,
+                PeerViolation::UnexpectedStreamId(id),
+            );
+            return false;
+        }
+        if id <= self.last_remote_id {
+            self.closed_stream_frame(id, Input::Headers { end_stream: false });
+            return false;
+        }
+        self.last_remote_id = id;
+        if self.goaway_sent.is_some_and(|last| id > last) {
+            // §6.8: after our GOAWAY, streams above its last id are ignored.
+            self.counters.streams_refused += 1;
+            return false;
+        }
+        if self.store.active_remote() >= self.config.max_concurrent_streams as usize {
+            self.counters.streams_refused += 1;
+            self.store.remember(id, CloseCause::ResetSent);
+            self.loopy
+                .control()
+                .push_response(ControlItem::Reset(RstStream::new(
+                    id,
+                    Reason::REFUSED_STREAM,
+                )));
+            return false;
+        }
+        self.counters.streams_opened_by_peer += 1;
+        self.store.insert(Stream::new(id, self.stream_recv_window));
+        true
+    }
+
+    /// Checks the decoded fields as the next block of the stream's message.
+    fn message_headers(&mut self, id: StreamId, fields: Vec<HeaderField>, end_stream: bool) {
+        let is_server = self.config.role == super::config::Role::Server;
+        let Some(stream) = self.store.get_mut(id) else {
+            return;
+        };
+        let pairs = || fields.iter().map(|f| (&f.name[..], &f.value[..]));
+        let event = match stream.phase {
+            RecvPhase::Head => {
+                let kind = if is_server {
+                    BlockKind::Request
+                } else {
+                    BlockKind::Response
+                };
+                let checked = match check_block(kind, pairs()) {
+                    Ok(c) => c,
+                    Err(m) => return self.malformed(id, m),
+                };
+                let status = checked.status.unwrap_or(0);
+                if !is_server && (100..200).contains(&status) {
+                    // §8.1: informational responses never end the stream; 101 does not exist in HTTP/2.
+                    if end_stream || status == 101 {
+                        return self.malformed(id, Malformed::UnexpectedHeaders);
+                    }
+                    Event::Informational {
+                        stream_id: id,
+                        headers: Headers::new(fields, checked),
+                    }
+                } else {
+                    let bodiless =
+                        !is_server && (stream.head_request || status == 204 || status == 304);
+                    stream.body = BodyLength::new(if bodiless {
+                        None
+                    } else {
+                        checked.content_length
+                    });
+                    stream.phase = RecvPhase::Body;
+                    if end_stream && let Err(m) = stream.body.end() {
+                        return self.malformed(id, m);
+                    }
+                    Event::Headers {
+                        stream_id: id,
+                        headers: Headers::new(fields, checked),
+                        end_stream,
+                    }
+                }
+            }
+            RecvPhase::Body => {
+                // A second block must be trailers, which end the stream (§8.1).
+                if !end_stream {
+                    return self.malformed(id, Malformed::UnexpectedHeaders);
+                }
+                let checked = match check_block(BlockKind::Trailers, pairs()) {
+                    Ok(c) => c,
+                    Err(m) => return self.malformed(id, m),
+                };
+                if let Err(m) = stream.body.end() {
+                    return self.malformed(id, m);
+                }
+                Event::Trailers {
+                    stream_id: id,
+                    trailers: Headers::new(fields, checked),
+                }
+            }
+        };
+        self.events.push_back(event);
+        self.store.free_if_done(id);
+    }
+
+    fn recv_data(&mut self, d: frame::Data) {
+        let id = d.stream_id;
+        // Bounded by the max frame size (< 2^24), so it fits.
+        let len = d.flow_controlled_len() as u32;
+        if self.conn_recv.receive(len).is_err() {
+            self.peer_error(Reason::FLOW_CONTROL_ERROR, PeerViolation::FlowControl);
+            return;
+        }
+        if !self.recv_transition(
+            id,
+            Input::Data {
+                end_stream: d.end_stream,
+            },
+        ) {
+            // Not delivered: give the connection window back at once.
+            self.conn_recv.release(len);
+            return;
+        }
+        let Some(stream) = self.store.get_mut(id) else {
+            return;
+        };
+        if stream.recv.receive(len).is_err() {
+            self.conn_recv.release(len);
+            self.reset_for_peer_error(id, Reason::FLOW_CONTROL_ERROR);
+            return;
+        }
+        // Padding is flow-controlled but never reaches the application.
+        let padding = len - d.data.len() as u32;
+        stream.recv.release(padding);
+        self.conn_recv.release(padding);
+        let mut check = stream.body.data(d.data.len());
+        if d.end_stream && check.is_ok() {
+            check = stream.body.end();
+        }
+        if stream.phase != RecvPhase::Body {
+            // DATA before the final HEADERS (§8.1).
+            check = Err(Malformed::UnexpectedHeaders);
+        }
+        if let Err(m) = check {
+            return self.malformed(id, m);
+        }
+        if !d.data.is_empty() || d.end_stream {
+            self.events.push_back(Event::Data {
+                stream_id: id,
+                data: d.data,
+                end_stream: d.end_stream,
+            });
+        }
+        self.store.free_if_done(id);
+    }
+
+    fn recv_reset(&mut self, r: RstStream) {
+        let id = r.stream_id;
+        if !self.recv_transition(id, Input::Reset) {
+            return;
+        }
+        self.counters.resets_received += 1;
+        self.loopy.cancel_stream(id);
+        self.release_all(id);
+        self.events.push_back(Event::Reset {
+            stream_id: id,
+            reason: r.error_code,
+            initiator: Initiator::Remote,
+        });
+    }
+
+    fn recv_window_update(&mut self, id: StreamId, increment: u32) {
+        if id.is_zero() {
+            if self.loopy.window_update(id, increment).is_err() {
+                self.peer_error(Reason::FLOW_CONTROL_ERROR, PeerViolation::FlowControl);
+            }
+            return;
+        }
+        if self.recv_transition(id, Input::WindowUpdate)
+            && self.loopy.window_update(id, increment).is_err()
+        {
+            self.reset_for_peer_error(id, Reason::FLOW_CONTROL_ERROR);
+        }
+    }
+
+    fn recv_settings(&mut self, s: &frame::Settings) {
+        if s.is_ack() {
+            self.apply_local_settings();
+            return;
+        }
+        self.got_settings = true;
+        for setting in s.iter() {
+            match setting {
+                Setting::HeaderTableSize(v) => {
+                    self.peer.header_table_size = v;
+                    self.loopy.set_peer_header_table_size(v as usize);
+                }
+                Setting::EnablePush(on) => {
+                    // §6.5.2: a server must not enable push toward... a client receiving 1 is an error.
+                    if on && self.config.role == super::config::Role::Client {
+                        self.peer_error(Reason::PROTOCOL_ERROR, PeerViolation::InvalidSetting);
+                        return;
+                    }
+                    self.peer.enable_push = on;
+                }
+                Setting::MaxConcurrentStreams(v) => self.peer.max_concurrent_streams = Some(v),
+                Setting::InitialWindowSize(v) => {
+                    if self.loopy.set_initial_window(v).is_err() {
+                        self.peer_error(Reason::FLOW_CONTROL_ERROR, PeerViolation::FlowControl);
+                        return;
+                    }
+                    self.peer.initial_window_size = v;
+                }
+                Setting::MaxFrameSize(v) => {
+                    self.peer.max_frame_size = v;
+                    self.loopy.set_max_frame_size(v);
+                }
+                Setting::MaxHeaderListSize(v) => self.peer.max_header_list_size = Some(v),
+                // §6.5.2: unknown settings are ignored.
+                _ => {}
+            }
+        }
+        self.loopy.control().push_response(ControlItem::SettingsAck);
+        self.events.push_back(Event::RemoteSettings(self.peer));
+        self.open_pending();
+    }
+
+    /// The peer acknowledged our SETTINGS: they are in force from now on.
+    fn apply_local_settings(&mut self) {
+        if self.settings_acked {
+            return;
+        }
+        self.settings_acked = true;
+        self.timers.stop(super::timer::Timer::SettingsAck);
+        self.hpack
+            .set_max_table_size(self.config.header_table_size as usize);
+        let target = self.config.initial_window_size;
+        let delta = i64::from(target) - i64::from(self.stream_recv_window);
+        for stream in self.store.iter_mut() {
+            stream.recv.apply_delta(delta);
+            stream.recv.set_target(target);
+        }
+        self.stream_recv_window = target;
+        self.events.push_back(Event::SettingsAcked);
+    }
+
+    fn recv_ping_ack(&mut self, payload: [u8; 8], now: Instant) {
+        if self.shutdown == Shutdown::AwaitingPing(payload) {
+            self.final_goaway();
+            return;
+        }
+        if let Some(i) = self.pings.iter().position(|(p, _)| *p == payload)
+            && let Some((_, sent)) = self.pings.remove(i)
+        {
+            let rtt = now.saturating_duration_since(sent);
+            self.events.push_back(Event::PingAck { payload, rtt });
+        }
+    }
+
+    fn recv_goaway(&mut self, g: frame::GoAway) {
+        let last = g.last_stream_id;
+        self.goaway_received = Some((last, g.error_code));
+        self.events.push_back(Event::GoAway {
+            last_stream_id: last,
+            reason: g.error_code,
+            debug_data: g.additional_debug_data.clone(),
+        });
+        if g.error_code != Reason::NO_ERROR && self.close_error.is_none() {
+            self.close_error = Some(ConnectionError::RemoteGoAway {
+                reason: g.error_code,
+                debug_data: g.additional_debug_data,
+            });
+        }
+        self.start_draining();
+        // Our streams above `last` were not processed: refused, safe to retry (§6.8).
+        self.pending_open.clear();
+        let mut refused: Vec<StreamId> = self
+            .store
+            .ids()
+            .into_iter()
+            .filter(|id| !self.is_peer_initiated(*id) && *id > last)
+            .collect();
+        refused.sort_unstable();
+        for id in refused {
+            self.loopy.cancel_stream(id);
+            self.store.remove(id);
+            self.store.remember(id, CloseCause::ResetReceived);
+            self.events.push_back(Event::Reset {
+                stream_id: id,
+                reason: Reason::REFUSED_STREAM,
+                initiator: Initiator::Remote,
+            });
+        }
+    }
+
+    /// Applies a received frame to its stream's state. True when the frame
+    /// should be processed; false when it was ignored or answered with an error.
+    fn recv_transition(&mut self, id: StreamId, input: Input) -> bool {
+        let result = match self.store.transition(id, Direction::Recv, input) {
+            Some(result) => result,
+            None => return self.closed_stream_frame(id, input),
+        };
+        self.verdict(id, result)
+    }
+
+    /// A frame for a stream we do not hold: idle (never opened) or closed.
+    fn closed_stream_frame(&mut self, id: StreamId, input: Input) -> bool {
+        let idle = if self.is_peer_initiated(id) {
+            id > self.last_remote_id
+        } else {
+            id.value() >= self.next_local_id
+        };
+        let state = if idle {
+            StreamState::Idle
+        } else {
+            StreamState::Closed(self.store.closed_cause(id).unwrap_or(CloseCause::Unknown))
+        };
+        match transition(state, Direction::Recv, input) {
+            // Nothing live to apply it to (a late frame the RFC lets us drop).
+            Ok(_) => self.counters.frames_ignored += 1,
+            Err(fault) => {
+                self.verdict(id, Err(fault));
+            }
+        }
+        false
+    }
+
+    fn verdict(&mut self, id: StreamId, result: Result<Verdict, Fault>) -> bool {
+        match result {
+            Ok(Verdict::Apply(_)) => true,
+            Ok(Verdict::Ignore) => {
+                self.counters.frames_ignored += 1;
+                false
+            }
+            Err(Fault::Stream(reason)) => {
+                self.reset_for_peer_error(id, reason);
+                false
+            }
+            Err(Fault::Connection(reason)) => {
+                self.peer_error(reason, PeerViolation::StreamState(id));
+                false
+            }
+            // Only sends can be misuse.
+            Err(Fault::Misuse) => false,
+        }
+    }
+
+    /// A malformed message (§8.1.1): reset the stream, the connection lives on.
+    fn malformed(&mut self, id: StreamId, _why: Malformed) {
+        self.reset_for_peer_error(id, Reason::PROTOCOL_ERROR);
+    }
+
+    /// Resets a stream because the peer broke a stream-level rule.
+    pub(crate) fn reset_for_peer_error(&mut self, id: StreamId, reason: Reason) {
+        self.counters.resets_sent_for_peer_errors += 1;
+        self.loopy
+            .control()
+            .push_response(ControlItem::Reset(RstStream::new(id, reason)));
+        if self.store.get(id).is_some() {
+            self.loopy.cancel_stream(id);
+            self.release_all(id);
+            self.store
+                .set_state(id, StreamState::Closed(CloseCause::ResetSent));
+            self.events.push_back(Event::Reset {
+                stream_id: id,
+                reason,
+                initiator: Initiator::Local,
+            });
+        } else {
+            self.store.remember(id, CloseCause::ResetSent);
+        }
+    }
+
+    /// Gives back to the connection window what a stream held unreleased
+    /// (it is being reset: the application will not consume it).
+    pub(crate) fn release_all(&mut self, id: StreamId) {
+        if let Some(stream) = self.store.get_mut(id) {
+            let held = stream.recv.release(u32::MAX);
+            self.conn_recv.release(held);
+        }
+        self.store.free_if_done(id);
+    }
+
+    pub(crate) fn is_peer_initiated(&self, id: StreamId) -> bool {
+        id.is_server_initiated() == (self.config.role == super::config::Role::Client)
+    }
+}

@@ -1,0 +1,332 @@
+//! The application's commands. Each is checked first: misuse is a
+//! [`UserError`] and never reaches the wire.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::config::Role;
+use super::connection::{Connection, Lifecycle, PendingOpen, Shutdown};
+use super::error::{ConnectionError, UserError};
+use super::event::{Event, Initiator};
+use super::headers::{BlockKind, Malformed, check_block};
+use super::stream::state::{CloseCause, StreamState};
+use super::stream::store::Stream;
+use super::timer::Timer;
+use crate::frame::{GoAway, Ping, Reason, RstStream, StreamId, WindowUpdate};
+use crate::hpack::HeaderField;
+use crate::sched::control::ControlItem;
+
+impl Connection {
+    /// Opens a request stream (client only) and queues its headers.
+    ///
+    /// `fields` are the request's header fields, pseudo-header fields
+    /// (`:method`, `:scheme`, `:authority`, `:path`) first; they are checked
+    /// against RFC 9113 §8 so that we never send a malformed request. When the
+    /// peer's MAX_CONCURRENT_STREAMS is reached the request waits, in order,
+    /// for a slot; its id is returned at once either way, and DATA queued on
+    /// it goes out after its HEADERS.
+    pub fn send_request(
+        &mut self,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+    ) -> Result<StreamId, UserError> {
+        if self.config.role != Role::Client {
+            return Err(UserError::WrongRole);
+        }
+        if self.lifecycle != Lifecycle::Open {
+            return Err(UserError::NotAccepting);
+        }
+        let checked = check_block(
+            BlockKind::Request,
+            fields.iter().map(|f| (&f.name[..], &f.value[..])),
+        )?;
+        self.check_header_list_size(&fields)?;
+        if self.next_local_id > StreamId::MAX.value() {
+            return Err(UserError::StreamIdsExhausted);
+        }
+        let must_wait = !self.pending_open.is_empty() || !self.has_open_slot();
+        if must_wait && self.pending_open.len() >= self.config.max_pending_open_streams {
+            return Err(UserError::TooManyPending);
+        }
+        let id = StreamId::new(self.next_local_id);
+        self.next_local_id += 2;
+        let mut stream = Stream::new(id, self.stream_recv_window);
+        stream.headers_queued = true;
+        stream.end_queued = end_stream;
+        stream.head_request = checked.is_head;
+        self.store.insert(stream);
+        self.counters.streams_opened_locally += 1;
+        if !end_stream {
+            self.loopy.open_stream(id);
+        }
+        if must_wait {
+            self.pending_open.push_back(PendingOpen {
+                id,
+                fields,
+                end_stream,
+            });
+        } else {
+            self.dispatch_headers(id, fields, end_stream);
+        }
+        Ok(id)
+    }
+
+    /// Queues response headers on a request stream (server only).
+    ///
+    /// Informational (1xx) responses may come first, any number of them; the
+    /// final response comes once. `end_stream` ends the response here.
+    pub fn send_response(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+    ) -> Result<(), UserError> {
+        if self.config.role != Role::Server {
+            return Err(UserError::WrongRole);
+        }
+        let stream = self.store.get(id).ok_or(UserError::UnknownStream(id))?;
+        if stream.headers_queued {
+            return Err(UserError::HeadersOutOfOrder(id));
+        }
+        if !stream.state.can_send() {
+            return Err(UserError::SendClosed(id));
+        }
+        let checked = check_block(
+            BlockKind::Response,
+            fields.iter().map(|f| (&f.name[..], &f.value[..])),
+        )?;
+        let informational = checked.status.is_some_and(|s| s < 200);
+        if informational && (end_stream || checked.status == Some(101)) {
+            return Err(UserError::Malformed(Malformed::UnexpectedHeaders));
+        }
+        self.check_header_list_size(&fields)?;
+        if !informational {
+            if let Some(stream) = self.store.get_mut(id) {
+                stream.headers_queued = true;
+                stream.end_queued = end_stream;
+            }
+            if !end_stream {
+                self.loopy.open_stream(id);
+            }
+        }
+        self.loopy.control().push(ControlItem::Headers {
+            stream_id: id,
+            fields,
+            end_stream,
+        });
+        Ok(())
+    }
+
+    /// Queues DATA; returns how many bytes of `data` were taken.
+    ///
+    /// Takes everything, or as much as the stream's and the connection's
+    /// send buffers have room for (see [`Config::max_send_buffer_per_stream`]).
+    /// When it takes less, `end_stream` is not applied: offer the rest again
+    /// after [`Event::Writable`] for this stream.
+    ///
+    /// [`Config::max_send_buffer_per_stream`]: super::Config::max_send_buffer_per_stream
+    pub fn send_data(
+        &mut self,
+        id: StreamId,
+        data: Bytes,
+        end_stream: bool,
+    ) -> Result<usize, UserError> {
+        let stream = self.sendable(id)?;
+        let _ = stream;
+        let len = data.len();
+        let taken = self
+            .loopy
+            .push_data(id, data, end_stream)
+            .map_err(|_| UserError::SendClosed(id))?;
+        if taken == len
+            && end_stream
+            && let Some(stream) = self.store.get_mut(id)
+        {
+            stream.end_queued = true;
+        }
+        Ok(taken)
+    }
+
+    /// Queues trailers after the stream's data; they end the stream.
+    pub fn send_trailers(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+    ) -> Result<(), UserError> {
+        self.sendable(id)?;
+        check_block(
+            BlockKind::Trailers,
+            fields.iter().map(|f| (&f.name[..], &f.value[..])),
+        )?;
+        self.check_header_list_size(&fields)?;
+        self.loopy
+            .push_trailers(id, fields)
+            .map_err(|_| UserError::SendClosed(id))?;
+        if let Some(stream) = self.store.get_mut(id) {
+            stream.end_queued = true;
+        }
+        Ok(())
+    }
+
+    /// The stream exists, its headers are queued and its send side is open.
+    fn sendable(&self, id: StreamId) -> Result<&Stream, UserError> {
+        let stream = self.store.get(id).ok_or(UserError::UnknownStream(id))?;
+        if !stream.headers_queued {
+            return Err(UserError::HeadersOutOfOrder(id));
+        }
+        if stream.end_queued || stream.state.is_closed() {
+            return Err(UserError::SendClosed(id));
+        }
+        Ok(stream)
+    }
+
+    fn check_header_list_size(&self, fields: &[HeaderField]) -> Result<(), UserError> {
+        let Some(max) = self.peer.max_header_list_size else {
+            return Ok(());
+        };
+        let size: usize = fields.iter().map(HeaderField::size).sum();
+        if size > max as usize {
+            return Err(UserError::HeaderListTooLarge);
+        }
+        Ok(())
+    }
+
+    /// Resets a stream with `reason` and frees its state. Queued DATA is
+    /// dropped; data the application had not released is given back to the
+    /// connection window. Resetting a stream that already closed does nothing.
+    pub fn reset(&mut self, id: StreamId, reason: Reason) -> Result<(), UserError> {
+        let Some(stream) = self.store.get(id) else {
+            return if self.store.closed_cause(id).is_some() || self.was_used(id) {
+                Ok(())
+            } else {
+                Err(UserError::UnknownStream(id))
+            };
+        };
+        if stream.state.is_closed() {
+            // Closed, only holding data not yet released: just free it.
+            self.release_all(id);
+            return Ok(());
+        }
+        self.loopy.cancel_stream(id);
+        if stream.state == StreamState::Idle {
+            // Its HEADERS never went out: nothing to tell the peer (RST_STREAM
+            // on an idle stream is a protocol error, §6.4).
+            self.pending_open.retain(|p| p.id != id);
+            self.store.remove(id);
+            self.store.remember(id, CloseCause::ResetSent);
+        } else {
+            self.loopy
+                .control()
+                .push(ControlItem::Reset(RstStream::new(id, reason)));
+            self.release_all(id);
+            self.store
+                .set_state(id, StreamState::Closed(CloseCause::ResetSent));
+        }
+        self.open_pending();
+        Ok(())
+    }
+
+    fn was_used(&self, id: StreamId) -> bool {
+        if self.is_peer_initiated(id) {
+            id <= self.last_remote_id
+        } else {
+            id.value() < self.next_local_id
+        }
+    }
+
+    /// The application consumed `n` bytes of the stream's DATA: they count as
+    /// free window again. WINDOW_UPDATE goes out once half the window was
+    /// released (per stream and for the connection), which keeps the peer
+    /// sending without a frame per read. Releasing more than was received is
+    /// clamped; releasing on a stream that is gone does nothing.
+    pub fn release_capacity(&mut self, id: StreamId, n: usize) -> Result<(), UserError> {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        let Some(stream) = self.store.get_mut(id) else {
+            return Ok(());
+        };
+        let released = stream.recv.release(n);
+        let update = if stream.state.can_recv() {
+            stream.recv.take_update()
+        } else {
+            None
+        };
+        self.conn_recv.release(released);
+        if let Some(increment) = update {
+            self.loopy
+                .control()
+                .push(ControlItem::WindowUpdate(WindowUpdate::new(id, increment)));
+        }
+        self.queue_connection_window_update();
+        self.store.free_if_done(id);
+        Ok(())
+    }
+
+    /// Sends a PING; its ACK comes back as [`Event::PingAck`] with the
+    /// round-trip time on the caller's clock. Returns the payload used.
+    pub fn ping(&mut self, now: Instant) -> Result<[u8; 8], UserError> {
+        if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
+            return Err(UserError::NotAccepting);
+        }
+        if self.pings.len() >= self.config.max_outstanding_pings {
+            return Err(UserError::TooManyPings);
+        }
+        let payload = self.next_ping_payload();
+        self.pings.push_back((payload, now));
+        self.loopy
+            .control()
+            .push(ControlItem::Ping(Ping::new(payload)));
+        Ok(payload)
+    }
+
+    /// Graceful shutdown: no new streams, let the ones in flight finish, then
+    /// close ([`Event::Closed`] with no error).
+    ///
+    /// A server sends GOAWAY with the largest stream id and a PING first, so
+    /// requests already in flight toward it are not lost, then the real last
+    /// stream id once the PING is answered (or after
+    /// [`Config::shutdown_ping_timeout`](super::Config::shutdown_ping_timeout)).
+    /// A client sends GOAWAY and stops opening streams; requests still waiting
+    /// for a slot are reported reset with REFUSED_STREAM.
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.lifecycle != Lifecycle::Open {
+            return;
+        }
+        self.start_draining();
+        if self.config.role == Role::Server {
+            self.loopy.control().push(ControlItem::GoAway(GoAway::new(
+                StreamId::MAX,
+                Reason::NO_ERROR,
+            )));
+            self.goaway_sent = Some(StreamId::MAX);
+            let payload = self.next_ping_payload();
+            self.loopy
+                .control()
+                .push(ControlItem::Ping(Ping::new(payload)));
+            self.shutdown = Shutdown::AwaitingPing(payload);
+            self.timers
+                .set(Timer::ShutdownPing, now + self.config.shutdown_ping_timeout);
+        } else {
+            self.goaway_sent = Some(self.last_remote_id);
+            self.shutdown = Shutdown::Final;
+            self.loopy.control().push(ControlItem::GoAway(GoAway::new(
+                self.last_remote_id,
+                Reason::NO_ERROR,
+            )));
+            for p in std::mem::take(&mut self.pending_open) {
+                self.loopy.cancel_stream(p.id);
+                self.store.remove(p.id);
+                self.events.push_back(Event::Reset {
+                    stream_id: p.id,
+                    reason: Reason::REFUSED_STREAM,
+                    initiator: Initiator::Local,
+                });
+            }
+        }
+    }
+
+    /// Abrupt close: GOAWAY with `reason`, every stream dropped at once.
+    pub fn close(&mut self, reason: Reason) {
+        self.close_with(reason, ConnectionError::LocalClose { reason });
+    }
+}
