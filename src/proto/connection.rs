@@ -269,6 +269,9 @@ impl Connection {
             return 0;
         }
         let _ = now;
+        // Streams may have closed since the last call (on receive, on reset):
+        // requests waiting for a slot go first.
+        self.open_pending();
         let n = self.loopy.poll_transmit(dst, max);
         let written: Vec<Written> = self.loopy.drain_written().collect();
         for w in written {
@@ -326,10 +329,12 @@ impl Connection {
             } => {
                 self.store
                     .transition(stream_id, Send, Input::Headers { end_stream });
+                self.store.free_if_done(stream_id);
             }
             Written::EndOfData { stream_id } => {
                 self.store
                     .transition(stream_id, Send, Input::Data { end_stream: true });
+                self.store.free_if_done(stream_id);
             }
             Written::Reset { .. } | Written::GoAway { .. } => {}
             Written::Writable { stream_id } => self.events.push_back(Event::Writable { stream_id }),

@@ -190,7 +190,17 @@ impl Connection {
             return false;
         }
         if id <= self.last_remote_id {
-            self.closed_stream_frame(id, Input::Headers { end_stream: false });
+            if self.store.closed_cause(id).is_some() {
+                self.closed_stream_frame(id, Input::Headers { end_stream: false });
+            } else {
+                // §5.1.1: a new stream's id must exceed every id the peer used
+                // before. (A stream closed so long ago that we forgot it lands
+                // here too; `Config::max_closed_streams` bounds that window.)
+                self.peer_error(
+                    Reason::PROTOCOL_ERROR,
+                    PeerViolation::UnexpectedStreamId(id),
+                );
+            }
             return false;
         }
         self.last_remote_id = id;
@@ -539,9 +549,9 @@ impl Connection {
             .push_response(ControlItem::Reset(RstStream::new(id, reason)));
         if self.store.get(id).is_some() {
             self.loopy.cancel_stream(id);
-            self.release_all(id);
             self.store
                 .set_state(id, StreamState::Closed(CloseCause::ResetSent));
+            self.release_all(id);
             self.events.push_back(Event::Reset {
                 stream_id: id,
                 reason,

@@ -219,9 +219,9 @@ impl Connection {
             self.loopy
                 .control()
                 .push(ControlItem::Reset(RstStream::new(id, reason)));
-            self.release_all(id);
             self.store
                 .set_state(id, StreamState::Closed(CloseCause::ResetSent));
+            self.release_all(id);
         }
         self.open_pending();
         Ok(())

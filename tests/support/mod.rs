@@ -2,6 +2,8 @@
 //! a virtual clock, stepping by hand, and hooks to tamper with the bytes.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -53,12 +55,16 @@ impl Pair {
     /// Moves bytes once each way and collects events. Returns whether anything moved.
     pub fn step(&mut self) -> bool {
         let now = self.now;
-        let a = self.client.poll_transmit(&mut self.to_server, self.chunk, now);
+        let a = self
+            .client
+            .poll_transmit(&mut self.to_server, self.chunk, now);
         self.server.recv(&mut self.to_server, now);
         while let Some(e) = self.server.poll_event() {
             self.server_events.push(e);
         }
-        let b = self.server.poll_transmit(&mut self.to_client, self.chunk, now);
+        let b = self
+            .server
+            .poll_transmit(&mut self.to_client, self.chunk, now);
         self.client.recv(&mut self.to_client, now);
         while let Some(e) = self.client.poll_event() {
             self.client_events.push(e);
