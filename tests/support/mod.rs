@@ -104,6 +104,12 @@ impl Pair {
     }
 
     pub fn events(&mut self, side: Side) -> Vec<Event> {
+        while let Some(e) = self.conn(side).poll_event() {
+            match side {
+                Side::Client => self.client_events.push(e),
+                Side::Server => self.server_events.push(e),
+            }
+        }
         match side {
             Side::Client => std::mem::take(&mut self.client_events),
             Side::Server => std::mem::take(&mut self.server_events),

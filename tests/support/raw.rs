@@ -111,6 +111,9 @@ impl Raw {
     pub fn read(&mut self) -> Vec<Frame> {
         let mut out = BytesMut::new();
         self.conn.poll_transmit(&mut out, usize::MAX, self.now);
+        while let Some(e) = self.conn.poll_event() {
+            self.events.push(e);
+        }
         if out.starts_with(frame::PREFACE) {
             let _ = frame::strip_preface(&mut out);
         }

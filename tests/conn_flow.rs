@@ -1,0 +1,285 @@
+//! RFC 9113 §5.2 / §6.9 flow control, and the send side's bounded buffering.
+
+mod support;
+
+use bytes::Bytes;
+use h2proto::frame::{self, Frame, Reason, Settings, StreamId, WindowUpdate};
+use h2proto::proto::{Config, Event};
+use support::raw::Raw;
+use support::*;
+
+fn data_sent(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .map(|f| match f {
+            Frame::Data(d) => d.data.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn window_updates(frames: &[Frame]) -> Vec<(u32, u32)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::WindowUpdate(w) => Some((w.stream_id.value(), w.window_size_increment)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A server with one open request stream (id 1), after the handshake.
+fn server_with_stream() -> Raw {
+    let mut raw = Raw::server(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    raw.conn
+        .send_response(StreamId::new(1), status(200), false)
+        .unwrap();
+    raw.read();
+    raw.take_events();
+    raw
+}
+
+#[test]
+fn s6_9_sending_stops_at_the_peer_window_and_resumes_on_update() {
+    let mut raw = server_with_stream();
+    let body = Bytes::from(vec![7u8; 60_000]);
+    assert_eq!(
+        raw.conn.send_data(StreamId::new(1), body.clone(), false),
+        Ok(60_000)
+    );
+    assert_eq!(
+        raw.conn.send_data(StreamId::new(1), body, false),
+        Ok(64 * 1024 - 60_000),
+        "64 KiB stream buffer"
+    );
+    // The peer's windows are the RFC's 65,535.
+    assert_eq!(data_sent(&raw.read()), 65_535);
+    assert!(raw.read().is_empty());
+    raw.send(WindowUpdate::new(StreamId::new(1), 1000));
+    assert!(raw.read().is_empty(), "connection window is still zero");
+    raw.send(WindowUpdate::new(StreamId::ZERO, 5000));
+    assert_eq!(data_sent(&raw.read()), 1000);
+}
+
+#[test]
+fn s6_9_2_initial_window_changes_apply_to_open_streams_and_may_go_negative() {
+    let mut raw = server_with_stream();
+    raw.conn
+        .send_data(StreamId::new(1), Bytes::from(vec![0u8; 30_000]), false)
+        .unwrap();
+    raw.send(WindowUpdate::new(StreamId::ZERO, 1 << 20));
+    assert_eq!(data_sent(&raw.read()), 30_000);
+    // Shrink the stream windows from 65,535 to 10,000: stream 1 is at 10,000 - 30,000.
+    raw.send(
+        Settings::builder()
+            .initial_window_size(10_000)
+            .build()
+            .unwrap(),
+    );
+    raw.read();
+    assert_eq!(
+        raw.conn.stream_stats(StreamId::new(1)).unwrap().send_window,
+        Some(-20_000)
+    );
+    raw.conn
+        .send_data(StreamId::new(1), Bytes::from(vec![0u8; 100]), false)
+        .unwrap();
+    raw.send(WindowUpdate::new(StreamId::new(1), 20_000));
+    assert!(raw.read().is_empty(), "window back to exactly zero");
+    raw.send(WindowUpdate::new(StreamId::new(1), 50));
+    assert_eq!(data_sent(&raw.read()), 50);
+}
+
+#[test]
+fn s6_9_2_initial_window_overflow_is_a_flow_control_error() {
+    let mut raw = server_with_stream();
+    raw.send(WindowUpdate::new(StreamId::new(1), (1 << 31) - 1 - 65_535));
+    raw.send(
+        Settings::builder()
+            .initial_window_size(70_000)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::FLOW_CONTROL_ERROR)
+    );
+}
+
+#[test]
+fn s6_9_1_window_update_overflow_is_a_stream_or_connection_error() {
+    let mut raw = server_with_stream();
+    raw.send(WindowUpdate::new(StreamId::new(1), 1 << 31 - 1));
+    raw.send(WindowUpdate::new(StreamId::new(1), 1 << 31 - 1));
+    assert_eq!(raw.resets(), [(1, Reason::FLOW_CONTROL_ERROR)]);
+    raw.send(WindowUpdate::new(StreamId::ZERO, (1 << 31) - 1));
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::FLOW_CONTROL_ERROR)
+    );
+}
+
+#[test]
+fn s6_9_data_beyond_the_stream_window_is_a_stream_error() {
+    let mut config = Config::server();
+    config.initial_window_size = 65_535;
+    let mut raw = Raw::server(config);
+    raw.headers(1, &request("POST", "/"), false);
+    let chunk: &'static [u8] = Box::leak(vec![0u8; 16_384].into_boxed_slice());
+    for _ in 0..3 {
+        raw.data(1, chunk, false);
+    }
+    raw.data(1, &chunk[..16_383], false);
+    assert!(raw.resets().is_empty(), "exactly 65,535 fits");
+    raw.data(1, b"x", false);
+    assert_eq!(raw.resets(), [(1, Reason::FLOW_CONTROL_ERROR)]);
+    assert!(raw.goaway().is_none());
+    // The reset stream's bytes went back to the connection window.
+    assert_eq!(raw.conn.stats().recv_unreleased, 0);
+}
+
+#[test]
+fn s6_9_data_beyond_the_connection_window_is_a_connection_error() {
+    let mut config = Config::server();
+    config.connection_window_size = 65_535;
+    config.initial_window_size = 1 << 20;
+    let mut raw = Raw::server(config);
+    let chunk: &'static [u8] = Box::leak(vec![0u8; 16_384].into_boxed_slice());
+    for id in [1, 3, 5, 7, 9] {
+        raw.headers(id, &request("POST", "/"), false);
+        raw.data(id, chunk, false);
+    }
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::FLOW_CONTROL_ERROR)
+    );
+}
+
+#[test]
+fn s6_9_padding_counts_against_the_window_but_is_released_at_once() {
+    let mut raw = Raw::server(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    let mut d = frame::Data::new(StreamId::new(1), "abc", false);
+    d.pad_length = Some(200);
+    raw.send(d);
+    let s = raw.conn.stream_stats(StreamId::new(1)).unwrap();
+    assert_eq!(s.recv_unreleased, 3);
+    assert_eq!(s.recv_window, 256 * 1024 - 204);
+}
+
+#[test]
+fn release_capacity_drives_window_updates_by_half_the_window() {
+    let mut p = Pair::new();
+    p.handshake();
+    let id = p
+        .client
+        .send_request(request("POST", "/upload"), false)
+        .unwrap();
+    p.run();
+    // 200 KiB in; the server's stream window is 256 KiB, the connection's 1 MiB.
+    let body = Bytes::from(vec![1u8; 200 * 1024]);
+    let mut offset = 0;
+    while offset < body.len() {
+        offset += p.client.send_data(id, body.slice(offset..), false).unwrap();
+        p.run();
+    }
+    let received: usize = p
+        .events(Side::Server)
+        .iter()
+        .map(|e| match e {
+            Event::Data { data, .. } => data.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(received, 200 * 1024);
+    // Nothing released yet: no WINDOW_UPDATE.
+    assert!(window_updates(&p.sent_frames(Side::Server)).is_empty());
+    p.server.release_capacity(id, 100 * 1024).unwrap();
+    assert!(
+        window_updates(&p.sent_frames(Side::Server)).is_empty(),
+        "below half of 256 KiB"
+    );
+    p.server.release_capacity(id, 28 * 1024).unwrap();
+    assert_eq!(
+        window_updates(&p.sent_frames(Side::Server)),
+        [(1, 128 * 1024)]
+    );
+    // Over-releasing is clamped to what was received.
+    p.server.release_capacity(id, usize::MAX).unwrap();
+    assert_eq!(p.server.stream_stats(id).unwrap().recv_unreleased, 0);
+}
+
+#[test]
+fn an_application_writing_faster_than_the_peer_reads_is_pushed_back() {
+    // grpc-go's OOM case: the application keeps writing, the peer never reads.
+    let mut raw = server_with_stream();
+    let chunk = Bytes::from(vec![0u8; 1 << 20]);
+    let mut accepted = 0usize;
+    let mut refused = 0usize;
+    for _ in 0..1024 {
+        // 1 GiB offered in 1 MiB writes.
+        let n = raw
+            .conn
+            .send_data(StreamId::new(1), chunk.clone(), false)
+            .unwrap();
+        accepted += n;
+        refused += chunk.len() - n;
+        raw.read();
+        let stats = raw.conn.stats();
+        assert!(stats.queued_data <= raw.conn.config().max_send_buffer_per_connection);
+        assert!(raw.conn.stream_stats(StreamId::new(1)).unwrap().queued_data <= 64 * 1024);
+    }
+    assert_eq!(
+        accepted,
+        64 * 1024 + 65_535,
+        "queue cap plus what the window let out"
+    );
+    assert_eq!(accepted + refused, 1 << 30);
+    // Once the peer reads (opens its window), the writer is told to go on.
+    raw.send(WindowUpdate::new(StreamId::ZERO, 1 << 20));
+    raw.send(WindowUpdate::new(StreamId::new(1), 1 << 20));
+    raw.read();
+    assert!(raw.take_events().contains(&Event::Writable {
+        stream_id: StreamId::new(1)
+    }));
+}
+
+#[test]
+fn a_large_body_arrives_intact_through_small_chunks_and_frames() {
+    let mut p = Pair::new();
+    p.chunk = 1000;
+    p.handshake();
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let body = Bytes::from(body);
+    let id = p
+        .client
+        .send_request(request("POST", "/echo"), false)
+        .unwrap();
+    let mut offset = 0;
+    let mut got = Vec::new();
+    let mut ended = false;
+    for _ in 0..100_000 {
+        if offset < body.len() {
+            // END_STREAM applies only once the rest of the body was taken whole.
+            offset += p.client.send_data(id, body.slice(offset..), true).unwrap();
+        }
+        p.step();
+        for e in p.events(Side::Server) {
+            if let Event::Data {
+                data, end_stream, ..
+            } = e
+            {
+                got.extend_from_slice(&data);
+                p.server.release_capacity(id, data.len()).unwrap();
+                ended |= end_stream;
+            }
+        }
+        if ended {
+            break;
+        }
+    }
+    assert!(ended);
+    assert_eq!(got.len(), body.len());
+    assert!(got == body, "bytes arrive in order, unchanged");
+}

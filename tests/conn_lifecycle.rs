@@ -1,0 +1,293 @@
+//! RFC 9113 §3.4 (preface), §6.5 (SETTINGS), §6.7 (PING), §6.8 (GOAWAY).
+
+mod support;
+
+use std::time::Duration;
+
+use h2proto::frame::{self, Frame, GoAway, Ping, Reason, Settings, StreamId};
+use h2proto::proto::{Config, ConnectionError, Event, Initiator, PeerViolation, TimeoutKind};
+use support::raw::Raw;
+use support::*;
+
+fn closed_error(events: &[Event]) -> Option<Option<ConnectionError>> {
+    events.iter().find_map(|e| match e {
+        Event::Closed { error } => Some(error.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn s3_4_client_sends_the_preface_then_settings_and_window_update() {
+    let mut raw = Raw::new(Config::client());
+    let mut out = bytes::BytesMut::new();
+    raw.conn.poll_transmit(&mut out, usize::MAX, raw.now);
+    assert!(out.starts_with(frame::PREFACE));
+    let _ = frame::strip_preface(&mut out);
+    let frames = decode_all(out);
+    assert!(matches!(&frames[0], Frame::Settings(s) if !s.is_ack()));
+    // 1 MiB connection window by default: announced at once.
+    assert!(
+        matches!(&frames[1], Frame::WindowUpdate(w) if w.stream_id.is_zero() && w.window_size_increment == (1 << 20) - 65_535)
+    );
+}
+
+#[test]
+fn s3_4_a_bad_preface_is_a_protocol_error() {
+    let mut raw = Raw::new(Config::server());
+    raw.send_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::PROTOCOL_ERROR)
+    );
+    assert!(raw.conn.is_closed());
+    assert!(matches!(
+        closed_error(&raw.take_events()),
+        Some(Some(ConnectionError::PeerViolation {
+            violation: PeerViolation::BadPreface,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn s3_4_the_first_frame_must_be_settings() {
+    let mut raw = Raw::new(Config::server());
+    raw.send_bytes(frame::PREFACE);
+    raw.send(Ping::new([0; 8]));
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::PROTOCOL_ERROR)
+    );
+}
+
+#[test]
+fn s3_4_preface_split_byte_by_byte_is_fine() {
+    let mut raw = Raw::new(Config::server());
+    for b in frame::PREFACE {
+        raw.send_bytes(&[*b]);
+    }
+    raw.send(Settings::builder().build().unwrap());
+    assert!(raw.goaway().is_none());
+    assert!(
+        raw.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::RemoteSettings(_)))
+    );
+}
+
+#[test]
+fn s6_5_3_settings_are_acknowledged_and_take_effect_on_ack() {
+    let mut p = Pair::new();
+    p.run();
+    for side in [Side::Client, Side::Server] {
+        let events = p.events(side);
+        assert!(
+            events.iter().any(|e| matches!(e, Event::RemoteSettings(_))),
+            "{side:?}"
+        );
+        assert!(
+            events.iter().any(|e| matches!(e, Event::SettingsAcked)),
+            "{side:?}"
+        );
+    }
+    assert_eq!(p.client.peer_settings().max_concurrent_streams, Some(100));
+    assert!(
+        !p.server.peer_settings().enable_push,
+        "client disables push"
+    );
+}
+
+#[test]
+fn s6_5_3_missing_settings_ack_is_a_settings_timeout() {
+    let mut raw = Raw::new(Config::server());
+    raw.send_bytes(frame::PREFACE);
+    raw.send(Settings::builder().build().unwrap());
+    raw.read(); // our SETTINGS go out, no ACK comes back
+    raw.advance(Duration::from_secs(9));
+    assert!(raw.goaway().is_none());
+    raw.advance(Duration::from_secs(2));
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::SETTINGS_TIMEOUT)
+    );
+    assert_eq!(
+        closed_error(&raw.take_events()),
+        Some(Some(ConnectionError::Timeout(TimeoutKind::SettingsAck)))
+    );
+}
+
+#[test]
+fn s6_5_2_a_server_enabling_push_is_a_client_protocol_error() {
+    let mut raw = Raw::new(Config::client());
+    raw.send(Settings::builder().enable_push(true).build().unwrap());
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::PROTOCOL_ERROR)
+    );
+}
+
+#[test]
+fn s6_5_unknown_settings_and_frame_types_are_ignored() {
+    let mut raw = Raw::server(Config::server());
+    raw.send(
+        Settings::builder()
+            .push(frame::Setting::Unknown { id: 0xfe, value: 7 })
+            .build()
+            .unwrap(),
+    );
+    raw.send(frame::Unknown {
+        frame_type: 0xbb,
+        flags: 0xff,
+        stream_id: StreamId::new(1),
+        payload: "x".into(),
+    });
+    let frames = raw.read();
+    assert!(frames.iter().all(|f| !matches!(f, Frame::GoAway(_))));
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, Frame::Settings(s) if s.is_ack()))
+    );
+}
+
+#[test]
+fn s6_7_pings_are_answered_and_ours_measure_rtt() {
+    let mut raw = Raw::server(Config::server());
+    raw.send(Ping::new(*b"12345678"));
+    assert!(raw.read().contains(&Frame::Ping(Ping::ack(*b"12345678"))));
+    let payload = raw.conn.ping(raw.now).unwrap();
+    assert!(raw.read().contains(&Frame::Ping(Ping::new(payload))));
+    raw.now += Duration::from_millis(42);
+    raw.send(Ping::ack(payload));
+    assert!(raw.take_events().contains(&Event::PingAck {
+        payload,
+        rtt: Duration::from_millis(42)
+    }));
+    // An ACK for a PING we never sent is ignored.
+    raw.send(Ping::ack([9; 8]));
+    assert!(raw.take_events().is_empty());
+}
+
+#[test]
+fn s6_8_graceful_server_shutdown_is_two_phase() {
+    let mut p = Pair::new();
+    p.handshake();
+    let a = p.client.send_request(get("/a"), true).unwrap();
+    p.run();
+    p.server.shutdown(p.now);
+    let frames = p.sent_frames(Side::Server);
+    assert!(
+        matches!(&frames[0], Frame::GoAway(g) if g.last_stream_id == StreamId::MAX && g.error_code == Reason::NO_ERROR)
+    );
+    assert!(matches!(&frames[1], Frame::Ping(p) if !p.ack));
+    // sent_frames consumed those bytes; re-run a pair to exercise the whole flow.
+    let mut p = Pair::new();
+    p.handshake();
+    let a2 = p.client.send_request(get("/a"), true).unwrap();
+    p.run();
+    p.server.shutdown(p.now);
+    p.run();
+    // After the PING round trip the real last stream id goes out.
+    let goaways: Vec<_> = p
+        .events(Side::Client)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::GoAway { last_stream_id, .. } => Some(last_stream_id.value()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(goaways, [StreamId::MAX.value(), a2.value()]);
+    assert!(!p.client.can_take_new_request());
+    // The stream in flight still completes, then both sides close cleanly.
+    p.server.send_response(a2, status(200), true).unwrap();
+    p.run();
+    assert!(p.server.is_closed());
+    assert!(p.client.is_closed());
+    assert_eq!(closed_error(&p.events(Side::Client)), Some(None));
+    let _ = a;
+}
+
+#[test]
+fn s6_8_streams_above_last_stream_id_are_refused_and_retryable() {
+    let mut raw = Raw::client(Config::client());
+    let ids: Vec<StreamId> = (0..3)
+        .map(|_| raw.conn.send_request(get("/"), true).unwrap())
+        .collect();
+    raw.read();
+    raw.send(GoAway::new(ids[0], Reason::NO_ERROR));
+    let events = raw.take_events();
+    let refused: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reset {
+                stream_id,
+                reason: Reason::REFUSED_STREAM,
+                initiator: Initiator::Remote,
+            } => Some(stream_id.value()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, [ids[1].value(), ids[2].value()]);
+    assert!(!raw.conn.can_take_new_request());
+    assert!(raw.conn.send_request(get("/"), true).is_err());
+    // Stream 1 may still finish; then the connection closes.
+    raw.headers(ids[0].value(), &status(200), true);
+    raw.read();
+    assert!(raw.conn.is_closed());
+}
+
+#[test]
+fn s6_8_goaway_with_an_error_is_reported_when_the_connection_ends() {
+    let mut raw = Raw::client(Config::client());
+    raw.send(GoAway {
+        last_stream_id: StreamId::ZERO,
+        error_code: Reason::ENHANCE_YOUR_CALM,
+        additional_debug_data: "calm".into(),
+    });
+    raw.read();
+    let events = raw.take_events();
+    assert!(matches!(
+        closed_error(&events),
+        Some(Some(ConnectionError::RemoteGoAway {
+            reason: Reason::ENHANCE_YOUR_CALM,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn abrupt_close_sends_goaway_and_drops_every_stream() {
+    let mut p = Pair::new();
+    p.handshake();
+    p.client.send_request(request("POST", "/"), false).unwrap();
+    p.run();
+    p.server.close(Reason::INTERNAL_ERROR);
+    p.run();
+    assert!(p.server.is_closed());
+    assert_eq!(p.server.live_streams(), 0);
+    let events = p.events(Side::Client);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::GoAway {
+            reason: Reason::INTERNAL_ERROR,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn eof_with_streams_open_is_an_error_and_without_is_clean() {
+    let mut p = Pair::new();
+    p.handshake();
+    p.client.recv_eof();
+    assert_eq!(closed_error(&p.events(Side::Client)), Some(None));
+
+    let mut p = Pair::new();
+    p.handshake();
+    p.client.send_request(get("/"), true).unwrap();
+    p.client.recv_eof();
+    assert_eq!(
+        closed_error(&p.events(Side::Client)),
+        Some(Some(ConnectionError::UnexpectedEof))
+    );
+}
