@@ -176,10 +176,10 @@ impl Store {
         if !done {
             return;
         }
-        if let Some(stream) = self.streams.remove(&id) {
-            if let StreamState::Closed(cause) = stream.state {
-                self.remember(id, cause);
-            }
+        if let Some(stream) = self.streams.remove(&id)
+            && let StreamState::Closed(cause) = stream.state
+        {
+            self.remember(id, cause);
         }
     }
 
