@@ -18,3 +18,5 @@ pub mod frame;
 pub mod hpack;
 pub mod proto;
 pub mod sched;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -5,7 +5,7 @@ mod support;
 use bytes::Bytes;
 use h2proto::frame::{self, Frame, Reason, Settings, StreamId, WindowUpdate};
 use h2proto::proto::{Config, Event};
-use support::raw::Raw;
+
 use support::*;
 
 fn data_sent(frames: &[Frame]) -> usize {
@@ -29,8 +29,8 @@ fn window_updates(frames: &[Frame]) -> Vec<(u32, u32)> {
 }
 
 /// A server with one open request stream (id 1), after the handshake.
-fn server_with_stream() -> Raw {
-    let mut raw = Raw::server(Config::server());
+fn server_with_stream() -> ScriptedPeer {
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &request("POST", "/"), false);
     raw.conn
         .send_response(StreamId::new(1), status(200), false)
@@ -129,7 +129,7 @@ fn s6_9_1_window_update_overflow_is_a_stream_or_connection_error() {
 fn s6_9_data_beyond_the_stream_window_is_a_stream_error() {
     let mut config = Config::server();
     config.initial_window_size = 65_535;
-    let mut raw = Raw::server(config);
+    let mut raw = server_peer(config);
     raw.headers(1, &request("POST", "/"), false);
     let chunk: &'static [u8] = Box::leak(vec![0u8; 16_384].into_boxed_slice());
     for _ in 0..3 {
@@ -149,7 +149,7 @@ fn s6_9_data_beyond_the_connection_window_is_a_connection_error() {
     let mut config = Config::server();
     config.connection_window_size = 65_535;
     config.initial_window_size = 1 << 20;
-    let mut raw = Raw::server(config);
+    let mut raw = server_peer(config);
     let chunk: &'static [u8] = Box::leak(vec![0u8; 16_384].into_boxed_slice());
     for id in [1, 3, 5, 7, 9] {
         raw.headers(id, &request("POST", "/"), false);
@@ -163,7 +163,7 @@ fn s6_9_data_beyond_the_connection_window_is_a_connection_error() {
 
 #[test]
 fn s6_9_padding_counts_against_the_window_but_is_released_at_once() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &request("POST", "/"), false);
     let mut d = frame::Data::new(StreamId::new(1), "abc", false);
     d.pad_length = Some(200);
@@ -175,7 +175,7 @@ fn s6_9_padding_counts_against_the_window_but_is_released_at_once() {
 
 #[test]
 fn release_capacity_drives_window_updates_by_half_the_window() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     let id = p
         .client
@@ -252,7 +252,7 @@ fn an_application_writing_faster_than_the_peer_reads_is_pushed_back() {
 
 #[test]
 fn a_large_body_arrives_intact_through_small_chunks_and_frames() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.chunk = 1000;
     p.handshake();
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();

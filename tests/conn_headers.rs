@@ -6,7 +6,7 @@ use bytes::Bytes;
 use h2proto::frame::{self, Continuation, PrioritySpec, Reason, StreamId};
 use h2proto::hpack::HeaderField;
 use h2proto::proto::{Config, Event, Initiator};
-use support::raw::Raw;
+
 use support::*;
 
 fn with(mut fields: Vec<HeaderField>, name: &'static str, value: &'static str) -> Vec<HeaderField> {
@@ -15,7 +15,13 @@ fn with(mut fields: Vec<HeaderField>, name: &'static str, value: &'static str) -
 }
 
 /// Sends a header block split into HEADERS + CONTINUATIONs of `piece` bytes.
-fn split_headers(raw: &mut Raw, id: u32, fields: &[HeaderField], piece: usize, end_stream: bool) {
+fn split_headers(
+    raw: &mut ScriptedPeer,
+    id: u32,
+    fields: &[HeaderField],
+    piece: usize,
+    end_stream: bool,
+) {
     let block = raw.block(fields);
     let chunks: Vec<Bytes> = block.chunks(piece).map(Bytes::copy_from_slice).collect();
     let last = chunks.len() - 1;
@@ -43,7 +49,7 @@ fn headers_event(events: &[Event]) -> Option<&h2proto::proto::Headers> {
 
 #[test]
 fn s6_10_a_block_split_over_continuations_is_reassembled() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     let fields = with(
         with(get("/split"), "user-agent", "test/1.0"),
         "x-long",
@@ -61,7 +67,7 @@ fn s6_10_a_block_split_over_continuations_is_reassembled() {
 
 #[test]
 fn s6_10_another_frame_inside_a_block_is_a_connection_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     let block = raw.block(&get("/"));
     raw.send(frame::Headers::new(
         StreamId::new(1),
@@ -78,7 +84,7 @@ fn s6_10_another_frame_inside_a_block_is_a_connection_error() {
 
 #[test]
 fn s6_10_continuation_of_another_stream_is_a_connection_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     let block = raw.block(&get("/"));
     raw.send(frame::Headers::new(
         StreamId::new(1),
@@ -99,7 +105,7 @@ fn s6_10_continuation_of_another_stream_is_a_connection_error() {
 
 #[test]
 fn s6_10_continuation_without_a_block_is_a_connection_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.send(Continuation {
         stream_id: StreamId::new(1),
         field_block_fragment: Bytes::new(),
@@ -113,7 +119,7 @@ fn s6_10_continuation_without_a_block_is_a_connection_error() {
 
 #[test]
 fn s4_3_a_bad_hpack_block_is_a_compression_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     // Indexed field 0 does not exist (RFC 7541 §6.1).
     raw.send(frame::Headers::new(
         StreamId::new(1),
@@ -131,7 +137,7 @@ fn s4_3_a_bad_hpack_block_is_a_compression_error() {
 fn s4_3_refused_streams_still_update_the_hpack_table() {
     let mut config = Config::server();
     config.max_concurrent_streams = 1;
-    let mut raw = Raw::server(config);
+    let mut raw = server_peer(config);
     raw.headers(1, &get("/a"), false);
     // Refused (over the limit), but its literal is indexed by our encoder ...
     let first = raw.block(&with(get("/b"), "x-indexed", "remember-me"));
@@ -161,7 +167,7 @@ fn s4_3_refused_streams_still_update_the_hpack_table() {
 
 #[test]
 fn s5_3_1_priority_self_dependency_is_a_stream_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     let block = raw.block(&get("/"));
     let mut h = frame::Headers::new(StreamId::new(1), block, true, true);
     h.priority = Some(PrioritySpec {
@@ -206,7 +212,7 @@ fn s8_2_malformed_requests_reset_the_stream_only() {
         ),
     ];
     for (name, fields) in cases {
-        let mut raw = Raw::server(Config::server());
+        let mut raw = server_peer(Config::server());
         raw.headers(1, &fields, true);
         assert_eq!(raw.resets(), [(1, Reason::PROTOCOL_ERROR)], "{name}");
         assert!(raw.goaway().is_none(), "{name}: connection lives");
@@ -219,7 +225,7 @@ fn s8_2_malformed_requests_reset_the_stream_only() {
 
 #[test]
 fn s8_1_1_content_length_must_match_the_data() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(
         1,
         &with(request("POST", "/"), "content-length", "10"),
@@ -237,7 +243,7 @@ fn s8_1_1_content_length_must_match_the_data() {
         }
     )));
 
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &with(request("POST", "/"), "content-length", "3"), false);
     raw.data(1, b"1234", false);
     assert_eq!(
@@ -246,7 +252,7 @@ fn s8_1_1_content_length_must_match_the_data() {
         "overshoot fails at once"
     );
 
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &with(request("POST", "/"), "content-length", "3"), false);
     raw.data(1, b"123", true);
     assert!(raw.resets().is_empty());
@@ -254,17 +260,17 @@ fn s8_1_1_content_length_must_match_the_data() {
 
 #[test]
 fn s8_1_trailers_must_end_the_stream_and_carry_no_pseudo_fields() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &request("POST", "/"), false);
     raw.headers(1, &[HeaderField::new("x-trailer", "1")], false);
     assert_eq!(raw.resets(), [(1, Reason::PROTOCOL_ERROR)]);
 
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &request("POST", "/"), false);
     raw.headers(1, &[HeaderField::new(":path", "/")], true);
     assert_eq!(raw.resets(), [(1, Reason::PROTOCOL_ERROR)]);
 
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &request("POST", "/"), false);
     raw.data(1, b"body", false);
     raw.headers(1, &[HeaderField::new("grpc-status", "0")], true);
@@ -276,7 +282,7 @@ fn s8_1_trailers_must_end_the_stream_and_carry_no_pseudo_fields() {
 
 #[test]
 fn s8_1_informational_responses_come_before_the_final_one() {
-    let mut raw = Raw::client(Config::client());
+    let mut raw = client_peer(Config::client());
     let id = raw.conn.send_request(request("POST", "/"), false).unwrap();
     raw.read();
     raw.headers(id.value(), &status(100), false);
@@ -296,7 +302,7 @@ fn s8_1_informational_responses_come_before_the_final_one() {
 
 #[test]
 fn s8_1_1_a_head_response_has_no_body_whatever_content_length_says() {
-    let mut raw = Raw::client(Config::client());
+    let mut raw = client_peer(Config::client());
     let id = raw.conn.send_request(request("HEAD", "/"), true).unwrap();
     raw.read();
     raw.headers(
@@ -316,7 +322,7 @@ fn s8_1_1_a_head_response_has_no_body_whatever_content_length_says() {
 
 #[test]
 fn s6_6_push_promise_is_a_connection_error() {
-    let mut raw = Raw::client(Config::client());
+    let mut raw = client_peer(Config::client());
     let id = raw.conn.send_request(get("/"), true).unwrap();
     raw.read();
     let block = raw.block(&get("/pushed"));
@@ -335,7 +341,7 @@ fn s6_6_push_promise_is_a_connection_error() {
 
 #[test]
 fn s8_the_client_refuses_to_send_what_a_server_would_reject() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     for fields in [
         with(get("/"), "connection", "close"),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use h2proto::frame::{self, Frame, GoAway, Ping, Reason, Settings, StreamId};
 use h2proto::proto::{Config, ConnectionError, Event, Initiator, PeerViolation, TimeoutKind};
-use support::raw::Raw;
+
 use support::*;
 
 fn closed_error(events: &[Event]) -> Option<Option<ConnectionError>> {
@@ -18,7 +18,7 @@ fn closed_error(events: &[Event]) -> Option<Option<ConnectionError>> {
 
 #[test]
 fn s3_4_client_sends_the_preface_then_settings_and_window_update() {
-    let mut raw = Raw::new(Config::client());
+    let mut raw = fresh_peer(Config::client());
     let mut out = bytes::BytesMut::new();
     raw.conn.poll_transmit(&mut out, usize::MAX, raw.now);
     assert!(out.starts_with(frame::PREFACE));
@@ -33,7 +33,7 @@ fn s3_4_client_sends_the_preface_then_settings_and_window_update() {
 
 #[test]
 fn s3_4_a_bad_preface_is_a_protocol_error() {
-    let mut raw = Raw::new(Config::server());
+    let mut raw = fresh_peer(Config::server());
     raw.send_bytes(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(
         raw.goaway().map(|g| g.error_code),
@@ -51,7 +51,7 @@ fn s3_4_a_bad_preface_is_a_protocol_error() {
 
 #[test]
 fn s3_4_the_first_frame_must_be_settings() {
-    let mut raw = Raw::new(Config::server());
+    let mut raw = fresh_peer(Config::server());
     raw.send_bytes(frame::PREFACE);
     raw.send(Ping::new([0; 8]));
     assert_eq!(
@@ -62,7 +62,7 @@ fn s3_4_the_first_frame_must_be_settings() {
 
 #[test]
 fn s3_4_preface_split_byte_by_byte_is_fine() {
-    let mut raw = Raw::new(Config::server());
+    let mut raw = fresh_peer(Config::server());
     for b in frame::PREFACE {
         raw.send_bytes(&[*b]);
     }
@@ -77,7 +77,7 @@ fn s3_4_preface_split_byte_by_byte_is_fine() {
 
 #[test]
 fn s6_5_3_settings_are_acknowledged_and_take_effect_on_ack() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.run();
     for side in [Side::Client, Side::Server] {
         let events = p.events(side);
@@ -99,7 +99,7 @@ fn s6_5_3_settings_are_acknowledged_and_take_effect_on_ack() {
 
 #[test]
 fn s6_5_3_missing_settings_ack_is_a_settings_timeout() {
-    let mut raw = Raw::new(Config::server());
+    let mut raw = fresh_peer(Config::server());
     raw.send_bytes(frame::PREFACE);
     raw.send(Settings::builder().build().unwrap());
     raw.read(); // our SETTINGS go out, no ACK comes back
@@ -118,7 +118,7 @@ fn s6_5_3_missing_settings_ack_is_a_settings_timeout() {
 
 #[test]
 fn s6_5_2_a_server_enabling_push_is_a_client_protocol_error() {
-    let mut raw = Raw::new(Config::client());
+    let mut raw = fresh_peer(Config::client());
     raw.send(Settings::builder().enable_push(true).build().unwrap());
     assert_eq!(
         raw.goaway().map(|g| g.error_code),
@@ -128,7 +128,7 @@ fn s6_5_2_a_server_enabling_push_is_a_client_protocol_error() {
 
 #[test]
 fn s6_5_unknown_settings_and_frame_types_are_ignored() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.send(
         Settings::builder()
             .push(frame::Setting::Unknown { id: 0xfe, value: 7 })
@@ -152,7 +152,7 @@ fn s6_5_unknown_settings_and_frame_types_are_ignored() {
 
 #[test]
 fn s6_7_pings_are_answered_and_ours_measure_rtt() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.send(Ping::new(*b"12345678"));
     assert!(raw.read().contains(&Frame::Ping(Ping::ack(*b"12345678"))));
     let payload = raw.conn.ping(raw.now).unwrap();
@@ -170,7 +170,7 @@ fn s6_7_pings_are_answered_and_ours_measure_rtt() {
 
 #[test]
 fn s6_8_graceful_server_shutdown_is_two_phase() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     let a = p.client.send_request(get("/a"), true).unwrap();
     p.run();
@@ -181,7 +181,7 @@ fn s6_8_graceful_server_shutdown_is_two_phase() {
     );
     assert!(matches!(&frames[1], Frame::Ping(p) if !p.ack));
     // sent_frames consumed those bytes; re-run a pair to exercise the whole flow.
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     let a2 = p.client.send_request(get("/a"), true).unwrap();
     p.run();
@@ -209,7 +209,7 @@ fn s6_8_graceful_server_shutdown_is_two_phase() {
 
 #[test]
 fn s6_8_streams_above_last_stream_id_are_refused_and_retryable() {
-    let mut raw = Raw::client(Config::client());
+    let mut raw = client_peer(Config::client());
     let ids: Vec<StreamId> = (0..3)
         .map(|_| raw.conn.send_request(get("/"), true).unwrap())
         .collect();
@@ -238,7 +238,7 @@ fn s6_8_streams_above_last_stream_id_are_refused_and_retryable() {
 
 #[test]
 fn s6_8_goaway_with_an_error_is_reported_when_the_connection_ends() {
-    let mut raw = Raw::client(Config::client());
+    let mut raw = client_peer(Config::client());
     raw.send(GoAway {
         last_stream_id: StreamId::ZERO,
         error_code: Reason::ENHANCE_YOUR_CALM,
@@ -257,7 +257,7 @@ fn s6_8_goaway_with_an_error_is_reported_when_the_connection_ends() {
 
 #[test]
 fn abrupt_close_sends_goaway_and_drops_every_stream() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     p.client.send_request(request("POST", "/"), false).unwrap();
     p.run();
@@ -277,12 +277,12 @@ fn abrupt_close_sends_goaway_and_drops_every_stream() {
 
 #[test]
 fn eof_with_streams_open_is_an_error_and_without_is_clean() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     p.client.recv_eof();
     assert_eq!(closed_error(&p.events(Side::Client)), Some(None));
 
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     p.client.send_request(get("/"), true).unwrap();
     p.client.recv_eof();

@@ -9,9 +9,9 @@ use h2proto::hpack::{self, HeaderField};
 use h2proto::proto::{Config, Event, Role};
 use proptest::prelude::*;
 use quickcheck::{QuickCheck, TestResult};
-use support::raw::Raw;
+use support::*;
 
-fn feed(raw: &mut Raw, bytes: &[u8], chunk: usize) {
+fn feed(raw: &mut ScriptedPeer, bytes: &[u8], chunk: usize) {
     for piece in bytes.chunks(chunk.max(1)) {
         raw.send_bytes(piece);
         raw.read();
@@ -19,7 +19,7 @@ fn feed(raw: &mut Raw, bytes: &[u8], chunk: usize) {
 }
 
 /// Checks what must hold whatever the peer sent.
-fn invariants(raw: &mut Raw) {
+fn invariants(raw: &mut ScriptedPeer) {
     let stats = raw.conn.stats();
     let config = raw.conn.config().clone();
     assert!(stats.queued_data <= config.max_send_buffer_per_connection);
@@ -39,9 +39,9 @@ fn invariants(raw: &mut Raw) {
 fn random_bytes_never_panic_either_role() {
     fn prop(bytes: Vec<u8>, chunk: u8, server: bool) -> TestResult {
         let mut raw = if server {
-            Raw::server(Config::server())
+            server_peer(Config::server())
         } else {
-            Raw::client(Config::client())
+            client_peer(Config::client())
         };
         if !server {
             let _ = raw.conn.send_request(support::request("POST", "/"), false);
@@ -61,9 +61,9 @@ fn random_bytes_after_a_valid_frame_header_never_panic() {
     // and the connection logic far more often than random bytes do.
     fn prop(kind: u8, flags: u8, id: u8, payload: Vec<u8>, server: bool) -> TestResult {
         let mut raw = if server {
-            Raw::server(Config::server())
+            server_peer(Config::server())
         } else {
-            Raw::client(Config::client())
+            client_peer(Config::client())
         };
         let mut out = BytesMut::new();
         frame::Head {
@@ -195,13 +195,13 @@ fn block_fields(role: Role, n: u8) -> Vec<HeaderField> {
         Role::Server => support::request("POST", "/p"),
         Role::Client => support::status(200),
     };
-    for i in 0..usize::from(n) {
-        let value = if NAMES[i] == "content-length" {
+    for (i, name) in NAMES.iter().take(usize::from(n)).enumerate() {
+        let value = if *name == "content-length" {
             "5".to_owned()
         } else {
             format!("v{i}")
         };
-        fields.push(HeaderField::new(NAMES[i], value));
+        fields.push(HeaderField::new(*name, value));
     }
     fields
 }
@@ -224,13 +224,13 @@ impl Script {
 
     /// Resolves a target to a stream id. A server under test gets new
     /// streams from us; a client under test opens its own (see `Respond`).
-    fn id(&mut self, raw: &mut Raw, to: Target) -> u32 {
+    fn id(&mut self, raw: &mut ScriptedPeer, to: Target) -> u32 {
         self.resolve(raw, to, false)
     }
 
     /// Like `id`, but `Target::New` opens a stream only for HEADERS; other
     /// frames aimed at "new" go to an existing stream.
-    fn resolve(&mut self, raw: &mut Raw, to: Target, opens: bool) -> u32 {
+    fn resolve(&mut self, raw: &mut ScriptedPeer, to: Target, opens: bool) -> u32 {
         let to = match to {
             Target::New if !opens => Target::Existing(0),
             other => other,
@@ -261,7 +261,7 @@ impl Script {
 
 /// Writes a frame by hand (the encoder refuses what the RFC forbids, such as
 /// stream-carrying frames on stream 0, which a hostile peer sends anyway).
-fn raw_frame(raw: &mut Raw, kind: frame::FrameType, flags: u8, id: u32, payload: &[u8]) {
+fn raw_frame(raw: &mut ScriptedPeer, kind: frame::FrameType, flags: u8, id: u32, payload: &[u8]) {
     let mut out = BytesMut::new();
     frame::Head {
         length: payload.len() as u32,
@@ -274,7 +274,7 @@ fn raw_frame(raw: &mut Raw, kind: frame::FrameType, flags: u8, id: u32, payload:
     raw.send_bytes(&out);
 }
 
-fn apply(raw: &mut Raw, script: &mut Script, op: Op) {
+fn apply(raw: &mut ScriptedPeer, script: &mut Script, op: Op) {
     use frame::FrameType as T;
     let sid = StreamId::new;
     match op {
@@ -400,7 +400,7 @@ proptest! {
 
     #[test]
     fn hostile_frame_sequences_keep_invariants(server in any::<bool>(), ops in proptest::collection::vec(op(), 1..80)) {
-        let mut raw = if server { Raw::server(Config::server()) } else { Raw::client(Config::client()) };
+        let mut raw = if server { server_peer(Config::server()) } else { client_peer(Config::client()) };
         let mut script = Script::new(raw.role());
         // One stream open from the start, so "existing" always has a target.
         apply(&mut raw, &mut script, Op::Headers { to: Target::New, fields: 0, end_stream: false, split: false });

@@ -4,7 +4,7 @@ mod support;
 
 use h2proto::frame::{Reason, StreamId, WindowUpdate};
 use h2proto::proto::{Config, Event, Initiator, UserError};
-use support::raw::Raw;
+
 use support::*;
 
 fn reset_events(events: &[Event]) -> Vec<(u32, Reason, Initiator)> {
@@ -23,7 +23,7 @@ fn reset_events(events: &[Event]) -> Vec<(u32, Reason, Initiator)> {
 
 #[test]
 fn s5_1_request_and_response_close_the_stream_and_free_it() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     let id = p.client.send_request(get("/"), true).unwrap();
     p.run();
@@ -52,7 +52,7 @@ fn s5_1_request_and_response_close_the_stream_and_free_it() {
 
 #[test]
 fn s5_1_data_after_we_reset_is_ignored() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &get("/"), false);
     raw.conn.reset(StreamId::new(1), Reason::CANCEL).unwrap();
     assert_eq!(raw.resets(), [(1, Reason::CANCEL)]);
@@ -66,7 +66,7 @@ fn s5_1_data_after_we_reset_is_ignored() {
 
 #[test]
 fn s5_1_frames_after_the_peer_reset_are_a_stream_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &get("/"), false);
     raw.rst(1, Reason::CANCEL);
     assert_eq!(
@@ -83,7 +83,7 @@ fn s5_1_frames_after_the_peer_reset_are_a_stream_error() {
 
 #[test]
 fn s5_1_data_after_end_stream_is_a_connection_error() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &get("/"), true);
     raw.conn
         .send_response(StreamId::new(1), status(204), true)
@@ -97,7 +97,7 @@ fn s5_1_data_after_end_stream_is_a_connection_error() {
 
 #[test]
 fn s5_1_window_update_racing_our_end_stream_is_ignored() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &get("/"), true);
     raw.conn
         .send_response(StreamId::new(1), status(200), false)
@@ -113,7 +113,7 @@ fn s5_1_window_update_racing_our_end_stream_is_ignored() {
 
 #[test]
 fn s5_1_half_closed_remote_rejects_more_data_with_stream_closed() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(1, &get("/"), true);
     raw.data(1, b"x", false);
     assert_eq!(raw.resets(), [(1, Reason::STREAM_CLOSED)]);
@@ -123,7 +123,7 @@ fn s5_1_half_closed_remote_rejects_more_data_with_stream_closed() {
 #[test]
 fn s5_1_frames_on_idle_streams_are_a_connection_error() {
     for frame in ["data", "rst", "window_update"] {
-        let mut raw = Raw::server(Config::server());
+        let mut raw = server_peer(Config::server());
         match frame {
             "data" => raw.data(5, b"x", false),
             "rst" => raw.rst(5, Reason::CANCEL),
@@ -139,14 +139,14 @@ fn s5_1_frames_on_idle_streams_are_a_connection_error() {
 
 #[test]
 fn s5_1_1_client_stream_ids_must_be_odd_and_increasing() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(2, &get("/"), true);
     assert_eq!(
         raw.goaway().map(|g| g.error_code),
         Some(Reason::PROTOCOL_ERROR)
     );
 
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(5, &get("/"), true);
     raw.headers(3, &get("/"), true);
     assert_eq!(
@@ -157,7 +157,7 @@ fn s5_1_1_client_stream_ids_must_be_odd_and_increasing() {
 
 #[test]
 fn s5_1_1_a_new_id_implicitly_closes_lower_idle_ones() {
-    let mut raw = Raw::server(Config::server());
+    let mut raw = server_peer(Config::server());
     raw.headers(7, &get("/"), true);
     // Stream 3 was never used and is now closed: DATA on it is not "idle".
     raw.data(3, b"x", false);
@@ -166,7 +166,7 @@ fn s5_1_1_a_new_id_implicitly_closes_lower_idle_ones() {
 
 #[test]
 fn s5_1_1_client_ids_are_odd_and_increase() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     let ids: Vec<u32> = (0..3)
         .map(|_| p.client.send_request(get("/"), true).unwrap().value())
@@ -178,7 +178,7 @@ fn s5_1_1_client_ids_are_odd_and_increase() {
 fn s5_1_2_server_refuses_streams_over_its_limit() {
     let mut config = Config::server();
     config.max_concurrent_streams = 2;
-    let mut raw = Raw::server(config);
+    let mut raw = server_peer(config);
     raw.headers(1, &get("/"), false);
     raw.headers(3, &get("/"), false);
     raw.headers(5, &get("/"), false);
@@ -195,7 +195,7 @@ fn s5_1_2_server_refuses_streams_over_its_limit() {
 fn s5_1_2_client_waits_for_slots_and_opens_in_order() {
     let mut server = Config::server();
     server.max_concurrent_streams = 2;
-    let mut p = Pair::with_configs(Config::client(), server);
+    let mut p = pair_with(Config::client(), server);
     p.handshake();
     let ids: Vec<StreamId> = (0..5)
         .map(|_| p.client.send_request(get("/"), false).unwrap())
@@ -241,7 +241,7 @@ fn s5_1_2_client_waits_for_slots_and_opens_in_order() {
 fn s5_1_2_resetting_a_pending_request_sends_nothing() {
     let mut server = Config::server();
     server.max_concurrent_streams = 1;
-    let mut p = Pair::with_configs(Config::client(), server);
+    let mut p = pair_with(Config::client(), server);
     p.handshake();
     let _a = p.client.send_request(get("/a"), false).unwrap();
     let b = p.client.send_request(get("/b"), false).unwrap();
@@ -253,7 +253,7 @@ fn s5_1_2_resetting_a_pending_request_sends_nothing() {
 
 #[test]
 fn misuse_is_refused_without_touching_the_wire() {
-    let mut p = Pair::new();
+    let mut p = pair();
     p.handshake();
     assert_eq!(
         p.server.send_request(get("/"), true),
