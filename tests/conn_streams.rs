@@ -291,3 +291,44 @@ fn misuse_is_refused_without_touching_the_wire() {
         Err(UserError::HeadersOutOfOrder(id))
     );
 }
+
+#[test]
+fn closed_stream_memory_is_bounded() {
+    let mut config = Config::server();
+    config.max_closed_streams = 16;
+    let mut raw = server_peer(config);
+    for i in 0..100u32 {
+        raw.headers(2 * i + 1, &get("/"), false);
+        raw.rst(2 * i + 1, Reason::CANCEL);
+        assert!(raw.conn.stats().closed_remembered <= 16);
+    }
+    assert_eq!(raw.conn.stats().closed_remembered, 16);
+    assert_eq!(raw.conn.live_streams(), 0);
+    // A recent one is still known: DATA on it is a stream error, not a guess.
+    raw.data(199, b"x", false);
+    assert_eq!(raw.resets(), [(199, Reason::STREAM_CLOSED)]);
+}
+
+#[test]
+fn a_local_reset_drops_queued_data_and_frees_the_stream() {
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    raw.data(1, b"unread body", false);
+    let id = StreamId::new(1);
+    raw.conn.send_response(id, status(200), false).unwrap();
+    raw.conn
+        .send_data(id, vec![0u8; 200_000].into(), false)
+        .unwrap();
+    assert!(raw.conn.stats().queued_data > 0);
+    raw.conn.reset(id, Reason::CANCEL).unwrap();
+    let stats = raw.conn.stats();
+    assert_eq!(stats.queued_data, 0);
+    assert_eq!(
+        stats.recv_unreleased, 0,
+        "unread body credited back to the connection"
+    );
+    assert_eq!(raw.conn.live_streams(), 0);
+    assert_eq!(raw.resets(), [(1, Reason::CANCEL)]);
+    // Resetting again is a no-op, not an error.
+    assert_eq!(raw.conn.reset(id, Reason::CANCEL), Ok(()));
+}
