@@ -16,5 +16,6 @@
 
 pub mod frame;
 pub mod hpack;
+pub mod io;
 pub mod proto;
 pub mod sched;
