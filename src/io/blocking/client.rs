@@ -115,10 +115,30 @@ impl Client {
     }
 
     /// Sends a request and waits for the whole response.
+    ///
+    /// A request the server refused with REFUSED_STREAM (it did no work on
+    /// it, RFC 9113 §8.7: e.g. it was over the server's concurrency limit
+    /// before its SETTINGS arrived) is sent again, up to
+    /// [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times.
     pub fn send(&self, mut req: Request) -> Result<Response, Error> {
         if req.authority.is_none() {
             req.authority = Some(self.authority.clone());
         }
+        let mut tries = 0;
+        loop {
+            match self.send_once(req.clone()) {
+                Err(Error::Reset(Reason::REFUSED_STREAM)) if tries < Self::REFUSED_RETRIES => {
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// How many times [`send`](Self::send) retries a refused request.
+    pub const REFUSED_RETRIES: usize = 3;
+
+    fn send_once(&self, req: Request) -> Result<Response, Error> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = mpsc::channel();
         self.tx
