@@ -236,9 +236,13 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
         let (tx, rx) = mpsc::channel();
         let conn_shared = shared.clone();
         let conn_tx = tx.clone();
-        let thread = thread::Builder::new()
+        let Ok(thread) = thread::Builder::new()
             .name("h2-conn".into())
-            .spawn(move || serve_connection(stream, conn_shared, conn_tx, rx))?;
+            .spawn(move || serve_connection(stream, conn_shared, conn_tx, rx))
+        else {
+            // Out of threads: this connection is dropped, the server goes on.
+            continue;
+        };
         if let Ok(mut conns) = shared.conns.lock() {
             conns.retain(|(_, t)| !t.is_finished());
             conns.push((tx, thread));
