@@ -16,6 +16,7 @@
 
 pub mod frame;
 pub mod hpack;
+pub mod io;
 pub mod proto;
 pub mod sched;
 #[cfg(feature = "testing")]

@@ -237,6 +237,33 @@ fn s5_1_2_client_waits_for_slots_and_opens_in_order() {
     assert_eq!(p.client.live_streams(), 0);
 }
 
+/// nghttpd with `--max-concurrent-streams=10` refused most of 100 requests
+/// sent at once on a fresh connection: before the server's SETTINGS arrived
+/// the client took the limit as unlimited and sent every HEADERS. Until the
+/// first SETTINGS it now assumes 100, like Go's transport and nghttp2.
+#[test]
+fn s5_1_2_client_assumes_100_streams_until_the_first_settings() {
+    let mut server = Config::server();
+    server.max_concurrent_streams = 1000;
+    let mut p = Pair::with_configs(Config::client(), server);
+    for _ in 0..150 {
+        p.client.send_request(get("/"), true).unwrap();
+    }
+    let headers = |frames: &[h2proto::frame::Frame]| {
+        frames
+            .iter()
+            .filter(|f| matches!(f, h2proto::frame::Frame::Headers(_)))
+            .count()
+    };
+    assert_eq!(headers(&p.sent_frames(Side::Client)), 100);
+    assert_eq!(p.client.stats().pending_open, 50);
+    // The server's SETTINGS (limit 1000) let the rest out.
+    p.server.poll_transmit(&mut p.to_client, usize::MAX, p.now);
+    p.deliver(Side::Client);
+    assert_eq!(headers(&p.sent_frames(Side::Client)), 50);
+    assert_eq!(p.client.stats().pending_open, 0);
+}
+
 #[test]
 fn s5_1_2_resetting_a_pending_request_sends_nothing() {
     let mut server = Config::server();

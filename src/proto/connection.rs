@@ -17,6 +17,11 @@ use crate::hpack::{self, DecoderLimits, HeaderField};
 use crate::sched::control::ControlItem;
 use crate::sched::loopy::{Loopy, SendLimits, Written};
 
+/// Streams we open before the peer's first SETTINGS tells us its limit
+/// (Go's `initialMaxConcurrentStreams`, nghttp2's
+/// `NGHTTP2_DEFAULT_MAX_CONCURRENT_STREAMS` for a remote peer).
+pub(crate) const INITIAL_PEER_MAX_CONCURRENT_STREAMS: usize = 100;
+
 /// Where the connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
@@ -353,10 +358,13 @@ impl Connection {
     }
 
     pub(crate) fn has_open_slot(&self) -> bool {
-        let limit = self
-            .peer
-            .max_concurrent_streams
-            .map_or(usize::MAX, |n| n as usize);
+        let limit = match self.peer.max_concurrent_streams {
+            Some(n) => n as usize,
+            // The peer's limit is not known before its SETTINGS: assume 100,
+            // as Go's transport and nghttp2 do, rather than "unlimited".
+            None if !self.got_settings => INITIAL_PEER_MAX_CONCURRENT_STREAMS,
+            None => usize::MAX,
+        };
         self.store.local_in_use() < limit
     }
 

@@ -1,0 +1,379 @@
+//! The blocking client: one connection, requests from any thread.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::driver::{self, Msg, Outgoing};
+use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
+use crate::io::{Error, Request, Response};
+use crate::proto::{Config, Connection, Event};
+
+/// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
+/// fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The HTTP/2 settings and limits of the connection (role: client).
+    pub h2: Config,
+    /// Largest response body collected; a larger one cancels the stream and
+    /// fails with [`Error::BodyTooLarge`]. Default 64 MiB.
+    pub max_response_body: usize,
+    /// How long one request may take, from sending to the end of the
+    /// response; past it the stream is cancelled and the request fails with
+    /// [`Error::Timeout`]. Default 30 s.
+    pub request_timeout: Duration,
+    /// How long connecting may take. Default 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            h2: Config::client(),
+            max_response_body: 64 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A blocking HTTP/2 client on one cleartext TCP connection (prior
+/// knowledge, h2c).
+///
+/// [`send`](Client::send) takes `&self`: share the client (e.g. in an `Arc`)
+/// and requests from several threads are multiplexed on the connection, up
+/// to the server's concurrency limit (more wait for a slot, in order).
+///
+/// ```no_run
+/// use h2proto::io::Request;
+/// use h2proto::io::blocking::Client;
+///
+/// let client = Client::connect("127.0.0.1:8080")?;
+/// let res = client.send(Request::new("POST", "/echo").with_body("ping"))?;
+/// println!("{} {:?}", res.status, res.body);
+/// client.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    tx: Sender<Msg<ClientCmd>>,
+    authority: String,
+    request_timeout: Duration,
+    next_token: AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Client {
+    /// Connects with the default [`ClientConfig`].
+    pub fn connect(addr: impl ToSocketAddrs) -> std::io::Result<Client> {
+        Self::connect_with(addr, ClientConfig::default())
+    }
+
+    /// Connects with this configuration. Requests without an `:authority`
+    /// get the address connected to.
+    pub fn connect_with(addr: impl ToSocketAddrs, config: ClientConfig) -> std::io::Result<Client> {
+        let mut last_error = None;
+        for addr in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, config.connect_timeout) {
+                Ok(stream) => return Self::start(stream, addr, config),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to connect to")
+        }))
+    }
+
+    fn start(stream: TcpStream, addr: SocketAddr, config: ClientConfig) -> std::io::Result<Client> {
+        let (tx, rx) = mpsc::channel();
+        let mut h2 = config.h2;
+        h2.role = crate::proto::Role::Client;
+        let conn = Connection::new(h2, Instant::now());
+        let mut role = ClientRole {
+            max_body: config.max_response_body,
+            streams: HashMap::new(),
+            tokens: HashMap::new(),
+        };
+        let driver_tx = tx.clone();
+        let thread = thread::Builder::new()
+            .name("h2-client".into())
+            .spawn(move || driver::run(stream, conn, driver_tx, rx, &mut role))?;
+        Ok(Client {
+            tx,
+            authority: addr.to_string(),
+            request_timeout: config.request_timeout,
+            next_token: AtomicU64::new(0),
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a request and waits for the whole response.
+    ///
+    /// A request the server refused with REFUSED_STREAM (it did no work on
+    /// it, RFC 9113 §8.7: e.g. it was over the server's concurrency limit
+    /// before its SETTINGS arrived) is sent again, up to
+    /// [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times.
+    pub fn send(&self, mut req: Request) -> Result<Response, Error> {
+        if req.authority.is_none() {
+            req.authority = Some(self.authority.clone());
+        }
+        let mut tries = 0;
+        loop {
+            match self.send_once(req.clone()) {
+                Err(Error::Reset(Reason::REFUSED_STREAM)) if tries < Self::REFUSED_RETRIES => {
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// How many times [`send`](Self::send) retries a refused request.
+    pub const REFUSED_RETRIES: usize = 3;
+
+    fn send_once(&self, req: Request) -> Result<Response, Error> {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = mpsc::channel();
+        self.tx
+            .send(Msg::Cmd(ClientCmd::Request { req, token, reply }))
+            .map_err(|_| Error::Closed)?;
+        match answer.recv_timeout(self.request_timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.tx.send(Msg::Cmd(ClientCmd::Cancel(token)));
+                Err(Error::Timeout)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Response, Error> {
+        self.send(Request::new("GET", path))
+    }
+
+    /// Graceful close: GOAWAY, let requests in flight finish, close the
+    /// connection. Returns when it is closed.
+    pub fn shutdown(mut self) {
+        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Client {
+    /// Starts a graceful close in the background (see [`Client::shutdown`]).
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Shutdown);
+    }
+}
+
+type Reply = Sender<Result<Response, Error>>;
+
+pub(crate) enum ClientCmd {
+    Request {
+        req: Request,
+        token: u64,
+        reply: Reply,
+    },
+    /// The caller gave up waiting.
+    Cancel(u64),
+}
+
+struct InFlight {
+    reply: Reply,
+    token: u64,
+    response: Option<Response>,
+    body: BytesMut,
+    request_body: Outgoing,
+}
+
+struct ClientRole {
+    max_body: usize,
+    streams: HashMap<StreamId, InFlight>,
+    tokens: HashMap<u64, StreamId>,
+}
+
+impl driver::Role for ClientRole {
+    type Cmd = ClientCmd;
+
+    fn on_event(&mut self, conn: &mut Connection, event: Event, _now: Instant) {
+        match event {
+            Event::Headers {
+                stream_id,
+                headers,
+                end_stream,
+            } => {
+                if let Some(s) = self.streams.get_mut(&stream_id) {
+                    let mut res = Response::new(headers.status().unwrap_or(0));
+                    res.headers = headers.fields().to_vec();
+                    s.response = Some(res);
+                    if end_stream {
+                        self.complete(conn, stream_id);
+                    }
+                }
+            }
+            Event::Data {
+                stream_id,
+                data,
+                end_stream,
+            } => {
+                // Collected here: consumed as far as flow control goes.
+                let _ = conn.release_capacity(stream_id, data.len());
+                let Some(s) = self.streams.get_mut(&stream_id) else {
+                    return;
+                };
+                if s.body.len() + data.len() > self.max_body {
+                    let _ = conn.reset(stream_id, Reason::CANCEL);
+                    self.fail(stream_id, Error::BodyTooLarge);
+                    return;
+                }
+                s.body.extend_from_slice(&data);
+                if end_stream {
+                    self.complete(conn, stream_id);
+                }
+            }
+            Event::Trailers {
+                stream_id,
+                trailers,
+            } => {
+                if let Some(res) = self
+                    .streams
+                    .get_mut(&stream_id)
+                    .and_then(|s| s.response.as_mut())
+                {
+                    res.trailers = trailers.fields().to_vec();
+                }
+                self.complete(conn, stream_id);
+            }
+            Event::Reset {
+                stream_id, reason, ..
+            } => self.fail(stream_id, Error::Reset(reason)),
+            Event::Writable { stream_id } => {
+                if let Some(s) = self.streams.get_mut(&stream_id)
+                    && s.request_body.pump(conn, stream_id).is_err()
+                {
+                    let _ = conn.reset(stream_id, Reason::INTERNAL_ERROR);
+                    self.fail(stream_id, Error::Closed);
+                }
+            }
+            Event::Closed { error } => {
+                for id in self.streams.keys().copied().collect::<Vec<_>>() {
+                    let e = match &error {
+                        Some(e) => Error::Connection(e.clone()),
+                        None => Error::Closed,
+                    };
+                    self.fail(id, e);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, conn: &mut Connection, cmd: ClientCmd, _now: Instant) {
+        match cmd {
+            ClientCmd::Request { req, token, reply } => {
+                if conn.is_closed() {
+                    let _ = reply.send(Err(Error::Closed));
+                    return;
+                }
+                let authority = req.authority.unwrap_or_default();
+                let mut fields = Vec::with_capacity(req.headers.len() + 4);
+                fields.push(HeaderField::new(":method", req.method));
+                fields.push(HeaderField::new(":scheme", req.scheme));
+                fields.push(HeaderField::new(":authority", authority));
+                fields.push(HeaderField::new(":path", req.path));
+                fields.extend(req.headers);
+                let end = req.body.is_empty() && req.trailers.is_empty();
+                let id = match conn.send_request(fields, end) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let _ = reply.send(Err(Error::User(e)));
+                        return;
+                    }
+                };
+                let mut request_body = if end {
+                    Outgoing::finished()
+                } else {
+                    Outgoing::new(req.body, req.trailers)
+                };
+                if let Err(e) = request_body.pump(conn, id) {
+                    let _ = conn.reset(id, Reason::INTERNAL_ERROR);
+                    let _ = reply.send(Err(Error::User(e)));
+                    return;
+                }
+                self.tokens.insert(token, id);
+                self.streams.insert(
+                    id,
+                    InFlight {
+                        reply,
+                        token,
+                        response: None,
+                        body: BytesMut::new(),
+                        request_body,
+                    },
+                );
+            }
+            ClientCmd::Cancel(token) => {
+                if let Some(id) = self.tokens.get(&token).copied() {
+                    let _ = conn.reset(id, Reason::CANCEL);
+                    self.fail(id, Error::Timeout);
+                }
+            }
+        }
+    }
+
+    fn on_finished(&mut self, io_error: Option<std::io::Error>) {
+        let kind = io_error.map(|e| e.kind());
+        for id in self.streams.keys().copied().collect::<Vec<_>>() {
+            let e = match kind {
+                Some(kind) => Error::Io(kind.into()),
+                None => Error::Closed,
+            };
+            self.fail(id, e);
+        }
+    }
+}
+
+impl ClientRole {
+    fn remove(&mut self, id: StreamId) -> Option<InFlight> {
+        let s = self.streams.remove(&id)?;
+        self.tokens.remove(&s.token);
+        Some(s)
+    }
+
+    fn fail(&mut self, id: StreamId, error: Error) {
+        if let Some(s) = self.remove(id) {
+            let _ = s.reply.send(Err(error));
+        }
+    }
+
+    /// The response is complete.
+    fn complete(&mut self, conn: &mut Connection, id: StreamId) {
+        let Some(s) = self.remove(id) else {
+            return;
+        };
+        if !s.request_body.is_done() {
+            // The server answered before taking the whole request body (RFC
+            // 9113 §8.1): stop sending it.
+            let _ = conn.reset(id, Reason::CANCEL);
+        }
+        let result = match s.response {
+            Some(mut res) => {
+                res.body = s.body.freeze();
+                Ok(res)
+            }
+            // Only possible if the core ended a stream without headers.
+            None => Err(Error::Reset(Reason::PROTOCOL_ERROR)),
+        };
+        let _ = s.reply.send(result);
+    }
+}

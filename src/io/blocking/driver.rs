@@ -1,0 +1,299 @@
+//! The per-connection driver shared by the blocking client and server.
+//!
+//! Three threads per connection:
+//!
+//! - the **driver** owns the [`Connection`] and is the only one touching it.
+//!   It waits on one channel for everything that can happen: bytes read,
+//!   a write finished, a command from the application (a handler's
+//!   response, a client's request), or the core's next timer
+//!   (`recv_timeout` up to [`Connection::poll_timeout`]);
+//! - the **reader** reads the socket, one chunk per credit the driver gives
+//!   it: while the core does not want input ([`Connection::wants_read`]) or
+//!   input is piling up, no credit is given and the reader stops reading, so
+//!   TCP pushes back on the peer;
+//! - the **writer** writes what [`Connection::poll_transmit`] produced, one
+//!   buffer at a time, and hands the buffer back.
+//!
+//! The driver never blocks on the socket, so a peer that stops reading can
+//! never keep us from reading (the classic both-sides-writing deadlock).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::frame::StreamId;
+use crate::hpack::HeaderField;
+use crate::proto::{Connection, Event, UserError};
+
+/// Bytes per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads in flight between the reader and the driver.
+const READ_CREDITS: usize = 4;
+/// Unconsumed input past which we stop asking for more.
+const MAX_BUFFERED_INPUT: usize = 256 * 1024;
+/// Most bytes handed to the writer at once.
+const MAX_WRITE: usize = 256 * 1024;
+
+/// What wakes the driver.
+pub(crate) enum Msg<C> {
+    /// The reader read these bytes.
+    Read(BytesMut),
+    /// The reader hit end of file or an error: nothing more will arrive.
+    Eof,
+    /// The writer finished writing (the buffer comes back for reuse) or failed.
+    Written(std::io::Result<BytesMut>),
+    /// Graceful shutdown: GOAWAY, let streams finish, close.
+    Shutdown,
+    /// An application command for the role.
+    Cmd(C),
+}
+
+/// What the role (client or server) does with events and commands.
+pub(crate) trait Role {
+    /// The role's application commands.
+    type Cmd: Send + 'static;
+    /// An event from the core.
+    fn on_event(&mut self, conn: &mut Connection, event: Event, now: Instant);
+    /// A command from the application.
+    fn on_command(&mut self, conn: &mut Connection, cmd: Self::Cmd, now: Instant);
+    /// The connection is over (the core closed, or the socket failed).
+    fn on_finished(&mut self, io_error: Option<std::io::Error>);
+}
+
+/// Runs one connection to its end on the calling thread.
+pub(crate) fn run<R: Role>(
+    stream: TcpStream,
+    mut conn: Connection,
+    tx: Sender<Msg<R::Cmd>>,
+    rx: Receiver<Msg<R::Cmd>>,
+    role: &mut R,
+) {
+    let _ = stream.set_nodelay(true);
+    let (reader, credit_tx, writer, write_tx) = match spawn_io(&stream, &tx) {
+        Ok(io) => io,
+        Err(e) => {
+            role.on_finished(Some(e));
+            return;
+        }
+    };
+    drop(tx);
+    let io_error = drive(&mut conn, &rx, role, &credit_tx, &write_tx);
+    role.on_finished(io_error);
+    // Wake the reader (blocked in read or waiting for a credit) and the
+    // writer (waiting for a buffer), then wait for both.
+    let _ = stream.shutdown(Shutdown::Both);
+    drop(credit_tx);
+    drop(write_tx);
+    let _ = reader.join();
+    let _ = writer.join();
+}
+
+type Io = (
+    JoinHandle<()>,
+    SyncSender<()>,
+    JoinHandle<()>,
+    Sender<BytesMut>,
+);
+
+fn spawn_io<C: Send + 'static>(stream: &TcpStream, tx: &Sender<Msg<C>>) -> std::io::Result<Io> {
+    let (credit_tx, credit_rx) = mpsc::sync_channel::<()>(READ_CREDITS);
+    let mut read_half = stream.try_clone()?;
+    let read_tx = tx.clone();
+    let reader = thread::Builder::new()
+        .name("h2-read".into())
+        .spawn(move || {
+            while credit_rx.recv().is_ok() {
+                let mut buf = BytesMut::zeroed(READ_CHUNK);
+                match read_half.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = read_tx.send(Msg::Eof);
+                        return;
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if read_tx.send(Msg::Read(buf)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+    let (write_tx, write_rx) = mpsc::channel::<BytesMut>();
+    let mut write_half = stream.try_clone()?;
+    let done_tx = tx.clone();
+    let writer = thread::Builder::new()
+        .name("h2-write".into())
+        .spawn(move || {
+            for buf in write_rx {
+                let result = write_half.write_all(&buf).map(|()| buf);
+                let failed = result.is_err();
+                if done_tx.send(Msg::Written(result)).is_err() || failed {
+                    return;
+                }
+            }
+        })?;
+    Ok((reader, credit_tx, writer, write_tx))
+}
+
+/// The event loop. Returns the socket error that ended it, if any.
+fn drive<R: Role>(
+    conn: &mut Connection,
+    rx: &Receiver<Msg<R::Cmd>>,
+    role: &mut R,
+    credit_tx: &SyncSender<()>,
+    write_tx: &Sender<BytesMut>,
+) -> Option<std::io::Error> {
+    let mut input = BytesMut::new();
+    let mut output = BytesMut::with_capacity(MAX_WRITE);
+    let mut writing = false;
+    let mut credits_out = 0usize;
+    let mut eof = false;
+    loop {
+        let now = Instant::now();
+        // Everything that can be done without waiting.
+        loop {
+            let mut progress = false;
+            if !input.is_empty() && conn.wants_read() {
+                let before = input.len();
+                conn.recv(&mut input, now);
+                progress |= input.len() != before;
+            }
+            while let Some(event) = conn.poll_event() {
+                role.on_event(conn, event, now);
+                progress = true;
+            }
+            if !writing {
+                // Called even when there is nothing to write: it also opens
+                // waiting requests and notices a finished connection.
+                output.clear();
+                if conn.poll_transmit(&mut output, MAX_WRITE, now) > 0 {
+                    if write_tx.send(output.split()).is_err() {
+                        return None;
+                    }
+                    writing = true;
+                    progress = true;
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        if conn.is_closed() && !writing {
+            return None;
+        }
+        while !eof
+            && credits_out < READ_CREDITS
+            && conn.wants_read()
+            && input.len() < MAX_BUFFERED_INPUT
+            && credit_tx.send(()).is_ok()
+        {
+            credits_out += 1;
+        }
+        let msg = match conn.poll_timeout() {
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(now)) {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => {
+                    conn.handle_timeout(Instant::now());
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return None,
+            },
+            None => match rx.recv() {
+                Ok(msg) => msg,
+                Err(_) => return None,
+            },
+        };
+        match msg {
+            Msg::Read(chunk) => {
+                credits_out = credits_out.saturating_sub(1);
+                if input.is_empty() {
+                    input = chunk;
+                } else {
+                    input.extend_from_slice(&chunk);
+                }
+            }
+            Msg::Eof => {
+                eof = true;
+                credits_out = 0;
+                // Whatever was read before the end still counts.
+                conn.recv(&mut input, Instant::now());
+                conn.recv_eof();
+            }
+            Msg::Written(Ok(buf)) => {
+                writing = false;
+                output = buf;
+            }
+            Msg::Written(Err(e)) => {
+                conn.recv_eof();
+                while let Some(event) = conn.poll_event() {
+                    role.on_event(conn, event, now);
+                }
+                return Some(e);
+            }
+            Msg::Shutdown => conn.shutdown(Instant::now()),
+            Msg::Cmd(cmd) => role.on_command(conn, cmd, Instant::now()),
+        }
+    }
+}
+
+/// The rest of a message to send on one stream: body bytes the connection
+/// did not take yet, then trailers.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    body: Bytes,
+    trailers: Vec<HeaderField>,
+    done: bool,
+}
+
+impl Outgoing {
+    /// A message body and trailers to send after headers that did not end
+    /// the stream.
+    pub(crate) fn new(body: Bytes, trailers: Vec<HeaderField>) -> Self {
+        Outgoing {
+            body,
+            trailers,
+            done: false,
+        }
+    }
+
+    /// Nothing to send: the headers ended the stream.
+    pub(crate) fn finished() -> Self {
+        Outgoing {
+            done: true,
+            ..Outgoing::default()
+        }
+    }
+
+    /// Nothing is left to hand to the connection.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Hands the connection as much as it takes. Call again on
+    /// [`Event::Writable`] until [`is_done`](Self::is_done).
+    pub(crate) fn pump(&mut self, conn: &mut Connection, id: StreamId) -> Result<(), UserError> {
+        while !self.done {
+            if !self.body.is_empty() {
+                let end = self.trailers.is_empty();
+                let taken = conn.send_data(id, self.body.clone(), end)?;
+                let _ = self.body.split_to(taken.min(self.body.len()));
+                if !self.body.is_empty() {
+                    return Ok(()); // wait for Writable
+                }
+                self.done = end;
+            } else if !self.trailers.is_empty() {
+                conn.send_trailers(id, std::mem::take(&mut self.trailers))?;
+                self.done = true;
+            } else {
+                // Headers without END_STREAM and nothing after them.
+                conn.send_data(id, Bytes::new(), true)?;
+                self.done = true;
+            }
+        }
+        Ok(())
+    }
+}

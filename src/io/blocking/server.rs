@@ -1,0 +1,458 @@
+//! The blocking server: accept loop, per-connection drivers, handler pool.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::driver::{self, Msg, Outgoing};
+use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
+use crate::io::{Request, Response};
+use crate::proto::{Config, Connection, Event, Headers};
+
+/// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
+/// fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The HTTP/2 settings and limits of each connection (role: server).
+    pub h2: Config,
+    /// Largest request body collected for a handler; a larger request gets
+    /// `413 Payload Too Large` without reaching the handler. Default 16 MiB.
+    pub max_request_body: usize,
+    /// Threads running handlers, shared by all connections. Default 16.
+    pub handler_threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            h2: Config::server(),
+            max_request_body: 16 * 1024 * 1024,
+            handler_threads: 16,
+        }
+    }
+}
+
+/// A blocking HTTP/2 server over cleartext TCP (prior knowledge, h2c).
+///
+/// Each connection gets its own driver thread; handlers run on a bounded
+/// pool of threads, so a slow handler never holds up other streams' I/O.
+///
+/// ```no_run
+/// use h2proto::io::Response;
+/// use h2proto::io::blocking::Server;
+///
+/// Server::bind("127.0.0.1:8080")?
+///     .serve(|req| Response::new(200).with_body(format!("you asked for {}\n", req.path)))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// In the background, with a graceful stop:
+///
+/// ```
+/// use h2proto::io::{Request, Response};
+/// use h2proto::io::blocking::{Client, Server};
+///
+/// let server = Server::bind("127.0.0.1:0")?.spawn(|_req| Response::new(200).with_body("hi"))?;
+/// let client = Client::connect(server.local_addr())?;
+/// let res = client.send(Request::new("GET", "/"))?;
+/// assert_eq!((res.status, &res.body[..]), (200, &b"hi"[..]));
+/// drop(client);
+/// server.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds a listening socket with the default [`ServerConfig`].
+    pub fn bind(addr: impl ToSocketAddrs) -> std::io::Result<Server> {
+        Self::bind_with(addr, ServerConfig::default())
+    }
+
+    /// Binds a listening socket with this configuration.
+    pub fn bind_with(addr: impl ToSocketAddrs, config: ServerConfig) -> std::io::Result<Server> {
+        Ok(Server {
+            listener: TcpListener::bind(addr)?,
+            config,
+        })
+    }
+
+    /// The address it listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves connections on the calling thread, forever (until accepting fails).
+    pub fn serve<H>(self, handler: H) -> std::io::Result<()>
+    where
+        H: Fn(Request) -> Response + Send + Sync + 'static,
+    {
+        let shared = Shared::new(self.config, Arc::new(handler));
+        accept_loop(&self.listener, &shared, &AtomicBool::new(false))
+    }
+
+    /// Serves connections on a background thread; the handle stops it.
+    pub fn spawn<H>(self, handler: H) -> std::io::Result<ServerHandle>
+    where
+        H: Fn(Request) -> Response + Send + Sync + 'static,
+    {
+        let addr = self.listener.local_addr()?;
+        let shared = Shared::new(self.config, Arc::new(handler));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (listener, shared2, stop2) = (self.listener, shared.clone(), stop.clone());
+        let thread = thread::Builder::new()
+            .name("h2-accept".into())
+            .spawn(move || {
+                let _ = accept_loop(&listener, &shared2, &stop2);
+            })?;
+        Ok(ServerHandle {
+            addr,
+            stop,
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A server running in the background (see [`Server::spawn`]).
+///
+/// Dropping the handle leaves the server running; [`shutdown`](Self::shutdown)
+/// stops it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    shared: Shared,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful stop: no new connections; every connection sends GOAWAY,
+    /// finishes the requests it already took and closes. Returns when all
+    /// connections are closed.
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop with a connection of our own.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let conns = match self.shared.conns.lock() {
+            Ok(mut conns) => std::mem::take(&mut *conns),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for (tx, _) in &conns {
+            let _ = tx.send(Msg::Shutdown);
+        }
+        for (_, thread) in conns {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
+type Job = Box<dyn FnOnce() + Send>;
+type ConnTx = Sender<Msg<Respond>>;
+/// Live connections: how to reach each driver and its thread.
+type Conns = Arc<Mutex<Vec<(ConnTx, JoinHandle<()>)>>>;
+
+/// What the accept loop and every connection share.
+#[derive(Clone)]
+struct Shared {
+    config: Arc<ServerConfig>,
+    handler: Handler,
+    jobs: Sender<Job>,
+    conns: Conns,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn new(config: ServerConfig, handler: Handler) -> Self {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..config.handler_threads.max(1) {
+            let rx = rx.clone();
+            // A pool thread that failed to start only makes the pool smaller.
+            let _ = thread::Builder::new()
+                .name(format!("h2-handler-{i}"))
+                .spawn(move || worker(&rx));
+        }
+        Shared {
+            config: Arc::new(config),
+            handler,
+            jobs,
+            conns: Arc::default(),
+        }
+    }
+}
+
+fn worker(rx: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return, // the server is gone
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let stream = match stream {
+            Ok(s) => s,
+            // A connection that failed before we got it; keep serving.
+            Err(_) => continue,
+        };
+        let (tx, rx) = mpsc::channel();
+        let conn_shared = shared.clone();
+        let conn_tx = tx.clone();
+        let Ok(thread) = thread::Builder::new()
+            .name("h2-conn".into())
+            .spawn(move || serve_connection(stream, conn_shared, conn_tx, rx))
+        else {
+            // Out of threads: this connection is dropped, the server goes on.
+            continue;
+        };
+        if let Ok(mut conns) = shared.conns.lock() {
+            conns.retain(|(_, t)| !t.is_finished());
+            conns.push((tx, thread));
+        }
+    }
+    Ok(())
+}
+
+fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
+    let conn = Connection::new(shared.config.h2.clone(), Instant::now());
+    let mut role = ServerRole {
+        shared,
+        tx: tx.clone(),
+        streams: HashMap::new(),
+    };
+    driver::run(stream, conn, tx, rx, &mut role);
+}
+
+/// A handler's answer for a stream, sent back to the connection's driver.
+pub(crate) struct Respond(StreamId, Response);
+
+/// One request stream as the server sees it.
+struct ServerStream {
+    /// The request being collected; `None` once handed to the handler.
+    request: Option<Request>,
+    body: BytesMut,
+    /// The request body was too large: 413 sent, the rest is discarded.
+    discarding: bool,
+    /// The request is complete (END_STREAM received).
+    request_done: bool,
+    /// The response, once headers went out.
+    response: Option<Outgoing>,
+    head: bool,
+}
+
+struct ServerRole {
+    shared: Shared,
+    tx: ConnTx,
+    streams: HashMap<StreamId, ServerStream>,
+}
+
+impl driver::Role for ServerRole {
+    type Cmd = Respond;
+
+    fn on_event(&mut self, conn: &mut Connection, event: Event, _now: Instant) {
+        match event {
+            Event::Headers {
+                stream_id,
+                headers,
+                end_stream,
+            } => {
+                let request = request_head(headers);
+                let head = request.method == "HEAD";
+                self.streams.insert(
+                    stream_id,
+                    ServerStream {
+                        request: Some(request),
+                        body: BytesMut::new(),
+                        discarding: false,
+                        request_done: false,
+                        response: None,
+                        head,
+                    },
+                );
+                if end_stream {
+                    self.request_end(conn, stream_id);
+                }
+            }
+            Event::Data {
+                stream_id,
+                data,
+                end_stream,
+            } => {
+                // Collected (or discarded) here: consumed as far as flow control goes.
+                let _ = conn.release_capacity(stream_id, data.len());
+                let max = self.shared.config.max_request_body;
+                let Some(s) = self.streams.get_mut(&stream_id) else {
+                    return;
+                };
+                if !s.discarding && s.body.len() + data.len() > max {
+                    s.discarding = true;
+                    s.body = BytesMut::new();
+                    s.request = None;
+                    let res = Response::new(413).with_body("request body too large\n");
+                    self.respond(conn, stream_id, res);
+                } else if !s.discarding {
+                    s.body.extend_from_slice(&data);
+                }
+                if end_stream {
+                    self.request_end(conn, stream_id);
+                }
+            }
+            Event::Trailers {
+                stream_id,
+                trailers,
+            } => {
+                if let Some(req) = self
+                    .streams
+                    .get_mut(&stream_id)
+                    .and_then(|s| s.request.as_mut())
+                {
+                    req.trailers = trailers.fields().to_vec();
+                }
+                self.request_end(conn, stream_id);
+            }
+            Event::Reset { stream_id, .. } => {
+                self.streams.remove(&stream_id);
+            }
+            Event::Writable { stream_id } => self.pump(conn, stream_id),
+            Event::Closed { .. } => self.streams.clear(),
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, conn: &mut Connection, Respond(id, res): Respond, _now: Instant) {
+        if self.streams.contains_key(&id) {
+            self.respond(conn, id, res);
+        }
+    }
+
+    fn on_finished(&mut self, _io_error: Option<std::io::Error>) {
+        self.streams.clear();
+    }
+}
+
+impl ServerRole {
+    /// The request is complete: hand it to a handler thread.
+    fn request_end(&mut self, conn: &mut Connection, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        s.request_done = true;
+        let Some(mut request) = s.request.take() else {
+            self.forget_if_done(id);
+            return;
+        };
+        request.body = std::mem::take(&mut s.body).freeze();
+        let handler = self.shared.handler.clone();
+        let tx = self.tx.clone();
+        let job: Job = Box::new(move || {
+            let res = catch_unwind(AssertUnwindSafe(|| handler(request)))
+                .unwrap_or_else(|_| Response::new(500).with_body("handler panicked\n"));
+            let _ = tx.send(Msg::Cmd(Respond(id, res)));
+        });
+        if self.shared.jobs.send(job).is_err() {
+            let _ = conn.reset(id, Reason::INTERNAL_ERROR);
+            self.streams.remove(&id);
+        }
+    }
+
+    fn respond(&mut self, conn: &mut Connection, id: StreamId, mut res: Response) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        if s.response.is_some() {
+            return; // already answered (413)
+        }
+        if s.head {
+            res.body = Bytes::new();
+            res.trailers.clear();
+        }
+        let mut fields = Vec::with_capacity(res.headers.len() + 1);
+        fields.push(HeaderField::new(":status", res.status.to_string()));
+        fields.extend(res.headers);
+        let end = res.body.is_empty() && res.trailers.is_empty();
+        if conn.send_response(id, fields, end).is_err() {
+            let _ = conn.reset(id, Reason::INTERNAL_ERROR);
+            self.streams.remove(&id);
+            return;
+        }
+        s.response = Some(if end {
+            Outgoing::finished()
+        } else {
+            Outgoing::new(res.body, res.trailers)
+        });
+        self.pump(conn, id);
+    }
+
+    fn pump(&mut self, conn: &mut Connection, id: StreamId) {
+        let Some(out) = self.streams.get_mut(&id).and_then(|s| s.response.as_mut()) else {
+            return;
+        };
+        if !out.is_done() && out.pump(conn, id).is_err() {
+            let _ = conn.reset(id, Reason::INTERNAL_ERROR);
+            self.streams.remove(&id);
+            return;
+        }
+        self.forget_if_done(id);
+    }
+
+    fn forget_if_done(&mut self, id: StreamId) {
+        if self
+            .streams
+            .get(&id)
+            .is_some_and(|s| s.request_done && s.response.as_ref().is_some_and(Outgoing::is_done))
+        {
+            self.streams.remove(&id);
+        }
+    }
+}
+
+/// The request a handler sees, from the request's header block.
+fn request_head(headers: Headers) -> Request {
+    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+    let mut req = Request::new(
+        text(headers.method()).unwrap_or_default(),
+        text(headers.path()).unwrap_or_default(),
+    );
+    req.scheme = text(headers.scheme()).unwrap_or_default();
+    req.authority = text(headers.authority());
+    req.headers = headers.fields().to_vec();
+    req
+}

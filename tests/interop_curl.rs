@@ -1,0 +1,83 @@
+//! curl (`--http2-prior-knowledge`, libcurl + nghttp2) against our blocking
+//! server over loopback.
+
+mod peers;
+
+use std::process::Command;
+
+use peers::{available, run, start_server, temp_file};
+
+fn curl() -> bool {
+    available("curl", &["curl", "--version"])
+}
+
+#[test]
+fn curl_get() {
+    if !curl() {
+        return;
+    }
+    let server = start_server();
+    let url = format!("http://{}/hello", server.local_addr());
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "-w",
+        "\n%{http_code} %{http_version}",
+        &url,
+    ]));
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "hello GET /hello\n\n200 2");
+    server.shutdown();
+}
+
+#[test]
+fn curl_head_and_bytes() {
+    if !curl() {
+        return;
+    }
+    let server = start_server();
+    let addr = server.local_addr();
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "-I",
+        &format!("http://{addr}/bytes/5"),
+    ]));
+    assert!(out.status.success(), "curl -I failed: {}", out.stderr);
+    let text = out.stdout_text();
+    assert!(text.starts_with("HTTP/2 200"), "{text}");
+    assert!(text.contains("content-length: 5"), "{text}");
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        &format!("http://{addr}/bytes/100000"),
+    ]));
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert_eq!(out.stdout, vec![b'x'; 100_000]);
+    server.shutdown();
+}
+
+#[test]
+fn curl_post_1mib_echo() {
+    if !curl() {
+        return;
+    }
+    let server = start_server();
+    let (file, data) = temp_file(1 << 20);
+    let url = format!("http://{}/echo", server.local_addr());
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &url,
+    ]));
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert!(
+        out.stdout == data,
+        "echo differs: {} bytes back",
+        out.stdout.len()
+    );
+    server.shutdown();
+}

@@ -1,0 +1,188 @@
+//! Helpers for the interop tests: find an external peer (or skip), run it
+//! with a deadline, and start our server in-process with the demo routes.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use h2proto::io::blocking::{Server, ServerHandle};
+use h2proto::io::{Request, Response};
+
+/// Every external program gets this long before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Whether `peer` can run here (`probe` succeeds). When it cannot, prints
+/// `SKIPPED: <peer> not installed` once per test binary (straight to stderr,
+/// past libtest's capture) and returns false; under `CI=true` it panics
+/// instead, since CI installs every peer.
+pub fn available(peer: &str, probe: &[&str]) -> bool {
+    static SEEN: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Mutex::default);
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let ok = match seen.get(peer) {
+        Some(&ok) => ok,
+        None => {
+            let ok = Command::new(probe[0])
+                .args(&probe[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            seen.insert(peer.to_owned(), ok);
+            if !ok && !ci {
+                let _ = writeln!(std::io::stderr(), "SKIPPED: {peer} not installed");
+            }
+            ok
+        }
+    };
+    drop(seen);
+    if !ok && ci {
+        panic!("{peer} not installed, and CI=true requires every interop peer");
+    }
+    ok
+}
+
+/// What a finished program printed.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `cmd` to completion; kills it and panics past [`DEADLINE`].
+pub fn run(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = wait_deadline(&mut child, DEADLINE)
+        .unwrap_or_else(|| panic!("{cmd:?} did not finish within {DEADLINE:?}"));
+    let stdout = out.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits for `child` up to `limit`; kills it and returns `None` past it.
+pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Kills a background peer when dropped, so a failing test never leaks it.
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The routes of `examples/h2_server.rs`: `/echo`, `/bytes/N`, anything else.
+pub fn handler(req: Request) -> Response {
+    let path = req.path.split('?').next().unwrap_or_default().to_owned();
+    if path == "/echo" {
+        return Response::new(200)
+            .with_header("content-length", req.body.len().to_string())
+            .with_body(req.body);
+    }
+    if let Some(n) = path
+        .strip_prefix("/bytes/")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        return Response::new(200)
+            .with_header("content-length", n.to_string())
+            .with_body(vec![b'x'; n]);
+    }
+    Response::new(200).with_body(format!("hello {} {}\n", req.method, req.path))
+}
+
+/// Our server on a free loopback port, in-process.
+pub fn start_server() -> ServerHandle {
+    Server::bind("127.0.0.1:0")
+        .and_then(|s| s.spawn(handler))
+        .expect("start our server")
+}
+
+/// A file of `len` pseudo-random bytes under the temp dir, and its content.
+pub fn temp_file(len: usize) -> (PathBuf, Vec<u8>) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ len as u64;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!(
+        "h2proto-interop-{}-{}.bin",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, &data).expect("write temp file");
+    (path, data)
+}
+
+/// A free loopback port (for peers that cannot bind port 0 and tell us).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_listening(port: u16) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < end,
+            "nothing listening on {port} after 10 s"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
