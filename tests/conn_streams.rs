@@ -245,7 +245,7 @@ fn s5_1_2_client_waits_for_slots_and_opens_in_order() {
 fn s5_1_2_client_assumes_100_streams_until_the_first_settings() {
     let mut server = Config::server();
     server.max_concurrent_streams = 1000;
-    let mut p = Pair::with_configs(Config::client(), server);
+    let mut p = pair_with(Config::client(), server);
     for _ in 0..150 {
         p.client.send_request(get("/"), true).unwrap();
     }

@@ -164,6 +164,18 @@ impl Pair {
         }
     }
 
+    /// Delivers the bytes waiting toward `to` without letting either side
+    /// transmit first (to order events precisely, e.g. a frame arriving
+    /// before our SETTINGS went out).
+    pub fn deliver(&mut self, to: Side) {
+        let now = self.now;
+        match to {
+            Side::Server => self.server.recv(&mut self.to_server, now),
+            Side::Client => self.client.recv(&mut self.to_client, now),
+        }
+        self.collect(to);
+    }
+
     /// What `from` would put on the wire now, decoded; the bytes are taken,
     /// not delivered.
     pub fn sent_frames(&mut self, from: Side) -> Vec<Frame> {
