@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use super::limits::Rate;
+
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -61,9 +63,42 @@ pub struct Config {
     /// DATA bytes queued across all streams. Default 1 MiB.
     pub max_send_buffer_per_connection: usize,
     /// Control frames we owe the peer (SETTINGS/PING ACKs, RST_STREAMs for its
-    /// errors) past which we stop reading its input until it reads ours.
-    /// Default 1000 (nghttp2's bound on queued ACKs).
+    /// errors) at which `recv` stops consuming input and `wants_read()` turns
+    /// false, until the peer reads what we owe it. Default 100 (grpc-go
+    /// throttles its reader at the same depth).
+    pub pending_responses_high_water: usize,
+    /// Hard cap on those frames: one more ends the connection with
+    /// ENHANCE_YOUR_CALM (nothing is dropped silently). With `recv` pausing at
+    /// the high-water mark this is a backstop. Default 1000 (nghttp2's bound
+    /// on queued ACKs).
     pub max_pending_responses: usize,
+    /// Streams the peer may cancel (RST_STREAM on a stream it opened) plus
+    /// streams we reset because of its errors: a token bucket on the caller's
+    /// clock. Over the rate: GOAWAY ENHANCE_YOUR_CALM. Answers rapid reset
+    /// (CVE-2023-44487) and peer-provoked resets (CVE-2025-8671). Default
+    /// 1000 burst, 33 per second (nghttp2's).
+    pub reset_rate: Rate,
+    /// "Glitches": frames that cost us work and carry nothing (empty DATA
+    /// without END_STREAM, frames on closed streams, PRIORITY, unknown frame
+    /// types, malformed header blocks). Over the rate: GOAWAY
+    /// ENHANCE_YOUR_CALM. Default 1000 burst, 33 per second (nghttp2's).
+    pub glitch_rate: Rate,
+    /// Most entries in one SETTINGS frame. Default 32.
+    pub max_settings_entries: usize,
+    /// Most CONTINUATION frames in one header block (CVE-2024-27316 family).
+    /// Default 32.
+    pub max_continuation_frames: usize,
+    /// Most bytes of one encoded header block across HEADERS and
+    /// CONTINUATION. Default 4 × `max_header_list_size` (Huffman can inflate
+    /// odd bytes, but not that much).
+    pub max_header_block_size: usize,
+    /// Queued DATA that makes no progress for this long (the peer keeps its
+    /// window shut, or trickles tiny WINDOW_UPDATEs) ends the connection with
+    /// ENHANCE_YOUR_CALM. `None` disables it. Default 60 s.
+    pub send_stall_timeout: Option<Duration>,
+    /// DATA bytes that must be written within `send_stall_timeout` to count as
+    /// progress. Default 16 KiB.
+    pub send_stall_min_progress: usize,
     /// Closed streams remembered, so late frames get the RFC's answer rather
     /// than a guess. Default 1000.
     pub max_closed_streams: usize,
@@ -99,7 +134,21 @@ impl Config {
             settings_timeout: Duration::from_secs(10),
             max_send_buffer_per_stream: 64 * 1024,
             max_send_buffer_per_connection: 1024 * 1024,
+            pending_responses_high_water: 100,
             max_pending_responses: 1000,
+            reset_rate: Rate {
+                burst: 1000,
+                per_second: 33,
+            },
+            glitch_rate: Rate {
+                burst: 1000,
+                per_second: 33,
+            },
+            max_settings_entries: 32,
+            max_continuation_frames: 32,
+            max_header_block_size: 4 * 64 * 1024,
+            send_stall_timeout: Some(Duration::from_secs(60)),
+            send_stall_min_progress: 16 * 1024,
             max_closed_streams: 1000,
             max_pending_open_streams: 1000,
             max_outstanding_pings: 8,

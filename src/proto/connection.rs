@@ -9,6 +9,7 @@ use super::config::{Config, Role};
 use super::error::{ConnectionError, PeerViolation, TimeoutKind};
 use super::event::{Event, PeerSettings};
 use super::flow::{DEFAULT_WINDOW, MAX_WINDOW, RecvWindow};
+use super::limits::TokenBucket;
 use super::stats::{ConnectionStats, StreamStats};
 use super::stream::store::Store;
 use super::timer::{Timer, TimerTable};
@@ -52,6 +53,8 @@ pub(crate) struct PartialBlock {
     /// A stream error the HEADERS frame itself carried (e.g. a priority
     /// self-dependency): applied once the block is decoded.
     pub forced: Option<Reason>,
+    /// CONTINUATION frames so far.
+    pub continuations: usize,
 }
 
 /// Graceful shutdown progress (GOAWAY 2^31-1, PING, then the real GOAWAY).
@@ -143,6 +146,12 @@ pub struct Connection {
     pub(crate) shutdown: Shutdown,
     pub(crate) close_error: Option<ConnectionError>,
     pub(crate) counters: super::stats::Counters,
+    /// The latest `now` any entry point was given (the core keeps no clock).
+    pub(crate) now: Instant,
+    pub(crate) reset_bucket: TokenBucket,
+    pub(crate) glitch_bucket: TokenBucket,
+    /// DATA bytes written since the send-stall timer was last re-armed.
+    pub(crate) stall_progress: usize,
 }
 
 impl Connection {
@@ -198,6 +207,10 @@ impl Connection {
             shutdown: Shutdown::None,
             close_error: None,
             counters: Default::default(),
+            now,
+            reset_bucket: config.reset_rate.bucket(),
+            glitch_bucket: config.glitch_rate.bucket(),
+            stall_progress: 0,
             config,
         };
         if !is_server {
@@ -251,11 +264,12 @@ impl Connection {
     }
 
     /// Whether the caller should read more input. False while we owe the peer
-    /// more control frames than [`Config::max_pending_responses`] (it is not
-    /// reading: stop reading it, so TCP slows it down), and once closing.
+    /// [`Config::pending_responses_high_water`] control frames or more (it is
+    /// not reading ours: stop reading it, so TCP slows it down), and once
+    /// closing. `recv` itself stops consuming input at the same point.
     pub fn wants_read(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining)
-            && self.loopy.control_ref().responses() < self.config.max_pending_responses
+            && self.loopy.control_ref().responses() < self.config.pending_responses_high_water
     }
 
     /// Whether [`poll_transmit`](Connection::poll_transmit) has something to write.
@@ -273,15 +287,17 @@ impl Connection {
         if self.lifecycle == Lifecycle::Closed {
             return 0;
         }
-        let _ = now;
+        self.now = now;
         // Streams may have closed since the last call (on receive, on reset):
         // requests waiting for a slot go first.
         self.open_pending();
+        let data_before = self.loopy.data_written();
         let n = self.loopy.poll_transmit(dst, max);
         let written: Vec<Written> = self.loopy.drain_written().collect();
         for w in written {
             self.on_written(w);
         }
+        self.track_send_progress(self.loopy.data_written() - data_before);
         self.maybe_finish();
         n
     }
@@ -297,6 +313,7 @@ impl Connection {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         let fired: Vec<Timer> = self.timers.expired(now).collect();
         for timer in fired {
             match timer {
@@ -307,6 +324,13 @@ impl Connection {
                     );
                 }
                 Timer::ShutdownPing => self.final_goaway(),
+                Timer::SendStall if self.loopy.queued_data() > 0 => {
+                    self.counters.send_stalls += 1;
+                    self.close_with(
+                        Reason::ENHANCE_YOUR_CALM,
+                        ConnectionError::Timeout(TimeoutKind::SendStall),
+                    );
+                }
                 _ => {}
             }
         }
@@ -321,6 +345,59 @@ impl Connection {
             .then_some(ConnectionError::UnexpectedEof);
         self.close_error = self.close_error.take().or(error);
         self.finish();
+    }
+
+    /// Slow-reader defence: queued DATA must make real progress (at least
+    /// `send_stall_min_progress` bytes) within `send_stall_timeout`; tiny
+    /// WINDOW_UPDATEs that let a few bytes out do not re-arm the timer.
+    fn track_send_progress(&mut self, written: usize) {
+        let Some(timeout) = self.config.send_stall_timeout else {
+            return;
+        };
+        if self.loopy.queued_data() == 0 || self.lifecycle == Lifecycle::Closing {
+            self.timers.stop(Timer::SendStall);
+            self.stall_progress = 0;
+            return;
+        }
+        self.stall_progress += written;
+        if !self.timers.is_set(Timer::SendStall)
+            || self.stall_progress >= self.config.send_stall_min_progress
+        {
+            self.stall_progress = 0;
+            self.timers.set(Timer::SendStall, self.now + timeout);
+        }
+    }
+
+    /// Queues a control frame we owe the peer because of what it sent. Past
+    /// [`Config::max_pending_responses`] the connection ends instead: the peer
+    /// is not reading, and an ACK must never be dropped silently.
+    pub(crate) fn respond(&mut self, item: ControlItem) {
+        if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
+            return;
+        }
+        if self.loopy.control_ref().responses() >= self.config.max_pending_responses {
+            self.counters.pending_response_cap_hits += 1;
+            self.peer_error(Reason::ENHANCE_YOUR_CALM, PeerViolation::NotReading);
+            return;
+        }
+        self.loopy.control().push_response(item);
+    }
+
+    /// Charges one "glitch" (a frame that costs work and carries nothing).
+    pub(crate) fn glitch(&mut self) {
+        self.counters.glitches += 1;
+        if !self.glitch_bucket.try_take(self.now) {
+            self.counters.glitch_limit_hits += 1;
+            self.peer_error(Reason::ENHANCE_YOUR_CALM, PeerViolation::TooManyGlitches);
+        }
+    }
+
+    /// Charges one reset (a peer cancel of its own stream, or our reset for its error).
+    pub(crate) fn charge_reset(&mut self) {
+        if !self.reset_bucket.try_take(self.now) {
+            self.counters.reset_limit_hits += 1;
+            self.peer_error(Reason::ENHANCE_YOUR_CALM, PeerViolation::TooManyResets);
+        }
     }
 
     /// Reacts to what the writer put on the wire: stream state changes that
@@ -479,9 +556,7 @@ impl Connection {
 
     /// Queues a PING ACK we owe the peer.
     pub(crate) fn answer_ping(&mut self, payload: [u8; 8]) {
-        self.loopy
-            .control()
-            .push_response(ControlItem::Ping(Ping::ack(payload)));
+        self.respond(ControlItem::Ping(Ping::ack(payload)));
     }
 
     /// Whether this client can take one more request now (Go's
@@ -513,6 +588,8 @@ impl Connection {
             send_window: self.loopy.connection_window(),
             recv_window: self.conn_recv.window(),
             recv_unreleased: self.conn_recv.unreleased(),
+            reset_tokens: self.reset_bucket.tokens(),
+            glitch_tokens: self.glitch_bucket.tokens(),
             counters: self.counters,
         }
     }

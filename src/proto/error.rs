@@ -48,6 +48,7 @@ impl ConnectionError {
             | ConnectionError::RemoteGoAway { reason, .. }
             | ConnectionError::LocalClose { reason } => *reason,
             ConnectionError::Timeout(TimeoutKind::SettingsAck) => Reason::SETTINGS_TIMEOUT,
+            ConnectionError::Timeout(TimeoutKind::SendStall) => Reason::ENHANCE_YOUR_CALM,
             ConnectionError::UnexpectedEof => Reason::INTERNAL_ERROR,
         }
     }
@@ -60,6 +61,9 @@ pub enum TimeoutKind {
     /// Our SETTINGS were not acknowledged in time (RFC 9113 §6.5.3).
     #[error("SETTINGS not acknowledged")]
     SettingsAck,
+    /// Queued DATA made no progress for `Config::send_stall_timeout`.
+    #[error("no send progress (slow reader)")]
+    SendStall,
 }
 
 /// What the peer did wrong, at connection scope.
@@ -95,6 +99,23 @@ pub enum PeerViolation {
     /// list we accept could need (CONTINUATION flood).
     #[error("header block too large")]
     HeaderBlockTooLarge,
+    /// It keeps more of our answers (ACKs, RST_STREAMs) unread than
+    /// `Config::max_pending_responses` (a SETTINGS or PING flood).
+    #[error("peer does not read our control frames")]
+    NotReading,
+    /// Too many resets: it cancels its own streams, or provokes ours, faster
+    /// than `Config::reset_rate` (rapid reset, MadeYouReset).
+    #[error("too many stream resets")]
+    TooManyResets,
+    /// Too many frames that carry nothing (`Config::glitch_rate`).
+    #[error("too many useless frames")]
+    TooManyGlitches,
+    /// A SETTINGS frame with more entries than `Config::max_settings_entries`.
+    #[error("too many SETTINGS entries")]
+    TooManySettings,
+    /// More CONTINUATION frames in one block than `Config::max_continuation_frames`.
+    #[error("too many CONTINUATION frames")]
+    TooManyContinuations,
     /// A window grew past 2^31-1 (§6.9.1), or DATA exceeded the connection window.
     #[error("flow-control violation")]
     FlowControl,

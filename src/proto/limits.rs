@@ -6,6 +6,22 @@
 
 use std::time::{Duration, Instant};
 
+/// A rate limit: `burst` events at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed at once.
+    pub burst: u32,
+    /// Events allowed per second in the long run (0: never refills).
+    pub per_second: u32,
+}
+
+impl Rate {
+    /// A full bucket for this rate.
+    pub fn bucket(self) -> TokenBucket {
+        TokenBucket::new(self.burst, self.per_second)
+    }
+}
+
 /// A token bucket: `burst` tokens, refilled at `per_second` tokens a second.
 ///
 /// Each event costs one token; an event that finds the bucket empty is over
@@ -44,6 +60,11 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    /// Tokens left as of the last event (rounded down), for introspection.
+    pub fn tokens(&self) -> u32 {
+        self.tokens as u32 // in 0..=burst
     }
 
     /// Tokens left at `now` (rounded down), for introspection.

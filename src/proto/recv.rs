@@ -24,6 +24,7 @@ impl Connection {
     ///
     /// [`wants_read`]: Connection::wants_read
     pub fn recv(&mut self, buf: &mut BytesMut, now: Instant) {
+        self.now = now;
         if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
             buf.clear();
             return;
@@ -48,6 +49,9 @@ impl Connection {
         }
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             buf.clear();
+        } else if !buf.is_empty() && !self.wants_read() {
+            // Back-pressure: the peer is not reading what we owe it.
+            self.counters.reads_paused += 1;
         }
         self.queue_connection_window_update();
     }
@@ -87,8 +91,12 @@ impl Connection {
             Frame::PushPromise(_) => {
                 self.peer_error(Reason::PROTOCOL_ERROR, PeerViolation::PushPromise)
             }
-            // PRIORITY is deprecated (RFC 9113 §5.3.2) and was validated by the decoder.
-            Frame::Priority(_) | Frame::Unknown(_) => self.counters.frames_ignored += 1,
+            // PRIORITY is deprecated (RFC 9113 §5.3.2) and was validated by
+            // the decoder; unknown types are ignored (§5.5). Both cost a glitch.
+            Frame::Priority(_) | Frame::Unknown(_) => {
+                self.counters.frames_ignored += 1;
+                self.glitch();
+            }
         }
     }
 
@@ -101,6 +109,7 @@ impl Connection {
                 end_stream: h.end_stream,
                 fragments: BytesMut::from(&h.field_block_fragment[..]),
                 forced,
+                continuations: 0,
             });
         }
     }
@@ -113,12 +122,19 @@ impl Connection {
         };
         debug_assert_eq!(partial.stream_id, id);
         partial.fragments.extend_from_slice(&fragment);
-        // An encoded block can be larger than the decoded list it stands for
-        // (Huffman on odd bytes), but not by this much: the peer is abusing us.
-        let cap = (self.config.max_header_list_size as usize)
-            .saturating_mul(4)
-            .max(64 * 1024);
-        if partial.fragments.len() > cap {
+        partial.continuations += 1;
+        // CONTINUATION floods (CVE-2024-27316 family): cap the frames and the
+        // bytes of one block; we hold them all until END_HEADERS.
+        if partial.continuations > self.config.max_continuation_frames {
+            self.counters.continuation_limit_hits += 1;
+            self.peer_error(
+                Reason::ENHANCE_YOUR_CALM,
+                PeerViolation::TooManyContinuations,
+            );
+            return;
+        }
+        if partial.fragments.len() > self.config.max_header_block_size {
+            self.counters.header_block_limit_hits += 1;
             self.peer_error(
                 Reason::ENHANCE_YOUR_CALM,
                 PeerViolation::HeaderBlockTooLarge,
@@ -159,8 +175,7 @@ impl Connection {
             return;
         }
         if oversize {
-            // Our limit, not a protocol error: the table is in sync, only this stream goes.
-            self.reset_for_peer_error(id, Reason::REFUSED_STREAM);
+            self.refuse_oversize(id);
             return;
         }
         self.message_headers(id, fields, end_stream);
@@ -212,12 +227,10 @@ impl Connection {
         if self.store.active_remote() >= self.config.max_concurrent_streams as usize {
             self.counters.streams_refused += 1;
             self.store.remember(id, CloseCause::ResetSent);
-            self.loopy
-                .control()
-                .push_response(ControlItem::Reset(RstStream::new(
-                    id,
-                    Reason::REFUSED_STREAM,
-                )));
+            self.respond(ControlItem::Reset(RstStream::new(
+                id,
+                Reason::REFUSED_STREAM,
+            )));
             return false;
         }
         self.counters.streams_opened_by_peer += 1;
@@ -335,6 +348,10 @@ impl Connection {
         if let Err(m) = check {
             return self.malformed(id, m);
         }
+        if d.data.is_empty() && !d.end_stream {
+            // Carries nothing, but costs a frame's work.
+            self.glitch();
+        }
         if !d.data.is_empty() || d.end_stream {
             self.events.push_back(Event::Data {
                 stream_id: id,
@@ -351,6 +368,10 @@ impl Connection {
             return;
         }
         self.counters.resets_received += 1;
+        if self.is_peer_initiated(id) {
+            // The peer opened it and cancels it: rapid reset's signature.
+            self.charge_reset();
+        }
         self.loopy.cancel_stream(id);
         self.release_all(id);
         self.events.push_back(Event::Reset {
@@ -380,6 +401,11 @@ impl Connection {
             return;
         }
         self.got_settings = true;
+        if s.len() > self.config.max_settings_entries {
+            self.counters.settings_entries_limit_hits += 1;
+            self.peer_error(Reason::ENHANCE_YOUR_CALM, PeerViolation::TooManySettings);
+            return;
+        }
         for setting in s.iter() {
             match setting {
                 Setting::HeaderTableSize(v) => {
@@ -411,7 +437,7 @@ impl Connection {
                 _ => {}
             }
         }
-        self.loopy.control().push_response(ControlItem::SettingsAck);
+        self.respond(ControlItem::SettingsAck);
         self.events.push_back(Event::RemoteSettings(self.peer));
         self.open_pending();
     }
@@ -538,17 +564,50 @@ impl Connection {
 
     /// A malformed message (§8.1.1): reset the stream, the connection lives on.
     fn malformed(&mut self, id: StreamId, _why: Malformed) {
+        self.glitch();
         self.reset_for_peer_error(id, Reason::PROTOCOL_ERROR);
+    }
+
+    /// A header list over our SETTINGS_MAX_HEADER_LIST_SIZE (or field count):
+    /// our limit, not a protocol error, and the HPACK table is in sync. A
+    /// server answers a request with 431 (RFC 9113 §10.5.1) before resetting
+    /// it; either side resets with REFUSED_STREAM so no DATA follows.
+    fn refuse_oversize(&mut self, id: StreamId) {
+        self.counters.oversize_header_lists += 1;
+        self.glitch();
+        let is_request = self.config.role == super::config::Role::Server
+            && self
+                .store
+                .get(id)
+                .is_some_and(|s| s.phase == RecvPhase::Head);
+        if is_request {
+            let fields = vec![HeaderField::new(":status", "431")];
+            let end_stream = true;
+            self.respond(ControlItem::Headers {
+                stream_id: id,
+                fields,
+                end_stream,
+            });
+        }
+        self.reset_stream_for_peer(id, Reason::REFUSED_STREAM, false);
     }
 
     /// Resets a stream because the peer broke a stream-level rule.
     pub(crate) fn reset_for_peer_error(&mut self, id: StreamId, reason: Reason) {
+        self.reset_stream_for_peer(id, reason, true);
+    }
+
+    /// Resets a stream because of the peer. `cancel_queued` drops every
+    /// control item not yet written for it (not wanted when we just queued
+    /// a final response such as a 431 to go before the RST_STREAM).
+    fn reset_stream_for_peer(&mut self, id: StreamId, reason: Reason, cancel_queued: bool) {
+        self.charge_reset();
         self.counters.resets_sent_for_peer_errors += 1;
-        self.loopy
-            .control()
-            .push_response(ControlItem::Reset(RstStream::new(id, reason)));
+        self.respond(ControlItem::Reset(RstStream::new(id, reason)));
         if self.store.get(id).is_some() {
-            self.loopy.cancel_stream(id);
+            if cancel_queued {
+                self.loopy.cancel_stream(id);
+            }
             self.store
                 .set_state(id, StreamState::Closed(CloseCause::ResetSent));
             self.release_all(id);

@@ -25,6 +25,10 @@ pub struct ConnectionStats {
     pub recv_window: i64,
     /// Received DATA bytes the application has not released.
     pub recv_unreleased: u32,
+    /// Tokens left in the reset limiter (as of its last use).
+    pub reset_tokens: u32,
+    /// Tokens left in the glitch limiter (as of its last use).
+    pub glitch_tokens: u32,
     /// What happened so far.
     pub counters: Counters,
 }
@@ -145,4 +149,24 @@ pub struct Counters {
     pub frames_ignored: u64,
     /// Connection errors we detected.
     pub connection_errors: u64,
+    /// Glitches charged (empty DATA, PRIORITY, unknown frames, malformed or oversize header blocks).
+    pub glitches: u64,
+    /// Times `recv` paused at `pending_responses_high_water`.
+    pub reads_paused: u64,
+    /// Header lists over our limit (answered 431 or REFUSED_STREAM).
+    pub oversize_header_lists: u64,
+    /// Times each limit ended the connection.
+    pub reset_limit_hits: u64,
+    /// See `reset_limit_hits`.
+    pub glitch_limit_hits: u64,
+    /// See `reset_limit_hits`.
+    pub pending_response_cap_hits: u64,
+    /// See `reset_limit_hits`.
+    pub settings_entries_limit_hits: u64,
+    /// See `reset_limit_hits`.
+    pub continuation_limit_hits: u64,
+    /// See `reset_limit_hits`.
+    pub header_block_limit_hits: u64,
+    /// See `reset_limit_hits`.
+    pub send_stalls: u64,
 }

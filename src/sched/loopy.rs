@@ -115,6 +115,8 @@ pub struct Loopy {
     block: BytesMut,
     overflow: BytesMut,
     written: Vec<Written>,
+    /// DATA payload bytes written since creation.
+    data_written: usize,
 }
 
 impl Loopy {
@@ -134,6 +136,7 @@ impl Loopy {
             block: BytesMut::new(),
             overflow: BytesMut::new(),
             written: Vec::new(),
+            data_written: 0,
         }
     }
 
@@ -297,6 +300,11 @@ impl Loopy {
     /// DATA bytes queued across all streams.
     pub fn queued_data(&self) -> usize {
         self.queued_data
+    }
+
+    /// DATA payload bytes written so far (for progress tracking).
+    pub fn data_written(&self) -> usize {
+        self.data_written
     }
 
     /// Streams the writer holds.
@@ -476,6 +484,7 @@ impl Loopy {
             copy_chunks(&mut stream.chunks, n, dst);
             stream.queued -= n;
             self.queued_data -= n;
+            self.data_written += n;
             // n ≤ both windows, which are ≤ 2^31-1.
             stream.window.consume(n as u32);
             self.conn_window.consume(n as u32);
