@@ -1,0 +1,446 @@
+//! One test per known HTTP/2 attack: a scripted peer floods, and the test
+//! checks the answer (GOAWAY / RST_STREAM code) and that every introspected
+//! queue stayed within its cap for the whole flood.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use h2proto::frame::{self, Continuation, Frame, Ping, Reason, Settings, StreamId, WindowUpdate};
+use h2proto::hpack::HeaderField;
+use h2proto::proto::{Config, ConnectionError, Event, PeerViolation, TimeoutKind};
+use support::*;
+
+/// Asserts the caps that must hold at every step of any flood.
+fn within_caps(peer: &ScriptedPeer) {
+    let stats = peer.conn.stats();
+    let c = peer.conn.config();
+    assert!(stats.control_queued.responses <= c.max_pending_responses);
+    assert!(stats.closed_remembered <= c.max_closed_streams);
+    assert!(stats.queued_data <= c.max_send_buffer_per_connection);
+    assert!(stats.streams.total() <= c.max_concurrent_streams as usize + 1);
+}
+
+fn goaway_code(peer: &mut ScriptedPeer) -> Option<Reason> {
+    peer.goaway().map(|g| g.error_code)
+}
+
+fn closed_with(peer: &mut ScriptedPeer) -> Option<ConnectionError> {
+    peer.read();
+    peer.take_events().into_iter().find_map(|e| match e {
+        Event::Closed { error } => error,
+        _ => None,
+    })
+}
+
+#[test]
+fn rapid_reset_cve_2023_44487() {
+    let mut peer = server_peer(Config::server());
+    let mut id = 1;
+    let mut opened = 0;
+    while !peer.conn.is_closed() && opened < 5000 {
+        peer.headers(id, &get("/"), false);
+        peer.rst(id, Reason::CANCEL);
+        within_caps(&peer);
+        assert!(peer.conn.live_streams() <= 1);
+        id += 2;
+        opened += 1;
+        peer.read();
+    }
+    // Burst 1000 at a frozen clock: the 1001st cancel ends it.
+    assert_eq!(opened, 1001);
+    let stats = peer.conn.stats();
+    assert_eq!(stats.counters.reset_limit_hits, 1);
+    assert!(matches!(
+        closed_with(&mut peer),
+        Some(ConnectionError::PeerViolation {
+            reason: Reason::ENHANCE_YOUR_CALM,
+            violation: PeerViolation::TooManyResets
+        })
+    ));
+}
+
+#[test]
+fn rapid_reset_below_the_rate_is_fine() {
+    // A client cancelling 30 requests a second for two minutes stays under 33/s.
+    let mut peer = server_peer(Config::server());
+    let mut id = 1;
+    for _ in 0..3600 {
+        peer.headers(id, &get("/"), false);
+        peer.rst(id, Reason::CANCEL);
+        peer.now += Duration::from_millis(34);
+        id += 2;
+    }
+    assert!(goaway_code(&mut peer).is_none());
+    assert_eq!(peer.conn.stats().counters.reset_limit_hits, 0);
+}
+
+#[test]
+fn made_you_reset_cve_2025_8671() {
+    // The peer never sends RST_STREAM; it makes *us* reset, here with DATA on
+    // half-closed (remote) streams (a stream error STREAM_CLOSED each time).
+    let mut peer = server_peer(Config::server());
+    let mut id = 1;
+    while !peer.conn.is_closed() && id < 10_000 {
+        peer.headers(id, &get("/"), true);
+        peer.data(id, b"x", false);
+        within_caps(&peer);
+        id += 2;
+        peer.read();
+    }
+    assert!(peer.conn.is_closed(), "provoked resets are charged too");
+    assert_eq!(peer.conn.stats().counters.reset_limit_hits, 1);
+}
+
+#[test]
+fn continuation_flood_cve_2024_27316() {
+    let mut peer = server_peer(Config::server());
+    let block = peer.block(&get("/"));
+    peer.send(frame::Headers::new(
+        StreamId::new(1),
+        block.slice(..1),
+        false,
+        false,
+    ));
+    let mut sent = 0;
+    while goaway_code(&mut peer).is_none() && sent < 10_000 {
+        peer.send(Continuation {
+            stream_id: StreamId::new(1),
+            field_block_fragment: Bytes::from_static(b"\x00"),
+            end_headers: false,
+        });
+        sent += 1;
+        within_caps(&peer);
+    }
+    assert_eq!(sent, 33, "32 CONTINUATION frames allowed, the 33rd ends it");
+    assert_eq!(peer.conn.stats().counters.continuation_limit_hits, 1);
+}
+
+#[test]
+fn continuation_flood_by_bytes() {
+    let mut config = Config::server();
+    config.max_header_block_size = 64 * 1024;
+    let mut peer = server_peer(config);
+    peer.send(frame::Headers::new(
+        StreamId::new(1),
+        Bytes::from_static(b"\x82"),
+        false,
+        false,
+    ));
+    let big = Bytes::from(vec![0u8; 16_000]);
+    for _ in 0..5 {
+        peer.send(Continuation {
+            stream_id: StreamId::new(1),
+            field_block_fragment: big.clone(),
+            end_headers: false,
+        });
+    }
+    assert_eq!(goaway_code(&mut peer), Some(Reason::ENHANCE_YOUR_CALM));
+    assert_eq!(peer.conn.stats().counters.header_block_limit_hits, 1);
+}
+
+#[test]
+fn hpack_bomb_is_refused_with_431_and_the_connection_lives() {
+    // Hand-encoded (our own encoder refuses to index large values): a 4000-byte
+    // value enters the dynamic table once, then each 1-byte reference to it
+    // expands to 4 KB: 100 references are 400 KB decoded from ~110 bytes.
+    let mut peer = server_peer(Config::server());
+    // :method GET, :scheme https, :path /, :authority "a" (literal, not indexed).
+    let head: &[u8] = &[0x82, 0x87, 0x84, 0x01, 0x01, b'a'];
+    let mut first = head.to_vec();
+    first.extend_from_slice(&[0x40, 6]);
+    first.extend_from_slice(b"x-bomb");
+    first.extend_from_slice(&[0x7f, 0xa1, 0x1e]); // length 4000 = 127 + 3873
+    first.extend(std::iter::repeat_n(b'b', 4000));
+    peer.send(frame::Headers::new(
+        StreamId::new(1),
+        Bytes::from(first),
+        true,
+        true,
+    ));
+    assert!(
+        peer.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Headers { .. }))
+    );
+    let mut bomb = head.to_vec();
+    bomb.extend(std::iter::repeat_n(0xbe, 100)); // dynamic index 62, 100 times
+    peer.send(frame::Headers::new(
+        StreamId::new(3),
+        Bytes::from(bomb),
+        true,
+        true,
+    ));
+    let frames = peer.read();
+    let answered_431 = frames
+        .iter()
+        .any(|f| matches!(f, Frame::Headers(h) if h.stream_id == StreamId::new(3) && h.end_stream));
+    assert!(answered_431, "431 response: {frames:?}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, Frame::RstStream(r) if r.error_code == Reason::REFUSED_STREAM))
+    );
+    assert!(!frames.iter().any(|f| matches!(f, Frame::GoAway(_))));
+    assert_eq!(peer.conn.stats().counters.oversize_header_lists, 1);
+    assert!(
+        !peer
+            .take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Headers { .. })),
+        "never delivered"
+    );
+    // The table stayed in sync: the entry is still usable at index 62.
+    let mut after = head.to_vec();
+    after.push(0xbe);
+    peer.send(frame::Headers::new(
+        StreamId::new(5),
+        Bytes::from(after),
+        true,
+        true,
+    ));
+    let events = peer.take_events();
+    let h = events.iter().find_map(|e| match e {
+        Event::Headers { headers, .. } => Some(headers.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        h.and_then(|h| h.get(b"x-bomb").map(|v| v.len())),
+        Some(4000)
+    );
+}
+
+#[test]
+fn hpack_table_size_update_above_our_setting_is_a_compression_error() {
+    let mut peer = server_peer(Config::server());
+    // Dynamic table size update to 8192 (> our 4096), then :method GET.
+    peer.send(frame::Headers::new(
+        StreamId::new(1),
+        Bytes::from_static(&[0x3f, 0xe1, 0x3f, 0x82]),
+        true,
+        true,
+    ));
+    assert_eq!(goaway_code(&mut peer), Some(Reason::COMPRESSION_ERROR));
+}
+
+/// Floods PINGs or SETTINGS while never reading our answers.
+fn unread_flood(config: Config, frame: Frame, frames: usize) -> (ScriptedPeer, BytesMut) {
+    let mut peer = server_peer(config);
+    let mut one = BytesMut::new();
+    frame.encode(&mut one, 16_384).unwrap();
+    let mut input = BytesMut::new();
+    for _ in 0..frames {
+        input.extend_from_slice(&one);
+    }
+    peer.conn.recv(&mut input, peer.now);
+    within_caps(&peer);
+    (peer, input)
+}
+
+#[test]
+fn ping_flood_pauses_reading_at_the_high_water_mark() {
+    let frames = 100_000;
+    let (mut peer, input) = unread_flood(Config::server(), Frame::Ping(Ping::new([7; 8])), frames);
+    let stats = peer.conn.stats();
+    assert_eq!(
+        stats.control_queued.ping_acks, 100,
+        "paused at 100 owed ACKs"
+    );
+    assert!(!peer.conn.wants_read());
+    assert_eq!(
+        input.len(),
+        (frames - 100) * 17,
+        "the rest stays unread in the caller's buffer"
+    );
+    assert_eq!(stats.counters.reads_paused, 1);
+    // Once the peer reads our ACKs, reading resumes; no ACK was dropped.
+    let acks = peer
+        .read()
+        .iter()
+        .filter(|f| matches!(f, Frame::Ping(p) if p.ack))
+        .count();
+    assert_eq!(acks, 100);
+    assert!(peer.conn.wants_read());
+}
+
+#[test]
+fn settings_flood_pauses_reading_at_the_high_water_mark() {
+    let settings = Settings::builder()
+        .max_concurrent_streams(50)
+        .build()
+        .unwrap();
+    let (peer, input) = unread_flood(Config::server(), Frame::Settings(settings), 10_000);
+    assert_eq!(peer.conn.stats().control_queued.settings_acks, 100);
+    assert!(!peer.conn.wants_read());
+    assert!(!input.is_empty());
+}
+
+#[test]
+fn ack_flood_past_the_hard_cap_ends_the_connection() {
+    // An embedder that keeps feeding input despite wants_read() == false.
+    let mut config = Config::server();
+    config.pending_responses_high_water = usize::MAX;
+    let (mut peer, _) = unread_flood(config, Frame::Ping(Ping::new([7; 8])), 5000);
+    assert_eq!(peer.conn.stats().counters.pending_response_cap_hits, 1);
+    let frames = peer.read();
+    let acks = frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Ping(p) if p.ack))
+        .count();
+    assert_eq!(acks, 1000, "every owed ACK is still sent before the GOAWAY");
+    assert!(
+        matches!(frames.last(), Some(Frame::GoAway(g)) if g.error_code == Reason::ENHANCE_YOUR_CALM)
+    );
+}
+
+#[test]
+fn settings_with_too_many_entries() {
+    let mut peer = server_peer(Config::server());
+    let mut b = Settings::builder();
+    for i in 0..33u16 {
+        b = b.push(frame::Setting::Unknown {
+            id: 0x100 + i,
+            value: 1,
+        });
+    }
+    peer.send(b.build().unwrap());
+    assert_eq!(goaway_code(&mut peer), Some(Reason::ENHANCE_YOUR_CALM));
+    assert_eq!(peer.conn.stats().counters.settings_entries_limit_hits, 1);
+}
+
+#[test]
+fn empty_data_flood_spends_the_glitch_budget() {
+    let mut peer = server_peer(Config::server());
+    peer.headers(1, &request("POST", "/"), false);
+    let mut sent = 0;
+    while !peer.conn.is_closed() && sent < 5000 {
+        peer.data(1, b"", false);
+        sent += 1;
+        peer.read();
+        within_caps(&peer);
+    }
+    assert_eq!(sent, 1001);
+    assert_eq!(peer.conn.stats().counters.glitch_limit_hits, 1);
+}
+
+#[test]
+fn priority_and_unknown_frame_floods_spend_the_glitch_budget() {
+    for priority in [true, false] {
+        let mut peer = server_peer(Config::server());
+        let mut sent = 0;
+        while !peer.conn.is_closed() && sent < 5000 {
+            if priority {
+                let spec = frame::PrioritySpec {
+                    stream_dependency: StreamId::new(0),
+                    weight: 1,
+                    exclusive: false,
+                };
+                peer.send(frame::Priority {
+                    stream_id: StreamId::new(1 + 2 * sent),
+                    spec,
+                });
+            } else {
+                peer.send(frame::Unknown {
+                    frame_type: 0xfa,
+                    flags: 0,
+                    stream_id: StreamId::ZERO,
+                    payload: Bytes::new(),
+                });
+            }
+            sent += 1;
+            peer.read();
+        }
+        assert_eq!(sent, 1001, "priority: {priority}");
+    }
+}
+
+#[test]
+fn malformed_header_flood_spends_both_budgets() {
+    let mut peer = server_peer(Config::server());
+    let mut bad = get("/");
+    bad.push(HeaderField::new("connection", "close"));
+    let mut id = 1;
+    while !peer.conn.is_closed() && id < 10_000 {
+        peer.headers(id, &bad, true);
+        id += 2;
+        peer.read();
+        within_caps(&peer);
+    }
+    assert!(peer.conn.is_closed());
+}
+
+#[test]
+fn slow_reader_with_a_shut_window() {
+    let mut peer = server_peer(Config::server());
+    peer.headers(1, &get("/big"), true);
+    let id = StreamId::new(1);
+    peer.conn.send_response(id, status(200), false).unwrap();
+    peer.conn
+        .send_data(id, Bytes::from(vec![0u8; 64 * 1024]), false)
+        .unwrap();
+    peer.read(); // 64 KiB minus one byte go out; the window is now shut
+    peer.conn
+        .send_data(id, Bytes::from(vec![0u8; 1024]), false)
+        .unwrap();
+    peer.advance(Duration::from_secs(59));
+    assert!(goaway_code(&mut peer).is_none());
+    peer.advance(Duration::from_secs(2));
+    assert_eq!(goaway_code(&mut peer), Some(Reason::ENHANCE_YOUR_CALM));
+    assert_eq!(peer.conn.stats().counters.send_stalls, 1);
+}
+
+#[test]
+fn slow_reader_trickling_one_byte_window_updates() {
+    let mut peer = server_peer(Config::server());
+    peer.headers(1, &get("/big"), true);
+    let id = StreamId::new(1);
+    peer.conn.send_response(id, status(200), false).unwrap();
+    peer.conn
+        .send_data(id, Bytes::from(vec![0u8; 64 * 1024]), false)
+        .unwrap();
+    peer.read();
+    // Keep plenty queued behind the shut window.
+    peer.conn
+        .send_data(id, Bytes::from(vec![0u8; 60 * 1024]), false)
+        .unwrap();
+    let mut elapsed = 0;
+    while goaway_code(&mut peer).is_none() && elapsed < 600 {
+        peer.send(WindowUpdate::new(StreamId::ZERO, 1));
+        peer.send(WindowUpdate::new(id, 1));
+        peer.read();
+        peer.advance(Duration::from_secs(5));
+        elapsed += 5;
+    }
+    assert!(
+        (60..=65).contains(&elapsed),
+        "tiny updates do not re-arm the timer ({elapsed} s)"
+    );
+    assert!(matches!(
+        closed_with(&mut peer),
+        Some(ConnectionError::Timeout(TimeoutKind::SendStall))
+    ));
+}
+
+#[test]
+fn a_reader_that_keeps_up_is_never_a_slow_reader() {
+    let mut p = pair();
+    p.handshake();
+    let id = p.client.send_request(get("/stream"), true).unwrap();
+    p.run();
+    p.server.send_response(id, status(200), false).unwrap();
+    for _ in 0..200 {
+        p.server
+            .send_data(id, Bytes::from(vec![0u8; 32 * 1024]), false)
+            .unwrap();
+        p.run();
+        for e in p.events(Side::Client) {
+            if let Event::Data { data, .. } = e {
+                p.client.release_capacity(id, data.len()).unwrap();
+            }
+        }
+        p.advance(Duration::from_secs(1));
+    }
+    assert!(!p.server.is_closed());
+    assert_eq!(p.server.stats().counters.send_stalls, 0);
+}
