@@ -288,3 +288,62 @@ fn a_large_body_arrives_intact_through_small_chunks_and_frames() {
     assert_eq!(got.len(), body.len());
     assert!(got == body, "bytes arrive in order, unchanged");
 }
+
+#[test]
+fn s6_9_2_our_initial_window_change_applies_on_ack_as_a_delta() {
+    let mut p = pair();
+    p.handshake();
+    let id = p.client.send_request(request("POST", "/"), false).unwrap();
+    p.run();
+    let before = p.server.stream_stats(id).unwrap().recv_window;
+    p.server
+        .update_settings(
+            h2proto::proto::SettingsUpdate::new().initial_window_size(1 << 20),
+            p.now,
+        )
+        .unwrap();
+    // Not in force until acknowledged.
+    assert_eq!(p.server.stream_stats(id).unwrap().recv_window, before);
+    p.run();
+    assert!(p.events(Side::Server).contains(&Event::SettingsAcked));
+    assert_eq!(p.server.stream_stats(id).unwrap().recv_window, 1 << 20);
+    // The client may now send a full MiB on that stream.
+    p.server.set_connection_window_size(4 << 20);
+    let body = Bytes::from(vec![0u8; 1 << 20]);
+    let mut offset = 0;
+    while offset < body.len() {
+        offset += p.client.send_data(id, body.slice(offset..), false).unwrap();
+        p.run();
+    }
+    assert_eq!(p.server.stats().recv_unreleased, 1 << 20);
+    assert!(p.server.stats().counters.resets_sent_for_peer_errors == 0);
+    // Lowering it makes the open stream's window negative by the delta.
+    p.server
+        .update_settings(
+            h2proto::proto::SettingsUpdate::new().initial_window_size(1000),
+            p.now,
+        )
+        .unwrap();
+    p.run();
+    assert_eq!(
+        p.server.stream_stats(id).unwrap().recv_window,
+        1000 - (1 << 20)
+    );
+}
+
+#[test]
+fn s6_5_3_an_unacknowledged_update_times_out() {
+    let mut peer = server_peer(Config::server());
+    peer.conn
+        .update_settings(
+            h2proto::proto::SettingsUpdate::new().max_concurrent_streams(5),
+            peer.now,
+        )
+        .unwrap();
+    peer.read(); // never acknowledged
+    peer.advance(std::time::Duration::from_secs(11));
+    assert_eq!(
+        peer.goaway().map(|g| g.error_code),
+        Some(Reason::SETTINGS_TIMEOUT)
+    );
+}

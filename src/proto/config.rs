@@ -164,3 +164,61 @@ impl Config {
         }
     }
 }
+
+/// Local settings to change after the handshake, with
+/// [`Connection::update_settings`](super::Connection::update_settings).
+/// `None` leaves a setting as it is. Each change takes effect when the peer
+/// acknowledges it (RFC 9113 §6.5.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SettingsUpdate {
+    /// SETTINGS_HEADER_TABLE_SIZE.
+    pub header_table_size: Option<u32>,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub max_concurrent_streams: Option<u32>,
+    /// SETTINGS_INITIAL_WINDOW_SIZE (at most 2^31-1).
+    pub initial_window_size: Option<u32>,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE.
+    pub max_header_list_size: Option<u32>,
+}
+
+impl SettingsUpdate {
+    /// No change.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Changes SETTINGS_INITIAL_WINDOW_SIZE.
+    pub fn initial_window_size(mut self, value: u32) -> Self {
+        self.initial_window_size = Some(value);
+        self
+    }
+
+    /// Changes SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub fn max_concurrent_streams(mut self, value: u32) -> Self {
+        self.max_concurrent_streams = Some(value);
+        self
+    }
+
+    /// Changes SETTINGS_HEADER_TABLE_SIZE.
+    pub fn header_table_size(mut self, value: u32) -> Self {
+        self.header_table_size = Some(value);
+        self
+    }
+
+    /// Changes SETTINGS_MAX_HEADER_LIST_SIZE.
+    pub fn max_header_list_size(mut self, value: u32) -> Self {
+        self.max_header_list_size = Some(value);
+        self
+    }
+
+    /// The settings a config starts with, as an update.
+    pub(crate) fn from_config(c: &Config) -> Self {
+        SettingsUpdate {
+            header_table_size: Some(c.header_table_size),
+            max_concurrent_streams: Some(c.max_concurrent_streams),
+            initial_window_size: Some(c.initial_window_size),
+            max_header_list_size: Some(c.max_header_list_size),
+        }
+    }
+}

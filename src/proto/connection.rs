@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::config::{Config, Role};
+use super::config::{Config, Role, SettingsUpdate};
 use super::error::{ConnectionError, PeerViolation, TimeoutKind};
 use super::event::{Event, PeerSettings};
 use super::flow::{DEFAULT_WINDOW, MAX_WINDOW, RecvWindow};
@@ -131,7 +131,8 @@ pub struct Connection {
     /// Stream receive windows start at max(65,535, ours) until the peer
     /// acknowledges our SETTINGS, then drop to ours.
     pub(crate) stream_recv_window: u32,
-    pub(crate) settings_acked: bool,
+    /// Our SETTINGS sent and not yet acknowledged, oldest first.
+    pub(crate) pending_settings: VecDeque<SettingsUpdate>,
     pub(crate) preface_received: bool,
     pub(crate) got_settings: bool,
     pub(crate) next_local_id: u32,
@@ -192,7 +193,7 @@ impl Connection {
             conn_recv: RecvWindow::new(DEFAULT_WINDOW),
             peer: PeerSettings::default(),
             stream_recv_window: config.initial_window_size.max(DEFAULT_WINDOW),
-            settings_acked: false,
+            pending_settings: VecDeque::new(),
             preface_received: !is_server,
             got_settings: false,
             next_local_id: if is_server { 2 } else { 1 },
@@ -218,6 +219,8 @@ impl Connection {
         }
         let settings = conn.local_settings();
         conn.loopy.control().push(ControlItem::Settings(settings));
+        let initial = SettingsUpdate::from_config(&conn.config);
+        conn.pending_settings.push_back(initial);
         conn.conn_recv
             .set_target(conn.config.connection_window_size);
         conn.queue_connection_window_update();

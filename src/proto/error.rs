@@ -153,6 +153,9 @@ pub enum UserError {
     /// Too many requests wait for a concurrency slot already.
     #[error("too many requests waiting for a stream slot")]
     TooManyPending,
+    /// A setting outside the range RFC 9113 §6.5.2 allows.
+    #[error("setting value out of range")]
+    InvalidSetting,
     /// Too many PINGs await their ACK already.
     #[error("too many outstanding PINGs")]
     TooManyPings,

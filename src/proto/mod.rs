@@ -20,7 +20,7 @@ mod stats;
 pub mod stream;
 pub mod timer;
 
-pub use config::{Config, Role};
+pub use config::{Config, Rate, Role, SettingsUpdate};
 pub use connection::Connection;
 pub use error::{ConnectionError, PeerViolation, TimeoutKind, UserError};
 pub use event::{Event, Headers, Initiator, PeerSettings};

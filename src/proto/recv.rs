@@ -442,22 +442,43 @@ impl Connection {
         self.open_pending();
     }
 
-    /// The peer acknowledged our SETTINGS: they are in force from now on.
+    /// The peer acknowledged our oldest outstanding SETTINGS: they are in
+    /// force from now on (RFC 9113 §6.5.3). An ACK we did not ask for is ignored.
     fn apply_local_settings(&mut self) {
-        if self.settings_acked {
+        let Some(update) = self.pending_settings.pop_front() else {
             return;
+        };
+        if self.pending_settings.is_empty() {
+            self.timers.stop(super::timer::Timer::SettingsAck);
+        } else {
+            self.timers.set(
+                super::timer::Timer::SettingsAck,
+                self.now + self.config.settings_timeout,
+            );
         }
-        self.settings_acked = true;
-        self.timers.stop(super::timer::Timer::SettingsAck);
-        self.hpack
-            .set_max_table_size(self.config.header_table_size as usize);
-        let target = self.config.initial_window_size;
-        let delta = i64::from(target) - i64::from(self.stream_recv_window);
-        for stream in self.store.iter_mut() {
-            stream.recv.apply_delta(delta);
-            stream.recv.set_target(target);
+        if let Some(size) = update.header_table_size {
+            self.config.header_table_size = size;
+            self.hpack.set_max_table_size(size as usize);
         }
-        self.stream_recv_window = target;
+        if let Some(n) = update.max_concurrent_streams {
+            self.config.max_concurrent_streams = n;
+        }
+        if let Some(size) = update.max_header_list_size {
+            self.config.max_header_list_size = size;
+            let mut limits = self.hpack.limits();
+            limits.max_header_list_size = size as usize;
+            self.hpack.set_limits(limits);
+        }
+        if let Some(target) = update.initial_window_size {
+            // §6.9.2: the change applies to every open stream as a delta.
+            self.config.initial_window_size = target;
+            let delta = i64::from(target) - i64::from(self.stream_recv_window);
+            for stream in self.store.iter_mut() {
+                stream.recv.apply_delta(delta);
+                stream.recv.set_target(target);
+            }
+            self.stream_recv_window = target;
+        }
         self.events.push_back(Event::SettingsAcked);
     }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::config::Role;
+use super::config::{Role, SettingsUpdate};
 use super::connection::{Connection, Lifecycle, PendingOpen, Shutdown};
 use super::error::{ConnectionError, UserError};
 use super::event::{Event, Initiator};
@@ -13,7 +13,7 @@ use super::headers::{BlockKind, Malformed, check_block};
 use super::stream::state::{CloseCause, StreamState};
 use super::stream::store::Stream;
 use super::timer::Timer;
-use crate::frame::{GoAway, Ping, Reason, RstStream, StreamId, WindowUpdate};
+use crate::frame::{GoAway, Ping, Reason, RstStream, Settings, StreamId, WindowUpdate};
 use crate::hpack::HeaderField;
 use crate::sched::control::ControlItem;
 
@@ -322,6 +322,58 @@ impl Connection {
                     initiator: Initiator::Local,
                 });
             }
+        }
+    }
+
+    /// Changes our SETTINGS mid-connection: sends a SETTINGS frame; each
+    /// change takes effect when the peer acknowledges it ([`Event::SettingsAcked`]),
+    /// and a missing ACK past [`Config::settings_timeout`] ends the connection.
+    /// A new INITIAL_WINDOW_SIZE applies to every open stream as a delta.
+    ///
+    /// [`Config::settings_timeout`]: super::Config::settings_timeout
+    pub fn update_settings(
+        &mut self,
+        update: SettingsUpdate,
+        now: Instant,
+    ) -> Result<(), UserError> {
+        if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
+            return Err(UserError::NotAccepting);
+        }
+        let mut b = Settings::builder();
+        if let Some(v) = update.header_table_size {
+            b = b.header_table_size(v);
+        }
+        if let Some(v) = update.max_concurrent_streams {
+            b = b.max_concurrent_streams(v);
+        }
+        if let Some(v) = update.initial_window_size {
+            b = b.initial_window_size(v);
+        }
+        if let Some(v) = update.max_header_list_size {
+            b = b.max_header_list_size(v);
+        }
+        let frame = b.build().map_err(|_| UserError::InvalidSetting)?;
+        self.now = now;
+        self.loopy.control().push(ControlItem::Settings(frame));
+        self.pending_settings.push_back(update);
+        if !self.timers.is_set(Timer::SettingsAck) {
+            self.timers
+                .set(Timer::SettingsAck, now + self.config.settings_timeout);
+        }
+        Ok(())
+    }
+
+    /// Sets the connection receive window (the most received DATA the
+    /// application may hold unreleased across all streams). Growing it sends
+    /// a WINDOW_UPDATE at once; shrinking takes effect as data is released
+    /// (a window, once granted, cannot be taken back).
+    pub fn set_connection_window_size(&mut self, size: u32) {
+        let size = size.min(super::flow::MAX_WINDOW);
+        self.config.connection_window_size = size;
+        self.conn_recv.set_target(size);
+        if let Some(increment) = self.conn_recv.take_update_at(0) {
+            let update = WindowUpdate::new(StreamId::ZERO, increment);
+            self.loopy.control().push(ControlItem::WindowUpdate(update));
         }
     }
 
