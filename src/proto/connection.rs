@@ -17,6 +17,11 @@ use crate::hpack::{self, DecoderLimits, HeaderField};
 use crate::sched::control::ControlItem;
 use crate::sched::loopy::{Loopy, SendLimits, Written};
 
+/// Event queue capacity kept once drained; past it the drained queue frees
+/// its memory. Ordinary traffic (tens of events between two polls) never
+/// reallocates; a burst does not pin its memory for the connection's life.
+const KEEP_QUEUED_EVENTS: usize = 64;
+
 /// Where the connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
@@ -242,7 +247,13 @@ impl Connection {
 
     /// The next event, or `None` when there is nothing more for now.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > KEEP_QUEUED_EVENTS {
+            // A burst (say 100 requests at once) grew the queue: give the
+            // memory back rather than hold it for the connection's life.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Whether the caller should read more input. False while we owe the peer
