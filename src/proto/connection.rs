@@ -284,10 +284,11 @@ impl Connection {
         // requests waiting for a slot go first.
         self.open_pending();
         let n = self.loopy.poll_transmit(dst, max);
-        let written: Vec<Written> = self.loopy.drain_written().collect();
-        for w in written {
+        let mut written = self.loopy.take_written();
+        for w in written.drain(..) {
             self.on_written(w);
         }
+        self.loopy.recycle_written(written);
         self.maybe_finish();
         n
     }

@@ -27,6 +27,10 @@ use crate::proto::flow::{SendWindow, WindowOverflow};
 /// than that: the rest of the frame waits for the next `poll_transmit`.
 const MIN_SPLIT_PAYLOAD: usize = 1024;
 
+/// Capacity of the [`Written`] list kept between calls; a burst past it
+/// (say 100 HEADERS in one call) does not pin its memory.
+const KEEP_WRITTEN: usize = 64;
+
 /// Something the writer did that the connection must know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
@@ -319,6 +323,23 @@ impl Loopy {
     /// Takes what the writer did since the last call.
     pub fn drain_written(&mut self) -> std::vec::Drain<'_, Written> {
         self.written.drain(..)
+    }
+
+    /// Takes what the writer did since the last call, as a vector to hand
+    /// back with [`recycle_written`](Loopy::recycle_written) once processed
+    /// (the caller may call into the writer meanwhile, which `drain_written`
+    /// does not allow), so no `poll_transmit` allocates for it.
+    pub fn take_written(&mut self) -> Vec<Written> {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Returns the vector from [`take_written`](Loopy::take_written), emptied,
+    /// to be reused; one a burst made large is freed instead.
+    pub fn recycle_written(&mut self, mut spent: Vec<Written>) {
+        spent.clear();
+        if self.written.is_empty() && spent.capacity() <= KEEP_WRITTEN {
+            self.written = spent;
+        }
     }
 
     /// Puts the stream in the rotation if it has something it can write now.
