@@ -64,12 +64,13 @@ pub enum Written {
 }
 
 /// How a stream's send side ends once its data is out.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Finish {
-    #[default]
     Open,
     EndStream,
-    Trailers(Vec<HeaderField>),
+    /// With the trailers kept in [`Loopy::trailers`] (out of line: few streams
+    /// have them queued at once, and every open stream pays for its size).
+    Trailers,
 }
 
 #[derive(Debug)]
@@ -108,6 +109,8 @@ pub struct SendLimits {
 pub struct Loopy {
     control: ControlQueue,
     streams: IdMap<OutStream>,
+    /// Trailers of the streams whose end is [`Finish::Trailers`].
+    trailers: IdMap<Vec<HeaderField>>,
     rotation: VecDeque<StreamId>,
     blocked: Vec<StreamId>,
     conn_window: SendWindow,
@@ -127,6 +130,7 @@ impl Loopy {
         Loopy {
             control: ControlQueue::new(),
             streams: HashMap::default(),
+            trailers: HashMap::default(),
             rotation: VecDeque::new(),
             blocked: Vec::new(),
             conn_window: SendWindow::new(crate::proto::flow::DEFAULT_WINDOW),
@@ -216,7 +220,8 @@ impl Loopy {
         if stream.end != Finish::Open {
             return Err(SendError::AlreadyEnded);
         }
-        stream.end = Finish::Trailers(fields);
+        stream.end = Finish::Trailers;
+        self.trailers.insert(id, fields);
         self.schedule(id);
         Ok(())
     }
@@ -231,6 +236,7 @@ impl Loopy {
             ControlItem::WindowUpdate(w) => w.stream_id != id,
             _ => true,
         });
+        self.trailers.remove(&id);
         match self.streams.remove(&id) {
             Some(stream) => {
                 self.queued_data -= stream.queued;
@@ -460,11 +466,12 @@ impl Loopy {
             if stream.queued == 0 {
                 // Only the end is left: an empty DATA with END_STREAM, or trailers.
                 // Neither needs window.
-                match std::mem::take(&mut stream.end) {
-                    Finish::Trailers(fields) => {
+                match stream.end {
+                    Finish::Trailers => {
+                        let fields = self.trailers.remove(&id).unwrap_or_default();
                         let _ = self.write_headers(id, &fields, true, dst);
                     }
-                    _ => {
+                    Finish::EndStream | Finish::Open => {
                         put_data_head(dst, 0, true, id);
                         self.written.push(Written::EndOfData { stream_id: id });
                     }
@@ -514,6 +521,7 @@ impl Loopy {
 
     /// Drops the send state of a stream whose end went out.
     fn forget(&mut self, id: StreamId) {
+        self.trailers.remove(&id);
         if let Some(stream) = self.streams.remove(&id) {
             self.queued_data -= stream.queued;
         }
