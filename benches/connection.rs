@@ -367,7 +367,7 @@ fn bulk(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Bytes(BULK_TOTAL as u64));
     for streams in [1, 16] {
-        let label = format!("{streams}x{}MiB", BULK_TOTAL / streams >> 20);
+        let label = format!("{streams}x{}MiB", (BULK_TOTAL / streams) >> 20);
         g.bench_function(BenchmarkId::new("ours", &label), |b| {
             b.iter_custom(|iters| repeat(iters, || ours_bulk(streams)))
         });
