@@ -23,6 +23,11 @@ use crate::sched::loopy::{Loopy, SendLimits, Written};
 /// `NGHTTP2_DEFAULT_MAX_CONCURRENT_STREAMS` for a remote peer).
 pub(crate) const INITIAL_PEER_MAX_CONCURRENT_STREAMS: usize = 100;
 
+/// Event queue capacity kept once drained; past it the drained queue frees
+/// its memory. Ordinary traffic (tens of events between two polls) never
+/// reallocates; a burst does not pin its memory for the connection's life.
+const KEEP_QUEUED_EVENTS: usize = 64;
+
 /// Where the connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
@@ -263,7 +268,13 @@ impl Connection {
 
     /// The next event, or `None` when there is nothing more for now.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > KEEP_QUEUED_EVENTS {
+            // A burst (say 100 requests at once) grew the queue: give the
+            // memory back rather than hold it for the connection's life.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Whether the caller should read more input. False while we owe the peer
@@ -296,10 +307,11 @@ impl Connection {
         self.open_pending();
         let data_before = self.loopy.data_written();
         let n = self.loopy.poll_transmit(dst, max);
-        let written: Vec<Written> = self.loopy.drain_written().collect();
-        for w in written {
+        let mut written = self.loopy.take_written();
+        for w in written.drain(..) {
             self.on_written(w);
         }
+        self.loopy.recycle_written(written);
         self.track_send_progress(self.loopy.data_written() - data_before);
         self.maybe_finish();
         n

@@ -12,6 +12,11 @@ use std::collections::VecDeque;
 use crate::frame::{GoAway, Ping, RstStream, Settings, StreamId, WindowUpdate};
 use crate::hpack::HeaderField;
 
+/// Capacity kept once the queue drained; past it the drained queue frees its
+/// memory. Ordinary traffic never reallocates; a burst does not pin its
+/// memory for the connection's life.
+const KEEP_CAPACITY: usize = 64;
+
 /// One frame waiting in the control queue.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ControlItem {
@@ -147,7 +152,13 @@ impl ControlQueue {
 
     /// Takes the oldest item.
     pub fn pop(&mut self) -> Option<ControlItem> {
-        let entry = self.items.pop_front()?;
+        let Some(entry) = self.items.pop_front() else {
+            if self.items.capacity() > KEEP_CAPACITY {
+                // A burst grew the queue: give the memory back once it drained.
+                self.items = VecDeque::new();
+            }
+            return None;
+        };
         self.counts[slot(entry.item.kind())] -= 1;
         if entry.response {
             self.responses -= 1;

@@ -27,6 +27,10 @@ use crate::proto::flow::{SendWindow, WindowOverflow};
 /// than that: the rest of the frame waits for the next `poll_transmit`.
 const MIN_SPLIT_PAYLOAD: usize = 1024;
 
+/// Capacity of the [`Written`] list kept between calls; a burst past it
+/// (say 100 HEADERS in one call) does not pin its memory.
+const KEEP_WRITTEN: usize = 64;
+
 /// Something the writer did that the connection must know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
@@ -60,12 +64,13 @@ pub enum Written {
 }
 
 /// How a stream's send side ends once its data is out.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Finish {
-    #[default]
     Open,
     EndStream,
-    Trailers(Vec<HeaderField>),
+    /// With the trailers kept in [`Loopy::trailers`] (out of line: few streams
+    /// have them queued at once, and every open stream pays for its size).
+    Trailers,
 }
 
 #[derive(Debug)]
@@ -104,6 +109,8 @@ pub struct SendLimits {
 pub struct Loopy {
     control: ControlQueue,
     streams: IdMap<OutStream>,
+    /// Trailers of the streams whose end is [`Finish::Trailers`].
+    trailers: IdMap<Vec<HeaderField>>,
     rotation: VecDeque<StreamId>,
     blocked: Vec<StreamId>,
     conn_window: SendWindow,
@@ -125,6 +132,7 @@ impl Loopy {
         Loopy {
             control: ControlQueue::new(),
             streams: HashMap::default(),
+            trailers: HashMap::default(),
             rotation: VecDeque::new(),
             blocked: Vec::new(),
             conn_window: SendWindow::new(crate::proto::flow::DEFAULT_WINDOW),
@@ -191,8 +199,11 @@ impl Loopy {
         let taken = data.len().min(room);
         if taken < data.len() {
             data.truncate(taken);
-            stream.blocked = true;
-            self.blocked.push(id);
+            if !stream.blocked {
+                // Listed once however often the application retries before Writable.
+                stream.blocked = true;
+                self.blocked.push(id);
+            }
         } else if end_stream {
             stream.end = Finish::EndStream;
         }
@@ -215,7 +226,8 @@ impl Loopy {
         if stream.end != Finish::Open {
             return Err(SendError::AlreadyEnded);
         }
-        stream.end = Finish::Trailers(fields);
+        stream.end = Finish::Trailers;
+        self.trailers.insert(id, fields);
         self.schedule(id);
         Ok(())
     }
@@ -230,6 +242,7 @@ impl Loopy {
             ControlItem::WindowUpdate(w) => w.stream_id != id,
             _ => true,
         });
+        self.trailers.remove(&id);
         match self.streams.remove(&id) {
             Some(stream) => {
                 self.queued_data -= stream.queued;
@@ -327,6 +340,23 @@ impl Loopy {
     /// Takes what the writer did since the last call.
     pub fn drain_written(&mut self) -> std::vec::Drain<'_, Written> {
         self.written.drain(..)
+    }
+
+    /// Takes what the writer did since the last call, as a vector to hand
+    /// back with [`recycle_written`](Loopy::recycle_written) once processed
+    /// (the caller may call into the writer meanwhile, which `drain_written`
+    /// does not allow), so no `poll_transmit` allocates for it.
+    pub fn take_written(&mut self) -> Vec<Written> {
+        std::mem::take(&mut self.written)
+    }
+
+    /// Returns the vector from [`take_written`](Loopy::take_written), emptied,
+    /// to be reused; one a burst made large is freed instead.
+    pub fn recycle_written(&mut self, mut spent: Vec<Written>) {
+        spent.clear();
+        if self.written.is_empty() && spent.capacity() <= KEEP_WRITTEN {
+            self.written = spent;
+        }
     }
 
     /// Puts the stream in the rotation if it has something it can write now.
@@ -447,11 +477,12 @@ impl Loopy {
             if stream.queued == 0 {
                 // Only the end is left: an empty DATA with END_STREAM, or trailers.
                 // Neither needs window.
-                match std::mem::take(&mut stream.end) {
-                    Finish::Trailers(fields) => {
+                match stream.end {
+                    Finish::Trailers => {
+                        let fields = self.trailers.remove(&id).unwrap_or_default();
                         let _ = self.write_headers(id, &fields, true, dst);
                     }
-                    _ => {
+                    Finish::EndStream | Finish::Open => {
                         put_data_head(dst, 0, true, id);
                         self.written.push(Written::EndOfData { stream_id: id });
                     }
@@ -502,6 +533,7 @@ impl Loopy {
 
     /// Drops the send state of a stream whose end went out.
     fn forget(&mut self, id: StreamId) {
+        self.trailers.remove(&id);
         if let Some(stream) = self.streams.remove(&id) {
             self.queued_data -= stream.queued;
         }
