@@ -73,7 +73,11 @@ impl Ping {
 
 impl fmt::Display for Ping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PING opaque_data={:02x?}", self.opaque_data)?;
+        write!(
+            f,
+            "PING opaque_data={:#018x}",
+            u64::from_be_bytes(self.opaque_data)
+        )?;
         if self.ack {
             f.write_str(" ACK")?;
         }
