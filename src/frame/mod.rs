@@ -341,24 +341,41 @@ impl Decoder {
         if buf.len() < end {
             return Ok(None);
         }
-        buf.advance(HEADER_LEN);
-        let payload = buf.split_to(end - HEADER_LEN).freeze();
         let result = match head.frame_type {
-            FrameType::Data => Data::decode(&head, payload).map(Frame::Data),
-            FrameType::Headers => Headers::decode(&head, payload).map(Frame::Headers),
-            FrameType::Priority => Priority::decode(&head, payload).map(Frame::Priority),
-            FrameType::RstStream => RstStream::decode(&head, payload).map(Frame::RstStream),
-            FrameType::Settings => Settings::decode(&head, payload).map(Frame::Settings),
-            FrameType::PushPromise => PushPromise::decode(&head, payload).map(Frame::PushPromise),
-            FrameType::Ping => Ping::decode(&head, payload).map(Frame::Ping),
-            FrameType::GoAway => GoAway::decode(&head, payload).map(Frame::GoAway),
-            FrameType::WindowUpdate => {
-                WindowUpdate::decode(&head, payload).map(Frame::WindowUpdate)
+            // Fixed-size frames keep no payload: parse in place and skip the
+            // octets, sparing a shared-buffer reference count per frame.
+            FrameType::Priority
+            | FrameType::RstStream
+            | FrameType::Ping
+            | FrameType::WindowUpdate => {
+                // `buf.len() >= end` was checked above.
+                let payload = buf.get(HEADER_LEN..end).unwrap_or_default();
+                let result = match head.frame_type {
+                    FrameType::Priority => Priority::decode(&head, payload).map(Frame::Priority),
+                    FrameType::RstStream => RstStream::decode(&head, payload).map(Frame::RstStream),
+                    FrameType::Ping => Ping::decode(&head, payload).map(Frame::Ping),
+                    _ => WindowUpdate::decode(&head, payload).map(Frame::WindowUpdate),
+                };
+                buf.advance(end);
+                result
             }
-            FrameType::Continuation => {
-                Ok(Frame::Continuation(Continuation::decode(&head, payload)))
+            _ => {
+                buf.advance(HEADER_LEN);
+                let payload = buf.split_to(end - HEADER_LEN).freeze();
+                match head.frame_type {
+                    FrameType::Data => Data::decode(&head, payload).map(Frame::Data),
+                    FrameType::Headers => Headers::decode(&head, payload).map(Frame::Headers),
+                    FrameType::Settings => Settings::decode(&head, payload).map(Frame::Settings),
+                    FrameType::PushPromise => {
+                        PushPromise::decode(&head, payload).map(Frame::PushPromise)
+                    }
+                    FrameType::GoAway => GoAway::decode(&head, payload).map(Frame::GoAway),
+                    FrameType::Continuation => {
+                        Ok(Frame::Continuation(Continuation::decode(&head, payload)))
+                    }
+                    _ => Ok(Frame::Unknown(Unknown::decode(&head, payload))),
+                }
             }
-            FrameType::Unknown(_) => Ok(Frame::Unknown(Unknown::decode(&head, payload))),
         };
         // A stream error leaves the connection going, so the field-block state
         // must advance as if the frame had been accepted.

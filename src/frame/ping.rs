@@ -1,6 +1,6 @@
 //! PING frames (RFC 9113 §6.7).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use core::fmt;
 
 use super::head::{Head, flags, put_head};
@@ -35,10 +35,10 @@ impl Ping {
         }
     }
 
-    pub(crate) fn decode(head: &Head, payload: Bytes) -> Result<Ping, FrameError> {
+    pub(crate) fn decode(head: &Head, payload: &[u8]) -> Result<Ping, FrameError> {
         // §6.7: "Receipt of a PING frame with a length field value other than
         // 8 MUST be treated as a connection error of type FRAME_SIZE_ERROR."
-        let opaque_data: [u8; LEN] = payload.as_ref().try_into().map_err(|_| {
+        let opaque_data: [u8; LEN] = payload.try_into().map_err(|_| {
             FrameError::connection(
                 Reason::FRAME_SIZE_ERROR,
                 Violation::WrongLength {
@@ -73,7 +73,11 @@ impl Ping {
 
 impl fmt::Display for Ping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PING opaque_data={:02x?}", self.opaque_data)?;
+        write!(
+            f,
+            "PING opaque_data={:#018x}",
+            u64::from_be_bytes(self.opaque_data)
+        )?;
         if self.ack {
             f.write_str(" ACK")?;
         }

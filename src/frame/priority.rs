@@ -75,12 +75,12 @@ pub struct Priority {
 }
 
 impl Priority {
-    pub(crate) fn decode(head: &Head, mut payload: Bytes) -> Result<Priority, FrameError> {
+    pub(crate) fn decode(head: &Head, payload: &[u8]) -> Result<Priority, FrameError> {
         // §6.3: "A PRIORITY frame with a length other than 5 octets MUST be
         // treated as a stream error (Section 5.4.2) of type FRAME_SIZE_ERROR."
-        let spec = match PrioritySpec::take(&mut payload) {
-            Some(spec) if payload.is_empty() => spec,
-            _ => {
+        let spec = match <[u8; SPEC_LEN]>::try_from(payload) {
+            Ok(octets) => PrioritySpec::parse(octets),
+            Err(_) => {
                 return Err(FrameError::stream(
                     head.stream_id,
                     Reason::FRAME_SIZE_ERROR,

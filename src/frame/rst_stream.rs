@@ -1,6 +1,6 @@
 //! RST_STREAM frames (RFC 9113 §6.4).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use core::fmt;
 
 use super::head::{Head, put_head};
@@ -27,11 +27,11 @@ impl RstStream {
         }
     }
 
-    pub(crate) fn decode(head: &Head, payload: Bytes) -> Result<RstStream, FrameError> {
+    pub(crate) fn decode(head: &Head, payload: &[u8]) -> Result<RstStream, FrameError> {
         // §6.4: "An RST_STREAM frame with a length other than 4 octets MUST be
         // treated as a connection error (Section 5.4.1) of type
         // FRAME_SIZE_ERROR."
-        let code: [u8; LEN] = payload.as_ref().try_into().map_err(|_| {
+        let code: [u8; LEN] = payload.try_into().map_err(|_| {
             FrameError::connection(
                 Reason::FRAME_SIZE_ERROR,
                 Violation::WrongLength {

@@ -1,6 +1,6 @@
 //! WINDOW_UPDATE frames (RFC 9113 §6.9).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use core::fmt;
 
 use super::head::{Head, put_head};
@@ -27,10 +27,10 @@ impl WindowUpdate {
         }
     }
 
-    pub(crate) fn decode(head: &Head, payload: Bytes) -> Result<WindowUpdate, FrameError> {
+    pub(crate) fn decode(head: &Head, payload: &[u8]) -> Result<WindowUpdate, FrameError> {
         // §6.9: "A WINDOW_UPDATE frame with a length other than 4 octets MUST
         // be treated as a connection error of type FRAME_SIZE_ERROR."
-        let octets: [u8; LEN] = payload.as_ref().try_into().map_err(|_| {
+        let octets: [u8; LEN] = payload.try_into().map_err(|_| {
             FrameError::connection(
                 Reason::FRAME_SIZE_ERROR,
                 Violation::WrongLength {
