@@ -291,3 +291,39 @@ fn eof_with_streams_open_is_an_error_and_without_is_clean() {
         Some(Some(ConnectionError::UnexpectedEof))
     );
 }
+
+#[test]
+fn s6_8_requests_waiting_for_a_slot_are_refused_by_any_goaway() {
+    let mut peer = client_peer(Config::client());
+    peer.send(
+        Settings::builder()
+            .max_concurrent_streams(1)
+            .build()
+            .unwrap(),
+    );
+    let a = peer.conn.send_request(get("/a"), true).unwrap();
+    let b = peer.conn.send_request(get("/b"), true).unwrap();
+    peer.read();
+    assert_eq!(peer.conn.stats().pending_open, 1);
+    // Only the first phase of a graceful shutdown arrives: last id 2^31-1.
+    peer.send(GoAway::new(StreamId::MAX, Reason::NO_ERROR));
+    let refused: Vec<StreamId> = peer
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Reset {
+                stream_id,
+                reason: Reason::REFUSED_STREAM,
+                ..
+            } => Some(stream_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, [b], "the unsent request is refused, retryable");
+    peer.headers(a.value(), &status(200), true);
+    peer.read();
+    assert!(
+        peer.conn.is_closed(),
+        "nothing left: the connection finishes"
+    );
+}

@@ -510,13 +510,15 @@ impl Connection {
             });
         }
         self.start_draining();
-        // Our streams above `last` were not processed: refused, safe to retry (§6.8).
-        self.pending_open.clear();
+        // Our streams above `last` were not processed, and requests still
+        // waiting for a slot were never sent and now never will be (§6.8: no
+        // new streams after GOAWAY): all refused, safe to retry.
+        let pending: Vec<StreamId> = self.pending_open.drain(..).map(|p| p.id).collect();
         let mut refused: Vec<StreamId> = self
             .store
             .ids()
             .into_iter()
-            .filter(|id| !self.is_peer_initiated(*id) && *id > last)
+            .filter(|id| !self.is_peer_initiated(*id) && (*id > last || pending.contains(id)))
             .collect();
         refused.sort_unstable();
         for id in refused {
