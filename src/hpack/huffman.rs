@@ -189,17 +189,24 @@ pub(crate) fn decode(src: &[u8], dst: &mut BytesMut) -> Result<(), DecoderError>
     let out = &mut dst[start..];
     let mut o = 0usize;
     let mut state = 0usize;
+    // OR of all entries: EOS is checked once at the end, not per byte (the
+    // output is discarded on error anyway).
+    let mut seen = 0u32;
     for &byte in src {
+        // `state` is at most 255, so the index is below 65536: no bounds check.
         let entry = DECODE[(state << 8) | byte as usize];
-        if entry & ENTRY_FAIL != 0 {
-            dst.truncate(start);
-            return Err(DecoderError::HuffmanEos);
+        seen |= entry;
+        // Both symbol slots are stored, then `o` advances by the count.
+        // `o + 2 <= bound` always holds: `o` is at most 8/5 of the bytes read.
+        if let Some(slot) = out.get_mut(o..o + 2) {
+            slot.copy_from_slice(&[(entry >> 8) as u8, (entry >> 16) as u8]);
         }
-        // `o + 1 < bound` always holds: `o` never exceeds 8/5 of the bytes read.
-        out[o] = (entry >> 8) as u8;
-        out[o + 1] = (entry >> 16) as u8;
         o += ((entry >> 24) & 3) as usize;
         state = (entry & 0xff) as usize;
+    }
+    if seen & ENTRY_FAIL != 0 {
+        dst.truncate(start);
+        return Err(DecoderError::HuffmanEos);
     }
     let info = STATE_INFO[state];
     if info & 0x80 == 0 {
