@@ -236,15 +236,21 @@ impl Encoder {
     }
 }
 
-/// A direct-mapped hash index from a 64-bit hash to an entry's sequence
-/// number: no removal on eviction and no probing. A stale or colliding slot
-/// only costs a miss, since every hit is checked against the table (the
+/// A 4-way set-associative hash index from a 64-bit hash to an entry's
+/// sequence number: no removal on eviction and no unbounded probing. A new
+/// key replaces the way with the smallest sequence number, that is an empty
+/// slot or an evicted entry first (eviction is FIFO, so evicted entries are
+/// older than every live one), else the oldest live one. A stale or colliding
+/// slot only costs a miss, since every hit is checked against the table (the
 /// entry must still be there and equal byte for byte).
 #[derive(Debug)]
 struct HashIndex {
-    /// (hash, sequence + 1); 0 marks an empty slot.
+    /// Buckets of `WAYS` slots of (hash, sequence + 1); 0 marks an empty slot.
     slots: Vec<(u64, u64)>,
 }
+
+/// Slots per bucket.
+const WAYS: usize = 4;
 
 impl HashIndex {
     /// Slots for a table of `max_size` bytes: 4 per possible entry (each is
@@ -262,20 +268,40 @@ impl HashIndex {
     }
 
     #[inline]
+    fn bucket(&self, hash: u64) -> usize {
+        let buckets = self.slots.len() / WAYS;
+        (hash as usize & (buckets - 1)) * WAYS
+    }
+
+    #[inline]
     fn get(&self, hash: u64) -> Option<u64> {
-        let mask = self.slots.len() - 1;
-        match self.slots.get(hash as usize & mask) {
-            Some(&(h, seq)) if h == hash && seq != 0 => Some(seq - 1),
-            _ => None,
-        }
+        let start = self.bucket(hash);
+        let bucket = self.slots.get(start..start + WAYS)?;
+        bucket
+            .iter()
+            .find(|&&(h, seq)| h == hash && seq != 0)
+            .map(|&(_, seq)| seq - 1)
     }
 
     #[inline]
     fn put(&mut self, hash: u64, seq: u64) {
-        let mask = self.slots.len() - 1;
-        if let Some(slot) = self.slots.get_mut(hash as usize & mask) {
-            *slot = (hash, seq + 1);
-        }
+        let start = self.bucket(hash);
+        let Some(bucket) = self.slots.get_mut(start..start + WAYS) else {
+            return;
+        };
+        let way = match bucket.iter().position(|&(h, _)| h == hash) {
+            Some(way) => way,
+            None => {
+                let mut way = 0;
+                for (i, slot) in bucket.iter().enumerate() {
+                    if slot.1 < bucket[way].1 {
+                        way = i;
+                    }
+                }
+                way
+            }
+        };
+        bucket[way] = (hash, seq + 1);
     }
 }
 
