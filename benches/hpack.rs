@@ -83,7 +83,8 @@ fn bench_decode(c: &mut Criterion, stories: &[Story]) {
 
     // httlib-hpack consumes a `Vec<u8>` per block: copies are made outside
     // the timed part.
-    let owned: Vec<(usize, Vec<(Option<usize>, Vec<u8>)>)> = wire
+    type OwnedStory = (usize, Vec<(Option<usize>, Vec<u8>)>);
+    let owned: Vec<OwnedStory> = wire
         .iter()
         .map(|(size, blocks)| {
             (

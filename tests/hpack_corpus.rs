@@ -47,7 +47,7 @@ fn load(sub: Option<&str>) -> Option<Vec<Story>> {
     }
 }
 
-fn pairs(fields: &[HeaderField]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn pairs(fields: &[HeaderField]) -> Pairs {
     fields
         .iter()
         .map(|f| (f.name.to_vec(), f.value.to_vec()))
@@ -91,7 +91,10 @@ fn decodes_every_story_exactly() {
 
 /// Encodes `raw-data` with a fresh encoder per story; returns per story the
 /// (block, header list) of each case, after checking our own decoder.
-fn encode_raw_data(stories: &[Story]) -> Vec<Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>> {
+/// A header list as (name, value) pairs.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn encode_raw_data(stories: &[Story]) -> Vec<Vec<(Vec<u8>, Pairs)>> {
     let (mut plain, mut compressed) = (0usize, 0usize);
     let mut all = Vec::new();
     for story in stories {
@@ -152,7 +155,7 @@ fn encodes_raw_data_for_three_decoders() {
             let got = catch_unwind(AssertUnwindSafe(|| oracle.decode(block)))
                 .unwrap_or_else(|_| panic!("hpack 0.3 panicked on story {s} case {i}"))
                 .unwrap_or_else(|e| panic!("hpack 0.3 rejected story {s} case {i}: {e:?}"));
-            let got: Vec<(Vec<u8>, Vec<u8>)> = got
+            let got: Pairs = got
                 .into_iter()
                 .map(|(n, v)| {
                     if n == b"accept-" {

@@ -5,7 +5,12 @@ use h2proto::hpack::{Decoder, DecoderError, DecoderLimits, HeaderField};
 
 fn hex(s: &str) -> Bytes {
     let s: String = s.split_whitespace().collect();
-    Bytes::from((0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>())
+    Bytes::from(
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>(),
+    )
 }
 
 fn decode(decoder: &mut Decoder, block: &str) -> Result<Vec<HeaderField>, DecoderError> {
@@ -17,38 +22,168 @@ fn decode(decoder: &mut Decoder, block: &str) -> Result<Vec<HeaderField>, Decode
 fn malformed_blocks_give_exact_errors() {
     use DecoderError::*;
     let cases: &[(&str, &str, DecoderError)] = &[
-        ("truncated integer: indexed, continuation missing", "ff", TruncatedInteger),
-        ("truncated integer: the single byte 3f", "3f", TruncatedInteger),
-        ("truncated integer: continuation bit set at the end", "ff 80", TruncatedInteger),
-        ("truncated integer: name length missing", "40", TruncatedInteger),
-        ("truncated integer: value length missing", "00 01 61", TruncatedInteger),
-        ("truncated literal: name", "40 05 61 62", TruncatedString { len: 5, available: 2 }),
-        ("truncated literal: value", "04 03 61", TruncatedString { len: 3, available: 1 }),
-        ("truncated literal: Huffman value", "00 01 61 85 1f", TruncatedString { len: 5, available: 1 }),
+        (
+            "truncated integer: indexed, continuation missing",
+            "ff",
+            TruncatedInteger,
+        ),
+        (
+            "truncated integer: the single byte 3f",
+            "3f",
+            TruncatedInteger,
+        ),
+        (
+            "truncated integer: continuation bit set at the end",
+            "ff 80",
+            TruncatedInteger,
+        ),
+        (
+            "truncated integer: name length missing",
+            "40",
+            TruncatedInteger,
+        ),
+        (
+            "truncated integer: value length missing",
+            "00 01 61",
+            TruncatedInteger,
+        ),
+        (
+            "truncated literal: name",
+            "40 05 61 62",
+            TruncatedString {
+                len: 5,
+                available: 2,
+            },
+        ),
+        (
+            "truncated literal: value",
+            "04 03 61",
+            TruncatedString {
+                len: 3,
+                available: 1,
+            },
+        ),
+        (
+            "truncated literal: Huffman value",
+            "00 01 61 85 1f",
+            TruncatedString {
+                len: 5,
+                available: 1,
+            },
+        ),
         ("index 0: indexed field", "80", IndexZero),
-        ("index 0 never appears as a literal's name index", "82 80", IndexZero),
-        ("index past the table: empty dynamic table", "be", IndexOutOfRange { index: 62, dynamic_len: 0 }),
-        ("index past the table: literal name", "7e 01 61", IndexOutOfRange { index: 62, dynamic_len: 0 }),
-        ("index past the table: never indexed name", "1f 30 01 61", IndexOutOfRange { index: 63, dynamic_len: 0 }),
-        ("index past the table: huge index", "ff ff ff ff ff 07", IndexOutOfRange { index: 2_147_483_774, dynamic_len: 0 }),
-        ("integer overflow: above u32", "ff ff ff ff ff 0f", IntegerOverflow),
-        ("integer overflow: six continuation bytes", "ff 80 80 80 80 80 00", IntegerOverflow),
-        ("integer overflow: string length", "00 7f ff ff ff ff 7f", IntegerOverflow),
+        (
+            "index 0 never appears as a literal's name index",
+            "82 80",
+            IndexZero,
+        ),
+        (
+            "index past the table: empty dynamic table",
+            "be",
+            IndexOutOfRange {
+                index: 62,
+                dynamic_len: 0,
+            },
+        ),
+        (
+            "index past the table: literal name",
+            "7e 01 61",
+            IndexOutOfRange {
+                index: 62,
+                dynamic_len: 0,
+            },
+        ),
+        (
+            "index past the table: never indexed name",
+            "1f 30 01 61",
+            IndexOutOfRange {
+                index: 63,
+                dynamic_len: 0,
+            },
+        ),
+        (
+            "index past the table: huge index",
+            "ff ff ff ff ff 07",
+            IndexOutOfRange {
+                index: 2_147_483_774,
+                dynamic_len: 0,
+            },
+        ),
+        (
+            "integer overflow: above u32",
+            "ff ff ff ff ff 0f",
+            IntegerOverflow,
+        ),
+        (
+            "integer overflow: six continuation bytes",
+            "ff 80 80 80 80 80 00",
+            IntegerOverflow,
+        ),
+        (
+            "integer overflow: string length",
+            "00 7f ff ff ff ff 7f",
+            IntegerOverflow,
+        ),
         (
             "huge string length, nothing behind it",
             "40 7f ff ff ff ff 07",
-            TruncatedString { len: 2_147_483_774, available: 0 },
+            TruncatedString {
+                len: 2_147_483_774,
+                available: 0,
+            },
         ),
-        ("Huffman EOS in the value", "00 01 61 84 ff ff ff ff", HuffmanEos),
-        ("Huffman EOS in the name", "40 84 ff ff ff fc 01 61", HuffmanEos),
-        ("Huffman padding of 8 bits", "00 01 61 81 ff", HuffmanPaddingTooLong),
-        ("Huffman padding of 11 bits after a symbol", "00 01 61 82 1f ff", HuffmanPaddingTooLong),
-        ("Huffman zero padding", "00 01 61 81 18", HuffmanPaddingNotOnes),
-        ("Huffman padding with a zero bit", "00 01 61 81 1d", HuffmanPaddingNotOnes),
+        (
+            "Huffman EOS in the value",
+            "00 01 61 84 ff ff ff ff",
+            HuffmanEos,
+        ),
+        (
+            "Huffman EOS in the name",
+            "40 84 ff ff ff fc 01 61",
+            HuffmanEos,
+        ),
+        (
+            "Huffman padding of 8 bits",
+            "00 01 61 81 ff",
+            HuffmanPaddingTooLong,
+        ),
+        (
+            "Huffman padding of 11 bits after a symbol",
+            "00 01 61 82 1f ff",
+            HuffmanPaddingTooLong,
+        ),
+        (
+            "Huffman zero padding",
+            "00 01 61 81 18",
+            HuffmanPaddingNotOnes,
+        ),
+        (
+            "Huffman padding with a zero bit",
+            "00 01 61 81 1d",
+            HuffmanPaddingNotOnes,
+        ),
         ("size update at the end", "82 20", SizeUpdateNotAtStart),
-        ("size update after a field", "82 3f e1 1f 82", SizeUpdateNotAtStart),
-        ("size update above the limit", "3f e2 1f", SizeUpdateAboveLimit { requested: 4097, limit: 4096 }),
-        ("size update above the limit, second of two", "20 3f e2 1f", SizeUpdateAboveLimit { requested: 4097, limit: 4096 }),
+        (
+            "size update after a field",
+            "82 3f e1 1f 82",
+            SizeUpdateNotAtStart,
+        ),
+        (
+            "size update above the limit",
+            "3f e2 1f",
+            SizeUpdateAboveLimit {
+                requested: 4097,
+                limit: 4096,
+            },
+        ),
+        (
+            "size update above the limit, second of two",
+            "20 3f e2 1f",
+            SizeUpdateAboveLimit {
+                requested: 4097,
+                limit: 4096,
+            },
+        ),
     ];
     for (what, block, want) in cases {
         let mut decoder = Decoder::new(4096);
@@ -62,7 +197,10 @@ fn malformed_blocks_give_exact_errors() {
 fn lowered_limit_requires_a_size_update() {
     let mut decoder = Decoder::new(4096);
     decoder.set_max_table_size(1024);
-    assert_eq!(decode(&mut decoder, "82"), Err(DecoderError::MissingSizeUpdate { limit: 1024 }));
+    assert_eq!(
+        decode(&mut decoder, "82"),
+        Err(DecoderError::MissingSizeUpdate { limit: 1024 })
+    );
 
     // An update to at most the limit satisfies it.
     let mut decoder = Decoder::new(4096);
@@ -85,7 +223,10 @@ fn lowered_limit_requires_a_size_update() {
 
     // A decoder created below the default 4096 expects an update first.
     let mut decoder = Decoder::new(0);
-    assert_eq!(decode(&mut decoder, "82"), Err(DecoderError::MissingSizeUpdate { limit: 0 }));
+    assert_eq!(
+        decode(&mut decoder, "82"),
+        Err(DecoderError::MissingSizeUpdate { limit: 0 })
+    );
     let mut decoder = Decoder::new(0);
     assert!(decode(&mut decoder, "20 82").is_ok());
     // With a zero-size table, literals with indexing are simply not stored.
@@ -99,7 +240,13 @@ fn size_updates_evict_and_may_repeat() {
     assert_eq!((decoder.table_len(), decoder.table_size()), (1, 34));
     decode(&mut decoder, "20 3f e1 1f").unwrap(); // 0 then 4096: table emptied
     assert_eq!((decoder.table_len(), decoder.table_size()), (0, 0));
-    assert_eq!(decode(&mut decoder, "be"), Err(DecoderError::IndexOutOfRange { index: 62, dynamic_len: 0 }));
+    assert_eq!(
+        decode(&mut decoder, "be"),
+        Err(DecoderError::IndexOutOfRange {
+            index: 62,
+            dynamic_len: 0
+        })
+    );
 }
 
 /// Three literals with indexing (a: 1, b: 2, c: 3), then a block using them.
@@ -113,7 +260,10 @@ fn check_in_sync(decoder: &mut Decoder) {
 
 #[test]
 fn limits_fire_while_decoding_and_keep_the_table_in_sync() {
-    let limits = DecoderLimits { max_fields: 2, ..DecoderLimits::default() };
+    let limits = DecoderLimits {
+        max_fields: 2,
+        ..DecoderLimits::default()
+    };
     let mut decoder = Decoder::with_limits(4096, limits);
     let mut seen = 0;
     let err = decoder.decode_with(&hex(THREE), |_| seen += 1).unwrap_err();
@@ -124,22 +274,41 @@ fn limits_fire_while_decoding_and_keep_the_table_in_sync() {
     check_in_sync(&mut decoder);
 
     // Each field counts 1 + 1 + 32 = 34: the second one crosses 40.
-    let limits = DecoderLimits { max_header_list_size: 40, ..DecoderLimits::default() };
+    let limits = DecoderLimits {
+        max_header_list_size: 40,
+        ..DecoderLimits::default()
+    };
     let mut decoder = Decoder::with_limits(4096, limits);
     let mut out = vec![HeaderField::new("keep", "me")];
-    assert_eq!(decoder.decode(&hex(THREE), &mut out), Err(DecoderError::HeaderListTooLarge { limit: 40 }));
-    assert_eq!(out, [HeaderField::new("keep", "me")], "out is restored on error");
+    assert_eq!(
+        decoder.decode(&hex(THREE), &mut out),
+        Err(DecoderError::HeaderListTooLarge { limit: 40 })
+    );
+    assert_eq!(
+        out,
+        [HeaderField::new("keep", "me")],
+        "out is restored on error"
+    );
     decoder.set_limits(DecoderLimits::default());
     check_in_sync(&mut decoder);
 
-    let limits = DecoderLimits { max_string_len: 0, ..DecoderLimits::default() };
+    let limits = DecoderLimits {
+        max_string_len: 0,
+        ..DecoderLimits::default()
+    };
     let mut decoder = Decoder::with_limits(4096, limits);
-    assert_eq!(decode(&mut decoder, THREE), Err(DecoderError::StringTooLong { len: 1, limit: 0 }));
+    assert_eq!(
+        decode(&mut decoder, THREE),
+        Err(DecoderError::StringTooLong { len: 1, limit: 0 })
+    );
     decoder.set_limits(DecoderLimits::default());
     check_in_sync(&mut decoder);
 
     // Huffman strings are also checked after decoding: "aaaa" is 3 bytes on the wire.
-    let limits = DecoderLimits { max_string_len: 3, ..DecoderLimits::default() };
+    let limits = DecoderLimits {
+        max_string_len: 3,
+        ..DecoderLimits::default()
+    };
     let mut decoder = Decoder::with_limits(4096, limits);
     assert_eq!(
         decode(&mut decoder, "00 01 61 83 18 c6 3f"),

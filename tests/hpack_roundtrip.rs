@@ -7,11 +7,16 @@ use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn fields(list: &[(&str, &str)]) -> Vec<HeaderField> {
-    list.iter().map(|(n, v)| HeaderField::new(n.to_string(), v.to_string())).collect()
+    list.iter()
+        .map(|(n, v)| HeaderField::new(n.to_string(), v.to_string()))
+        .collect()
 }
 
 /// RFC 7541 C.4: three requests with Huffman coding. Our encoder's policy
@@ -20,7 +25,12 @@ fn fields(list: &[(&str, &str)]) -> Vec<HeaderField> {
 fn rfc7541_c4_requests_with_huffman() {
     let requests = [
         (
-            fields(&[(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]),
+            fields(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":authority", "www.example.com"),
+            ]),
             "82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff",
             57,
         ),
@@ -154,7 +164,8 @@ fn field() -> impl Strategy<Value = HeaderField> {
     .prop_map(|s| s.as_bytes().to_vec());
     let name = prop_oneof![common, prop::collection::vec(any::<u8>(), 0..24)];
     let value = prop_oneof![
-        prop::sample::select(vec!["GET", "/", "text/html", "a", ""]).prop_map(|s| s.as_bytes().to_vec()),
+        prop::sample::select(vec!["GET", "/", "text/html", "a", ""])
+            .prop_map(|s| s.as_bytes().to_vec()),
         prop::collection::vec(any::<u8>(), 0..64),
         prop::collection::vec(any::<u8>(), 0..3000),
     ];
@@ -210,7 +221,11 @@ proptest! {
 fn decoding_arbitrary_bytes_never_panics() {
     fn prop(blocks: Vec<Vec<u8>>, limit: u16, small: bool) -> bool {
         let limits = if small {
-            DecoderLimits { max_header_list_size: 200, max_fields: 4, max_string_len: 16 }
+            DecoderLimits {
+                max_header_list_size: 200,
+                max_fields: 4,
+                max_string_len: 16,
+            }
         } else {
             DecoderLimits::default()
         };
@@ -230,14 +245,18 @@ fn decoding_arbitrary_bytes_never_panics() {
         }
         decoder.table_size() <= usize::from(limit).max(4096)
     }
-    quickcheck::QuickCheck::new().tests(5000).quickcheck(prop as fn(Vec<Vec<u8>>, u16, bool) -> bool);
+    quickcheck::QuickCheck::new()
+        .tests(5000)
+        .quickcheck(prop as fn(Vec<Vec<u8>>, u16, bool) -> bool);
 }
 
 #[test]
 fn decoding_biased_bytes_never_panics() {
     // Arbitrary bytes rarely form long valid runs; start from a valid block
     // and flip bytes to reach deeper states.
-    let base = hex("82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff 40 88 25 a8 49 e9 5b a9 7d 7f 89 25 a8 49 e9 5b b8 e8 b4 bf be bf");
+    let base = hex(
+        "82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff 40 88 25 a8 49 e9 5b a9 7d 7f 89 25 a8 49 e9 5b b8 e8 b4 bf be bf",
+    );
     fn prop(base: Vec<u8>, flips: Vec<(u8, u8)>) -> bool {
         let mut block = base;
         for (i, b) in flips {

@@ -67,7 +67,7 @@ pub fn in_ci() -> bool {
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd-length hex: {s:.20}"));
     }
     (0..s.len())
