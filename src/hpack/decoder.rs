@@ -261,7 +261,11 @@ impl Decoder {
                 }
             };
             state.fields += 1;
-            state.list_size += field.name.len() + field.value.len() + ENTRY_OVERHEAD;
+            // Saturating: a block of many references to a large entry must
+            // not wrap the sum on 32-bit targets.
+            state.list_size = state
+                .list_size
+                .saturating_add(field.name.len() + field.value.len() + ENTRY_OVERHEAD);
             if state.error.is_none() {
                 if state.fields > self.limits.max_fields {
                     state.error = Some(DecoderError::TooManyFields {

@@ -1,14 +1,11 @@
 //! The HPACK encoder (RFC 7541 §6) and its indexing policy.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use bytes::{Bytes, BytesMut};
 
 use super::HeaderField;
 use super::primitives::{encode_int, encode_string};
 use super::table::{
-    DynamicTable, ENTRY_OVERHEAD, Entry, STATIC_LEN, STATIC_TABLE, StaticMatch, static_find,
+    DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, STATIC_TABLE, StaticMatch, static_find,
 };
 
 /// The SETTINGS_HEADER_TABLE_SIZE every HTTP/2 endpoint starts with.
@@ -69,9 +66,9 @@ pub struct Encoder {
     /// Size updates owed at the start of the next block: (smallest, final).
     pending: Option<(usize, usize)>,
     /// Hash of (name, value) → sequence number of the newest such entry.
-    by_field: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
+    by_field: HashIndex,
     /// Hash of name → sequence number of the newest entry with that name.
-    by_name: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
+    by_name: HashIndex,
 }
 
 impl Encoder {
@@ -85,8 +82,8 @@ impl Encoder {
             table: DynamicTable::new(DEFAULT_TABLE_SIZE),
             own_max: max_table_size,
             pending: None,
-            by_field: HashMap::default(),
-            by_name: HashMap::default(),
+            by_field: HashIndex::new(DEFAULT_TABLE_SIZE),
+            by_name: HashIndex::new(DEFAULT_TABLE_SIZE),
         };
         encoder.set_peer_max_table_size(DEFAULT_TABLE_SIZE);
         encoder
@@ -141,9 +138,22 @@ impl Encoder {
 
     fn update_size(&mut self, size: usize, dst: &mut BytesMut) {
         encode_int(dst, 0x20, 5, size);
-        let (by_field, by_name) = (&mut self.by_field, &mut self.by_name);
-        self.table
-            .set_max_size(size, &mut |seq, e| forget(by_field, by_name, seq, e));
+        // Evicted entries need no unindexing: lookups check that the entry
+        // they find is still in the table.
+        self.table.set_max_size(size, &mut |_, _| {});
+        if HashIndex::slots_for(size) > self.by_field.slots.len() {
+            self.by_field = HashIndex::new(size);
+            self.by_name = HashIndex::new(size);
+            for pos in (0..self.table.len()).rev() {
+                if let Some(e) = self.table.get(pos) {
+                    let name_hash = hash_bytes(0, &e.name);
+                    let field_hash = hash_bytes(name_hash ^ 0xff, &e.value);
+                    let seq = self.table.seq_of(pos);
+                    self.by_name.put(name_hash, seq);
+                    self.by_field.put(field_hash, seq);
+                }
+            }
+        }
     }
 
     fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
@@ -195,7 +205,7 @@ impl Encoder {
         } else {
             &self.by_name
         };
-        let pos = self.table.position_of(*map.get(&hash)?)?;
+        let pos = self.table.position_of(map.get(hash)?)?;
         let e = self.table.get(pos)?;
         (e.name == name && (!with_value || e.value == value)).then_some(pos)
     }
@@ -214,34 +224,84 @@ impl Encoder {
             Some(i) => self.table.get(i - STATIC_LEN - 1).map(|e| e.name.clone()),
             None => None,
         };
-        let (by_field, by_name) = (&mut self.by_field, &mut self.by_name);
-        let mut on_evict = |seq, e: &Entry| forget(by_field, by_name, seq, e);
-        let inserted = self
+        if self
             .table
-            .insert(owned.as_ref(), name, value, &mut on_evict);
-        if inserted.is_some() {
+            .insert(owned.as_ref(), name, value, &mut |_, _| {})
+            .is_some()
+        {
             let seq = self.table.seq_of(0);
-            self.by_field.insert(field_hash, seq);
-            self.by_name.insert(name_hash, seq);
+            self.by_field.put(field_hash, seq);
+            self.by_name.put(name_hash, seq);
         }
     }
 }
 
-/// Drops the index entries that point at an evicted entry (unless a newer
-/// entry with the same hash replaced them).
-fn forget(
-    by_field: &mut HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
-    by_name: &mut HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
-    seq: u64,
-    e: &Entry,
-) {
-    let name_hash = hash_bytes(0, &e.name);
-    if by_name.get(&name_hash) == Some(&seq) {
-        by_name.remove(&name_hash);
+/// A 4-way set-associative hash index from a 64-bit hash to an entry's
+/// sequence number: no removal on eviction and no unbounded probing. A new
+/// key replaces the way with the smallest sequence number, that is an empty
+/// slot or an evicted entry first (eviction is FIFO, so evicted entries are
+/// older than every live one), else the oldest live one. A stale or colliding
+/// slot only costs a miss, since every hit is checked against the table (the
+/// entry must still be there and equal byte for byte).
+#[derive(Debug)]
+struct HashIndex {
+    /// Buckets of `WAYS` slots of (hash, sequence + 1); 0 marks an empty slot.
+    slots: Vec<(u64, u64)>,
+}
+
+/// Slots per bucket.
+const WAYS: usize = 4;
+
+impl HashIndex {
+    /// Slots for a table of `max_size` bytes: 4 per possible entry (each is
+    /// at least 32 bytes), a power of two, capped at 2^16.
+    fn slots_for(max_size: usize) -> usize {
+        (max_size / ENTRY_OVERHEAD * 4)
+            .clamp(16, 1 << 16)
+            .next_power_of_two()
     }
-    let field_hash = hash_bytes(name_hash ^ 0xff, &e.value);
-    if by_field.get(&field_hash) == Some(&seq) {
-        by_field.remove(&field_hash);
+
+    fn new(max_size: usize) -> Self {
+        HashIndex {
+            slots: vec![(0, 0); Self::slots_for(max_size)],
+        }
+    }
+
+    #[inline]
+    fn bucket(&self, hash: u64) -> usize {
+        let buckets = self.slots.len() / WAYS;
+        (hash as usize & (buckets - 1)) * WAYS
+    }
+
+    #[inline]
+    fn get(&self, hash: u64) -> Option<u64> {
+        let start = self.bucket(hash);
+        let bucket = self.slots.get(start..start + WAYS)?;
+        bucket
+            .iter()
+            .find(|&&(h, seq)| h == hash && seq != 0)
+            .map(|&(_, seq)| seq - 1)
+    }
+
+    #[inline]
+    fn put(&mut self, hash: u64, seq: u64) {
+        let start = self.bucket(hash);
+        let Some(bucket) = self.slots.get_mut(start..start + WAYS) else {
+            return;
+        };
+        let way = match bucket.iter().position(|&(h, _)| h == hash) {
+            Some(way) => way,
+            None => {
+                let mut way = 0;
+                for (i, slot) in bucket.iter().enumerate() {
+                    if slot.1 < bucket[way].1 {
+                        way = i;
+                    }
+                }
+                way
+            }
+        };
+        bucket[way] = (hash, seq + 1);
     }
 }
 
@@ -278,8 +338,8 @@ fn write_literal(
 }
 
 /// A fast 64-bit hash of `s`, continuing from `seed`. Not collision-resistant
-/// and not meant to be: every hit is verified, and the maps hold at most one
-/// key per table entry, so adversarial collisions cost misses, not time.
+/// and not meant to be: every hit is verified and the index never probes, so
+/// adversarial collisions cost compression, not time.
 #[inline]
 fn hash_bytes(seed: u64, s: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -299,23 +359,4 @@ fn hash_bytes(seed: u64, s: &[u8]) -> u64 {
     // Final mix so both the low bits (bucket) and high bits (tag) vary.
     h = (h ^ (h >> 32)).wrapping_mul(K);
     h ^ (h >> 29)
-}
-
-/// `Hasher` for keys that already are hashes.
-#[derive(Default)]
-struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used (keys are u64); fold anything else in.
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }

@@ -182,24 +182,33 @@ static STATE_INFO: [u8; 256] = build_state_info();
 /// are not a prefix of EOS (all ones). On error `dst` is left as it was.
 pub(crate) fn decode(src: &[u8], dst: &mut BytesMut) -> Result<(), DecoderError> {
     let start = dst.len();
-    // Every code is at least 5 bits: at most 8/5 symbols per byte, plus one
-    // slot of slack for the unconditional second-symbol store below.
-    let bound = src.len() * 8 / 5 + 2;
-    dst.resize(start + bound, 0);
-    let out = &mut dst[start..];
-    let mut o = 0usize;
     let mut state = 0usize;
-    for &byte in src {
-        let entry = DECODE[(state << 8) | byte as usize];
-        if entry & ENTRY_FAIL != 0 {
-            dst.truncate(start);
-            return Err(DecoderError::HuffmanEos);
+    // OR of all entries: EOS is checked once at the end, not per byte (the
+    // output is discarded on error anyway).
+    let mut seen = 0u32;
+    // Symbols go to a stack buffer first, `CHUNK` input bytes at a time: at
+    // most 8/5 symbols per byte (codes are at least 5 bits) fit in 256 bytes,
+    // and masking the index with 0xff lets the compiler drop bounds checks.
+    const CHUNK: usize = 128;
+    let mut buf = [0u8; 256];
+    for chunk in src.chunks(CHUNK) {
+        let mut o = 0usize;
+        for &byte in chunk {
+            // `state` is at most 255, so the index is below 65536: no bounds check.
+            let entry = DECODE[(state << 8) | byte as usize];
+            seen |= entry;
+            // Both symbol slots are stored, then `o` advances by the count.
+            buf[o & 0xff] = (entry >> 8) as u8;
+            buf[(o + 1) & 0xff] = (entry >> 16) as u8;
+            o += ((entry >> 24) & 3) as usize;
+            state = (entry & 0xff) as usize;
         }
-        // `o + 1 < bound` always holds: `o` never exceeds 8/5 of the bytes read.
-        out[o] = (entry >> 8) as u8;
-        out[o + 1] = (entry >> 16) as u8;
-        o += ((entry >> 24) & 3) as usize;
-        state = (entry & 0xff) as usize;
+        // o <= 128 * 8 / 5 = 204 < 256.
+        dst.extend_from_slice(&buf[..o.min(buf.len())]);
+    }
+    if seen & ENTRY_FAIL != 0 {
+        dst.truncate(start);
+        return Err(DecoderError::HuffmanEos);
     }
     let info = STATE_INFO[state];
     if info & 0x80 == 0 {
@@ -210,7 +219,6 @@ pub(crate) fn decode(src: &[u8], dst: &mut BytesMut) -> Result<(), DecoderError>
         dst.truncate(start);
         return Err(DecoderError::HuffmanPaddingTooLong);
     }
-    dst.truncate(start + o);
     Ok(())
 }
 

@@ -338,8 +338,8 @@ mod tests {
     #[test]
     fn eviction_follows_rfc_sizes() {
         let mut t = DynamicTable::new(100);
-        let mut evicted = Vec::new();
-        let mut ev = |seq: u64, _: &Entry| evicted.push(seq);
+        let evicted = std::cell::RefCell::new(Vec::new());
+        let mut ev = |seq: u64, _: &Entry| evicted.borrow_mut().push(seq);
         let n = Bytes::from_static(b"abcd");
         // 4 + 4 + 32 = 40 bytes each: two fit in 100, the third evicts the first.
         t.insert(None, &n, b"1234", &mut ev);
@@ -353,7 +353,6 @@ mod tests {
         // Too large: empties the table.
         assert!(t.insert(None, &n, &[0; 70], &mut ev).is_none());
         assert_eq!((t.len(), t.size()), (0, 0));
-        drop(ev);
-        assert_eq!(evicted, [0, 1, 2]);
+        assert_eq!(*evicted.borrow(), [0, 1, 2]);
     }
 }
