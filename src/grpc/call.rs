@@ -149,7 +149,7 @@ pub(crate) struct RecvSide {
     in_queue: usize,
 }
 
-/// A received message and its wire size (released when it is polled).
+/// A received message and the DATA bytes it holds (released when it is polled).
 pub(crate) struct Received {
     pub data: Bytes,
     pub compressed: bool,
@@ -180,7 +180,6 @@ impl RecvSide {
             match self.deframer.next_message() {
                 Ok(Some(raw)) => {
                     let wire_len = PREFIX_LEN + raw.data.len();
-                    self.in_queue += wire_len;
                     let data = if raw.compressed {
                         if self.encoding == Encoding::Identity {
                             result = Err(Status::new(
@@ -212,9 +211,21 @@ impl RecvSide {
                 }
             }
         }
-        let release = self.held - self.in_queue;
+        // Bytes of this chunk: the tail of an earlier partial message, whole
+        // messages, then the head of a partial one. Hold what belongs to the
+        // completed messages (latest first), release the rest now.
+        let new = self.held - self.in_queue;
+        let partial = self.deframer.buffered().min(new);
+        let mut keep = new - partial;
+        for m in out.iter_mut().rev() {
+            let hold = m.wire_len.min(keep);
+            keep -= hold;
+            m.wire_len = hold;
+        }
+        let assigned: usize = out.iter().map(|m| m.wire_len).sum();
+        self.in_queue += assigned;
         self.held = self.in_queue;
-        (out, release, result)
+        (out, new - assigned, result)
     }
 
     /// A queued message of `wire_len` bytes was polled.
