@@ -13,14 +13,24 @@ use h2proto::proto::{self, Connection, Event as H2};
 
 type Raw = Duo<Connection, h2proto::grpc::Server>;
 
-fn open(d: &mut Raw, fields: Vec<h2proto::hpack::HeaderField>, end: bool) -> h2proto::frame::StreamId {
+fn open(
+    d: &mut Raw,
+    fields: Vec<h2proto::hpack::HeaderField>,
+    end: bool,
+) -> h2proto::frame::StreamId {
     let id = d.c.send_request(fields, end).unwrap();
     d.run();
     id
 }
 
 /// The response the raw client got: (headers, trailers, reset reason).
-fn response(evs: &[H2]) -> (Option<proto::Headers>, Option<proto::Headers>, Option<Reason>) {
+fn response(
+    evs: &[H2],
+) -> (
+    Option<proto::Headers>,
+    Option<proto::Headers>,
+    Option<Reason>,
+) {
     let mut out = (None, None, None);
     for e in evs {
         match e {
@@ -39,7 +49,11 @@ fn rejected(fields: Vec<h2proto::hpack::HeaderField>) -> (u16, String, Option<Re
     assert!(started(&d.take_s()).is_empty(), "not a gRPC call");
     let (h, _, rst) = response(&d.take_c());
     let h = h.unwrap();
-    (h.status().unwrap(), field(&h, "grpc-status").unwrap_or("").to_owned(), rst)
+    (
+        h.status().unwrap(),
+        field(&h, "grpc-status").unwrap_or("").to_owned(),
+        rst,
+    )
 }
 
 #[test]
@@ -50,7 +64,11 @@ fn non_post_is_http_405() {
     f.insert(0, h2proto::hpack::HeaderField::new(":method", "GET"));
     let (status, grpc, rst) = rejected(f);
     assert_eq!((status, grpc.as_str()), (405, "13"));
-    assert_eq!(rst, Some(Reason::NO_ERROR), "request not finished: RST_STREAM(NO_ERROR)");
+    assert_eq!(
+        rst,
+        Some(Reason::NO_ERROR),
+        "request not finished: RST_STREAM(NO_ERROR)"
+    );
 }
 
 #[test]
@@ -65,7 +83,11 @@ fn wrong_content_type_is_http_415() {
 
 #[test]
 fn content_type_subtypes_accepted() {
-    for ct in ["application/grpc+proto", "application/grpc+json", "application/grpc;charset=utf-8"] {
+    for ct in [
+        "application/grpc+proto",
+        "application/grpc+json",
+        "application/grpc;charset=utf-8",
+    ] {
         let mut d = raw_client(Config::server());
         let mut f = grpc_request("/s/m");
         set(&mut f, "content-type", Some(ct));
@@ -99,7 +121,9 @@ fn timeout_sets_server_deadline() {
     let now = d.now;
     open(&mut d, f, true);
     let evs = d.take_s();
-    assert!(matches!(&evs[0], Event::CallStarted { deadline: Some(t), .. } if *t == now + Duration::from_millis(1500)));
+    assert!(
+        matches!(&evs[0], Event::CallStarted { deadline: Some(t), .. } if *t == now + Duration::from_millis(1500))
+    );
     assert_eq!(d.s.poll_timeout(), Some(now + Duration::from_millis(1500)));
 }
 
@@ -118,7 +142,9 @@ fn padded_and_unpadded_base64_accepted() {
     set(&mut f, "b-bin", Some("AQ"));
     open(&mut d, f, true);
     let evs = d.take_s();
-    let Event::CallStarted { metadata, .. } = &evs[0] else { panic!("{evs:?}") };
+    let Event::CallStarted { metadata, .. } = &evs[0] else {
+        panic!("{evs:?}")
+    };
     assert_eq!(metadata.get_bin("a-bin"), metadata.get_bin("b-bin"));
     assert_eq!(metadata.get_bin("a-bin").map(|b| &b[..]), Some(&[1u8][..]));
 }
@@ -133,7 +159,11 @@ fn unsupported_grpc_encoding_unimplemented_with_accept_encoding() {
     let h = h.unwrap();
     assert_eq!(h.status(), Some(200));
     assert_eq!(field(&h, "grpc-status"), Some("12"));
-    assert!(field(&h, "grpc-accept-encoding").unwrap().contains("identity"));
+    assert!(
+        field(&h, "grpc-accept-encoding")
+            .unwrap()
+            .contains("identity")
+    );
 }
 
 #[test]
@@ -142,7 +172,12 @@ fn response_headers_and_trailers_on_the_wire() {
     let id = open(&mut d, grpc_request("/s/m"), true);
     let sc = started(&d.take_s())[0];
     d.s.send_message(sc, Bytes::from_static(b"x")).unwrap();
-    d.s.finish(sc, Status::new(Code::NOT_FOUND, "100% gone\n"), Metadata::new()).unwrap();
+    d.s.finish(
+        sc,
+        Status::new(Code::NOT_FOUND, "100% gone\n"),
+        Metadata::new(),
+    )
+    .unwrap();
     d.run();
     let evs = d.take_c();
     let (h, t, rst) = response(&evs);
@@ -153,10 +188,16 @@ fn response_headers_and_trailers_on_the_wire() {
     assert_eq!(field(&t, "grpc-status"), Some("5"));
     assert_eq!(field(&t, "grpc-message"), Some("100%25 gone%0A"));
     assert_eq!(rst, None, "client had half-closed: no RST_STREAM");
-    let data: Vec<u8> = evs.iter().filter_map(|e| match e {
-        H2::Data { stream_id, data, .. } if *stream_id == id => Some(data.to_vec()),
-        _ => None,
-    }).flatten().collect();
+    let data: Vec<u8> = evs
+        .iter()
+        .filter_map(|e| match e {
+            H2::Data {
+                stream_id, data, ..
+            } if *stream_id == id => Some(data.to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
     assert_eq!(data, [0, 0, 0, 0, 1, b'x']);
 }
 
@@ -177,11 +218,14 @@ fn trailers_only_response_when_nothing_sent() {
     let mut d = raw_client(Config::server());
     open(&mut d, grpc_request("/s/m"), true);
     let sc = started(&d.take_s())[0];
-    d.s.finish(sc, Status::new(Code::ABORTED, ""), Metadata::new()).unwrap();
+    d.s.finish(sc, Status::new(Code::ABORTED, ""), Metadata::new())
+        .unwrap();
     d.run();
     let evs = d.take_c();
-    assert!(matches!(&evs[0], H2::Headers { end_stream: true, headers, .. }
-        if field(headers, "grpc-status") == Some("10") && headers.status() == Some(200)));
+    assert!(
+        matches!(&evs[0], H2::Headers { end_stream: true, headers, .. }
+        if field(headers, "grpc-status") == Some("10") && headers.status() == Some(200))
+    );
 }
 
 #[test]
@@ -193,7 +237,10 @@ fn finish_before_half_close_sends_rst_no_error_after_trailers() {
     d.s.finish(sc, Status::ok(), Metadata::new()).unwrap();
     d.run();
     let evs = d.take_c();
-    let ti = evs.iter().position(|e| matches!(e, H2::Trailers { .. })).expect("trailers");
+    let ti = evs
+        .iter()
+        .position(|e| matches!(e, H2::Trailers { .. }))
+        .expect("trailers");
     let ri = evs.iter().position(|e| matches!(e, H2::Reset { stream_id, reason: Reason::NO_ERROR, .. } if *stream_id == id)).expect("rst");
     assert!(ti < ri);
     assert_eq!(d.s.connection().live_streams(), 0);
@@ -204,9 +251,12 @@ fn bad_compressed_flag_prefix_is_internal() {
     let mut d = raw_client(Config::server());
     let id = open(&mut d, grpc_request("/s/m"), false);
     d.take_s();
-    d.c.send_data(id, Bytes::from_static(&[7, 0, 0, 0, 0]), true).unwrap();
+    d.c.send_data(id, Bytes::from_static(&[7, 0, 0, 0, 0]), true)
+        .unwrap();
     d.run();
-    assert!(matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::INTERNAL));
+    assert!(
+        matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::INTERNAL)
+    );
     let (h, _, _) = response(&d.take_c());
     assert_eq!(field(&h.unwrap(), "grpc-status"), Some("13"));
 }
@@ -216,9 +266,12 @@ fn compressed_flag_without_encoding_is_internal() {
     let mut d = raw_client(Config::server());
     let id = open(&mut d, grpc_request("/s/m"), false);
     d.take_s();
-    d.c.send_data(id, Bytes::from_static(&[1, 0, 0, 0, 1, 9]), true).unwrap();
+    d.c.send_data(id, Bytes::from_static(&[1, 0, 0, 0, 1, 9]), true)
+        .unwrap();
     d.run();
-    assert!(matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::INTERNAL));
+    assert!(
+        matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::INTERNAL)
+    );
 }
 
 #[test]
@@ -226,11 +279,14 @@ fn truncated_message_at_end_stream_is_internal() {
     let mut d = raw_client(Config::server());
     let id = open(&mut d, grpc_request("/s/m"), false);
     d.take_s();
-    d.c.send_data(id, Bytes::from_static(&[0, 0, 0, 0, 9, 1, 2]), true).unwrap();
+    d.c.send_data(id, Bytes::from_static(&[0, 0, 0, 0, 9, 1, 2]), true)
+        .unwrap();
     d.run();
     let evs = d.take_s();
     assert!(!evs.iter().any(|e| matches!(e, Event::HalfClosed { .. })));
-    assert!(matches!(evs.last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::INTERNAL));
+    assert!(
+        matches!(evs.last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::INTERNAL)
+    );
 }
 
 #[test]
@@ -239,9 +295,12 @@ fn oversize_prefix_refused_before_buffering() {
     let id = open(&mut d, grpc_request("/s/m"), false);
     d.take_s();
     // Announces 4 MiB + 1 but sends 5 bytes: refused at the prefix.
-    d.c.send_data(id, Bytes::from_static(&[0, 0, 0x40, 0, 1]), false).unwrap();
+    d.c.send_data(id, Bytes::from_static(&[0, 0, 0x40, 0, 1]), false)
+        .unwrap();
     d.run();
-    assert!(matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::RESOURCE_EXHAUSTED));
+    assert!(
+        matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::RESOURCE_EXHAUSTED)
+    );
     let (h, _, rst) = response(&d.take_c());
     assert_eq!(field(&h.unwrap(), "grpc-status"), Some("8"));
     assert_eq!(rst, Some(Reason::NO_ERROR));
@@ -254,7 +313,9 @@ fn client_rst_cancel_surfaces_cancelled() {
     d.take_s();
     d.c.reset(id, Reason::CANCEL).unwrap();
     d.run();
-    assert!(matches!(&d.take_s()[..], [Event::Cancelled { status, .. }] if status.code() == Code::CANCELLED));
+    assert!(
+        matches!(&d.take_s()[..], [Event::Cancelled { status, .. }] if status.code() == Code::CANCELLED)
+    );
 }
 
 #[cfg(feature = "gzip")]
@@ -267,11 +328,15 @@ fn gzip_bomb_capped_at_max_message_size() {
     set(&mut f, "grpc-encoding", Some("gzip"));
     let id = open(&mut d, f, false);
     d.take_s();
-    let z = h2proto::grpc::Encoding::Gzip.compress(&vec![0u8; 1 << 20]).unwrap();
+    let z = h2proto::grpc::Encoding::Gzip
+        .compress(&vec![0u8; 1 << 20])
+        .unwrap();
     let framed = h2proto::grpc::codec::frame_message(true, &z);
     d.c.send_data(id, framed, true).unwrap();
     d.run();
-    assert!(matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::RESOURCE_EXHAUSTED));
+    assert!(
+        matches!(d.take_s().last(), Some(Event::Cancelled { status, .. }) if status.code() == Code::RESOURCE_EXHAUSTED)
+    );
 }
 
 #[test]
@@ -284,13 +349,20 @@ fn ping_flood_gets_goaway_too_many_pings() {
         d.advance(Duration::from_secs(1));
     }
     let evs = d.take_c();
-    assert!(!evs.iter().any(|e| matches!(e, H2::GoAway { .. })), "2 strikes tolerated");
+    assert!(
+        !evs.iter().any(|e| matches!(e, H2::GoAway { .. })),
+        "2 strikes tolerated"
+    );
     let now = d.now;
     d.c.ping(now).unwrap();
     d.run();
     let evs = d.take_c();
-    assert!(evs.iter().any(|e| matches!(e, H2::GoAway { reason, debug_data, .. }
-        if *reason == Reason::ENHANCE_YOUR_CALM && &debug_data[..] == b"too_many_pings")), "{evs:?}");
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, H2::GoAway { reason, debug_data, .. }
+        if *reason == Reason::ENHANCE_YOUR_CALM && &debug_data[..] == b"too_many_pings")),
+        "{evs:?}"
+    );
 }
 
 #[test]

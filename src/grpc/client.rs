@@ -313,7 +313,7 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event) {
             if end_stream {
                 // Trailers-only.
                 let status = status_from_fields(headers.fields());
-                return core.end_call(stream_id, status, Some(metadata));
+                return server_ended(core, stream_id, status, Some(metadata));
             }
             if let Some(enc) = headers.get(b"grpc-encoding") {
                 match Encoding::parse(enc) {
@@ -373,19 +373,26 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event) {
                 Err(s) => s,
                 Ok(()) => status_from_fields(trailers.fields()),
             };
-            let unsent = call.send.end != End::Sent;
-            call.send.drop_all();
-            if unsent {
-                // We had not half-closed: tell the server we are done too.
-                let _ = core.conn.reset(stream_id, Reason::NO_ERROR);
-            }
             match Metadata::from_fields(trailers.fields()) {
-                Ok(md) => core.end_call(stream_id, status, Some(md)),
-                Err(e) => core.end_call(stream_id, bad_metadata(&e), None),
+                Ok(md) => server_ended(core, stream_id, status, Some(md)),
+                Err(e) => server_ended(core, stream_id, bad_metadata(&e), None),
             }
         }
         _ => {}
     }
+}
+
+/// The server ended the call with its status. If we had not half-closed,
+/// RST_STREAM(NO_ERROR) tells it we are done sending too.
+fn server_ended(core: &mut Core, id: crate::frame::StreamId, status: Status, md: Option<Metadata>) {
+    if let Some(call) = core.calls.get_mut(&id) {
+        let unsent = call.send.end != End::Sent;
+        call.send.drop_all();
+        if unsent {
+            let _ = core.conn.reset(id, Reason::NO_ERROR);
+        }
+    }
+    core.end_call(id, status, md);
 }
 
 fn bad_metadata(e: &MetadataError) -> Status {
