@@ -306,7 +306,7 @@ fn client_keepalive_pings_and_closes_without_ack() {
     assert_eq!(d.c.poll_timeout(), Some(now + Duration::from_secs(10)));
     d.advance(Duration::from_secs(10));
     d.run(); // answered
-    assert!(d.take_s().is_empty() || true);
+    d.take_s();
     assert!(finished(&d.take_c()).is_empty());
     d.advance(Duration::from_secs(10)); // pings again; this time no answer is delivered
     let mut lost = bytes::BytesMut::new();

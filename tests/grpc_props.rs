@@ -91,7 +91,7 @@ proptest! {
         prop_assert!(!e.contains(&b'='));
         prop_assert_eq!(base64_decode(&e), Some(b.clone()));
         let mut padded = e.clone();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push(b'=');
         }
         prop_assert_eq!(base64_decode(&padded), Some(b));

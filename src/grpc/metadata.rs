@@ -226,8 +226,8 @@ fn sextet(c: u8) -> Option<u32> {
 /// characters, misplaced padding, an impossible length, non-zero trailing bits).
 pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
     let data = match input {
-        [rest @ .., b'=', b'='] if input.len() % 4 == 0 => rest,
-        [rest @ .., b'='] if input.len() % 4 == 0 => rest,
+        [rest @ .., b'=', b'='] if input.len().is_multiple_of(4) => rest,
+        [rest @ .., b'='] if input.len().is_multiple_of(4) => rest,
         _ => input,
     };
     if data.len() % 4 == 1 {
