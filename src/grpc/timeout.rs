@@ -6,8 +6,8 @@
 //! use std::time::Duration;
 //! use h2proto::grpc::timeout::{format_timeout, parse_timeout};
 //! assert_eq!(parse_timeout(b"100m"), Some(Duration::from_millis(100)));
-//! assert_eq!(format_timeout(Duration::from_millis(100)), "100000000n");
-//! assert_eq!(format_timeout(Duration::from_secs(1000)), "1000000u");
+//! assert_eq!(format_timeout(Duration::from_millis(100)), "100000u");
+//! assert_eq!(format_timeout(Duration::from_secs(1000)), "1000000m");
 //! assert_eq!(parse_timeout(b"123456789S"), None); // 9 digits
 //! ```
 
