@@ -141,7 +141,8 @@ impl Client {
         let mut call = Call::new(
             id,
             self.core.config.max_recv_message_size,
-            options.timeout.map(|t| now + t),
+            // A timeout past what `Instant` can hold is no deadline.
+            options.timeout.and_then(|t| now.checked_add(t)),
         );
         call.send.encoding = options.encoding;
         self.core.calls.insert(id, call);

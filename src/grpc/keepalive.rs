@@ -144,7 +144,7 @@ impl Keepalive {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let time = self.config.time?;
         match self.state {
-            State::Idle => Some(self.last_read + time),
+            State::Idle => self.last_read.checked_add(time),
             State::Dormant => None,
             State::Waiting(at) => Some(at),
         }
@@ -156,12 +156,13 @@ impl Keepalive {
             return KeepaliveAction::None;
         };
         match self.state {
-            State::Idle if now >= self.last_read + time => {
+            State::Idle if self.last_read.checked_add(time).is_some_and(|t| now >= t) => {
                 if active_calls == 0 && !self.config.permit_without_calls {
                     self.state = State::Dormant;
                     KeepaliveAction::None
                 } else {
-                    self.state = State::Waiting(now + self.config.timeout);
+                    self.state =
+                        State::Waiting(now.checked_add(self.config.timeout).unwrap_or(now));
                     KeepaliveAction::Ping
                 }
             }

@@ -265,7 +265,8 @@ fn check_request(
     let deadline = match h.get(b"grpc-timeout") {
         None => None,
         Some(v) => match parse_timeout(v) {
-            Some(t) => Some(now + t),
+            // 99,999,999 H may not fit an `Instant`: then there is no deadline.
+            Some(t) => now.checked_add(t),
             None => {
                 let msg = format!(
                     "grpc: malformed grpc-timeout {:?}",
