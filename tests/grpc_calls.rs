@@ -258,21 +258,6 @@ fn max_recv_message_size_resource_exhausted_at_server() {
     assert_eq!(finished(&d.take_c())[0].1.code(), Code::RESOURCE_EXHAUSTED);
 }
 
-trait FirstCall {
-    fn c_call(&self) -> h2proto::grpc::CallId;
-}
-impl<S: Ep> FirstCall for Duo<h2proto::grpc::Client, S> {
-    fn c_call(&self) -> h2proto::grpc::CallId {
-        // The first client stream is 1.
-        first_call()
-    }
-}
-fn first_call() -> h2proto::grpc::CallId {
-    // CallId has no public constructor: learn it from a throwaway client.
-    let mut c = h2proto::grpc::Client::new(Config::client(), t0());
-    c.start_call("/x/y", Metadata::new(), None, t0()).unwrap()
-}
-
 #[test]
 fn max_recv_message_size_resource_exhausted_at_client() {
     let mut c = Config::client();
