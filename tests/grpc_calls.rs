@@ -247,8 +247,8 @@ fn max_recv_message_size_resource_exhausted_at_server() {
     s.max_recv_message_size = 1000;
     let mut d = grpc_pair(Config::client(), s);
     let now = d.now;
-    d.c.start_call("/s/m", Metadata::new(), None, now).unwrap();
-    d.c.send_message(d.c_call(), Bytes::from(vec![0u8; 1001]))
+    let call = d.c.start_call("/s/m", Metadata::new(), None, now).unwrap();
+    d.c.send_message(call, Bytes::from(vec![0u8; 1001]))
         .unwrap();
     d.run();
     let evs = d.take_s();
