@@ -68,6 +68,7 @@
 #![deny(missing_docs)]
 
 pub mod frame;
+pub mod grpc;
 pub mod hpack;
 pub mod io;
 pub mod proto;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::config::{Config, Role, SettingsUpdate};
 use super::error::{ConnectionError, PeerViolation, TimeoutKind};
@@ -486,12 +486,23 @@ impl Connection {
     /// Ends the connection because of an error: GOAWAY with `reason`, every
     /// stream dropped, input ignored from now on.
     pub(crate) fn close_with(&mut self, reason: Reason, error: ConnectionError) {
+        self.close_with_debug(reason, error, Bytes::new());
+    }
+
+    /// [`close_with`](Self::close_with), with GOAWAY debug data.
+    pub(crate) fn close_with_debug(
+        &mut self,
+        reason: Reason,
+        error: ConnectionError,
+        debug: Bytes,
+    ) {
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             return;
         }
         self.close_error = Some(error);
         self.drop_all_streams();
-        let goaway = GoAway::new(self.last_remote_id, reason);
+        let mut goaway = GoAway::new(self.last_remote_id, reason);
+        goaway.additional_debug_data = debug;
         self.goaway_sent = Some(self.last_remote_id);
         self.loopy.control().push(ControlItem::GoAway(goaway));
         self.lifecycle = Lifecycle::Closing;
@@ -571,6 +582,7 @@ impl Connection {
 
     /// Queues a PING ACK we owe the peer.
     pub(crate) fn answer_ping(&mut self, payload: [u8; 8]) {
+        self.counters.pings_received += 1;
         self.respond(ControlItem::Ping(Ping::ack(payload)));
     }
 

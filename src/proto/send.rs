@@ -381,4 +381,10 @@ impl Connection {
     pub fn close(&mut self, reason: Reason) {
         self.close_with(reason, ConnectionError::LocalClose { reason });
     }
+
+    /// [`close`](Self::close) with GOAWAY debug data (e.g. gRPC's
+    /// `too_many_pings`, which peers read to back off).
+    pub fn close_with_debug_data(&mut self, reason: Reason, debug_data: Bytes) {
+        self.close_with_debug(reason, ConnectionError::LocalClose { reason }, debug_data);
+    }
 }

@@ -169,4 +169,7 @@ pub struct Counters {
     pub header_block_limit_hits: u64,
     /// See `reset_limit_hits`.
     pub send_stalls: u64,
+    /// PINGs received from the peer (not ACKs): what a keepalive
+    /// enforcement policy counts.
+    pub pings_received: u64,
 }

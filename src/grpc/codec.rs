@@ -1,0 +1,329 @@
+//! Length-prefixed messages: a 1-byte compressed flag, a 4-byte big-endian
+//! length, then the message. The [`Deframer`] reassembles them across any
+//! DATA frame boundaries and refuses a message over the size limit as soon
+//! as its prefix arrives (before buffering it). Compression ([`Encoding`]):
+//! identity always, gzip with the `gzip` feature; decompression is capped
+//! at the same limit.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use h2proto::grpc::codec::{Deframer, frame_message};
+//!
+//! let wire = frame_message(false, &Bytes::from_static(b"hello"));
+//! let mut d = Deframer::new(1024);
+//! d.push(&wire[..3]); // any chunking
+//! assert!(d.next_message()?.is_none());
+//! d.push(&wire[3..]);
+//! let m = d.next_message()?.unwrap();
+//! assert_eq!((m.compressed, &m.data[..]), (false, &b"hello"[..]));
+//! d.finish()?; // nothing left over
+//! # Ok::<(), h2proto::grpc::codec::DecodeError>(())
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::status::{Code, Status};
+
+/// Bytes before each message: flag + length.
+pub const PREFIX_LEN: usize = 5;
+/// grpc's default max receive message size: 4 MiB.
+pub const DEFAULT_MAX_RECV_MESSAGE_SIZE: usize = 4 << 20;
+/// grpc-go's default max send message size: `i32::MAX`.
+pub const DEFAULT_MAX_SEND_MESSAGE_SIZE: usize = i32::MAX as usize;
+
+/// Frames one message: prefix then payload, in one buffer.
+pub fn frame_message(compressed: bool, message: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(PREFIX_LEN + message.len());
+    out.put_u8(u8::from(compressed));
+    // Callers check the send limit, which is below u32::MAX.
+    out.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+    out.extend_from_slice(message);
+    out.freeze()
+}
+
+/// A message as it came off the wire (still compressed if the flag says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The compressed flag.
+    pub compressed: bool,
+    /// The payload.
+    pub data: Bytes,
+}
+
+/// A malformed or refused message stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The flag byte was neither 0 nor 1.
+    #[error("invalid compressed flag {0}")]
+    BadFlag(u8),
+    /// A message longer than the receive limit.
+    #[error("received message larger than max ({len} vs. {max})")]
+    TooLarge {
+        /// Its announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The stream ended inside a message.
+    #[error("stream ended with {0} bytes of an incomplete message")]
+    Truncated(usize),
+}
+
+impl DecodeError {
+    /// The status a call ends with: RESOURCE_EXHAUSTED for an oversize
+    /// message, INTERNAL otherwise.
+    pub fn to_status(&self) -> Status {
+        let code = match self {
+            DecodeError::TooLarge { .. } => Code::RESOURCE_EXHAUSTED,
+            _ => Code::INTERNAL,
+        };
+        Status::new(code, format!("grpc: {self}"))
+    }
+}
+
+/// Reassembles length-prefixed messages from DATA chunks.
+#[derive(Debug, Clone)]
+pub struct Deframer {
+    buf: BytesMut,
+    max: usize,
+    /// The prefix of the message being gathered, once read.
+    head: Option<(bool, usize)>,
+    failed: bool,
+}
+
+impl Deframer {
+    /// A deframer refusing messages over `max_message_size` bytes.
+    pub fn new(max_message_size: usize) -> Deframer {
+        Deframer {
+            buf: BytesMut::new(),
+            max: max_message_size,
+            head: None,
+            failed: false,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        if !self.failed {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Bytes held (a partial message, or whole ones not yet taken).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() + self.head.map_or(0, |_| PREFIX_LEN)
+    }
+
+    /// The next whole message, `None` until one is complete. After an error
+    /// the deframer stays failed and holds nothing.
+    pub fn next_message(&mut self) -> Result<Option<RawMessage>, DecodeError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let (compressed, len) = match self.head {
+            Some(h) => h,
+            None => {
+                if self.buf.len() < PREFIX_LEN {
+                    return Ok(None);
+                }
+                let flag = self.buf.get_u8();
+                let len = self.buf.get_u32() as usize;
+                let compressed = match flag {
+                    0 => false,
+                    1 => true,
+                    f => return Err(self.fail(DecodeError::BadFlag(f))),
+                };
+                if len > self.max {
+                    return Err(self.fail(DecodeError::TooLarge { len, max: self.max }));
+                }
+                self.head = Some((compressed, len));
+                (compressed, len)
+            }
+        };
+        if self.buf.len() < len {
+            self.buf.reserve(len - self.buf.len());
+            return Ok(None);
+        }
+        self.head = None;
+        let data = self.buf.split_to(len).freeze();
+        Ok(Some(RawMessage { compressed, data }))
+    }
+
+    /// The stream ended: an error if part of a message is left.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.buffered() {
+            0 => Ok(()),
+            n if !self.failed => Err(DecodeError::Truncated(n)),
+            _ => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, e: DecodeError) -> DecodeError {
+        self.failed = true;
+        self.buf = BytesMut::new();
+        self.head = None;
+        e
+    }
+}
+
+/// A message encoding (`grpc-encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// No compression.
+    #[default]
+    Identity,
+    /// gzip (RFC 1952); supported with the `gzip` feature.
+    Gzip,
+}
+
+impl Encoding {
+    /// The `grpc-encoding` token.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Identity => "identity",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// The encoding named `name`, if this build supports it.
+    pub fn parse(name: &[u8]) -> Option<Encoding> {
+        match name {
+            b"identity" => Some(Encoding::Identity),
+            b"gzip" if cfg!(feature = "gzip") => Some(Encoding::Gzip),
+            _ => None,
+        }
+    }
+
+    /// What this build accepts, for `grpc-accept-encoding`.
+    pub fn accept_header() -> &'static str {
+        if cfg!(feature = "gzip") {
+            "gzip,identity"
+        } else {
+            "identity"
+        }
+    }
+
+    /// Compresses a message.
+    pub fn compress(self, message: &[u8]) -> Result<Bytes, Status> {
+        match self {
+            Encoding::Identity => Ok(Bytes::copy_from_slice(message)),
+            Encoding::Gzip => gzip::compress(message),
+        }
+    }
+
+    /// Decompresses a message, refusing one that inflates past `max` bytes
+    /// (RESOURCE_EXHAUSTED) or is corrupt (INTERNAL).
+    pub fn decompress(self, message: &[u8], max: usize) -> Result<Bytes, Status> {
+        match self {
+            Encoding::Identity => Ok(Bytes::copy_from_slice(message)),
+            Encoding::Gzip => gzip::decompress(message, max),
+        }
+    }
+}
+
+#[cfg(feature = "gzip")]
+mod gzip {
+    use std::io::{Read, Write};
+
+    use bytes::Bytes;
+    use flate2::{Compression, read::GzDecoder, write::GzEncoder};
+
+    use crate::grpc::status::{Code, Status};
+
+    pub(super) fn compress(message: &[u8]) -> Result<Bytes, Status> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(message)
+            .and_then(|()| e.finish())
+            .map(Bytes::from)
+            .map_err(|err| Status::new(Code::INTERNAL, format!("gzip: {err}")))
+    }
+
+    pub(super) fn decompress(message: &[u8], max: usize) -> Result<Bytes, Status> {
+        let mut out = Vec::new();
+        let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+        GzDecoder::new(message)
+            .take(limit)
+            .read_to_end(&mut out)
+            .map_err(|err| Status::new(Code::INTERNAL, format!("gzip: {err}")))?;
+        if out.len() > max {
+            return Err(Status::new(
+                Code::RESOURCE_EXHAUSTED,
+                format!("grpc: decompressed message larger than max ({max})"),
+            ));
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+#[cfg(not(feature = "gzip"))]
+mod gzip {
+    use bytes::Bytes;
+
+    use crate::grpc::status::{Code, Status};
+
+    fn unsupported() -> Status {
+        Status::new(
+            Code::UNIMPLEMENTED,
+            "gzip support not built (feature `gzip`)",
+        )
+    }
+
+    pub(super) fn compress(_: &[u8]) -> Result<Bytes, Status> {
+        Err(unsupported())
+    }
+
+    pub(super) fn decompress(_: &[u8], _: usize) -> Result<Bytes, Status> {
+        Err(unsupported())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_flag_and_oversize() {
+        let mut d = Deframer::new(4);
+        d.push(&[2, 0, 0, 0, 0]);
+        assert_eq!(d.next_message(), Err(DecodeError::BadFlag(2)));
+        assert_eq!(d.finish(), Ok(()));
+        let mut d = Deframer::new(4);
+        d.push(&[0, 0, 0, 0, 5]);
+        assert!(matches!(
+            d.next_message(),
+            Err(DecodeError::TooLarge { len: 5, max: 4 })
+        ));
+    }
+
+    #[test]
+    fn truncated() {
+        let mut d = Deframer::new(10);
+        d.push(&[0, 0, 0, 0, 3, 1]);
+        assert_eq!(d.next_message(), Ok(None));
+        assert_eq!(d.finish(), Err(DecodeError::Truncated(6)));
+    }
+
+    #[test]
+    fn empty_message() {
+        let mut d = Deframer::new(0);
+        d.push(&frame_message(false, b""));
+        assert_eq!(d.next_message().unwrap().unwrap().data.len(), 0);
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn gzip_round_trip_and_cap() {
+        let big = vec![7u8; 10_000];
+        let z = Encoding::Gzip.compress(&big).unwrap();
+        assert!(z.len() < 200);
+        assert_eq!(
+            &Encoding::Gzip.decompress(&z, 10_000).unwrap()[..],
+            &big[..]
+        );
+        let e = Encoding::Gzip.decompress(&z, 9_999).unwrap_err();
+        assert_eq!(e.code(), Code::RESOURCE_EXHAUSTED);
+        let e = Encoding::Gzip.decompress(b"not gzip", 100).unwrap_err();
+        assert_eq!(e.code(), Code::INTERNAL);
+    }
+}

@@ -1,0 +1,369 @@
+//! What both roles share: the connection, the call table, the event queue,
+//! timers (deadlines, keepalive), the BDP estimator and the
+//! RST_STREAM(NO_ERROR)-after-trailers rule.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::call::Call;
+use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
+use super::status::{Code, Status};
+use super::{CallId, Config, Event};
+use crate::frame::{Reason, StreamId};
+use crate::proto::bdp::BdpEstimator;
+use crate::proto::stream::state::StreamState;
+use crate::proto::{self, Connection, Role, SettingsUpdate};
+
+/// An event and the DATA bytes to release when the application takes it.
+#[derive(Debug)]
+struct Queued {
+    event: Event,
+    release: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub conn: Connection,
+    pub config: Config,
+    pub calls: HashMap<StreamId, Call>,
+    events: VecDeque<Queued>,
+    keepalive: Keepalive,
+    enforcer: Option<PingEnforcer>,
+    pings_seen: u64,
+    bdp: Option<BdpEstimator>,
+    bdp_ping: Option<[u8; 8]>,
+    /// Server streams answered before the client half-closed: RST_STREAM
+    /// (NO_ERROR) once our END_STREAM is on the wire.
+    rst_after_end: Vec<StreamId>,
+}
+
+impl Core {
+    pub fn new(config: Config, role: Role, now: Instant) -> Self {
+        let mut config = config;
+        config.http2.role = role;
+        let conn = Connection::new(config.http2.clone(), now);
+        let mut keepalive_cfg = config.keepalive;
+        if role == Role::Client {
+            keepalive_cfg.time = keepalive_cfg
+                .time
+                .map(|t| t.max(super::keepalive::MIN_CLIENT_TIME));
+        }
+        Core {
+            keepalive: Keepalive::new(keepalive_cfg, now),
+            enforcer: (role == Role::Server).then(|| PingEnforcer::new(config.enforcement)),
+            bdp: config
+                .bdp
+                .then(|| BdpEstimator::new(config.http2.initial_window_size)),
+            conn,
+            config,
+            calls: HashMap::new(),
+            events: VecDeque::new(),
+            pings_seen: 0,
+            bdp_ping: None,
+            rst_after_end: Vec::new(),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.conn.role()
+    }
+
+    pub fn push(&mut self, event: Event) {
+        self.events.push_back(Queued { event, release: 0 });
+    }
+
+    pub fn push_message(&mut self, call: CallId, message: Bytes, compressed: bool, wire: usize) {
+        self.events.push_back(Queued {
+            event: Event::Message {
+                call,
+                message,
+                compressed,
+            },
+            release: wire,
+        });
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let q = self.events.pop_front()?;
+        if q.release > 0
+            && let Event::Message { call, .. } = &q.event
+        {
+            let id = call.stream_id();
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.recv.on_polled(q.release);
+            }
+            let _ = self.conn.release_capacity(id, q.release);
+        }
+        Some(q.event)
+    }
+
+    pub fn recv(&mut self, input: &mut BytesMut, now: Instant) {
+        let before = input.len();
+        self.conn.recv(input, now);
+        if input.len() != before {
+            self.keepalive.on_read(now);
+        }
+        self.enforce_pings(now);
+        self.process(now);
+    }
+
+    pub fn recv_eof(&mut self, now: Instant) {
+        self.conn.recv_eof();
+        self.process(now);
+    }
+
+    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
+        let mut n = self.conn.poll_transmit(dst, max, now);
+        self.process(now);
+        if self.reset_finished_streams() && n < max {
+            n += self.conn.poll_transmit(dst, max - n, now);
+            self.process(now);
+        }
+        n
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let deadlines = self.calls.values().filter_map(|c| c.deadline);
+        [self.conn.poll_timeout(), self.keepalive.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .chain(deadlines)
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+        match self.keepalive.handle_timeout(now, self.calls.len()) {
+            KeepaliveAction::None => {}
+            KeepaliveAction::Ping => {
+                let _ = self.conn.ping(now);
+            }
+            KeepaliveAction::Close => {
+                self.fail_all(Status::new(
+                    Code::UNAVAILABLE,
+                    "keepalive ping not acknowledged within timeout",
+                ));
+                self.conn.close(Reason::NO_ERROR);
+            }
+        }
+        let expired: Vec<StreamId> = self
+            .calls
+            .values()
+            .filter(|c| c.deadline.is_some_and(|d| d <= now))
+            .map(|c| c.id.stream_id())
+            .collect();
+        for id in expired {
+            let _ = self.conn.reset(id, Reason::CANCEL);
+            self.end_call(
+                id,
+                Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded"),
+                None,
+            );
+        }
+        self.process(now);
+    }
+
+    pub fn call_started(&mut self, now: Instant) {
+        self.keepalive.on_call_started(now);
+    }
+
+    /// Removes a call and reports its end: `Finished` on a client,
+    /// `Cancelled` on a server.
+    pub fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<super::Metadata>) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        let event = match self.role() {
+            Role::Client => Event::Finished {
+                call: call.id,
+                status,
+                trailers: trailers.unwrap_or_default(),
+            },
+            Role::Server => Event::Cancelled {
+                call: call.id,
+                status,
+            },
+        };
+        self.push(event);
+    }
+
+    /// Ends every call with `status` (the connection is going away).
+    pub fn fail_all(&mut self, status: Status) {
+        let mut ids: Vec<StreamId> = self.calls.keys().copied().collect();
+        ids.sort();
+        for id in ids {
+            self.end_call(id, status.clone(), None);
+        }
+    }
+
+    /// Queues RST_STREAM(NO_ERROR) after our END_STREAM is written.
+    pub fn reset_after_end(&mut self, id: StreamId) {
+        self.rst_after_end.push(id);
+    }
+
+    /// Sends the RST_STREAM(NO_ERROR)s whose END_STREAM went out. Returns
+    /// whether any was queued.
+    fn reset_finished_streams(&mut self) -> bool {
+        let mut queued = false;
+        let conn = &mut self.conn;
+        self.rst_after_end
+            .retain(|&id| match conn.stream_stats(id).map(|s| s.state) {
+                Some(StreamState::HalfClosedLocal) => {
+                    let _ = conn.reset(id, Reason::NO_ERROR);
+                    queued = true;
+                    false
+                }
+                Some(StreamState::Open | StreamState::Idle) => true,
+                _ => false,
+            });
+        queued
+    }
+
+    /// Pumps one call's send side; reports Writable when it asked for it.
+    pub fn pump(&mut self, id: StreamId) {
+        let max_queue = self.config.max_send_queue;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.send.pump(&mut self.conn, id) && self.role() == Role::Server {
+            self.note_server_send();
+        }
+        let server = self.role() == Role::Server;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let writable = call.send.want_writable && call.send.queued() < max_queue;
+        if writable {
+            call.send.want_writable = false;
+        }
+        let c = call.id;
+        // A server call whose trailers went to the HTTP/2 layer is over.
+        let done = server && call.send.end == super::call::End::Sent && call.headers;
+        if writable {
+            self.push(Event::Writable { call: c });
+        }
+        if done {
+            self.calls.remove(&id);
+        }
+    }
+
+    /// The server wrote headers or data: ping strikes start over.
+    pub fn note_server_send(&mut self) {
+        if let Some(e) = &mut self.enforcer {
+            e.on_send();
+        }
+    }
+
+    fn enforce_pings(&mut self, now: Instant) {
+        let seen = self.conn.stats().counters.pings_received;
+        let new = seen.saturating_sub(self.pings_seen);
+        self.pings_seen = seen;
+        let Some(enforcer) = &mut self.enforcer else {
+            return;
+        };
+        for _ in 0..new {
+            if enforcer.on_ping(now, self.calls.len()) {
+                self.fail_all(Status::new(
+                    Code::UNAVAILABLE,
+                    "connection closed: client sent too many pings",
+                ));
+                self.conn.close_with_debug_data(
+                    Reason::ENHANCE_YOUR_CALM,
+                    Bytes::from_static(b"too_many_pings"),
+                );
+                return;
+            }
+        }
+    }
+
+    fn on_data_bytes(&mut self, n: usize, now: Instant) {
+        let Some(bdp) = &mut self.bdp else {
+            return;
+        };
+        if n > 0 && bdp.add(u32::try_from(n).unwrap_or(u32::MAX)) {
+            match self.conn.ping(now) {
+                Ok(payload) => self.bdp_ping = Some(payload),
+                Err(_) => bdp.abort_sample(),
+            }
+        }
+    }
+
+    fn on_ping_ack(&mut self, payload: [u8; 8], rtt: std::time::Duration, now: Instant) {
+        if self.bdp_ping != Some(payload) {
+            return;
+        }
+        self.bdp_ping = None;
+        let Some(window) = self.bdp.as_mut().and_then(|b| b.on_ack(rtt)) else {
+            return;
+        };
+        let update = SettingsUpdate::new().initial_window_size(window);
+        if self.conn.update_settings(update, now).is_ok()
+            && window > self.conn.config().connection_window_size
+        {
+            self.conn.set_connection_window_size(window);
+        }
+    }
+
+    /// The BDP estimate, when the estimator runs.
+    pub fn bdp_window(&self) -> Option<u32> {
+        self.bdp.as_ref().map(BdpEstimator::bdp)
+    }
+
+    /// Drains the connection's events into gRPC events.
+    pub fn process(&mut self, now: Instant) {
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                proto::Event::Data {
+                    stream_id,
+                    ref data,
+                    ..
+                } => {
+                    self.on_data_bytes(data.len(), now);
+                    if !self.calls.contains_key(&stream_id) {
+                        // A call already over: give the window back at once.
+                        let _ = self.conn.release_capacity(stream_id, data.len());
+                        continue;
+                    }
+                    self.dispatch(ev, now);
+                }
+                proto::Event::Writable { stream_id } => self.pump(stream_id),
+                proto::Event::PingAck { payload, rtt } => self.on_ping_ack(payload, rtt, now),
+                proto::Event::GoAway {
+                    last_stream_id,
+                    reason,
+                    debug_data,
+                } => self.push(Event::GoAway {
+                    last_stream_id,
+                    reason,
+                    debug_data,
+                }),
+                proto::Event::Closed { error } => {
+                    let msg = match &error {
+                        Some(e) => format!("connection closed: {e}"),
+                        None => "connection closed".to_owned(),
+                    };
+                    self.fail_all(Status::new(Code::UNAVAILABLE, msg));
+                    self.push(Event::Closed { error });
+                }
+                proto::Event::Reset {
+                    stream_id, reason, ..
+                } => {
+                    if let Some(c) = self.calls.get_mut(&stream_id) {
+                        c.send.drop_all();
+                    }
+                    self.end_call(stream_id, Status::from_reset(reason), None);
+                }
+                other => self.dispatch(other, now),
+            }
+        }
+    }
+
+    fn dispatch(&mut self, ev: proto::Event, now: Instant) {
+        match self.role() {
+            Role::Client => super::client::on_event(self, ev),
+            Role::Server => super::server::on_event(self, ev, now),
+        }
+    }
+}
