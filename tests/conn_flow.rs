@@ -347,3 +347,20 @@ fn s6_5_3_an_unacknowledged_update_times_out() {
         Some(Reason::SETTINGS_TIMEOUT)
     );
 }
+
+#[test]
+fn set_connection_window_size_after_close_queues_nothing() {
+    // Found by the simulation: a closed connection kept a WINDOW_UPDATE in
+    // its control queue forever (nothing is written once closed).
+    let mut p = pair();
+    p.handshake();
+    p.client.shutdown(p.now);
+    p.run();
+    assert!(p.client.is_closed() && p.server.is_closed());
+    p.server.set_connection_window_size(4 << 20);
+    assert_eq!(p.server.stats().control_queued.total, 0);
+    let mut raw = server_peer(Config::server());
+    raw.conn.close(Reason::NO_ERROR);
+    raw.conn.set_connection_window_size(4 << 20);
+    assert_eq!(raw.conn.stats().control_queued.window_updates, 0);
+}

@@ -368,6 +368,11 @@ impl Connection {
     /// a WINDOW_UPDATE at once; shrinking takes effect as data is released
     /// (a window, once granted, cannot be taken back).
     pub fn set_connection_window_size(&mut self, size: u32) {
+        if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
+            // Nothing will be written any more: a WINDOW_UPDATE would sit
+            // in the control queue for the rest of the connection's life.
+            return;
+        }
         let size = size.min(super::flow::MAX_WINDOW);
         self.config.connection_window_size = size;
         self.conn_recv.set_target(size);
