@@ -220,8 +220,11 @@ impl Connection {
         }
         self.last_remote_id = id;
         if self.goaway_sent.is_some_and(|last| id > last) {
-            // §6.8: after our GOAWAY, streams above its last id are ignored.
+            // §6.8: after our GOAWAY, streams above its last id are ignored,
+            // and so are the frames the peer sent on them before it saw the
+            // GOAWAY (remembered as reset: no RST_STREAM, no budget spent).
             self.counters.streams_refused += 1;
+            self.store.remember(id, CloseCause::ResetSent);
             return false;
         }
         if self.store.active_remote() >= self.config.max_concurrent_streams as usize {
