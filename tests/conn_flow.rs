@@ -364,3 +364,37 @@ fn set_connection_window_size_after_close_queues_nothing() {
     raw.conn.set_connection_window_size(4 << 20);
     assert_eq!(raw.conn.stats().control_queued.window_updates, 0);
 }
+
+#[test]
+fn s6_9_2_raising_our_initial_window_grants_the_delta_once() {
+    // Found by the simulation: on the ACK of a larger INITIAL_WINDOW_SIZE the
+    // receiver applied the delta to open streams *and* queued it again as a
+    // WINDOW_UPDATE, so the peer could make it hold more than the window it
+    // advertised, and a later raise toward 2^31-1 overflowed the peer's send
+    // window (FLOW_CONTROL_ERROR between two correct endpoints).
+    let mut server = Config::server();
+    server.initial_window_size = 65_535;
+    server.connection_window_size = 4 << 20;
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    let id = p.client.send_request(request("POST", "/"), false).unwrap();
+    p.run();
+    let raise = h2proto::proto::SettingsUpdate::new().initial_window_size(100_000);
+    p.server.update_settings(raise, p.now).unwrap();
+    p.run();
+    assert_eq!(p.client.send_data(id, Bytes::from(vec![7u8; 60_000]), false), Ok(60_000));
+    p.run();
+    p.server.release_capacity(id, 60_000).unwrap();
+    p.run();
+    assert_eq!(p.server.stream_stats(id).unwrap().recv_window, 100_000);
+    assert_eq!(p.client.stream_stats(id).unwrap().send_window, Some(100_000));
+    let max = h2proto::proto::SettingsUpdate::new().initial_window_size((1 << 31) - 1);
+    p.server.update_settings(max, p.now).unwrap();
+    p.run();
+    assert_eq!(p.client.stats().counters.connection_errors, 0);
+    assert_eq!(p.server.stats().counters.resets_sent_for_peer_errors, 0);
+    assert_eq!(
+        p.client.stream_stats(id).unwrap().send_window,
+        Some((1 << 31) - 1)
+    );
+}

@@ -177,6 +177,13 @@ impl RecvWindow {
         self.target = target;
     }
 
+    /// Changes the target window without announcing the difference: for a
+    /// SETTINGS_INITIAL_WINDOW_SIZE change, whose delta both sides apply
+    /// with [`apply_delta`](RecvWindow::apply_delta).
+    pub fn retarget(&mut self, target: u32) {
+        self.target = target.min(MAX_WINDOW);
+    }
+
     /// Applies our own SETTINGS_INITIAL_WINDOW_SIZE change to a stream's
     /// receive window once the peer acknowledged it (§6.9.2 applies to both sides).
     pub fn apply_delta(&mut self, delta: i64) {

@@ -477,8 +477,10 @@ impl Connection {
             self.config.initial_window_size = target;
             let delta = i64::from(target) - i64::from(self.stream_recv_window);
             for stream in self.store.iter_mut() {
+                // The peer applies the same delta to its send window: the
+                // new window needs no WINDOW_UPDATE on top.
                 stream.recv.apply_delta(delta);
-                stream.recv.set_target(target);
+                stream.recv.retarget(target);
             }
             self.stream_recv_window = target;
         }
