@@ -398,3 +398,28 @@ fn s6_9_2_raising_our_initial_window_grants_the_delta_once() {
         Some((1 << 31) - 1)
     );
 }
+
+#[test]
+fn s6_9_an_empty_end_stream_data_fits_a_negative_window() {
+    // Found by the simulation (the client lowers its initial window while
+    // response DATA is in flight, then the server ends the stream): an
+    // empty DATA with END_STREAM on a stream whose receive window the
+    // reduction left negative was reset with FLOW_CONTROL_ERROR. §6.9 lets
+    // it be sent with no space in the window.
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    let lower = h2proto::proto::SettingsUpdate::new().initial_window_size(10);
+    raw.conn.update_settings(lower, raw.now).unwrap();
+    raw.read();
+    // Sent before we saw the new SETTINGS: within the old window.
+    raw.data(1, &[1u8; 100], false);
+    raw.send(Settings::ack());
+    assert_eq!(raw.conn.stream_stats(StreamId::new(1)).unwrap().recv_window, -90);
+    raw.data(1, b"", true);
+    assert_eq!(raw.resets(), []);
+    assert!(raw.take_events().iter().any(|e| matches!(
+        e,
+        Event::Data { stream_id, end_stream: true, .. } if stream_id.value() == 1
+    )));
+    assert_eq!(raw.conn.stats().counters.resets_sent_for_peer_errors, 0);
+}

@@ -127,8 +127,11 @@ impl RecvWindow {
     }
 
     /// Accounts `n` received flow-controlled bytes (DATA payload incl. padding).
+    /// An empty frame always fits, even in a window a SETTINGS reduction
+    /// made negative (§6.9: an empty DATA with END_STREAM may be sent when
+    /// there is no space).
     pub fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
-        if i64::from(n) > self.window {
+        if n > 0 && i64::from(n) > self.window {
             return Err(WindowExceeded);
         }
         self.window -= i64::from(n);
