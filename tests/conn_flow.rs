@@ -423,3 +423,23 @@ fn s6_9_an_empty_end_stream_data_fits_a_negative_window() {
     )));
     assert_eq!(raw.conn.stats().counters.resets_sent_for_peer_errors, 0);
 }
+
+#[test]
+fn shrinking_then_restoring_the_connection_window_grants_nothing_twice() {
+    // Found by the simulation: set_connection_window_size(0) then back to
+    // 65,535 announced another 65,535 although the first window was never
+    // taken back, so the peer could make us hold twice the window we set.
+    let mut server = Config::server();
+    server.connection_window_size = 65_535;
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    p.server.set_connection_window_size(0);
+    p.server.set_connection_window_size(65_535);
+    p.run();
+    assert_eq!(p.server.stats().recv_window, 65_535);
+    assert_eq!(p.client.stats().send_window, 65_535);
+    // Growing past what was granted still announces the difference.
+    p.server.set_connection_window_size(100_000);
+    p.run();
+    assert_eq!(p.client.stats().send_window, 100_000);
+}

@@ -174,8 +174,14 @@ impl RecvWindow {
     /// estimate). Growing it makes the difference available for release at once.
     pub fn set_target(&mut self, target: u32) {
         let target = target.min(MAX_WINDOW);
-        if target > self.target {
-            self.pending_update = self.pending_update.saturating_add(target - self.target);
+        // Grow by what the peer has not been given yet: a window granted
+        // before an earlier shrink was never taken back.
+        let granted =
+            self.window + i64::from(self.unreleased) + i64::from(self.pending_update);
+        let missing = i64::from(target) - granted;
+        if missing > 0 {
+            // ≤ 2^31-1: fits.
+            self.pending_update = self.pending_update.saturating_add(missing as u32);
         }
         self.target = target;
     }
