@@ -461,7 +461,14 @@ impl Connection {
         }
         if let Some(size) = update.header_table_size {
             self.config.header_table_size = size;
-            self.hpack.set_max_table_size(size as usize);
+            // A larger size still awaiting its ACK may already be in use.
+            let pending = self
+                .pending_settings
+                .iter()
+                .filter_map(|u| u.header_table_size)
+                .max()
+                .unwrap_or(0);
+            self.hpack.set_max_table_size(size.max(pending) as usize);
         }
         if let Some(n) = update.max_concurrent_streams {
             self.config.max_concurrent_streams = n;

@@ -353,6 +353,14 @@ impl Connection {
             b = b.max_header_list_size(v);
         }
         let frame = b.build().map_err(|_| UserError::InvalidSetting)?;
+        if let Some(v) = update.header_table_size
+            && v as usize > self.hpack.max_table_size()
+        {
+            // The peer may use a larger table as soon as it reads this
+            // SETTINGS, before its ACK reaches us: allow it now (a smaller
+            // one waits for the ACK).
+            self.hpack.set_max_table_size(v as usize);
+        }
         self.now = now;
         self.loopy.control().push(ControlItem::Settings(frame));
         self.pending_settings.push_back(update);
