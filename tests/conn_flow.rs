@@ -382,12 +382,19 @@ fn s6_9_2_raising_our_initial_window_grants_the_delta_once() {
     let raise = h2proto::proto::SettingsUpdate::new().initial_window_size(100_000);
     p.server.update_settings(raise, p.now).unwrap();
     p.run();
-    assert_eq!(p.client.send_data(id, Bytes::from(vec![7u8; 60_000]), false), Ok(60_000));
+    assert_eq!(
+        p.client
+            .send_data(id, Bytes::from(vec![7u8; 60_000]), false),
+        Ok(60_000)
+    );
     p.run();
     p.server.release_capacity(id, 60_000).unwrap();
     p.run();
     assert_eq!(p.server.stream_stats(id).unwrap().recv_window, 100_000);
-    assert_eq!(p.client.stream_stats(id).unwrap().send_window, Some(100_000));
+    assert_eq!(
+        p.client.stream_stats(id).unwrap().send_window,
+        Some(100_000)
+    );
     let max = h2proto::proto::SettingsUpdate::new().initial_window_size((1 << 31) - 1);
     p.server.update_settings(max, p.now).unwrap();
     p.run();
@@ -414,7 +421,10 @@ fn s6_9_an_empty_end_stream_data_fits_a_negative_window() {
     // Sent before we saw the new SETTINGS: within the old window.
     raw.data(1, &[1u8; 100], false);
     raw.send(Settings::ack());
-    assert_eq!(raw.conn.stream_stats(StreamId::new(1)).unwrap().recv_window, -90);
+    assert_eq!(
+        raw.conn.stream_stats(StreamId::new(1)).unwrap().recv_window,
+        -90
+    );
     raw.data(1, b"", true);
     assert_eq!(raw.resets(), []);
     assert!(raw.take_events().iter().any(|e| matches!(

@@ -249,7 +249,10 @@ fn s6_8_frames_on_streams_ignored_after_our_goaway_are_discarded_quietly() {
     raw.conn.shutdown(raw.now);
     raw.read();
     raw.advance(Duration::from_secs(10));
-    assert_eq!(raw.goaway().map(|g| g.last_stream_id), Some(StreamId::new(1)));
+    assert_eq!(
+        raw.goaway().map(|g| g.last_stream_id),
+        Some(StreamId::new(1))
+    );
     raw.take_events();
     raw.headers(3, &request("POST", "/"), false);
     raw.data(3, b"body", false);

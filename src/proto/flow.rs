@@ -176,8 +176,7 @@ impl RecvWindow {
         let target = target.min(MAX_WINDOW);
         // Grow by what the peer has not been given yet: a window granted
         // before an earlier shrink was never taken back.
-        let granted =
-            self.window + i64::from(self.unreleased) + i64::from(self.pending_update);
+        let granted = self.window + i64::from(self.unreleased) + i64::from(self.pending_update);
         let missing = i64::from(target) - granted;
         if missing > 0 {
             // ≤ 2^31-1: fits.

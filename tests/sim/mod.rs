@@ -371,29 +371,26 @@ impl Sim {
         let from = self.flow_out(side, i).sent;
         let data = body(id.value(), dir, from, len);
         let before = self.pair.conn(side).stream_stats(id).map(|s| s.queued_data);
-        match self.pair.conn(side).send_data(id, data, end_stream) {
-            Ok(taken) => {
-                assert!(taken <= len as usize, "took more than offered");
-                let flow = self.flow_out(side, i);
-                assert!(flow.end.is_none(), "data accepted after the end on {id:?}");
-                flow.sent += taken as u64;
-                if end_stream && taken == len as usize {
-                    flow.end = Some(End::Data);
-                }
-                if taken < len as usize
-                    && let Some(before) = before
-                {
-                    // Took less: the stream or the connection buffer is full.
-                    let cap = self.knobs[ix(side)].stream_buffer;
-                    let stats = self.pair.conn(side).stats();
-                    let after = before + taken;
-                    assert!(
-                        after >= cap || stats.queued_data >= self.knobs[ix(side)].connection_buffer,
-                        "send_data took {taken} of {len} with room left ({after} < {cap})"
-                    );
-                }
+        if let Ok(taken) = self.pair.conn(side).send_data(id, data, end_stream) {
+            assert!(taken <= len as usize, "took more than offered");
+            let flow = self.flow_out(side, i);
+            assert!(flow.end.is_none(), "data accepted after the end on {id:?}");
+            flow.sent += taken as u64;
+            if end_stream && taken == len as usize {
+                flow.end = Some(End::Data);
             }
-            Err(_) => {}
+            if taken < len as usize
+                && let Some(before) = before
+            {
+                // Took less: the stream or the connection buffer is full.
+                let cap = self.knobs[ix(side)].stream_buffer;
+                let stats = self.pair.conn(side).stats();
+                let after = before + taken;
+                assert!(
+                    after >= cap || stats.queued_data >= self.knobs[ix(side)].connection_buffer,
+                    "send_data took {taken} of {len} with room left ({after} < {cap})"
+                );
+            }
         }
     }
 
