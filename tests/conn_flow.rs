@@ -174,7 +174,7 @@ fn s6_9_padding_counts_against_the_window_but_is_released_at_once() {
 }
 
 #[test]
-fn release_capacity_drives_window_updates_by_half_the_window() {
+fn release_capacity_drives_window_updates_by_a_quarter_of_the_window() {
     let mut p = pair();
     p.handshake();
     let id = p
@@ -200,15 +200,15 @@ fn release_capacity_drives_window_updates_by_half_the_window() {
     assert_eq!(received, 200 * 1024);
     // Nothing released yet: no WINDOW_UPDATE.
     assert!(window_updates(&p.sent_frames(Side::Server)).is_empty());
-    p.server.release_capacity(id, 100 * 1024).unwrap();
+    p.server.release_capacity(id, 60 * 1024).unwrap();
     assert!(
         window_updates(&p.sent_frames(Side::Server)).is_empty(),
-        "below half of 256 KiB"
+        "below a quarter of 256 KiB"
     );
-    p.server.release_capacity(id, 28 * 1024).unwrap();
+    p.server.release_capacity(id, 4 * 1024).unwrap();
     assert_eq!(
         window_updates(&p.sent_frames(Side::Server)),
-        [(1, 128 * 1024)]
+        [(1, 64 * 1024)]
     );
     // Over-releasing is clamped to what was received.
     p.server.release_capacity(id, usize::MAX).unwrap();
@@ -346,4 +346,110 @@ fn s6_5_3_an_unacknowledged_update_times_out() {
         peer.goaway().map(|g| g.error_code),
         Some(Reason::SETTINGS_TIMEOUT)
     );
+}
+
+#[test]
+fn set_connection_window_size_after_close_queues_nothing() {
+    // Found by the simulation: a closed connection kept a WINDOW_UPDATE in
+    // its control queue forever (nothing is written once closed).
+    let mut p = pair();
+    p.handshake();
+    p.client.shutdown(p.now);
+    p.run();
+    assert!(p.client.is_closed() && p.server.is_closed());
+    p.server.set_connection_window_size(4 << 20);
+    assert_eq!(p.server.stats().control_queued.total, 0);
+    let mut raw = server_peer(Config::server());
+    raw.conn.close(Reason::NO_ERROR);
+    raw.conn.set_connection_window_size(4 << 20);
+    assert_eq!(raw.conn.stats().control_queued.window_updates, 0);
+}
+
+#[test]
+fn s6_9_2_raising_our_initial_window_grants_the_delta_once() {
+    // Found by the simulation: on the ACK of a larger INITIAL_WINDOW_SIZE the
+    // receiver applied the delta to open streams *and* queued it again as a
+    // WINDOW_UPDATE, so the peer could make it hold more than the window it
+    // advertised, and a later raise toward 2^31-1 overflowed the peer's send
+    // window (FLOW_CONTROL_ERROR between two correct endpoints).
+    let mut server = Config::server();
+    server.initial_window_size = 65_535;
+    server.connection_window_size = 4 << 20;
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    let id = p.client.send_request(request("POST", "/"), false).unwrap();
+    p.run();
+    let raise = h2proto::proto::SettingsUpdate::new().initial_window_size(100_000);
+    p.server.update_settings(raise, p.now).unwrap();
+    p.run();
+    assert_eq!(
+        p.client
+            .send_data(id, Bytes::from(vec![7u8; 60_000]), false),
+        Ok(60_000)
+    );
+    p.run();
+    p.server.release_capacity(id, 60_000).unwrap();
+    p.run();
+    assert_eq!(p.server.stream_stats(id).unwrap().recv_window, 100_000);
+    assert_eq!(
+        p.client.stream_stats(id).unwrap().send_window,
+        Some(100_000)
+    );
+    let max = h2proto::proto::SettingsUpdate::new().initial_window_size((1 << 31) - 1);
+    p.server.update_settings(max, p.now).unwrap();
+    p.run();
+    assert_eq!(p.client.stats().counters.connection_errors, 0);
+    assert_eq!(p.server.stats().counters.resets_sent_for_peer_errors, 0);
+    assert_eq!(
+        p.client.stream_stats(id).unwrap().send_window,
+        Some((1 << 31) - 1)
+    );
+}
+
+#[test]
+fn s6_9_an_empty_end_stream_data_fits_a_negative_window() {
+    // Found by the simulation (the client lowers its initial window while
+    // response DATA is in flight, then the server ends the stream): an
+    // empty DATA with END_STREAM on a stream whose receive window the
+    // reduction left negative was reset with FLOW_CONTROL_ERROR. §6.9 lets
+    // it be sent with no space in the window.
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    let lower = h2proto::proto::SettingsUpdate::new().initial_window_size(10);
+    raw.conn.update_settings(lower, raw.now).unwrap();
+    raw.read();
+    // Sent before we saw the new SETTINGS: within the old window.
+    raw.data(1, &[1u8; 100], false);
+    raw.send(Settings::ack());
+    assert_eq!(
+        raw.conn.stream_stats(StreamId::new(1)).unwrap().recv_window,
+        -90
+    );
+    raw.data(1, b"", true);
+    assert_eq!(raw.resets(), []);
+    assert!(raw.take_events().iter().any(|e| matches!(
+        e,
+        Event::Data { stream_id, end_stream: true, .. } if stream_id.value() == 1
+    )));
+    assert_eq!(raw.conn.stats().counters.resets_sent_for_peer_errors, 0);
+}
+
+#[test]
+fn shrinking_then_restoring_the_connection_window_grants_nothing_twice() {
+    // Found by the simulation: set_connection_window_size(0) then back to
+    // 65,535 announced another 65,535 although the first window was never
+    // taken back, so the peer could make us hold twice the window we set.
+    let mut server = Config::server();
+    server.connection_window_size = 65_535;
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    p.server.set_connection_window_size(0);
+    p.server.set_connection_window_size(65_535);
+    p.run();
+    assert_eq!(p.server.stats().recv_window, 65_535);
+    assert_eq!(p.client.stats().send_window, 65_535);
+    // Growing past what was granted still announces the difference.
+    p.server.set_connection_window_size(100_000);
+    p.run();
+    assert_eq!(p.client.stats().send_window, 100_000);
 }

@@ -351,3 +351,31 @@ fn s8_the_client_refuses_to_send_what_a_server_would_reject() {
         assert!(p.client.send_request(fields, true).is_err());
     }
 }
+
+#[test]
+fn s6_5_3_a_larger_header_table_may_be_used_before_our_ack_arrives() {
+    // Found by the simulation: the client lowered SETTINGS_HEADER_TABLE_SIZE
+    // to 0 (acknowledged), then raised it to 1; the server, having read the
+    // raise, started its next response block with a size update to 1, which
+    // reached the client before the ACK: the client's decoder still allowed
+    // 0 and ended the connection with COMPRESSION_ERROR.
+    let mut p = pair();
+    p.handshake();
+    let zero = h2proto::proto::SettingsUpdate::new().header_table_size(0);
+    p.client.update_settings(zero, p.now).unwrap();
+    p.run();
+    let id = p.client.send_request(request("GET", "/"), true).unwrap();
+    p.run();
+    let one = h2proto::proto::SettingsUpdate::new().header_table_size(1);
+    p.client.update_settings(one, p.now).unwrap();
+    // The response is queued before the server reads the raise, and written
+    // (encoded) after it, ahead of the SETTINGS ACK.
+    p.server.send_response(id, status(200), true).unwrap();
+    p.run();
+    assert_eq!(p.client.stats().counters.connection_errors, 0);
+    assert!(
+        p.events(Side::Client)
+            .iter()
+            .any(|e| matches!(e, Event::Headers { stream_id, .. } if *stream_id == id))
+    );
+}

@@ -5,6 +5,7 @@ mod support;
 use std::time::Duration;
 
 use h2proto::frame::{self, Frame, GoAway, Ping, Reason, Settings, StreamId};
+use h2proto::hpack;
 use h2proto::proto::{Config, ConnectionError, Event, Initiator, PeerViolation, TimeoutKind};
 
 use support::*;
@@ -234,6 +235,41 @@ fn s6_8_streams_above_last_stream_id_are_refused_and_retryable() {
     raw.headers(ids[0].value(), &status(200), true);
     raw.read();
     assert!(raw.conn.is_closed());
+}
+
+#[test]
+fn s6_8_frames_on_streams_ignored_after_our_goaway_are_discarded_quietly() {
+    // Found by the simulation: a request racing the server's final GOAWAY
+    // was ignored, but its DATA then drew RST_STREAM(STREAM_CLOSED) and was
+    // charged to the peer's reset budget, and its trailers were a connection
+    // PROTOCOL_ERROR. §6.8: the sender of GOAWAY just discards such frames.
+    let mut raw = server_peer(Config::server());
+    // Stream 1 keeps the connection open while it drains.
+    raw.headers(1, &request("POST", "/"), false);
+    raw.conn.shutdown(raw.now);
+    raw.read();
+    raw.advance(Duration::from_secs(10));
+    assert_eq!(
+        raw.goaway().map(|g| g.last_stream_id),
+        Some(StreamId::new(1))
+    );
+    raw.take_events();
+    raw.headers(3, &request("POST", "/"), false);
+    raw.data(3, b"body", false);
+    raw.headers(3, &[hpack::HeaderField::new("x-t", "1")], true);
+    let frames = raw.read();
+    assert!(
+        !frames
+            .iter()
+            .any(|f| matches!(f, Frame::RstStream(_) | Frame::GoAway(_))),
+        "{frames:?}"
+    );
+    let counters = raw.conn.stats().counters;
+    assert_eq!(counters.resets_sent_for_peer_errors, 0);
+    assert_eq!(counters.connection_errors, 0);
+    assert_eq!(counters.streams_refused, 1);
+    assert_eq!(raw.conn.live_streams(), 1);
+    assert!(raw.take_events().is_empty());
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! conflate: what the peer may still send (`window`), what it sent that the
 //! application has not consumed yet (`unreleased`), and what the application
 //! released that we have not yet announced (`pending_update`). WINDOW_UPDATE
-//! goes out once `pending_update` reaches half the target window, which keeps
+//! goes out once `pending_update` reaches a quarter of the target window, which keeps
 //! the frame rate low without letting the peer stall (the same threshold h2
 //! and grpc-go use).
 
@@ -127,8 +127,11 @@ impl RecvWindow {
     }
 
     /// Accounts `n` received flow-controlled bytes (DATA payload incl. padding).
+    /// An empty frame always fits, even in a window a SETTINGS reduction
+    /// made negative (§6.9: an empty DATA with END_STREAM may be sent when
+    /// there is no space).
     pub fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
-        if i64::from(n) > self.window {
+        if n > 0 && i64::from(n) > self.window {
             return Err(WindowExceeded);
         }
         self.window -= i64::from(n);
@@ -147,9 +150,12 @@ impl RecvWindow {
     }
 
     /// If enough has been released, the WINDOW_UPDATE increment to send now
-    /// (and the window is credited with it). Threshold: half the target.
+    /// (and the window is credited with it). Threshold: a quarter of the
+    /// target, as grpc-go: at half, only three quarters of the window are in
+    /// flight on average, which caps throughput (and a BDP estimate) below
+    /// what the window promises.
     pub fn take_update(&mut self) -> Option<u32> {
-        self.take_update_at(self.target / 2)
+        self.take_update_at(self.target / 4)
     }
 
     /// Like [`take_update`](RecvWindow::take_update) with any threshold; zero
@@ -171,10 +177,22 @@ impl RecvWindow {
     /// estimate). Growing it makes the difference available for release at once.
     pub fn set_target(&mut self, target: u32) {
         let target = target.min(MAX_WINDOW);
-        if target > self.target {
-            self.pending_update = self.pending_update.saturating_add(target - self.target);
+        // Grow by what the peer has not been given yet: a window granted
+        // before an earlier shrink was never taken back.
+        let granted = self.window + i64::from(self.unreleased) + i64::from(self.pending_update);
+        let missing = i64::from(target) - granted;
+        if missing > 0 {
+            // ≤ 2^31-1: fits.
+            self.pending_update = self.pending_update.saturating_add(missing as u32);
         }
         self.target = target;
+    }
+
+    /// Changes the target window without announcing the difference: for a
+    /// SETTINGS_INITIAL_WINDOW_SIZE change, whose delta both sides apply
+    /// with [`apply_delta`](RecvWindow::apply_delta).
+    pub fn retarget(&mut self, target: u32) {
+        self.target = target.min(MAX_WINDOW);
     }
 
     /// Applies our own SETTINGS_INITIAL_WINDOW_SIZE change to a stream's
@@ -222,18 +240,18 @@ mod tests {
     }
 
     #[test]
-    fn window_update_waits_for_half_the_target() {
+    fn window_update_waits_for_a_quarter_of_the_target() {
         let mut w = RecvWindow::new(1000);
         w.receive(800).unwrap();
-        assert_eq!(w.release(499), 499);
+        assert_eq!(w.release(249), 249);
         assert_eq!(w.take_update(), None);
         assert_eq!(w.release(1), 1);
-        assert_eq!(w.take_update(), Some(500));
-        assert_eq!(w.window(), 700);
+        assert_eq!(w.take_update(), Some(250));
+        assert_eq!(w.window(), 450);
         assert_eq!(w.take_update(), None);
         // Releasing more than was received is clamped.
-        assert_eq!(w.release(10_000), 300);
-        assert_eq!(w.take_update_at(0), Some(300));
+        assert_eq!(w.release(10_000), 550);
+        assert_eq!(w.take_update_at(0), Some(550));
         assert_eq!(w.window(), 1000);
     }
 

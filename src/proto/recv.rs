@@ -220,8 +220,11 @@ impl Connection {
         }
         self.last_remote_id = id;
         if self.goaway_sent.is_some_and(|last| id > last) {
-            // §6.8: after our GOAWAY, streams above its last id are ignored.
+            // §6.8: after our GOAWAY, streams above its last id are ignored,
+            // and so are the frames the peer sent on them before it saw the
+            // GOAWAY (remembered as reset: no RST_STREAM, no budget spent).
             self.counters.streams_refused += 1;
+            self.store.remember(id, CloseCause::ResetSent);
             return false;
         }
         if self.store.active_remote() >= self.config.max_concurrent_streams as usize {
@@ -458,7 +461,14 @@ impl Connection {
         }
         if let Some(size) = update.header_table_size {
             self.config.header_table_size = size;
-            self.hpack.set_max_table_size(size as usize);
+            // A larger size still awaiting its ACK may already be in use.
+            let pending = self
+                .pending_settings
+                .iter()
+                .filter_map(|u| u.header_table_size)
+                .max()
+                .unwrap_or(0);
+            self.hpack.set_max_table_size(size.max(pending) as usize);
         }
         if let Some(n) = update.max_concurrent_streams {
             self.config.max_concurrent_streams = n;
@@ -474,8 +484,10 @@ impl Connection {
             self.config.initial_window_size = target;
             let delta = i64::from(target) - i64::from(self.stream_recv_window);
             for stream in self.store.iter_mut() {
+                // The peer applies the same delta to its send window: the
+                // new window needs no WINDOW_UPDATE on top.
                 stream.recv.apply_delta(delta);
-                stream.recv.set_target(target);
+                stream.recv.retarget(target);
             }
             self.stream_recv_window = target;
         }

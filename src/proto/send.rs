@@ -236,7 +236,7 @@ impl Connection {
     }
 
     /// The application consumed `n` bytes of the stream's DATA: they count as
-    /// free window again. WINDOW_UPDATE goes out once half the window was
+    /// free window again. WINDOW_UPDATE goes out once a quarter of the window was
     /// released (per stream and for the connection), which keeps the peer
     /// sending without a frame per read. Releasing more than was received is
     /// clamped; releasing on a stream that is gone does nothing.
@@ -353,6 +353,14 @@ impl Connection {
             b = b.max_header_list_size(v);
         }
         let frame = b.build().map_err(|_| UserError::InvalidSetting)?;
+        if let Some(v) = update.header_table_size
+            && v as usize > self.hpack.max_table_size()
+        {
+            // The peer may use a larger table as soon as it reads this
+            // SETTINGS, before its ACK reaches us: allow it now (a smaller
+            // one waits for the ACK).
+            self.hpack.set_max_table_size(v as usize);
+        }
         self.now = now;
         self.loopy.control().push(ControlItem::Settings(frame));
         self.pending_settings.push_back(update);
@@ -368,6 +376,11 @@ impl Connection {
     /// a WINDOW_UPDATE at once; shrinking takes effect as data is released
     /// (a window, once granted, cannot be taken back).
     pub fn set_connection_window_size(&mut self, size: u32) {
+        if !matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
+            // Nothing will be written any more: a WINDOW_UPDATE would sit
+            // in the control queue for the rest of the connection's life.
+            return;
+        }
         let size = size.min(super::flow::MAX_WINDOW);
         self.config.connection_window_size = size;
         self.conn_recv.set_target(size);
