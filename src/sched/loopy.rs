@@ -18,10 +18,10 @@ use std::collections::{HashMap, VecDeque};
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::control::{ControlItem, ControlQueue};
+use super::window::{DEFAULT_WINDOW, SendWindow, WindowOverflow};
 use super::{IdMap, SendError};
 use crate::frame::{self, FrameType, Head, StreamId};
 use crate::hpack::{self, HeaderField};
-use crate::proto::flow::{SendWindow, WindowOverflow};
 
 /// The smallest DATA payload written when the caller's buffer has less room
 /// than that: the rest of the frame waits for the next `poll_transmit`.
@@ -135,9 +135,9 @@ impl Loopy {
             trailers: HashMap::default(),
             rotation: VecDeque::new(),
             blocked: Vec::new(),
-            conn_window: SendWindow::new(crate::proto::flow::DEFAULT_WINDOW),
+            conn_window: SendWindow::new(DEFAULT_WINDOW),
             max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
-            initial_window: crate::proto::flow::DEFAULT_WINDOW,
+            initial_window: DEFAULT_WINDOW,
             limits,
             queued_data: 0,
             encoder: hpack::Encoder::new(header_table_size),

@@ -259,9 +259,12 @@ fn a_settings_reduction_makes_windows_negative_until_updates_arrive() {
     );
     w.window_update(id(1), 4).unwrap();
     assert_eq!(data_frames(&transmit(&mut w, usize::MAX)), [(1, 4, false)]);
-    assert_eq!(w.set_initial_window(crate::proto::flow::MAX_WINDOW), Ok(()));
     assert_eq!(
-        w.window_update(id(1), crate::proto::flow::MAX_WINDOW),
+        w.set_initial_window(crate::sched::window::MAX_WINDOW),
+        Ok(())
+    );
+    assert_eq!(
+        w.window_update(id(1), crate::sched::window::MAX_WINDOW),
         Err(WindowOverflow)
     );
 }
