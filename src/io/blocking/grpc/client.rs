@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::driver::{self, Cmd};
 use super::{Config, Error, Item};
-use crate::grpc::{self, CallId, CallOptions, Metadata, Status};
+use crate::grpc::{self, CallError, CallId, CallOptions, Metadata, Status};
 use crate::io::blocking::driver::Msg;
 
 /// Slack past a call's deadline before a handle stops waiting for the
@@ -156,13 +156,18 @@ impl ClientCall {
         })
     }
 
-    /// Half-closes: no more messages from us.
+    /// Half-closes: no more messages from us. Half-closing a call the
+    /// server already ended is not an error (the server may answer before it
+    /// saw our end of stream); the status says how it ended.
     pub fn close_send(&mut self) -> Result<(), Error> {
-        if let Some((status, _)) = &self.end {
-            return Err(Error::Ended(status.clone()));
+        if self.end.is_some() {
+            return Ok(());
         }
         let id = self.id;
-        command(&self.tx, self.wait_bound(), |r| Cmd::CloseSend(id, r))
+        match command(&self.tx, self.wait_bound(), |r| Cmd::CloseSend(id, r)) {
+            Err(Error::Call(CallError::UnknownCall(_))) => Ok(()),
+            r => r,
+        }
     }
 
     /// Cancels the call (RST_STREAM(CANCEL)); its status becomes CANCELLED.
