@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::call::Call;
+use super::call::{Call, status_fields};
 use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
 use super::status::{Code, Status};
 use super::{CallId, Config, Event};
 use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
 use crate::proto::bdp::BdpEstimator;
 use crate::proto::stream::state::StreamState;
 use crate::proto::{self, Connection, Role, SettingsUpdate};
@@ -36,7 +37,7 @@ pub(crate) struct Core {
     bdp_ping: Option<[u8; 8]>,
     /// Server streams answered before the client half-closed: RST_STREAM
     /// (NO_ERROR) once our END_STREAM is on the wire.
-    rst_after_end: Vec<StreamId>,
+    rst_after_end: Vec<(StreamId, Reason)>,
 }
 
 impl Core {
@@ -155,7 +156,16 @@ impl Core {
             .map(|c| c.id.stream_id())
             .collect();
         for id in expired {
-            let _ = self.conn.reset(id, Reason::CANCEL);
+            let unanswered =
+                self.role() == Role::Server && self.calls.get(&id).is_some_and(|c| !c.headers);
+            if unanswered && self.answer_deadline_exceeded(id) {
+                // The status goes first, then RST_STREAM(CANCEL): a client
+                // whose own timer is later than ours still learns
+                // DEADLINE_EXCEEDED, not CANCELLED (grpcio does).
+                self.rst_after_end.push((id, Reason::CANCEL));
+            } else {
+                let _ = self.conn.reset(id, Reason::CANCEL);
+            }
             self.end_call(
                 id,
                 Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded"),
@@ -163,6 +173,18 @@ impl Core {
             );
         }
         self.process(now);
+    }
+
+    /// Server: a trailers-only DEADLINE_EXCEEDED response on a call that
+    /// sent nothing yet. Whether it was queued.
+    fn answer_deadline_exceeded(&mut self, id: StreamId) -> bool {
+        let mut fields = vec![
+            HeaderField::new(":status", "200"),
+            HeaderField::new("content-type", "application/grpc"),
+        ];
+        let status = Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded");
+        status_fields(&status, &super::Metadata::new(), &mut fields);
+        self.conn.send_response(id, fields, true).is_ok()
     }
 
     pub fn call_started(&mut self, now: Instant) {
@@ -200,7 +222,7 @@ impl Core {
 
     /// Queues RST_STREAM(NO_ERROR) after our END_STREAM is written.
     pub fn reset_after_end(&mut self, id: StreamId) {
-        self.rst_after_end.push(id);
+        self.rst_after_end.push((id, Reason::NO_ERROR));
     }
 
     /// Sends the RST_STREAM(NO_ERROR)s whose END_STREAM went out. Returns
@@ -208,16 +230,17 @@ impl Core {
     fn reset_finished_streams(&mut self) -> bool {
         let mut queued = false;
         let conn = &mut self.conn;
-        self.rst_after_end
-            .retain(|&id| match conn.stream_stats(id).map(|s| s.state) {
+        self.rst_after_end.retain(
+            |&(id, reason)| match conn.stream_stats(id).map(|s| s.state) {
                 Some(StreamState::HalfClosedLocal) => {
-                    let _ = conn.reset(id, Reason::NO_ERROR);
+                    let _ = conn.reset(id, reason);
                     queued = true;
                     false
                 }
                 Some(StreamState::Open | StreamState::Idle) => true,
                 _ => false,
-            });
+            },
+        );
         queued
     }
 
