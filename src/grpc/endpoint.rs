@@ -37,7 +37,7 @@ pub(crate) struct Core {
     bdp_ping: Option<[u8; 8]>,
     /// Server streams answered before the client half-closed: RST_STREAM
     /// (NO_ERROR) once our END_STREAM is on the wire.
-    rst_after_end: Vec<(StreamId, Reason)>,
+    rst_after_end: Vec<StreamId>,
 }
 
 impl Core {
@@ -159,10 +159,12 @@ impl Core {
             let unanswered =
                 self.role() == Role::Server && self.calls.get(&id).is_some_and(|c| !c.headers);
             if unanswered && self.answer_deadline_exceeded(id) {
-                // The status goes first, then RST_STREAM(CANCEL): a client
-                // whose own timer is later than ours still learns
-                // DEADLINE_EXCEEDED, not CANCELLED (grpcio does).
-                self.rst_after_end.push((id, Reason::CANCEL));
+                // A status, as grpc-go and grpc core send: a client whose
+                // own timer is later than ours learns DEADLINE_EXCEEDED, not
+                // CANCELLED. Then RST_STREAM(NO_ERROR) if the client has not
+                // half-closed (grpcio reports CANCELLED on a RST_STREAM(CANCEL)
+                // right after the trailers, whatever they said).
+                self.reset_after_end(id);
             } else {
                 let _ = self.conn.reset(id, Reason::CANCEL);
             }
@@ -222,7 +224,7 @@ impl Core {
 
     /// Queues RST_STREAM(NO_ERROR) after our END_STREAM is written.
     pub fn reset_after_end(&mut self, id: StreamId) {
-        self.rst_after_end.push((id, Reason::NO_ERROR));
+        self.rst_after_end.push(id);
     }
 
     /// Sends the RST_STREAM(NO_ERROR)s whose END_STREAM went out. Returns
@@ -230,17 +232,16 @@ impl Core {
     fn reset_finished_streams(&mut self) -> bool {
         let mut queued = false;
         let conn = &mut self.conn;
-        self.rst_after_end.retain(
-            |&(id, reason)| match conn.stream_stats(id).map(|s| s.state) {
+        self.rst_after_end
+            .retain(|&id| match conn.stream_stats(id).map(|s| s.state) {
                 Some(StreamState::HalfClosedLocal) => {
-                    let _ = conn.reset(id, reason);
+                    let _ = conn.reset(id, Reason::NO_ERROR);
                     queued = true;
                     false
                 }
                 Some(StreamState::Open | StreamState::Idle) => true,
                 _ => false,
-            },
-        );
+            });
         queued
     }
 
