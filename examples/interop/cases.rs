@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2proto::grpc::{CallOptions, Code, Encoding, Metadata};
-use h2proto::io::blocking::grpc::{Client, ClientCall};
+use h2proto::io::blocking::grpc::{Client, ClientCall, Error};
 use prost::Message;
 
 use crate::messages::*;
@@ -94,8 +94,12 @@ fn unary(
     compress: bool,
 ) -> Result<ClientCall, String> {
     let mut call = client.call(path, md, options).map_err(e)?;
-    call.send_with(Bytes::from(req.encode_to_vec()), compress)
-        .map_err(e)?;
+    // A server may answer (UNIMPLEMENTED, say) before it reads the request:
+    // then the call's status tells.
+    match call.send_with(Bytes::from(req.encode_to_vec()), compress) {
+        Ok(()) | Err(Error::Ended(_)) => {}
+        Err(err) => return Err(e(err)),
+    }
     call.close_send().map_err(e)?;
     Ok(call)
 }

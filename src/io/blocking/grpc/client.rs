@@ -145,15 +145,20 @@ impl ClientCall {
         self.send_with(message, true)
     }
 
-    /// Sends a message; `compress` asks for the call's encoding.
+    /// Sends a message; `compress` asks for the call's encoding. On a call
+    /// that is over (the server may answer before reading what we send),
+    /// [`Error::Ended`] with its status.
     pub fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
         if let Some((status, _)) = &self.end {
             return Err(Error::Ended(status.clone()));
         }
         let id = self.id;
-        command(&self.tx, self.wait_bound(), |r| {
+        match command(&self.tx, self.wait_bound(), |r| {
             Cmd::Send(id, message, compress, r)
-        })
+        }) {
+            Err(Error::Call(CallError::UnknownCall(_))) => Err(Error::Ended(self.status()?)),
+            r => r,
+        }
     }
 
     /// Half-closes: no more messages from us. Half-closing a call the
