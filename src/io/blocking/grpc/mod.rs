@@ -33,7 +33,7 @@
 //! ([`grpc::Client`](crate::grpc::Client) or
 //! [`grpc::Server`](crate::grpc::Server)), with a reader and a writer thread
 //! per socket. Call handles talk to the driver over a channel. A send waits
-//! until the endpoint took the message (after [`Event::Writable`] when the
+//! until the endpoint took the message (after [`Event::Writable`](crate::grpc::Event::Writable) when the
 //! call's queue was full), so nothing queues without bound on the send side.
 //! Every wait of a handle is bounded: by the call's deadline, else by
 //! [`Config::max_wait`].
