@@ -157,6 +157,18 @@ fn echo_status(s: &Option<EchoStatus>) -> Option<Status> {
     ))
 }
 
+/// Largest response payload served (the default max message size): a request
+/// cannot make the server allocate more.
+const MAX_RESPONSE_SIZE: i32 = 4 << 20;
+
+/// INVALID_ARGUMENT for a response size over [`MAX_RESPONSE_SIZE`].
+fn too_large(size: i32) -> Option<Status> {
+    (size > MAX_RESPONSE_SIZE).then(|| {
+        let m = format!("response size {size} over {MAX_RESPONSE_SIZE}");
+        Status::new(Code::INVALID_ARGUMENT, m)
+    })
+}
+
 fn flag(b: &Option<BoolValue>) -> bool {
     b.as_ref().is_some_and(|b| b.value)
 }
@@ -174,6 +186,9 @@ fn unary(mut reply: Reply) {
         return reply.finish(status);
     }
     if let Some(status) = echo_status(&req.response_status) {
+        return reply.finish(status);
+    }
+    if let Some(status) = too_large(req.response_size) {
         return reply.finish(status);
     }
     let compress = flag(&req.response_compressed);
@@ -221,6 +236,13 @@ fn streaming_input(mut reply: Reply) {
 /// with if it asked for one.
 fn respond(reply: &mut Reply, req: &StreamingOutputCallRequest) -> Status {
     if let Some(status) = echo_status(&req.response_status) {
+        return status;
+    }
+    if let Some(status) = req
+        .response_parameters
+        .iter()
+        .find_map(|p| too_large(p.size))
+    {
         return status;
     }
     if req.response_parameters.iter().any(|p| flag(&p.compressed)) {
