@@ -4,6 +4,7 @@
 //! external peer; `tests/interop_grpc.rs` runs the same cases against grpcio.
 
 #[path = "../examples/interop/cases.rs"]
+#[allow(dead_code)] // names() is for the example's usage line
 mod cases;
 #[path = "../examples/interop/messages.rs"]
 mod messages;
