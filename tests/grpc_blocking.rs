@@ -94,3 +94,30 @@ fn concurrent_calls_share_one_connection() {
         t.join().expect("thread").expect("ping_pong");
     }
 }
+
+/// A graceful client shutdown waits for calls at most `max_wait`, then
+/// closes the connection: the call left running ends UNAVAILABLE.
+#[test]
+fn shutdown_is_bounded_when_a_call_never_ends() {
+    use std::time::{Duration, Instant};
+
+    use h2proto::grpc::{CallOptions, Code, Metadata};
+    use h2proto::io::blocking::grpc::Config;
+
+    let mut config = Config::client();
+    config.max_wait = Duration::from_millis(300);
+    let client = Client::connect_with(("127.0.0.1", server()), config).expect("connect");
+    // A bidi call that neither side ends.
+    let path = messages::path::FULL_DUPLEX_CALL;
+    let mut call = client
+        .call(path, Metadata::new(), CallOptions::new())
+        .expect("call");
+    let started = Instant::now();
+    client.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(call.status().expect("status").code(), Code::UNAVAILABLE);
+}

@@ -78,16 +78,23 @@ impl Client {
     }
 
     /// Sends GOAWAY, lets the calls in progress finish, and waits for the
-    /// connection to end.
+    /// connection to end: at most [`Config::max_wait`], then the connection
+    /// is closed and the calls still running end UNAVAILABLE.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
         let _ = self.tx.send(Msg::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(t) = self.thread.take() else { return };
+        let until = Instant::now() + self.max_wait;
+        while !t.is_finished() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(5));
         }
+        if !t.is_finished() {
+            let _ = self.tx.send(Msg::Cmd(Cmd::Close));
+        }
+        let _ = t.join();
     }
 }
 

@@ -42,6 +42,9 @@ pub(super) enum Cmd {
     Cancel(CallId),
     /// Nothing (the server's check that a connection is still running).
     Nop,
+    /// Ends the connection now (GOAWAY, calls fail UNAVAILABLE): what a
+    /// graceful shutdown becomes when calls do not finish in time.
+    Close,
 }
 
 /// The gRPC endpoint verbs the driver needs, for both roles.
@@ -108,7 +111,7 @@ impl Endpoint for grpc::Client {
             Cmd::Headers(.., reply) | Cmd::Encoding(.., reply) | Cmd::Finish(.., reply) => {
                 let _ = reply.send(Err(Error::Closed));
             }
-            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop => {}
+            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop | Cmd::Close => {}
         }
     }
 }
@@ -128,7 +131,7 @@ impl Endpoint for grpc::Server {
                 return;
             }
             Cmd::CloseSend(.., reply) => (Err(CallError::SendClosed), reply),
-            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop => return,
+            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop | Cmd::Close => return,
         };
         let _ = reply.send(r.map_err(Error::from));
     }
@@ -296,6 +299,7 @@ impl State {
                 }
                 self.unblock(id);
             }
+            Cmd::Close => ep.conn().close(crate::frame::Reason::NO_ERROR),
             cmd => ep.command(cmd, now, &mut self.calls),
         }
     }
