@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::call::Call;
+use super::call::{Call, status_fields};
 use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
 use super::status::{Code, Status};
 use super::{CallId, Config, Event};
 use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
 use crate::proto::bdp::BdpEstimator;
 use crate::proto::stream::state::StreamState;
 use crate::proto::{self, Connection, Role, SettingsUpdate};
@@ -155,7 +156,18 @@ impl Core {
             .map(|c| c.id.stream_id())
             .collect();
         for id in expired {
-            let _ = self.conn.reset(id, Reason::CANCEL);
+            let unanswered =
+                self.role() == Role::Server && self.calls.get(&id).is_some_and(|c| !c.headers);
+            if unanswered && self.answer_deadline_exceeded(id) {
+                // A status, as grpc-go and grpc core send: a client whose
+                // own timer is later than ours learns DEADLINE_EXCEEDED, not
+                // CANCELLED. Then RST_STREAM(NO_ERROR) if the client has not
+                // half-closed (grpcio reports CANCELLED on a RST_STREAM(CANCEL)
+                // right after the trailers, whatever they said).
+                self.reset_after_end(id);
+            } else {
+                let _ = self.conn.reset(id, Reason::CANCEL);
+            }
             self.end_call(
                 id,
                 Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded"),
@@ -163,6 +175,18 @@ impl Core {
             );
         }
         self.process(now);
+    }
+
+    /// Server: a trailers-only DEADLINE_EXCEEDED response on a call that
+    /// sent nothing yet. Whether it was queued.
+    fn answer_deadline_exceeded(&mut self, id: StreamId) -> bool {
+        let mut fields = vec![
+            HeaderField::new(":status", "200"),
+            HeaderField::new("content-type", "application/grpc"),
+        ];
+        let status = Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded");
+        status_fields(&status, &super::Metadata::new(), &mut fields);
+        self.conn.send_response(id, fields, true).is_ok()
     }
 
     pub fn call_started(&mut self, now: Instant) {

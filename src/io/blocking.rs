@@ -43,6 +43,7 @@
 
 mod client;
 mod driver;
+pub mod grpc;
 mod server;
 
 pub use client::{Client, ClientConfig};

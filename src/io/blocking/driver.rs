@@ -92,14 +92,17 @@ pub(crate) fn run<R: Role>(
     let _ = writer.join();
 }
 
-type Io = (
+pub(crate) type Io = (
     JoinHandle<()>,
     SyncSender<()>,
     JoinHandle<()>,
     Sender<BytesMut>,
 );
 
-fn spawn_io<C: Send + 'static>(stream: &TcpStream, tx: &Sender<Msg<C>>) -> std::io::Result<Io> {
+pub(crate) fn spawn_io<C: Send + 'static>(
+    stream: &TcpStream,
+    tx: &Sender<Msg<C>>,
+) -> std::io::Result<Io> {
     let (credit_tx, credit_rx) = mpsc::sync_channel::<()>(READ_CREDITS);
     let mut read_half = stream.try_clone()?;
     let read_tx = tx.clone();

@@ -1,0 +1,68 @@
+//! grpc's interop test client on h2proto's blocking gRPC driver.
+//!
+//! ```sh
+//! cargo run --example grpc_interop_client -- --server_host 127.0.0.1 \
+//!     --server_port 10000 --test_case large_unary
+//! ```
+//!
+//! Runs one case of grpc's interop-test-descriptions (or `all`), with their
+//! sizes and checks. Exit status 0 when it passed. `--skip_compression_probe`
+//! leaves out the client_compressed_* feature probe, for servers that cannot
+//! tell a compressed request from an uncompressed one.
+
+#[path = "interop/cases.rs"]
+mod cases;
+#[path = "interop/messages.rs"]
+mod messages;
+
+use cases::{CASES, PROBE, names};
+use h2proto::io::blocking::grpc::Client;
+
+fn main() {
+    let (mut host, mut port, mut case) = ("127.0.0.1".to_owned(), 10000u16, String::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--skip_compression_probe" {
+            PROBE.store(false, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        }
+        let (name, value) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let value = value.or_else(|| args.next()).unwrap_or_default();
+        match name.as_str() {
+            "--server_host" => host = value,
+            "--server_port" => port = value.parse().unwrap_or(port),
+            "--test_case" => case = value,
+            other => eprintln!("ignoring flag {other}"),
+        }
+    }
+    let selected: Vec<_> = CASES
+        .iter()
+        .filter(|(name, _)| case == "all" || *name == case)
+        .collect();
+    if selected.is_empty() {
+        eprintln!("unknown --test_case {case:?}; one of: all, {}", names());
+        std::process::exit(2);
+    }
+    let client = match Client::connect((host.as_str(), port)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot connect to {host}:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut failed = 0;
+    for (name, run) in selected {
+        match run(&client) {
+            Ok(()) => println!("PASS {name}"),
+            Err(e) => {
+                println!("FAIL {name}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    client.shutdown();
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}

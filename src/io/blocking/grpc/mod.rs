@@ -1,0 +1,116 @@
+//! gRPC over `std::net`: a threaded server with one handler call per gRPC
+//! call, and a client that runs any number of calls (unary, server-,
+//! client- and bidi-streaming) over one connection.
+//!
+//! Messages are [`Bytes`]; protobuf stays the caller's business.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use h2proto::grpc::{CallOptions, Metadata, Status};
+//! use h2proto::io::blocking::grpc::{Client, Server};
+//!
+//! let server = Server::bind("127.0.0.1:0")?.spawn(|mut call| {
+//!     // Echo every message, then OK.
+//!     while let Ok(Some((message, _))) = call.recv() {
+//!         let _ = call.send(message);
+//!     }
+//!     let _ = call.finish(Status::ok(), Metadata::new());
+//! })?;
+//! let client = Client::connect(server.local_addr())?;
+//! let mut call = client.call("/echo.Echo/Say", Metadata::new(), CallOptions::new())?;
+//! call.send(Bytes::from_static(b"hi"))?;
+//! call.close_send()?;
+//! assert_eq!(call.recv()?.as_deref(), Some(&b"hi"[..]));
+//! assert!(call.status()?.is_ok());
+//! client.shutdown();
+//! server.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How a connection runs
+//!
+//! As in the HTTP adapter, a driver thread alone owns the sans-IO endpoint
+//! ([`grpc::Client`](crate::grpc::Client) or
+//! [`grpc::Server`](crate::grpc::Server)), with a reader and a writer thread
+//! per socket. Call handles talk to the driver over a channel. A send waits
+//! until the endpoint took the message (after [`Event::Writable`](crate::grpc::Event::Writable) when the
+//! call's queue was full), so nothing queues without bound on the send side.
+//! Every wait of a handle is bounded: by the call's deadline, else by
+//! [`Config::max_wait`].
+
+mod client;
+mod driver;
+mod server;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use client::{Client, ClientCall};
+pub use server::{Server, ServerCall, ServerHandle};
+
+use crate::grpc::{CallError, Metadata, Status};
+
+/// Settings of the blocking gRPC client and server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The sans-IO endpoint's settings.
+    pub grpc: crate::grpc::Config,
+    /// Longest a handle waits for anything when its call has no deadline.
+    /// Default 60 s.
+    pub max_wait: Duration,
+}
+
+impl Config {
+    /// Client defaults.
+    pub fn client() -> Config {
+        Config {
+            grpc: crate::grpc::Config::client(),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+
+    /// Server defaults.
+    pub fn server() -> Config {
+        Config {
+            grpc: crate::grpc::Config::server(),
+            ..Config::client()
+        }
+    }
+}
+
+/// What can go wrong with a call handle's command or wait.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The sans-IO endpoint refused the command.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The call is over (its status is in
+    /// [`ClientCall::status`] or the [`ServerCall::recv`] error).
+    #[error("call ended: {0:?}")]
+    Ended(Status),
+    /// The connection's driver is gone.
+    #[error("connection closed")]
+    Closed,
+    /// A wait passed its bound (the deadline or [`Config::max_wait`]).
+    #[error("timed out waiting")]
+    Timeout,
+    /// A socket error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// What the driver hands to a call's handle.
+#[derive(Debug)]
+enum Item {
+    /// Client: the response headers.
+    Headers(Metadata),
+    /// A message and whether it arrived compressed.
+    Message(Bytes, bool),
+    /// Server: the client half-closed.
+    HalfClosed,
+    /// The call is over.
+    End(Status, Metadata),
+}

@@ -1,0 +1,305 @@
+//! The blocking gRPC server: a thread per connection (plus its reader and
+//! writer) and a thread per call running the handler.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::client::command;
+use super::driver::{self, Cmd};
+use super::{Config, Error, Item};
+use crate::grpc::{self, CallId, Code, Encoding, Event, Metadata, Status};
+use crate::io::blocking::driver::Msg;
+
+/// A bound listener, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: Config,
+}
+
+impl Server {
+    /// Binds `addr` with [`Config::server`].
+    pub fn bind(addr: impl ToSocketAddrs) -> std::io::Result<Server> {
+        Ok(Server {
+            listener: TcpListener::bind(addr)?,
+            config: Config::server(),
+        })
+    }
+
+    /// Replaces the settings.
+    pub fn with_config(mut self, config: Config) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// Serves in the background: each call runs `handler` on its own thread.
+    /// The handler routes on [`ServerCall::path`] and should end the call
+    /// with [`ServerCall::finish`] (a dropped call is cancelled).
+    pub fn spawn<H>(self, handler: H) -> std::io::Result<ServerHandle>
+    where
+        H: Fn(ServerCall) + Send + Sync + 'static,
+    {
+        let addr = self.listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>> = Arc::default();
+        let handler: Arc<dyn Fn(ServerCall) + Send + Sync> = Arc::new(handler);
+        let (listener, config) = (self.listener, self.config);
+        let (stop2, conns2) = (stop.clone(), conns.clone());
+        let accept = thread::Builder::new()
+            .name("grpc-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (tx, rx) = mpsc::channel();
+                    if let Ok(mut list) = conns2.lock() {
+                        list.retain(|t: &Sender<Msg<Cmd>>| t.send(Msg::Cmd(Cmd::Nop)).is_ok());
+                        list.push(tx.clone());
+                    }
+                    let (handler, config) = (handler.clone(), config.clone());
+                    let _ = thread::Builder::new()
+                        .name("grpc-conn".into())
+                        .spawn(move || serve_connection(stream, config, tx, rx, handler));
+                }
+            })?;
+        Ok(ServerHandle {
+            addr,
+            stop,
+            conns,
+            accept: Some(accept),
+        })
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    config: Config,
+    tx: Sender<Msg<Cmd>>,
+    rx: Receiver<Msg<Cmd>>,
+    handler: Arc<dyn Fn(ServerCall) + Send + Sync>,
+) {
+    let mut ep = grpc::Server::new(config.grpc.clone(), Instant::now());
+    let call_tx = tx.clone();
+    let max_wait = config.max_wait;
+    driver::run(stream, &mut ep, tx, rx, &mut |calls, event| {
+        let Event::CallStarted {
+            call,
+            path,
+            authority,
+            metadata,
+            deadline,
+        } = event
+        else {
+            return;
+        };
+        let (items_tx, items) = mpsc::channel();
+        calls.insert(call, items_tx);
+        let sc = ServerCall {
+            id: call,
+            path,
+            authority,
+            metadata,
+            deadline,
+            tx: call_tx.clone(),
+            items,
+            max_wait,
+            done: false,
+            finished: false,
+        };
+        let handler = handler.clone();
+        let spawned = thread::Builder::new()
+            .name("grpc-call".into())
+            .spawn(move || handler(sc));
+        if spawned.is_err() {
+            // No thread: the dropped call is cancelled.
+            calls.remove(&call);
+        }
+    });
+}
+
+/// A running server. [`shutdown`](ServerHandle::shutdown) stops accepting
+/// and sends GOAWAY on every connection.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, sends GOAWAY on every connection, and waits for the
+    /// accept loop to end (connections finish their calls on their own).
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    /// Serves until the process ends.
+    pub fn wait(mut self) {
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn stop_now(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        if let Ok(list) = self.conns.lock() {
+            for tx in list.iter() {
+                let _ = tx.send(Msg::Shutdown);
+            }
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            self.stop_now();
+        }
+    }
+}
+
+/// One call on a server, handed to the handler.
+#[derive(Debug)]
+pub struct ServerCall {
+    id: CallId,
+    path: String,
+    authority: Option<String>,
+    metadata: Metadata,
+    deadline: Option<Instant>,
+    tx: Sender<Msg<Cmd>>,
+    items: Receiver<Item>,
+    max_wait: Duration,
+    done: bool,
+    finished: bool,
+}
+
+impl ServerCall {
+    /// `:path`, `/Service/Method`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `:authority`, if the client sent one.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+
+    /// The request metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The deadline from `grpc-timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The next request message and whether it arrived compressed; `None`
+    /// once the client half-closed; [`Error::Ended`] if the call was
+    /// cancelled or its deadline passed.
+    pub fn recv(&mut self) -> Result<Option<(Bytes, bool)>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let bound = match self.deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()) + Duration::from_secs(1),
+            None => self.max_wait,
+        };
+        match self.items.recv_timeout(bound) {
+            Ok(Item::Message(m, compressed)) => Ok(Some((m, compressed))),
+            Ok(Item::HalfClosed) => {
+                self.done = true;
+                Ok(None)
+            }
+            Ok(Item::End(status, _)) => Err(Error::Ended(status)),
+            Ok(Item::Headers(_)) => Ok(None),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+
+    /// Waits until the call is cancelled or its deadline passes, at most
+    /// `max`: `true` if it ended.
+    pub fn wait_cancelled(&mut self, max: Duration) -> bool {
+        let until = Instant::now() + max;
+        loop {
+            match self
+                .items
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+            {
+                Ok(Item::End(..)) | Err(RecvTimeoutError::Disconnected) => return true,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    }
+
+    /// Sends the response headers now (else they go with the first message).
+    pub fn send_headers(&mut self, metadata: Metadata) -> Result<(), Error> {
+        let id = self.id;
+        command(&self.tx, self.max_wait, |r| Cmd::Headers(id, metadata, r))
+    }
+
+    /// Compresses the response messages with `encoding` (before headers).
+    pub fn set_send_encoding(&mut self, encoding: Encoding) -> Result<(), Error> {
+        let id = self.id;
+        command(&self.tx, self.max_wait, |r| Cmd::Encoding(id, encoding, r))
+    }
+
+    /// Sends a message (compressed if an encoding is set). Waits while the
+    /// call's send queue is full.
+    pub fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.send_with(message, true)
+    }
+
+    /// Sends a message; `compress` asks for the call's encoding.
+    pub fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        let id = self.id;
+        command(&self.tx, self.max_wait, |r| {
+            Cmd::Send(id, message, compress, r)
+        })
+    }
+
+    /// Ends the call with a status and trailing metadata.
+    pub fn finish(mut self, status: Status, trailers: Metadata) -> Result<(), Error> {
+        let id = self.id;
+        self.done = true;
+        let r = command(&self.tx, self.max_wait, |r| {
+            Cmd::Finish(id, status, trailers, r)
+        });
+        self.finished = true;
+        r
+    }
+
+    /// Ends the call UNIMPLEMENTED.
+    pub fn unimplemented(self) -> Result<(), Error> {
+        let status = Status::new(Code::UNIMPLEMENTED, format!("unknown method {}", self.path));
+        self.finish(status, Metadata::new())
+    }
+}
+
+impl Drop for ServerCall {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.tx.send(Msg::Cmd(Cmd::Cancel(self.id)));
+        }
+    }
+}
