@@ -363,3 +363,16 @@ fn s6_8_requests_waiting_for_a_slot_are_refused_by_any_goaway() {
         "nothing left: the connection finishes"
     );
 }
+
+#[test]
+fn closing_gives_back_unreleased_data_in_the_stats() {
+    let mut peer = server_peer(Config::server());
+    peer.headers(1, &request("POST", "/"), false);
+    peer.data(1, b"held by the application", false);
+    assert_eq!(peer.conn.stats().recv_unreleased, 23);
+    peer.conn.close(Reason::NO_ERROR);
+    peer.read();
+    assert!(peer.conn.is_closed());
+    assert_eq!(peer.conn.stats().recv_unreleased, 0);
+    assert_eq!(peer.conn.live_streams(), 0);
+}

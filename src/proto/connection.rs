@@ -520,7 +520,10 @@ impl Connection {
     fn drop_all_streams(&mut self) {
         for id in self.store.ids() {
             self.loopy.cancel_stream(id);
-            self.store.remove(id);
+            if let Some(stream) = self.store.remove(id) {
+                // Nobody will release it now: keep `stats()` truthful.
+                self.conn_recv.release(stream.recv.unreleased());
+            }
         }
         for p in std::mem::take(&mut self.pending_open) {
             self.loopy.cancel_stream(p.id);
