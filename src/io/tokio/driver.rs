@@ -1,0 +1,345 @@
+//! The per-connection task shared by every tokio role (HTTP/2 and gRPC,
+//! server and client).
+//!
+//! A connection is one [`Driver`] future, spawned as one task, and any number
+//! of [`Shared`] handles (request, response and body handles, call handles).
+//! The sans-IO engine lives behind one `std::sync::Mutex` that nobody holds
+//! across an `.await`:
+//!
+//! - handles lock it, act on the engine directly (`send_data`, `reset`,
+//!   `release_capacity`, ...) and mark it dirty, which wakes the driver if it
+//!   is parked. There is no command channel, so a handle's call costs one
+//!   uncontended lock, and the engine's own answer (how many bytes
+//!   `send_data` took) is the handle's back-pressure;
+//! - the driver, each turn: feeds what it read to `recv`, runs due timers,
+//!   lets the engine hand events to the handles (`dispatch`, which wakes
+//!   their tasks), asks `poll_transmit` for bytes, then unlocks and does the
+//!   I/O. It reads only while the engine `wants_read()` and little input is
+//!   buffered, so a flooding peer is slowed by TCP itself, and it reads and
+//!   writes in the same poll so that a peer which stops reading can never
+//!   keep us from reading;
+//! - work the engine wants run on the connection's task (a server's request
+//!   handlers, by default) is polled by the driver itself, next to the I/O:
+//!   no task spawn and no cross-thread wake per request.
+//!
+//! When the engine is closed and its last bytes are written, the driver
+//! shuts the socket down, tells the engine the transport is gone
+//! ([`Engine::finish`]) and ends. If the task is dropped first (runtime
+//! shutdown, abort), `Drop` does the same, so no handle waits forever.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::time::Sleep;
+use bytes::BytesMut;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+/// Bytes per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Unconsumed input past which we stop reading.
+const MAX_BUFFERED_INPUT: usize = 256 * 1024;
+/// Most bytes asked of `poll_transmit` at once.
+const MAX_WRITE: usize = 256 * 1024;
+/// Turns with progress before the driver yields to other tasks.
+const TURNS_BEFORE_YIELD: usize = 32;
+
+/// Work run on the connection's own task.
+pub(crate) type LocalTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// A sans-IO engine the driver can run: a [`Connection`](crate::proto::Connection)
+/// or a gRPC endpoint, plus the role's table of stream handles.
+pub(crate) trait Engine: Send + 'static {
+    /// Feeds input (consumed from the front).
+    fn recv(&mut self, input: &mut BytesMut, now: Instant);
+    /// The peer closed its sending side.
+    fn recv_eof(&mut self, now: Instant);
+    /// Appends up to `max` bytes to send.
+    fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize;
+    /// The next time [`handle_timeout`](Engine::handle_timeout) is due.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Runs due timers.
+    fn handle_timeout(&mut self, now: Instant);
+    /// Whether to read more input.
+    fn wants_read(&self) -> bool;
+    /// Whether the connection is finished.
+    fn is_closed(&self) -> bool;
+    /// Hands the engine's events to the handles, waking their tasks; work to
+    /// run on the connection's task goes to `spawn`.
+    fn dispatch(&mut self, now: Instant, spawn: &mut Vec<LocalTask>);
+    /// The transport is gone (`io_error` says why if it failed): nothing more
+    /// will be read or written, so whatever waits must be told.
+    fn finish(&mut self, io_error: Option<&io::Error>);
+}
+
+/// The engine and the driver's wake-up state, behind the connection's lock.
+pub(crate) struct Shared<E> {
+    /// The engine.
+    pub engine: E,
+    /// Set when a handle changed the engine; the driver clears it each turn.
+    dirty: bool,
+    /// The parked driver's waker (`None` while it runs).
+    driver: Option<Waker>,
+    /// The driver ended: handles must not wait for it.
+    pub finished: bool,
+}
+
+impl<E> Shared<E> {
+    /// Notes that the engine changed; returns the parked driver's waker, to
+    /// be woken after the lock is released.
+    #[must_use = "wake the returned waker after unlocking"]
+    pub fn touch(&mut self) -> Option<Waker> {
+        self.dirty = true;
+        self.driver.take()
+    }
+}
+
+/// A shared reference to a connection's engine, held by the driver and by
+/// every handle.
+pub(crate) struct Handle<E>(Arc<Mutex<Shared<E>>>);
+
+impl<E> Clone for Handle<E> {
+    fn clone(&self) -> Self {
+        Handle(Arc::clone(&self.0))
+    }
+}
+
+impl<E: Engine> Handle<E> {
+    /// Wraps an engine.
+    pub fn new(engine: E) -> Self {
+        Handle(Arc::new(Mutex::new(Shared {
+            engine,
+            dirty: false,
+            driver: None,
+            finished: false,
+        })))
+    }
+
+    /// Locks the engine. A panic elsewhere while it was held does not make
+    /// the connection unusable for the others: the engine is still consistent
+    /// between calls.
+    pub fn lock(&self) -> MutexGuard<'_, Shared<E>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the engine, then wakes the driver: something may be
+    /// ready to write.
+    pub fn with<R>(&self, f: impl FnOnce(&mut E) -> R) -> R {
+        let mut shared = self.lock();
+        let r = f(&mut shared.engine);
+        let waker = shared.touch();
+        drop(shared);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        r
+    }
+
+    /// Runs `f` on the engine without waking the driver (reads only).
+    pub fn inspect<R>(&self, f: impl FnOnce(&E) -> R) -> R {
+        f(&self.lock().engine)
+    }
+}
+
+/// The task that runs one connection: see the module documentation.
+pub(crate) struct Driver<IO, E: Engine> {
+    io: IO,
+    handle: Handle<E>,
+    input: BytesMut,
+    read_buf: Box<[u8]>,
+    output: BytesMut,
+    /// How much of `output` is written.
+    sent: usize,
+    /// The peer closed its side (or reading failed).
+    eof: bool,
+    eof_told: bool,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    tasks: FuturesUnordered<LocalTask>,
+    spawn: Vec<LocalTask>,
+    done: bool,
+}
+
+impl<IO, E> Driver<IO, E>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    E: Engine,
+{
+    /// A driver for `engine` over `io`; spawn it (or await it).
+    pub fn new(io: IO, handle: Handle<E>) -> Self {
+        Driver {
+            io,
+            handle,
+            input: BytesMut::new(),
+            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            output: BytesMut::with_capacity(16 * 1024),
+            sent: 0,
+            eof: false,
+            eof_told: false,
+            timer: Box::pin(::tokio::time::sleep_until(
+                ::tokio::time::Instant::now() + std::time::Duration::from_secs(86_400),
+            )),
+            timer_at: None,
+            tasks: FuturesUnordered::new(),
+            spawn: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The engine's turn, under the lock: input, timers, events, output.
+    /// Returns (wants_read, closed, next timeout).
+    fn turn(&mut self, now: Instant) -> (bool, bool, Option<Instant>) {
+        let mut shared = self.handle.lock();
+        shared.dirty = false;
+        let e = &mut shared.engine;
+        if e.poll_timeout().is_some_and(|at| at <= now) {
+            e.handle_timeout(now);
+        }
+        if !self.input.is_empty() {
+            e.recv(&mut self.input, now);
+        }
+        if self.eof && !self.eof_told && self.input.is_empty() {
+            self.eof_told = true;
+            e.recv_eof(now);
+        }
+        e.dispatch(now, &mut self.spawn);
+        if self.sent == self.output.len() {
+            self.output.clear();
+            self.sent = 0;
+            // Also opens waiting requests and notices a finished connection.
+            e.poll_transmit(&mut self.output, MAX_WRITE, now);
+            e.dispatch(now, &mut self.spawn);
+        }
+        (e.wants_read(), e.is_closed(), e.poll_timeout())
+    }
+
+    fn fail(&mut self, e: io::Error) -> Poll<io::Result<()>> {
+        self.finish(Some(&e));
+        Poll::Ready(Err(e))
+    }
+}
+
+impl<IO, E> Future for Driver<IO, E>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+    E: Engine,
+{
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(Ok(()));
+        }
+        for _ in 0..TURNS_BEFORE_YIELD {
+            let mut progress = false;
+            let now = Instant::now();
+            let (wants_read, closed, deadline) = this.turn(now);
+
+            // The connection's own tasks (handlers): they lock the engine
+            // themselves, outside our turn.
+            for task in this.spawn.drain(..) {
+                this.tasks.push(task);
+            }
+            while let Poll::Ready(Some(())) = this.tasks.poll_next_unpin(cx) {
+                progress = true;
+            }
+
+            // Read, when the engine wants input and little is buffered.
+            if wants_read && !this.eof && this.input.len() < MAX_BUFFERED_INPUT {
+                let mut buf = ReadBuf::new(&mut this.read_buf);
+                match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        let n = buf.filled().len();
+                        if n == 0 {
+                            this.eof = true;
+                        } else {
+                            this.input.extend_from_slice(&this.read_buf[..n]);
+                        }
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return this.fail(e),
+                    Poll::Pending => {}
+                }
+            }
+
+            // Write what the engine produced.
+            while this.sent < this.output.len() {
+                match Pin::new(&mut this.io).poll_write(cx, &this.output[this.sent..]) {
+                    Poll::Ready(Ok(0)) => return this.fail(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(n)) => {
+                        this.sent += n;
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return this.fail(e),
+                    Poll::Pending => break,
+                }
+            }
+            let flushed = this.sent == this.output.len();
+
+            if closed && flushed {
+                // Best effort: the peer may already be gone.
+                match Pin::new(&mut this.io).poll_shutdown(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => {
+                        this.finish(None);
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+            }
+            // Timers.
+            if deadline != this.timer_at {
+                this.timer_at = deadline;
+                if let Some(at) = deadline {
+                    this.timer
+                        .as_mut()
+                        .reset(::tokio::time::Instant::from_std(at));
+                }
+            }
+            if this.timer_at.is_some() && this.timer.as_mut().poll(cx).is_ready() {
+                progress = true;
+            }
+
+            if !progress {
+                let mut shared = this.handle.lock();
+                if shared.dirty {
+                    continue;
+                }
+                shared.driver = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        }
+        // Busy for a while: let other tasks run, then go on.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<IO, E: Engine> Driver<IO, E> {
+    /// Ends the connection: the engine learns the transport is gone.
+    fn finish(&mut self, io_error: Option<&io::Error>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let mut shared = self.handle.lock();
+        shared.finished = true;
+        shared.engine.finish(io_error);
+        let mut spawn = Vec::new();
+        shared.engine.dispatch(Instant::now(), &mut spawn);
+    }
+}
+
+impl<IO, E: Engine> Drop for Driver<IO, E> {
+    fn drop(&mut self) {
+        if !self.done {
+            let aborted =
+                io::Error::new(io::ErrorKind::ConnectionAborted, "connection task dropped");
+            self.finish(Some(&aborted));
+        }
+    }
+}
