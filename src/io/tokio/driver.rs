@@ -28,7 +28,7 @@
 //! shutdown, abort), `Drop` does the same, so no handle waits forever.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -39,12 +39,16 @@ use ::tokio::time::Sleep;
 use bytes::BytesMut;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use crate::proto::Transmit;
+
 /// Bytes per socket read.
 const READ_CHUNK: usize = 64 * 1024;
 /// Unconsumed input past which we stop reading.
 const MAX_BUFFERED_INPUT: usize = 256 * 1024;
 /// Most bytes asked of `poll_transmit` at once.
 const MAX_WRITE: usize = 256 * 1024;
+/// Slices per vectored write (the segments of up to `MAX_WRITE` bytes).
+const MAX_IO_SLICES: usize = 64;
 /// Turns with progress before the driver yields to other tasks.
 const TURNS_BEFORE_YIELD: usize = 32;
 
@@ -58,8 +62,9 @@ pub(crate) trait Engine: Send + 'static {
     fn recv(&mut self, input: &mut BytesMut, now: Instant);
     /// The peer closed its sending side.
     fn recv_eof(&mut self, now: Instant);
-    /// Appends up to `max` bytes to send.
-    fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize;
+    /// Appends up to `max` bytes to send (large DATA payloads as their own
+    /// segments: `Connection::poll_transmit` takes a `Transmit` as is).
+    fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize;
     /// The next time [`handle_timeout`](Engine::handle_timeout) is due.
     fn poll_timeout(&self) -> Option<Instant>;
     /// Runs due timers.
@@ -151,9 +156,8 @@ pub(crate) struct Driver<IO, E: Engine> {
     handle: Handle<E>,
     input: BytesMut,
     read_buf: Box<[u8]>,
-    output: BytesMut,
-    /// How much of `output` is written.
-    sent: usize,
+    /// What the engine produced and the socket has not taken yet.
+    output: Transmit,
     /// The peer closed its side (or reading failed).
     eof: bool,
     eof_told: bool,
@@ -176,8 +180,7 @@ where
             handle,
             input: BytesMut::new(),
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
-            output: BytesMut::with_capacity(16 * 1024),
-            sent: 0,
+            output: Transmit::new(),
             eof: false,
             eof_told: false,
             timer: Box::pin(::tokio::time::sleep_until(
@@ -207,9 +210,7 @@ where
             e.recv_eof(now);
         }
         e.dispatch(now, &mut self.spawn);
-        if self.sent == self.output.len() {
-            self.output.clear();
-            self.sent = 0;
+        if self.output.is_empty() {
             // Also opens waiting requests and notices a finished connection.
             e.poll_transmit(&mut self.output, MAX_WRITE, now);
             e.dispatch(now, &mut self.spawn);
@@ -267,19 +268,28 @@ where
                 }
             }
 
-            // Write what the engine produced.
-            while this.sent < this.output.len() {
-                match Pin::new(&mut this.io).poll_write(cx, &this.output[this.sent..]) {
+            // Write what the engine produced: frame headers and small frames
+            // from one buffer, large DATA from the application's own memory.
+            while !this.output.is_empty() {
+                let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
+                let count = this.output.io_slices(&mut slices);
+                let io = Pin::new(&mut this.io);
+                let result = if count > 1 && io.is_write_vectored() {
+                    io.poll_write_vectored(cx, &slices[..count])
+                } else {
+                    io.poll_write(cx, &slices[0])
+                };
+                match result {
                     Poll::Ready(Ok(0)) => return this.fail(io::ErrorKind::WriteZero.into()),
                     Poll::Ready(Ok(n)) => {
-                        this.sent += n;
+                        this.output.advance(n);
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => return this.fail(e),
                     Poll::Pending => break,
                 }
             }
-            let flushed = this.sent == this.output.len();
+            let flushed = this.output.is_empty();
 
             if closed && flushed {
                 // Best effort: the peer may already be gone.
