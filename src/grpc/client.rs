@@ -228,7 +228,12 @@ impl Client {
     }
 
     /// Appends up to `max` bytes to send to `dst`; returns how many.
-    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
+    pub fn poll_transmit<B: crate::proto::TransmitBuf>(
+        &mut self,
+        dst: &mut B,
+        max: usize,
+        now: Instant,
+    ) -> usize {
         self.core.poll_transmit(dst, max, now)
     }
 

@@ -115,7 +115,12 @@ impl Core {
         self.process(now);
     }
 
-    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
+    pub fn poll_transmit<B: crate::proto::TransmitBuf>(
+        &mut self,
+        dst: &mut B,
+        max: usize,
+        now: Instant,
+    ) -> usize {
         let mut n = self.conn.poll_transmit(dst, max, now);
         self.process(now);
         if self.reset_finished_streams() && n < max {

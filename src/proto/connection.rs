@@ -17,6 +17,7 @@ use crate::frame::{self, GoAway, Ping, Reason, Settings, StreamId, WindowUpdate}
 use crate::hpack::{self, DecoderLimits, HeaderField};
 use crate::sched::control::ControlItem;
 use crate::sched::loopy::{Loopy, SendLimits, Written};
+use crate::sched::transmit::TransmitBuf;
 
 /// Streams we open before the peer's first SETTINGS tells us its limit
 /// (Go's `initialMaxConcurrentStreams`, nghttp2's
@@ -297,7 +298,16 @@ impl Connection {
     }
 
     /// Appends up to `max` bytes to send to `dst`; returns how many.
-    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
+    ///
+    /// `dst` is a `BytesMut` (every frame copied into it) or a
+    /// [`Transmit`](crate::proto::Transmit) (large DATA payloads kept as the
+    /// application's `Bytes`, for a vectored write).
+    pub fn poll_transmit<B: TransmitBuf>(
+        &mut self,
+        dst: &mut B,
+        max: usize,
+        now: Instant,
+    ) -> usize {
         if self.lifecycle == Lifecycle::Closed {
             return 0;
         }

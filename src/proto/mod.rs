@@ -21,6 +21,7 @@ mod stats;
 pub mod stream;
 pub mod timer;
 
+pub use crate::sched::transmit::{Transmit, TransmitBuf};
 pub use config::{Config, Rate, Role, SettingsUpdate};
 pub use connection::Connection;
 pub use error::{ConnectionError, PeerViolation, TimeoutKind, UserError};

@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::control::{ControlItem, ControlQueue};
+use super::transmit::TransmitBuf;
 use super::window::{DEFAULT_WINDOW, SendWindow, WindowOverflow};
 use super::{IdMap, SendError};
 use crate::frame::{self, FrameType, Head, StreamId};
@@ -371,28 +372,29 @@ impl Loopy {
     }
 
     /// Appends up to `max` bytes of frames to `dst`; returns how many.
-    pub fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize) -> usize {
-        let start = dst.len();
+    /// (A [`Transmit`](super::transmit::Transmit) takes `max` as a soft
+    /// bound: see there.)
+    pub fn poll_transmit<B: TransmitBuf>(&mut self, dst: &mut B, max: usize) -> usize {
+        let start = dst.total();
         let limit = start.saturating_add(max);
         if !self.overflow.is_empty() {
             let n = self.overflow.len().min(max);
-            dst.extend_from_slice(&self.overflow[..n]);
+            dst.scratch().extend_from_slice(&self.overflow[..n]);
             self.overflow.advance(n);
         }
-        while dst.len() < limit {
+        while dst.total() < limit {
             if let Some(item) = self.control.pop() {
-                self.write_control(item, dst);
+                self.write_control(item, dst.scratch());
             } else if !self.write_data(dst, start, limit) {
                 break;
             }
         }
         // A frame that went past the limit keeps its tail for the next call.
-        if dst.len() > limit {
-            let tail = dst.split_off(limit);
+        if let Some(tail) = dst.split_past(limit) {
             self.overflow.extend_from_slice(&tail);
         }
         self.wake_blocked();
-        dst.len() - start
+        dst.total() - start
     }
 
     fn write_control(&mut self, item: ControlItem, dst: &mut BytesMut) {
@@ -458,7 +460,7 @@ impl Loopy {
 
     /// Writes one DATA frame (or a stream's end) for the next stream in the
     /// rotation. Returns false when no stream can write.
-    fn write_data(&mut self, dst: &mut BytesMut, start: usize, limit: usize) -> bool {
+    fn write_data<B: TransmitBuf>(&mut self, dst: &mut B, start: usize, limit: usize) -> bool {
         // Each stream gets at most one look per call, so streams waiting only
         // for connection window cannot make this spin.
         let mut turns = self.rotation.len();
@@ -480,10 +482,10 @@ impl Loopy {
                 match stream.end {
                     Finish::Trailers => {
                         let fields = self.trailers.remove(&id).unwrap_or_default();
-                        let _ = self.write_headers(id, &fields, true, dst);
+                        let _ = self.write_headers(id, &fields, true, dst.scratch());
                     }
                     Finish::EndStream | Finish::Open => {
-                        put_data_head(dst, 0, true, id);
+                        put_data_head(dst.scratch(), 0, true, id);
                         self.written.push(Written::EndOfData { stream_id: id });
                     }
                 }
@@ -496,8 +498,8 @@ impl Loopy {
                 self.rotation.push_back(id);
                 continue;
             }
-            let mut room = limit.saturating_sub(dst.len() + frame::HEADER_LEN);
-            if dst.len() == start {
+            let mut room = limit.saturating_sub(dst.total() + frame::HEADER_LEN);
+            if dst.total() == start {
                 // A caller buffer smaller than a frame header must still make
                 // progress: write a small frame and carry its tail over.
                 room = room.max(MIN_SPLIT_PAYLOAD);
@@ -511,8 +513,8 @@ impl Loopy {
                 .min(stream.queued)
                 .min(room);
             let end_stream = n == stream.queued && stream.end == Finish::EndStream;
-            put_data_head(dst, n, end_stream, id);
-            copy_chunks(&mut stream.chunks, n, dst);
+            put_data_head(dst.scratch(), n, end_stream, id);
+            move_chunks(&mut stream.chunks, n, dst);
             stream.queued -= n;
             self.queued_data -= n;
             self.data_written += n;
@@ -574,19 +576,20 @@ fn put_data_head(dst: &mut BytesMut, len: usize, end_stream: bool, id: StreamId)
     .encode(dst);
 }
 
-/// Moves `n` bytes from the front of the chunk queue into `dst`.
-fn copy_chunks(chunks: &mut VecDeque<Bytes>, mut n: usize, dst: &mut BytesMut) {
+/// Moves `n` bytes from the front of the chunk queue into `dst` (a copy
+/// into a `BytesMut`, the same memory into a `Transmit`).
+fn move_chunks<B: TransmitBuf>(chunks: &mut VecDeque<Bytes>, mut n: usize, dst: &mut B) {
     while n > 0 {
         let Some(front) = chunks.front_mut() else {
             return;
         };
         if front.len() <= n {
             n -= front.len();
-            dst.extend_from_slice(front);
-            chunks.pop_front();
+            if let Some(chunk) = chunks.pop_front() {
+                dst.put_payload(chunk);
+            }
         } else {
-            dst.extend_from_slice(&front[..n]);
-            front.advance(n);
+            dst.put_payload(front.split_to(n));
             n = 0;
         }
     }

@@ -13,6 +13,7 @@ use crate::frame::StreamId;
 
 pub mod control;
 pub mod loopy;
+pub mod transmit;
 pub mod window;
 
 /// Why the writer refused to queue something.
