@@ -453,3 +453,43 @@ fn shrinking_then_restoring_the_connection_window_grants_nothing_twice() {
     p.run();
     assert_eq!(p.client.stats().send_window, 100_000);
 }
+
+#[test]
+fn shrinking_the_connection_window_withholds_released_bytes_beyond_it() {
+    // A smaller connection window takes effect as the application releases
+    // data: bytes released past the new size are never announced, so the
+    // peer cannot make us hold more than we now allow.
+    let mut p = pair();
+    p.handshake();
+    p.server.set_connection_window_size(1 << 20);
+    p.run();
+    let id = p.client.send_request(request("POST", "/"), false).unwrap();
+    p.run();
+    // Fill 256 KiB worth, spread over streams' windows (64 KiB each).
+    let mut ids = vec![id];
+    for _ in 0..3 {
+        ids.push(p.client.send_request(request("POST", "/"), false).unwrap());
+    }
+    p.run();
+    for &id in &ids {
+        let taken = p
+            .client
+            .send_data(id, Bytes::from(vec![0u8; 65_535]), false)
+            .unwrap();
+        assert_eq!(taken, 65_535);
+    }
+    p.run();
+    assert_eq!(p.server.stats().recv_unreleased, 4 * 65_535);
+    p.server.set_connection_window_size(100_000);
+    for &id in &ids {
+        p.server.release_capacity(id, 65_535).unwrap();
+    }
+    p.run();
+    // What was granted stays granted (786,436 bytes, more than the new
+    // size), but none of the 262,140 released bytes is announced again.
+    let granted = (1 << 20) - 4 * 65_535;
+    let st = p.server.stats();
+    assert_eq!(st.recv_unreleased, 0);
+    assert_eq!(st.recv_window, granted, "{st:?}");
+    assert_eq!(p.client.stats().send_window, granted);
+}

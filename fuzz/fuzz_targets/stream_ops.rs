@@ -64,7 +64,13 @@ fn op(u: &mut Unstructured) -> Result<Op> {
         2 => Op::Data {
             side: side(u)?,
             stream: stream(u)?,
-            len: u.int_in_range(0..=150_000)?,
+            // Mostly small: every body byte is generated and checked, and
+            // small windows exercise flow control as well as big bodies do.
+            len: if u.ratio(1, 16)? {
+                u.int_in_range(0..=150_000)?
+            } else {
+                u.int_in_range(0..=4_096)?
+            },
             end_stream: u.arbitrary()?,
         },
         3 => Op::Trailers {

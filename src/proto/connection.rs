@@ -625,6 +625,7 @@ impl Connection {
             control_queued: super::stats::ControlCounts::from_queue(control),
             control_high_water: control.high_water(),
             queued_data: self.loopy.queued_data(),
+            send_streams: self.loopy.stream_count(),
             send_window: self.loopy.connection_window(),
             recv_window: self.conn_recv.window(),
             recv_unreleased: self.conn_recv.unreleased(),

@@ -100,11 +100,22 @@ impl RecvWindow {
     pub fn take_update_at(&mut self, threshold: u32) -> Option<u32> {
         // Never announce beyond what keeps the window ≤ 2^31-1.
         let room = i64::from(MAX_WINDOW) - self.window;
-        let increment = i64::from(self.pending_update).min(room.max(0));
+        // Nor beyond the target: after a shrink, released bytes refill the
+        // window only up to the new size; the rest is never announced.
+        let below_target = i64::from(self.target) - self.window - i64::from(self.unreleased);
+        let pending = i64::from(self.pending_update);
+        let increment = pending.min(room.max(0)).min(below_target.max(0));
         if increment == 0 || increment < i64::from(threshold) {
+            if increment == 0 && below_target <= 0 {
+                self.pending_update = 0;
+            }
             return None;
         }
-        self.pending_update -= increment as u32; // ≤ pending_update, fits
+        self.pending_update = if increment < pending && increment == below_target {
+            0
+        } else {
+            self.pending_update - increment as u32 // ≤ pending_update, fits
+        };
         self.window += increment;
         Some(increment as u32)
     }
@@ -173,6 +184,22 @@ mod tests {
         assert_eq!(w.receive(40), Ok(()));
         assert_eq!(w.window(), 0);
         assert_eq!(w.receive(1), Err(WindowExceeded));
+    }
+
+    #[test]
+    fn a_shrunk_window_is_refilled_only_up_to_its_new_size() {
+        let mut w = RecvWindow::new(1000);
+        w.receive(800).unwrap();
+        w.set_target(300);
+        // 800 released: the window (200) may grow back to 300, not 1000.
+        assert_eq!(w.release(800), 800);
+        assert_eq!(w.take_update_at(0), Some(100));
+        assert_eq!(w.window(), 300);
+        assert_eq!(w.take_update_at(0), None);
+        // Growing again announces the difference once.
+        w.set_target(1000);
+        assert_eq!(w.take_update_at(0), Some(700));
+        assert_eq!(w.window(), 1000);
     }
 
     #[test]

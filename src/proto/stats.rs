@@ -19,6 +19,9 @@ pub struct ConnectionStats {
     pub control_high_water: usize,
     /// DATA bytes queued across all streams.
     pub queued_data: usize,
+    /// Streams the send scheduler keeps state for (queue, window): one per
+    /// stream that may still send DATA.
+    pub send_streams: usize,
     /// Connection send window (may be negative only for streams, never here).
     pub send_window: i64,
     /// Connection receive window: what the peer may still send.

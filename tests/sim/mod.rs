@@ -591,6 +591,10 @@ impl Sim {
             assert_eq!(st.streams.total(), 0, "{side:?}: {st:?}");
             assert_eq!(st.queued_data, 0, "{side:?} still queues data: {st:?}");
             assert_eq!(
+                st.send_streams, 0,
+                "{side:?} still keeps send state: {st:?}"
+            );
+            assert_eq!(
                 st.pending_open, 0,
                 "{side:?} still has pending opens: {st:?}"
             );
