@@ -75,9 +75,22 @@ fn serve_blocking(addr: &str) -> std::io::Result<()> {
 
 fn serve_tokio(addr: &str) -> std::io::Result<()> {
     use h2proto::io::tokio::Server;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // H2_SERVER_THREADS=N picks the worker count (0: one thread, current_thread).
+    let threads = std::env::var("H2_SERVER_THREADS")
+        .ok()
+        .and_then(|t| t.parse::<usize>().ok());
+    let rt = match threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
     rt.block_on(async {
         let server = Server::bind(addr).await?;
         eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, tokio)");

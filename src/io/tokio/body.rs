@@ -188,6 +188,8 @@ pub(crate) struct SendSide {
     pub handle: Handle<HttpEngine>,
     pub id: StreamId,
     pub finished: bool,
+    /// `drop_send` was already done.
+    pub released: bool,
 }
 
 impl SendSide {
@@ -277,8 +279,18 @@ impl SendSide {
     }
 }
 
+impl SendSide {
+    /// The engine was already told this side is gone: `Drop` does nothing.
+    pub fn forget(&mut self) {
+        self.released = true;
+    }
+}
+
 impl Drop for SendSide {
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         let (id, finished) = (self.id, self.finished);
         self.handle.with(|e| e.drop_send(id, finished));
     }

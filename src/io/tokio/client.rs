@@ -256,6 +256,7 @@ impl Client {
                 handle: handle.clone(),
                 id,
                 finished: false,
+                released: false,
             };
             let task: LocalTask = Box::pin(async move {
                 let _ = side.send_body(kind).await;

@@ -258,8 +258,14 @@ where
 
             // The connection's own tasks (handlers): they lock the engine
             // themselves, outside our turn.
-            for task in this.spawn.drain(..) {
-                this.tasks.push(task);
+            // Each new task is polled once here first: most handlers finish
+            // at once, and then cost neither a task node nor a wake-up.
+            for mut task in this.spawn.drain(..) {
+                if task.as_mut().poll(cx).is_ready() {
+                    progress = true;
+                } else {
+                    this.tasks.push(task);
+                }
             }
             while let Poll::Ready(Some(())) = this.tasks.poll_next_unpin(cx) {
                 progress = true;

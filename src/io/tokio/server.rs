@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -257,6 +257,7 @@ where
         handle: handle.clone(),
         id,
         finished: false,
+        released: false,
     };
     let req = Request::from_head(
         headers,
@@ -286,27 +287,47 @@ where
     } else {
         res.body.into_kind()
     };
+    let mut kind = kind;
     let end =
         matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
+    // Headers, and a whole body when it fits the send buffer, in one lock:
+    // the common small response is done here.
     let sent = handle.with(|e| {
         let slot = e.slots.get_mut(&id).filter(|s| s.end.is_none())?;
         slot.headers_sent = true;
         slot.send_done = end;
-        match e.conn.send_response(id, fields, end) {
-            Ok(()) => Some(()),
-            Err(_) => {
-                // The handler's headers were malformed: nothing was sent.
-                e.reset_stream(id, Reason::INTERNAL_ERROR);
-                None
+        if e.conn.send_response(id, fields, end).is_err() {
+            // The handler's headers were malformed: nothing was sent.
+            e.reset_stream(id, Reason::INTERNAL_ERROR);
+            return None;
+        }
+        let mut done = end;
+        if let Kind::Full { data, trailers } = &mut kind
+            && !end
+            && trailers.is_empty()
+            && let Ok(taken) = e.conn.send_data(id, data.clone(), true)
+        {
+            data.advance(taken.min(data.len()));
+            if data.is_empty() {
+                done = true;
+                if let Some(slot) = e.slots.get_mut(&id) {
+                    slot.send_done = true;
+                }
             }
         }
+        if done {
+            // What `side`'s drop would do, in this same lock.
+            e.drop_send(id, true);
+        }
+        Some(done)
     });
-    if sent.is_none() {
-        return;
-    }
-    if end {
-        side.finished = true;
-        return;
+    match sent {
+        None => return,
+        Some(true) => {
+            side.forget();
+            return;
+        }
+        Some(false) => {}
     }
     // An error means the stream ended early; dropping `side` cleans up.
     let _ = side.send_body(kind).await;
