@@ -30,7 +30,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -148,6 +148,22 @@ impl<E: Engine> Handle<E> {
     pub fn inspect<R>(&self, f: impl FnOnce(&E) -> R) -> R {
         f(&self.lock().engine)
     }
+
+    /// A reference that does not keep the engine alive: what the engine
+    /// itself may hold to hand out new handles without an `Arc` cycle.
+    pub fn downgrade(&self) -> WeakHandle<E> {
+        WeakHandle(Arc::downgrade(&self.0))
+    }
+}
+
+/// A [`Handle`] that does not keep the connection alive.
+pub(crate) struct WeakHandle<E>(Weak<Mutex<Shared<E>>>);
+
+impl<E> WeakHandle<E> {
+    /// The handle, while the connection still exists.
+    pub fn upgrade(&self) -> Option<Handle<E>> {
+        self.0.upgrade().map(Handle)
+    }
 }
 
 /// The task that runs one connection: see the module documentation.
@@ -243,8 +259,14 @@ where
 
             // The connection's own tasks (handlers): they lock the engine
             // themselves, outside our turn.
-            for task in this.spawn.drain(..) {
-                this.tasks.push(task);
+            // Each new task is polled once here first: most handlers finish
+            // at once, and then cost neither a task node nor a wake-up.
+            for mut task in this.spawn.drain(..) {
+                if task.as_mut().poll(cx).is_ready() {
+                    progress = true;
+                } else {
+                    this.tasks.push(task);
+                }
             }
             while let Poll::Ready(Some(())) = this.tasks.poll_next_unpin(cx) {
                 progress = true;
@@ -336,11 +358,15 @@ impl<IO, E: Engine> Driver<IO, E> {
             return;
         }
         self.done = true;
+        let mut spawn = Vec::new();
         let mut shared = self.handle.lock();
         shared.finished = true;
         shared.engine.finish(io_error);
-        let mut spawn = Vec::new();
         shared.engine.dispatch(Instant::now(), &mut spawn);
+        // Unlock before the never-run tasks are dropped: dropping them drops
+        // handles, which lock the engine.
+        drop(shared);
+        drop(spawn);
     }
 }
 
