@@ -5,5 +5,9 @@
 //! tasks and reads the clock. How a connection runs is described in
 //! `driver.rs`: one task per connection, handles that act on the engine
 //! under a lock, reading paused while the core says `wants_read() == false`.
+//!
+//! [`pool`] keeps client connections per authority, reusing them while they
+//! can take a request and opening more up to a cap.
 
 pub(crate) mod driver;
+pub mod pool;
