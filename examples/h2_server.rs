@@ -1,7 +1,8 @@
-//! A small HTTP/2 (h2c, prior knowledge) server on the blocking adapter.
+//! A small HTTP/2 (h2c, prior knowledge) server, on the tokio adapter (the
+//! default) or the blocking one; the routes are the same.
 //!
 //! ```sh
-//! cargo run --example h2_server -- --addr 127.0.0.1:8080
+//! cargo run --example h2_server -- --addr 127.0.0.1:8080 [--runtime tokio|blocking]
 //! curl --http2-prior-knowledge http://127.0.0.1:8080/
 //! ```
 //!
@@ -10,7 +11,6 @@
 //! - `/bytes/N`: N bytes;
 //! - anything else: 200 with a short text body.
 
-use h2proto::io::blocking::Server;
 use h2proto::io::{Request, Response};
 
 fn handle(req: Request) -> Response {
@@ -45,25 +45,50 @@ fn handle(req: Request) -> Response {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = String::from("127.0.0.1:8080");
+    let mut runtime = String::from("tokio");
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(a)) => addr = a,
+            ("--runtime", Some(r)) if r == "tokio" || r == "blocking" => runtime = r,
             _ => {
-                eprintln!("usage: h2_server [--addr HOST:PORT]");
+                eprintln!("usage: h2_server [--addr HOST:PORT] [--runtime tokio|blocking]");
                 std::process::exit(2);
             }
         }
     }
-    let server = match Server::bind(&addr) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("h2_server: cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
+    let result = if runtime == "tokio" {
+        serve_tokio(&addr)
+    } else {
+        serve_blocking(&addr)
     };
-    eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge)");
-    if let Err(e) = server.serve(handle) {
-        eprintln!("h2_server: {e}");
+    if let Err(e) = result {
+        eprintln!("h2_server: {addr}: {e}");
         std::process::exit(1);
     }
+}
+
+fn serve_blocking(addr: &str) -> std::io::Result<()> {
+    let server = h2proto::io::blocking::Server::bind(addr)?;
+    eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, blocking)");
+    server.serve(handle)
+}
+
+fn serve_tokio(addr: &str) -> std::io::Result<()> {
+    use h2proto::io::tokio::Server;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let server = Server::bind(addr).await?;
+        eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, tokio)");
+        let _running = server.serve(|req| async move {
+            // The same routes: the request body is collected first.
+            match req.into_whole(64 << 20).await {
+                Ok(req) => handle(req).into(),
+                Err(h2proto::io::Error::BodyTooLarge) => h2proto::io::tokio::Response::new(413),
+                Err(_) => h2proto::io::tokio::Response::new(400),
+            }
+        });
+        std::future::pending::<std::io::Result<()>>().await
+    })
 }

@@ -30,7 +30,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -142,6 +142,22 @@ impl<E: Engine> Handle<E> {
     /// Runs `f` on the engine without waking the driver (reads only).
     pub fn inspect<R>(&self, f: impl FnOnce(&E) -> R) -> R {
         f(&self.lock().engine)
+    }
+
+    /// A reference that does not keep the engine alive: what the engine
+    /// itself may hold to hand out new handles without an `Arc` cycle.
+    pub fn downgrade(&self) -> WeakHandle<E> {
+        WeakHandle(Arc::downgrade(&self.0))
+    }
+}
+
+/// A [`Handle`] that does not keep the connection alive.
+pub(crate) struct WeakHandle<E>(Weak<Mutex<Shared<E>>>);
+
+impl<E> WeakHandle<E> {
+    /// The handle, while the connection still exists.
+    pub fn upgrade(&self) -> Option<Handle<E>> {
+        self.0.upgrade().map(Handle)
     }
 }
 
@@ -326,11 +342,15 @@ impl<IO, E: Engine> Driver<IO, E> {
             return;
         }
         self.done = true;
+        let mut spawn = Vec::new();
         let mut shared = self.handle.lock();
         shared.finished = true;
         shared.engine.finish(io_error);
-        let mut spawn = Vec::new();
         shared.engine.dispatch(Instant::now(), &mut spawn);
+        // Unlock before the never-run tasks are dropped: dropping them drops
+        // handles, which lock the engine.
+        drop(shared);
+        drop(spawn);
     }
 }
 

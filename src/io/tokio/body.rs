@@ -1,0 +1,429 @@
+//! Message bodies: [`Body`] (what we send, whole or written piece by piece
+//! through a [`BodySender`]) and [`RecvBody`] (what we receive, chunk by
+//! chunk), plus the stream guards that reset a stream whose handle is
+//! dropped before the end.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::task::Poll;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use super::driver::Handle;
+use super::engine::{End, HttpEngine, register};
+use crate::frame::StreamId;
+use crate::hpack::HeaderField;
+use crate::io::Error;
+
+/// A body to send: empty, whole (with optional trailers), or written piece by
+/// piece through the [`BodySender`] of [`Body::channel`].
+///
+/// ```
+/// use h2proto::io::tokio::Body;
+/// let whole = Body::from("hello").with_trailers(vec![]);
+/// assert_eq!(whole.len(), Some(5));
+/// let (_sender, streaming) = Body::channel();
+/// assert_eq!(streaming.len(), None);
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+pub(crate) enum Kind {
+    Full {
+        data: Bytes,
+        trailers: Vec<HeaderField>,
+    },
+    Channel(mpsc::Receiver<Piece>),
+}
+
+/// What a [`BodySender`] hands the stream's pump.
+pub(crate) enum Piece {
+    Data(Bytes),
+    Trailers(Vec<HeaderField>),
+    End,
+}
+
+impl Body {
+    /// No body: the headers end the message.
+    pub fn empty() -> Self {
+        Body::full(Bytes::new())
+    }
+
+    /// A whole body.
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        Body {
+            kind: Kind::Full {
+                data: data.into(),
+                trailers: Vec::new(),
+            },
+        }
+    }
+
+    /// A body written piece by piece with the returned [`BodySender`].
+    ///
+    /// The sender's [`send`](BodySender::send) waits while the stream's
+    /// send buffer is full, so a peer that reads slowly slows the writer;
+    /// at most one piece waits between the sender and the connection.
+    pub fn channel() -> (BodySender, Body) {
+        let (tx, rx) = mpsc::channel(1);
+        (
+            BodySender { tx },
+            Body {
+                kind: Kind::Channel(rx),
+            },
+        )
+    }
+
+    /// Adds trailers after a whole body (ignored on a channel body, whose
+    /// sender sends its own).
+    pub fn with_trailers(mut self, fields: Vec<HeaderField>) -> Self {
+        if let Kind::Full { trailers, .. } = &mut self.kind {
+            *trailers = fields;
+        }
+        self
+    }
+
+    /// The length of a whole body; `None` for a channel body.
+    pub fn len(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Full { data, .. } => Some(data.len()),
+            Kind::Channel(_) => None,
+        }
+    }
+
+    /// Whether this is a whole, empty body without trailers: the headers
+    /// carry END_STREAM.
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty())
+    }
+
+    pub(crate) fn into_kind(self) -> Kind {
+        self.kind
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Full { data, trailers } => f
+                .debug_struct("Body")
+                .field("len", &data.len())
+                .field("trailers", &trailers.len())
+                .finish(),
+            Kind::Channel(_) => f.write_str("Body(channel)"),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        Body::full(b)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Body::full(b)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::full(s)
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::full(s)
+    }
+}
+
+/// Writes a [`Body::channel`] body. Dropping it before
+/// [`finish`](Self::finish) or [`send_trailers`](Self::send_trailers)
+/// resets the stream with CANCEL: the message would be truncated.
+#[derive(Debug)]
+pub struct BodySender {
+    tx: mpsc::Sender<Piece>,
+}
+
+impl BodySender {
+    /// Sends a piece of the body. Waits while the previous piece is not yet
+    /// all taken by the connection (whose per-stream send buffer is capped
+    /// by `Config::max_send_buffer_per_stream`). Fails with
+    /// [`Error::Closed`] once the stream has ended (reset, or the connection
+    /// closed): the response or request handle says why.
+    pub async fn send(&mut self, data: impl Into<Bytes>) -> Result<(), Error> {
+        self.tx
+            .send(Piece::Data(data.into()))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Ends the body with trailers.
+    pub async fn send_trailers(self, trailers: Vec<HeaderField>) -> Result<(), Error> {
+        self.tx
+            .send(Piece::Trailers(trailers))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Ends the body.
+    pub async fn finish(self) -> Result<(), Error> {
+        self.tx.send(Piece::End).await.map_err(|_| Error::Closed)
+    }
+}
+
+/// The sending side of one stream: resets it with CANCEL when dropped before
+/// its message was completely queued.
+pub(crate) struct SendSide {
+    pub handle: Handle<HttpEngine>,
+    pub id: StreamId,
+    pub finished: bool,
+}
+
+impl SendSide {
+    /// Queues `data` (and END_STREAM with its last byte when `end`), waiting
+    /// for room in the stream's send buffer as often as needed.
+    pub async fn send_data(&mut self, mut data: Bytes, end: bool) -> Result<(), Error> {
+        let (handle, id) = (&self.handle, self.id);
+        poll_fn(|cx| {
+            let mut shared = handle.lock();
+            let e = &mut shared.engine;
+            if let Some(end) = e.slots.get(&id).and_then(|s| s.end.as_ref()) {
+                return Poll::Ready(Err(end.to_error()));
+            }
+            let result = match e.conn.send_data(id, data.clone(), end) {
+                Ok(taken) => {
+                    data.advance(taken.min(data.len()));
+                    if data.is_empty() {
+                        if end && let Some(slot) = e.slots.get_mut(&id) {
+                            slot.send_done = true;
+                        }
+                        Poll::Ready(Ok(()))
+                    } else {
+                        if let Some(slot) = e.slots.get_mut(&id) {
+                            register(&mut slot.send_waker, cx.waker());
+                        }
+                        Poll::Pending
+                    }
+                }
+                Err(err) => Poll::Ready(Err(Error::User(err))),
+            };
+            let waker = shared.touch();
+            drop(shared);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            result
+        })
+        .await?;
+        if end {
+            self.finished = true;
+        }
+        Ok(())
+    }
+
+    /// Queues trailers: the end of the message.
+    pub fn send_trailers(&mut self, trailers: Vec<HeaderField>) -> Result<(), Error> {
+        let id = self.id;
+        self.handle.with(|e| {
+            if let Some(end) = e.slots.get(&id).and_then(|s| s.end.as_ref()) {
+                return Err(end.to_error());
+            }
+            e.conn.send_trailers(id, trailers)?;
+            if let Some(slot) = e.slots.get_mut(&id) {
+                slot.send_done = true;
+            }
+            Ok(())
+        })?;
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Sends a body after headers that did not end the stream.
+    pub async fn send_body(&mut self, kind: Kind) -> Result<(), Error> {
+        match kind {
+            Kind::Full { data, trailers } => {
+                let end = trailers.is_empty();
+                self.send_data(data, end).await?;
+                if !end {
+                    self.send_trailers(trailers)?;
+                }
+            }
+            Kind::Channel(mut rx) => loop {
+                match rx.recv().await {
+                    Some(Piece::Data(data)) if !data.is_empty() => {
+                        self.send_data(data, false).await?
+                    }
+                    Some(Piece::Data(_)) => {}
+                    Some(Piece::Trailers(t)) => return self.send_trailers(t),
+                    Some(Piece::End) => return self.send_data(Bytes::new(), true).await,
+                    // The sender was dropped: the message is cut short and
+                    // `Drop` resets the stream.
+                    None => return Err(Error::Reset(crate::frame::Reason::CANCEL)),
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SendSide {
+    fn drop(&mut self) {
+        let (id, finished) = (self.id, self.finished);
+        self.handle.with(|e| e.drop_send(id, finished));
+    }
+}
+
+/// The receiving side of one stream: resets it with CANCEL (client) or
+/// discards the rest (server) when dropped before the end.
+pub(crate) struct RecvSide {
+    pub handle: Handle<HttpEngine>,
+    pub id: StreamId,
+}
+
+impl Drop for RecvSide {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.handle.with(|e| e.drop_recv(id));
+    }
+}
+
+/// A body being received, chunk by chunk.
+///
+/// Each chunk's flow-control credit goes back to the peer when
+/// [`chunk`](Self::chunk) hands it over, so a reader that stops reading
+/// stops the peer once its window is used up: what waits here is bounded by
+/// the stream's receive window (`Config::initial_window_size`). Dropping it
+/// before the end cancels the stream (client) or discards the rest of the
+/// request (server).
+pub struct RecvBody {
+    side: RecvSide,
+}
+
+impl fmt::Debug for RecvBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBody")
+            .field("stream", &self.side.id)
+            .finish()
+    }
+}
+
+impl RecvBody {
+    pub(crate) fn new(side: RecvSide) -> Self {
+        RecvBody { side }
+    }
+
+    /// The next chunk; `None` at the end of the body.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
+        let (handle, id) = (&self.side.handle, self.side.id);
+        poll_fn(|cx| {
+            let mut shared = handle.lock();
+            let e = &mut shared.engine;
+            let Some(slot) = e.slots.get_mut(&id) else {
+                return Poll::Ready(None);
+            };
+            if let Some(chunk) = slot.chunks.pop_front() {
+                let _ = e.conn.release_capacity(id, chunk.len());
+                let waker = shared.touch();
+                drop(shared);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            if slot.recv_end {
+                return Poll::Ready(None);
+            }
+            if let Some(end) = &slot.end {
+                return Poll::Ready(Some(Err(end.to_error())));
+            }
+            register(&mut slot.recv_waker, cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The trailers, once the body has ended (`None`: there were none).
+    /// Body chunks not read yet are discarded.
+    pub async fn trailers(&mut self) -> Result<Option<Vec<HeaderField>>, Error> {
+        let (handle, id) = (&self.side.handle, self.side.id);
+        poll_fn(|cx| {
+            let mut shared = handle.lock();
+            let e = &mut shared.engine;
+            let Some(slot) = e.slots.get_mut(&id) else {
+                return Poll::Ready(Ok(None));
+            };
+            let unread: usize = slot.chunks.drain(..).map(|c| c.len()).sum();
+            let result = if slot.recv_end {
+                Poll::Ready(Ok(slot.trailers.take()))
+            } else if let Some(end) = &slot.end {
+                Poll::Ready(Err(end.to_error()))
+            } else {
+                register(&mut slot.recv_waker, cx.waker());
+                Poll::Pending
+            };
+            if unread > 0 {
+                let _ = e.conn.release_capacity(id, unread);
+                let waker = shared.touch();
+                drop(shared);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            result
+        })
+        .await
+    }
+
+    /// Reads the whole body, failing with [`Error::BodyTooLarge`] past
+    /// `limit` bytes (dropping the body then cancels the stream). Trailers stay available
+    /// through [`trailers`](Self::trailers).
+    pub async fn collect(&mut self, limit: usize) -> Result<Bytes, Error> {
+        let first = match self.chunk().await {
+            None => return Ok(Bytes::new()),
+            Some(chunk) => chunk?,
+        };
+        if first.len() > limit {
+            return Err(Error::BodyTooLarge);
+        }
+        let Some(second) = self.chunk().await else {
+            // One chunk: no copy.
+            return Ok(first);
+        };
+        let mut all = BytesMut::from(&first[..]);
+        let mut next = Some(second);
+        while let Some(chunk) = next {
+            let chunk = chunk?;
+            if all.len() + chunk.len() > limit {
+                return Err(Error::BodyTooLarge);
+            }
+            all.extend_from_slice(&chunk);
+            next = self.chunk().await;
+        }
+        Ok(all.freeze())
+    }
+
+    /// The stream this body arrives on.
+    pub fn stream_id(&self) -> StreamId {
+        self.side.id
+    }
+}
+
+/// Fails with the connection's end, if it ended.
+pub(crate) fn check_open(e: &HttpEngine) -> Result<(), Error> {
+    match &e.end {
+        Some(end) => Err(end.to_error()),
+        None if e.conn.is_closed() => Err(End::Closed(None).to_error()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,469 @@
+//! The tokio HTTP/2 client: one connection, any number of concurrent
+//! requests from any task.
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::task::JoinHandle;
+
+use super::body::{Body, Kind, RecvBody, RecvSide, SendSide, check_open};
+use super::driver::{Driver, Handle, LocalTask};
+use super::engine::{HttpEngine, Slot, register};
+use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
+use crate::io::Error;
+use crate::proto::{Config, Connection, ConnectionStats, Role};
+
+/// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
+/// fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The HTTP/2 settings and limits of the connection (role: client).
+    pub h2: Config,
+    /// Largest response body [`Client::send`] collects. Default 64 MiB.
+    pub max_response_body: usize,
+    /// How long connecting may take. Default 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            h2: Config::client(),
+            max_response_body: 64 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The head of a request to send: method, path and header fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// `:method`.
+    pub method: String,
+    /// `:path`.
+    pub path: String,
+    /// `:scheme`; `http` unless set.
+    pub scheme: String,
+    /// `:authority`; the address connected to when `None`.
+    pub authority: Option<String>,
+    /// Regular header fields (names lowercase).
+    pub headers: Vec<HeaderField>,
+}
+
+impl RequestHead {
+    /// `method path`, no header fields.
+    pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
+        RequestHead {
+            method: method.into(),
+            path: path.into(),
+            scheme: "http".to_owned(),
+            authority: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header field; the name is lowercased.
+    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
+        self.headers.push(HeaderField::new(
+            name.as_ref().to_ascii_lowercase(),
+            value.into(),
+        ));
+        self
+    }
+}
+
+/// A response as it arrives: status and header fields, and the body as a
+/// [`RecvBody`].
+#[derive(Debug)]
+pub struct IncomingResponse {
+    /// The status code.
+    pub status: u16,
+    /// Regular header fields.
+    pub headers: Vec<HeaderField>,
+    /// The body (and trailers).
+    pub body: RecvBody,
+}
+
+impl IncomingResponse {
+    /// The value of the first header field named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|f| f.name == name.as_bytes())
+            .map(|f| &f.value[..])
+    }
+}
+
+/// An HTTP/2 client on one cleartext TCP connection (prior knowledge, h2c),
+/// driven by one tokio task.
+///
+/// Clones share the connection. When the last clone is dropped the client
+/// sends GOAWAY; responses in flight still complete, then the connection
+/// closes.
+///
+/// ```
+/// use h2proto::io::tokio::{Body, Client, RequestHead, Response, Server};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = Server::bind("127.0.0.1:0").await?
+/// #     .serve(|_req| async { Response::new(200).with_body("hello") });
+/// let client = Client::connect(server.local_addr()).await?;
+/// let (mut upload, body) = Body::channel();
+/// let response = client.send_request(RequestHead::new("POST", "/"), body);
+/// upload.send("streamed ").await?;
+/// upload.finish().await?;
+/// let mut res = response.await?;
+/// assert_eq!(res.status, 200);
+/// while let Some(chunk) = res.body.chunk().await {
+///     println!("{} bytes", chunk?.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handle: Handle<HttpEngine>,
+    authority: String,
+    max_response_body: usize,
+    task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.handle.with(|e| e.conn.shutdown(Instant::now()));
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("authority", &self.inner.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects with the default [`ClientConfig`].
+    pub async fn connect(addr: impl ToSocketAddrs) -> std::io::Result<Client> {
+        Self::connect_with(addr, ClientConfig::default()).await
+    }
+
+    /// Connects with this configuration; the connection's task is spawned
+    /// on the current tokio runtime.
+    pub async fn connect_with(
+        addr: impl ToSocketAddrs,
+        config: ClientConfig,
+    ) -> std::io::Result<Client> {
+        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        let peer: SocketAddr = stream.peer_addr()?;
+        let _ = stream.set_nodelay(true);
+        let mut h2 = config.h2;
+        h2.role = Role::Client;
+        let conn = Connection::new(h2, Instant::now());
+        let handle = Handle::new(HttpEngine::client(conn));
+        let task = tokio::spawn(Driver::new(stream, handle.clone()));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                handle,
+                authority: peer.to_string(),
+                max_response_body: config.max_response_body,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// Sends a request; the returned future gives the response head once it
+    /// arrives, with the body to read. A [`Body::channel`] body is written
+    /// while waiting, through its sender.
+    ///
+    /// Dropping the future (or later the response body) before the end
+    /// resets the stream with CANCEL.
+    pub fn send_request(&self, head: RequestHead, body: Body) -> ResponseFuture {
+        let handle = &self.inner.handle;
+        let authority = head
+            .authority
+            .unwrap_or_else(|| self.inner.authority.clone());
+        let mut fields = Vec::with_capacity(head.headers.len() + 4);
+        fields.push(HeaderField::new(":method", head.method));
+        fields.push(HeaderField::new(":scheme", head.scheme));
+        fields.push(HeaderField::new(":authority", authority));
+        fields.push(HeaderField::new(":path", head.path));
+        fields.extend(head.headers);
+        let mut kind = body.into_kind();
+        let end = matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
+        // Open the stream and hand over as much of a whole body as fits, in one lock.
+        let opened = handle.with(|e| -> Result<(StreamId, bool), Error> {
+            check_open(e)?;
+            let id = e.conn.send_request(fields, end)?;
+            let mut done = end;
+            if let Kind::Full { data, trailers } = &mut kind
+                && !end
+            {
+                let mut first = || -> Result<(), crate::proto::UserError> {
+                    if !data.is_empty() {
+                        let taken = e.conn.send_data(id, data.clone(), trailers.is_empty())?;
+                        data.advance(taken.min(data.len()));
+                    }
+                    if data.is_empty() {
+                        if !trailers.is_empty() {
+                            e.conn.send_trailers(id, std::mem::take(trailers))?;
+                        }
+                        done = true;
+                    }
+                    Ok(())
+                };
+                if let Err(error) = first() {
+                    let _ = e.conn.reset(id, Reason::CANCEL);
+                    return Err(error.into());
+                }
+            }
+            e.slots.insert(
+                id,
+                Slot {
+                    recv_open: true,
+                    send_open: !done,
+                    headers_sent: true,
+                    send_done: done,
+                    ..Slot::default()
+                },
+            );
+            Ok((id, done))
+        });
+        let (id, done) = match opened {
+            Ok(opened) => opened,
+            Err(error) => return ResponseFuture::failed(error),
+        };
+        let recv = RecvSide {
+            handle: handle.clone(),
+            id,
+        };
+        if !done {
+            let mut side = SendSide {
+                handle: handle.clone(),
+                id,
+                finished: false,
+            };
+            let task: LocalTask = Box::pin(async move {
+                let _ = side.send_body(kind).await;
+            });
+            let mut shared = handle.lock();
+            // A finished driver runs nothing more: the task is dropped below
+            // (outside the lock) and its guard resets the stream.
+            let task = if shared.finished {
+                Some(task)
+            } else {
+                shared.engine.tasks.push(task);
+                None
+            };
+            let waker = shared.touch();
+            drop(shared);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            drop(task);
+        }
+        ResponseFuture {
+            recv: Some(recv),
+            error: None,
+        }
+    }
+
+    /// Sends a whole request and collects the whole response (up to
+    /// [`ClientConfig::max_response_body`]). A request refused with
+    /// REFUSED_STREAM (the server did no work on it, RFC 9113 §8.7) is sent
+    /// again, up to [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times.
+    pub async fn send(&self, req: crate::io::Request) -> Result<crate::io::Response, Error> {
+        let head = RequestHead {
+            method: req.method,
+            path: req.path,
+            scheme: req.scheme,
+            authority: req.authority,
+            headers: req.headers,
+        };
+        let mut tries = 0;
+        loop {
+            let body = Body::full(req.body.clone()).with_trailers(req.trailers.clone());
+            match self.send_request(head.clone(), body).await {
+                Err(Error::Reset(Reason::REFUSED_STREAM)) if tries < Self::REFUSED_RETRIES => {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+                Ok(mut res) => {
+                    let body = res.body.collect(self.inner.max_response_body).await?;
+                    let trailers = res.body.trailers().await?.unwrap_or_default();
+                    return Ok(crate::io::Response {
+                        status: res.status,
+                        headers: res.headers,
+                        body,
+                        trailers,
+                    });
+                }
+            }
+        }
+    }
+
+    /// How many times [`send`](Self::send) retries a refused request.
+    pub const REFUSED_RETRIES: usize = 3;
+
+    /// `GET path`, whole.
+    pub async fn get(&self, path: &str) -> Result<crate::io::Response, Error> {
+        self.send(crate::io::Request::new("GET", path)).await
+    }
+
+    /// Waits until the connection can take one more request without
+    /// queueing ([`can_take_new_request`](Self::can_take_new_request)).
+    /// Fails once it never will (GOAWAY received, or the connection ended).
+    pub async fn ready(&self) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut shared = self.inner.handle.lock();
+            let e = &mut shared.engine;
+            if e.conn.can_take_new_request() {
+                return Poll::Ready(Ok(()));
+            }
+            check_open(e)?;
+            if e.goaway.is_some() {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            e.ready_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Whether a request sent now would go out at once: the connection is
+    /// open, no GOAWAY either way, stream ids left and a concurrency slot
+    /// free (the core's `can_take_new_request`).
+    pub fn can_take_new_request(&self) -> bool {
+        self.inner
+            .handle
+            .inspect(|e| e.end.is_none() && e.conn.can_take_new_request())
+    }
+
+    /// Whether the connection is finished (closed, failed, or its task gone).
+    pub fn is_closed(&self) -> bool {
+        let shared = self.inner.handle.lock();
+        shared.finished || shared.engine.end.is_some() || shared.engine.conn.is_closed()
+    }
+
+    /// The peer's GOAWAY code, if one arrived (no new requests on this
+    /// connection then; NO_ERROR is a graceful shutdown).
+    pub fn goaway_received(&self) -> Option<Reason> {
+        self.inner.handle.inspect(|e| e.goaway.map(|(_, r)| r))
+    }
+
+    /// The core's counters, queues and windows.
+    pub fn stats(&self) -> ConnectionStats {
+        self.inner.handle.inspect(|e| e.conn.stats())
+    }
+
+    /// Streams alive in the core.
+    pub fn live_streams(&self) -> usize {
+        self.inner.handle.inspect(|e| e.conn.live_streams())
+    }
+
+    /// Streams the adapter still tracks for a handle.
+    pub fn tracked_streams(&self) -> usize {
+        self.inner.handle.inspect(|e| e.slots.len())
+    }
+
+    /// Graceful close: GOAWAY, responses in flight complete, then the
+    /// connection closes. Returns when its task has ended.
+    pub async fn shutdown(self) {
+        self.inner.handle.with(|e| e.conn.shutdown(Instant::now()));
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The response to a request sent with [`Client::send_request`]. Dropping it
+/// before it resolves resets the stream with CANCEL.
+pub struct ResponseFuture {
+    recv: Option<RecvSide>,
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("stream", &self.recv.as_ref().map(|r| r.id))
+            .finish()
+    }
+}
+
+impl ResponseFuture {
+    fn failed(error: Error) -> Self {
+        ResponseFuture {
+            recv: None,
+            error: Some(error),
+        }
+    }
+
+    /// The stream the request went on (`None` if it could not be sent).
+    pub fn stream_id(&self) -> Option<StreamId> {
+        self.recv.as_ref().map(|r| r.id)
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<IncomingResponse, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Err(error));
+        }
+        let Some(recv) = &this.recv else {
+            return Poll::Ready(Err(Error::Closed));
+        };
+        let id = recv.id;
+        let head = {
+            let mut shared = recv.handle.lock();
+            let Some(slot) = shared.engine.slots.get_mut(&id) else {
+                return Poll::Ready(Err(Error::Closed));
+            };
+            match slot.head.take() {
+                Some(head) => head,
+                None => {
+                    if let Some(end) = &slot.end {
+                        return Poll::Ready(Err(end.to_error()));
+                    }
+                    register(&mut slot.recv_waker, cx.waker());
+                    return Poll::Pending;
+                }
+            }
+        };
+        let status = head.status().unwrap_or(0);
+        let regular = head.fields().len();
+        let mut all = head.into_fields();
+        let headers = all.split_off(all.len() - regular);
+        let Some(recv) = this.recv.take() else {
+            return Poll::Ready(Err(Error::Closed));
+        };
+        Poll::Ready(Ok(IncomingResponse {
+            status,
+            headers,
+            body: RecvBody::new(recv),
+        }))
+    }
+}

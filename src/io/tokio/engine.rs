@@ -1,0 +1,456 @@
+//! The HTTP/2 engine the driver runs for both roles: the core plus a table
+//! of stream slots, one per stream that still has a handle (or still needs
+//! watching).
+//!
+//! A slot is the meeting point of the core and the handles: the driver's
+//! [`dispatch`](Engine::dispatch) files events into it and wakes the handle
+//! waiting there; a handle reads it and calls the core under the same lock.
+//! Received body chunks wait in the slot and their flow-control credit goes
+//! back to the peer only when the application takes them, so the peer's
+//! window (not our memory) bounds the queue.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::driver::{Engine, Handle, LocalTask, WeakHandle};
+use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
+use crate::io::Error;
+use crate::proto::stream::state::StreamState;
+use crate::proto::{Connection, ConnectionError, Event, Headers};
+
+/// How a stream (or the whole connection) ended early.
+#[derive(Debug, Clone)]
+pub(crate) enum End {
+    /// RST_STREAM, either way.
+    Reset(Reason),
+    /// The connection closed (with an error, or cleanly).
+    Closed(Option<ConnectionError>),
+    /// The socket failed.
+    Io(io::ErrorKind),
+}
+
+impl End {
+    /// The error a handle reports.
+    pub(crate) fn to_error(&self) -> Error {
+        match self {
+            End::Reset(reason) => Error::Reset(*reason),
+            End::Closed(Some(e)) => Error::Connection(e.clone()),
+            End::Closed(None) => Error::Closed,
+            End::Io(kind) => Error::Io((*kind).into()),
+        }
+    }
+}
+
+/// What a server does with a new request: returns the work to run for it
+/// (the handler), given a handle on the connection.
+pub(crate) type OnRequest =
+    Arc<dyn Fn(Handle<HttpEngine>, StreamId, Headers, bool) -> LocalTask + Send + Sync>;
+
+/// The server's part of the engine.
+pub(crate) struct ServerCtx {
+    pub on_request: OnRequest,
+    /// `tokio::spawn` each handler instead of running it on the connection's task.
+    pub spawn: bool,
+    /// This engine's own handle, weak so the engine does not keep itself
+    /// alive (set right after the handle is made).
+    pub me: Option<WeakHandle<HttpEngine>>,
+}
+
+/// One stream as the handles see it.
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// Client: the final response's head, until the response future takes it.
+    pub head: Option<Headers>,
+    /// Received body chunks not yet taken (their credit is not released yet).
+    pub chunks: VecDeque<Bytes>,
+    /// The peer's message is complete (END_STREAM or trailers).
+    pub recv_end: bool,
+    /// Received trailers, until taken.
+    pub trailers: Option<Vec<HeaderField>>,
+    /// The stream (or connection) ended early.
+    pub end: Option<End>,
+    pub recv_waker: Option<Waker>,
+    pub send_waker: Option<Waker>,
+    /// A receiving handle exists (response future, request or response body).
+    pub recv_open: bool,
+    /// A sending side exists (a handler that owes a response, a body pump).
+    pub send_open: bool,
+    /// Our headers are queued.
+    pub headers_sent: bool,
+    /// Our message is completely queued.
+    pub send_done: bool,
+}
+
+impl Slot {
+    fn wake(&mut self) {
+        if let Some(w) = self.recv_waker.take() {
+            w.wake();
+        }
+        if let Some(w) = self.send_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Stores `cx`'s waker in `slot` unless the same one is there already.
+pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// The HTTP/2 engine: see the module documentation.
+pub(crate) struct HttpEngine {
+    pub conn: Connection,
+    pub slots: HashMap<StreamId, Slot>,
+    server: Option<ServerCtx>,
+    /// Work queued by handles (client request-body pumps) for the driver.
+    pub tasks: Vec<LocalTask>,
+    /// Client tasks waiting in `ready()`.
+    pub ready_wakers: Vec<Waker>,
+    /// The peer's GOAWAY (last stream id, code), if one arrived.
+    pub goaway: Option<(StreamId, Reason)>,
+    /// How the connection ended, once it did.
+    pub end: Option<End>,
+    /// Server streams whose response is complete and whose request body was
+    /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
+    /// wire (RFC 9113 §8.1), so the client stops sending.
+    linger: Vec<StreamId>,
+}
+
+impl HttpEngine {
+    /// A client engine.
+    pub fn client(conn: Connection) -> Self {
+        Self::new(conn, None)
+    }
+
+    /// A server engine.
+    pub fn server(conn: Connection, ctx: ServerCtx) -> Self {
+        Self::new(conn, Some(ctx))
+    }
+
+    /// Gives a server engine its own (weak) handle, once it has one.
+    pub fn set_me(&mut self, me: WeakHandle<HttpEngine>) {
+        if let Some(ctx) = &mut self.server {
+            ctx.me = Some(me);
+        }
+    }
+
+    /// A server handler panicked: answer 500 if nothing was sent yet, else
+    /// reset the stream.
+    pub fn handler_panicked(&mut self, id: StreamId) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        if slot.end.is_some() || slot.send_done {
+            return;
+        }
+        if !slot.headers_sent {
+            let fields = vec![HeaderField::new(":status", "500")];
+            if self.conn.send_response(id, fields, true).is_ok() {
+                slot.headers_sent = true;
+                slot.send_done = true;
+                return;
+            }
+        }
+        self.reset_stream(id, Reason::INTERNAL_ERROR);
+    }
+
+    fn new(conn: Connection, server: Option<ServerCtx>) -> Self {
+        HttpEngine {
+            conn,
+            slots: HashMap::new(),
+            server,
+            tasks: Vec::new(),
+            ready_wakers: Vec::new(),
+            goaway: None,
+            end: None,
+            linger: Vec::new(),
+        }
+    }
+
+    /// Resets a stream and records it in its slot.
+    pub fn reset_stream(&mut self, id: StreamId, reason: Reason) {
+        let _ = self.conn.reset(id, reason);
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if slot.end.is_none() {
+                slot.end = Some(End::Reset(reason));
+            }
+            slot.wake();
+        }
+    }
+
+    /// The receiving handle of `id` is gone.
+    pub fn drop_recv(&mut self, id: StreamId) {
+        let is_server = self.server.is_some();
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        slot.recv_open = false;
+        slot.recv_waker = None;
+        let unread: usize = slot.chunks.drain(..).map(|c| c.len()).sum();
+        slot.head = None;
+        let _ = self.conn.release_capacity(id, unread);
+        if slot.recv_end || slot.end.is_some() {
+            self.maybe_remove(id);
+        } else if !is_server {
+            // The application gave up on the response.
+            self.reset_stream(id, Reason::CANCEL);
+            self.maybe_remove(id);
+        } else if slot.send_done {
+            self.linger.push(id);
+        }
+        // Otherwise (a server still answering) the rest of the request body
+        // is discarded as it arrives.
+    }
+
+    /// The sending side of `id` is gone; `finished` if its message was
+    /// completely queued.
+    pub fn drop_send(&mut self, id: StreamId, finished: bool) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        slot.send_open = false;
+        slot.send_waker = None;
+        let finished = finished || slot.send_done;
+        if !finished && slot.end.is_none() {
+            self.reset_stream(id, Reason::CANCEL);
+        } else if finished && !slot.recv_open && !slot.recv_end && slot.end.is_none() {
+            self.linger.push(id);
+            return;
+        }
+        self.maybe_remove(id);
+    }
+
+    fn maybe_remove(&mut self, id: StreamId) {
+        if self
+            .slots
+            .get(&id)
+            .is_some_and(|s| !s.recv_open && !s.send_open)
+            && !self.linger.contains(&id)
+        {
+            self.slots.remove(&id);
+        }
+    }
+
+    /// Lingering streams whose END_STREAM went out get their NO_ERROR reset.
+    fn check_linger(&mut self) {
+        let mut i = 0;
+        while let Some(&id) = self.linger.get(i) {
+            let state = self.conn.stream_stats(id).map(|s| s.state);
+            let done = self
+                .slots
+                .get(&id)
+                .is_none_or(|s| s.end.is_some() || s.recv_end);
+            match state {
+                Some(StreamState::HalfClosedLocal) if !done => {
+                    let _ = self.conn.reset(id, Reason::NO_ERROR);
+                }
+                Some(_) if !done => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            self.linger.swap_remove(i);
+            self.slots.remove(&id);
+        }
+    }
+
+    fn on_event(&mut self, event: Event, spawn: &mut Vec<LocalTask>) {
+        match event {
+            Event::Headers {
+                stream_id,
+                headers,
+                end_stream,
+            } => {
+                if self.server.is_some() {
+                    self.on_request(stream_id, headers, end_stream, spawn);
+                } else if let Some(slot) = self.slots.get_mut(&stream_id) {
+                    slot.head = Some(headers);
+                    slot.recv_end = end_stream;
+                    slot.wake();
+                }
+            }
+            Event::Data {
+                stream_id,
+                data,
+                end_stream,
+            } => match self.slots.get_mut(&stream_id) {
+                Some(slot) if slot.recv_open => {
+                    if !data.is_empty() {
+                        slot.chunks.push_back(data);
+                    }
+                    slot.recv_end |= end_stream;
+                    if let Some(w) = slot.recv_waker.take() {
+                        w.wake();
+                    }
+                }
+                other => {
+                    // Nobody reads it: discarded, so credit it back now.
+                    let _ = self.conn.release_capacity(stream_id, data.len());
+                    if let Some(slot) = other {
+                        slot.recv_end |= end_stream;
+                    }
+                }
+            },
+            Event::Trailers {
+                stream_id,
+                trailers,
+            } => {
+                if let Some(slot) = self.slots.get_mut(&stream_id) {
+                    slot.trailers = Some(trailers.fields().to_vec());
+                    slot.recv_end = true;
+                    slot.wake();
+                }
+            }
+            Event::Reset {
+                stream_id, reason, ..
+            } => {
+                if let Some(slot) = self.slots.get_mut(&stream_id) {
+                    if slot.end.is_none() {
+                        slot.end = Some(End::Reset(reason));
+                    }
+                    slot.wake();
+                }
+            }
+            Event::Writable { stream_id } => {
+                if let Some(w) = self
+                    .slots
+                    .get_mut(&stream_id)
+                    .and_then(|s| s.send_waker.take())
+                {
+                    w.wake();
+                }
+            }
+            Event::GoAway {
+                last_stream_id,
+                reason,
+                ..
+            } => self.goaway = Some((last_stream_id, reason)),
+            Event::Closed { error } => self.end_all(End::Closed(error)),
+            _ => {}
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        id: StreamId,
+        headers: Headers,
+        end_stream: bool,
+        spawn: &mut Vec<LocalTask>,
+    ) {
+        let Some(ctx) = &self.server else { return };
+        let Some(handle) = ctx.me.as_ref().and_then(WeakHandle::upgrade) else {
+            let _ = self.conn.reset(id, Reason::REFUSED_STREAM);
+            return;
+        };
+        let task = (ctx.on_request)(handle, id, headers, end_stream);
+        let spawn_it = ctx.spawn;
+        self.slots.insert(
+            id,
+            Slot {
+                recv_end: end_stream,
+                recv_open: true,
+                send_open: true,
+                ..Slot::default()
+            },
+        );
+        if spawn_it {
+            // Spawned from the driver's poll, not here under the lock: a
+            // runtime shutting down drops what is spawned at once, and the
+            // task's guards lock the engine when dropped.
+            let mut task = Some(task);
+            spawn.push(Box::pin(std::future::poll_fn(move |_| {
+                if let Some(task) = task.take() {
+                    ::tokio::spawn(task);
+                }
+                std::task::Poll::Ready(())
+            })));
+        } else {
+            spawn.push(task);
+        }
+    }
+
+    /// The connection ended: every stream that is not complete learns why.
+    fn end_all(&mut self, end: End) {
+        if self.end.is_none() {
+            self.end = Some(end.clone());
+        }
+        for slot in self.slots.values_mut() {
+            if slot.end.is_none() && !(slot.recv_end && slot.send_done) {
+                slot.end = Some(end.clone());
+            }
+            slot.wake();
+        }
+        self.linger.clear();
+        self.slots.retain(|_, s| s.recv_open || s.send_open);
+        // Queued work (it holds handles on this engine) still goes to the
+        // driver in `dispatch`, to be dropped there outside the lock.
+        for w in self.ready_wakers.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+impl Engine for HttpEngine {
+    fn recv(&mut self, input: &mut BytesMut, now: Instant) {
+        self.conn.recv(input, now);
+    }
+
+    fn recv_eof(&mut self, _now: Instant) {
+        self.conn.recv_eof();
+    }
+
+    fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
+        self.conn.poll_transmit(dst, max, now)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.conn.handle_timeout(now);
+    }
+
+    fn wants_read(&self) -> bool {
+        self.conn.wants_read()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    fn dispatch(&mut self, _now: Instant, spawn: &mut Vec<LocalTask>) {
+        while let Some(event) = self.conn.poll_event() {
+            self.on_event(event, spawn);
+        }
+        if !self.linger.is_empty() {
+            self.check_linger();
+        }
+        spawn.append(&mut self.tasks);
+        if !self.ready_wakers.is_empty()
+            && (self.conn.can_take_new_request() || self.end.is_some() || self.goaway.is_some())
+        {
+            for w in self.ready_wakers.drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    fn finish(&mut self, io_error: Option<&io::Error>) {
+        let end = match io_error {
+            Some(e) => End::Io(e.kind()),
+            None => End::Closed(None),
+        };
+        self.end_all(end);
+    }
+}

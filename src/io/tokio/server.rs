@@ -1,0 +1,482 @@
+//! The tokio HTTP/2 server: accept loop, one driver task per connection,
+//! handlers run on the connection's task (or spawned), graceful shutdown.
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::body::{Body, Kind, RecvBody, RecvSide, SendSide};
+use super::driver::{Driver, Handle};
+use super::engine::{HttpEngine, OnRequest, ServerCtx};
+use crate::frame::{Reason, StreamId};
+use crate::hpack::HeaderField;
+use crate::io::Error;
+use crate::proto::{Config, Connection, Headers, Role};
+
+/// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
+/// fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The HTTP/2 settings and limits of each connection (role: server).
+    pub h2: Config,
+    /// Run each handler as its own `tokio::spawn`ed task instead of on its
+    /// connection's task. Handlers on the connection's task cost no spawn and
+    /// no cross-thread wake-up (fastest), but share that task with the
+    /// connection's I/O: turn this on for handlers that compute for long
+    /// between `.await`s. Default `false`.
+    pub spawn_handlers: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            h2: Config::server(),
+            spawn_handlers: false,
+        }
+    }
+}
+
+/// A request as a handler receives it: the head, and the body as it arrives.
+#[derive(Debug)]
+pub struct Request {
+    /// `:method`, e.g. `GET`.
+    pub method: String,
+    /// `:path`.
+    pub path: String,
+    /// `:scheme`.
+    pub scheme: String,
+    /// `:authority`, if sent.
+    pub authority: Option<String>,
+    /// Regular header fields, names lowercase.
+    pub headers: Vec<HeaderField>,
+    /// The body (and trailers).
+    pub body: RecvBody,
+}
+
+impl Request {
+    /// The value of the first header field named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|f| f.name == name.as_bytes())
+            .map(|f| &f.value[..])
+    }
+
+    /// The whole request, body collected up to `limit` bytes.
+    pub async fn into_whole(mut self, limit: usize) -> Result<crate::io::Request, Error> {
+        let body = self.body.collect(limit).await?;
+        let trailers = self.body.trailers().await?.unwrap_or_default();
+        Ok(crate::io::Request {
+            method: self.method,
+            path: self.path,
+            scheme: self.scheme,
+            authority: self.authority,
+            headers: self.headers,
+            body,
+            trailers,
+        })
+    }
+
+    fn from_head(headers: Headers, body: RecvBody) -> Self {
+        let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+        let method = text(headers.method()).unwrap_or_default();
+        let path = text(headers.path()).unwrap_or_default();
+        let scheme = text(headers.scheme()).unwrap_or_default();
+        let authority = text(headers.authority());
+        let regular = headers.fields().len();
+        let mut all = headers.into_fields();
+        let headers = all.split_off(all.len() - regular);
+        Request {
+            method,
+            path,
+            scheme,
+            authority,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A handler's answer: status, header fields and a [`Body`] (whole, or
+/// written piece by piece through a [`BodySender`](super::BodySender)).
+///
+/// ```
+/// use h2proto::io::tokio::{Body, Response};
+/// let res = Response::new(200)
+///     .with_header("content-type", "text/plain")
+///     .with_body("hello");
+/// assert_eq!(res.body.len(), Some(5));
+/// let (sender, body) = Body::channel();
+/// let streaming = Response::new(200).with_body(body);
+/// # drop((sender, streaming));
+/// ```
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Regular header fields (names lowercase).
+    pub headers: Vec<HeaderField>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Response {
+    /// A response with this status, no headers and no body.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::empty(),
+        }
+    }
+
+    /// Adds a header field; the name is lowercased (HTTP/2 requires it).
+    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
+        self.headers.push(HeaderField::new(
+            name.as_ref().to_ascii_lowercase(),
+            value.into(),
+        ));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+impl From<crate::io::Response> for Response {
+    fn from(res: crate::io::Response) -> Self {
+        Response {
+            status: res.status,
+            headers: res.headers,
+            body: Body::full(res.body).with_trailers(res.trailers),
+        }
+    }
+}
+
+/// An HTTP/2 server over cleartext TCP (prior knowledge, h2c) on tokio.
+///
+/// ```
+/// use h2proto::io::tokio::{Client, Response, Server};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = Server::bind("127.0.0.1:0").await?.serve(|mut req| async move {
+///     let body = req.body.collect(1 << 20).await.unwrap_or_default();
+///     Response::new(200).with_body(body)
+/// });
+/// let client = Client::connect(server.local_addr()).await?;
+/// let res = client
+///     .send(h2proto::io::Request::new("POST", "/echo").with_body("hi"))
+///     .await?;
+/// assert_eq!(&res.body[..], b"hi");
+/// server.shutdown(std::time::Duration::from_secs(1)).await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds a listening socket with the default [`ServerConfig`].
+    pub async fn bind(addr: impl ToSocketAddrs) -> std::io::Result<Server> {
+        Self::bind_with(addr, ServerConfig::default()).await
+    }
+
+    /// Binds a listening socket with this configuration.
+    pub async fn bind_with(
+        addr: impl ToSocketAddrs,
+        config: ServerConfig,
+    ) -> std::io::Result<Server> {
+        Ok(Server {
+            listener: TcpListener::bind(addr).await?,
+            config,
+        })
+    }
+
+    /// The address it listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Starts serving in the background (on the current tokio runtime):
+    /// each request runs `handler`. Dropping the returned handle leaves the
+    /// server running; [`ServerHandle::shutdown`] stops it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn serve<H, F>(self, handler: H) -> ServerHandle
+    where
+        H: Fn(Request) -> F + Send + Sync + 'static,
+        F: Future<Output = Response> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let on_request: OnRequest = Arc::new(move |handle, id, headers, end_stream| {
+            let _ = end_stream;
+            let handler = handler.clone();
+            Box::pin(run_handler(handle, id, headers, move |req| handler(req)))
+        });
+        let addr = self
+            .listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let state = Arc::new(State::default());
+        let task = tokio::spawn(accept_loop(
+            self.listener,
+            Arc::new(self.config),
+            on_request,
+            state.clone(),
+        ));
+        ServerHandle { addr, state, task }
+    }
+}
+
+/// Runs one request: the handler (a panic answers 500), then its response.
+async fn run_handler<F, Fut>(handle: Handle<HttpEngine>, id: StreamId, headers: Headers, handler: F)
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let mut side = SendSide {
+        handle: handle.clone(),
+        id,
+        finished: false,
+    };
+    let req = Request::from_head(
+        headers,
+        RecvBody::new(RecvSide {
+            handle: handle.clone(),
+            id,
+        }),
+    );
+    let head = req.method == "HEAD";
+    let mut fut = pin!(handler(req));
+    let res = poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p.map(Some),
+            Err(_) => Poll::Ready(None),
+        },
+    )
+    .await;
+    let Some(res) = res else {
+        handle.with(|e| e.handler_panicked(id));
+        return;
+    };
+    let mut fields = Vec::with_capacity(res.headers.len() + 1);
+    fields.push(HeaderField::new(":status", status_value(res.status)));
+    fields.extend(res.headers);
+    let kind = if head {
+        Body::empty().into_kind()
+    } else {
+        res.body.into_kind()
+    };
+    let end =
+        matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
+    let sent = handle.with(|e| {
+        let slot = e.slots.get_mut(&id).filter(|s| s.end.is_none())?;
+        slot.headers_sent = true;
+        slot.send_done = end;
+        match e.conn.send_response(id, fields, end) {
+            Ok(()) => Some(()),
+            Err(_) => {
+                // The handler's headers were malformed: nothing was sent.
+                e.reset_stream(id, Reason::INTERNAL_ERROR);
+                None
+            }
+        }
+    });
+    if sent.is_none() {
+        return;
+    }
+    if end {
+        side.finished = true;
+        return;
+    }
+    // An error means the stream ended early; dropping `side` cleans up.
+    let _ = side.send_body(kind).await;
+}
+
+fn status_value(status: u16) -> Bytes {
+    match status {
+        200 => Bytes::from_static(b"200"),
+        204 => Bytes::from_static(b"204"),
+        404 => Bytes::from_static(b"404"),
+        500 => Bytes::from_static(b"500"),
+        s => Bytes::from(s.to_string()),
+    }
+}
+
+/// What the accept loop shares with the [`ServerHandle`].
+#[derive(Default)]
+struct State {
+    stop: Notify,
+    grace: Mutex<Duration>,
+    conns: Mutex<HashMap<u64, Handle<HttpEngine>>>,
+}
+
+impl State {
+    fn handles(&self) -> Vec<Handle<HttpEngine>> {
+        let conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        conns.values().cloned().collect()
+    }
+}
+
+/// A running [`Server`]: its address, statistics and graceful shutdown.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A snapshot of a server, from [`ServerHandle::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Streams alive in the connections' cores, summed.
+    pub live_streams: usize,
+    /// Streams the adapter still tracks for a handle, summed.
+    pub tracked_streams: usize,
+    /// DATA bytes queued to send, summed.
+    pub queued_data: usize,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections, streams and queued bytes right now.
+    pub fn stats(&self) -> ServerStats {
+        let mut stats = ServerStats::default();
+        for h in self.state.handles() {
+            h.inspect(|e| {
+                stats.connections += 1;
+                stats.live_streams += e.conn.live_streams();
+                stats.tracked_streams += e.slots.len();
+                stats.queued_data += e.conn.stats().queued_data;
+            });
+        }
+        stats
+    }
+
+    /// Graceful shutdown: stops accepting (new connections are refused),
+    /// sends every connection the two-phase GOAWAY (so new streams are
+    /// refused and streams in flight go on), waits for the connections to
+    /// finish up to `grace`, then closes those still open. Returns when
+    /// every connection is gone.
+    pub async fn shutdown(self, grace: Duration) {
+        *self.state.grace.lock().unwrap_or_else(|e| e.into_inner()) = grace;
+        self.state.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    on_request: OnRequest,
+    state: Arc<State>,
+) {
+    let mut conns = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut stop = pin!(state.stop.notified());
+    loop {
+        let accepted = poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok((stream, _))) => {
+                next_id += 1;
+                let handle = start(&stream, &config, &on_request);
+                let mut conns_map = state.conns.lock().unwrap_or_else(|e| e.into_inner());
+                conns_map.insert(next_id, handle.clone());
+                drop(conns_map);
+                let (state, id) = (state.clone(), next_id);
+                conns.spawn(async move {
+                    let _ = Driver::new(stream, handle).await;
+                    let mut conns = state.conns.lock().unwrap_or_else(|e| e.into_inner());
+                    conns.remove(&id);
+                });
+            }
+            // Out of descriptors, or a connection that failed before we got
+            // it: keep serving, after a pause so a persistent error does not spin.
+            Some(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let grace = *state.grace.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    for h in state.handles() {
+        h.with(|e| e.conn.shutdown(now));
+    }
+    if tokio::time::timeout(grace, drain(&mut conns))
+        .await
+        .is_err()
+    {
+        for h in state.handles() {
+            h.with(|e| e.conn.close(Reason::NO_ERROR));
+        }
+        // A peer that does not read could keep the last GOAWAY from going out.
+        if tokio::time::timeout(Duration::from_secs(1), drain(&mut conns))
+            .await
+            .is_err()
+        {
+            conns.abort_all();
+            drain(&mut conns).await;
+        }
+    }
+}
+
+fn start(stream: &TcpStream, config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
+    // Responses are written in batches already: no need for Nagle's delay.
+    let _ = stream.set_nodelay(true);
+    let mut h2 = config.h2.clone();
+    h2.role = Role::Server;
+    let conn = Connection::new(h2, Instant::now());
+    let ctx = ServerCtx {
+        on_request: on_request.clone(),
+        spawn: config.spawn_handlers,
+        me: None,
+    };
+    let handle = Handle::new(HttpEngine::server(conn, ctx));
+    let weak = handle.downgrade();
+    handle.lock().engine.set_me(weak);
+    handle
+}
+
+async fn drain(conns: &mut JoinSet<()>) {
+    while conns.join_next().await.is_some() {}
+}

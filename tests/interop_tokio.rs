@@ -1,0 +1,133 @@
+//! Real peers against the tokio server over loopback: curl
+//! (`--http2-prior-knowledge`), nghttp and h2load. Each skips with
+//! `SKIPPED: <peer> not installed` (fails under `CI=true`).
+
+mod peers;
+
+use std::process::Command;
+use std::time::Duration;
+
+use h2proto::io::tokio::{Response, Server, ServerHandle};
+use peers::{available, run, temp_file};
+
+/// Our tokio server with the demo routes, on its own runtime.
+struct Running {
+    rt: tokio::runtime::Runtime,
+    server: Option<ServerHandle>,
+}
+
+impl Running {
+    fn start() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt.block_on(async {
+            Server::bind("127.0.0.1:0")
+                .await
+                .expect("bind")
+                .serve(|req| async move {
+                    match req.into_whole(16 << 20).await {
+                        Ok(req) => Response::from(peers::handler(req)),
+                        Err(_) => Response::new(400),
+                    }
+                })
+        });
+        Running {
+            rt,
+            server: Some(server),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        let addr = self
+            .server
+            .as_ref()
+            .map(|s| s.local_addr())
+            .expect("running");
+        format!("http://{addr}{path}")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.shutdown(Duration::from_secs(5)));
+        }
+    }
+}
+
+#[test]
+fn curl_get_and_post_echo() {
+    if !available("curl", &["curl", "--version"]) {
+        return;
+    }
+    let server = Running::start();
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "-w",
+        "\n%{http_code} %{http_version}",
+        &server.url("/hello"),
+    ]));
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "hello GET /hello\n\n200 2");
+    let (file, data) = temp_file(1 << 20);
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &server.url("/echo"),
+    ]));
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert!(
+        out.stdout == data,
+        "echo differs: {} bytes",
+        out.stdout.len()
+    );
+}
+
+#[test]
+fn nghttp_get_and_concurrent_streams() {
+    if !available("nghttp", &["nghttp", "--version"]) {
+        return;
+    }
+    let server = Running::start();
+    let out = run(Command::new("nghttp").arg(server.url("/bytes/70000")));
+    assert!(out.status.success(), "nghttp failed: {}", out.stderr);
+    assert_eq!(out.stdout, vec![b'x'; 70_000]);
+    let out = run(Command::new("nghttp").args(["-ns", "-m", "100", &server.url("/bytes/1000")]));
+    assert!(out.status.success(), "nghttp failed: {}", out.stderr);
+    // `-s` prints one line per stream: ..., status, size, path.
+    let text = out.stdout_text();
+    let ok = text
+        .lines()
+        .filter(|l| l.split_whitespace().rev().nth(2) == Some("200"))
+        .count();
+    assert_eq!(ok, 100, "{text}");
+}
+
+#[test]
+fn h2load_20000_requests() {
+    if !available("h2load", &["h2load", "--version"]) {
+        return;
+    }
+    let server = Running::start();
+    let out =
+        run(Command::new("h2load").args(["-n", "20000", "-c", "4", "-m", "10", &server.url("/")]));
+    let text = out.stdout_text();
+    assert!(out.status.success(), "h2load failed: {text}{}", out.stderr);
+    assert!(
+        text.contains(
+            "requests: 20000 total, 20000 started, 20000 done, 20000 succeeded, 0 failed, 0 errored, 0 timeout"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("status codes: 20000 2xx, 0 3xx, 0 4xx, 0 5xx"),
+        "{text}"
+    );
+}
