@@ -120,6 +120,32 @@ pub trait PoolConnection: Send + Sync + 'static {
     fn is_idle(&self) -> bool;
 }
 
+/// The tokio HTTP/2 [`Client`](super::Client) in a pool.
+///
+/// The client does not say what MAX_CONCURRENT_STREAMS the server sent, so
+/// the limit is taken as the streams it runs plus one if it can take another
+/// now. That is exact once each request's stream is open (send it right
+/// after `get`), and errs towards a new connection, never towards queueing,
+/// while handles are held with their requests not sent yet.
+///
+/// Before the server's SETTINGS arrive the client assumes a limit of 100,
+/// so a connector should hand the client over once they have (one request
+/// answered is proof: the server sends SETTINGS first).
+impl PoolConnection for super::Client {
+    fn can_take_new_request(&self) -> bool {
+        super::Client::can_take_new_request(self)
+    }
+    fn max_concurrent_requests(&self) -> usize {
+        self.live_streams() + usize::from(super::Client::can_take_new_request(self))
+    }
+    fn is_usable(&self) -> bool {
+        !self.is_closed() && self.goaway_received().is_none()
+    }
+    fn is_idle(&self) -> bool {
+        self.live_streams() == 0
+    }
+}
+
 /// How the pool sizes and ages its connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
