@@ -88,6 +88,34 @@
 //! # Ok::<_, h2proto::io::tokio::pool::PoolError<io::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # With the tokio client
+//!
+//! [`Client`](super::Client) is a [`PoolConnection`]. Its connector should
+//! return it once the server's SETTINGS are in, or the client assumes a
+//! limit of 100 streams and the pool fills it past the server's real one; a
+//! first request answered is proof enough, since SETTINGS come first:
+//!
+//! ```
+//! use std::io;
+//! use h2proto::io::tokio::pool::{Pool, PoolConfig};
+//! use h2proto::io::tokio::{Client, Response, Server};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = Server::bind("127.0.0.1:0").await?
+//! #     .serve(|_req| async { Response::new(200).with_body("hi") });
+//! # let addr = server.local_addr();
+//! let pool = Pool::new(PoolConfig::default(), move |_authority: String| async move {
+//!     // A real connector resolves the authority; this one knows the address.
+//!     let client = Client::connect(addr).await?;
+//!     client.get("/").await.map_err(io::Error::other)?;
+//!     Ok::<_, io::Error>(client)
+//! });
+//! let conn = pool.get("svc.local:80").await?;
+//! assert_eq!(&conn.get("/hello").await?.body[..], b"hi");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -152,9 +180,10 @@ pub struct PoolConfig {
     /// Most connections to one authority, counting none that are being
     /// evicted; 0 is taken as 1. Default 4 (Go has no cap).
     pub max_connections_per_authority: usize,
-    /// Most `get`s that wait for a slot while an authority is at its cap;
-    /// the next one fails with [`PoolError::Saturated`]. 0 fails at once.
-    /// `get`s waiting for a dial in flight are not refused. Default 256.
+    /// Most `get`s waiting on one authority: a `get` that finds the
+    /// authority at its cap, with this many already waiting, fails with
+    /// [`PoolError::Saturated`] (0: at once). A `get` that can wait for a
+    /// dial in flight instead is never refused. Default 256.
     pub max_waiters_per_authority: usize,
     /// A connection without requests idle this long is dropped by
     /// [`Pool::sweep`]; `None` keeps idle connections. Default 90 s (Go's
