@@ -68,11 +68,18 @@
 //! [`ServerHandle::shutdown`] stops accepting, has every connection send the
 //! core's two-phase GOAWAY (new streams are refused, streams in flight go
 //! on), waits up to its grace period, then closes what is left.
+//!
+//! # Connection pool
+//!
+//! [`pool`] keeps client connections per authority, reusing them while they
+//! can take a request and opening more up to a cap (Go's
+//! `http2clientConnPool`).
 
 mod body;
 mod client;
 pub(crate) mod driver;
 mod engine;
+pub mod pool;
 mod server;
 
 pub use body::{Body, BodySender, RecvBody};
