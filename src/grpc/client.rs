@@ -355,12 +355,9 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event) {
             data,
             end_stream,
         } => {
-            let Some(call) = core.calls.get_mut(&stream_id) else {
+            let Some((c, messages, result)) = core.on_call_data(stream_id, &data) else {
                 return;
             };
-            let (messages, release, result) = call.recv.on_data(&data);
-            let c = call.id;
-            let _ = core.conn.release_capacity(stream_id, release);
             for m in messages {
                 core.push_message(c, m.data, m.compressed, m.wire_len);
             }

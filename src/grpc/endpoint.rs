@@ -38,6 +38,8 @@ pub(crate) struct Core {
     /// Server streams answered before the client half-closed: RST_STREAM
     /// (NO_ERROR) once our END_STREAM is on the wire.
     rst_after_end: Vec<StreamId>,
+    /// Bytes of partial messages held, over every call.
+    partial_total: usize,
 }
 
 impl Core {
@@ -64,7 +66,48 @@ impl Core {
             pings_seen: 0,
             bdp_ping: None,
             rst_after_end: Vec::new(),
+            partial_total: 0,
         }
+    }
+
+    /// How many bytes of a partial message the call on `id` may hold: half
+    /// the stream window, and no more than half the connection window
+    /// over every call, so partial messages alone can never close the
+    /// connection window (more data is what releases them).
+    pub fn partial_hold(&self, id: StreamId) -> usize {
+        let c = self.conn.config();
+        let own = self.calls.get(&id).map_or(0, |c| c.recv.partial_held);
+        let others = self.partial_total.saturating_sub(own);
+        (c.initial_window_size as usize / 2)
+            .min((c.connection_window_size as usize / 2).saturating_sub(others))
+    }
+
+    /// Takes a DATA chunk for a call (see `RecvSide::on_data`): the messages
+    /// it completed, bytes released now, and a decoding error.
+    pub fn on_call_data(
+        &mut self,
+        id: StreamId,
+        data: &[u8],
+    ) -> Option<(CallId, Vec<super::call::Received>, Result<(), Status>)> {
+        let hold = self.partial_hold(id);
+        let call = self.calls.get_mut(&id)?;
+        let before = call.recv.partial_held;
+        let (messages, release, result) = call.recv.on_data(data, hold);
+        self.partial_total = self.partial_total - before + call.recv.partial_held;
+        let c = call.id;
+        let _ = self.conn.release_capacity(id, release);
+        Some((c, messages, result))
+    }
+
+    /// Forgets a call, giving back the bytes of its partial message.
+    pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        let partial = call.recv.partial_held;
+        if partial > 0 {
+            self.partial_total -= partial;
+            let _ = self.conn.release_capacity(id, partial);
+        }
+        Some(call)
     }
 
     pub fn role(&self) -> Role {
@@ -211,7 +254,7 @@ impl Core {
     /// Removes a call and reports its end: `Finished` on a client,
     /// `Cancelled` on a server.
     pub fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<super::Metadata>) {
-        let Some(call) = self.calls.remove(&id) else {
+        let Some(call) = self.remove_call(id) else {
             return;
         };
         let event = match self.role() {
@@ -284,7 +327,7 @@ impl Core {
             self.push(Event::Writable { call: c });
         }
         if done {
-            self.calls.remove(&id);
+            self.remove_call(id);
         }
     }
 

@@ -141,7 +141,7 @@ impl Server {
                 HeaderField::new("content-type", "application/grpc"),
             ];
             status_fields(&status, &trailers, &mut fields);
-            self.core.calls.remove(&id);
+            self.core.remove_call(id);
             self.core.conn.send_response(id, fields, true)?;
             self.core.note_server_send();
         } else {
@@ -167,7 +167,7 @@ impl Server {
     /// Abandons the call: RST_STREAM(CANCEL); the client sees CANCELLED.
     pub fn cancel(&mut self, call: CallId) -> Result<(), CallError> {
         self.call_mut(call)?;
-        self.core.calls.remove(&call.stream_id());
+        self.core.remove_call(call.stream_id());
         self.core.conn.reset(call.stream_id(), Reason::CANCEL)?;
         Ok(())
     }
@@ -378,10 +378,12 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             data,
             end_stream,
         } => {
+            let Some((c, messages, result)) = core.on_call_data(stream_id, &data) else {
+                return;
+            };
             let Some(call) = core.calls.get_mut(&stream_id) else {
                 return;
             };
-            let (messages, release, result) = call.recv.on_data(&data);
             let result = result.and_then(|()| {
                 if end_stream {
                     call.recv.finish()
@@ -390,8 +392,6 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
                 }
             });
             call.remote_done |= end_stream;
-            let c = call.id;
-            let _ = core.conn.release_capacity(stream_id, release);
             for m in messages {
                 core.push_message(c, m.data, m.compressed, m.wire_len);
             }
