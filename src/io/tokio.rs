@@ -7,3 +7,4 @@
 //! under a lock, reading paused while the core says `wants_read() == false`.
 
 pub(crate) mod driver;
+pub mod grpc;
