@@ -1,8 +1,9 @@
-//! grpc's interop test client on h2proto's blocking gRPC driver.
+//! grpc's interop test client on h2proto's tokio gRPC adapter (the
+//! default) or its blocking one.
 //!
 //! ```sh
 //! cargo run --example grpc_interop_client -- --server_host 127.0.0.1 \
-//!     --server_port 10000 --test_case large_unary
+//!     --server_port 10000 --test_case large_unary [--runtime blocking|tokio]
 //! ```
 //!
 //! Runs one case of grpc's interop-test-descriptions (or `all`), with their
@@ -15,11 +16,12 @@ mod cases;
 #[path = "interop/messages.rs"]
 mod messages;
 
-use cases::{CASES, PROBE, names};
+use cases::{CASES, Conn, PROBE, TokioConn, names};
 use h2proto::io::blocking::grpc::Client;
 
 fn main() {
     let (mut host, mut port, mut case) = ("127.0.0.1".to_owned(), 10000u16, String::new());
+    let mut tokio = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--skip_compression_probe" {
@@ -35,6 +37,14 @@ fn main() {
             "--server_host" => host = value,
             "--server_port" => port = value.parse().unwrap_or(port),
             "--test_case" => case = value,
+            "--runtime" => match value.as_str() {
+                "tokio" => tokio = true,
+                "blocking" => tokio = false,
+                other => {
+                    eprintln!("--runtime {other:?}: blocking or tokio");
+                    std::process::exit(2);
+                }
+            },
             other => eprintln!("ignoring flag {other}"),
         }
     }
@@ -46,7 +56,16 @@ fn main() {
         eprintln!("unknown --test_case {case:?}; one of: all, {}", names());
         std::process::exit(2);
     }
-    let client = match Client::connect((host.as_str(), port)) {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let client: Result<Box<dyn Conn>, String> = if tokio {
+        TokioConn::connect(rt.handle().clone(), &format!("{host}:{port}"))
+            .map(|c| Box::new(c) as Box<dyn Conn>)
+    } else {
+        Client::connect((host.as_str(), port))
+            .map(|c| Box::new(c) as Box<dyn Conn>)
+            .map_err(|e| e.to_string())
+    };
+    let client = match client {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot connect to {host}:{port}: {e}");
@@ -55,7 +74,7 @@ fn main() {
     };
     let mut failed = 0;
     for (name, run) in selected {
-        match run(&client) {
+        match run(client.as_ref()) {
             Ok(()) => println!("PASS {name}"),
             Err(e) => {
                 println!("FAIL {name}: {e}");
@@ -63,6 +82,7 @@ fn main() {
             }
         }
     }
-    client.shutdown();
+    // Both close gracefully when dropped.
+    drop(client);
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }

@@ -1,22 +1,26 @@
 //! grpc's interop test server (`grpc.testing.TestService`) on h2proto's
-//! blocking gRPC driver.
+//! tokio gRPC adapter (the default) or its blocking one.
 //!
 //! ```sh
-//! cargo run --example grpc_interop_server -- --port 10000
+//! cargo run --example grpc_interop_server -- --port 10000 [--runtime blocking|tokio]
 //! ```
 //!
-//! The service itself is in `interop/service.rs`.
+//! The service itself is in `interop/service.rs` (blocking) and
+//! `interop/service_tokio.rs` (tokio).
 
 #[path = "interop/messages.rs"]
 mod messages;
 #[path = "interop/service.rs"]
 mod service;
+#[path = "interop/service_tokio.rs"]
+mod service_tokio;
 
 use h2proto::io::blocking::grpc::Server;
 use service::handle;
 
 fn main() {
     let mut port = 10000u16;
+    let mut tokio = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, value) = match arg.split_once('=') {
@@ -26,6 +30,14 @@ fn main() {
         let value = value.or_else(|| args.next()).unwrap_or_default();
         match name.as_str() {
             "--port" => port = value.parse().unwrap_or(port),
+            "--runtime" => match value.as_str() {
+                "tokio" => tokio = true,
+                "blocking" => tokio = false,
+                other => {
+                    eprintln!("--runtime {other:?}: blocking or tokio");
+                    std::process::exit(2);
+                }
+            },
             "--use_tls" | "--use_alts" => {
                 if value == "true" {
                     eprintln!("TLS/ALTS are not supported; cleartext h2c only");
@@ -34,6 +46,9 @@ fn main() {
             }
             other => eprintln!("ignoring flag {other}"),
         }
+    }
+    if tokio {
+        return serve_tokio(port);
     }
     let server = match Server::bind(("0.0.0.0", port)).and_then(|s| s.spawn(handle)) {
         Ok(s) => s,
@@ -44,4 +59,26 @@ fn main() {
     };
     println!("grpc interop server listening on {}", server.local_addr());
     server.wait();
+}
+
+fn serve_tokio(port: u16) {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let server = h2proto::io::tokio::grpc::Server::builder()
+            .fallback(service_tokio::handle)
+            .bind(("0.0.0.0", port))
+            .await;
+        let server = match server {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot serve on port {port}: {e}");
+                std::process::exit(1);
+            }
+        };
+        println!(
+            "grpc interop server (tokio) listening on {}",
+            server.local_addr()
+        );
+        std::future::pending::<()>().await;
+    });
 }

@@ -86,7 +86,7 @@ fn concurrent_calls_share_one_connection() {
             let client = client.clone();
             std::thread::spawn(move || {
                 let ping_pong = cases::CASES.iter().find(|c| c.0 == "ping_pong");
-                ping_pong.expect("ping_pong case").1(&client)
+                ping_pong.expect("ping_pong case").1(&*client)
             })
         })
         .collect();

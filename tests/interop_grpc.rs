@@ -1,11 +1,16 @@
 //! grpc's interop cases against Python `grpcio` (PyPI) over loopback, both
-//! ways: our interop client (`examples/interop/cases.rs`) against the
-//! grpcio server of `tests/peers/grpc/interop_server.py`, and the grpcio
-//! client of `tests/peers/grpc/interop_client.py` against our interop server
-//! (`examples/interop/service.rs`). One `#[test]` per case and direction.
+//! ways and on both of our adapters: our interop client
+//! (`examples/interop/cases.rs`, blocking or tokio) against the grpcio server
+//! of `tests/peers/grpc/interop_server.py`, and the grpcio client of
+//! `tests/peers/grpc/interop_client.py` against our interop server
+//! (`examples/interop/service.rs`, or `service_tokio.rs`). Then our adapters
+//! against each other: the tokio client against the blocking server, the
+//! blocking client against the tokio server, tokio against tokio. One
+//! `#[test]` per case and direction.
 //!
-//! Without python3 + grpcio + grpcio-tools: `SKIPPED: python grpcio not
-//! installed` and pass (with `CI=true`, a failure).
+//! Without python3 + grpcio + grpcio-tools the grpcio directions print
+//! `SKIPPED: python grpcio not installed` and pass (with `CI=true`, a
+//! failure); the directions between our adapters always run.
 
 #[path = "../examples/interop/cases.rs"]
 #[allow(dead_code)]
@@ -15,6 +20,8 @@ mod messages;
 mod peers;
 #[path = "../examples/interop/service.rs"]
 mod service;
+#[path = "../examples/interop/service_tokio.rs"]
+mod service_tokio;
 
 use std::io::{BufRead, BufReader};
 use std::process::{ChildStdin, Command, Stdio};
@@ -23,8 +30,78 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use cases::{Conn, TokioConn};
 use h2proto::io::blocking::grpc::{Client, Server, ServerHandle};
 use peers::{available, run};
+
+/// The runtime of our tokio server and clients, shared by every test.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// Our tokio interop server, shared by every test of this binary.
+fn our_tokio_server() -> u16 {
+    static SERVER: OnceLock<h2proto::io::tokio::grpc::ServerHandle> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            runtime()
+                .block_on(
+                    h2proto::io::tokio::grpc::Server::builder()
+                        .fallback(service_tokio::handle)
+                        .bind("127.0.0.1:0"),
+                )
+                .expect("start our tokio interop server")
+        })
+        .local_addr()
+        .port()
+}
+
+/// Which of our adapters.
+#[derive(Clone, Copy)]
+enum Ours {
+    Blocking,
+    Tokio,
+}
+
+/// Runs `case` with our client of kind `client` against `port`.
+fn run_ours(case: &str, client: Ours, port: u16) -> Result<(), String> {
+    let (_, run_case) = cases::CASES
+        .iter()
+        .find(|(name, _)| *name == case)
+        .expect("known case");
+    match client {
+        Ours::Blocking => {
+            let c = Client::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+            let result = run_case(&c);
+            c.shutdown();
+            result
+        }
+        Ours::Tokio => {
+            let c = TokioConn::connect(runtime().handle().clone(), &format!("127.0.0.1:{port}"))?;
+            let result = run_case(&c as &dyn Conn);
+            c.shutdown();
+            result
+        }
+    }
+}
+
+/// Our `client` against our `server`, probes included.
+fn ours_against_ours(case: &str, client: Ours, server: Ours) {
+    let port = match server {
+        Ours::Blocking => our_server(),
+        Ours::Tokio => our_tokio_server(),
+    };
+    if let Err(e) = run_ours(case, client, port) {
+        panic!("{case}: {e}");
+    }
+}
 
 fn grpcio() -> bool {
     available(
@@ -90,31 +167,28 @@ fn python_server() -> u16 {
 }
 
 /// Our client runs `case` against the grpcio server.
-fn ours_against_python(case: &str) {
+fn ours_against_python(case: &str, client: Ours) {
     if !grpcio() {
         return;
     }
     let port = python_server();
     // grpcio servicers cannot see whether a request arrived compressed.
     cases::PROBE.store(false, std::sync::atomic::Ordering::Relaxed);
-    let (_, run_case) = cases::CASES
-        .iter()
-        .find(|(name, _)| *name == case)
-        .expect("known case");
-    let client = Client::connect(("127.0.0.1", port)).expect("connect to the grpcio server");
-    let result = run_case(&client);
-    client.shutdown();
-    if let Err(e) = result {
+    if let Err(e) = run_ours(case, client, port) {
         panic!("{case}, our client against grpcio: {e}");
     }
 }
 
 /// The grpcio client runs `case` against our server.
-fn python_against_ours(case: &str) {
+fn python_against_ours(case: &str, server: Ours) {
     if !grpcio() {
         return;
     }
-    let port = our_server().to_string();
+    let port = match server {
+        Ours::Blocking => our_server(),
+        Ours::Tokio => our_tokio_server(),
+    }
+    .to_string();
     let out = run(Command::new("python3")
         .arg(script("interop_client.py"))
         .args(["--server_host", "127.0.0.1", "--server_port", &port])
@@ -129,18 +203,53 @@ fn python_against_ours(case: &str) {
 
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
-        /// Our client against the grpcio server.
+        /// Our blocking client against the grpcio server.
         mod ours_vs_grpcio {
             $(#[test]
             fn $case() {
-                super::ours_against_python(stringify!($case));
+                super::ours_against_python(stringify!($case), super::Ours::Blocking);
             })*
         }
-        /// The grpcio client against our server.
+        /// Our tokio client against the grpcio server.
+        mod tokio_vs_grpcio {
+            $(#[test]
+            fn $case() {
+                super::ours_against_python(stringify!($case), super::Ours::Tokio);
+            })*
+        }
+        /// The grpcio client against our blocking server.
         mod grpcio_vs_ours {
             $(#[test]
             fn $case() {
-                super::python_against_ours(stringify!($case));
+                super::python_against_ours(stringify!($case), super::Ours::Blocking);
+            })*
+        }
+        /// The grpcio client against our tokio server.
+        mod grpcio_vs_tokio {
+            $(#[test]
+            fn $case() {
+                super::python_against_ours(stringify!($case), super::Ours::Tokio);
+            })*
+        }
+        /// Our tokio client against our blocking server.
+        mod tokio_vs_blocking {
+            $(#[test]
+            fn $case() {
+                super::ours_against_ours(stringify!($case), super::Ours::Tokio, super::Ours::Blocking);
+            })*
+        }
+        /// Our blocking client against our tokio server.
+        mod blocking_vs_tokio {
+            $(#[test]
+            fn $case() {
+                super::ours_against_ours(stringify!($case), super::Ours::Blocking, super::Ours::Tokio);
+            })*
+        }
+        /// Our tokio client against our tokio server.
+        mod tokio_vs_tokio {
+            $(#[test]
+            fn $case() {
+                super::ours_against_ours(stringify!($case), super::Ours::Tokio, super::Ours::Tokio);
             })*
         }
         #[test]

@@ -1,12 +1,13 @@
-//! grpc's interop test cases (interop-test-descriptions) as a client on the
-//! blocking gRPC driver: used by `examples/grpc_interop_client.rs` and
-//! `tests/interop_grpc.rs`.
+//! grpc's interop test cases (interop-test-descriptions) as a client, on
+//! either adapter (the [`Conn`] and [`Call`] traits: the blocking client as
+//! is, the tokio client through a runtime handle): used by
+//! `examples/grpc_interop_client.rs` and `tests/interop_grpc.rs`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2proto::grpc::{CallOptions, Code, Encoding, Metadata};
-use h2proto::io::blocking::grpc::{Client, ClientCall, Error};
+use h2proto::grpc::{CallOptions, Code, Encoding, Metadata, Status};
+use h2proto::io::{blocking, tokio as tk};
 use prost::Message;
 
 use crate::messages::*;
@@ -24,7 +25,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 pub static PROBE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// One case: runs its calls on the client; `Err` says what did not hold.
-pub type Case = fn(&Client) -> Result<(), String>;
+pub type Case = fn(&dyn Conn) -> Result<(), String>;
 
 /// Every case, by its interop name.
 pub const CASES: &[(&str, Case)] = &[
@@ -65,13 +66,13 @@ fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }
 }
 
-fn decode<M: Message + Default>(call: &mut ClientCall) -> Result<M, String> {
+fn decode<M: Message + Default>(call: &mut dyn Call) -> Result<M, String> {
     let msg = call.recv().map_err(e)?;
     let msg = msg.ok_or_else(|| format!("no message; status {:?}", call.status()))?;
     M::decode(msg).map_err(e)
 }
 
-fn expect_status(call: &mut ClientCall, code: Code, message: Option<&str>) -> Result<(), String> {
+fn expect_status(call: &mut dyn Call, code: Code, message: Option<&str>) -> Result<(), String> {
     let status = call.status().map_err(e)?;
     check(status.code() == code, || {
         format!("expected {code:?}, got {status:?}")
@@ -85,19 +86,19 @@ fn expect_status(call: &mut ClientCall, code: Code, message: Option<&str>) -> Re
 }
 
 /// A unary call: request in, the call (to read the response from) out.
-fn unary(
-    client: &Client,
+fn unary<'a>(
+    client: &'a dyn Conn,
     path: &str,
     md: Metadata,
     options: CallOptions,
     req: &impl Message,
     compress: bool,
-) -> Result<ClientCall, String> {
+) -> Result<Box<dyn Call + 'a>, String> {
     let mut call = client.call(path, md, options).map_err(e)?;
     // A server may answer (UNIMPLEMENTED, say) before it reads the request:
     // then the call's status tells.
     match call.send_with(Bytes::from(req.encode_to_vec()), compress) {
-        Ok(()) | Err(Error::Ended(_)) => {}
+        Ok(()) | Err(SendError::Ended) => {}
         Err(err) => return Err(e(err)),
     }
     call.close_send().map_err(e)?;
@@ -119,7 +120,7 @@ fn check_large(resp: &SimpleResponse) -> Result<(), String> {
     })
 }
 
-fn empty_unary(client: &Client) -> Result<(), String> {
+fn empty_unary(client: &dyn Conn) -> Result<(), String> {
     let mut call = unary(
         client,
         path::EMPTY_CALL,
@@ -133,7 +134,7 @@ fn empty_unary(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::OK, None)
 }
 
-fn large_unary(client: &Client) -> Result<(), String> {
+fn large_unary(client: &dyn Conn) -> Result<(), String> {
     let mut call = unary(
         client,
         path::UNARY_CALL,
@@ -146,7 +147,7 @@ fn large_unary(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::OK, None)
 }
 
-fn client_streaming(client: &Client) -> Result<(), String> {
+fn client_streaming(client: &dyn Conn) -> Result<(), String> {
     let mut call = client
         .call(path::STREAMING_INPUT_CALL, Metadata::new(), opts())
         .map_err(e)?;
@@ -179,7 +180,7 @@ fn output_request(sizes: &[i32], payload_size: Option<i32>) -> StreamingOutputCa
     }
 }
 
-fn response_sizes(call: &mut ClientCall) -> Result<Vec<i32>, String> {
+fn response_sizes(call: &mut dyn Call) -> Result<Vec<i32>, String> {
     let mut sizes = Vec::new();
     while let Some(msg) = call.recv().map_err(e)? {
         let resp = StreamingOutputCallResponse::decode(msg).map_err(e)?;
@@ -189,7 +190,7 @@ fn response_sizes(call: &mut ClientCall) -> Result<Vec<i32>, String> {
     Ok(sizes)
 }
 
-fn server_streaming(client: &Client) -> Result<(), String> {
+fn server_streaming(client: &dyn Conn) -> Result<(), String> {
     let req = output_request(&RESP_SIZES, None);
     let mut call = unary(
         client,
@@ -204,7 +205,7 @@ fn server_streaming(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::OK, None)
 }
 
-fn ping_pong(client: &Client) -> Result<(), String> {
+fn ping_pong(client: &dyn Conn) -> Result<(), String> {
     let mut call = client
         .call(path::FULL_DUPLEX_CALL, Metadata::new(), opts())
         .map_err(e)?;
@@ -224,7 +225,7 @@ fn ping_pong(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::OK, None)
 }
 
-fn empty_stream(client: &Client) -> Result<(), String> {
+fn empty_stream(client: &dyn Conn) -> Result<(), String> {
     let mut call = client
         .call(path::FULL_DUPLEX_CALL, Metadata::new(), opts())
         .map_err(e)?;
@@ -233,20 +234,22 @@ fn empty_stream(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::OK, None)
 }
 
-fn custom_metadata(client: &Client) -> Result<(), String> {
+fn custom_metadata(client: &dyn Conn) -> Result<(), String> {
     let mut md = Metadata::new();
     md.insert(ECHO_INITIAL, "test_initial_metadata_value")
         .map_err(e)?;
     md.insert_bin(ECHO_TRAILING, b"\xab\xab\xab").map_err(e)?;
-    let check_md = |call: &mut ClientCall| -> Result<(), String> {
-        let initial = call.headers().map_err(e)?.and_then(|h| h.get(ECHO_INITIAL));
+    let check_md = |call: &mut dyn Call| -> Result<(), String> {
+        let headers = call.headers().map_err(e)?;
+        let initial = headers.as_ref().and_then(|h| h.get(ECHO_INITIAL));
         let initial = initial.map(str::to_owned);
         check(
             initial.as_deref() == Some("test_initial_metadata_value"),
             || format!("initial metadata {initial:?}"),
         )?;
         expect_status(call, Code::OK, None)?;
-        let trailing = call.trailers().and_then(|t| t.get_bin(ECHO_TRAILING));
+        let trailers = call.trailers();
+        let trailing = trailers.as_ref().and_then(|t| t.get_bin(ECHO_TRAILING));
         check(
             trailing.map(|b| &b[..]) == Some(&b"\xab\xab\xab"[..]),
             || format!("trailing metadata {trailing:?}"),
@@ -271,7 +274,7 @@ fn custom_metadata(client: &Client) -> Result<(), String> {
     check_md(&mut call)
 }
 
-fn status_with(client: &Client, message: &str) -> Result<(), String> {
+fn status_with(client: &dyn Conn, message: &str) -> Result<(), String> {
     let echo = Some(EchoStatus {
         code: 2,
         message: message.to_owned(),
@@ -304,18 +307,18 @@ fn status_with(client: &Client, message: &str) -> Result<(), String> {
     expect_status(&mut call, Code::UNKNOWN, Some(message))
 }
 
-fn status_code_and_message(client: &Client) -> Result<(), String> {
+fn status_code_and_message(client: &dyn Conn) -> Result<(), String> {
     status_with(client, "test status message")
 }
 
-fn special_status_message(client: &Client) -> Result<(), String> {
+fn special_status_message(client: &dyn Conn) -> Result<(), String> {
     status_with(
         client,
         "\t\ntest with whitespace\r\nand Unicode BMP \u{263a} and non-BMP \u{1f608}\t\n",
     )
 }
 
-fn unimplemented_method(client: &Client) -> Result<(), String> {
+fn unimplemented_method(client: &dyn Conn) -> Result<(), String> {
     let mut call = unary(
         client,
         path::UNIMPLEMENTED_CALL,
@@ -327,13 +330,13 @@ fn unimplemented_method(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::UNIMPLEMENTED, None)
 }
 
-fn unimplemented_service(client: &Client) -> Result<(), String> {
+fn unimplemented_service(client: &dyn Conn) -> Result<(), String> {
     let p = path::UNIMPLEMENTED_SERVICE;
     let mut call = unary(client, p, Metadata::new(), opts(), &Empty {}, false)?;
     expect_status(&mut call, Code::UNIMPLEMENTED, None)
 }
 
-fn cancel_after_begin(client: &Client) -> Result<(), String> {
+fn cancel_after_begin(client: &dyn Conn) -> Result<(), String> {
     let mut call = client
         .call(path::STREAMING_INPUT_CALL, Metadata::new(), opts())
         .map_err(e)?;
@@ -341,7 +344,7 @@ fn cancel_after_begin(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::CANCELLED, None)
 }
 
-fn cancel_after_first_response(client: &Client) -> Result<(), String> {
+fn cancel_after_first_response(client: &dyn Conn) -> Result<(), String> {
     let mut call = client
         .call(path::FULL_DUPLEX_CALL, Metadata::new(), opts())
         .map_err(e)?;
@@ -354,7 +357,7 @@ fn cancel_after_first_response(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::CANCELLED, None)
 }
 
-fn timeout_on_sleeping_server(client: &Client) -> Result<(), String> {
+fn timeout_on_sleeping_server(client: &dyn Conn) -> Result<(), String> {
     let options = CallOptions::new().timeout(Duration::from_millis(1));
     let mut call = client
         .call(path::FULL_DUPLEX_CALL, Metadata::new(), options)
@@ -380,7 +383,7 @@ fn gzip() -> CallOptions {
     opts().encoding(Encoding::Gzip)
 }
 
-fn client_compressed_unary(client: &Client) -> Result<(), String> {
+fn client_compressed_unary(client: &dyn Conn) -> Result<(), String> {
     // The probe: an uncompressed message that says it is compressed.
     let mut req = large_request();
     req.expect_compressed = expect_compressed(true);
@@ -412,7 +415,7 @@ fn client_compressed_unary(client: &Client) -> Result<(), String> {
     Ok(())
 }
 
-fn server_compressed_unary(client: &Client) -> Result<(), String> {
+fn server_compressed_unary(client: &dyn Conn) -> Result<(), String> {
     for compressed in [true, false] {
         let mut req = large_request();
         req.response_compressed = Some(BoolValue { value: compressed });
@@ -436,7 +439,7 @@ fn server_compressed_unary(client: &Client) -> Result<(), String> {
     Ok(())
 }
 
-fn client_compressed_streaming(client: &Client) -> Result<(), String> {
+fn client_compressed_streaming(client: &dyn Conn) -> Result<(), String> {
     let probe = StreamingInputCallRequest {
         payload: Some(payload(27182)),
         expect_compressed: expect_compressed(true),
@@ -464,7 +467,7 @@ fn client_compressed_streaming(client: &Client) -> Result<(), String> {
     expect_status(&mut call, Code::OK, None)
 }
 
-fn server_compressed_streaming(client: &Client) -> Result<(), String> {
+fn server_compressed_streaming(client: &dyn Conn) -> Result<(), String> {
     let mut req = output_request(&[31415, 92653], None);
     req.response_parameters[0].compressed = Some(BoolValue { value: true });
     req.response_parameters[1].compressed = Some(BoolValue { value: false });
@@ -479,4 +482,217 @@ fn server_compressed_streaming(client: &Client) -> Result<(), String> {
         })?;
     }
     expect_status(&mut call, Code::OK, None)
+}
+
+/// Why a send failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// The call is already over (its status tells how).
+    Ended,
+    /// Anything else.
+    Other(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Ended => f.write_str("call ended"),
+            SendError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// A client connection the cases run on.
+pub trait Conn {
+    /// Starts a call.
+    fn call(
+        &self,
+        path: &str,
+        md: Metadata,
+        options: CallOptions,
+    ) -> Result<Box<dyn Call + '_>, String>;
+}
+
+/// One call, as the cases use it.
+pub trait Call {
+    /// Sends a message (`compress`: with the call's encoding).
+    fn send_with(&mut self, m: Bytes, compress: bool) -> Result<(), SendError>;
+    /// Sends a message with the call's encoding.
+    fn send(&mut self, m: Bytes) -> Result<(), SendError> {
+        self.send_with(m, true)
+    }
+    /// Half-closes.
+    fn close_send(&mut self) -> Result<(), String>;
+    /// Cancels.
+    fn cancel(&mut self);
+    /// The response headers (`None`: trailers-only).
+    fn headers(&mut self) -> Result<Option<Metadata>, String>;
+    /// The next message, `None` at the end.
+    fn recv(&mut self) -> Result<Option<Bytes>, String>;
+    /// Whether the last message arrived compressed.
+    fn last_compressed(&self) -> bool;
+    /// The status, once the call is over.
+    fn status(&mut self) -> Result<Status, String>;
+    /// The trailers, once the call is over.
+    fn trailers(&self) -> Option<Metadata>;
+}
+
+impl<C: Call + ?Sized> Call for Box<C> {
+    fn send_with(&mut self, m: Bytes, compress: bool) -> Result<(), SendError> {
+        (**self).send_with(m, compress)
+    }
+    fn close_send(&mut self) -> Result<(), String> {
+        (**self).close_send()
+    }
+    fn cancel(&mut self) {
+        (**self).cancel()
+    }
+    fn headers(&mut self) -> Result<Option<Metadata>, String> {
+        (**self).headers()
+    }
+    fn recv(&mut self) -> Result<Option<Bytes>, String> {
+        (**self).recv()
+    }
+    fn last_compressed(&self) -> bool {
+        (**self).last_compressed()
+    }
+    fn status(&mut self) -> Result<Status, String> {
+        (**self).status()
+    }
+    fn trailers(&self) -> Option<Metadata> {
+        (**self).trailers()
+    }
+}
+
+impl Conn for blocking::grpc::Client {
+    fn call(
+        &self,
+        path: &str,
+        md: Metadata,
+        options: CallOptions,
+    ) -> Result<Box<dyn Call + '_>, String> {
+        Ok(Box::new(
+            blocking::grpc::Client::call(self, path, md, options).map_err(e)?,
+        ))
+    }
+}
+
+impl Call for blocking::grpc::ClientCall {
+    fn send_with(&mut self, m: Bytes, compress: bool) -> Result<(), SendError> {
+        match blocking::grpc::ClientCall::send_with(self, m, compress) {
+            Ok(()) => Ok(()),
+            Err(blocking::grpc::Error::Ended(_)) => Err(SendError::Ended),
+            Err(err) => Err(SendError::Other(err.to_string())),
+        }
+    }
+    fn close_send(&mut self) -> Result<(), String> {
+        blocking::grpc::ClientCall::close_send(self).map_err(e)
+    }
+    fn cancel(&mut self) {
+        blocking::grpc::ClientCall::cancel(self)
+    }
+    fn headers(&mut self) -> Result<Option<Metadata>, String> {
+        Ok(blocking::grpc::ClientCall::headers(self)
+            .map_err(e)?
+            .cloned())
+    }
+    fn recv(&mut self) -> Result<Option<Bytes>, String> {
+        blocking::grpc::ClientCall::recv(self).map_err(e)
+    }
+    fn last_compressed(&self) -> bool {
+        blocking::grpc::ClientCall::last_compressed(self)
+    }
+    fn status(&mut self) -> Result<Status, String> {
+        blocking::grpc::ClientCall::status(self).map_err(e)
+    }
+    fn trailers(&self) -> Option<Metadata> {
+        blocking::grpc::ClientCall::trailers(self).cloned()
+    }
+}
+
+/// The tokio client, driven from a thread outside its runtime: each call
+/// runs its futures with the runtime's `block_on`, while the connection's
+/// driver runs on the runtime's workers.
+pub struct TokioConn {
+    /// The client.
+    pub client: tk::grpc::Client,
+    /// A multi-threaded runtime the client's connection runs on.
+    pub rt: tokio::runtime::Handle,
+}
+
+impl TokioConn {
+    /// Connects to `addr` on `rt`.
+    pub fn connect(rt: tokio::runtime::Handle, addr: &str) -> Result<TokioConn, String> {
+        let client = rt
+            .block_on(tk::grpc::Client::connect(addr.to_owned()))
+            .map_err(e)?;
+        Ok(TokioConn { client, rt })
+    }
+
+    /// Closes the connection gracefully.
+    #[allow(dead_code)] // for tests/interop_grpc.rs
+    pub fn shutdown(self) {
+        self.rt.block_on(self.client.shutdown());
+    }
+}
+
+impl Conn for TokioConn {
+    fn call(
+        &self,
+        path: &str,
+        md: Metadata,
+        options: CallOptions,
+    ) -> Result<Box<dyn Call + '_>, String> {
+        let mut o = tk::grpc::CallOptions::from(options.clone()).metadata(md);
+        o.encoding = options.encoding;
+        let call = self.client.call(path, o).map_err(e)?;
+        Ok(Box::new(TokioCall {
+            call,
+            rt: &self.rt,
+            trailers: None,
+        }))
+    }
+}
+
+struct TokioCall<'a> {
+    call: tk::grpc::ClientCall,
+    rt: &'a tokio::runtime::Handle,
+    trailers: Option<Metadata>,
+}
+
+impl Call for TokioCall<'_> {
+    fn send_with(&mut self, m: Bytes, compress: bool) -> Result<(), SendError> {
+        match self.rt.block_on(self.call.send_with(m, compress)) {
+            Ok(()) => Ok(()),
+            Err(tk::grpc::Error::Ended(_)) => Err(SendError::Ended),
+            Err(err) => Err(SendError::Other(err.to_string())),
+        }
+    }
+    fn close_send(&mut self) -> Result<(), String> {
+        self.call.close_send().map_err(e)
+    }
+    fn cancel(&mut self) {
+        self.call.cancel()
+    }
+    fn headers(&mut self) -> Result<Option<Metadata>, String> {
+        let h = self.rt.block_on(self.call.headers()).map_err(e)?;
+        Ok(h.cloned())
+    }
+    fn recv(&mut self) -> Result<Option<Bytes>, String> {
+        self.rt.block_on(self.call.recv()).map_err(e)
+    }
+    fn last_compressed(&self) -> bool {
+        self.call.last_compressed()
+    }
+    fn status(&mut self) -> Result<Status, String> {
+        let status = self.rt.block_on(self.call.status());
+        self.trailers = self.call.trailers().cloned();
+        Ok(status)
+    }
+    fn trailers(&self) -> Option<Metadata> {
+        self.call
+            .trailers()
+            .cloned()
+            .or_else(|| self.trailers.clone())
+    }
 }

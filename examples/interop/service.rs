@@ -145,11 +145,11 @@ pub fn handle(call: ServerCall) {
     }
 }
 
-fn invalid(e: prost::DecodeError) -> Status {
+pub fn invalid(e: prost::DecodeError) -> Status {
     Status::new(Code::INVALID_ARGUMENT, format!("bad request: {e}"))
 }
 
-fn echo_status(s: &Option<EchoStatus>) -> Option<Status> {
+pub fn echo_status(s: &Option<EchoStatus>) -> Option<Status> {
     let s = s.as_ref().filter(|s| s.code != 0)?;
     Some(Status::new(
         Code::from(u32::try_from(s.code).unwrap_or(2)),
@@ -162,14 +162,14 @@ fn echo_status(s: &Option<EchoStatus>) -> Option<Status> {
 const MAX_RESPONSE_SIZE: i32 = 4 << 20;
 
 /// INVALID_ARGUMENT for a response size over [`MAX_RESPONSE_SIZE`].
-fn too_large(size: i32) -> Option<Status> {
+pub fn too_large(size: i32) -> Option<Status> {
     (size > MAX_RESPONSE_SIZE).then(|| {
         let m = format!("response size {size} over {MAX_RESPONSE_SIZE}");
         Status::new(Code::INVALID_ARGUMENT, m)
     })
 }
 
-fn flag(b: &Option<BoolValue>) -> bool {
+pub fn flag(b: &Option<BoolValue>) -> bool {
     b.as_ref().is_some_and(|b| b.value)
 }
 

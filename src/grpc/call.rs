@@ -147,6 +147,8 @@ pub(crate) struct RecvSide {
     held: usize,
     /// Of those, bytes of whole messages waiting in the event queue.
     in_queue: usize,
+    /// Of those, bytes of the message being reassembled.
+    pub partial_held: usize,
 }
 
 /// A received message and the DATA bytes it holds (released when it is polled).
@@ -164,14 +166,22 @@ impl RecvSide {
             max,
             held: 0,
             in_queue: 0,
+            partial_held: 0,
         }
     }
 
     /// Takes a DATA chunk. Returns the whole messages it completed and how
-    /// many bytes to release now (those of partial messages: a message
-    /// larger than the stream window must not stall). Bytes of whole
-    /// messages are released when the application polls them.
-    pub fn on_data(&mut self, data: &[u8]) -> (Vec<Received>, usize, Result<(), Status>) {
+    /// many bytes to release now. Bytes of whole messages are released when
+    /// the application polls them. Bytes of the message being reassembled
+    /// are held up to `hold` and released past it, so a message larger than
+    /// the window cannot stall, while every queued message holds at least
+    /// min(its size, `hold`) bytes: what the queue holds stays within
+    /// max(window, 2 × message) however the peer cuts its frames.
+    pub fn on_data(
+        &mut self,
+        data: &[u8],
+        hold: usize,
+    ) -> (Vec<Received>, usize, Result<(), Status>) {
         self.held += data.len();
         self.deframer.push(data);
         let mut out = Vec::new();
@@ -211,21 +221,23 @@ impl RecvSide {
                 }
             }
         }
-        // Bytes of this chunk: the tail of an earlier partial message, whole
-        // messages, then the head of a partial one. Hold what belongs to the
-        // completed messages (latest first), release the rest now.
+        // Bytes held for no queued message: the partial message held so far
+        // and this chunk, i.e. the rest of that message, whole messages,
+        // then the head of a new partial one. The completed messages take
+        // theirs (latest first); the partial one keeps up to `hold`.
         let new = self.held - self.in_queue;
         let partial = self.deframer.buffered().min(new);
         let mut keep = new - partial;
         for m in out.iter_mut().rev() {
-            let hold = m.wire_len.min(keep);
-            keep -= hold;
-            m.wire_len = hold;
+            let h = m.wire_len.min(keep);
+            keep -= h;
+            m.wire_len = h;
         }
         let assigned: usize = out.iter().map(|m| m.wire_len).sum();
+        self.partial_held = partial.min(hold);
         self.in_queue += assigned;
-        self.held = self.in_queue;
-        (out, new - assigned, result)
+        self.held = self.in_queue + self.partial_held;
+        (out, new - assigned - self.partial_held, result)
     }
 
     /// A queued message of `wire_len` bytes was polled.
@@ -324,5 +336,34 @@ pub(crate) fn is_grpc_content_type(ct: &[u8]) -> bool {
     match ct.strip_prefix(b"application/grpc") {
         Some(rest) => rest.is_empty() || rest[0] == b'+' || rest[0] == b';',
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecvSide;
+
+    /// However the peer cuts its frames (here: each message's last byte
+    /// alone), a completed message holds min(its size, `hold`) bytes, so a
+    /// queue of unread messages closes the window.
+    #[test]
+    fn a_completed_message_holds_at_least_min_size_hold() {
+        let hold = 8 * 1024;
+        for len in [100usize, 8 * 1024, 64 * 1024] {
+            let mut recv = RecvSide::new(1 << 20);
+            let mut wire = vec![0u8, 0, 0, 0, 0];
+            wire[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+            wire.resize(5 + len, 7);
+            let (last, head) = wire.split_last().unwrap();
+            let (msgs, released, r) = recv.on_data(head, hold);
+            assert!(msgs.is_empty() && r.is_ok());
+            assert_eq!(released, head.len() - head.len().min(hold));
+            let (msgs, released_tail, r) = recv.on_data(&[*last], hold);
+            assert!(r.is_ok());
+            assert_eq!(msgs.len(), 1);
+            assert_eq!(msgs[0].wire_len, (len + 5).min(hold + 1));
+            assert_eq!(released + released_tail + msgs[0].wire_len, len + 5);
+            assert_eq!(recv.partial_held, 0);
+        }
     }
 }

@@ -222,9 +222,27 @@ impl Client {
         self.core.recv_eof(now);
     }
 
-    /// The next event.
+    /// The next event. A message's flow-control credit goes back to the
+    /// peer as it is taken here.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.core.poll_event()
+    }
+
+    /// The next event, without giving back the flow-control credit of a
+    /// message: the second value is how many received bytes it holds, to be
+    /// returned with [`release`](Self::release) when the application has
+    /// consumed it (0 for other events). An adapter that queues messages for
+    /// a slow reader uses this so that the peer's window, not the queue,
+    /// bounds what is buffered.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+        self.core.poll_event_deferred()
+    }
+
+    /// Gives back the credit of messages taken with
+    /// [`poll_event_deferred`](Self::poll_event_deferred) (`n`: the sum of
+    /// what it reported for them), even after the call ended.
+    pub fn release(&mut self, call: CallId, n: usize) {
+        self.core.release(call, n);
     }
 
     /// Appends up to `max` bytes to send to `dst`; returns how many.
@@ -342,12 +360,9 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event) {
             data,
             end_stream,
         } => {
-            let Some(call) = core.calls.get_mut(&stream_id) else {
+            let Some((c, messages, result)) = core.on_call_data(stream_id, &data) else {
                 return;
             };
-            let (messages, release, result) = call.recv.on_data(&data);
-            let c = call.id;
-            let _ = core.conn.release_capacity(stream_id, release);
             for m in messages {
                 core.push_message(c, m.data, m.compressed, m.wire_len);
             }

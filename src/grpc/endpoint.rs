@@ -38,6 +38,8 @@ pub(crate) struct Core {
     /// Server streams answered before the client half-closed: RST_STREAM
     /// (NO_ERROR) once our END_STREAM is on the wire.
     rst_after_end: Vec<StreamId>,
+    /// Bytes of partial messages held, over every call.
+    partial_total: usize,
 }
 
 impl Core {
@@ -64,7 +66,48 @@ impl Core {
             pings_seen: 0,
             bdp_ping: None,
             rst_after_end: Vec::new(),
+            partial_total: 0,
         }
+    }
+
+    /// How many bytes of a partial message the call on `id` may hold: half
+    /// the stream window, and no more than half the connection window
+    /// over every call, so partial messages alone can never close the
+    /// connection window (more data is what releases them).
+    pub fn partial_hold(&self, id: StreamId) -> usize {
+        let c = self.conn.config();
+        let own = self.calls.get(&id).map_or(0, |c| c.recv.partial_held);
+        let others = self.partial_total.saturating_sub(own);
+        (c.initial_window_size as usize / 2)
+            .min((c.connection_window_size as usize / 2).saturating_sub(others))
+    }
+
+    /// Takes a DATA chunk for a call (see `RecvSide::on_data`): the messages
+    /// it completed, bytes released now, and a decoding error.
+    pub fn on_call_data(
+        &mut self,
+        id: StreamId,
+        data: &[u8],
+    ) -> Option<(CallId, Vec<super::call::Received>, Result<(), Status>)> {
+        let hold = self.partial_hold(id);
+        let call = self.calls.get_mut(&id)?;
+        let before = call.recv.partial_held;
+        let (messages, release, result) = call.recv.on_data(data, hold);
+        self.partial_total = self.partial_total - before + call.recv.partial_held;
+        let c = call.id;
+        let _ = self.conn.release_capacity(id, release);
+        Some((c, messages, result))
+    }
+
+    /// Forgets a call, giving back the bytes of its partial message.
+    pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        let partial = call.recv.partial_held;
+        if partial > 0 {
+            self.partial_total -= partial;
+            let _ = self.conn.release_capacity(id, partial);
+        }
+        Some(call)
     }
 
     pub fn role(&self) -> Role {
@@ -87,17 +130,32 @@ impl Core {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        let q = self.events.pop_front()?;
-        if q.release > 0
-            && let Event::Message { call, .. } = &q.event
+        let (event, release) = self.poll_event_deferred()?;
+        if release > 0
+            && let Event::Message { call, .. } = &event
         {
-            let id = call.stream_id();
-            if let Some(c) = self.calls.get_mut(&id) {
-                c.recv.on_polled(q.release);
-            }
-            let _ = self.conn.release_capacity(id, q.release);
+            self.release(*call, release);
         }
-        Some(q.event)
+        Some(event)
+    }
+
+    /// The next event and the DATA bytes it holds, still unreleased.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+        let q = self.events.pop_front()?;
+        Some((q.event, q.release))
+    }
+
+    /// Gives back `n` bytes held by messages of `call` (the call may be
+    /// over: its stream's bytes still count against the connection window).
+    pub fn release(&mut self, call: CallId, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let id = call.stream_id();
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.recv.on_polled(n);
+        }
+        let _ = self.conn.release_capacity(id, n);
     }
 
     pub fn recv(&mut self, input: &mut BytesMut, now: Instant) {
@@ -201,7 +259,7 @@ impl Core {
     /// Removes a call and reports its end: `Finished` on a client,
     /// `Cancelled` on a server.
     pub fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<super::Metadata>) {
-        let Some(call) = self.calls.remove(&id) else {
+        let Some(call) = self.remove_call(id) else {
             return;
         };
         let event = match self.role() {
@@ -274,7 +332,7 @@ impl Core {
             self.push(Event::Writable { call: c });
         }
         if done {
-            self.calls.remove(&id);
+            self.remove_call(id);
         }
     }
 
@@ -394,5 +452,76 @@ impl Core {
             Role::Client => super::client::on_event(self, ev),
             Role::Server => super::server::on_event(self, ev, now),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::{Bytes, BytesMut};
+
+    use crate::grpc::{CallError, Client, Config, Event, Metadata, Server};
+
+    /// A server that takes messages with `poll_event_deferred` and does not
+    /// release them keeps the client's window shut; releasing reopens it.
+    #[test]
+    fn deferred_release_keeps_the_peer_window_shut() {
+        let now = Instant::now();
+        let window = 65_535;
+        let mut client = Client::new(Config::client(), now);
+        let mut server = Server::new(Config::server().fixed_windows(window, window), now);
+        let call = client
+            .start_call("/s.S/M", Metadata::new(), None, now)
+            .unwrap();
+        let (mut up, mut down) = (BytesMut::new(), BytesMut::new());
+        let (mut sent, mut held, mut taken) = (0usize, Vec::new(), 0usize);
+        let mut step = |client: &mut Client, server: &mut Server, held: &mut Vec<_>| {
+            for _ in 0..16 {
+                client.poll_transmit(&mut up, usize::MAX, now);
+                server.recv(&mut up, now);
+                while let Some((event, n)) = server.poll_event_deferred() {
+                    if let Event::Message { call, message, .. } = event {
+                        held.push((call, n, message.len()));
+                    }
+                }
+                server.poll_transmit(&mut down, usize::MAX, now);
+                client.recv(&mut down, now);
+                while client.poll_event().is_some() {}
+            }
+        };
+        // Far more than the window, offered as fast as the client takes it.
+        for _ in 0..4 {
+            loop {
+                match client.send_message(call, Bytes::from(vec![7u8; 8 * 1024])) {
+                    Ok(()) => sent += 1,
+                    Err(CallError::Busy) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            step(&mut client, &mut server, &mut held);
+        }
+        // Bytes of a message split across DATA frames are released as they
+        // arrive (a message larger than the window must not stall), so up
+        // to about twice the window gets through; then nothing more.
+        let received: usize = held.iter().map(|h| h.2 + 5).sum();
+        assert!(received <= 2 * window as usize, "{received} > 2 x window");
+        let before = held.len();
+        step(&mut client, &mut server, &mut held);
+        assert_eq!(held.len(), before, "messages arrived with no credit given");
+        assert!(
+            sent * (8 * 1024 + 5) > received + 64 * 1024,
+            "the sender was never stopped"
+        );
+        let unreleased = server.connection().stats().recv_unreleased as usize;
+        assert!(unreleased >= window as usize / 2, "{unreleased} unreleased");
+
+        // The application consumes: credit flows back and more arrives.
+        for (call, n, _) in held.drain(..) {
+            server.release(call, n);
+            taken += 1;
+        }
+        step(&mut client, &mut server, &mut held);
+        assert!(taken > 0 && !held.is_empty(), "nothing more after release");
     }
 }

@@ -141,7 +141,7 @@ impl Server {
                 HeaderField::new("content-type", "application/grpc"),
             ];
             status_fields(&status, &trailers, &mut fields);
-            self.core.calls.remove(&id);
+            self.core.remove_call(id);
             self.core.conn.send_response(id, fields, true)?;
             self.core.note_server_send();
         } else {
@@ -167,7 +167,7 @@ impl Server {
     /// Abandons the call: RST_STREAM(CANCEL); the client sees CANCELLED.
     pub fn cancel(&mut self, call: CallId) -> Result<(), CallError> {
         self.call_mut(call)?;
-        self.core.calls.remove(&call.stream_id());
+        self.core.remove_call(call.stream_id());
         self.core.conn.reset(call.stream_id(), Reason::CANCEL)?;
         Ok(())
     }
@@ -187,9 +187,27 @@ impl Server {
         self.core.recv_eof(now);
     }
 
-    /// The next event.
+    /// The next event. A message's flow-control credit goes back to the
+    /// peer as it is taken here.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.core.poll_event()
+    }
+
+    /// The next event, without giving back the flow-control credit of a
+    /// message: the second value is how many received bytes it holds, to be
+    /// returned with [`release`](Self::release) when the application has
+    /// consumed it (0 for other events). An adapter that queues messages for
+    /// a slow reader uses this so that the peer's window, not the queue,
+    /// bounds what is buffered.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+        self.core.poll_event_deferred()
+    }
+
+    /// Gives back the credit of messages taken with
+    /// [`poll_event_deferred`](Self::poll_event_deferred) (`n`: the sum of
+    /// what it reported for them), even after the call ended.
+    pub fn release(&mut self, call: CallId, n: usize) {
+        self.core.release(call, n);
     }
 
     /// Appends up to `max` bytes to send to `dst`; returns how many.
@@ -365,10 +383,12 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             data,
             end_stream,
         } => {
+            let Some((c, messages, result)) = core.on_call_data(stream_id, &data) else {
+                return;
+            };
             let Some(call) = core.calls.get_mut(&stream_id) else {
                 return;
             };
-            let (messages, release, result) = call.recv.on_data(&data);
             let result = result.and_then(|()| {
                 if end_stream {
                     call.recv.finish()
@@ -377,8 +397,6 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
                 }
             });
             call.remote_done |= end_stream;
-            let c = call.id;
-            let _ = core.conn.release_capacity(stream_id, release);
             for m in messages {
                 core.push_message(c, m.data, m.compressed, m.wire_len);
             }

@@ -79,6 +79,7 @@ mod body;
 mod client;
 pub(crate) mod driver;
 mod engine;
+pub mod grpc;
 pub mod pool;
 mod server;
 

@@ -409,7 +409,12 @@ impl Engine for HttpEngine {
         self.conn.recv_eof();
     }
 
-    fn poll_transmit(&mut self, dst: &mut crate::proto::Transmit, max: usize, now: Instant) -> usize {
+    fn poll_transmit(
+        &mut self,
+        dst: &mut crate::proto::Transmit,
+        max: usize,
+        now: Instant,
+    ) -> usize {
         self.conn.poll_transmit(dst, max, now)
     }
 

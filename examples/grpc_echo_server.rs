@@ -1,0 +1,138 @@
+//! A gRPC echo server, on h2proto's tokio adapter (the default) or its
+//! blocking one:
+//!
+//! ```text
+//! package echo;
+//! message EchoRequest { string message = 1; }
+//! message EchoResponse { string message = 1; }
+//! service Echo { rpc UnaryEcho(EchoRequest) returns (EchoResponse); }
+//! ```
+//!
+//! ```sh
+//! cargo run --release --example grpc_echo_server -- --addr 127.0.0.1:50051 [--runtime blocking|tokio]
+//! ```
+//!
+//! Other paths end UNIMPLEMENTED; a request that does not decode ends
+//! INVALID_ARGUMENT.
+
+use bytes::Bytes;
+use h2proto::grpc::{Code, Metadata, Status};
+use prost::Message;
+
+/// `echo.EchoRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EchoRequest {
+    #[prost(string, tag = "1")]
+    message: String,
+}
+
+/// `echo.EchoResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EchoResponse {
+    #[prost(string, tag = "1")]
+    message: String,
+}
+
+const PATH: &str = "/echo.Echo/UnaryEcho";
+
+/// The method itself, for both runtimes.
+fn echo(request: Bytes) -> Result<Bytes, Status> {
+    let req = EchoRequest::decode(request)
+        .map_err(|e| Status::new(Code::INVALID_ARGUMENT, format!("bad request: {e}")))?;
+    let resp = EchoResponse {
+        message: req.message,
+    };
+    Ok(resp.encode_to_vec().into())
+}
+
+fn main() {
+    let (mut addr, mut tokio) = ("127.0.0.1:50051".to_owned(), true);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (name, value) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let value = value.or_else(|| args.next()).unwrap_or_default();
+        match name.as_str() {
+            "--addr" => addr = value,
+            "--runtime" => match value.as_str() {
+                "tokio" => tokio = true,
+                "blocking" => tokio = false,
+                other => {
+                    eprintln!("--runtime {other:?}: blocking or tokio");
+                    std::process::exit(2);
+                }
+            },
+            other => {
+                eprintln!(
+                    "unknown flag {other}; usage: --addr HOST:PORT [--runtime blocking|tokio]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    if tokio {
+        serve_tokio(&addr);
+    } else {
+        serve_blocking(&addr);
+    }
+}
+
+fn serve_tokio(addr: &str) {
+    use h2proto::io::tokio::grpc::Server;
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    rt.block_on(async {
+        let server = Server::builder()
+            .unary(PATH, |_ctx, request| async move { echo(request) })
+            .bind(addr)
+            .await;
+        // Kept: dropping the handle would stop the server.
+        let _server = match server {
+            Ok(s) => {
+                println!("echo server (tokio) listening on {}", s.local_addr());
+                s
+            }
+            Err(e) => {
+                eprintln!("cannot serve on {addr}: {e}");
+                std::process::exit(1);
+            }
+        };
+        std::future::pending::<()>().await;
+    });
+}
+
+fn serve_blocking(addr: &str) {
+    use h2proto::io::blocking::grpc::{Server, ServerCall};
+    let handler = |mut call: ServerCall| {
+        if call.path() != PATH {
+            let _ = call.unimplemented();
+            return;
+        }
+        let status = match call.recv() {
+            Ok(Some((request, _))) => match echo(request) {
+                Ok(response) => match call.send(response) {
+                    Ok(()) => Status::ok(),
+                    Err(_) => return,
+                },
+                Err(status) => status,
+            },
+            Ok(None) => Status::new(Code::INTERNAL, "no request message"),
+            Err(_) => return,
+        };
+        let _ = call.finish(status, Metadata::new());
+    };
+    match Server::bind(addr).and_then(|s| s.spawn(handler)) {
+        Ok(server) => {
+            println!(
+                "echo server (blocking) listening on {}",
+                server.local_addr()
+            );
+            server.wait();
+        }
+        Err(e) => {
+            eprintln!("cannot serve on {addr}: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! gRPC over tokio: a server that routes calls by `:path` to async
+//! handlers, and a client with the four call kinds (unary, client-, server-
+//! and bidi-streaming), on the connection driver of [`io::tokio`](super).
+//!
+//! Messages are [`Bytes`]; protobuf stays the caller's business. The API
+//! follows [`io::blocking::grpc`](crate::io::blocking::grpc) (routes and
+//! call handles with `recv`, `send`, `finish`, `status`), with `async`
+//! waits.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use h2proto::grpc::{Code, Metadata, Status};
+//! use h2proto::io::tokio::grpc::{CallOptions, Client, Server};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder()
+//!     // Unary: one message in, one out (or a status).
+//!     .unary("/echo.Echo/Say", |_ctx, message: Bytes| async move { Ok(message) })
+//!     // Server streaming: the handler sends as it likes, then returns the status.
+//!     .server_streaming("/echo.Echo/Count", |_ctx, _request, mut out| async move {
+//!         for i in 0..3u8 {
+//!             out.send(Bytes::from(vec![i])).await.map_err(|e| e.to_status())?;
+//!         }
+//!         Ok(())
+//!     })
+//!     .bind("127.0.0.1:0")
+//!     .await?;
+//!
+//! let client = Client::connect(server.local_addr()).await?;
+//! let reply = client.unary("/echo.Echo/Say", Bytes::from_static(b"hi"), CallOptions::new()).await?;
+//! assert_eq!(reply.message, "hi");
+//!
+//! let mut stream = client
+//!     .server_streaming("/echo.Echo/Count", Bytes::new(), CallOptions::new())
+//!     .await?;
+//! let mut got = Vec::new();
+//! while let Some(m) = stream.recv().await? {
+//!     got.push(m[0]);
+//! }
+//! assert_eq!(got, [0, 1, 2]);
+//! assert!(stream.status().await.is_ok());
+//!
+//! // An unknown method.
+//! let err = client.unary("/echo.Echo/Nope", Bytes::new(), CallOptions::new()).await;
+//! assert!(matches!(err, Err(e) if e.to_status().code() == Code::UNIMPLEMENTED));
+//!
+//! client.shutdown().await;
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How calls run
+//!
+//! Each connection is one driver task over the sans-IO
+//! [`grpc::Server`](crate::grpc::Server) or
+//! [`grpc::Client`](crate::grpc::Client) behind a lock. Call handles act on
+//! the endpoint directly under that lock (no command channel) and the
+//! driver hands each call's events to its queue, waking the handle's task.
+//!
+//! - **Handlers** run on their connection's task by default (no spawn per
+//!   call): a handler must not block the thread. [`Config::spawn_handlers`]
+//!   spawns each on the runtime instead.
+//! - **Back-pressure**: a send waits while the call's send queue is full
+//!   ([`grpc::Config::max_send_queue`](crate::grpc::Config::max_send_queue));
+//!   a received message's flow-control credit goes back to the peer when a
+//!   handle *takes* it, so a reader that stops reading stops the peer
+//!   through its window.
+//! - **Deadlines** (`grpc-timeout`) are the endpoint's: the call ends
+//!   DEADLINE_EXCEEDED and the handler sees it (`recv` and `send` fail,
+//!   [`Context::cancelled`] completes), as it sees a client's cancellation.
+//! - **Dropping** every handle of a call that has not ended cancels it
+//!   (RST_STREAM CANCEL) and frees its state.
+
+mod client;
+mod engine;
+mod server;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use client::{CallSender, Client, ClientCall, Streaming};
+pub use server::{Context, Requests, Responses, Server, ServerCall, ServerHandle};
+
+use crate::grpc::{CallError, Code, Encoding, Metadata, Status};
+
+/// Settings of the tokio gRPC client and server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The sans-IO endpoint's settings.
+    pub grpc: crate::grpc::Config,
+    /// Server: spawn each call's handler as its own task instead of running
+    /// it on the connection's task. Default off.
+    pub spawn_handlers: bool,
+    /// Longest a graceful shutdown waits for calls in progress before
+    /// closing the connection. Default 10 s.
+    pub shutdown_wait: Duration,
+}
+
+impl Config {
+    /// Client defaults.
+    pub fn client() -> Config {
+        Config {
+            grpc: crate::grpc::Config::client(),
+            spawn_handlers: false,
+            shutdown_wait: Duration::from_secs(10),
+        }
+    }
+
+    /// Server defaults.
+    pub fn server() -> Config {
+        Config {
+            grpc: crate::grpc::Config::server(),
+            ..Config::client()
+        }
+    }
+}
+
+/// Per-call options of the [`Client`]: timeout, request metadata and
+/// compression.
+///
+/// ```
+/// use std::time::Duration;
+/// use h2proto::grpc::{Encoding, Metadata};
+/// use h2proto::io::tokio::grpc::CallOptions;
+///
+/// let mut md = Metadata::new();
+/// md.insert("x-request-id", "42")?;
+/// let options = CallOptions::new()
+///     .timeout(Duration::from_secs(1))
+///     .metadata(md)
+///     .encoding(Encoding::Identity);
+/// assert_eq!(options.timeout, Some(Duration::from_secs(1)));
+/// # Ok::<(), h2proto::grpc::MetadataError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// The call's timeout (`grpc-timeout`; the call ends DEADLINE_EXCEEDED).
+    pub timeout: Option<Duration>,
+    /// Custom request metadata.
+    pub metadata: Metadata,
+    /// Compression of the messages we send (`grpc-encoding`).
+    pub encoding: Encoding,
+}
+
+impl CallOptions {
+    /// No timeout, no metadata, no compression.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the request metadata.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Sets the send compression.
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+}
+
+impl From<crate::grpc::CallOptions> for CallOptions {
+    fn from(o: crate::grpc::CallOptions) -> Self {
+        CallOptions {
+            timeout: o.timeout,
+            metadata: Metadata::new(),
+            encoding: o.encoding,
+        }
+    }
+}
+
+/// The answer of a unary or client-streaming call that ended OK.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Response {
+    /// The response headers' metadata.
+    pub headers: Metadata,
+    /// The response message.
+    pub message: Bytes,
+    /// The trailers' metadata.
+    pub trailers: Metadata,
+}
+
+/// What can go wrong with a call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The sans-IO endpoint refused the command.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The call ended with this status (not OK, or before what was asked).
+    #[error("call ended: {0:?}")]
+    Ended(Status),
+    /// The connection is gone.
+    #[error("connection closed")]
+    Closed,
+    /// A socket error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The status this error stands for: the call's own for
+    /// [`Error::Ended`], UNAVAILABLE for a lost connection, INTERNAL
+    /// otherwise. Handy in a handler: `out.send(m).await.map_err(|e| e.to_status())?`.
+    pub fn to_status(&self) -> Status {
+        match self {
+            Error::Ended(s) => s.clone(),
+            Error::Closed | Error::Io(_) => Status::new(Code::UNAVAILABLE, self.to_string()),
+            Error::Call(e) => Status::new(Code::INTERNAL, e.to_string()),
+        }
+    }
+}

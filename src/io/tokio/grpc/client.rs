@@ -1,0 +1,445 @@
+//! The tokio gRPC client: one connection, any number of calls of the four
+//! kinds, each a [`ClientCall`] or its halves ([`CallSender`],
+//! [`Streaming`]).
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::task::JoinHandle;
+
+use super::engine::{CallRef, CallState, Engine, Item, Next};
+use super::{CallOptions, Config, Error, Response};
+use crate::frame::Reason;
+use crate::grpc::{self, CallId, Code, Metadata, Status};
+use crate::io::tokio::driver::{Driver, Handle};
+use crate::proto::ConnectionStats;
+
+type ClientEngine = Engine<grpc::Client>;
+
+/// The connection, shared by the clones of a [`Client`].
+#[derive(Debug)]
+struct Inner {
+    handle: Handle<ClientEngine>,
+    task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
+    shutdown_wait: Duration,
+}
+
+impl std::fmt::Debug for Handle<ClientEngine> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handle")
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last clone is gone: GOAWAY; calls in progress may finish.
+        self.handle
+            .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+    }
+}
+
+/// A gRPC client connection over cleartext TCP (h2c prior knowledge).
+/// Clones share the connection; dropping the last one starts a graceful
+/// close. See the [module docs](super) for an example.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects with [`Config::client`]; the connection runs as a task on
+    /// the current runtime.
+    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client, Error> {
+        Client::connect_with(addr, Config::client()).await
+    }
+
+    /// Connects with the given settings.
+    pub async fn connect_with(addr: impl ToSocketAddrs, config: Config) -> Result<Client, Error> {
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        let endpoint = grpc::Client::new(config.grpc, Instant::now());
+        let handle = Handle::new(Engine::new(endpoint));
+        let task = tokio::spawn(Driver::new(stream, handle.clone()));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                handle,
+                task: Mutex::new(Some(task)),
+                shutdown_wait: config.shutdown_wait,
+            }),
+        })
+    }
+
+    /// Starts a call of any kind on `path` (`/package.Service/Method`):
+    /// send with [`ClientCall::send`], end with
+    /// [`close_send`](ClientCall::close_send), read with
+    /// [`recv`](ClientCall::recv).
+    pub fn call(&self, path: &str, options: CallOptions) -> Result<ClientCall, Error> {
+        let call = self.start(path, options, None)?;
+        Ok(ClientCall::new(call))
+    }
+
+    /// A unary call: `message` in, the response (or the status as
+    /// [`Error::Ended`]) out.
+    pub async fn unary(
+        &self,
+        path: &str,
+        message: Bytes,
+        options: CallOptions,
+    ) -> Result<Response, Error> {
+        let call = self.start(path, options, Some(message))?;
+        Streaming::new(call).response().await
+    }
+
+    /// A client-streaming call: send the requests, then
+    /// [`ClientCall::response`].
+    pub async fn client_streaming(
+        &self,
+        path: &str,
+        options: CallOptions,
+    ) -> Result<ClientCall, Error> {
+        self.call(path, options)
+    }
+
+    /// A server-streaming call: `message` in, a stream of responses out.
+    pub async fn server_streaming(
+        &self,
+        path: &str,
+        message: Bytes,
+        options: CallOptions,
+    ) -> Result<Streaming, Error> {
+        let call = self.start(path, options, Some(message))?;
+        Ok(Streaming::new(call))
+    }
+
+    /// A bidi-streaming call, as two halves that may live in different
+    /// tasks. Dropping both before the end cancels the call.
+    pub async fn bidi_streaming(
+        &self,
+        path: &str,
+        options: CallOptions,
+    ) -> Result<(CallSender, Streaming), Error> {
+        Ok(self.call(path, options)?.split())
+    }
+
+    /// Starts a call; with `unary`, sends it and half-closes in the same
+    /// turn.
+    fn start(
+        &self,
+        path: &str,
+        options: CallOptions,
+        unary: Option<Bytes>,
+    ) -> Result<Arc<CallRef<grpc::Client>>, Error> {
+        let handle = &self.inner.handle;
+        let mut shared = handle.lock();
+        if shared.finished {
+            return Err(Error::Closed);
+        }
+        let e = &mut shared.engine;
+        let mut opts = grpc::CallOptions::new().encoding(options.encoding);
+        if let Some(t) = options.timeout {
+            opts = opts.timeout(t);
+        }
+        let id =
+            e.ep.start_call_with(path, options.metadata, opts, Instant::now())?;
+        let mut result = Ok(());
+        if let Some(message) = unary {
+            // One message always fits an empty queue.
+            result =
+                e.ep.send_message(id, message)
+                    .and_then(|()| e.ep.close_send(id));
+            if result.is_err() {
+                let _ = e.ep.cancel(id);
+            }
+        }
+        if result.is_ok() {
+            e.calls.insert(id, CallState::default());
+        }
+        let waker = shared.touch();
+        drop(shared);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        result?;
+        Ok(Arc::new(CallRef {
+            handle: handle.clone(),
+            id,
+        }))
+    }
+
+    /// Calls in progress (with state in the adapter or the endpoint): 0
+    /// once every call ended and its handles are gone.
+    pub fn active_calls(&self) -> usize {
+        self.inner
+            .handle
+            .inspect(|e| e.calls.len().max(e.ep.active_calls()))
+    }
+
+    /// The HTTP/2 statistics of the connection (queued bytes, windows,
+    /// streams).
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.inner.handle.inspect(|e| e.ep.connection().stats())
+    }
+
+    /// Sends GOAWAY, lets the calls in progress finish (at most
+    /// [`Config::shutdown_wait`], then the connection is closed and they
+    /// end UNAVAILABLE) and waits for the connection to end.
+    pub async fn shutdown(self) {
+        let inner = &self.inner;
+        inner
+            .handle
+            .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+        let task = inner.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut task) = task else { return };
+        if tokio::time::timeout(inner.shutdown_wait, &mut task)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        inner
+            .handle
+            .with(|e| e.ep.connection_mut().close(Reason::NO_ERROR));
+        if tokio::time::timeout(Duration::from_secs(1), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// The sending half of a call.
+#[derive(Debug)]
+pub struct CallSender {
+    call: Arc<CallRef<grpc::Client>>,
+}
+
+impl CallSender {
+    /// Sends a message, compressed when the call has an encoding. Waits
+    /// while the call's send queue is full. On a call that is over (the
+    /// server may answer before reading what we send), [`Error::Ended`]
+    /// with its status.
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.send_with(message, true).await
+    }
+
+    /// Sends a message; `compress` asks for the call's encoding.
+    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        poll_fn(|cx| self.call.poll_send(cx, &message, compress)).await
+    }
+
+    /// Half-closes: no more messages from us. A call already over is not an
+    /// error (its status says how it ended).
+    pub fn close_send(&mut self) -> Result<(), Error> {
+        let id = self.call.id;
+        match self.call.command(|ep, _| ep.close_send(id)) {
+            Err(Error::Ended(_)) | Err(Error::Call(grpc::CallError::SendClosed)) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Cancels the call (RST_STREAM CANCEL); its status becomes CANCELLED.
+    pub fn cancel(&self) {
+        let id = self.call.id;
+        let _ = self.call.command(|ep, st| {
+            let r = ep.cancel(id);
+            st.end(
+                Status::new(Code::CANCELLED, "call cancelled by the client"),
+                Metadata::new(),
+            );
+            r
+        });
+    }
+}
+
+/// The receiving half of a call: response headers, messages, status and
+/// trailers.
+#[derive(Debug)]
+pub struct Streaming {
+    call: Arc<CallRef<grpc::Client>>,
+    headers: Option<Metadata>,
+    /// A message read while waiting for the headers.
+    pending: Option<Bytes>,
+    end: Option<(Status, Metadata)>,
+    last_compressed: bool,
+}
+
+impl Streaming {
+    fn new(call: Arc<CallRef<grpc::Client>>) -> Streaming {
+        Streaming {
+            call,
+            headers: None,
+            pending: None,
+            end: None,
+            last_compressed: false,
+        }
+    }
+
+    /// The call's id on its connection.
+    pub fn id(&self) -> CallId {
+        self.call.id
+    }
+
+    /// The response headers' metadata, waiting for them (`None` when the
+    /// call ended without any: a trailers-only response).
+    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
+        while self.headers.is_none() && self.end.is_none() && self.pending.is_none() {
+            self.pending = self.next().await;
+        }
+        Ok(self.headers.as_ref())
+    }
+
+    /// The next message, or `None` when the call is over (see
+    /// [`status`](Self::status)). Taking a message gives its flow-control
+    /// credit back to the server.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+        if let Some(m) = self.pending.take() {
+            return Ok(Some(m));
+        }
+        Ok(self.next().await)
+    }
+
+    /// Whether the last message received arrived compressed.
+    pub fn last_compressed(&self) -> bool {
+        self.last_compressed
+    }
+
+    /// Waits for the call's end (dropping messages not received yet) and
+    /// returns its status.
+    pub async fn status(&mut self) -> Status {
+        self.pending = None;
+        while self.end.is_none() {
+            self.next().await;
+        }
+        self.end
+            .as_ref()
+            .map(|e| e.0.clone())
+            .unwrap_or_else(Status::ok)
+    }
+
+    /// The trailers' metadata, once the call is over.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.end.as_ref().map(|e| &e.1)
+    }
+
+    /// The one response of a unary or client-streaming call, with the
+    /// metadata; a status other than OK is [`Error::Ended`].
+    pub async fn response(mut self) -> Result<Response, Error> {
+        let message = self.recv().await?;
+        let status = self.status().await;
+        if !status.is_ok() {
+            return Err(Error::Ended(status));
+        }
+        let message = message.ok_or_else(|| {
+            Error::Ended(Status::new(
+                Code::INTERNAL,
+                "cardinality violation: no response message",
+            ))
+        })?;
+        Ok(Response {
+            headers: self.headers.take().unwrap_or_default(),
+            message,
+            trailers: self.end.take().map(|e| e.1).unwrap_or_default(),
+        })
+    }
+
+    /// Takes items until a message (`Some`) or the end (`None`).
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if self.end.is_some() {
+                return None;
+            }
+            match poll_fn(|cx| self.call.poll_next(cx)).await {
+                Next::Item(Item::Headers(md)) => self.headers = Some(md),
+                Next::Item(Item::Message(m, compressed, _)) => {
+                    self.last_compressed = compressed;
+                    return Some(m);
+                }
+                Next::Item(Item::HalfClosed) => {}
+                Next::End(status, trailers) => self.end = Some((status, trailers)),
+            }
+        }
+    }
+}
+
+/// One call of a [`Client`], both halves. Dropping it before the call
+/// ended cancels it.
+#[derive(Debug)]
+pub struct ClientCall {
+    tx: CallSender,
+    rx: Streaming,
+}
+
+impl ClientCall {
+    fn new(call: Arc<CallRef<grpc::Client>>) -> ClientCall {
+        ClientCall {
+            tx: CallSender { call: call.clone() },
+            rx: Streaming::new(call),
+        }
+    }
+
+    /// The halves, to send and receive from different tasks.
+    pub fn split(self) -> (CallSender, Streaming) {
+        (self.tx, self.rx)
+    }
+
+    /// The call's id on its connection.
+    pub fn id(&self) -> CallId {
+        self.rx.id()
+    }
+
+    /// See [`CallSender::send`].
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.tx.send(message).await
+    }
+
+    /// See [`CallSender::send_with`].
+    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        self.tx.send_with(message, compress).await
+    }
+
+    /// See [`CallSender::close_send`].
+    pub fn close_send(&mut self) -> Result<(), Error> {
+        self.tx.close_send()
+    }
+
+    /// See [`CallSender::cancel`].
+    pub fn cancel(&mut self) {
+        self.tx.cancel();
+    }
+
+    /// See [`Streaming::headers`].
+    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
+        self.rx.headers().await
+    }
+
+    /// See [`Streaming::recv`].
+    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+        self.rx.recv().await
+    }
+
+    /// See [`Streaming::last_compressed`].
+    pub fn last_compressed(&self) -> bool {
+        self.rx.last_compressed()
+    }
+
+    /// See [`Streaming::status`].
+    pub async fn status(&mut self) -> Status {
+        self.rx.status().await
+    }
+
+    /// See [`Streaming::trailers`].
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.rx.trailers()
+    }
+
+    /// Half-closes, then waits for the one response of a client-streaming
+    /// call (see [`Streaming::response`]).
+    pub async fn response(mut self) -> Result<Response, Error> {
+        self.tx.close_send()?;
+        self.rx.response().await
+    }
+}

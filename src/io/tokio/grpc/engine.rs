@@ -1,0 +1,481 @@
+//! The driver's engine for gRPC: a sans-IO endpoint plus the table of calls
+//! that have handles, and the handle-side primitives both roles share
+//! (take the next item, send with back-pressure, watch for the end, drop).
+//!
+//! A received message keeps its flow-control credit until a handle takes
+//! it from the call's queue (`Endpoint::poll_event_deferred` + `release`):
+//! a reader that stops reading stops the peer through its window, so a
+//! queue never holds more than about the window.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::Error;
+use crate::grpc::{self, CallError, CallId, Code, Event, Metadata, Status};
+use crate::io::tokio::driver::{self, Handle, LocalTask};
+use crate::proto::{Connection, Transmit};
+
+/// The sans-IO endpoint verbs the engine needs, for both roles.
+pub(crate) trait Endpoint: Send + 'static {
+    fn recv(&mut self, input: &mut BytesMut, now: Instant);
+    fn recv_eof(&mut self, now: Instant);
+    fn poll_event_deferred(&mut self) -> Option<(Event, usize)>;
+    fn release(&mut self, call: CallId, n: usize);
+    fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn handle_timeout(&mut self, now: Instant);
+    fn connection(&self) -> &Connection;
+    fn send_message_with(
+        &mut self,
+        call: CallId,
+        msg: Bytes,
+        compress: bool,
+    ) -> Result<(), CallError>;
+    fn cancel(&mut self, call: CallId) -> Result<(), CallError>;
+    /// A call nobody will serve (server: UNIMPLEMENTED).
+    fn refuse(&mut self, call: CallId);
+}
+
+macro_rules! endpoint {
+    ($t:ty, $refuse:expr) => {
+        impl Endpoint for $t {
+            fn recv(&mut self, input: &mut BytesMut, now: Instant) {
+                <$t>::recv(self, input, now)
+            }
+            fn recv_eof(&mut self, now: Instant) {
+                <$t>::recv_eof(self, now)
+            }
+            fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+                <$t>::poll_event_deferred(self)
+            }
+            fn release(&mut self, call: CallId, n: usize) {
+                <$t>::release(self, call, n)
+            }
+            fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize {
+                <$t>::poll_transmit(self, dst, max, now)
+            }
+            fn poll_timeout(&self) -> Option<Instant> {
+                <$t>::poll_timeout(self)
+            }
+            fn handle_timeout(&mut self, now: Instant) {
+                <$t>::handle_timeout(self, now)
+            }
+            fn connection(&self) -> &Connection {
+                <$t>::connection(self)
+            }
+            fn send_message_with(
+                &mut self,
+                call: CallId,
+                msg: Bytes,
+                compress: bool,
+            ) -> Result<(), CallError> {
+                <$t>::send_message_with(self, call, msg, compress)
+            }
+            fn cancel(&mut self, call: CallId) -> Result<(), CallError> {
+                <$t>::cancel(self, call)
+            }
+            fn refuse(&mut self, call: CallId) {
+                let refuse: fn(&mut $t, CallId) = $refuse;
+                refuse(self, call)
+            }
+        }
+    };
+}
+
+endpoint!(grpc::Server, |s, call| {
+    let _ = s.unimplemented(call);
+});
+endpoint!(grpc::Client, |c, call| {
+    let _ = c.cancel(call);
+});
+
+/// A new call on a server, as the endpoint reported it.
+pub(crate) struct Started {
+    pub call: CallId,
+    pub path: String,
+    pub authority: Option<String>,
+    pub metadata: Metadata,
+    pub deadline: Option<Instant>,
+}
+
+/// What turns a new call into a handler task (the server's router).
+pub(crate) trait Starter<E: Endpoint>: Send {
+    /// The task serving `started`, or `None` to refuse it. Called under
+    /// the connection's lock: it must only build the future, not run it.
+    fn start(&mut self, started: Started) -> Option<LocalTask>;
+}
+
+/// What a call's handle reads, in order.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// Client: the response headers.
+    Headers(Metadata),
+    /// A message, whether it arrived compressed, and the received bytes it
+    /// holds until a handle takes it.
+    Message(Bytes, bool, usize),
+    /// Server: the client half-closed.
+    HalfClosed,
+}
+
+/// One call that has handles.
+#[derive(Debug, Default)]
+pub(crate) struct CallState {
+    items: VecDeque<Item>,
+    /// How the call ended (status, trailers), once it did.
+    end: Option<(Status, Metadata)>,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    /// Tasks waiting for the end (a server context's `cancelled()`).
+    watchers: Vec<Waker>,
+    /// Server: `finish` was called (dropping the handles cancels nothing).
+    pub finished: bool,
+    /// Server: trailers to send with the status.
+    pub trailers: Metadata,
+}
+
+impl CallState {
+    fn wake_all(&mut self) {
+        for w in [self.reader.take(), self.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            w.wake();
+        }
+        for w in self.watchers.drain(..) {
+            w.wake();
+        }
+    }
+
+    pub fn end(&mut self, status: Status, trailers: Metadata) {
+        if self.end.is_none() {
+            self.end = Some((status, trailers));
+        }
+        self.wake_all();
+    }
+}
+
+/// A gRPC endpoint and its calls, run by the connection's driver.
+pub(crate) struct Engine<E: Endpoint> {
+    pub ep: E,
+    pub calls: HashMap<CallId, CallState>,
+    /// Why the connection ended, once it did (new calls fail with it).
+    pub closed: Option<Status>,
+    /// The peer sent GOAWAY (a client opens no more calls here).
+    pub goaway: bool,
+    starter: Option<Box<dyn Starter<E>>>,
+    /// The driver ended.
+    done: bool,
+}
+
+impl<E: Endpoint> Engine<E> {
+    pub fn new(ep: E) -> Self {
+        Engine {
+            ep,
+            calls: HashMap::new(),
+            closed: None,
+            goaway: false,
+            starter: None,
+            done: false,
+        }
+    }
+
+    /// Sets the router. It usually holds the connection's own handle, a
+    /// cycle that [`finish`](driver::Engine::finish) breaks.
+    pub fn set_starter(&mut self, starter: Box<dyn Starter<E>>) {
+        self.starter = Some(starter);
+    }
+
+    /// The status of a call that cannot run because the connection is over.
+    pub fn closed_status(&self) -> Status {
+        self.closed
+            .clone()
+            .unwrap_or_else(|| Status::new(Code::UNAVAILABLE, "connection closed"))
+    }
+
+    fn started(&mut self, s: Started, spawn: &mut Vec<LocalTask>) {
+        let call = s.call;
+        let Some(starter) = self.starter.as_mut().filter(|_| !self.done) else {
+            return self.ep.refuse(call);
+        };
+        self.calls.insert(call, CallState::default());
+        match starter.start(s) {
+            Some(task) => spawn.push(task),
+            None => {
+                self.calls.remove(&call);
+                self.ep.refuse(call);
+            }
+        }
+    }
+
+    fn push(&mut self, call: CallId, item: Item) {
+        match self.calls.get_mut(&call) {
+            Some(st) => {
+                st.items.push_back(item);
+                if let Some(w) = st.reader.take() {
+                    w.wake();
+                }
+            }
+            // Nobody will read it: its credit goes back now.
+            None => {
+                if let Item::Message(_, _, held) = item {
+                    self.ep.release(call, held);
+                }
+            }
+        }
+    }
+
+    fn ended(&mut self, call: CallId, status: Status, trailers: Metadata) {
+        if let Some(st) = self.calls.get_mut(&call) {
+            st.end(status, trailers);
+        }
+    }
+}
+
+impl<E: Endpoint> driver::Engine for Engine<E> {
+    fn recv(&mut self, input: &mut BytesMut, now: Instant) {
+        self.ep.recv(input, now);
+    }
+    fn recv_eof(&mut self, now: Instant) {
+        self.ep.recv_eof(now);
+    }
+    fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize {
+        self.ep.poll_transmit(dst, max, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+    }
+    fn wants_read(&self) -> bool {
+        self.ep.connection().wants_read()
+    }
+    fn is_closed(&self) -> bool {
+        self.ep.connection().is_closed()
+    }
+
+    fn dispatch(&mut self, _now: Instant, spawn: &mut Vec<LocalTask>) {
+        while let Some((event, held)) = self.ep.poll_event_deferred() {
+            match event {
+                Event::CallStarted {
+                    call,
+                    path,
+                    authority,
+                    metadata,
+                    deadline,
+                } => {
+                    let s = Started {
+                        call,
+                        path,
+                        authority,
+                        metadata,
+                        deadline,
+                    };
+                    self.started(s, spawn);
+                }
+                Event::Headers { call, metadata } => self.push(call, Item::Headers(metadata)),
+                Event::Message {
+                    call,
+                    message,
+                    compressed,
+                } => self.push(call, Item::Message(message, compressed, held)),
+                Event::HalfClosed { call } => self.push(call, Item::HalfClosed),
+                Event::Cancelled { call, status } => self.ended(call, status, Metadata::new()),
+                Event::Finished {
+                    call,
+                    status,
+                    trailers,
+                } => self.ended(call, status, trailers),
+                Event::Writable { call } => {
+                    if let Some(w) = self.calls.get_mut(&call).and_then(|c| c.writer.take()) {
+                        w.wake();
+                    }
+                }
+                Event::GoAway { .. } => self.goaway = true,
+                Event::Closed { error } => {
+                    let msg = match error {
+                        Some(e) => format!("connection closed: {e}"),
+                        None => "connection closed".to_owned(),
+                    };
+                    self.closed = Some(Status::new(Code::UNAVAILABLE, msg));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, io_error: Option<&io::Error>) {
+        self.done = true;
+        if self.closed.is_none() {
+            let msg = match io_error {
+                Some(e) => format!("connection lost: {e}"),
+                None => "connection closed".to_owned(),
+            };
+            self.closed = Some(Status::new(Code::UNAVAILABLE, msg));
+        }
+        let status = self.closed_status();
+        for st in self.calls.values_mut() {
+            st.end(status.clone(), Metadata::new());
+        }
+        // Breaks the router's cycle through the connection's handle.
+        self.starter = None;
+    }
+}
+
+/// What a handle's read produced.
+pub(crate) enum Next {
+    Item(Item),
+    End(Status, Metadata),
+}
+
+/// A handle's reference to its call. Dropping the last one frees the
+/// call's state, gives back the credit of messages nobody read, and cancels
+/// the call if it has not ended (RST_STREAM CANCEL).
+pub(crate) struct CallRef<E: Endpoint> {
+    pub handle: Handle<Engine<E>>,
+    pub id: CallId,
+}
+
+impl<E: Endpoint> std::fmt::Debug for CallRef<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CallRef").field(&self.id).finish()
+    }
+}
+
+impl<E: Endpoint> CallRef<E> {
+    /// The next item or the end. Taking a message returns its credit.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        let mut shared = self.handle.lock();
+        let engine = &mut shared.engine;
+        let Some(st) = engine.calls.get_mut(&self.id) else {
+            return Poll::Ready(Next::End(engine.closed_status(), Metadata::new()));
+        };
+        if let Some(item) = st.items.pop_front() {
+            if let Item::Message(_, _, held) = item
+                && held > 0
+            {
+                engine.ep.release(self.id, held);
+                let waker = shared.touch();
+                drop(shared);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+            return Poll::Ready(Next::Item(item));
+        }
+        if let Some((status, trailers)) = &st.end {
+            return Poll::Ready(Next::End(status.clone(), trailers.clone()));
+        }
+        st.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Queues a message, waiting while the call's send queue is full.
+    pub fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        message: &Bytes,
+        compress: bool,
+    ) -> Poll<Result<(), Error>> {
+        let mut shared = self.handle.lock();
+        let engine = &mut shared.engine;
+        let ended = match engine.calls.get(&self.id) {
+            None => Some(engine.closed_status()),
+            Some(st) => st.end.as_ref().map(|e| e.0.clone()),
+        };
+        if let Some(status) = ended {
+            return Poll::Ready(Err(Error::Ended(status)));
+        }
+        let r = match engine
+            .ep
+            .send_message_with(self.id, message.clone(), compress)
+        {
+            Ok(()) => Ok(()),
+            Err(CallError::Busy) => {
+                if let Some(st) = engine.calls.get_mut(&self.id) {
+                    st.writer = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            // The endpoint forgot it: it ended (its status is on the way, or
+            // the server already finished it).
+            Err(CallError::UnknownCall(_)) => Err(Error::Call(CallError::SendClosed)),
+            Err(e) => Err(Error::Call(e)),
+        };
+        let waker = shared.touch();
+        drop(shared);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Poll::Ready(r)
+    }
+
+    /// Ready once the call has ended (not necessarily read to the end).
+    pub fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Status> {
+        let mut shared = self.handle.lock();
+        let engine = &mut shared.engine;
+        let Some(st) = engine.calls.get_mut(&self.id) else {
+            return Poll::Ready(engine.closed_status());
+        };
+        if let Some((status, _)) = &st.end {
+            return Poll::Ready(status.clone());
+        }
+        if !st.watchers.iter().any(|w| w.will_wake(cx.waker())) {
+            st.watchers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Runs `f` on the endpoint and the call's state, then wakes the
+    /// driver. `Err(Ended)` if the call has ended, `Closed` if it is gone.
+    pub fn command<R>(
+        &self,
+        f: impl FnOnce(&mut E, &mut CallState) -> Result<R, CallError>,
+    ) -> Result<R, Error> {
+        let mut shared = self.handle.lock();
+        let engine = &mut shared.engine;
+        let r = match engine.calls.get_mut(&self.id) {
+            None => Err(Error::Closed),
+            Some(st) => match &st.end {
+                Some((status, _)) => Err(Error::Ended(status.clone())),
+                None => f(&mut engine.ep, st).map_err(Error::Call),
+            },
+        };
+        let waker = shared.touch();
+        drop(shared);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        r
+    }
+}
+
+impl<E: Endpoint> Drop for CallRef<E> {
+    fn drop(&mut self) {
+        let mut shared = self.handle.lock();
+        let engine = &mut shared.engine;
+        let Some(st) = engine.calls.remove(&self.id) else {
+            return;
+        };
+        let held: usize = st
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Message(_, _, held) => *held,
+                _ => 0,
+            })
+            .sum();
+        engine.ep.release(self.id, held);
+        if st.end.is_none() && !st.finished {
+            let _ = engine.ep.cancel(self.id);
+        }
+        let waker = shared.touch();
+        drop(shared);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}

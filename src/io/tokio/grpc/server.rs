@@ -1,0 +1,686 @@
+//! The tokio gRPC server: a router from `:path` to async handlers, the
+//! accept loop, graceful shutdown, and the handler's side of a call
+//! ([`Context`], [`Requests`], [`Responses`], or all three as a
+//! [`ServerCall`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::task::JoinHandle;
+
+use super::engine::{CallRef, Engine, Item, Next, Started, Starter};
+use super::{Config, Error};
+use crate::frame::Reason;
+use crate::grpc::{self, Code, Encoding, Metadata, Status};
+use crate::io::tokio::driver::{Driver, Handle, LocalTask};
+use crate::proto::ConnectionStats;
+
+type ServerEngine = Engine<grpc::Server>;
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+type Handler = Arc<dyn Fn(ServerCall) -> BoxFuture + Send + Sync>;
+
+/// The routes of a server.
+#[derive(Default)]
+struct Routes {
+    by_path: HashMap<String, Handler>,
+    fallback: Option<Handler>,
+}
+
+/// A gRPC server being configured: routes, then [`bind`](Server::bind) or
+/// [`serve`](Server::serve). Calls to a path without a route (and no
+/// [`fallback`](Server::fallback)) end UNIMPLEMENTED.
+///
+/// A typed handler returns the call's status: `Ok` ends it OK (after the
+/// response message of a unary or client-streaming call), `Err(status)`
+/// with that status. Trailing metadata goes through
+/// [`Context::set_trailers`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use h2proto::grpc::{Code, Metadata, Status};
+/// use h2proto::io::tokio::grpc::Server;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let server = Server::builder()
+///     .unary("/pkg.Svc/Hello", |ctx, request: Bytes| async move {
+///         let mut trailers = Metadata::new();
+///         trailers.insert("x-len", &request.len().to_string()).ok();
+///         ctx.set_trailers(trailers);
+///         Ok(Bytes::from_static(b"hello"))
+///     })
+///     .client_streaming("/pkg.Svc/Sum", |_ctx, mut requests| async move {
+///         let mut total = 0usize;
+///         while let Some(m) = requests.recv().await.map_err(|e| e.to_status())? {
+///             total += m.len();
+///         }
+///         Ok(Bytes::from(total.to_string()))
+///     })
+///     .bidi_streaming("/pkg.Svc/Echo", |_ctx, mut requests, mut responses| async move {
+///         while let Some(m) = requests.recv().await.map_err(|e| e.to_status())? {
+///             responses.send(m).await.map_err(|e| e.to_status())?;
+///         }
+///         Ok(())
+///     })
+///     .bind("127.0.0.1:0")
+///     .await?;
+/// server.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Server {
+    routes: Routes,
+    config: Config,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut paths: Vec<&String> = self.routes.by_path.keys().collect();
+        paths.sort();
+        f.debug_struct("Server")
+            .field("routes", &paths)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server without routes, with [`Config::server`].
+    pub fn builder() -> Server {
+        Server {
+            routes: Routes::default(),
+            config: Config::server(),
+        }
+    }
+
+    /// Replaces the settings.
+    pub fn config(mut self, config: Config) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// Serves `path` with a handler that gets the whole call (the shape of
+    /// the blocking adapter's handler). It should end the call with
+    /// [`ServerCall::finish`]; a call dropped without it is cancelled.
+    pub fn route<F, Fut>(mut self, path: impl Into<String>, handler: F) -> Server
+    where
+        F: Fn(ServerCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: Handler = Arc::new(move |call| Box::pin(handler(call)));
+        self.routes.by_path.insert(path.into(), h);
+        self
+    }
+
+    /// Serves every path without a route (the handler routes on
+    /// [`ServerCall::path`]).
+    pub fn fallback<F, Fut>(mut self, handler: F) -> Server
+    where
+        F: Fn(ServerCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.routes.fallback = Some(Arc::new(move |call| Box::pin(handler(call))));
+        self
+    }
+
+    /// A unary method: one request message, one response message.
+    pub fn unary<F, Fut>(self, path: impl Into<String>, handler: F) -> Server
+    where
+        F: Fn(Context, Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.route(path, move |call: ServerCall| {
+            let handler = handler.clone();
+            async move {
+                let (ctx, mut requests, responses) = call.into_parts();
+                let result = match requests.one().await {
+                    Ok(message) => handler(ctx.clone(), message).await.map(Some),
+                    Err(None) => return,
+                    Err(Some(status)) => Err(status),
+                };
+                respond(&ctx, responses, result).await;
+            }
+        })
+    }
+
+    /// A client-streaming method: request messages, one response message.
+    pub fn client_streaming<F, Fut>(self, path: impl Into<String>, handler: F) -> Server
+    where
+        F: Fn(Context, Requests) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.route(path, move |call: ServerCall| {
+            let handler = handler.clone();
+            async move {
+                let (ctx, requests, responses) = call.into_parts();
+                let result = handler(ctx.clone(), requests).await.map(Some);
+                respond(&ctx, responses, result).await;
+            }
+        })
+    }
+
+    /// A server-streaming method: one request message, response messages
+    /// sent through [`Responses`].
+    pub fn server_streaming<F, Fut>(self, path: impl Into<String>, handler: F) -> Server
+    where
+        F: Fn(Context, Bytes, Responses) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.route(path, move |call: ServerCall| {
+            let handler = handler.clone();
+            async move {
+                let (ctx, mut requests, responses) = call.into_parts();
+                let result = match requests.one().await {
+                    Ok(message) => handler(ctx.clone(), message, responses).await,
+                    Err(None) => return,
+                    Err(Some(status)) => Err(status),
+                };
+                ctx.finish(result.err().unwrap_or_else(Status::ok));
+            }
+        })
+    }
+
+    /// A bidi-streaming method: request and response messages, in any order.
+    pub fn bidi_streaming<F, Fut>(self, path: impl Into<String>, handler: F) -> Server
+    where
+        F: Fn(Context, Requests, Responses) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.route(path, move |call: ServerCall| {
+            let handler = handler.clone();
+            async move {
+                let (ctx, requests, responses) = call.into_parts();
+                let result = handler(ctx.clone(), requests, responses).await;
+                ctx.finish(result.err().unwrap_or_else(Status::ok));
+            }
+        })
+    }
+
+    /// Binds `addr` and serves in the background.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> std::io::Result<ServerHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve(listener)
+    }
+
+    /// Serves connections accepted on `listener` in the background (on the
+    /// current tokio runtime).
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<ServerHandle> {
+        let addr = listener.local_addr()?;
+        let conns: Arc<Mutex<Vec<Conn>>> = Arc::default();
+        let routes = Arc::new(self.routes);
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            routes,
+            self.config.clone(),
+            conns.clone(),
+        ));
+        Ok(ServerHandle {
+            addr,
+            conns,
+            accept,
+            shutdown_wait: self.config.shutdown_wait,
+        })
+    }
+}
+
+/// Sends a unary answer and the status.
+async fn respond(ctx: &Context, mut responses: Responses, result: Result<Option<Bytes>, Status>) {
+    match result {
+        Ok(Some(message)) => {
+            if responses.send(message).await.is_ok() {
+                ctx.finish(Status::ok());
+            }
+        }
+        Ok(None) => ctx.finish(Status::ok()),
+        Err(status) => ctx.finish(status),
+    }
+}
+
+/// One served connection.
+struct Conn {
+    handle: Handle<ServerEngine>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    routes: Arc<Routes>,
+    config: Config,
+    conns: Arc<Mutex<Vec<Conn>>>,
+) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors, say: try again a little later
+                // rather than spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let endpoint = grpc::Server::new(config.grpc.clone(), Instant::now());
+        let handle = Handle::new(Engine::new(endpoint));
+        let router = Router {
+            me: handle.clone(),
+            routes: routes.clone(),
+            spawn: config.spawn_handlers,
+        };
+        handle.lock().engine.set_starter(Box::new(router));
+        let task = tokio::spawn(Driver::new(stream, handle.clone()));
+        let mut list = conns.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|c| !c.task.is_finished());
+        list.push(Conn { handle, task });
+    }
+}
+
+/// Turns a new call into its handler's task.
+struct Router {
+    me: Handle<ServerEngine>,
+    routes: Arc<Routes>,
+    spawn: bool,
+}
+
+impl Starter<grpc::Server> for Router {
+    fn start(&mut self, s: Started) -> Option<LocalTask> {
+        let handler = self
+            .routes
+            .by_path
+            .get(&s.path)
+            .or(self.routes.fallback.as_ref())?
+            .clone();
+        let call = Arc::new(CallRef {
+            handle: self.me.clone(),
+            id: s.call,
+        });
+        let info = Arc::new(Info {
+            path: s.path,
+            authority: s.authority,
+            metadata: s.metadata,
+            deadline: s.deadline,
+        });
+        let call = ServerCall::new(call, info);
+        // The handler is called when the task first runs, outside the lock.
+        let task: LocalTask = Box::pin(async move { handler(call).await });
+        if self.spawn {
+            Some(Box::pin(async move {
+                tokio::spawn(task);
+            }))
+        } else {
+            Some(task)
+        }
+    }
+}
+
+/// A running server. [`shutdown`](ServerHandle::shutdown) stops it
+/// gracefully; dropping it stops accepting and sends GOAWAY on every
+/// connection (their calls in progress may still finish).
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    conns: Arc<Mutex<Vec<Conn>>>,
+    accept: JoinHandle<()>,
+    shutdown_wait: Duration,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn").finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Calls in progress on every connection (with handler state in the
+    /// adapter or the endpoint).
+    pub fn active_calls(&self) -> usize {
+        self.each(|e| e.calls.len().max(e.ep.active_calls()))
+            .into_iter()
+            .sum()
+    }
+
+    /// The HTTP/2 statistics of each open connection (queued bytes,
+    /// windows, streams).
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        self.each(|e| e.ep.connection().stats())
+    }
+
+    fn each<R>(&self, f: impl Fn(&ServerEngine) -> R) -> Vec<R> {
+        let list = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .filter(|c| !c.task.is_finished())
+            .map(|c| c.handle.inspect(&f))
+            .collect()
+    }
+
+    /// Graceful shutdown: stops accepting, sends GOAWAY on every connection
+    /// (two-phase: the calls already sent to us are served), waits for the
+    /// calls in progress up to [`Config::shutdown_wait`], then closes what
+    /// is left (those calls end UNAVAILABLE).
+    pub async fn shutdown(self) {
+        self.accept.abort();
+        let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|e| e.into_inner()));
+        for c in &conns {
+            c.handle
+                .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+        }
+        let until = tokio::time::Instant::now() + self.shutdown_wait;
+        for mut c in conns {
+            if tokio::time::timeout_at(until, &mut c.task).await.is_ok() {
+                continue;
+            }
+            c.handle
+                .with(|e| e.ep.connection_mut().close(Reason::NO_ERROR));
+            // A peer that does not read could keep our GOAWAY unwritten.
+            if tokio::time::timeout(Duration::from_secs(1), &mut c.task)
+                .await
+                .is_err()
+            {
+                c.task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.accept.abort();
+        let list = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        for c in list.iter() {
+            c.handle
+                .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+        }
+    }
+}
+
+/// What the request said.
+#[derive(Debug)]
+struct Info {
+    path: String,
+    authority: Option<String>,
+    metadata: Metadata,
+    deadline: Option<Instant>,
+}
+
+/// A call's context on the server: what the request said, response
+/// headers and trailers, and its cancellation. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    call: Arc<CallRef<grpc::Server>>,
+    info: Arc<Info>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("call", &self.call.id)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl Context {
+    /// `:path`, `/Service/Method`.
+    pub fn path(&self) -> &str {
+        &self.info.path
+    }
+
+    /// `:authority`, if the client sent one.
+    pub fn authority(&self) -> Option<&str> {
+        self.info.authority.as_deref()
+    }
+
+    /// The request metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.info.metadata
+    }
+
+    /// The deadline from `grpc-timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.info.deadline
+    }
+
+    /// Completes when the call ends without our status: the client
+    /// cancelled, the deadline passed (DEADLINE_EXCEEDED, already answered
+    /// by the endpoint), or the connection went away. Returns why.
+    pub async fn cancelled(&self) -> Status {
+        poll_fn(|cx| self.call.poll_ended(cx)).await
+    }
+
+    /// Whether the call ended without our status (see
+    /// [`cancelled`](Self::cancelled)).
+    pub fn is_cancelled(&self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        self.call.poll_ended(&mut cx).is_ready()
+    }
+
+    /// Sends the response headers with `metadata` now (else plain headers
+    /// go with the first message or the status).
+    pub fn send_headers(&self, metadata: Metadata) -> Result<(), Error> {
+        let id = self.call.id;
+        self.call.command(|ep, _| ep.send_headers(id, metadata))
+    }
+
+    /// Compresses the response messages with `encoding` (before the headers).
+    pub fn set_send_encoding(&self, encoding: Encoding) -> Result<(), Error> {
+        let id = self.call.id;
+        self.call
+            .command(|ep, _| ep.set_send_encoding(id, encoding))
+    }
+
+    /// Trailing metadata for the status.
+    pub fn set_trailers(&self, trailers: Metadata) {
+        let _ = self.call.command(|_, st| {
+            st.trailers = trailers;
+            Ok(())
+        });
+    }
+
+    /// Ends the call with `status` and the trailers set; a call already
+    /// over is left alone.
+    fn finish(&self, status: Status) {
+        let id = self.call.id;
+        let _ = self.call.command(|ep, st| {
+            st.finished = true;
+            ep.finish(id, status, std::mem::take(&mut st.trailers))
+        });
+    }
+}
+
+/// The request messages of a call.
+#[derive(Debug)]
+pub struct Requests {
+    call: Arc<CallRef<grpc::Server>>,
+    done: bool,
+    last_compressed: bool,
+}
+
+impl Requests {
+    /// The next request message; `None` once the client half-closed;
+    /// [`Error::Ended`] if the call was cancelled or its deadline passed.
+    /// Taking a message gives its flow-control credit back to the client.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+        Ok(self.recv_compressed().await?.map(|(m, _)| m))
+    }
+
+    /// [`recv`](Self::recv), with whether the message arrived compressed.
+    pub async fn recv_compressed(&mut self) -> Result<Option<(Bytes, bool)>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            match poll_fn(|cx| self.call.poll_next(cx)).await {
+                Next::Item(Item::Message(m, compressed, _)) => {
+                    self.last_compressed = compressed;
+                    return Ok(Some((m, compressed)));
+                }
+                Next::Item(Item::HalfClosed) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Next::Item(Item::Headers(_)) => {}
+                Next::End(status, _) => return Err(Error::Ended(status)),
+            }
+        }
+    }
+
+    /// Whether the last message received arrived compressed.
+    pub fn last_compressed(&self) -> bool {
+        self.last_compressed
+    }
+
+    /// Exactly one message: `Err(None)` if the call ended, `Err(status)` if
+    /// the client sent none.
+    async fn one(&mut self) -> Result<Bytes, Option<Status>> {
+        match self.recv().await {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(Some(Status::new(
+                Code::INTERNAL,
+                "grpc: the client sent no request message",
+            ))),
+            Err(_) => Err(None),
+        }
+    }
+}
+
+/// The response side of a call: messages, with back-pressure.
+#[derive(Debug)]
+pub struct Responses {
+    call: Arc<CallRef<grpc::Server>>,
+}
+
+impl Responses {
+    /// Sends a message (compressed if an encoding is set); waits while the
+    /// call's send queue is full. [`Error::Ended`] once the call is over.
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.send_with(message, true).await
+    }
+
+    /// Sends a message; `compress` asks for the call's encoding.
+    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        poll_fn(|cx| self.call.poll_send(cx, &message, compress)).await
+    }
+}
+
+/// One call on the server, whole: what a [`Server::route`] handler gets.
+/// Dropping it (and every part of it) before
+/// [`finish`](ServerCall::finish) cancels the call.
+#[derive(Debug)]
+pub struct ServerCall {
+    ctx: Context,
+    requests: Requests,
+    responses: Responses,
+}
+
+impl ServerCall {
+    fn new(call: Arc<CallRef<grpc::Server>>, info: Arc<Info>) -> ServerCall {
+        ServerCall {
+            ctx: Context {
+                call: call.clone(),
+                info,
+            },
+            requests: Requests {
+                call: call.clone(),
+                done: false,
+                last_compressed: false,
+            },
+            responses: Responses { call },
+        }
+    }
+
+    /// The call's context (path, metadata, deadline, cancellation).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The parts, to read and write from different tasks.
+    pub fn into_parts(self) -> (Context, Requests, Responses) {
+        (self.ctx, self.requests, self.responses)
+    }
+
+    /// `:path`, `/Service/Method`.
+    pub fn path(&self) -> &str {
+        self.ctx.path()
+    }
+
+    /// `:authority`, if the client sent one.
+    pub fn authority(&self) -> Option<&str> {
+        self.ctx.authority()
+    }
+
+    /// The request metadata.
+    pub fn metadata(&self) -> &Metadata {
+        self.ctx.metadata()
+    }
+
+    /// The deadline from `grpc-timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.ctx.deadline()
+    }
+
+    /// The next request message and whether it arrived compressed (see
+    /// [`Requests::recv`]).
+    pub async fn recv(&mut self) -> Result<Option<(Bytes, bool)>, Error> {
+        self.requests.recv_compressed().await
+    }
+
+    /// Sends the response headers now.
+    pub fn send_headers(&mut self, metadata: Metadata) -> Result<(), Error> {
+        self.ctx.send_headers(metadata)
+    }
+
+    /// Compresses the response messages with `encoding` (before the headers).
+    pub fn set_send_encoding(&mut self, encoding: Encoding) -> Result<(), Error> {
+        self.ctx.set_send_encoding(encoding)
+    }
+
+    /// Sends a message (see [`Responses::send`]).
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.responses.send(message).await
+    }
+
+    /// Sends a message; `compress` asks for the call's encoding.
+    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        self.responses.send_with(message, compress).await
+    }
+
+    /// Waits until the call ends without our status (see
+    /// [`Context::cancelled`]).
+    pub async fn cancelled(&self) -> Status {
+        self.ctx.cancelled().await
+    }
+
+    /// Ends the call with a status and trailing metadata (after the
+    /// messages sent).
+    pub fn finish(self, status: Status, trailers: Metadata) -> Result<(), Error> {
+        let id = self.ctx.call.id;
+        self.ctx.call.command(|ep, st| {
+            st.finished = true;
+            ep.finish(id, status, trailers)
+        })
+    }
+
+    /// Ends the call UNIMPLEMENTED.
+    pub fn unimplemented(self) -> Result<(), Error> {
+        let status = Status::new(
+            Code::UNIMPLEMENTED,
+            format!("unknown method {}", self.path()),
+        );
+        self.finish(status, Metadata::new())
+    }
+}
