@@ -155,7 +155,8 @@ impl Connection {
         end_stream: bool,
         forced: Option<Reason>,
     ) {
-        let mut fields = Vec::new();
+        // Room for a typical request's fields: no regrowth on the hot path.
+        let mut fields = Vec::with_capacity(8);
         let oversize = match self.hpack.decode(&block, &mut fields) {
             Ok(()) => false,
             Err(e) if e.keeps_table_in_sync() => true,

@@ -444,7 +444,7 @@ impl Future for ResponseFuture {
                 return Poll::Ready(Err(Error::Closed));
             };
             match slot.head.take() {
-                Some(head) => head,
+                Some(head) => *head,
                 None => {
                     if let Some(end) = &slot.end {
                         return Poll::Ready(Err(end.to_error()));

@@ -66,7 +66,9 @@ pub(crate) struct ServerCtx {
 #[derive(Default)]
 pub(crate) struct Slot {
     /// Client: the final response's head, until the response future takes it.
-    pub head: Option<Headers>,
+    /// (Boxed: a slot is moved in and out of the table on every request,
+    /// and servers never use this.)
+    pub head: Option<Box<Headers>>,
     /// Received body chunks not yet taken (their credit is not released yet).
     pub chunks: VecDeque<Bytes>,
     /// The peer's message is complete (END_STREAM or trailers).
@@ -274,7 +276,7 @@ impl HttpEngine {
                 if self.server.is_some() {
                     self.on_request(stream_id, headers, end_stream, spawn);
                 } else if let Some(slot) = self.slots.get_mut(&stream_id) {
-                    slot.head = Some(headers);
+                    slot.head = Some(Box::new(headers));
                     slot.recv_end = end_stream;
                     slot.wake();
                 }
