@@ -284,7 +284,7 @@ def ratio(a, b, target, at_least=True):
         return "—", "—", "—"
     r = a / b
     met = "yes" if (r >= target if at_least else r <= target) else "no"
-    return f"{r:.2f}×", ("≥ " if at_least else "≤ ") + f"{target:g}×", met
+    return f"{r:.2f}×", ("≥ " if at_least else "≤ ") + f"{target:.1f}×", met
 
 print(f"Our runtime: {runtime}. nghttpd workers: {workers}. "
       f"h2load -n {requests} -c 4 -m 10, {rounds} round(s); "
