@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# Load comparison of issue 7 (a benchmark, not a test): our HTTP/2 and gRPC
+# servers against nghttpd, hyper, the h2 crate and tonic, on loopback.
+#
+#   bash scripts/bench-peers.sh                 # 3 rounds
+#   ROUNDS=1 bash scripts/bench-peers.sh        # quicker
+#
+# Environment: ROUNDS (3), REQUESTS (200000, h2load -n), IDLE_N (5000 idle
+# connections per server), IDLE_N_FALLBACK (1000, used for a server that
+# fails at IDLE_N), NGHTTPD_WORKERS (2), OUR_RUNTIME (unset: our examples get
+# no --runtime flag; set it to pass `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1.
+#
+# What it does (docs/benchmarks.md, "Peers on loopback", says more):
+# 1. installs what is missing: h2load/nghttp/nghttpd (Debian nghttp2-client,
+#    nghttp2-server), protoc (protobuf-compiler, for tonic_echo's build),
+#    PyPI h2 (for slow_reader.py);
+# 2. builds in release: our examples h2_server and grpc_echo_server, and the
+#    peers under benches/peers/ (one shared target dir there);
+# 3. checks every server once: GET / answers a 26-byte body everywhere, and
+#    both gRPC servers answer the echo with grpc-status 0 (nghttp -v);
+# 4. for ROUNDS rounds, the servers in a rotating order, each freshly
+#    started: a warm-up of REQUESTS/10, then
+#    `h2load -n REQUESTS -c 4 -m 10` (HTTP GET /, then gRPC unary POSTs);
+#    a run with any failed request or non-2xx status counts as failed, and
+#    is reported, never averaged in;
+# 5. memory, each server freshly started: scripts/idle_conns.py (RSS per
+#    idle connection) and scripts/slow_reader.py (RSS of a server whose
+#    client stops reading);
+# 6. prints Markdown tables: medians and the ratios against the targets.
+#
+# Servers run as binaries (not under `cargo run`), so the measured PID is
+# the server's. nghttpd gets NGHTTPD_WORKERS=2 worker threads: the machine
+# has 2 cores, and the tokio peers run their default of one worker per core.
+
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+REQUESTS=${REQUESTS:-200000}
+IDLE_N=${IDLE_N:-5000}
+IDLE_N_FALLBACK=${IDLE_N_FALLBACK:-1000}
+NGHTTPD_WORKERS=${NGHTTPD_WORKERS:-2}
+OUR_RUNTIME=${OUR_RUNTIME:-}
+SKIP_MEMORY=${SKIP_MEMORY:-}
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PEERS=$ROOT/benches/peers
+PEER_BIN=$PEERS/target/release
+OUR_BIN=$ROOT/target/release/examples
+WORK=$(mktemp -d /tmp/bench-peers.XXXXXX)
+RESULTS=$WORK/results.tsv
+SERVER_PID=
+# Below the ephemeral range (32768-60999 here): 5,000 idle client sockets
+# must not take the port of the next server.
+NEXT_PORT=$((10000 + RANDOM % 10000))
+
+die() { echo "bench-peers: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. tools ---------------------------------------------------------------
+
+apt_install() {
+    command -v apt-get >/dev/null || die "missing $*, and no apt-get to install them"
+    log "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null 2>&1 ||
+        { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >/dev/null; } ||
+        die "apt-get install $* failed"
+}
+
+command -v h2load >/dev/null && command -v nghttp >/dev/null || apt_install nghttp2-client
+command -v nghttpd >/dev/null || apt_install nghttp2-server
+command -v protoc >/dev/null || [[ -n ${PROTOC:-} ]] || apt_install protobuf-compiler
+for tool in cargo python3 h2load nghttp nghttpd; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+python3 -c 'import h2' 2>/dev/null || {
+    log "installing PyPI h2"
+    python3 -m pip install -q h2 || die "pip install h2 failed"
+}
+
+# --- 2. build ---------------------------------------------------------------
+
+log "building our examples (release)"
+(cd "$ROOT" && nice cargo build --release --example h2_server --example grpc_echo_server) ||
+    die "building our examples failed"
+for peer in hyper_server h2_server tonic_echo; do
+    log "building benches/peers/$peer (release)"
+    (cd "$PEERS/$peer" && CARGO_TARGET_DIR=$PEERS/target nice cargo build --release) ||
+        die "building $peer failed"
+done
+
+# --- servers ----------------------------------------------------------------
+
+DOCROOT=$WORK/docroot
+mkdir -p "$DOCROOT/bytes"
+printf 'hello from nghttpd: GET /\n' >"$DOCROOT/index.html" # 26 bytes, as ours
+head -c 16777216 /dev/zero | tr '\0' x >"$DOCROOT/bytes/16777216"
+
+RUNTIME_ARGS=()
+[[ -n $OUR_RUNTIME ]] && RUNTIME_ARGS=(--runtime "$OUR_RUNTIME")
+
+# start_server NAME: starts it on a fresh port; sets SERVER_PID and PORT.
+start_server() {
+    PORT=$NEXT_PORT
+    NEXT_PORT=$((NEXT_PORT + 1))
+    local addr=127.0.0.1:$PORT cmd=()
+    case $1 in
+        ours) cmd=("$OUR_BIN/h2_server" --addr "$addr" "${RUNTIME_ARGS[@]}") ;;
+        ours-grpc) cmd=("$OUR_BIN/grpc_echo_server" --addr "$addr" "${RUNTIME_ARGS[@]}") ;;
+        nghttpd) cmd=(nghttpd --no-tls -a 127.0.0.1 -n "$NGHTTPD_WORKERS" -d "$DOCROOT" "$PORT") ;;
+        hyper) cmd=("$PEER_BIN/hyper_server" --addr "$addr") ;;
+        h2) cmd=("$PEER_BIN/h2_server" --addr "$addr") ;;
+        tonic) cmd=("$PEER_BIN/tonic_echo" --addr "$addr") ;;
+        *) die "unknown server $1" ;;
+    esac
+    # Started directly (no subshell) so that $! is the server's own PID.
+    "${cmd[@]}" >"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    local i
+    for i in $(seq 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null ||
+            die "server $1 exited at start: $(cat "$WORK/server.log")"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "server $1 did not open port $PORT within 10 s"
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
+# The gRPC request: 5-byte prefix (uncompressed, length 7) + EchoRequest
+# { message: "hello" } (field 1, length-delimited: 0x0a 0x05 "hello").
+GRPC_BODY=$WORK/echo.bin
+printf '\x00\x00\x00\x00\x07\x0a\x05hello' >"$GRPC_BODY"
+GRPC_PATH=/echo.Echo/UnaryEcho
+GRPC_ARGS=(-d "$GRPC_BODY" -H 'content-type: application/grpc' -H 'te: trailers')
+
+# --- 3. checks --------------------------------------------------------------
+
+log "checking responses"
+for s in ours nghttpd hyper h2; do
+    start_server "$s"
+    len=$(nghttp "http://127.0.0.1:$PORT/" | wc -c)
+    [[ $len == 26 ]] || die "$s answers GET / with $len bytes, not 26"
+    stop_server
+done
+for s in ours-grpc tonic; do
+    start_server "$s"
+    nghttp -v "${GRPC_ARGS[@]}" "http://127.0.0.1:$PORT$GRPC_PATH" >"$WORK/check.txt" 2>&1 || true
+    grep -aq 'grpc-status: 0' "$WORK/check.txt" || die "$s: no grpc-status 0: $(cat -v "$WORK/check.txt")"
+    body=$(nghttp "${GRPC_ARGS[@]}" "http://127.0.0.1:$PORT$GRPC_PATH" | od -An -tx1 | tr -d ' \n')
+    [[ $body == $(od -An -tx1 "$GRPC_BODY" | tr -d ' \n') ]] || die "$s: echo body $body"
+    stop_server
+done
+log "checks passed: 26-byte GET / bodies; both gRPC servers echo with grpc-status 0"
+
+# --- 4. load ----------------------------------------------------------------
+
+# run_load KIND NAME ROUND: appends "load KIND NAME ROUND REQ/S OK|FAILED(...)".
+run_load() {
+    local kind=$1 name=$2 round=$3 url extra=()
+    start_server "$name"
+    url=http://127.0.0.1:$PORT/
+    if [[ $kind == grpc ]]; then
+        url=http://127.0.0.1:$PORT$GRPC_PATH
+        extra=("${GRPC_ARGS[@]}")
+    fi
+    h2load -n $((REQUESTS / 10)) -c 4 -m 10 "${extra[@]}" "$url" >/dev/null 2>&1 || true
+    local out=$WORK/h2load.txt rc=0
+    h2load -n "$REQUESTS" -c 4 -m 10 "${extra[@]}" "$url" >"$out" 2>&1 || rc=$?
+    stop_server
+    local rps ok twoxx status=OK
+    rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out")
+    ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$out")
+    twoxx=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' "$out")
+    if [[ $rc != 0 || -z $rps || $ok != "$REQUESTS" || $twoxx != "$REQUESTS" ]]; then
+        status="FAILED(rc=$rc,succeeded=${ok:-?},2xx=${twoxx:-?})"
+        echo "---- h2load output, $kind $name round $round:" >&2
+        cat "$out" >&2
+    fi
+    printf 'load\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$name" "$round" "${rps:-0}" "$status" >>"$RESULTS"
+    log "$kind $name round $round: ${rps:-?} req/s $status"
+}
+
+rotate() { # rotate N WORDS...: the words shifted left by N
+    local n=$1; shift
+    local words=("$@") i
+    for ((i = 0; i < ${#words[@]}; i++)); do
+        printf '%s ' "${words[(i + n) % ${#words[@]}]}"
+    done
+}
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((round = 1; round <= ROUNDS; round++)); do
+    for s in $(rotate $((round - 1)) ours nghttpd hyper h2); do
+        run_load http "$s" "$round"
+    done
+    for s in $(rotate $((round - 1)) ours-grpc tonic); do
+        run_load grpc "$s" "$round"
+    done
+done
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- 5. memory --------------------------------------------------------------
+
+if [[ -z $SKIP_MEMORY ]]; then
+    for s in ours nghttpd hyper h2 ours-grpc tonic; do
+        n=$IDLE_N
+        start_server "$s"
+        log "idle: $n connections to $s"
+        if ! python3 "$ROOT/scripts/idle_conns.py" --port "$PORT" --pid "$SERVER_PID" -n "$n" >"$WORK/idle.txt" 2>&1; then
+            log "idle: $s failed at $n connections: $(tail -1 "$WORK/idle.txt"); retrying with $IDLE_N_FALLBACK"
+            printf 'idle-failed\t%s\t%s\t%s\n' "$s" "$n" "$(tail -1 "$WORK/idle.txt")" >>"$RESULTS"
+            stop_server
+            n=$IDLE_N_FALLBACK
+            start_server "$s"
+            python3 "$ROOT/scripts/idle_conns.py" --port "$PORT" --pid "$SERVER_PID" -n "$n" >"$WORK/idle.txt" 2>&1 ||
+                { log "idle: $s failed at $n too"; cat "$WORK/idle.txt" >&2; }
+        fi
+        stop_server
+        line=$(grep '^RESULT' "$WORK/idle.txt" || true)
+        [[ -n $line ]] && printf 'idle\t%s\t%s\n' "$s" "$line" >>"$RESULTS"
+        log "idle $s: ${line:-failed}"
+    done
+    for s in ours nghttpd hyper h2; do
+        start_server "$s"
+        log "slow reader: $s"
+        python3 "$ROOT/scripts/slow_reader.py" --port "$PORT" --pid "$SERVER_PID" >"$WORK/slow.txt" 2>&1 ||
+            { log "slow reader: $s failed"; cat "$WORK/slow.txt" >&2; }
+        kill -0 "$SERVER_PID" 2>/dev/null || printf 'slow-died\t%s\n' "$s" >>"$RESULTS"
+        stop_server
+        line=$(grep '^RESULT' "$WORK/slow.txt" || true)
+        [[ -n $line ]] && printf 'slow\t%s\t%s\n' "$s" "$line" >>"$RESULTS"
+        log "slow $s: ${line:-failed}"
+    done
+fi
+
+# --- 6. report --------------------------------------------------------------
+
+echo
+python3 - "$RESULTS" "$ROUNDS" "$REQUESTS" "$LOAD_START" "$LOAD_END" "${OUR_RUNTIME:-blocking (no --runtime flag)}" "$NGHTTPD_WORKERS" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+
+path, rounds, requests, load_start, load_end, runtime, workers = sys.argv[1:]
+load = defaultdict(list)  # (kind, name) -> [(rps, status)]
+idle, idle_failed, slow, slow_died = {}, {}, {}, set()
+for line in open(path):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "load":
+        load[(f[1], f[2])].append((float(f[4]), f[5]))
+    elif f[0] in ("idle", "slow"):
+        kv = dict(x.split("=") for x in f[2].split()[1:])
+        (idle if f[0] == "idle" else slow)[f[1]] = kv
+    elif f[0] == "idle-failed":
+        idle_failed[f[1]] = (f[2], f[3])
+    elif f[0] == "slow-died":
+        slow_died.add(f[1])
+
+def median(kind, name):
+    ok = [r for r, s in load.get((kind, name), []) if s == "OK"]
+    return statistics.median(ok) if ok else None
+
+def fmt(x):
+    return "—" if x is None else f"{x / 1000:,.1f} k"
+
+def ratio(a, b, target, at_least=True):
+    if a is None or b is None or b == 0:
+        return "—", "—", "—"
+    r = a / b
+    met = "yes" if (r >= target if at_least else r <= target) else "no"
+    return f"{r:.2f}×", ("≥ " if at_least else "≤ ") + f"{target:.1f}×", met
+
+print(f"Our runtime: {runtime}. nghttpd workers: {workers}. "
+      f"h2load -n {requests} -c 4 -m 10, {rounds} round(s); "
+      f"load average {load_start} at the start, {load_end} at the end of the load runs.\n")
+labels = {"ours": "ours (h2_server)", "ours-grpc": "ours (grpc_echo_server)",
+          "nghttpd": f"nghttpd -n {workers}", "hyper": "hyper", "h2": "h2", "tonic": "tonic"}
+for kind, title, names in (("http", "HTTP/2 GET /, 26-byte body", ["ours", "nghttpd", "hyper", "h2"]),
+                           ("grpc", "gRPC unary echo.Echo/UnaryEcho", ["ours-grpc", "tonic"])):
+    print(f"#### {title}\n")
+    print("| server | median req/s | every run (req/s) | failed runs |")
+    print("|---|---:|---|---:|")
+    for n in names:
+        runs = load.get((kind, n), [])
+        every = ", ".join(f"{r / 1000:.1f} k" if s == "OK" else f"{s}" for r, s in runs)
+        failed = sum(1 for _, s in runs if s != "OK")
+        print(f"| {labels[n]} | {fmt(median(kind, n))} | {every} | {failed} |")
+    print()
+
+print("#### Ratios (medians of the same run)\n")
+print("| ratio | value | target | met |")
+print("|---|---:|---:|:--:|")
+ours = median("http", "ours")
+for label, other, target in (("ours / nghttpd", "nghttpd", 1.0), ("ours / hyper", "hyper", 1.6),
+                             ("ours / h2", "h2", None)):
+    v, t, m = ratio(ours, median("http", other), target or 0)
+    print(f"| {label} | {v} | {t if target else '—'} | {m if target else '—'} |")
+v, t, m = ratio(median("grpc", "ours-grpc"), median("grpc", "tonic"), 2.0)
+print(f"| gRPC ours / tonic | {v} | {t} | {m} |")
+
+if idle or idle_failed:
+    print("\n#### Resident memory per idle connection\n")
+    print("| server | connections | VmRSS before | VmRSS after | per connection | threads after |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for n in ["ours", "nghttpd", "hyper", "h2", "ours-grpc", "tonic"]:
+        if n in idle_failed:
+            print(f"| {labels[n]} | {idle_failed[n][0]}: failed ({idle_failed[n][1]}) | | | | |")
+        if n in idle:
+            d = idle[n]
+            print(f"| {labels[n]} | {int(d['n']):,} | {int(d['before_kib']):,} KiB | "
+                  f"{int(d['after_kib']):,} KiB | {int(d['per_conn_bytes']):,} B | {d['threads']} |")
+    if "ours" in idle and "hyper" in idle:
+        a, b = float(idle["ours"]["per_conn_bytes"]), float(idle["hyper"]["per_conn_bytes"])
+        v, t, m = ratio(a, b, 0.5, at_least=False)
+        print(f"\nours / hyper per idle connection: {v} (target {t}: {m})")
+
+if slow:
+    print("\n#### A client that stops reading (50 × GET /bytes/16777216, windows 2^31−1, 5 s)\n")
+    print("| server | VmRSS before | after 5 s | peak | growth |")
+    print("|---|---:|---:|---:|---:|")
+    for n in ["ours", "nghttpd", "hyper", "h2"]:
+        if n in slow:
+            d = slow[n]
+            died = " (server died)" if n in slow_died else ""
+            print(f"| {labels[n]}{died} | {int(d['before_kib']):,} KiB | {int(d['after_kib']):,} KiB | "
+                  f"{int(d['peak_kib']):,} KiB | {int(d['growth_kib']) / 1024:,.1f} MiB |")
+EOF
