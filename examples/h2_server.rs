@@ -82,6 +82,40 @@ fn serve_blocking(addr: &str) -> std::io::Result<()> {
     server.serve(handle)
 }
 
+/// `GET /bytes/N` on tokio: the size to stream (the blocking adapter builds
+/// the whole body instead).
+fn streamed_size(req: &h2proto::io::tokio::Request) -> Option<usize> {
+    let n = req.path.strip_prefix("/bytes/")?.parse::<usize>().ok()?;
+    (req.method == "GET" && n <= 64 << 20).then_some(n)
+}
+
+/// N bytes sent in 64 KiB pieces of one static buffer as the peer reads
+/// them: a client that stops reading holds the sender at its window, so the
+/// server's memory does not grow with N.
+fn stream_bytes(n: usize) -> h2proto::io::tokio::Response {
+    static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+    let (mut tx, body) = h2proto::io::tokio::Body::channel();
+    tokio::spawn(async move {
+        let mut left = n;
+        while left > 0 {
+            let piece = left.min(CHUNK.len());
+            if tx
+                .send(bytes::Bytes::from_static(&CHUNK[..piece]))
+                .await
+                .is_err()
+            {
+                return; // reset or connection gone
+            }
+            left -= piece;
+        }
+        let _ = tx.finish().await;
+    });
+    h2proto::io::tokio::Response::new(200)
+        .with_header("content-type", "application/octet-stream")
+        .with_header("content-length", n.to_string())
+        .with_body(body)
+}
+
 fn serve_tokio(addr: &str) -> std::io::Result<()> {
     use h2proto::io::tokio::Server;
     // H2_SERVER_THREADS=N picks the worker count (0: one thread, current_thread).
@@ -104,6 +138,9 @@ fn serve_tokio(addr: &str) -> std::io::Result<()> {
         let server = Server::bind(addr).await?;
         eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, tokio)");
         let _running = server.serve(|req| async move {
+            if let Some(n) = streamed_size(&req) {
+                return stream_bytes(n);
+            }
             // The same routes: the request body is collected first.
             match req.into_whole(64 << 20).await {
                 Ok(req) => handle(req).into(),

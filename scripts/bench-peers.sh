@@ -7,8 +7,8 @@
 #
 # Environment: ROUNDS (3), REQUESTS (200000, h2load -n), IDLE_N (5000 idle
 # connections per server), IDLE_N_FALLBACK (1000, used for a server that
-# fails at IDLE_N), NGHTTPD_WORKERS (2), OUR_RUNTIME (unset: our examples get
-# no --runtime flag; set it to pass `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1.
+# fails at IDLE_N), NGHTTPD_WORKERS (2), OUR_RUNTIME (tokio; `blocking` for the
+# std::net adapter: passed as `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1.
 #
 # What it does (docs/benchmarks.md, "Peers on loopback", says more):
 # 1. installs what is missing: h2load/nghttp/nghttpd (Debian nghttp2-client,
@@ -39,7 +39,7 @@ REQUESTS=${REQUESTS:-200000}
 IDLE_N=${IDLE_N:-5000}
 IDLE_N_FALLBACK=${IDLE_N_FALLBACK:-1000}
 NGHTTPD_WORKERS=${NGHTTPD_WORKERS:-2}
-OUR_RUNTIME=${OUR_RUNTIME:-}
+OUR_RUNTIME=${OUR_RUNTIME:-tokio}
 SKIP_MEMORY=${SKIP_MEMORY:-}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -253,7 +253,7 @@ fi
 # --- 6. report --------------------------------------------------------------
 
 echo
-python3 - "$RESULTS" "$ROUNDS" "$REQUESTS" "$LOAD_START" "$LOAD_END" "${OUR_RUNTIME:-blocking (no --runtime flag)}" "$NGHTTPD_WORKERS" <<'EOF'
+python3 - "$RESULTS" "$ROUNDS" "$REQUESTS" "$LOAD_START" "$LOAD_END" "$OUR_RUNTIME" "$NGHTTPD_WORKERS" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 
