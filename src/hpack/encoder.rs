@@ -141,7 +141,7 @@ impl Encoder {
         // Evicted entries need no unindexing: lookups check that the entry
         // they find is still in the table.
         self.table.set_max_size(size, &mut |_, _| {});
-        if HashIndex::slots_for(size) > self.by_field.slots.len() {
+        if HashIndex::slots_for(size) > self.by_field.capacity {
             self.by_field = HashIndex::new(size);
             self.by_name = HashIndex::new(size);
             for pos in (0..self.table.len()).rev() {
@@ -246,7 +246,11 @@ impl Encoder {
 #[derive(Debug)]
 struct HashIndex {
     /// Buckets of `WAYS` slots of (hash, sequence + 1); 0 marks an empty slot.
+    /// Allocated on the first insert: a connection that never sends a header
+    /// block (an idle one) holds none of it.
     slots: Vec<(u64, u64)>,
+    /// The slot count once allocated.
+    capacity: usize,
 }
 
 /// Slots per bucket.
@@ -263,13 +267,14 @@ impl HashIndex {
 
     fn new(max_size: usize) -> Self {
         HashIndex {
-            slots: vec![(0, 0); Self::slots_for(max_size)],
+            slots: Vec::new(),
+            capacity: Self::slots_for(max_size),
         }
     }
 
     #[inline]
     fn bucket(&self, hash: u64) -> usize {
-        let buckets = self.slots.len() / WAYS;
+        let buckets = self.capacity / WAYS;
         (hash as usize & (buckets - 1)) * WAYS
     }
 
@@ -285,6 +290,9 @@ impl HashIndex {
 
     #[inline]
     fn put(&mut self, hash: u64, seq: u64) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, 0); self.capacity];
+        }
         let start = self.bucket(hash);
         let Some(bucket) = self.slots.get_mut(start..start + WAYS) else {
             return;

@@ -148,6 +148,11 @@ impl Transmit {
         }
     }
 
+    /// Bytes the scratch buffer can hold without reallocating.
+    pub(crate) fn capacity(&self) -> usize {
+        self.scratch.capacity()
+    }
+
     /// Drops everything.
     pub fn clear(&mut self) {
         self.segments.clear();

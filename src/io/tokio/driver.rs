@@ -34,15 +34,19 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::time::Sleep;
 use bytes::BytesMut;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio_util::io::poll_read_buf;
 
 use crate::proto::Transmit;
 
-/// Bytes per socket read.
-const READ_CHUNK: usize = 64 * 1024;
+/// Room for the first read of a connection; doubled up to `MAX_READ` each
+/// time a read fills it. Small at first: an idle connection keeps little.
+const FIRST_READ: usize = 8 * 1024;
+/// The most room offered to one read.
+const MAX_READ: usize = 64 * 1024;
 /// Unconsumed input past which we stop reading.
 const MAX_BUFFERED_INPUT: usize = 256 * 1024;
 /// Most bytes asked of `poll_transmit` at once.
@@ -171,7 +175,8 @@ pub(crate) struct Driver<IO, E: Engine> {
     io: IO,
     handle: Handle<E>,
     input: BytesMut,
-    read_buf: Box<[u8]>,
+    /// Room offered to the next read.
+    read_size: usize,
     /// What the engine produced and the socket has not taken yet.
     output: Transmit,
     /// The peer closed its side (or reading failed).
@@ -195,7 +200,7 @@ where
             io,
             handle,
             input: BytesMut::new(),
-            read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            read_size: FIRST_READ,
             output: Transmit::new(),
             eof: false,
             eof_told: false,
@@ -274,14 +279,16 @@ where
 
             // Read, when the engine wants input and little is buffered.
             if wants_read && !this.eof && this.input.len() < MAX_BUFFERED_INPUT {
-                let mut buf = ReadBuf::new(&mut this.read_buf);
-                match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) => {
-                        let n = buf.filled().len();
+                if this.input.capacity() - this.input.len() < this.read_size / 2 {
+                    this.input.reserve(this.read_size);
+                }
+                let room = this.input.capacity() - this.input.len();
+                match poll_read_buf(Pin::new(&mut this.io), cx, &mut this.input) {
+                    Poll::Ready(Ok(n)) => {
                         if n == 0 {
                             this.eof = true;
-                        } else {
-                            this.input.extend_from_slice(&this.read_buf[..n]);
+                        } else if n == room {
+                            this.read_size = (this.read_size * 2).min(MAX_READ);
                         }
                         progress = true;
                     }
@@ -342,6 +349,8 @@ where
                     continue;
                 }
                 shared.driver = Some(cx.waker().clone());
+                drop(shared);
+                this.release_idle_buffers();
                 return Poll::Pending;
             }
         }
@@ -352,6 +361,21 @@ where
 }
 
 impl<IO, E: Engine> Driver<IO, E> {
+    /// Parked with nothing buffered: give the buffers back, so that an idle
+    /// connection holds none (a read never needs its buffer beyond the
+    /// call; the next one reserves again).
+    fn release_idle_buffers(&mut self) {
+        if self.input.is_empty() && self.input.capacity() != 0 {
+            self.input = BytesMut::new();
+        }
+        // The output buffer is small on an idle connection; one grown by a
+        // burst is given back too (keeping small ones saves reallocating
+        // them on every turn).
+        if self.output.is_empty() && self.output.capacity() > MAX_READ {
+            self.output = Transmit::new();
+        }
+    }
+
     /// Ends the connection: the engine learns the transport is gone.
     fn finish(&mut self, io_error: Option<&io::Error>) {
         if self.done {
