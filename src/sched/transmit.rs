@@ -149,6 +149,7 @@ impl Transmit {
     }
 
     /// Bytes the scratch buffer can hold without reallocating.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // the tokio driver's
     pub(crate) fn capacity(&self) -> usize {
         self.scratch.capacity()
     }
