@@ -45,6 +45,9 @@ fn echo(request: Bytes) -> Result<Bytes, Status> {
     Ok(resp.encode_to_vec().into())
 }
 
+#[path = "support/per_core.rs"]
+mod per_core;
+
 fn main() {
     let (mut addr, mut tokio) = ("127.0.0.1:50051".to_owned(), true);
     let mut args = std::env::args().skip(1);
@@ -80,6 +83,10 @@ fn main() {
 }
 
 fn serve_tokio(addr: &str) {
+    // ECHO_WORK_STEALING=1: tokio's multi-thread runtime instead.
+    if std::env::var_os("ECHO_WORK_STEALING").is_none() {
+        return serve_per_core(addr);
+    }
     use h2proto::io::tokio::grpc::Server;
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
     rt.block_on(async {
@@ -100,6 +107,27 @@ fn serve_tokio(addr: &str) {
         };
         std::future::pending::<()>().await;
     });
+}
+
+/// The default tokio layout: a current_thread runtime per core
+/// (`support/per_core.rs`).
+fn serve_per_core(addr: &str) {
+    use h2proto::io::tokio::grpc::Server;
+    println!("echo server (tokio, a runtime per core) listening on {addr}");
+    let result = per_core::run(addr, |listener| async move {
+        match Server::builder()
+            .unary(PATH, |_ctx, request| async move { echo(request) })
+            .serve(listener)
+        {
+            // Kept: dropping the handle would stop the server.
+            Ok(_server) => std::future::pending::<()>().await,
+            Err(e) => eprintln!("cannot serve: {e}"),
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("cannot serve on {addr}: {e}");
+        std::process::exit(1);
+    }
 }
 
 fn serve_blocking(addr: &str) {

@@ -51,6 +51,9 @@ fn handle(req: Request) -> Response {
         .with_body(body)
 }
 
+#[path = "support/per_core.rs"]
+mod per_core;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = String::from("127.0.0.1:8080");
@@ -116,13 +119,38 @@ fn stream_bytes(n: usize) -> h2proto::io::tokio::Response {
         .with_body(body)
 }
 
+/// Every request on tokio: the same routes, `/bytes/N` streamed.
+async fn handle_tokio(req: h2proto::io::tokio::Request) -> h2proto::io::tokio::Response {
+    if let Some(n) = streamed_size(&req) {
+        return stream_bytes(n);
+    }
+    // The other routes collect the request body first.
+    match req.into_whole(64 << 20).await {
+        Ok(req) => handle(req).into(),
+        Err(h2proto::io::Error::BodyTooLarge) => h2proto::io::tokio::Response::new(413),
+        Err(_) => h2proto::io::tokio::Response::new(400),
+    }
+}
+
 fn serve_tokio(addr: &str) -> std::io::Result<()> {
-    use h2proto::io::tokio::Server;
-    // H2_SERVER_THREADS=N picks the worker count (0: one thread, current_thread).
+    use h2proto::io::tokio::{Server, ServerConfig};
+    // Default: a current_thread runtime per core (support/per_core.rs).
+    // H2_SERVER_THREADS=N: tokio's multi-thread runtime with N workers
+    // (0: a single current_thread runtime).
     let threads = std::env::var("H2_SERVER_THREADS")
         .ok()
         .and_then(|t| t.parse::<usize>().ok());
     let rt = match threads {
+        None => {
+            eprintln!(
+                "h2_server: listening on http://{addr} (h2c, prior knowledge, tokio, a runtime per core)"
+            );
+            return per_core::run(addr, |listener| async move {
+                let server = Server::from_listener(listener, ServerConfig::default());
+                let _running = server.serve(handle_tokio);
+                std::future::pending::<()>().await
+            });
+        }
         Some(0) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?,
@@ -130,24 +158,11 @@ fn serve_tokio(addr: &str) -> std::io::Result<()> {
             .worker_threads(n)
             .enable_all()
             .build()?,
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
     };
     rt.block_on(async {
         let server = Server::bind(addr).await?;
         eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, tokio)");
-        let _running = server.serve(|req| async move {
-            if let Some(n) = streamed_size(&req) {
-                return stream_bytes(n);
-            }
-            // The same routes: the request body is collected first.
-            match req.into_whole(64 << 20).await {
-                Ok(req) => handle(req).into(),
-                Err(h2proto::io::Error::BodyTooLarge) => h2proto::io::tokio::Response::new(413),
-                Err(_) => h2proto::io::tokio::Response::new(400),
-            }
-        });
+        let _running = server.serve(handle_tokio);
         std::future::pending::<std::io::Result<()>>().await
     })
 }

@@ -209,6 +209,12 @@ impl Server {
         })
     }
 
+    /// Serves on a listener the caller made (socket activation, a socket
+    /// shared by several runtimes: one per core, say).
+    pub fn from_listener(listener: TcpListener, config: ServerConfig) -> Server {
+        Server { listener, config }
+    }
+
     /// The address it listens on (useful after binding port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
