@@ -1,5 +1,6 @@
-//! A gRPC echo server, on h2proto's tokio adapter (the default) or its
-//! blocking one:
+//! A gRPC echo server, on h2proto's tokio adapter (the default: a
+//! current_thread runtime per core; `ECHO_WORK_STEALING=1` for tokio's
+//! multi-thread runtime) or its blocking one:
 //!
 //! ```text
 //! package echo;

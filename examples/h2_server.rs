@@ -1,5 +1,6 @@
 //! A small HTTP/2 (h2c, prior knowledge) server, on the tokio adapter (the
-//! default) or the blocking one; the routes are the same.
+//! default: a current_thread runtime per core; `H2_SERVER_THREADS=N` for
+//! tokio's multi-thread runtime) or the blocking one; the routes are the same.
 //!
 //! ```sh
 //! cargo run --example h2_server -- --addr 127.0.0.1:8080 [--runtime tokio|blocking]
