@@ -17,6 +17,19 @@ use prost::Message;
 
 use crate::messages::*;
 
+/// The metadata the interop cases ask a server to echo: (initial, trailing).
+pub fn echoed_metadata(request: &Metadata) -> (Metadata, Metadata) {
+    let mut initial = Metadata::new();
+    if let Some(v) = request.get("x-grpc-test-echo-initial") {
+        let _ = initial.insert("x-grpc-test-echo-initial", v);
+    }
+    let mut trailers = Metadata::new();
+    if let Some(v) = request.get_bin("x-grpc-test-echo-trailing-bin") {
+        let _ = trailers.insert_bin("x-grpc-test-echo-trailing-bin", v);
+    }
+    (initial, trailers)
+}
+
 /// One call's response side: headers (with echoed metadata) go once, before
 /// the first message or the status.
 struct Reply {
@@ -28,14 +41,7 @@ struct Reply {
 
 impl Reply {
     fn new(call: ServerCall) -> Reply {
-        let mut initial = Metadata::new();
-        if let Some(v) = call.metadata().get("x-grpc-test-echo-initial") {
-            let _ = initial.insert("x-grpc-test-echo-initial", v);
-        }
-        let mut trailers = Metadata::new();
-        if let Some(v) = call.metadata().get_bin("x-grpc-test-echo-trailing-bin") {
-            let _ = trailers.insert_bin("x-grpc-test-echo-trailing-bin", v);
-        }
+        let (initial, trailers) = echoed_metadata(call.metadata());
         Reply {
             call,
             initial: Some(initial),

@@ -17,7 +17,7 @@ use h2proto::io::tokio::grpc::ServerCall;
 use prost::Message;
 
 use crate::messages::*;
-use crate::service::{echo_status, flag, invalid, too_large};
+use crate::service::{echo_status, echoed_metadata, flag, invalid, too_large};
 
 /// One call's response side: headers (with echoed metadata) go once, before
 /// the first message or the status.
@@ -30,14 +30,7 @@ struct Reply {
 
 impl Reply {
     fn new(call: ServerCall) -> Reply {
-        let mut initial = Metadata::new();
-        if let Some(v) = call.metadata().get("x-grpc-test-echo-initial") {
-            let _ = initial.insert("x-grpc-test-echo-initial", v);
-        }
-        let mut trailers = Metadata::new();
-        if let Some(v) = call.metadata().get_bin("x-grpc-test-echo-trailing-bin") {
-            let _ = trailers.insert_bin("x-grpc-test-echo-trailing-bin", v);
-        }
+        let (initial, trailers) = echoed_metadata(call.metadata());
         Reply {
             call,
             initial: Some(initial),
