@@ -473,21 +473,28 @@ impl Sim {
                 || (!conn.wants_read()
                     && st.control_queued.responses < cfg.pending_responses_high_water);
             let mut held_total = 0u64;
-            for m in &self.streams {
+            for m in self.streams.iter_mut() {
                 let id = StreamId::new(m.id);
                 let held = match side {
                     Side::Client => m.response.held,
                     Side::Server => m.request.held,
                 };
                 held_total += held;
-                let Some(ss) = conn.stream_stats(id) else {
+                let ss = if m.gone[s] {
+                    None
+                } else {
+                    conn.stream_stats(id)
+                };
+                let Some(ss) = ss else {
                     assert!(
                         held == 0 || dying,
                         "{side:?} forgot stream {} holding {held} bytes",
                         m.id
                     );
+                    m.gone[s] |= m.seen[s];
                     continue;
                 };
+                m.seen[s] = true;
                 assert!(
                     ss.queued_data <= knobs.stream_buffer,
                     "{side:?} stream {} queued {}",

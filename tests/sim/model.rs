@@ -121,6 +121,11 @@ pub struct StreamModel {
     pub responded: bool,
     /// The client saw the final response headers.
     pub client_has_response: bool,
+    /// Per side (`ix`): the connection has had state for it, and has
+    /// forgotten it since (ids are never reused: it cannot come back, so
+    /// `check` stops looking it up).
+    pub seen: [bool; 2],
+    pub gone: [bool; 2],
 }
 
 pub(crate) fn ix(side: Side) -> usize {
