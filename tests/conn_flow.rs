@@ -493,3 +493,46 @@ fn shrinking_the_connection_window_withholds_released_bytes_beyond_it() {
     assert_eq!(st.recv_window, granted, "{st:?}");
     assert_eq!(p.client.stats().send_window, granted);
 }
+
+#[test]
+fn s6_9_2_released_bytes_are_announced_after_our_initial_window_shrinks() {
+    // Found by the `stream_ops` fuzzer: bytes released while our initial
+    // window was large stayed below a quarter of it and were kept back; when
+    // we lowered the window again the threshold fell under what was kept,
+    // but nothing looked again, so the sender's stream window stayed at zero
+    // with data queued: the stream never finished.
+    let mut server = Config::server();
+    server.initial_window_size = 65_535;
+    server.connection_window_size = 65_535;
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    let id = p.client.send_request(request("POST", "/"), false).unwrap();
+    // The stream and the connection window both run dry.
+    let body = Bytes::from(vec![7u8; 65_536]);
+    assert_eq!(p.client.send_data(id, body, true), Ok(65_536));
+    p.run();
+    assert_eq!(p.client.stream_stats(id).unwrap().send_window, Some(0));
+    assert_eq!(p.client.stream_stats(id).unwrap().queued_data, 1);
+    let raise = h2proto::proto::SettingsUpdate::new().initial_window_size(1 << 30);
+    p.server.update_settings(raise, p.now).unwrap();
+    p.run();
+    // The connection window still holds the last byte back. A quarter of
+    // 2^30 is far above 65,535: the stream's release is kept back...
+    assert_eq!(p.client.stream_stats(id).unwrap().queued_data, 1);
+    p.server.release_capacity(id, 65_535).unwrap();
+    let lower = h2proto::proto::SettingsUpdate::new().initial_window_size(65_535);
+    p.server.update_settings(lower, p.now).unwrap();
+    p.run();
+    // ...and once the smaller window is in force it is over the threshold.
+    let ended = p.events(Side::Server).iter().any(|e| {
+        matches!(
+            e,
+            Event::Data {
+                end_stream: true,
+                ..
+            }
+        )
+    });
+    assert!(ended, "the last byte never arrived");
+    assert_eq!(p.client.stats().queued_data, 0);
+}

@@ -10,7 +10,7 @@ use super::event::{Event, Headers, Initiator};
 use super::headers::{BlockKind, BodyLength, Malformed, check_block};
 use super::stream::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
 use super::stream::store::{RecvPhase, Stream};
-use crate::frame::{self, Frame, FrameError, Reason, RstStream, Setting, StreamId};
+use crate::frame::{self, Frame, FrameError, Reason, RstStream, Setting, StreamId, WindowUpdate};
 use crate::hpack::HeaderField;
 use crate::sched::control::ControlItem;
 
@@ -489,6 +489,18 @@ impl Connection {
                 // new window needs no WINDOW_UPDATE on top.
                 stream.recv.apply_delta(delta);
                 stream.recv.retarget(target);
+                // A smaller target lowers the announce threshold: bytes
+                // released under the larger one may be due now, and no
+                // later release need come to send them.
+                if stream.state.can_recv()
+                    && let Some(increment) = stream.recv.take_update()
+                {
+                    self.loopy
+                        .control()
+                        .push(ControlItem::WindowUpdate(WindowUpdate::new(
+                            stream.id, increment,
+                        )));
+                }
             }
             self.stream_recv_window = target;
         }
