@@ -1,6 +1,7 @@
 //! Deterministic simulation: random operation sequences on both ends of an
 //! in-memory pair, random chunking of every byte transfer, random delays on
-//! the virtual clock, invariants after every step and a full drain at the end
+//! the virtual clock, invariants after every step (per-stream ones on the
+//! streams the step touched) and a full drain at the end
 //! (see `tests/sim/mod.rs` for the model and the invariants).
 //!
 //! `PROPTEST_CASES` sets the case count (default 256, a few seconds in debug);

@@ -7,6 +7,16 @@
 //! case found by either replays in the other. Nothing here reads a clock or a
 //! random source: the pair's virtual clock starts at a fixed `Instant` and
 //! only [`Op::Advance`] moves it, so one operation list is one execution.
+//!
+//! Connection-wide invariants are checked after every operation and every
+//! pair step; per-stream ones for the streams that step or operation
+//! touched (an event on them, an operation naming them), for every stream
+//! after a connection-wide event or operation (settings, GOAWAY, close,
+//! shutdown, the clock), whenever the pair settles, and at the end. A
+//! stream freed without an event still shows: the connection's unreleased
+//! bytes must equal what the application holds on all streams, after every
+//! step. Looking up every stream after every step made the fuzz target
+//! spend 86% of its time in the check.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -34,6 +44,9 @@ pub struct Sim {
     max_conn_window: [u64; 2],
     closed: [bool; 2],
     shut_down: [bool; 2],
+    /// An event since the last check concerned the whole connection
+    /// (settings, GOAWAY, close): the next check looks at every stream.
+    all_touched: bool,
     pub log: bool,
 }
 
@@ -57,6 +70,7 @@ impl Sim {
             max_conn_window: [c(&client), c(&server)],
             closed: [false; 2],
             shut_down: [false; 2],
+            all_touched: false,
             log: false,
         };
         sim.check();
@@ -199,15 +213,28 @@ impl Sim {
                 for _ in 0..times.max(1) {
                     self.pair.step();
                     self.collect();
-                    self.check();
+                    self.check_touched();
                 }
             }
             Op::Advance { millis } => {
                 self.pair.advance(Duration::from_millis(u64::from(millis)));
             }
         }
+        match op.stream().and_then(|s| self.pick(s)) {
+            Some(i) => self.streams[i].touched = true,
+            None => {
+                if op.is_connection_wide() {
+                    self.all_touched = true;
+                }
+            }
+        }
+        if let Op::Open { .. } = op
+            && let Some(m) = self.streams.last_mut()
+        {
+            m.touched = true;
+        }
         self.collect();
-        self.check();
+        self.check_touched();
     }
 
     fn flow_out(&mut self, side: Side, i: usize) -> &mut Flow {
@@ -295,6 +322,19 @@ impl Sim {
     }
 
     fn on_event(&mut self, side: Side, event: Event) {
+        match &event {
+            Event::Headers { stream_id, .. }
+            | Event::Informational { stream_id, .. }
+            | Event::Data { stream_id, .. }
+            | Event::Trailers { stream_id, .. }
+            | Event::Reset { stream_id, .. }
+            | Event::Writable { stream_id } => {
+                let i = self.model_index(*stream_id);
+                self.streams[i].touched = true;
+            }
+            Event::PingAck { .. } => {}
+            _ => self.all_touched = true,
+        }
         match event {
             Event::Headers {
                 stream_id,
@@ -426,8 +466,20 @@ impl Sim {
         flow.received_end = Some(how);
     }
 
-    /// Every invariant that holds after any step.
+    /// Every invariant that holds after any step, on every stream.
     pub fn check(&mut self) {
+        self.check_streams(true);
+    }
+
+    /// The invariants after one pair step: connection-wide ones, and the
+    /// per-stream ones on the streams the step touched.
+    fn check_touched(&mut self) {
+        let all = self.all_touched;
+        self.check_streams(all);
+    }
+
+    fn check_streams(&mut self, all: bool) {
+        self.all_touched = false;
         for side in [Side::Client, Side::Server] {
             let s = ix(side);
             let knobs = self.knobs[s];
@@ -480,6 +532,9 @@ impl Sim {
                     Side::Server => m.request.held,
                 };
                 held_total += held;
+                if !all && !m.touched {
+                    continue;
+                }
                 let ss = if m.gone[s] {
                     None
                 } else {
@@ -529,6 +584,9 @@ impl Sim {
                 );
             }
         }
+        for m in &mut self.streams {
+            m.touched = false;
+        }
     }
 
     /// Whether both directions of the wire are empty and neither side wants to write.
@@ -544,8 +602,9 @@ impl Sim {
         for _ in 0..10_000 {
             let moved = self.pair.step();
             self.collect();
-            self.check();
+            self.check_touched();
             if !moved && self.quiet() {
+                self.check();
                 return;
             }
         }
@@ -574,6 +633,8 @@ impl Sim {
             for i in 0..self.streams.len() {
                 acted |= self.finish_stream(i);
             }
+            self.collect();
+            self.check();
             // Timers: the shutdown PING, a stalled send.
             if !acted {
                 self.run();
@@ -676,8 +737,6 @@ impl Sim {
                     self.flow_out(side, i).end.is_some() || self.flow_out(side, i).sent > before;
             }
         }
-        self.collect();
-        self.check();
         acted
     }
 }

@@ -84,6 +84,32 @@ pub enum Op {
     Advance { millis: u32 },
 }
 
+impl Op {
+    /// The stream index the operation names, if any.
+    pub fn stream(&self) -> Option<u8> {
+        match *self {
+            Op::Respond { stream, .. }
+            | Op::Data { stream, .. }
+            | Op::Trailers { stream, .. }
+            | Op::Reset { stream, .. }
+            | Op::Release { stream, .. } => Some(stream),
+            _ => None,
+        }
+    }
+
+    /// Whether it may change every stream: settings, the connection
+    /// window, shutdown, the clock.
+    pub fn is_connection_wide(&self) -> bool {
+        matches!(
+            self,
+            Op::Settings { .. }
+                | Op::ConnectionWindow { .. }
+                | Op::Shutdown { .. }
+                | Op::Advance { .. }
+        )
+    }
+}
+
 /// One direction of one stream: what the sender's application had taken and
 /// how it ended, what the receiver's application saw and still holds.
 #[derive(Debug, Default, Clone)]
@@ -126,6 +152,8 @@ pub struct StreamModel {
     /// `check` stops looking it up).
     pub seen: [bool; 2],
     pub gone: [bool; 2],
+    /// An event concerned it since the last check.
+    pub touched: bool,
 }
 
 pub(crate) fn ix(side: Side) -> usize {
