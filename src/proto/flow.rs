@@ -278,5 +278,46 @@ mod tests {
                 prop_assert_eq!(w.window(), granted - received);
             }
         }
+
+        /// A stream window used the way the connection uses it (a greedy
+        /// sender, releases, our own SETTINGS_INITIAL_WINDOW_SIZE changes,
+        /// and `take_update` after each release and each acknowledged
+        /// change) never leaves the sender stuck: when the application holds
+        /// nothing, a non-zero target means the peer may send.
+        #[test]
+        fn a_released_stream_window_never_stalls_the_sender(
+            ops in proptest::collection::vec(op(), 0..200),
+        ) {
+            let mut setting = DEFAULT_WINDOW;
+            let mut w = RecvWindow::new(setting);
+            for op in ops {
+                match op {
+                    Op::Receive(n) => {
+                        let n = n.min(w.window().max(0) as u32);
+                        w.receive(n).unwrap();
+                    }
+                    Op::Release(n) => {
+                        w.release(n);
+                    }
+                    Op::Update(_) => {
+                        // Everything held comes back, as an application
+                        // that reads to the end does.
+                        w.release(u32::MAX);
+                    }
+                    Op::Target(t) => {
+                        // What the SETTINGS ACK handler does.
+                        w.apply_delta(i64::from(t) - i64::from(setting));
+                        w.retarget(t);
+                        setting = t;
+                    }
+                }
+                w.take_update();
+                prop_assert!(
+                    w.window() > 0 || w.unreleased() > 0 || w.target() == 0,
+                    "stalled: {:?}",
+                    w
+                );
+            }
+        }
     }
 }
