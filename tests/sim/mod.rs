@@ -44,8 +44,9 @@ pub struct Sim {
     max_conn_window: [u64; 2],
     closed: [bool; 2],
     shut_down: [bool; 2],
-    /// An event since the last check concerned the whole connection
-    /// (settings, GOAWAY, close): the next check looks at every stream.
+    /// An event or operation since the last check concerned the whole
+    /// connection (settings, GOAWAY, close, the clock): the next check
+    /// looks at every stream.
     all_touched: bool,
     pub log: bool,
 }

@@ -152,7 +152,7 @@ pub struct StreamModel {
     /// `check` stops looking it up).
     pub seen: [bool; 2],
     pub gone: [bool; 2],
-    /// An event concerned it since the last check.
+    /// An event or an operation concerned it since the last check.
     pub touched: bool,
 }
 
