@@ -8,6 +8,7 @@
 //! [`crate::sched`]; this layer owns stream states and the receive side.
 
 pub mod bdp;
+mod budget;
 mod config;
 mod connection;
 mod error;
@@ -22,6 +23,7 @@ pub mod stream;
 pub mod timer;
 
 pub use crate::sched::transmit::{Transmit, TransmitBuf};
+pub use budget::{BudgetStats, DEFAULT_MEMORY_BUDGET, MemoryBudget};
 pub use config::{Config, Rate, Role, SettingsUpdate};
 pub use connection::Connection;
 pub use error::{ConnectionError, PeerViolation, TimeoutKind, UserError};

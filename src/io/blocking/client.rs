@@ -13,7 +13,7 @@ use super::driver::{self, Msg, Outgoing};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::{Error, Request, Response};
-use crate::proto::{Config, Connection, Event};
+use crate::proto::{Config, Connection, Event, MemoryBudget};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
 /// fields.
@@ -97,6 +97,7 @@ impl Client {
         h2.role = crate::proto::Role::Client;
         let conn = Connection::new(h2, Instant::now());
         let mut role = ClientRole {
+            budget: MemoryBudget::default(),
             max_body: config.max_response_body,
             streams: HashMap::new(),
             tokens: HashMap::new(),
@@ -197,6 +198,7 @@ struct InFlight {
 }
 
 struct ClientRole {
+    budget: MemoryBudget,
     max_body: usize,
     streams: HashMap<StreamId, InFlight>,
     tokens: HashMap<u64, StreamId>,
@@ -204,6 +206,10 @@ struct ClientRole {
 
 impl driver::Role for ClientRole {
     type Cmd = ClientCmd;
+
+    fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
 
     fn on_event(&mut self, conn: &mut Connection, event: Event, _now: Instant) {
         match event {

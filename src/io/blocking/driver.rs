@@ -27,7 +27,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
-use crate::proto::{Connection, Event, UserError};
+use crate::proto::{Connection, Event, MemoryBudget, UserError};
 
 /// Bytes per socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -50,6 +50,18 @@ pub(crate) enum Msg<C> {
     Shutdown,
     /// An application command for the role.
     Cmd(C),
+    /// A buffer handed to the application was dropped: credit is owed
+    /// (see [`MemoryBudget`]).
+    Credit,
+}
+
+/// Wakes the driver with [`Msg::Credit`].
+struct CreditWaker<C>(Sender<Msg<C>>);
+
+impl<C: Send + 'static> std::task::Wake for CreditWaker<C> {
+    fn wake(self: std::sync::Arc<Self>) {
+        let _ = self.0.send(Msg::Credit);
+    }
 }
 
 /// What the role (client or server) does with events and commands.
@@ -62,6 +74,9 @@ pub(crate) trait Role {
     fn on_command(&mut self, conn: &mut Connection, cmd: Self::Cmd, now: Instant);
     /// The connection is over (the core closed, or the socket failed).
     fn on_finished(&mut self, io_error: Option<std::io::Error>);
+    /// The connection's memory budget (bodies handed out owe their credit
+    /// through it when dropped).
+    fn budget(&self) -> &MemoryBudget;
 }
 
 /// Runs one connection to its end on the calling thread.
@@ -80,8 +95,12 @@ pub(crate) fn run<R: Role>(
             return;
         }
     };
+    // Only while a buffer is lent out (then the application holds data of
+    // this connection anyway): a registered waker keeps the channel open.
+    let waker = std::task::Waker::from(std::sync::Arc::new(CreditWaker(tx.clone())));
     drop(tx);
-    let io_error = drive(&mut conn, &rx, role, &credit_tx, &write_tx);
+    let io_error = drive(&mut conn, &rx, role, &credit_tx, &write_tx, &waker);
+    role.budget().unregister();
     role.on_finished(io_error);
     // Wake the reader (blocked in read or waiting for a credit) and the
     // writer (waiting for a buffer), then wait for both.
@@ -149,7 +168,9 @@ fn drive<R: Role>(
     role: &mut R,
     credit_tx: &SyncSender<()>,
     write_tx: &Sender<BytesMut>,
+    waker: &std::task::Waker,
 ) -> Option<std::io::Error> {
+    let mut owed = Vec::new();
     let mut input = BytesMut::new();
     let mut output = BytesMut::with_capacity(MAX_WRITE);
     let mut writing = false;
@@ -160,6 +181,11 @@ fn drive<R: Role>(
         // Everything that can be done without waiting.
         loop {
             let mut progress = false;
+            role.budget().take_owed(&mut owed);
+            for (id, n) in owed.drain(..) {
+                let _ = conn.release_capacity(id, n);
+                progress = true;
+            }
             if !input.is_empty() && conn.wants_read() {
                 let before = input.len();
                 conn.recv(&mut input, now);
@@ -195,6 +221,13 @@ fn drive<R: Role>(
             && credit_tx.send(()).is_ok()
         {
             credits_out += 1;
+        }
+        if role.budget().is_lent() {
+            if role.budget().register(waker) {
+                continue;
+            }
+        } else {
+            role.budget().unregister();
         }
         let msg = match conn.poll_timeout() {
             Some(at) => match rx.recv_timeout(at.saturating_duration_since(now)) {
@@ -239,6 +272,7 @@ fn drive<R: Role>(
             }
             Msg::Shutdown => conn.shutdown(Instant::now()),
             Msg::Cmd(cmd) => role.on_command(conn, cmd, Instant::now()),
+            Msg::Credit => {}
         }
     }
 }

@@ -15,7 +15,7 @@ use super::driver::{self, Msg, Outgoing};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::{Request, Response};
-use crate::proto::{Config, Connection, Event, Headers};
+use crate::proto::{Config, Connection, Event, Headers, MemoryBudget};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -254,6 +254,7 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
 fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
     let conn = Connection::new(shared.config.h2.clone(), Instant::now());
     let mut role = ServerRole {
+        budget: MemoryBudget::default(),
         shared,
         tx: tx.clone(),
         streams: HashMap::new(),
@@ -279,6 +280,7 @@ struct ServerStream {
 }
 
 struct ServerRole {
+    budget: MemoryBudget,
     shared: Shared,
     tx: ConnTx,
     streams: HashMap<StreamId, ServerStream>,
@@ -286,6 +288,10 @@ struct ServerRole {
 
 impl driver::Role for ServerRole {
     type Cmd = Respond;
+
+    fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
 
     fn on_event(&mut self, conn: &mut Connection, event: Event, _now: Instant) {
         match event {

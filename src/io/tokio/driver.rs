@@ -40,7 +40,7 @@ use bytes::BytesMut;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_util::io::poll_read_buf;
 
-use crate::proto::Transmit;
+use crate::proto::{MemoryBudget, Transmit};
 
 /// Room for the first read of a connection; doubled up to `MAX_READ` each
 /// time a read fills it. Small at first: an idle connection keeps little.
@@ -83,6 +83,10 @@ pub(crate) trait Engine: Send + 'static {
     /// The transport is gone (`io_error` says why if it failed): nothing more
     /// will be read or written, so whatever waits must be told.
     fn finish(&mut self, io_error: Option<&io::Error>);
+    /// The connection's memory budget: buffers dropped anywhere owe credit
+    /// through it, and the parked driver is woken to apply it (in
+    /// [`dispatch`](Engine::dispatch)).
+    fn budget(&self) -> &MemoryBudget;
 }
 
 /// The engine and the driver's wake-up state, behind the connection's lock.
@@ -345,7 +349,9 @@ where
 
             if !progress {
                 let mut shared = this.handle.lock();
-                if shared.dirty {
+                // Credit owed by a buffer dropped since this turn began
+                // (registered first, so a drop from now on wakes us).
+                if shared.dirty || shared.engine.budget().register(cx.waker()) {
                     continue;
                 }
                 shared.driver = Some(cx.waker().clone());

@@ -22,7 +22,7 @@ use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::proto::stream::state::StreamState;
-use crate::proto::{Connection, ConnectionError, Event, Headers};
+use crate::proto::{Connection, ConnectionError, Event, Headers, MemoryBudget};
 
 /// How a stream (or the whole connection) ended early.
 #[derive(Debug, Clone)]
@@ -121,6 +121,11 @@ pub(crate) struct HttpEngine {
     pub goaway: Option<(StreamId, Reason)>,
     /// How the connection ended, once it did.
     pub end: Option<End>,
+    /// What the application holds on this connection's behalf (bodies
+    /// handed out keep their credit until dropped; see [`MemoryBudget`]).
+    pub budget: MemoryBudget,
+    /// Scratch for credit owed by dropped buffers.
+    owed: Vec<(StreamId, usize)>,
     /// Server streams whose response is complete and whose request body was
     /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
     /// wire (RFC 9113 §8.1), so the client stops sending.
@@ -174,6 +179,8 @@ impl HttpEngine {
             ready_wakers: Vec::new(),
             goaway: None,
             end: None,
+            budget: MemoryBudget::default(),
+            owed: Vec::new(),
             linger: Vec::new(),
         }
     }
@@ -436,7 +443,16 @@ impl Engine for HttpEngine {
         self.conn.is_closed()
     }
 
+    fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
     fn dispatch(&mut self, _now: Instant, spawn: &mut Vec<LocalTask>) {
+        // Credit of buffers the application has dropped since the last turn.
+        self.budget.take_owed(&mut self.owed);
+        for (id, n) in self.owed.drain(..) {
+            let _ = self.conn.release_capacity(id, n);
+        }
         while let Some(event) = self.conn.poll_event() {
             self.on_event(event, spawn);
         }

@@ -244,6 +244,7 @@ impl State {
                 },
             };
             match msg {
+                Msg::Credit => {}
                 Msg::Read(chunk) => {
                     credits_out = credits_out.saturating_sub(1);
                     if input.is_empty() {

@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use super::Error;
 use crate::grpc::{self, CallError, CallId, Code, Event, Metadata, Status};
 use crate::io::tokio::driver::{self, Handle, LocalTask};
-use crate::proto::{Connection, Transmit};
+use crate::proto::{Connection, MemoryBudget, Transmit};
 
 /// The sans-IO endpoint verbs the engine needs, for both roles.
 pub(crate) trait Endpoint: Send + 'static {
@@ -169,11 +169,14 @@ pub(crate) struct Engine<E: Endpoint> {
     starter: Option<Box<dyn Starter<E>>>,
     /// The driver ended.
     done: bool,
+    /// What the application holds on this connection's behalf.
+    budget: MemoryBudget,
 }
 
 impl<E: Endpoint> Engine<E> {
     pub fn new(ep: E) -> Self {
         Engine {
+            budget: MemoryBudget::default(),
             ep,
             calls: HashMap::new(),
             closed: None,
@@ -256,6 +259,9 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
     }
     fn is_closed(&self) -> bool {
         self.ep.connection().is_closed()
+    }
+    fn budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     fn dispatch(&mut self, _now: Instant, spawn: &mut Vec<LocalTask>) {
