@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Routes (GET, HEAD and POST):
-//! - `/echo`: the request body back;
+//! - `/echo`: the request body back (on tokio, streamed back as it arrives);
 //! - `/bytes/N`: N bytes;
 //! - anything else: 200 with a short text body.
 
@@ -120,10 +120,29 @@ fn stream_bytes(n: usize) -> h2proto::io::tokio::Response {
         .with_body(body)
 }
 
-/// Every request on tokio: the same routes, `/bytes/N` streamed.
+/// `/echo` on tokio: the request body goes back as it arrives. Each chunk
+/// returns its flow-control credit only once it has been written back, so
+/// a client that stops reading stops its own upload, and the server holds
+/// no more than the windows allow, whatever the body's size.
+fn stream_echo(req: h2proto::io::tokio::Request) -> h2proto::io::tokio::Response {
+    let mut res = h2proto::io::tokio::Response::new(200)
+        .with_header("content-type", "application/octet-stream");
+    if let Some(len) = req.header("content-length") {
+        res = res.with_header("content-length", bytes::Bytes::copy_from_slice(len));
+    }
+    if req.method == "HEAD" {
+        return res;
+    }
+    res.with_body(req.body)
+}
+
+/// Every request on tokio: the same routes, `/echo` and `/bytes/N` streamed.
 async fn handle_tokio(req: h2proto::io::tokio::Request) -> h2proto::io::tokio::Response {
     if let Some(n) = streamed_size(&req) {
         return stream_bytes(n);
+    }
+    if req.path.split('?').next() == Some("/echo") && req.method != "GET" {
+        return stream_echo(req);
     }
     // The other routes collect the request body first.
     match req.into_whole(64 << 20).await {

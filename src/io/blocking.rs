@@ -47,4 +47,4 @@ pub mod grpc;
 mod server;
 
 pub use client::{Client, ClientConfig};
-pub use server::{Server, ServerConfig, ServerHandle};
+pub use server::{Server, ServerConfig, ServerHandle, ServerStats};

@@ -183,14 +183,14 @@ impl MemoryBudget {
     }
 
     /// Owes `n` bytes of `stream`'s credit back to the connection (what a
-    /// dropped [`hold`](Self::hold) buffer does), waking its driver.
+    /// dropped [`hold`](Self::hold) buffer does), waking its driver (also
+    /// for `n == 0`: the budget has more room, which may unblock a body
+    /// being collected).
     pub fn owe(&self, stream: StreamId, n: usize) {
-        if n == 0 {
-            return;
-        }
         let waker = {
             let mut owed = self.inner.owed.lock().unwrap_or_else(|e| e.into_inner());
             match owed.credit.last_mut() {
+                _ if n == 0 => {}
                 Some((s, m)) if *s == stream => *m += n,
                 _ => owed.credit.push((stream, n)),
             }

@@ -77,6 +77,11 @@ pub(crate) trait Role {
     /// The connection's memory budget (bodies handed out owe their credit
     /// through it when dropped).
     fn budget(&self) -> &MemoryBudget;
+    /// The budget has more room (credit owed was applied): bodies waiting
+    /// for early credit may take it now.
+    fn on_budget(&mut self, _conn: &mut Connection) {}
+    /// The driver is about to wait: a moment to publish figures.
+    fn before_wait(&mut self, _conn: &Connection) {}
 }
 
 /// Runs one connection to its end on the calling thread.
@@ -171,6 +176,7 @@ fn drive<R: Role>(
     waker: &std::task::Waker,
 ) -> Option<std::io::Error> {
     let mut owed = Vec::new();
+    let mut credit_msg = false;
     let mut input = BytesMut::new();
     let mut output = BytesMut::with_capacity(MAX_WRITE);
     let mut writing = false;
@@ -182,9 +188,13 @@ fn drive<R: Role>(
         loop {
             let mut progress = false;
             role.budget().take_owed(&mut owed);
-            for (id, n) in owed.drain(..) {
-                let _ = conn.release_capacity(id, n);
+            if !owed.is_empty() || credit_msg {
+                for (id, n) in owed.drain(..) {
+                    let _ = conn.release_capacity(id, n);
+                }
+                role.on_budget(conn);
                 progress = true;
+                credit_msg = false;
             }
             if !input.is_empty() && conn.wants_read() {
                 let before = input.len();
@@ -222,6 +232,7 @@ fn drive<R: Role>(
         {
             credits_out += 1;
         }
+        role.before_wait(conn);
         if role.budget().is_lent() {
             if role.budget().register(waker) {
                 continue;
@@ -272,7 +283,7 @@ fn drive<R: Role>(
             }
             Msg::Shutdown => conn.shutdown(Instant::now()),
             Msg::Cmd(cmd) => role.on_command(conn, cmd, Instant::now()),
-            Msg::Credit => {}
+            Msg::Credit => credit_msg = true,
         }
     }
 }
@@ -303,6 +314,11 @@ impl Outgoing {
             done: true,
             ..Outgoing::default()
         }
+    }
+
+    /// Body bytes not yet handed to the connection.
+    pub(crate) fn waiting(&self) -> usize {
+        self.body.len()
     }
 
     /// Nothing is left to hand to the connection.

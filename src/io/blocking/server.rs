@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -15,7 +15,7 @@ use super::driver::{self, Msg, Outgoing};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::{Request, Response};
-use crate::proto::{Config, Connection, Event, Headers, MemoryBudget};
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, Headers, MemoryBudget};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -29,6 +29,13 @@ pub struct ServerConfig {
     pub max_request_body: usize,
     /// Threads running handlers, shared by all connections. Default 16.
     pub handler_threads: usize,
+    /// Per connection, the most bytes held on the peer's behalf beyond the
+    /// core's windows: request bodies whose credit went back before the
+    /// handler was done with them, response bytes waiting for the peer.
+    /// Over it, a body being collected gets no early credit (the peer
+    /// stalls) unless it is the oldest one (so one always finishes).
+    /// Default [`DEFAULT_MEMORY_BUDGET`] (1 MiB); see `docs/security.md`.
+    pub memory_budget: usize,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +44,7 @@ impl Default for ServerConfig {
             h2: Config::server(),
             max_request_body: 16 * 1024 * 1024,
             handler_threads: 16,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -144,6 +152,23 @@ impl ServerHandle {
         self.addr
     }
 
+    /// Connections, and what they hold, right now (as of each connection's
+    /// last turn).
+    pub fn stats(&self) -> ServerStats {
+        let mut stats = ServerStats::default();
+        let mut gauges = self.shared.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        gauges.retain(|g| g.strong_count() > 0);
+        for g in gauges.iter().filter_map(std::sync::Weak::upgrade) {
+            stats.connections += 1;
+            stats.recv_unreleased += g.recv_unreleased.load(Ordering::Relaxed);
+            stats.queued_data += g.queued_data.load(Ordering::Relaxed);
+            let budget = g.budget.stats();
+            stats.budget_held += budget.held;
+            stats.budget_peak = stats.budget_peak.max(budget.peak);
+        }
+        stats
+    }
+
     /// Graceful stop: no new connections; every connection sends GOAWAY,
     /// finishes the requests it already took and closes. Returns when all
     /// connections are closed.
@@ -167,6 +192,29 @@ impl ServerHandle {
     }
 }
 
+/// A snapshot of a blocking server, from [`ServerHandle::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// DATA bytes queued in the cores, summed.
+    pub queued_data: usize,
+    /// Received DATA bytes not yet given back to the peers, summed.
+    pub recv_unreleased: usize,
+    /// Bytes counted in the connections' memory budgets, summed.
+    pub budget_held: usize,
+    /// The most any one connection's budget ever counted.
+    pub budget_peak: usize,
+}
+
+/// One connection's figures, published by its driver each turn.
+struct Gauge {
+    budget: MemoryBudget,
+    recv_unreleased: AtomicUsize,
+    queued_data: AtomicUsize,
+}
+
 type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
 type Job = Box<dyn FnOnce() + Send>;
 type ConnTx = Sender<Msg<Respond>>;
@@ -180,6 +228,7 @@ struct Shared {
     handler: Handler,
     jobs: Sender<Job>,
     conns: Conns,
+    gauges: Arc<Mutex<Vec<std::sync::Weak<Gauge>>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -206,6 +255,7 @@ impl Shared {
             handler,
             jobs,
             conns: Arc::default(),
+            gauges: Arc::default(),
         }
     }
 }
@@ -253,8 +303,21 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
 
 fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
     let conn = Connection::new(shared.config.h2.clone(), Instant::now());
+    let budget = MemoryBudget::new(shared.config.memory_budget);
+    let gauge = Arc::new(Gauge {
+        budget: budget.clone(),
+        recv_unreleased: AtomicUsize::new(0),
+        queued_data: AtomicUsize::new(0),
+    });
+    shared
+        .gauges
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(&gauge));
     let mut role = ServerRole {
-        budget: MemoryBudget::default(),
+        gauge,
+        budget,
+        collecting: Vec::new(),
         shared,
         tx: tx.clone(),
         streams: HashMap::new(),
@@ -270,6 +333,12 @@ struct ServerStream {
     /// The request being collected; `None` once handed to the handler.
     request: Option<Request>,
     body: BytesMut,
+    /// Body bytes whose credit is still withheld.
+    unreleased: usize,
+    /// Body bytes whose credit went back early, counted in the budget.
+    charged: usize,
+    /// Response bytes waiting outside the core, counted in the budget.
+    charged_response: usize,
     /// The request body was too large: 413 sent, the rest is discarded.
     discarding: bool,
     /// The request is complete (END_STREAM received).
@@ -280,7 +349,11 @@ struct ServerStream {
 }
 
 struct ServerRole {
+    gauge: Arc<Gauge>,
     budget: MemoryBudget,
+    /// Streams collecting a body, oldest first: the oldest always gets
+    /// credit to finish.
+    collecting: Vec<StreamId>,
     shared: Shared,
     tx: ConnTx,
     streams: HashMap<StreamId, ServerStream>,
@@ -307,6 +380,9 @@ impl driver::Role for ServerRole {
                     ServerStream {
                         request: Some(request),
                         body: BytesMut::new(),
+                        unreleased: 0,
+                        charged: 0,
+                        charged_response: 0,
                         discarding: false,
                         request_done: false,
                         response: None,
@@ -322,20 +398,40 @@ impl driver::Role for ServerRole {
                 data,
                 end_stream,
             } => {
-                // Collected (or discarded) here: consumed as far as flow control goes.
-                let _ = conn.release_capacity(stream_id, data.len());
                 let max = self.shared.config.max_request_body;
                 let Some(s) = self.streams.get_mut(&stream_id) else {
+                    // Nobody collects it.
+                    let _ = conn.release_capacity(stream_id, data.len());
                     return;
                 };
                 if !s.discarding && s.body.len() + data.len() > max {
                     s.discarding = true;
                     s.body = BytesMut::new();
                     s.request = None;
+                    let held = std::mem::take(&mut s.unreleased);
+                    self.budget.uncharge(std::mem::take(&mut s.charged));
+                    let _ = conn.release_capacity(stream_id, held);
+                    self.stop_collecting(conn, stream_id);
                     let res = Response::new(413).with_body("request body too large\n");
                     self.respond(conn, stream_id, res);
-                } else if !s.discarding {
+                }
+                let Some(s) = self.streams.get_mut(&stream_id) else {
+                    return;
+                };
+                if s.discarding || s.request.is_none() {
+                    // Discarded: out of our hands at once.
+                    let _ = conn.release_capacity(stream_id, data.len());
+                } else {
+                    if !self.collecting.contains(&stream_id) {
+                        self.collecting.push(stream_id);
+                    }
+                    // Copied, so the frame's read buffer is not pinned; the
+                    // credit stays with the copy until the handler drops it.
                     s.body.extend_from_slice(&data);
+                    s.unreleased += data.len();
+                    if !end_stream {
+                        self.grant(conn);
+                    }
                 }
                 if end_stream {
                     self.request_end(conn, stream_id);
@@ -354,11 +450,14 @@ impl driver::Role for ServerRole {
                 }
                 self.request_end(conn, stream_id);
             }
-            Event::Reset { stream_id, .. } => {
-                self.streams.remove(&stream_id);
-            }
+            Event::Reset { stream_id, .. } => self.forget(conn, stream_id),
             Event::Writable { stream_id } => self.pump(conn, stream_id),
-            Event::Closed { .. } => self.streams.clear(),
+            Event::Closed { .. } => {
+                let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+                for id in ids {
+                    self.forget(conn, id);
+                }
+            }
             _ => {}
         }
     }
@@ -370,7 +469,23 @@ impl driver::Role for ServerRole {
     }
 
     fn on_finished(&mut self, _io_error: Option<std::io::Error>) {
+        for s in self.streams.values() {
+            self.budget.uncharge(s.charged + s.charged_response);
+        }
         self.streams.clear();
+        self.collecting.clear();
+    }
+
+    fn on_budget(&mut self, conn: &mut Connection) {
+        self.grant(conn);
+    }
+
+    fn before_wait(&mut self, conn: &Connection) {
+        let s = conn.stats();
+        let g = &self.gauge;
+        g.recv_unreleased
+            .store(s.recv_unreleased as usize, Ordering::Relaxed);
+        g.queued_data.store(s.queued_data, Ordering::Relaxed);
     }
 }
 
@@ -385,7 +500,15 @@ impl ServerRole {
             self.forget_if_done(id);
             return;
         };
-        request.body = std::mem::take(&mut s.body).freeze();
+        let body = std::mem::take(&mut s.body).freeze();
+        let (unreleased, charged) = (
+            std::mem::take(&mut s.unreleased),
+            std::mem::take(&mut s.charged),
+        );
+        // `hold` counts the charged bytes again, for as long as the body lives.
+        self.budget.uncharge(charged);
+        request.body = self.budget.hold(body, id, unreleased, charged);
+        self.stop_collecting(conn, id);
         let handler = self.shared.handler.clone();
         let tx = self.tx.clone();
         let job: Job = Box::new(move || {
@@ -395,7 +518,7 @@ impl ServerRole {
         });
         if self.shared.jobs.send(job).is_err() {
             let _ = conn.reset(id, Reason::INTERNAL_ERROR);
-            self.streams.remove(&id);
+            self.forget(conn, id);
         }
     }
 
@@ -416,7 +539,7 @@ impl ServerRole {
         let end = res.body.is_empty() && res.trailers.is_empty();
         if conn.send_response(id, fields, end).is_err() {
             let _ = conn.reset(id, Reason::INTERNAL_ERROR);
-            self.streams.remove(&id);
+            self.forget(conn, id);
             return;
         }
         s.response = Some(if end {
@@ -428,15 +551,27 @@ impl ServerRole {
     }
 
     fn pump(&mut self, conn: &mut Connection, id: StreamId) {
-        let Some(out) = self.streams.get_mut(&id).and_then(|s| s.response.as_mut()) else {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(out) = s.response.as_mut() else {
             return;
         };
         if !out.is_done() && out.pump(conn, id).is_err() {
             let _ = conn.reset(id, Reason::INTERNAL_ERROR);
-            self.streams.remove(&id);
+            self.forget(conn, id);
             return;
         }
+        // What waits for the peer outside the core counts in the budget.
+        let waiting = out.waiting();
+        self.budget.uncharge(s.charged_response);
+        self.budget.charge(waiting);
+        let freed = waiting < s.charged_response;
+        s.charged_response = waiting;
         self.forget_if_done(id);
+        if freed && !self.collecting.is_empty() {
+            self.grant(conn);
+        }
     }
 
     fn forget_if_done(&mut self, id: StreamId) {
@@ -446,6 +581,52 @@ impl ServerRole {
             .is_some_and(|s| s.request_done && s.response.as_ref().is_some_and(Outgoing::is_done))
         {
             self.streams.remove(&id);
+        }
+    }
+
+    /// Drops a stream's state, giving back what it held.
+    fn forget(&mut self, conn: &mut Connection, id: StreamId) {
+        let Some(s) = self.streams.remove(&id) else {
+            return;
+        };
+        self.budget.uncharge(s.charged + s.charged_response);
+        let _ = conn.release_capacity(id, s.unreleased);
+        self.stop_collecting(conn, id);
+    }
+
+    fn stop_collecting(&mut self, conn: &mut Connection, id: StreamId) {
+        if let Some(i) = self.collecting.iter().position(|&s| s == id) {
+            self.collecting.remove(i);
+            if i == 0 {
+                self.grant(conn);
+            }
+        }
+    }
+
+    /// Early credit for bodies being collected, so a body larger than the
+    /// window keeps coming: within the budget, and always for the oldest.
+    /// Over the budget the oldest still gets credit, but only when what
+    /// fills the budget is other collections in progress (nothing else
+    /// would free it): bytes of finished requests and waiting responses
+    /// free up on their own, as handlers finish and the peer reads.
+    fn grant(&mut self, conn: &mut Connection) {
+        let collecting_charged: usize = self
+            .collecting
+            .iter()
+            .filter_map(|id| self.streams.get(id))
+            .map(|s| s.charged)
+            .sum();
+        let stuck = self.budget.held().saturating_sub(collecting_charged) < self.budget.limit();
+        for (i, id) in self.collecting.iter().enumerate() {
+            let Some(s) = self.streams.get_mut(id) else {
+                continue;
+            };
+            if s.unreleased > 0 && ((i == 0 && stuck) || self.budget.has_room(s.unreleased)) {
+                let n = std::mem::take(&mut s.unreleased);
+                let _ = conn.release_capacity(*id, n);
+                self.budget.charge(n);
+                s.charged += n;
+            }
         }
     }
 }

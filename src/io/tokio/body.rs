@@ -36,6 +36,8 @@ pub(crate) enum Kind {
         trailers: Vec<HeaderField>,
     },
     Channel(mpsc::Receiver<Piece>),
+    /// A received body sent on as it arrives (a proxy, an echo).
+    Recv(Box<RecvBody>),
 }
 
 /// What a [`BodySender`] hands the stream's pump.
@@ -85,11 +87,11 @@ impl Body {
         self
     }
 
-    /// The length of a whole body; `None` for a channel body.
+    /// The length of a whole body; `None` for a channel or received body.
     pub fn len(&self) -> Option<usize> {
         match &self.kind {
             Kind::Full { data, .. } => Some(data.len()),
-            Kind::Channel(_) => None,
+            Kind::Channel(_) | Kind::Recv(_) => None,
         }
     }
 
@@ -119,6 +121,7 @@ impl fmt::Debug for Body {
                 .field("trailers", &trailers.len())
                 .finish(),
             Kind::Channel(_) => f.write_str("Body(channel)"),
+            Kind::Recv(body) => write!(f, "Body(from stream {:?})", body.stream_id()),
         }
     }
 }
@@ -126,6 +129,19 @@ impl fmt::Debug for Body {
 impl From<Bytes> for Body {
     fn from(b: Bytes) -> Self {
         Body::full(b)
+    }
+}
+
+/// Sends a received body on as it arrives, trailers included: a streaming
+/// echo is `Response::new(200).with_body(req.body)`. Each chunk keeps its
+/// flow-control credit until the connection has written it, so the sender
+/// of the received body goes exactly as fast as the receiver of this one
+/// reads, and nothing piles up in between.
+impl From<RecvBody> for Body {
+    fn from(body: RecvBody) -> Self {
+        Body {
+            kind: Kind::Recv(Box::new(body)),
+        }
     }
 }
 
@@ -190,6 +206,8 @@ pub(crate) struct SendSide {
     pub finished: bool,
     /// `drop_send` was already done.
     pub released: bool,
+    /// Bytes of a `send_data` waiting for room, counted in the budget.
+    pub charged: usize,
 }
 
 impl SendSide {
@@ -197,7 +215,8 @@ impl SendSide {
     /// for room in the stream's send buffer as often as needed.
     pub async fn send_data(&mut self, mut data: Bytes, end: bool) -> Result<(), Error> {
         let (handle, id) = (&self.handle, self.id);
-        poll_fn(|cx| {
+        let charged = &mut self.charged;
+        let result = poll_fn(|cx| {
             let mut shared = handle.lock();
             let e = &mut shared.engine;
             if let Some(end) = e.slots.get(&id).and_then(|s| s.end.as_ref()) {
@@ -215,11 +234,19 @@ impl SendSide {
                         if let Some(slot) = e.slots.get_mut(&id) {
                             register(&mut slot.send_waker, cx.waker());
                         }
+                        // What waits here for the peer counts in the
+                        // connection's budget: over it, no early credit.
+                        e.budget.uncharge(*charged);
+                        *charged = data.len();
+                        e.budget.charge(*charged);
                         Poll::Pending
                     }
                 }
                 Err(err) => Poll::Ready(Err(Error::User(err))),
             };
+            if result.is_ready() {
+                e.budget.uncharge(std::mem::take(charged));
+            }
             let waker = shared.touch();
             drop(shared);
             if let Some(w) = waker {
@@ -227,7 +254,8 @@ impl SendSide {
             }
             result
         })
-        .await?;
+        .await;
+        result?;
         if end {
             self.finished = true;
         }
@@ -274,6 +302,18 @@ impl SendSide {
                     None => return Err(Error::Reset(crate::frame::Reason::CANCEL)),
                 }
             },
+            Kind::Recv(mut body) => {
+                while let Some(chunk) = body.chunk().await {
+                    let chunk = chunk?;
+                    if !chunk.is_empty() {
+                        self.send_data(chunk, false).await?;
+                    }
+                }
+                match body.trailers().await? {
+                    Some(t) if !t.is_empty() => return self.send_trailers(t),
+                    _ => return self.send_data(Bytes::new(), true).await,
+                }
+            }
         }
         Ok(())
     }
@@ -288,11 +328,18 @@ impl SendSide {
 
 impl Drop for SendSide {
     fn drop(&mut self) {
+        let charged = std::mem::take(&mut self.charged);
         if self.released {
+            if charged > 0 {
+                self.handle.with(|e| e.budget.uncharge(charged));
+            }
             return;
         }
         let (id, finished) = (self.id, self.finished);
-        self.handle.with(|e| e.drop_send(id, finished));
+        self.handle.with(|e| {
+            e.budget.uncharge(charged);
+            e.drop_send(id, finished)
+        });
     }
 }
 
@@ -336,6 +383,11 @@ impl RecvBody {
     }
 
     /// The next chunk; `None` at the end of the body.
+    ///
+    /// The chunk keeps its flow-control credit until it is dropped (every
+    /// clone and slice of it): an application that holds what it read
+    /// holds the peer, and a chunk sent back out (an echo) returns its
+    /// credit once the connection has written it.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
         let (handle, id) = (&self.side.handle, self.side.id);
         poll_fn(|cx| {
@@ -345,13 +397,8 @@ impl RecvBody {
                 return Poll::Ready(None);
             };
             if let Some(chunk) = slot.chunks.pop_front() {
-                let _ = e.conn.release_capacity(id, chunk.len());
-                let waker = shared.touch();
-                drop(shared);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                return Poll::Ready(Some(Ok(chunk)));
+                let n = chunk.len();
+                return Poll::Ready(Some(Ok(e.budget.hold(chunk, id, n, 0))));
             }
             if slot.recv_end {
                 return Poll::Ready(None);
@@ -400,29 +447,27 @@ impl RecvBody {
     /// Reads the whole body, failing with [`Error::BodyTooLarge`] past
     /// `limit` bytes (dropping the body then cancels the stream). Trailers stay available
     /// through [`trailers`](Self::trailers).
+    ///
+    /// The body counts against the connection's [`MemoryBudget`]: its
+    /// credit goes back to the peer early (so a large body keeps flowing)
+    /// only while the budget has room, or when it is the oldest body being
+    /// collected on the connection (so one always finishes); the rest is
+    /// given back when the returned `Bytes` (every clone) is dropped.
+    ///
+    /// [`MemoryBudget`]: crate::proto::MemoryBudget
     pub async fn collect(&mut self, limit: usize) -> Result<Bytes, Error> {
-        let first = match self.chunk().await {
-            None => return Ok(Bytes::new()),
-            Some(chunk) => chunk?,
+        let (handle, id) = (&self.side.handle, self.side.id);
+        let mut acc = Collecting {
+            handle,
+            id,
+            parts: Vec::new(),
+            len: 0,
+            unreleased: 0,
+            charged: 0,
+            started: false,
         };
-        if first.len() > limit {
-            return Err(Error::BodyTooLarge);
-        }
-        let Some(second) = self.chunk().await else {
-            // One chunk: no copy.
-            return Ok(first);
-        };
-        let mut all = BytesMut::from(&first[..]);
-        let mut next = Some(second);
-        while let Some(chunk) = next {
-            let chunk = chunk?;
-            if all.len() + chunk.len() > limit {
-                return Err(Error::BodyTooLarge);
-            }
-            all.extend_from_slice(&chunk);
-            next = self.chunk().await;
-        }
-        Ok(all.freeze())
+        poll_fn(|cx| acc.poll(cx, limit)).await?;
+        Ok(acc.finish())
     }
 
     /// The stream this body arrives on.
@@ -437,5 +482,109 @@ pub(crate) fn check_open(e: &HttpEngine) -> Result<(), Error> {
         Some(end) => Err(end.to_error()),
         None if e.conn.is_closed() => Err(End::Closed(None).to_error()),
         None => Ok(()),
+    }
+}
+
+/// A body being collected: the parts so far and what they hold.
+struct Collecting<'a> {
+    handle: &'a Handle<HttpEngine>,
+    id: StreamId,
+    parts: Vec<Bytes>,
+    len: usize,
+    /// Bytes whose credit is still withheld.
+    unreleased: usize,
+    /// Bytes whose credit went back early, counted in the budget.
+    charged: usize,
+    /// Registered in the engine's collecting order.
+    started: bool,
+}
+
+impl Collecting<'_> {
+    /// Takes what arrived; `Ready(Ok)` at the end of the body.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>, limit: usize) -> Poll<Result<(), Error>> {
+        let id = self.id;
+        let mut shared = self.handle.lock();
+        let e = &mut shared.engine;
+        if !self.started {
+            self.started = true;
+            e.collecting.push(id);
+        }
+        let Some(slot) = e.slots.get_mut(&id) else {
+            return Poll::Ready(Ok(()));
+        };
+        while let Some(chunk) = slot.chunks.pop_front() {
+            self.len += chunk.len();
+            self.unreleased += chunk.len();
+            self.parts.push(chunk);
+            if self.len > limit {
+                return Poll::Ready(Err(Error::BodyTooLarge));
+            }
+        }
+        if slot.recv_end {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(end) = &slot.end {
+            return Poll::Ready(Err(end.to_error()));
+        }
+        register(&mut slot.recv_waker, cx.waker());
+        // Early credit, so a body larger than the window keeps coming:
+        // within the budget, or always for the oldest collection.
+        if self.unreleased > 0 && e.may_take_credit(id, self.unreleased) {
+            let n = std::mem::take(&mut self.unreleased);
+            let _ = e.conn.release_capacity(id, n);
+            e.budget.charge(n);
+            e.collecting_charged += n;
+            self.charged += n;
+            let waker = shared.touch();
+            drop(shared);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The collected body, holding its credit and budget until dropped.
+    fn finish(mut self) -> Bytes {
+        let data = match self.parts.len() {
+            0 => Bytes::new(),
+            1 => self.parts.pop().unwrap_or_default(),
+            _ => {
+                let mut all = BytesMut::with_capacity(self.len);
+                for part in self.parts.drain(..) {
+                    all.extend_from_slice(&part);
+                }
+                all.freeze()
+            }
+        };
+        let (unreleased, charged) = (self.unreleased, self.charged);
+        self.unreleased = 0;
+        self.charged = 0;
+        let id = self.id;
+        let mut shared = self.handle.lock();
+        let e = &mut shared.engine;
+        e.collecting_charged -= charged;
+        // `hold` counts the charged bytes again, for as long as the body lives.
+        e.budget.uncharge(charged);
+        e.budget.hold(data, id, unreleased, charged)
+    }
+}
+
+impl Drop for Collecting<'_> {
+    fn drop(&mut self) {
+        if !self.started {
+            return;
+        }
+        let id = self.id;
+        let (unreleased, charged) = (self.unreleased, self.charged);
+        self.parts.clear();
+        self.handle.with(|e| {
+            e.budget.uncharge(charged);
+            e.collecting_charged -= charged;
+            if unreleased > 0 {
+                let _ = e.conn.release_capacity(id, unreleased);
+            }
+            e.stop_collecting(id);
+        });
     }
 }

@@ -18,7 +18,7 @@ use super::engine::{HttpEngine, Slot, register};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
-use crate::proto::{Config, Connection, ConnectionStats, Role};
+use crate::proto::{BudgetStats, Config, Connection, ConnectionStats, DEFAULT_MEMORY_BUDGET, Role};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
 /// fields.
@@ -31,6 +31,11 @@ pub struct ClientConfig {
     pub max_response_body: usize,
     /// How long connecting may take. Default 10 s.
     pub connect_timeout: Duration,
+    /// The most bytes the adapter and the application may hold on the
+    /// connection's behalf beyond the core's windows (response bodies being
+    /// collected, request bytes waiting for the peer): past it, no early
+    /// credit. Default [`DEFAULT_MEMORY_BUDGET`] (1 MiB).
+    pub memory_budget: usize,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +44,7 @@ impl Default for ClientConfig {
             h2: Config::client(),
             max_response_body: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -174,7 +180,7 @@ impl Client {
         let mut h2 = config.h2;
         h2.role = Role::Client;
         let conn = Connection::new(h2, Instant::now());
-        let handle = Handle::new(HttpEngine::client(conn));
+        let handle = Handle::new(HttpEngine::client(conn).with_budget(config.memory_budget));
         let task = tokio::spawn(Driver::new(stream, handle.clone()));
         Ok(Client {
             inner: Arc::new(Inner {
@@ -257,6 +263,7 @@ impl Client {
                 id,
                 finished: false,
                 released: false,
+                charged: 0,
             };
             let task: LocalTask = Box::pin(async move {
                 let _ = side.send_body(kind).await;
@@ -369,6 +376,12 @@ impl Client {
     /// The core's counters, queues and windows.
     pub fn stats(&self) -> ConnectionStats {
         self.inner.handle.inspect(|e| e.conn.stats())
+    }
+
+    /// What the application side holds on this connection's behalf,
+    /// against [`ClientConfig::memory_budget`].
+    pub fn memory(&self) -> BudgetStats {
+        self.inner.handle.inspect(|e| e.budget.stats())
     }
 
     /// Streams alive in the core.

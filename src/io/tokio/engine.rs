@@ -126,6 +126,14 @@ pub(crate) struct HttpEngine {
     pub budget: MemoryBudget,
     /// Scratch for credit owed by dropped buffers.
     owed: Vec<(StreamId, usize)>,
+    /// Streams whose body is being collected whole, oldest first: the
+    /// oldest always gets credit to finish (see `RecvBody::collect`).
+    pub collecting: Vec<StreamId>,
+    /// Of the budget, the bytes those collections hold.
+    pub collecting_charged: usize,
+    /// `budget.held()` at the last dispatch: when it falls, waiting
+    /// collections may take credit again.
+    last_held: usize,
     /// Server streams whose response is complete and whose request body was
     /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
     /// wire (RFC 9113 §8.1), so the client stops sending.
@@ -141,6 +149,12 @@ impl HttpEngine {
     /// A server engine.
     pub fn server(conn: Connection, ctx: ServerCtx) -> Self {
         Self::new(conn, Some(ctx))
+    }
+
+    /// Caps what the application may hold on this connection's behalf.
+    pub fn with_budget(mut self, limit: usize) -> Self {
+        self.budget = MemoryBudget::new(limit);
+        self
     }
 
     /// Gives a server engine its own (weak) handle, once it has one.
@@ -181,7 +195,44 @@ impl HttpEngine {
             end: None,
             budget: MemoryBudget::default(),
             owed: Vec::new(),
+            collecting: Vec::new(),
+            collecting_charged: 0,
+            last_held: 0,
             linger: Vec::new(),
+        }
+    }
+
+    /// A collection ended (done, failed or dropped): the next oldest may
+    /// now take credit beyond the budget.
+    pub fn stop_collecting(&mut self, id: StreamId) {
+        let Some(i) = self.collecting.iter().position(|&s| s == id) else {
+            return;
+        };
+        self.collecting.remove(i);
+        if i == 0 {
+            self.wake_collectors();
+        }
+    }
+
+    /// Whether the collection of `id` may take `n` bytes of early credit:
+    /// within the budget; or, for the oldest collection, whenever what
+    /// fills the budget is only other collections in progress (nothing
+    /// else would ever free it: without the exception a peer that reads
+    /// could deadlock). Bytes held for finished messages (a handler's
+    /// body, a response waiting for the peer) free up on their own, so
+    /// then even the oldest waits.
+    pub fn may_take_credit(&self, id: StreamId, n: usize) -> bool {
+        self.budget.has_room(n)
+            || (self.collecting.first() == Some(&id)
+                && self.budget.held().saturating_sub(self.collecting_charged) < self.budget.limit())
+    }
+
+    /// Wakes every collection waiting for data: room or seniority changed.
+    fn wake_collectors(&mut self) {
+        for id in &self.collecting {
+            if let Some(w) = self.slots.get_mut(id).and_then(|s| s.recv_waker.take()) {
+                w.wake();
+            }
         }
     }
 
@@ -453,6 +504,11 @@ impl Engine for HttpEngine {
         for (id, n) in self.owed.drain(..) {
             let _ = self.conn.release_capacity(id, n);
         }
+        let held = self.budget.held();
+        if held < self.last_held && !self.collecting.is_empty() {
+            self.wake_collectors();
+        }
+        self.last_held = held;
         while let Some(event) = self.conn.poll_event() {
             self.on_event(event, spawn);
         }

@@ -21,7 +21,7 @@ use super::engine::{HttpEngine, OnRequest, ServerCtx};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
-use crate::proto::{Config, Connection, Headers, Role};
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Headers, Role};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -36,6 +36,13 @@ pub struct ServerConfig {
     /// connection's I/O: turn this on for handlers that compute for long
     /// between `.await`s. Default `false`.
     pub spawn_handlers: bool,
+    /// Per connection, the most bytes the adapter and the handlers may hold
+    /// on the peer's behalf beyond the core's own windows: bodies being
+    /// collected, response bytes waiting for the peer. Over it, received
+    /// data gets no early credit (the peer stalls) and new requests are
+    /// refused with REFUSED_STREAM (safe to retry). Default
+    /// [`DEFAULT_MEMORY_BUDGET`] (1 MiB); see `docs/security.md`.
+    pub memory_budget: usize,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +50,7 @@ impl Default for ServerConfig {
         ServerConfig {
             h2: Config::server(),
             spawn_handlers: false,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -264,6 +272,7 @@ where
         id,
         finished: false,
         released: false,
+        charged: 0,
     };
     let req = Request::from_head(
         headers,
@@ -391,6 +400,13 @@ pub struct ServerStats {
     pub tracked_streams: usize,
     /// DATA bytes queued to send, summed.
     pub queued_data: usize,
+    /// Received DATA bytes not yet given back to the peers (held by the
+    /// cores' queues or by the application), summed.
+    pub recv_unreleased: usize,
+    /// Bytes counted in the connections' memory budgets, summed.
+    pub budget_held: usize,
+    /// The most any one connection's budget ever counted.
+    pub budget_peak: usize,
 }
 
 impl ServerHandle {
@@ -407,7 +423,12 @@ impl ServerHandle {
                 stats.connections += 1;
                 stats.live_streams += e.conn.live_streams();
                 stats.tracked_streams += e.slots.len();
-                stats.queued_data += e.conn.stats().queued_data;
+                let core = e.conn.stats();
+                stats.queued_data += core.queued_data;
+                stats.recv_unreleased += core.recv_unreleased as usize;
+                let budget = e.budget.stats();
+                stats.budget_held += budget.held;
+                stats.budget_peak = stats.budget_peak.max(budget.peak);
             });
         }
         stats
@@ -498,7 +519,7 @@ fn start(stream: &TcpStream, config: &ServerConfig, on_request: &OnRequest) -> H
         spawn: config.spawn_handlers,
         me: None,
     };
-    let handle = Handle::new(HttpEngine::server(conn, ctx));
+    let handle = Handle::new(HttpEngine::server(conn, ctx).with_budget(config.memory_budget));
     let weak = handle.downgrade();
     handle.lock().engine.set_me(weak);
     handle

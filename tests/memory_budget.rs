@@ -1,0 +1,339 @@
+//! Issue #12: a client that stops reading costs a server no more than its
+//! windows and the connection's memory budget, on both runtimes; every
+//! request completes once it reads again.
+//!
+//! The hostile client is the crate's own core, driven by hand over a real
+//! socket: it sends N concurrent 1 MiB POSTs and never gives back credit
+//! for the responses (its windows stay at the RFC's 65,535 bytes) until
+//! phase two. What the server holds is read from its stats (bytes in the
+//! budget, received bytes not given back, DATA queued in the core), and
+//! the process heap is watched by a counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use h2proto::frame::StreamId;
+use h2proto::hpack::HeaderField;
+use h2proto::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event};
+
+struct Counting;
+
+static HEAP: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: defers to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HEAP.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        HEAP.fetch_add(new, Ordering::Relaxed);
+        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const STREAMS: usize = 50;
+const BODY: usize = 1 << 20;
+const MIB: usize = 1 << 20;
+
+/// What the server holds for one connection, from its stats.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    budget: usize,
+    unreleased: usize,
+    queued: usize,
+}
+
+impl Held {
+    fn total(&self) -> usize {
+        self.budget + self.unreleased + self.queued
+    }
+}
+
+/// The hostile client: the core in the client role over a blocking socket.
+struct Client {
+    sock: TcpStream,
+    conn: Connection,
+    input: BytesMut,
+    output: BytesMut,
+    /// Request body bytes still to queue, by stream.
+    to_send: HashMap<StreamId, usize>,
+    /// Response bytes received, by stream, and which responses ended.
+    got: HashMap<StreamId, usize>,
+    done: HashMap<StreamId, u16>,
+    status: HashMap<StreamId, u16>,
+    /// Phase two: give the credit back.
+    reading: bool,
+}
+
+static PAYLOAD: [u8; 64 * 1024] = [b'p'; 64 * 1024];
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        sock.set_nodelay(true).unwrap();
+        let mut config = Config::client();
+        // The RFC's defaults: 65,535 bytes per stream and per connection.
+        config.initial_window_size = 65_535;
+        config.connection_window_size = 65_535;
+        Client {
+            sock,
+            conn: Connection::new(config, Instant::now()),
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            to_send: HashMap::new(),
+            got: HashMap::new(),
+            done: HashMap::new(),
+            status: HashMap::new(),
+            reading: false,
+        }
+    }
+
+    fn post(&mut self, path: &str) {
+        let fields = vec![
+            HeaderField::new(":method", "POST"),
+            HeaderField::new(":scheme", "http"),
+            HeaderField::new(":authority", "localhost"),
+            HeaderField::new(":path", path.to_owned()),
+            HeaderField::new("content-length", BODY.to_string()),
+        ];
+        let id = self.conn.send_request(fields, false).unwrap();
+        self.to_send.insert(id, BODY);
+    }
+
+    /// One round of I/O; whether anything happened.
+    fn step(&mut self) -> bool {
+        let now = Instant::now();
+        let mut progress = false;
+        // Queue request body bytes as the core takes them.
+        for (id, left) in self.to_send.iter_mut() {
+            while *left > 0 {
+                let n = (*left).min(PAYLOAD.len());
+                let end = *left == n;
+                let taken = self
+                    .conn
+                    .send_data(*id, Bytes::from_static(&PAYLOAD[..n]), end)
+                    .unwrap_or(0);
+                if taken < n {
+                    *left -= taken;
+                    break;
+                }
+                *left -= n;
+            }
+        }
+        self.to_send.retain(|_, left| *left > 0);
+        self.output.clear();
+        if self.conn.poll_transmit(&mut self.output, 256 * 1024, now) > 0 {
+            self.sock.write_all(&self.output).unwrap();
+            progress = true;
+        }
+        let mut buf = [0u8; 64 * 1024];
+        match self.sock.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => {
+                self.input.extend_from_slice(&buf[..n]);
+                self.conn.recv(&mut self.input, now);
+                progress = true;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("client socket: {e}"),
+        }
+        while let Some(event) = self.conn.poll_event() {
+            progress = true;
+            match event {
+                Event::Headers {
+                    stream_id,
+                    headers,
+                    end_stream,
+                } => {
+                    let status = headers.status().unwrap_or(0);
+                    self.status.insert(stream_id, status);
+                    if end_stream {
+                        self.done.insert(stream_id, status);
+                    }
+                }
+                Event::Data {
+                    stream_id,
+                    data,
+                    end_stream,
+                } => {
+                    *self.got.entry(stream_id).or_default() += data.len();
+                    if self.reading {
+                        let _ = self.conn.release_capacity(stream_id, data.len());
+                    }
+                    if end_stream {
+                        let status = self.status.get(&stream_id).copied().unwrap_or(0);
+                        self.done.insert(stream_id, status);
+                    }
+                }
+                Event::Trailers { stream_id, .. } => {
+                    let status = self.status.get(&stream_id).copied().unwrap_or(0);
+                    self.done.insert(stream_id, status);
+                }
+                Event::Reset {
+                    stream_id, reason, ..
+                } => panic!("stream {stream_id:?} reset: {reason:?}"),
+                Event::Closed { error } => panic!("connection closed: {error:?}"),
+                _ => {}
+            }
+        }
+        progress
+    }
+
+    /// Starts reading: the credit held back so far goes out.
+    fn start_reading(&mut self) {
+        self.reading = true;
+        for (&id, &n) in &self.got {
+            let _ = self.conn.release_capacity(id, n);
+        }
+    }
+}
+
+/// Runs the scenario against a server at `addr`; `held` reads the server's
+/// stats. Returns the most the server held while the client did not read.
+fn stop_reading_then_read(addr: SocketAddr, path: &str, held: impl Fn() -> Held) -> Held {
+    // One scenario at a time: the heap is the process's.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let heap_before = HEAP.load(Ordering::Relaxed);
+    let mut client = Client::connect(addr);
+    for _ in 0..STREAMS {
+        client.post(path);
+    }
+    // Phase one: until nothing moves for a while.
+    let mut peak = Held::default();
+    let mut heap_peak = 0usize;
+    let mut quiet_since = Instant::now();
+    let start = Instant::now();
+    while quiet_since.elapsed() < Duration::from_millis(500) {
+        assert!(start.elapsed() < Duration::from_secs(60), "never settled");
+        if client.step() {
+            quiet_since = Instant::now();
+        }
+        let h = held();
+        if h.total() > peak.total() {
+            peak = h;
+        }
+        heap_peak = heap_peak.max(HEAP.load(Ordering::Relaxed).saturating_sub(heap_before));
+    }
+    let stalled = client.done.len();
+    assert!(
+        stalled < STREAMS,
+        "the client read nothing, yet every response finished"
+    );
+    // What the server may hold: its receive window (unreleased bytes), the
+    // budget plus one message (the oldest always finishes), and the core's
+    // send buffer. The client process's own share of the heap is its
+    // 65,535-byte windows and its I/O buffers.
+    let bound = 1024 * 1024 + DEFAULT_MEMORY_BUDGET + BODY + 1024 * 1024;
+    assert!(peak.total() <= bound, "held {peak:?}, bound {bound}");
+    assert!(
+        heap_peak <= bound + MIB,
+        "heap grew by {heap_peak} bytes (held {peak:?})"
+    );
+    // Phase two: the client reads; every request completes.
+    client.start_reading();
+    let start = Instant::now();
+    while client.done.len() < STREAMS {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} of {STREAMS} done after reading again ({:?})",
+            client.done.len(),
+            held()
+        );
+        client.step();
+    }
+    for (id, status) in &client.done {
+        assert_eq!(*status, 200, "stream {id:?}");
+        assert_eq!(client.got.get(id).copied().unwrap_or(0), BODY, "{id:?}");
+    }
+    peak
+}
+
+fn tokio_server(
+    route: &'static str,
+) -> (tokio::runtime::Runtime, h2proto::io::tokio::ServerHandle) {
+    use h2proto::io::tokio::{Response, Server};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .serve(move |req| async move {
+                if route == "stream" {
+                    // The streaming echo: chunks go back as they arrive.
+                    Response::new(200).with_body(req.body)
+                } else {
+                    // The whole-message echo: collect, then answer.
+                    match req.into_whole(16 << 20).await {
+                        Ok(req) => Response::new(200).with_body(req.body),
+                        Err(_) => Response::new(400),
+                    }
+                }
+            })
+    });
+    (rt, server)
+}
+
+fn tokio_held(server: &h2proto::io::tokio::ServerHandle) -> Held {
+    let s = server.stats();
+    Held {
+        budget: s.budget_held,
+        unreleased: s.recv_unreleased,
+        queued: s.queued_data,
+    }
+}
+
+#[test]
+fn tokio_streaming_echo_holds_no_more_than_the_windows_while_the_client_does_not_read() {
+    let (_rt, server) = tokio_server("stream");
+    let peak = stop_reading_then_read(server.local_addr(), "/echo", || tokio_held(&server));
+    // Streaming: nothing waits in the budget, only in the windows.
+    assert!(peak.budget <= 64 * 1024 * 4, "{peak:?}");
+}
+
+#[test]
+fn tokio_whole_body_echo_holds_the_budget_and_one_message_while_the_client_does_not_read() {
+    let (_rt, server) = tokio_server("whole");
+    let peak = stop_reading_then_read(server.local_addr(), "/echo", || tokio_held(&server));
+    assert!(peak.budget <= DEFAULT_MEMORY_BUDGET + 2 * BODY, "{peak:?}");
+}
+
+#[test]
+fn blocking_whole_body_echo_holds_the_budget_and_one_message_while_the_client_does_not_read() {
+    use h2proto::io::Response;
+    let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .spawn(|req| Response::new(200).with_body(req.body))
+        .unwrap();
+    let addr = server.local_addr();
+    let peak = stop_reading_then_read(addr, "/echo", || {
+        let s = server.stats();
+        Held {
+            budget: s.budget_held,
+            unreleased: s.recv_unreleased,
+            queued: s.queued_data,
+        }
+    });
+    assert!(peak.budget <= DEFAULT_MEMORY_BUDGET + 2 * BODY, "{peak:?}");
+    server.shutdown();
+}
