@@ -436,17 +436,29 @@ impl Connection {
             } => {
                 self.store
                     .transition(stream_id, Send, Input::Headers { end_stream });
-                self.store.free_if_done(stream_id);
+                self.free_if_done(stream_id);
             }
             Written::EndOfData { stream_id } => {
                 self.store
                     .transition(stream_id, Send, Input::Data { end_stream: true });
-                self.store.free_if_done(stream_id);
+                self.free_if_done(stream_id);
             }
             Written::Reset { .. } | Written::GoAway { .. } => {}
             Written::Writable { stream_id } => self.events.push_back(Event::Writable { stream_id }),
         }
         self.open_pending();
+    }
+
+    /// Frees a stream's state once it is done with: the writer's as soon as
+    /// the stream is closed (until then it tracks the send window, even after
+    /// our END_STREAM went out: RFC 9113 §6.9.1 still applies to a
+    /// half-closed (local) stream), the store's once the application also
+    /// released all its received data.
+    pub(crate) fn free_if_done(&mut self, id: StreamId) {
+        if self.store.get(id).is_none_or(|s| s.state.is_closed()) {
+            self.loopy.close_stream(id);
+        }
+        self.store.free_if_done(id);
     }
 
     /// Sends queued requests while the peer's concurrency limit allows.

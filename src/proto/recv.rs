@@ -239,6 +239,9 @@ impl Connection {
         }
         self.counters.streams_opened_by_peer += 1;
         self.store.insert(Stream::new(id, self.stream_recv_window));
+        // Our send window on it starts now, at the peer's initial window, and
+        // counts the WINDOW_UPDATEs that arrive before the application answers.
+        self.loopy.open_stream(id);
         true
     }
 
@@ -308,7 +311,7 @@ impl Connection {
             }
         };
         self.events.push_back(event);
-        self.store.free_if_done(id);
+        self.free_if_done(id);
     }
 
     fn recv_data(&mut self, d: frame::Data) {
@@ -363,7 +366,7 @@ impl Connection {
                 end_stream: d.end_stream,
             });
         }
-        self.store.free_if_done(id);
+        self.free_if_done(id);
     }
 
     fn recv_reset(&mut self, r: RstStream) {
@@ -676,7 +679,7 @@ impl Connection {
             let held = stream.recv.release(u32::MAX);
             self.conn_recv.release(held);
         }
-        self.store.free_if_done(id);
+        self.free_if_done(id);
     }
 
     pub(crate) fn is_peer_initiated(&self, id: StreamId) -> bool {

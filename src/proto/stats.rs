@@ -20,7 +20,8 @@ pub struct ConnectionStats {
     /// DATA bytes queued across all streams.
     pub queued_data: usize,
     /// Streams the send scheduler keeps state for (queue, window): one per
-    /// stream that may still send DATA.
+    /// stream that is not closed, since a half-closed (local) stream's send
+    /// window is still checked for overflow (RFC 9113 §6.9.1).
     pub send_streams: usize,
     /// Connection send window (may be negative only for streams, never here).
     pub send_window: i64,
