@@ -571,7 +571,10 @@ fn s6_9_2_a_window_update_before_the_response_counts_at_initial_window_zero() {
         "0 from SETTINGS + 1 from WINDOW_UPDATE, tracked before any response"
     );
     raw.conn.send_response(id, status(200), false).unwrap();
-    assert_eq!(raw.conn.send_data(id, Bytes::from_static(b"hello"), true), Ok(5));
+    assert_eq!(
+        raw.conn.send_data(id, Bytes::from_static(b"hello"), true),
+        Ok(5)
+    );
     let frames = raw.read();
     assert!(matches!(frames.first(), Some(Frame::Headers(h)) if !h.end_stream));
     let data: Vec<_> = frames
@@ -581,12 +584,20 @@ fn s6_9_2_a_window_update_before_the_response_counts_at_initial_window_zero() {
             _ => None,
         })
         .collect();
-    assert_eq!(data, [(Bytes::from_static(b"h"), false)], "the 1 byte the window allows");
+    assert_eq!(
+        data,
+        [(Bytes::from_static(b"h"), false)],
+        "the 1 byte the window allows"
+    );
     raw.send(WindowUpdate::new(id, 4));
     let frames = raw.read();
     assert!(matches!(&frames[..], [Frame::Data(d)] if &d.data[..] == b"ello" && d.end_stream));
     assert_eq!(raw.conn.live_streams(), 0);
-    assert_eq!(raw.conn.stats().send_streams, 0, "the writer forgot the stream too");
+    assert_eq!(
+        raw.conn.stats().send_streams,
+        0,
+        "the writer forgot the stream too"
+    );
 }
 
 #[test]
@@ -599,7 +610,9 @@ fn s6_9_2_a_window_update_after_the_data_was_queued_at_window_zero_releases_it()
     raw.headers(1, &get("/"), true);
     let id = StreamId::new(1);
     raw.conn.send_response(id, status(200), false).unwrap();
-    raw.conn.send_data(id, Bytes::from_static(b"hello"), true).unwrap();
+    raw.conn
+        .send_data(id, Bytes::from_static(b"hello"), true)
+        .unwrap();
     assert_eq!(data_sent(&raw.read()), 0, "window 0: headers only");
     raw.send(WindowUpdate::new(id, 1));
     assert_eq!(data_sent(&raw.read()), 1);
@@ -613,7 +626,9 @@ fn s6_9_1_server_window_overflow_on_a_half_closed_local_stream_is_a_stream_error
     raw.headers(1, &get("/"), false);
     let id = StreamId::new(1);
     raw.conn.send_response(id, status(200), false).unwrap();
-    raw.conn.send_data(id, Bytes::from_static(b"done"), true).unwrap();
+    raw.conn
+        .send_data(id, Bytes::from_static(b"done"), true)
+        .unwrap();
     assert_eq!(data_sent(&raw.read()), 4);
     assert_eq!(
         raw.conn.stream_stats(id).map(|s| s.state),
@@ -634,7 +649,9 @@ fn s6_9_1_client_window_overflow_after_the_request_was_sent_is_a_stream_error() 
     let mut raw = client_peer(Config::client());
     let get_id = raw.conn.send_request(get("/"), true).unwrap();
     let post_id = raw.conn.send_request(request("POST", "/"), false).unwrap();
-    raw.conn.send_data(post_id, Bytes::from_static(b"body"), true).unwrap();
+    raw.conn
+        .send_data(post_id, Bytes::from_static(b"body"), true)
+        .unwrap();
     assert_eq!(data_sent(&raw.read()), 4);
     for id in [get_id, post_id] {
         raw.send(WindowUpdate::new(id, (1 << 31) - 1));
