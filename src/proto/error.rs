@@ -119,6 +119,15 @@ pub enum PeerViolation {
     /// A window grew past 2^31-1 (§6.9.1), or DATA exceeded the connection window.
     #[error("flow-control violation")]
     FlowControl,
+    /// A GOAWAY whose last stream id is above that of a GOAWAY the peer sent
+    /// before (§6.8: it may only stay or go down).
+    #[error("GOAWAY last stream id raised from {previous} to {last}")]
+    GoAwayLastStreamIdIncreased {
+        /// The last stream id of the earlier GOAWAY.
+        previous: StreamId,
+        /// The larger one of this GOAWAY.
+        last: StreamId,
+    },
 }
 
 /// A request the local application made that the connection refused.

@@ -525,6 +525,17 @@ impl Connection {
 
     fn recv_goaway(&mut self, g: frame::GoAway) {
         let last = g.last_stream_id;
+        if let Some((previous, _)) = self.goaway_received
+            && last > previous
+        {
+            // §6.8: "Endpoints MUST NOT increase the value they send in the
+            // last stream identifier"; a connection error, as nghttp2 has it.
+            self.peer_error(
+                Reason::PROTOCOL_ERROR,
+                PeerViolation::GoAwayLastStreamIdIncreased { previous, last },
+            );
+            return;
+        }
         self.goaway_received = Some((last, g.error_code));
         self.events.push_back(Event::GoAway {
             last_stream_id: last,
