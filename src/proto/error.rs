@@ -110,6 +110,13 @@ pub enum PeerViolation {
     /// Too many frames that carry nothing (`Config::glitch_rate`).
     #[error("too many useless frames")]
     TooManyGlitches,
+    /// PINGs faster than `Config::ping_rate` (a flood, even one whose ACKs
+    /// the peer reads).
+    #[error("too many PINGs")]
+    TooManyPings,
+    /// SETTINGS frames faster than `Config::settings_rate`.
+    #[error("too many SETTINGS frames")]
+    TooManySettingsFrames,
     /// A SETTINGS frame with more entries than `Config::max_settings_entries`.
     #[error("too many SETTINGS entries")]
     TooManySettings,

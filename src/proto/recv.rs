@@ -408,6 +408,9 @@ impl Connection {
             return;
         }
         self.got_settings = true;
+        if !self.charge_settings() {
+            return;
+        }
         if s.len() > self.config.max_settings_entries {
             self.counters.settings_entries_limit_hits += 1;
             self.peer_error(Reason::ENHANCE_YOUR_CALM, PeerViolation::TooManySettings);

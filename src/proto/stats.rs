@@ -33,6 +33,10 @@ pub struct ConnectionStats {
     pub reset_tokens: u32,
     /// Tokens left in the glitch limiter (as of its last use).
     pub glitch_tokens: u32,
+    /// Tokens left in the PING limiter (as of its last use).
+    pub ping_tokens: u32,
+    /// Tokens left in the SETTINGS limiter (as of its last use).
+    pub settings_tokens: u32,
     /// What happened so far.
     pub counters: Counters,
 }
@@ -173,6 +177,10 @@ pub struct Counters {
     pub header_block_limit_hits: u64,
     /// See `reset_limit_hits`.
     pub send_stalls: u64,
+    /// See `reset_limit_hits` (`Config::ping_rate`).
+    pub ping_limit_hits: u64,
+    /// See `reset_limit_hits` (`Config::settings_rate`).
+    pub settings_limit_hits: u64,
     /// PINGs received from the peer (not ACKs): what a keepalive
     /// enforcement policy counts.
     pub pings_received: u64,
