@@ -47,7 +47,8 @@ pub struct ConnectionStats {
 pub struct StreamStats {
     /// Its §5.1 state.
     pub state: StreamState,
-    /// Its send window, while it can send.
+    /// Its send window, from its creation until it is closed (a
+    /// half-closed (local) stream keeps one: the peer may still update it).
     pub send_window: Option<i64>,
     /// DATA bytes queued on it.
     pub queued_data: usize,
