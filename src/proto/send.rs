@@ -101,11 +101,9 @@ impl Connection {
             return Err(UserError::Malformed(Malformed::UnexpectedHeaders));
         }
         self.check_header_list_size(&fields)?;
-        if !informational {
-            if let Some(stream) = self.store.get_mut(id) {
-                stream.headers_queued = true;
-                stream.end_queued = end_stream;
-            }
+        if !informational && let Some(stream) = self.store.get_mut(id) {
+            stream.headers_queued = true;
+            stream.end_queued = end_stream;
         }
         self.loopy.control().push(ControlItem::Headers {
             stream_id: id,
