@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use h2proto::frame::{self, Continuation, Frame, Ping, Reason, Settings, StreamId, WindowUpdate};
 use h2proto::hpack::HeaderField;
-use h2proto::proto::{Config, ConnectionError, Event, PeerViolation, TimeoutKind};
+use h2proto::proto::{Config, ConnectionError, Event, PeerViolation, Rate, Role, TimeoutKind};
 use support::*;
 
 /// Asserts the caps that must hold at every step of any flood.
@@ -225,7 +225,15 @@ fn hpack_table_size_update_above_our_setting_is_a_compression_error() {
 }
 
 /// Floods PINGs or SETTINGS while never reading our answers.
-fn unread_flood(config: Config, frame: Frame, frames: usize) -> (ScriptedPeer, BytesMut) {
+fn unread_flood(mut config: Config, frame: Frame, frames: usize) -> (ScriptedPeer, BytesMut) {
+    // The back-pressure layer under test here; the rates are another layer
+    // (see `ping_flood_read_by_the_peer_is_refused_by_rate`).
+    let unlimited = Rate {
+        burst: u32::MAX,
+        per_second: 0,
+    };
+    config.ping_rate = unlimited;
+    config.settings_rate = unlimited;
     let mut peer = server_peer(config);
     let mut one = BytesMut::new();
     frame.encode(&mut one, 16_384).unwrap();
@@ -443,4 +451,168 @@ fn a_reader_that_keeps_up_is_never_a_slow_reader() {
     }
     assert!(!p.server.is_closed());
     assert_eq!(p.server.stats().counters.send_stalls, 0);
+}
+
+/// Issue #13 item 8: a peer that floods PINGs *and reads our ACKs* never
+/// trips the back-pressure above; `Config::ping_rate` refuses it. Either
+/// role floods the other through a pair on a virtual clock, 1000 PINGs a
+/// second, each answered and read.
+#[test]
+fn ping_flood_read_by_the_peer_is_refused_by_rate() {
+    for flooder in [Side::Server, Side::Client] {
+        let victim = if flooder == Side::Server {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        let mut p = pair();
+        p.handshake();
+        let mut pings = 0;
+        while !p.conn(victim).is_closed() && pings < 10_000 {
+            let now = p.now;
+            if p.conn(flooder).ping(now).is_err() {
+                break;
+            }
+            pings += 1;
+            p.run();
+            p.advance(Duration::from_millis(1));
+        }
+        let stats = p.conn(victim).stats();
+        assert_eq!(stats.counters.ping_limit_hits, 1, "{flooder:?} flooding");
+        // Burst 100, then 10 a second against 1000 a second.
+        assert!((100..=120).contains(&pings), "refused after {pings} PINGs");
+        let closed = p.events(victim).into_iter().find_map(|e| match e {
+            Event::Closed { error } => error,
+            _ => None,
+        });
+        assert_eq!(
+            closed,
+            Some(ConnectionError::PeerViolation {
+                reason: Reason::ENHANCE_YOUR_CALM,
+                violation: PeerViolation::TooManyPings,
+            })
+        );
+        let goaway = p.events(flooder).into_iter().find_map(|e| match e {
+            Event::GoAway {
+                reason, debug_data, ..
+            } => Some((reason, debug_data)),
+            _ => None,
+        });
+        assert_eq!(
+            goaway,
+            Some((
+                Reason::ENHANCE_YOUR_CALM,
+                Bytes::from_static(b"too_many_pings")
+            )),
+            "grpc clients back off their keepalive on this debug data"
+        );
+    }
+}
+
+/// The same for SETTINGS frames (each one an ACK and a pass over the
+/// streams' windows): `Config::settings_rate`, both roles.
+#[test]
+fn settings_flood_read_by_the_peer_is_refused_by_rate() {
+    for role in [Role::Server, Role::Client] {
+        let mut peer = match role {
+            Role::Server => server_peer(Config::server()),
+            Role::Client => client_peer(Config::client()),
+        };
+        let settings = Settings::builder()
+            .initial_window_size(70_000)
+            .build()
+            .unwrap();
+        let mut sent = 0;
+        let mut acks = 0;
+        let mut goaway = None;
+        while goaway.is_none() && sent < 10_000 {
+            peer.send(settings.clone());
+            sent += 1;
+            for f in peer.read() {
+                match f {
+                    Frame::Settings(s) if s.is_ack() => acks += 1,
+                    Frame::GoAway(g) => goaway = Some(g.error_code),
+                    _ => {}
+                }
+            }
+            within_caps(&peer);
+            peer.advance(Duration::from_millis(1));
+        }
+        assert_eq!(goaway, Some(Reason::ENHANCE_YOUR_CALM), "{role:?}");
+        assert_eq!(peer.conn.stats().counters.settings_limit_hits, 1);
+        // The handshake's SETTINGS took one token of the burst of 100.
+        assert!((90..=120).contains(&sent), "{role:?}: refused after {sent}");
+        assert_eq!(
+            acks,
+            sent - 1,
+            "every SETTINGS before the limit acknowledged"
+        );
+    }
+}
+
+/// What the limits must never refuse: keepalive PINGs every 5 s both ways
+/// and a SETTINGS change a minute, for ten hours of virtual time.
+#[test]
+fn keepalive_pings_for_hours_are_never_refused() {
+    let mut p = pair();
+    p.handshake();
+    let mut acked = 0;
+    for second in (0..10 * 3600).step_by(5) {
+        let now = p.now;
+        p.client.ping(now).unwrap();
+        p.server.ping(now).unwrap();
+        if second % 60 == 0 {
+            let update = h2proto::proto::SettingsUpdate::new().max_concurrent_streams(100);
+            p.client.update_settings(update, now).unwrap();
+            p.server.update_settings(update, now).unwrap();
+        }
+        p.run();
+        acked += p
+            .events(Side::Client)
+            .iter()
+            .chain(p.events(Side::Server).iter())
+            .filter(|e| matches!(e, Event::PingAck { .. }))
+            .count();
+        p.advance(Duration::from_secs(5));
+    }
+    assert_eq!(acked, 2 * 10 * 3600 / 5);
+    for side in [Side::Client, Side::Server] {
+        let c = p.conn(side).stats().counters;
+        assert_eq!((c.ping_limit_hits, c.settings_limit_hits), (0, 0));
+        assert!(!p.conn(side).is_closed());
+    }
+}
+
+/// A BDP estimator pings each time data arrives (one PING per round trip
+/// while a transfer runs): PINGs that follow DATA we wrote are free, however
+/// fast. PINGs with nothing in between still spend the budget.
+#[test]
+fn pings_paired_with_our_data_are_free() {
+    let mut peer = server_peer(Config::server());
+    peer.headers(1, &request("GET", "/"), true);
+    peer.send(WindowUpdate::new(StreamId::ZERO, 1 << 30));
+    peer.send(WindowUpdate::new(StreamId::new(1), 1 << 30));
+    let id = StreamId::new(1);
+    peer.conn.send_response(id, status(200), false).unwrap();
+    peer.read();
+    for _ in 0..5000 {
+        peer.conn
+            .send_data(id, Bytes::from_static(&[0; 100]), false)
+            .unwrap();
+        peer.read();
+        peer.send(Ping::new([1; 8]));
+        assert!(
+            matches!(&peer.read()[..], [Frame::Ping(p)] if p.ack),
+            "answered"
+        );
+    }
+    assert_eq!(peer.conn.stats().counters.ping_limit_hits, 0);
+    // Unpaired, at the same instant: the burst, then GOAWAY.
+    let mut unpaired = 0;
+    while goaway_code(&mut peer).is_none() && unpaired < 1000 {
+        peer.send(Ping::new([2; 8]));
+        unpaired += 1;
+    }
+    assert_eq!(unpaired, 101);
+    assert_eq!(peer.conn.stats().counters.ping_limit_hits, 1);
 }

@@ -536,3 +536,138 @@ fn s6_9_2_released_bytes_are_announced_after_our_initial_window_shrinks() {
     assert!(ended, "the last byte never arrived");
     assert_eq!(p.client.stats().queued_data, 0);
 }
+
+/// The frames a conformance suite sent `examples/h2_server` (issue #12):
+/// SETTINGS_INITIAL_WINDOW_SIZE = 0, `GET /` with END_STREAM, PRIORITY, and
+/// WINDOW_UPDATE(1, +1), all before the application answers.
+fn server_with_zero_window_and_early_update() -> ScriptedPeer {
+    let mut raw = fresh_peer(Config::server());
+    raw.send_bytes(frame::PREFACE);
+    raw.send(Settings::builder().initial_window_size(0).build().unwrap());
+    raw.read();
+    raw.send(Settings::ack());
+    raw.headers(1, &get("/"), true);
+    raw.send(frame::Priority {
+        stream_id: StreamId::new(1),
+        spec: frame::PrioritySpec {
+            exclusive: false,
+            stream_dependency: StreamId::ZERO,
+            weight: 15,
+        },
+    });
+    raw.send(WindowUpdate::new(StreamId::new(1), 1));
+    raw.read();
+    raw.take_events();
+    raw
+}
+
+#[test]
+fn s6_9_2_a_window_update_before_the_response_counts_at_initial_window_zero() {
+    let mut raw = server_with_zero_window_and_early_update();
+    let id = StreamId::new(1);
+    assert_eq!(
+        raw.conn.stream_stats(id).unwrap().send_window,
+        Some(1),
+        "0 from SETTINGS + 1 from WINDOW_UPDATE, tracked before any response"
+    );
+    raw.conn.send_response(id, status(200), false).unwrap();
+    assert_eq!(
+        raw.conn.send_data(id, Bytes::from_static(b"hello"), true),
+        Ok(5)
+    );
+    let frames = raw.read();
+    assert!(matches!(frames.first(), Some(Frame::Headers(h)) if !h.end_stream));
+    let data: Vec<_> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) => Some((d.data.clone(), d.end_stream)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        data,
+        [(Bytes::from_static(b"h"), false)],
+        "the 1 byte the window allows"
+    );
+    raw.send(WindowUpdate::new(id, 4));
+    let frames = raw.read();
+    assert!(matches!(&frames[..], [Frame::Data(d)] if &d.data[..] == b"ello" && d.end_stream));
+    assert_eq!(raw.conn.live_streams(), 0);
+    assert_eq!(
+        raw.conn.stats().send_streams,
+        0,
+        "the writer forgot the stream too"
+    );
+}
+
+#[test]
+fn s6_9_2_a_window_update_after_the_data_was_queued_at_window_zero_releases_it() {
+    let mut raw = fresh_peer(Config::server());
+    raw.send_bytes(frame::PREFACE);
+    raw.send(Settings::builder().initial_window_size(0).build().unwrap());
+    raw.read();
+    raw.send(Settings::ack());
+    raw.headers(1, &get("/"), true);
+    let id = StreamId::new(1);
+    raw.conn.send_response(id, status(200), false).unwrap();
+    raw.conn
+        .send_data(id, Bytes::from_static(b"hello"), true)
+        .unwrap();
+    assert_eq!(data_sent(&raw.read()), 0, "window 0: headers only");
+    raw.send(WindowUpdate::new(id, 1));
+    assert_eq!(data_sent(&raw.read()), 1);
+}
+
+/// Issue #12 item 2: the whole response went out (half-closed (local)); a
+/// WINDOW_UPDATE that overflows is still a stream FLOW_CONTROL_ERROR.
+#[test]
+fn s6_9_1_server_window_overflow_on_a_half_closed_local_stream_is_a_stream_error() {
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &get("/"), false);
+    let id = StreamId::new(1);
+    raw.conn.send_response(id, status(200), false).unwrap();
+    raw.conn
+        .send_data(id, Bytes::from_static(b"done"), true)
+        .unwrap();
+    assert_eq!(data_sent(&raw.read()), 4);
+    assert_eq!(
+        raw.conn.stream_stats(id).map(|s| s.state),
+        Some(h2proto::proto::stream::state::StreamState::HalfClosedLocal)
+    );
+    raw.send(WindowUpdate::new(id, (1 << 31) - 1));
+    raw.send(WindowUpdate::new(id, (1 << 31) - 1));
+    assert_eq!(raw.resets(), [(1, Reason::FLOW_CONTROL_ERROR)]);
+    assert_eq!(raw.conn.live_streams(), 0);
+    assert_eq!(raw.conn.stats().send_streams, 0);
+}
+
+/// Issue #13 item 5: the client's request (headers, or headers and body)
+/// went out whole; the server's overflowing WINDOW_UPDATE is still a stream
+/// FLOW_CONTROL_ERROR.
+#[test]
+fn s6_9_1_client_window_overflow_after_the_request_was_sent_is_a_stream_error() {
+    let mut raw = client_peer(Config::client());
+    let get_id = raw.conn.send_request(get("/"), true).unwrap();
+    let post_id = raw.conn.send_request(request("POST", "/"), false).unwrap();
+    raw.conn
+        .send_data(post_id, Bytes::from_static(b"body"), true)
+        .unwrap();
+    assert_eq!(data_sent(&raw.read()), 4);
+    for id in [get_id, post_id] {
+        raw.send(WindowUpdate::new(id, (1 << 31) - 1));
+    }
+    assert_eq!(
+        raw.resets(),
+        [
+            (get_id.value(), Reason::FLOW_CONTROL_ERROR),
+            (post_id.value(), Reason::FLOW_CONTROL_ERROR)
+        ]
+    );
+    // A stream the response also ended is closed: its updates are ignored.
+    let id = raw.conn.send_request(get("/"), true).unwrap();
+    raw.read();
+    raw.headers(id.value(), &status(204), true);
+    raw.send(WindowUpdate::new(id, (1 << 31) - 1));
+    assert!(raw.resets().is_empty());
+    assert_eq!(raw.conn.stats().send_streams, 0);
+}

@@ -5,7 +5,7 @@ mod support;
 use bytes::Bytes;
 use h2proto::frame::{self, Continuation, PrioritySpec, Reason, StreamId};
 use h2proto::hpack::HeaderField;
-use h2proto::proto::{Config, Event, Initiator};
+use h2proto::proto::{Config, Event, Initiator, Malformed, UserError};
 
 use support::*;
 
@@ -377,5 +377,40 @@ fn s6_5_3_a_larger_header_table_may_be_used_before_our_ack_arrives() {
         p.events(Side::Client)
             .iter()
             .any(|e| matches!(e, Event::Headers { stream_id, .. } if *stream_id == id))
+    );
+}
+
+/// Issue #12 item 3: a `host` naming another authority than `:authority`
+/// is malformed (the stream only); equal after normalization, or without
+/// `:authority`, it is fine. A client refuses to send the mismatch.
+#[test]
+fn s8_3_1_host_differing_from_authority_is_malformed() {
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &with(get("/"), "host", "other.example"), true);
+    assert_eq!(raw.resets(), [(1, Reason::PROTOCOL_ERROR)]);
+    assert!(raw.goaway().is_none(), "connection lives");
+    assert!(headers_event(&raw.take_events()).is_none(), "not delivered");
+
+    // `request()` uses `:authority example.com` over https.
+    raw.headers(3, &with(get("/"), "host", "EXAMPLE.com:443"), true);
+    let no_authority: Vec<HeaderField> = with(get("/"), "host", "other.example")
+        .into_iter()
+        .filter(|f| f.name != ":authority")
+        .collect();
+    raw.headers(5, &no_authority, true);
+    assert!(raw.resets().is_empty());
+    let delivered = raw
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Headers { .. }))
+        .count();
+    assert_eq!(delivered, 2);
+
+    let mut client = client_peer(Config::client());
+    assert_eq!(
+        client
+            .conn
+            .send_request(with(get("/"), "host", "other.example"), true),
+        Err(UserError::Malformed(Malformed::HostMismatch))
     );
 }

@@ -376,3 +376,61 @@ fn closing_gives_back_unreleased_data_in_the_stats() {
     assert_eq!(peer.conn.stats().recv_unreleased, 0);
     assert_eq!(peer.conn.live_streams(), 0);
 }
+
+/// Issue #13 item 4: §6.8 "Endpoints MUST NOT increase the value they send
+/// in the last stream identifier". Either role: connection PROTOCOL_ERROR.
+#[test]
+fn s6_8_a_goaway_raising_its_last_stream_id_is_a_connection_error() {
+    // Our client, a server that sends GOAWAY(1) then GOAWAY(3).
+    let mut raw = client_peer(Config::client());
+    let a = raw.conn.send_request(get("/"), false).unwrap();
+    raw.read();
+    raw.send(GoAway::new(a, Reason::NO_ERROR));
+    raw.send(GoAway::new(a, Reason::NO_ERROR));
+    assert!(
+        raw.goaway().is_none(),
+        "the same last stream id again is fine"
+    );
+    raw.send(GoAway::new(StreamId::new(3), Reason::NO_ERROR));
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::PROTOCOL_ERROR)
+    );
+    let error = closed_error(&raw.take_events()).flatten();
+    assert_eq!(
+        error,
+        Some(ConnectionError::PeerViolation {
+            reason: Reason::PROTOCOL_ERROR,
+            violation: PeerViolation::GoAwayLastStreamIdIncreased {
+                previous: a,
+                last: StreamId::new(3),
+            },
+        })
+    );
+
+    // Our server, a client that sends GOAWAY(0) then GOAWAY(2).
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    raw.send(GoAway::new(StreamId::ZERO, Reason::NO_ERROR));
+    assert!(raw.goaway().is_none());
+    raw.send(GoAway::new(StreamId::new(2), Reason::NO_ERROR));
+    assert_eq!(
+        raw.goaway().map(|g| g.error_code),
+        Some(Reason::PROTOCOL_ERROR)
+    );
+}
+
+#[test]
+fn s6_8_a_goaway_lowering_its_last_stream_id_is_fine() {
+    // The two-phase shutdown nghttp2 and we send: MAX, then the real one.
+    let mut raw = client_peer(Config::client());
+    let a = raw.conn.send_request(get("/"), true).unwrap();
+    raw.read();
+    raw.send(GoAway::new(StreamId::MAX, Reason::NO_ERROR));
+    raw.send(GoAway::new(a, Reason::NO_ERROR));
+    assert!(raw.goaway().is_none());
+    raw.headers(a.value(), &status(204), true);
+    raw.read();
+    assert!(raw.conn.is_closed());
+    assert_eq!(closed_error(&raw.take_events()), Some(None));
+}

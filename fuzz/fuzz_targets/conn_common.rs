@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use h2proto::frame::{self, Reason, StreamId};
 use h2proto::hpack::HeaderField;
 use h2proto::proto::flow::MAX_WINDOW;
-use h2proto::proto::{Config, Event, Role, SettingsUpdate};
+use h2proto::proto::{Config, Event, Rate, Role, SettingsUpdate};
 use h2proto::testing::{ScriptedPeer, request, status};
 
 fn config(u: &mut Unstructured, role: Role) -> Result<Config> {
@@ -28,6 +28,15 @@ fn config(u: &mut Unstructured, role: Role) -> Result<Config> {
         c.max_header_list_size = u.int_in_range(0..=4096)?;
         c.max_continuation_frames = u.int_in_range(0..=4)?;
         c.max_header_block_size = u.int_in_range(0..=8192)?;
+        c.ping_rate = Rate {
+            burst: u.int_in_range(0..=8)?,
+            per_second: u.int_in_range(0..=4)?,
+        };
+        // At least the handshake's SETTINGS.
+        c.settings_rate = Rate {
+            burst: u.int_in_range(1..=8)?,
+            per_second: u.int_in_range(0..=4)?,
+        };
     }
     Ok(c)
 }

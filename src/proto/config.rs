@@ -83,6 +83,20 @@ pub struct Config {
     /// types, malformed header blocks). Over the rate: GOAWAY
     /// ENHANCE_YOUR_CALM. Default 1000 burst, 33 per second (nghttp2's).
     pub glitch_rate: Rate,
+    /// PINGs the peer may send (not ACKs): a token bucket on the caller's
+    /// clock. A PING that follows DATA or HEADERS we wrote since its previous
+    /// PING is free (the pattern of BDP estimators, which ping as they
+    /// receive; grpc-go's enforcement forgives it the same way). Over the
+    /// rate: GOAWAY ENHANCE_YOUR_CALM with debug data `too_many_pings`. This
+    /// bounds a flood by a peer that does read our ACKs, which
+    /// `pending_responses_high_water` cannot see. Default 100 burst, 10 per
+    /// second: keepalives (seconds apart at the most eager) never come near.
+    pub ping_rate: Rate,
+    /// SETTINGS frames the peer may send (not ACKs), a token bucket on the
+    /// caller's clock; each one costs an ACK and may touch every stream's
+    /// window. Over the rate: GOAWAY ENHANCE_YOUR_CALM. Default 100 burst,
+    /// 10 per second (peers send a handful per connection).
+    pub settings_rate: Rate,
     /// Most entries in one SETTINGS frame. Default 32.
     pub max_settings_entries: usize,
     /// Most CONTINUATION frames in one header block (CVE-2024-27316 family).
@@ -143,6 +157,14 @@ impl Config {
             glitch_rate: Rate {
                 burst: 1000,
                 per_second: 33,
+            },
+            ping_rate: Rate {
+                burst: 100,
+                per_second: 10,
+            },
+            settings_rate: Rate {
+                burst: 100,
+                per_second: 10,
             },
             max_settings_entries: 32,
             max_continuation_frames: 32,

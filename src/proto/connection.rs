@@ -157,6 +157,11 @@ pub struct Connection {
     pub(crate) now: Instant,
     pub(crate) reset_bucket: TokenBucket,
     pub(crate) glitch_bucket: TokenBucket,
+    pub(crate) ping_bucket: TokenBucket,
+    pub(crate) settings_bucket: TokenBucket,
+    /// We wrote DATA or HEADERS since the peer's last PING: its next PING
+    /// is free (see [`Config::ping_rate`]).
+    pub(crate) sent_since_ping: bool,
     /// DATA bytes written since the send-stall timer was last re-armed.
     pub(crate) stall_progress: usize,
 }
@@ -217,6 +222,9 @@ impl Connection {
             now,
             reset_bucket: config.reset_rate.bucket(),
             glitch_bucket: config.glitch_rate.bucket(),
+            ping_bucket: config.ping_rate.bucket(),
+            settings_bucket: config.settings_rate.bucket(),
+            sent_since_ping: false,
             stall_progress: 0,
             config,
         };
@@ -319,8 +327,10 @@ impl Connection {
         let n = self.loopy.poll_transmit(dst, max);
         let mut written = self.loopy.take_written();
         for w in written.drain(..) {
+            self.sent_since_ping |= matches!(w, Written::Headers { .. });
             self.on_written(w);
         }
+        self.sent_since_ping |= self.loopy.data_written() > data_before;
         self.loopy.recycle_written(written);
         self.track_send_progress(self.loopy.data_written() - data_before);
         self.maybe_finish();
@@ -436,17 +446,29 @@ impl Connection {
             } => {
                 self.store
                     .transition(stream_id, Send, Input::Headers { end_stream });
-                self.store.free_if_done(stream_id);
+                self.free_if_done(stream_id);
             }
             Written::EndOfData { stream_id } => {
                 self.store
                     .transition(stream_id, Send, Input::Data { end_stream: true });
-                self.store.free_if_done(stream_id);
+                self.free_if_done(stream_id);
             }
             Written::Reset { .. } | Written::GoAway { .. } => {}
             Written::Writable { stream_id } => self.events.push_back(Event::Writable { stream_id }),
         }
         self.open_pending();
+    }
+
+    /// Frees a stream's state once it is done with: the writer's as soon as
+    /// the stream is closed (until then it tracks the send window, even after
+    /// our END_STREAM went out: RFC 9113 §6.9.1 still applies to a
+    /// half-closed (local) stream), the store's once the application also
+    /// released all its received data.
+    pub(crate) fn free_if_done(&mut self, id: StreamId) {
+        if self.store.get(id).is_none_or(|s| s.state.is_closed()) {
+            self.loopy.close_stream(id);
+        }
+        self.store.free_if_done(id);
     }
 
     /// Sends queued requests while the peer's concurrency limit allows.
@@ -593,10 +615,41 @@ impl Connection {
         self.ping_counter.to_be_bytes()
     }
 
-    /// Queues a PING ACK we owe the peer.
+    /// Queues a PING ACK we owe the peer, unless it pings faster than
+    /// [`Config::ping_rate`] allows (then the connection ends).
     pub(crate) fn answer_ping(&mut self, payload: [u8; 8]) {
         self.counters.pings_received += 1;
+        // A PING after something we sent is what a BDP estimator does: free.
+        let free = std::mem::take(&mut self.sent_since_ping);
+        if !free && !self.ping_bucket.try_take(self.now) {
+            self.counters.ping_limit_hits += 1;
+            self.counters.connection_errors += 1;
+            let reason = Reason::ENHANCE_YOUR_CALM;
+            self.close_with_debug(
+                reason,
+                ConnectionError::PeerViolation {
+                    reason,
+                    violation: PeerViolation::TooManyPings,
+                },
+                Bytes::from_static(b"too_many_pings"),
+            );
+            return;
+        }
         self.respond(ControlItem::Ping(Ping::ack(payload)));
+    }
+
+    /// Charges one SETTINGS frame (not an ACK) against
+    /// [`Config::settings_rate`]; false when over it (the connection ends).
+    pub(crate) fn charge_settings(&mut self) -> bool {
+        if self.settings_bucket.try_take(self.now) {
+            return true;
+        }
+        self.counters.settings_limit_hits += 1;
+        self.peer_error(
+            Reason::ENHANCE_YOUR_CALM,
+            PeerViolation::TooManySettingsFrames,
+        );
+        false
     }
 
     /// Whether this client can take one more request now (Go's
@@ -631,6 +684,8 @@ impl Connection {
             recv_unreleased: self.conn_recv.unreleased(),
             reset_tokens: self.reset_bucket.tokens(),
             glitch_tokens: self.glitch_bucket.tokens(),
+            ping_tokens: self.ping_bucket.tokens(),
+            settings_tokens: self.settings_bucket.tokens(),
             counters: self.counters,
         }
     }

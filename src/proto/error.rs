@@ -110,6 +110,13 @@ pub enum PeerViolation {
     /// Too many frames that carry nothing (`Config::glitch_rate`).
     #[error("too many useless frames")]
     TooManyGlitches,
+    /// PINGs faster than `Config::ping_rate` (a flood, even one whose ACKs
+    /// the peer reads).
+    #[error("too many PINGs")]
+    TooManyPings,
+    /// SETTINGS frames faster than `Config::settings_rate`.
+    #[error("too many SETTINGS frames")]
+    TooManySettingsFrames,
     /// A SETTINGS frame with more entries than `Config::max_settings_entries`.
     #[error("too many SETTINGS entries")]
     TooManySettings,
@@ -119,6 +126,15 @@ pub enum PeerViolation {
     /// A window grew past 2^31-1 (§6.9.1), or DATA exceeded the connection window.
     #[error("flow-control violation")]
     FlowControl,
+    /// A GOAWAY whose last stream id is above that of a GOAWAY the peer sent
+    /// before (§6.8: it may only stay or go down).
+    #[error("GOAWAY last stream id raised from {previous} to {last}")]
+    GoAwayLastStreamIdIncreased {
+        /// The last stream id of the earlier GOAWAY.
+        previous: StreamId,
+        /// The larger one of this GOAWAY.
+        last: StreamId,
+    },
 }
 
 /// A request the local application made that the connection refused.

@@ -80,6 +80,10 @@ pub enum Malformed {
     /// informational response with END_STREAM (§8.1).
     #[error("header block out of place in the message")]
     UnexpectedHeaders,
+    /// A `host` field naming another authority than `:authority` (§8.3.1),
+    /// compared after scheme-based normalization (host case, default port).
+    #[error("host field differs from :authority")]
+    HostMismatch,
 }
 
 /// Where the pseudo-header fields of a block are, as indexes into the caller's field list.
@@ -309,14 +313,34 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Malformed> {
     })
 }
 
-/// Checks a whole block given as (name, value) pairs.
+/// Checks a whole block given as (name, value) pairs: every
+/// [`BlockChecker`] rule, and for a request that each `host` field names the
+/// same authority as `:authority` (§8.3.1; a `host` without `:authority` is
+/// fine).
 pub fn check_block<'a>(
     kind: BlockKind,
     fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Result<CheckedBlock, Malformed> {
     let mut checker = BlockChecker::new(kind);
+    let (mut scheme, mut authority) = (None, None);
     for (name, value) in fields {
         checker.field(name, value)?;
+        if kind != BlockKind::Request {
+            continue;
+        }
+        match name {
+            b":scheme" => scheme = Some(value),
+            b":authority" => authority = Some(value),
+            // Pseudo-header fields come first (or `field` failed), so both
+            // are final by the time a regular field arrives.
+            b"host"
+                if authority
+                    .is_some_and(|a| !super::authority::same_authority(scheme, a, value)) =>
+            {
+                return Err(Malformed::HostMismatch);
+            }
+            _ => {}
+        }
     }
     checker.finish()
 }
@@ -401,6 +425,16 @@ mod tests {
         assert!(check(Trailers, &[]).is_ok());
         let connect = check(Request, &[(":method", "CONNECT"), (":authority", "a:443")]).unwrap();
         assert!(connect.is_connect);
+        // §8.3.1: host must name the :authority's entity, after
+        // scheme-based normalization; host alone is fine.
+        assert!(check(Request, &with(&GET, &[("host", "A.Example:443")])).is_ok());
+        let host_only = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":path", "/"),
+            ("host", "b.example"),
+        ];
+        assert!(check(Request, &host_only).is_ok());
         // No :authority is allowed (§8.3.1 says SHOULD for origin-form).
         assert!(
             check(
@@ -562,6 +596,24 @@ mod tests {
                 Trailers,
                 vec![(":status", "200")],
                 UnexpectedPseudo,
+            ),
+            (
+                "§8.3.1 host names another authority",
+                Request,
+                with(&GET, &[("host", "b.example")]),
+                HostMismatch,
+            ),
+            (
+                "§8.3.1 host with another port",
+                Request,
+                with(&GET, &[("host", "a.example:8443")]),
+                HostMismatch,
+            ),
+            (
+                "§8.3.1 second host names another authority",
+                Request,
+                with(&GET, &[("host", "a.example"), ("host", "b.example")]),
+                HostMismatch,
             ),
             (
                 "§8.3.1 duplicate :path",

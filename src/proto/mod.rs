@@ -7,6 +7,7 @@
 //! `poll_timeout` / `handle_timeout`. The send side is driven by
 //! [`crate::sched`]; this layer owns stream states and the receive side.
 
+mod authority;
 pub mod bdp;
 mod budget;
 mod config;

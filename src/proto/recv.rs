@@ -239,6 +239,9 @@ impl Connection {
         }
         self.counters.streams_opened_by_peer += 1;
         self.store.insert(Stream::new(id, self.stream_recv_window));
+        // Our send window on it starts now, at the peer's initial window, and
+        // counts the WINDOW_UPDATEs that arrive before the application answers.
+        self.loopy.open_stream(id);
         true
     }
 
@@ -308,7 +311,7 @@ impl Connection {
             }
         };
         self.events.push_back(event);
-        self.store.free_if_done(id);
+        self.free_if_done(id);
     }
 
     fn recv_data(&mut self, d: frame::Data) {
@@ -363,7 +366,7 @@ impl Connection {
                 end_stream: d.end_stream,
             });
         }
-        self.store.free_if_done(id);
+        self.free_if_done(id);
     }
 
     fn recv_reset(&mut self, r: RstStream) {
@@ -405,6 +408,9 @@ impl Connection {
             return;
         }
         self.got_settings = true;
+        if !self.charge_settings() {
+            return;
+        }
         if s.len() > self.config.max_settings_entries {
             self.counters.settings_entries_limit_hits += 1;
             self.peer_error(Reason::ENHANCE_YOUR_CALM, PeerViolation::TooManySettings);
@@ -522,6 +528,17 @@ impl Connection {
 
     fn recv_goaway(&mut self, g: frame::GoAway) {
         let last = g.last_stream_id;
+        if let Some((previous, _)) = self.goaway_received
+            && last > previous
+        {
+            // §6.8: "Endpoints MUST NOT increase the value they send in the
+            // last stream identifier"; a connection error, as nghttp2 has it.
+            self.peer_error(
+                Reason::PROTOCOL_ERROR,
+                PeerViolation::GoAwayLastStreamIdIncreased { previous, last },
+            );
+            return;
+        }
         self.goaway_received = Some((last, g.error_code));
         self.events.push_back(Event::GoAway {
             last_stream_id: last,
@@ -676,7 +693,7 @@ impl Connection {
             let held = stream.recv.release(u32::MAX);
             self.conn_recv.release(held);
         }
-        self.store.free_if_done(id);
+        self.free_if_done(id);
     }
 
     pub(crate) fn is_peer_initiated(&self, id: StreamId) -> bool {

@@ -57,9 +57,9 @@ impl Connection {
         stream.head_request = checked.is_head;
         self.store.insert(stream);
         self.counters.streams_opened_locally += 1;
-        if !end_stream {
-            self.loopy.open_stream(id);
-        }
+        // Its send window is tracked from now on, even when END_STREAM rides
+        // on the HEADERS: the server may still send WINDOW_UPDATEs.
+        self.loopy.open_stream(id);
         if must_wait {
             self.pending_open.push_back(PendingOpen {
                 id,
@@ -101,14 +101,9 @@ impl Connection {
             return Err(UserError::Malformed(Malformed::UnexpectedHeaders));
         }
         self.check_header_list_size(&fields)?;
-        if !informational {
-            if let Some(stream) = self.store.get_mut(id) {
-                stream.headers_queued = true;
-                stream.end_queued = end_stream;
-            }
-            if !end_stream {
-                self.loopy.open_stream(id);
-            }
+        if !informational && let Some(stream) = self.store.get_mut(id) {
+            stream.headers_queued = true;
+            stream.end_queued = end_stream;
         }
         self.loopy.control().push(ControlItem::Headers {
             stream_id: id,
@@ -258,7 +253,7 @@ impl Connection {
                 .push(ControlItem::WindowUpdate(WindowUpdate::new(id, increment)));
         }
         self.queue_connection_window_update();
-        self.store.free_if_done(id);
+        self.free_if_done(id);
         Ok(())
     }
 

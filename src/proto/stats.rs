@@ -20,7 +20,8 @@ pub struct ConnectionStats {
     /// DATA bytes queued across all streams.
     pub queued_data: usize,
     /// Streams the send scheduler keeps state for (queue, window): one per
-    /// stream that may still send DATA.
+    /// stream that is not closed, since a half-closed (local) stream's send
+    /// window is still checked for overflow (RFC 9113 §6.9.1).
     pub send_streams: usize,
     /// Connection send window (may be negative only for streams, never here).
     pub send_window: i64,
@@ -32,6 +33,10 @@ pub struct ConnectionStats {
     pub reset_tokens: u32,
     /// Tokens left in the glitch limiter (as of its last use).
     pub glitch_tokens: u32,
+    /// Tokens left in the PING limiter (as of its last use).
+    pub ping_tokens: u32,
+    /// Tokens left in the SETTINGS limiter (as of its last use).
+    pub settings_tokens: u32,
     /// What happened so far.
     pub counters: Counters,
 }
@@ -42,7 +47,8 @@ pub struct ConnectionStats {
 pub struct StreamStats {
     /// Its §5.1 state.
     pub state: StreamState,
-    /// Its send window, while it can send.
+    /// Its send window, from its creation until it is closed (a
+    /// half-closed (local) stream keeps one: the peer may still update it).
     pub send_window: Option<i64>,
     /// DATA bytes queued on it.
     pub queued_data: usize,
@@ -172,6 +178,10 @@ pub struct Counters {
     pub header_block_limit_hits: u64,
     /// See `reset_limit_hits`.
     pub send_stalls: u64,
+    /// See `reset_limit_hits` (`Config::ping_rate`).
+    pub ping_limit_hits: u64,
+    /// See `reset_limit_hits` (`Config::settings_rate`).
+    pub settings_limit_hits: u64,
     /// PINGs received from the peer (not ACKs): what a keepalive
     /// enforcement policy counts.
     pub pings_received: u64,

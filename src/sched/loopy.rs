@@ -72,6 +72,10 @@ enum Finish {
     /// With the trailers kept in [`Loopy::trailers`] (out of line: few streams
     /// have them queued at once, and every open stream pays for its size).
     Trailers,
+    /// The end went out. The stream is kept only for its window: the peer may
+    /// still send WINDOW_UPDATEs (half-closed (local)), and one that overflows
+    /// is a stream error all the same (RFC 9113 §6.9.1).
+    Sent,
 }
 
 #[derive(Debug)]
@@ -92,7 +96,7 @@ impl OutStream {
     fn can_write(&self) -> bool {
         self.established
             && ((self.queued > 0 && self.window.available() > 0)
-                || (self.queued == 0 && self.end != Finish::Open))
+                || (self.queued == 0 && matches!(self.end, Finish::EndStream | Finish::Trailers)))
     }
 }
 
@@ -159,8 +163,12 @@ impl Loopy {
         &self.control
     }
 
-    /// Registers a stream that will send DATA. It sends nothing until its
-    /// HEADERS are written.
+    /// Registers a stream: its send window starts at the peer's current
+    /// SETTINGS_INITIAL_WINDOW_SIZE and follows every WINDOW_UPDATE and
+    /// settings change from now on. It sends no DATA until its HEADERS are
+    /// written. Register it when the stream comes to exist (we open it, or
+    /// the peer does), not when the application first answers on it, so
+    /// that WINDOW_UPDATEs received meanwhile are counted.
     pub fn open_stream(&mut self, id: StreamId) {
         self.streams.entry(id).or_insert_with(|| OutStream {
             chunks: VecDeque::new(),
@@ -171,6 +179,17 @@ impl Loopy {
             active: false,
             blocked: false,
         });
+    }
+
+    /// Forgets a stream the connection closed (both ends went out, or it was
+    /// reset): from now on its WINDOW_UPDATEs are nobody's business. Control
+    /// items already queued for it (a final response before a reset) still
+    /// go out; use [`cancel_stream`](Loopy::cancel_stream) to drop them.
+    pub fn close_stream(&mut self, id: StreamId) {
+        self.trailers.remove(&id);
+        if let Some(stream) = self.streams.remove(&id) {
+            self.queued_data -= stream.queued;
+        }
     }
 
     /// Whether the writer still holds state for this stream.
@@ -263,6 +282,8 @@ impl Loopy {
             }
             return Ok(());
         }
+        // A stream whose end went out keeps its window (and its overflow
+        // check) until the connection closes the stream.
         if let Some(stream) = self.streams.get_mut(&id) {
             stream.window.increase(increment)?;
             self.schedule(id);
@@ -321,7 +342,8 @@ impl Loopy {
         self.data_written
     }
 
-    /// Streams the writer holds.
+    /// Streams the writer holds (with data to send, or only a window to
+    /// track until the connection closes them).
     pub fn stream_count(&self) -> usize {
         self.streams.len()
     }
@@ -479,12 +501,13 @@ impl Loopy {
             if stream.queued == 0 {
                 // Only the end is left: an empty DATA with END_STREAM, or trailers.
                 // Neither needs window.
+                stream.active = false;
                 match stream.end {
                     Finish::Trailers => {
                         let fields = self.trailers.remove(&id).unwrap_or_default();
                         let _ = self.write_headers(id, &fields, true, dst.scratch());
                     }
-                    Finish::EndStream | Finish::Open => {
+                    Finish::EndStream | Finish::Open | Finish::Sent => {
                         put_data_head(dst.scratch(), 0, true, id);
                         self.written.push(Written::EndOfData { stream_id: id });
                     }
@@ -533,11 +556,16 @@ impl Loopy {
         false
     }
 
-    /// Drops the send state of a stream whose end went out.
+    /// A stream's end went out: drop what it queued, keep its window until
+    /// [`close_stream`](Loopy::close_stream).
     fn forget(&mut self, id: StreamId) {
         self.trailers.remove(&id);
-        if let Some(stream) = self.streams.remove(&id) {
+        if let Some(stream) = self.streams.get_mut(&id) {
             self.queued_data -= stream.queued;
+            stream.queued = 0;
+            stream.chunks = VecDeque::new();
+            stream.end = Finish::Sent;
+            stream.blocked = false;
         }
     }
 

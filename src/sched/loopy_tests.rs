@@ -94,8 +94,16 @@ fn data_is_round_robin_one_frame_per_stream_per_turn() {
     );
     let ends: Vec<_> = w.drain_written().collect();
     assert_eq!(ends.len(), 3);
-    assert_eq!(w.stream_count(), 0, "ended streams are forgotten");
+    assert_eq!(w.stream_count(), 3, "ended streams keep their window");
     assert_eq!(w.queued_data(), 0);
+    for n in [1, 3, 5] {
+        // Half-closed (local): a WINDOW_UPDATE still counts, and overflows.
+        assert_eq!(w.window_update(id(n), 1), Ok(()));
+        assert!(w.window_update(id(n), (1 << 31) - 1).is_err());
+        w.close_stream(id(n));
+    }
+    assert_eq!(w.stream_count(), 0, "closed streams are forgotten");
+    assert!(!w.wants_write());
 }
 
 #[test]

@@ -499,6 +499,13 @@ impl Sim {
             );
             assert_eq!(st.counters.glitches, 0, "{side:?} charged a glitch");
             assert_eq!(st.streams.total(), conn.live_streams());
+            // The writer tracks the send window of every stream that is not
+            // closed (half-closed (local) included: §6.9.1), and no other.
+            assert_eq!(
+                st.send_streams,
+                st.streams.total() - st.streams.closed,
+                "{side:?} writer streams vs live, unclosed streams: {st:?}"
+            );
             assert!(
                 st.queued_data <= knobs.connection_buffer,
                 "{side:?} queued {}",
