@@ -284,9 +284,13 @@ impl Client {
     }
 
     /// Sends a whole request and collects the whole response (up to
-    /// [`ClientConfig::max_response_body`]). A request refused with
-    /// REFUSED_STREAM (the server did no work on it, RFC 9113 §8.7) is sent
-    /// again, up to [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times.
+    /// [`ClientConfig::max_response_body`]). A request the server refused
+    /// with REFUSED_STREAM (it did no work on it, RFC 9113 §8.7) is sent
+    /// again, up to [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times. Only
+    /// the server's word counts ([`Error::is_unprocessed`]): a stream this
+    /// client reset itself (e.g. response headers over its limit, refused
+    /// with REFUSED_STREAM too) fails with [`Error::LocalReset`] and is
+    /// never sent again.
     pub async fn send(&self, req: crate::io::Request) -> Result<crate::io::Response, Error> {
         let head = RequestHead {
             method: req.method,
@@ -299,9 +303,7 @@ impl Client {
         loop {
             let body = Body::full(req.body.clone()).with_trailers(req.trailers.clone());
             match self.send_request(head.clone(), body).await {
-                Err(Error::Reset(Reason::REFUSED_STREAM)) if tries < Self::REFUSED_RETRIES => {
-                    tries += 1;
-                }
+                Err(e) if e.is_unprocessed() && tries < Self::REFUSED_RETRIES => tries += 1,
                 Err(e) => return Err(e),
                 Ok(mut res) => {
                     let body = res.body.collect(self.inner.max_response_body).await?;

@@ -22,13 +22,15 @@ use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::proto::stream::state::StreamState;
-use crate::proto::{Connection, ConnectionError, Event, Headers};
+use crate::proto::{Connection, ConnectionError, Event, Headers, Initiator, ResetCause};
 
 /// How a stream (or the whole connection) ended early.
 #[derive(Debug, Clone)]
 pub(crate) enum End {
-    /// RST_STREAM, either way.
-    Reset(Reason),
+    /// RST_STREAM from the peer (or REFUSED_STREAM above its GOAWAY).
+    PeerReset(Reason),
+    /// We reset the stream (our RST_STREAM's code, and why).
+    LocalReset(Reason, ResetCause),
     /// The connection closed (with an error, or cleanly).
     Closed(Option<ConnectionError>),
     /// The socket failed.
@@ -39,7 +41,11 @@ impl End {
     /// The error a handle reports.
     pub(crate) fn to_error(&self) -> Error {
         match self {
-            End::Reset(reason) => Error::Reset(*reason),
+            End::PeerReset(reason) => Error::PeerReset(*reason),
+            End::LocalReset(reason, why) => Error::LocalReset {
+                reason: *reason,
+                why: why.clone(),
+            },
             End::Closed(Some(e)) => Error::Connection(e.clone()),
             End::Closed(None) => Error::Closed,
             End::Io(kind) => Error::Io((*kind).into()),
@@ -183,7 +189,7 @@ impl HttpEngine {
         let _ = self.conn.reset(id, reason);
         if let Some(slot) = self.slots.get_mut(&id) {
             if slot.end.is_none() {
-                slot.end = Some(End::Reset(reason));
+                slot.end = Some(End::LocalReset(reason, ResetCause::Cancelled));
             }
             slot.wake();
         }
@@ -314,11 +320,19 @@ impl HttpEngine {
                 }
             }
             Event::Reset {
-                stream_id, reason, ..
+                stream_id,
+                reason,
+                initiator,
+                why,
             } => {
                 if let Some(slot) = self.slots.get_mut(&stream_id) {
                     if slot.end.is_none() {
-                        slot.end = Some(End::Reset(reason));
+                        slot.end = Some(match initiator {
+                            Initiator::Remote => End::PeerReset(reason),
+                            Initiator::Local => {
+                                End::LocalReset(reason, why.unwrap_or(ResetCause::PeerError))
+                            }
+                        });
                     }
                     slot.wake();
                 }
