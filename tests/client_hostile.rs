@@ -1,5 +1,6 @@
 //! Clients facing hostile servers (issue #13): both adapters' clients against
-//! a raw server scripted frame by frame, which counts the requests it gets.
+//! a raw server scripted frame by frame, which counts the requests it gets,
+//! and the tokio client's timeouts on tokio's paused clock.
 //!
 //! A request is sent again only on the server's word that it did no work
 //! (its REFUSED_STREAM); a reset of the client's own, REFUSED_STREAM
@@ -10,11 +11,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings, StreamId};
 use h2proto::hpack::{DecoderError, Encoder, HeaderField};
-use h2proto::io::tokio::Client;
+use h2proto::io::tokio::{Body, Client, ClientConfig, RequestHead, Response, Server, ServerConfig};
 use h2proto::io::{Error, Request, blocking};
 use h2proto::proto::ResetCause;
 
@@ -219,4 +221,118 @@ async fn tokio_peer_refused_stream_is_retried() {
     let res = client.send(upload()).await.unwrap();
     assert_eq!((res.status, &res.body[..]), (200, &b"ok"[..]));
     assert_eq!(server.requests.load(SeqCst), 3);
+}
+
+/// A server (ours, on the same paused clock) that sends the response head at
+/// once and then one byte of body per second, forever.
+async fn trickle_server() -> h2proto::io::tokio::ServerHandle {
+    let mut config = ServerConfig::default();
+    // Only the timers under test may fire on virtual time.
+    config.h2.settings_timeout = Duration::from_secs(86_400);
+    Server::bind_with("127.0.0.1:0", config)
+        .await
+        .unwrap()
+        .serve(|_req| async {
+            let (mut tx, body) = Body::channel();
+            tokio::spawn(async move {
+                while tx.send("x").await.is_ok() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+            Response::new(200).with_body(body)
+        })
+}
+
+fn client_config(timeout: Option<Duration>) -> ClientConfig {
+    let mut config = ClientConfig::default();
+    config.h2.settings_timeout = Duration::from_secs(86_400);
+    config.request_timeout = timeout;
+    config
+}
+
+/// Waits (on virtual time) until both ends have forgotten every stream.
+async fn all_streams_freed(client: &Client, server: &h2proto::io::tokio::ServerHandle) {
+    for _ in 0..1000 {
+        let s = server.stats();
+        if client.live_streams() == 0
+            && client.tracked_streams() == 0
+            && s.live_streams == 0
+            && s.tracked_streams == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "streams left: client {} / {}, server {:?}",
+        client.live_streams(),
+        client.tracked_streams(),
+        server.stats()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_trickling_body_times_out_on_virtual_time_and_the_stream_is_reset() {
+    let server = trickle_server().await;
+    let client = Client::connect_with(
+        server.local_addr(),
+        client_config(Some(Duration::from_secs(5))),
+    )
+    .await
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut res = client
+        .send_request(RequestHead::new("GET", "/"), Body::empty())
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    let mut received = 0;
+    let error = loop {
+        match res.body.chunk().await {
+            Some(Ok(chunk)) => received += chunk.len(),
+            Some(Err(e)) => break e,
+            None => panic!("the body never ends"),
+        }
+    };
+    assert!(matches!(error, Error::Timeout), "{error:?}");
+    assert!(received >= 1);
+    assert!(started.elapsed() >= Duration::from_secs(5), "virtual time");
+    drop(res);
+    all_streams_freed(&client, &server).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_send_times_out_on_the_clients_default_timeout() {
+    let server = trickle_server().await;
+    let client = Client::connect_with(
+        server.local_addr(),
+        client_config(Some(Duration::from_secs(30))),
+    )
+    .await
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let result = client.get("/").await;
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(started.elapsed() >= Duration::from_secs(30), "virtual time");
+    all_streams_freed(&client, &server).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_per_request_timeout_overrides_the_default() {
+    let server = trickle_server().await;
+    let client = Client::connect_with(server.local_addr(), client_config(None))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let head = RequestHead::new("GET", "/").with_timeout(Duration::from_secs(2));
+    let mut res = client.send_request(head, Body::empty()).await.unwrap();
+    let result = res.body.collect(1 << 20).await;
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    drop(res);
+    all_streams_freed(&client, &server).await;
 }

@@ -9,7 +9,7 @@
 //! back to the peer only when the application takes them, so the peer's
 //! window (not our memory) bounds the queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::task::Waker;
@@ -35,6 +35,8 @@ pub(crate) enum End {
     Closed(Option<ConnectionError>),
     /// The socket failed.
     Io(io::ErrorKind),
+    /// The request's deadline passed first; we reset the stream with CANCEL.
+    Timeout,
 }
 
 impl End {
@@ -49,6 +51,7 @@ impl End {
             End::Closed(Some(e)) => Error::Connection(e.clone()),
             End::Closed(None) => Error::Closed,
             End::Io(kind) => Error::Io((*kind).into()),
+            End::Timeout => Error::Timeout,
         }
     }
 }
@@ -93,6 +96,8 @@ pub(crate) struct Slot {
     pub headers_sent: bool,
     /// Our message is completely queued.
     pub send_done: bool,
+    /// Client: when the exchange must be over (see [`HttpEngine::set_deadline`]).
+    pub deadline: Option<Instant>,
 }
 
 impl Slot {
@@ -131,6 +136,9 @@ pub(crate) struct HttpEngine {
     /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
     /// wire (RFC 9113 §8.1), so the client stops sending.
     linger: Vec<StreamId>,
+    /// Client request deadlines, earliest first (entries of removed slots
+    /// are removed with them).
+    deadlines: BTreeSet<(Instant, StreamId)>,
 }
 
 impl HttpEngine {
@@ -181,6 +189,7 @@ impl HttpEngine {
             goaway: None,
             end: None,
             linger: Vec::new(),
+            deadlines: BTreeSet::new(),
         }
     }
 
@@ -192,6 +201,44 @@ impl HttpEngine {
                 slot.end = Some(End::LocalReset(reason, ResetCause::Cancelled));
             }
             slot.wake();
+        }
+    }
+
+    /// The exchange on `id` must be over by `at`: past it, unless the
+    /// response is complete, the stream is reset with CANCEL and its handles
+    /// get [`Error::Timeout`].
+    pub fn set_deadline(&mut self, id: StreamId, at: Instant) {
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if let Some(old) = slot.deadline.replace(at) {
+                self.deadlines.remove(&(old, id));
+            }
+            self.deadlines.insert((at, id));
+        }
+    }
+
+    /// Resets the streams whose deadline passed (see [`set_deadline`](Self::set_deadline)).
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.remove(&(at, id));
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            slot.deadline = None;
+            if slot.end.is_some() || slot.recv_end {
+                continue;
+            }
+            let _ = self.conn.reset(id, Reason::CANCEL);
+            slot.end = Some(End::Timeout);
+            slot.wake();
+        }
+    }
+
+    fn remove_slot(&mut self, id: StreamId) {
+        if let Some(at) = self.slots.remove(&id).and_then(|s| s.deadline) {
+            self.deadlines.remove(&(at, id));
         }
     }
 
@@ -244,7 +291,7 @@ impl HttpEngine {
             .is_some_and(|s| !s.recv_open && !s.send_open)
             && !self.linger.contains(&id)
         {
-            self.slots.remove(&id);
+            self.remove_slot(id);
         }
     }
 
@@ -268,7 +315,7 @@ impl HttpEngine {
                 _ => {}
             }
             self.linger.swap_remove(i);
-            self.slots.remove(&id);
+            self.remove_slot(id);
         }
     }
 
@@ -408,6 +455,7 @@ impl HttpEngine {
         }
         self.linger.clear();
         self.slots.retain(|_, s| s.recv_open || s.send_open);
+        self.deadlines.clear();
         // Queued work (it holds handles on this engine) still goes to the
         // driver in `dispatch`, to be dropped there outside the lock.
         for w in self.ready_wakers.drain(..) {
@@ -435,11 +483,16 @@ impl Engine for HttpEngine {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
+        let request = self.deadlines.first().map(|&(at, _)| at);
+        match (self.conn.poll_timeout(), request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.conn.handle_timeout(now);
+        self.expire(now);
     }
 
     fn wants_read(&self) -> bool {
