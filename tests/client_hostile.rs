@@ -336,3 +336,40 @@ async fn tokio_per_request_timeout_overrides_the_default() {
     drop(res);
     all_streams_freed(&client, &server).await;
 }
+
+/// An endless response body: collecting stops at the 4 MiB default with
+/// `BodyTooLarge`, and the stream is cancelled (tokio client).
+#[tokio::test]
+async fn tokio_collected_body_stops_at_the_4_mib_default() {
+    assert_eq!(ClientConfig::default().max_response_body, 4 << 20);
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(|_req| async {
+            let (mut tx, body) = Body::channel();
+            tokio::spawn(async move {
+                let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+                while tx.send(chunk.clone()).await.is_ok() {}
+            });
+            Response::new(200).with_body(body)
+        });
+    let client = Client::connect(server.local_addr()).await.unwrap();
+    let result = client.get("/endless").await;
+    assert!(matches!(result, Err(Error::BodyTooLarge)), "{result:?}");
+    all_streams_freed(&client, &server).await;
+}
+
+/// The same limit on the blocking client, against a 5 MiB response.
+#[test]
+fn blocking_collected_body_stops_at_the_4_mib_default() {
+    assert_eq!(blocking::ClientConfig::default().max_response_body, 4 << 20);
+    let server = blocking::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .spawn(|_req| h2proto::io::Response::new(200).with_body(vec![b'x'; 5 << 20]))
+        .unwrap();
+    let client = blocking::Client::connect(server.local_addr()).unwrap();
+    let result = client.get("/big");
+    assert!(matches!(result, Err(Error::BodyTooLarge)), "{result:?}");
+    // The connection lives on.
+    assert!(matches!(client.get("/big"), Err(Error::BodyTooLarge)));
+}

@@ -24,7 +24,11 @@ pub struct ClientConfig {
     /// The HTTP/2 settings and limits of the connection (role: client).
     pub h2: Config,
     /// Largest response body collected; a larger one cancels the stream and
-    /// fails with [`Error::BodyTooLarge`]. Default 64 MiB.
+    /// fails with [`Error::BodyTooLarge`]. Default 4 MiB (gRPC's default
+    /// receive limit): a hostile or broken server sending an endless body
+    /// costs at most this much. Raise it for larger bodies, or use the tokio
+    /// client's streaming body (`io::tokio::RecvBody`, feature `tokio`),
+    /// whose memory the flow-control window bounds.
     pub max_response_body: usize,
     /// How long one request may take, from sending to the end of the
     /// response; past it the stream is cancelled and the request fails with
@@ -38,7 +42,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             h2: Config::client(),
-            max_response_body: 64 * 1024 * 1024,
+            max_response_body: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
         }

@@ -27,7 +27,12 @@ use crate::proto::{Config, Connection, ConnectionStats, Role};
 pub struct ClientConfig {
     /// The HTTP/2 settings and limits of the connection (role: client).
     pub h2: Config,
-    /// Largest response body [`Client::send`] collects. Default 64 MiB.
+    /// Largest response body [`Client::send`] collects; a larger one
+    /// cancels the stream and fails with [`Error::BodyTooLarge`]. Default
+    /// 4 MiB (gRPC's default receive limit): a hostile or broken server
+    /// sending an endless body costs at most this much. For larger bodies
+    /// use [`Client::send_request`] and read the [`RecvBody`] as it arrives
+    /// (its memory is bounded by the stream's flow-control window).
     pub max_response_body: usize,
     /// How long connecting may take. Default 10 s.
     pub connect_timeout: Duration,
@@ -43,7 +48,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             h2: Config::client(),
-            max_response_body: 64 * 1024 * 1024,
+            max_response_body: 4 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Some(Duration::from_secs(30)),
         }
