@@ -82,7 +82,7 @@ fn main() {
             }
         }
     }
-    // Both close gracefully when dropped.
-    drop(client);
+    // Closed before exiting, or its GOAWAY may never leave.
+    client.close();
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }

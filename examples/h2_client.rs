@@ -1,30 +1,66 @@
-//! Fetches a URL over HTTP/2 (h2c, prior knowledge) with the blocking
-//! adapter and prints the status, the headers and the body.
+//! Fetches a URL over HTTP/2 (h2c, prior knowledge) and prints the status,
+//! the headers and the body; with the tokio client (default) or the
+//! blocking one, so both can be exercised from the command line.
 //!
 //! ```sh
 //! cargo run --example h2_client -- http://127.0.0.1:8080/bytes/16
 //! cargo run --example h2_client -- http://127.0.0.1:8080/echo --data hello
+//! cargo run --example h2_client -- http://127.0.0.1:8080/ --runtime blocking --timeout 5
 //! ```
+//!
+//! On failure it prints the error and exits with status 1, after closing the
+//! connection (GOAWAY, and the RST_STREAM a failed request queued) within a
+//! short deadline, so the server sees a clean end instead of a cut socket.
 
 use std::io::Write;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
 
-use h2proto::io::Request;
-use h2proto::io::blocking::Client;
+use h2proto::io::{Error, Request, Response, blocking, tokio as h2tokio};
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (url, data) = match args.as_slice() {
-        [url] => (url, None),
-        [url, flag, data] if flag == "--data" => (url, Some(data.clone())),
-        _ => {
-            eprintln!("usage: h2_client http://HOST:PORT/PATH [--data BODY]");
-            std::process::exit(2);
+/// How long closing may take before the process exits anyway.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
+
+const USAGE: &str = "usage: h2_client http://HOST:PORT/PATH [--data BODY] \
+                     [--runtime tokio|blocking] [--timeout SECONDS]";
+
+struct Args {
+    addr: String,
+    authority: String,
+    path: String,
+    data: Option<String>,
+    tokio: bool,
+    timeout: Option<Duration>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut url, mut data, mut tokio, mut timeout) = (None, None, true, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--data" => data = Some(args.next().ok_or(USAGE)?),
+            "--runtime" => match args.next().as_deref() {
+                Some("tokio") => tokio = true,
+                Some("blocking") => tokio = false,
+                _ => return Err(USAGE.into()),
+            },
+            "--timeout" => {
+                let secs: f64 = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or("--timeout takes a positive number of seconds")?;
+                timeout = Some(Duration::from_secs_f64(secs));
+            }
+            _ if url.is_none() && !arg.starts_with("--") => url = Some(arg),
+            _ => return Err(USAGE.into()),
         }
-    };
-    let Some(rest) = url.strip_prefix("http://") else {
-        eprintln!("h2_client: only http:// URLs (cleartext HTTP/2) are supported");
-        std::process::exit(2);
-    };
+    }
+    let url = url.ok_or(USAGE)?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs (cleartext HTTP/2) are supported")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -34,35 +70,108 @@ fn main() {
     } else {
         format!("{authority}:80")
     };
-    let client = match Client::connect(&addr) {
-        Ok(c) => c,
+    Ok(Args {
+        addr,
+        authority: authority.to_owned(),
+        path: path.to_owned(),
+        data,
+        tokio,
+        timeout,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(args) => args,
         Err(e) => {
-            eprintln!("h2_client: cannot connect to {addr}: {e}");
-            std::process::exit(1);
+            eprintln!("h2_client: {e}");
+            return ExitCode::from(2);
         }
     };
-    let req = match data {
-        Some(body) => Request::new("POST", path).with_body(body),
-        None => Request::new("GET", path),
+    let req = match &args.data {
+        Some(body) => Request::new("POST", &args.path).with_body(body.clone()),
+        None => Request::new("GET", &args.path),
     }
-    .with_authority(authority);
-    match client.send(req) {
+    .with_authority(&args.authority);
+    let result = if args.tokio {
+        run_tokio(&args, req)
+    } else {
+        run_blocking(&args, req)
+    };
+    match result {
         Ok(res) => {
-            println!("status: {}", res.status);
-            for h in res.headers.iter().chain(&res.trailers) {
-                println!(
-                    "{}: {}",
-                    String::from_utf8_lossy(&h.name),
-                    String::from_utf8_lossy(&h.value)
-                );
-            }
-            println!();
-            let _ = std::io::stdout().write_all(&res.body);
+            print(&res);
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("h2_client: {e}");
-            std::process::exit(1);
+            ExitCode::from(1)
         }
     }
-    client.shutdown();
+}
+
+fn print(res: &Response) {
+    println!("status: {}", res.status);
+    for h in res.headers.iter().chain(&res.trailers) {
+        println!(
+            "{}: {}",
+            String::from_utf8_lossy(&h.name),
+            String::from_utf8_lossy(&h.value)
+        );
+    }
+    println!();
+    let _ = std::io::stdout().write_all(&res.body);
+}
+
+/// The tokio client on a current_thread runtime. The connection is closed
+/// (within [`SHUTDOWN_DEADLINE`]) before returning, error or not.
+fn run_tokio(args: &Args, req: Request) -> Result<Response, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    rt.block_on(async {
+        let mut config = h2tokio::ClientConfig::default();
+        if let Some(t) = args.timeout {
+            config.request_timeout = Some(t);
+            config.connect_timeout = t;
+        }
+        let client = h2tokio::Client::connect_with(&args.addr, config)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
+        let result = client.send(req).await;
+        // GOAWAY (and any RST_STREAM the failure queued) must leave before
+        // the process does.
+        let _ = tokio::time::timeout(SHUTDOWN_DEADLINE, client.shutdown()).await;
+        result.map_err(describe)
+    })
+}
+
+/// The blocking client. The connection is closed (within
+/// [`SHUTDOWN_DEADLINE`]) before returning, error or not.
+fn run_blocking(args: &Args, req: Request) -> Result<Response, String> {
+    let mut config = blocking::ClientConfig::default();
+    if let Some(t) = args.timeout {
+        config.request_timeout = t;
+        config.connect_timeout = t;
+    }
+    let client = blocking::Client::connect_with(&args.addr, config)
+        .map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
+    let result = client.send(req);
+    // `shutdown` waits for the connection to close; a server that never
+    // lets it close must not keep us here.
+    let (done, closed) = mpsc::channel();
+    std::thread::spawn(move || {
+        client.shutdown();
+        let _ = done.send(());
+    });
+    let _ = closed.recv_timeout(SHUTDOWN_DEADLINE);
+    result.map_err(describe)
+}
+
+fn describe(e: Error) -> String {
+    match e {
+        Error::Timeout => "no complete response within the timeout".to_owned(),
+        e => e.to_string(),
+    }
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use h2proto::frame::{self, Continuation, Frame, Ping, Reason, Settings, StreamId, WindowUpdate};
-use h2proto::hpack::HeaderField;
-use h2proto::proto::{Config, ConnectionError, Event, PeerViolation, Rate, Role, TimeoutKind};
+use h2proto::hpack::{DecoderError, HeaderField};
+use h2proto::proto::{
+    Config, ConnectionError, Event, Initiator, PeerViolation, Rate, ResetCause, Role, TimeoutKind,
+};
 use support::*;
 
 /// Asserts the caps that must hold at every step of any flood.
@@ -209,6 +211,53 @@ fn hpack_bomb_is_refused_with_431_and_the_connection_lives() {
         h.and_then(|h| h.get(b"x-bomb").map(|v| v.len())),
         Some(4000)
     );
+}
+
+/// A server answering with a header list over the client's limit: the client
+/// refuses the stream itself, and says so (a `Local` REFUSED_STREAM is never
+/// the peer's "not processed"), with the list's size and the limit.
+#[test]
+fn oversize_response_headers_are_a_local_refusal_with_the_sizes() {
+    let mut raw = client_peer(Config::client());
+    let id = raw.conn.send_request(request("POST", "/"), true).unwrap();
+    raw.read();
+    let mut fields = status(200);
+    for i in 0..50 {
+        fields.push(HeaderField::new(format!("x-big-{i}"), vec![b'v'; 4000]));
+    }
+    let block = raw.block(&fields);
+    let mut out = BytesMut::new();
+    frame::Headers::new(id, block, true, true)
+        .encode(&mut out, 16_384)
+        .unwrap();
+    raw.send_bytes(&out);
+    let events = raw.take_events();
+    let why = events.iter().find_map(|e| match e {
+        Event::Reset {
+            reason: Reason::REFUSED_STREAM,
+            initiator: Initiator::Local,
+            why,
+            ..
+        } => why.clone(),
+        _ => None,
+    });
+    // ":status" "200", then 50 fields of name + 4000 + 32.
+    let expected_size = 7
+        + 3
+        + 32
+        + (0..50)
+            .map(|i| format!("x-big-{i}").len() + 4032)
+            .sum::<usize>();
+    assert_eq!(
+        why,
+        Some(ResetCause::HeaderListLimit(
+            DecoderError::HeaderListTooLarge {
+                size: expected_size,
+                limit: 65_536,
+            }
+        ))
+    );
+    assert_eq!(raw.resets(), [(id.value(), Reason::REFUSED_STREAM)]);
 }
 
 #[test]

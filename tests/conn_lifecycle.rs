@@ -224,6 +224,7 @@ fn s6_8_streams_above_last_stream_id_are_refused_and_retryable() {
                 stream_id,
                 reason: Reason::REFUSED_STREAM,
                 initiator: Initiator::Remote,
+                why: None,
             } => Some(stream_id.value()),
             _ => None,
         })

@@ -15,6 +15,7 @@ fn reset_events(events: &[Event]) -> Vec<(u32, Reason, Initiator)> {
                 stream_id,
                 reason,
                 initiator,
+                ..
             } => Some((stream_id.value(), *reason, *initiator)),
             _ => None,
         })

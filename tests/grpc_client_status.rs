@@ -5,12 +5,12 @@ mod grpc_support;
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use grpc_support::*;
-use h2proto::frame::{Reason, StreamId};
+use h2proto::frame::{self, Reason, StreamId};
 use h2proto::grpc::{Code, Config, Event, Metadata, Status};
-use h2proto::hpack::HeaderField;
-use h2proto::proto::Event as H2;
+use h2proto::hpack::{Encoder, HeaderField};
+use h2proto::proto::{Event as H2, Initiator};
 
 type Raw = Duo<h2proto::grpc::Client, h2proto::proto::Connection>;
 
@@ -247,6 +247,64 @@ fn rst_stream_codes_mapped_and_reason_kept() {
             "{reason:?}"
         );
     }
+}
+
+/// A response whose header list exceeds the client's 64 KiB limit: the
+/// client refused the stream itself, so the status says what happened here,
+/// with the sizes, as RESOURCE_EXHAUSTED (grpc C-core's code for received
+/// metadata over its limit; grpc-go says INTERNAL), not UNAVAILABLE "reset
+/// by peer".
+#[test]
+fn oversize_response_headers_are_resource_exhausted_locally() {
+    let mut d = raw_server(Config::client());
+    let (_, id) = call(&mut d);
+    let mut fields = vec![HeaderField::new(":status", "200")];
+    for i in 0..50 {
+        fields.push(HeaderField::new(format!("x-big-{i}"), vec![b'v'; 4000]));
+    }
+    // Encoded by hand: the server's connection will not send a list over the
+    // limit the client advertised. Nothing enters the dynamic table (a
+    // static entry, then values over 3/4 of it), so HPACK stays in sync.
+    let mut block = BytesMut::new();
+    Encoder::new(4096).encode(&fields, &mut block);
+    frame::Headers::new(id, block.freeze(), false, true)
+        .encode(&mut d.to_c, 16_384)
+        .unwrap();
+    let s = status_of(&mut d);
+    assert_eq!(s.code(), Code::RESOURCE_EXHAUSTED);
+    assert!(
+        s.message().starts_with("response header list of ")
+            && s.message().ends_with(" bytes exceeds the limit of 65536"),
+        "{}",
+        s.message()
+    );
+    assert_eq!(
+        (s.reset_reason(), s.reset_initiator()),
+        (Some(Reason::REFUSED_STREAM), Some(Initiator::Local))
+    );
+}
+
+/// A malformed response (DATA beyond its content-length) is the client's own
+/// PROTOCOL_ERROR reset: INTERNAL, saying why, and not blamed on a reset by
+/// the peer.
+#[test]
+fn malformed_response_is_internal_and_says_why() {
+    let mut d = raw_server(Config::client());
+    let (_, id) = call(&mut d);
+    let mut h = grpc_headers();
+    h.push(HeaderField::new("content-length", "1"));
+    d.s.send_response(id, h, false).unwrap();
+    d.run();
+    frame::Data::new(id, &b"0123456789"[..], false)
+        .encode(&mut d.to_c, 16_384)
+        .unwrap();
+    let s = status_of(&mut d);
+    assert_eq!(s.code(), Code::INTERNAL);
+    assert_eq!(
+        s.message(),
+        "malformed response: DATA length does not match content-length"
+    );
+    assert_eq!(s.reset_initiator(), Some(Initiator::Local));
 }
 
 #[test]

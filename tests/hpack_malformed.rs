@@ -282,7 +282,10 @@ fn limits_fire_while_decoding_and_keep_the_table_in_sync() {
     let mut out = vec![HeaderField::new("keep", "me")];
     assert_eq!(
         decoder.decode(&hex(THREE), &mut out),
-        Err(DecoderError::HeaderListTooLarge { limit: 40 })
+        Err(DecoderError::HeaderListTooLarge {
+            size: 3 * 34,
+            limit: 40
+        })
     );
     assert_eq!(
         out,

@@ -372,7 +372,7 @@ async fn shutdown_deadline_closes_stuck_connections() {
     }
     server.shutdown(Duration::from_millis(200)).await;
     match response.await {
-        Err(Error::Connection(_) | Error::Closed | Error::Reset(_) | Error::Io(_)) => {}
+        Err(Error::Connection(_) | Error::Closed | Error::PeerReset(_) | Error::Io(_)) => {}
         other => panic!("{other:?}"),
     }
     assert!(client.is_closed());
@@ -407,9 +407,21 @@ async fn dropped_handles_free_their_streams() {
     match response.await {
         Ok(mut res) => assert!(matches!(
             res.body.collect(1 << 20).await,
-            Err(Error::Reset(Reason::CANCEL))
+            Err(Error::LocalReset {
+                reason: Reason::CANCEL,
+                ..
+            })
         )),
-        Err(e) => assert!(matches!(e, Error::Reset(Reason::CANCEL)), "{e:?}"),
+        Err(e) => assert!(
+            matches!(
+                e,
+                Error::LocalReset {
+                    reason: Reason::CANCEL,
+                    ..
+                }
+            ),
+            "{e:?}"
+        ),
     }
     // A round trip after the resets: everything before it is processed.
     client.get("/").await.unwrap();

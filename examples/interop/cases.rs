@@ -511,6 +511,11 @@ pub trait Conn {
         md: Metadata,
         options: CallOptions,
     ) -> Result<Box<dyn Call + '_>, String>;
+
+    /// Closes the connection gracefully, within a short deadline, so its
+    /// last frames (GOAWAY) leave before the process exits. Default: drop
+    /// it (the blocking client's drop already waits for the close).
+    fn close(self: Box<Self>) {}
 }
 
 /// One call, as the cases use it.
@@ -651,6 +656,13 @@ impl Conn for TokioConn {
             rt: &self.rt,
             trailers: None,
         }))
+    }
+
+    fn close(self: Box<Self>) {
+        let TokioConn { client, rt } = *self;
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.shutdown()).await;
+        });
     }
 }
 

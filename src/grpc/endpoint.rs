@@ -435,12 +435,25 @@ impl Core {
                     self.push(Event::Closed { error });
                 }
                 proto::Event::Reset {
-                    stream_id, reason, ..
+                    stream_id,
+                    reason,
+                    initiator,
+                    why,
                 } => {
                     if let Some(c) = self.calls.get_mut(&stream_id) {
                         c.send.drop_all();
                     }
-                    self.end_call(stream_id, Status::from_reset(reason), None);
+                    // Our own resets say what happened here; only the peer's
+                    // are "reset by peer".
+                    let status = match initiator {
+                        proto::Initiator::Local => Status::from_local_reset(
+                            reason,
+                            &why.unwrap_or(proto::ResetCause::PeerError),
+                            self.role(),
+                        ),
+                        proto::Initiator::Remote => Status::from_reset(reason),
+                    };
+                    self.end_call(stream_id, status, None);
                 }
                 other => self.dispatch(other, now),
             }

@@ -8,6 +8,8 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::frame::Reason;
+use crate::hpack::DecoderError;
+use crate::proto::{Initiator, ResetCause, Role};
 
 /// A gRPC status code. Known codes have constants; any other `u32` received
 /// is kept as is (and displays as a number).
@@ -152,7 +154,7 @@ pub struct Status {
     code: Code,
     message: String,
     details: Option<Bytes>,
-    reset: Option<Reason>,
+    reset: Option<(Reason, Initiator)>,
 }
 
 impl Status {
@@ -171,14 +173,60 @@ impl Status {
         Status::new(Code::OK, "")
     }
 
-    /// The status for a stream reset with `reason` (see [`Code::from_reset`]);
-    /// the reason stays available in [`reset_reason`](Status::reset_reason).
+    /// The status for a stream the peer reset with `reason` (see
+    /// [`Code::from_reset`]); the reason stays available in
+    /// [`reset_reason`](Status::reset_reason).
     pub fn from_reset(reason: Reason) -> Status {
         let mut s = Status::new(
             Code::from_reset(reason),
             format!("stream reset by peer with {reason:?}"),
         );
-        s.reset = Some(reason);
+        s.reset = Some((reason, Initiator::Remote));
+        s
+    }
+
+    /// The status for a stream this endpoint reset itself with `reason`
+    /// because of `why`, on the `role` side. It says what happened here, not
+    /// what the peer did, with the code gRPC gives the local condition: a
+    /// header list over our limit is RESOURCE_EXHAUSTED (as grpc C-core;
+    /// grpc-go says INTERNAL "peer header list size exceeded limit"), a
+    /// malformed message or another broken stream rule INTERNAL, a request
+    /// never sent because we shut down UNAVAILABLE, a cancellation
+    /// CANCELLED.
+    pub fn from_local_reset(reason: Reason, why: &ResetCause, role: Role) -> Status {
+        let what = match role {
+            Role::Client => "response",
+            Role::Server => "request",
+        };
+        let (code, message) = match why {
+            ResetCause::HeaderListLimit(limit) => (
+                Code::RESOURCE_EXHAUSTED,
+                match limit {
+                    DecoderError::HeaderListTooLarge { size, limit } => {
+                        format!("{what} header list of {size} bytes exceeds the limit of {limit}")
+                    }
+                    DecoderError::TooManyFields { limit } => {
+                        format!("{what} has more than {limit} header fields")
+                    }
+                    DecoderError::StringTooLong { len, limit } => {
+                        format!("{what} header field of {len} bytes exceeds the limit of {limit}")
+                    }
+                    other => format!("{what} headers over our limits: {other}"),
+                },
+            ),
+            ResetCause::Malformed(m) => (Code::INTERNAL, format!("malformed {what}: {m}")),
+            ResetCause::ShuttingDown => (
+                Code::UNAVAILABLE,
+                "the connection is shutting down; the call was never sent".to_owned(),
+            ),
+            ResetCause::Cancelled => (Code::CANCELLED, "cancelled locally".to_owned()),
+            _ => (
+                Code::INTERNAL,
+                format!("the peer broke a stream rule; stream reset locally with {reason:?}"),
+            ),
+        };
+        let mut s = Status::new(code, message);
+        s.reset = Some((reason, Initiator::Local));
         s
     }
 
@@ -205,7 +253,14 @@ impl Status {
 
     /// The RST_STREAM code this status was synthesized from, if it was.
     pub fn reset_reason(&self) -> Option<Reason> {
-        self.reset
+        self.reset.map(|(reason, _)| reason)
+    }
+
+    /// Who reset the stream this status was synthesized from: `Remote` for
+    /// the peer's RST_STREAM (or a stream above its GOAWAY), `Local` for
+    /// our own.
+    pub fn reset_initiator(&self) -> Option<Initiator> {
+        self.reset.map(|(_, initiator)| initiator)
     }
 
     /// Whether the code is OK.
@@ -276,6 +331,37 @@ pub fn decode_message(value: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Our own resets say what happened here, never "reset by peer".
+    #[test]
+    fn local_resets_name_the_local_cause() {
+        let s = Status::from_local_reset(
+            Reason::FLOW_CONTROL_ERROR,
+            &ResetCause::PeerError,
+            Role::Client,
+        );
+        assert_eq!(s.code(), Code::INTERNAL);
+        assert!(!s.message().contains("by peer"), "{}", s.message());
+        assert!(s.message().contains("reset locally"), "{}", s.message());
+        assert_eq!(s.reset_initiator(), Some(Initiator::Local));
+        let s = Status::from_local_reset(
+            Reason::REFUSED_STREAM,
+            &ResetCause::HeaderListLimit(DecoderError::TooManyFields { limit: 256 }),
+            Role::Server,
+        );
+        assert_eq!(s.code(), Code::RESOURCE_EXHAUSTED);
+        assert_eq!(s.message(), "request has more than 256 header fields");
+        let s = Status::from_local_reset(
+            Reason::REFUSED_STREAM,
+            &ResetCause::ShuttingDown,
+            Role::Client,
+        );
+        assert_eq!(s.code(), Code::UNAVAILABLE);
+        assert_eq!(
+            Status::from_reset(Reason::CANCEL).reset_initiator(),
+            Some(Initiator::Remote)
+        );
+    }
 
     #[test]
     fn codes_named() {

@@ -273,6 +273,7 @@ impl Decoder {
                     });
                 } else if state.list_size > self.limits.max_header_list_size {
                     state.error = Some(DecoderError::HeaderListTooLarge {
+                        size: state.list_size,
                         limit: self.limits.max_header_list_size,
                     });
                 } else {
@@ -281,6 +282,13 @@ impl Decoder {
             }
         }
         match state.error {
+            // The whole list's size, not where it crossed the limit.
+            Some(DecoderError::HeaderListTooLarge { limit, .. }) => {
+                Err(DecoderError::HeaderListTooLarge {
+                    size: state.list_size,
+                    limit,
+                })
+            }
             Some(e) => Err(e),
             None => Ok(()),
         }

@@ -78,8 +78,11 @@ pub enum DecoderError {
     /// The decoded header list (name + value + 32 per field, RFC 9113 §6.5.2)
     /// exceeds [`DecoderLimits::max_header_list_size`](super::DecoderLimits::max_header_list_size).
     /// The table is kept in sync.
-    #[error("hpack: header list larger than {limit} bytes")]
+    #[error("hpack: header list of {size} bytes larger than {limit} bytes")]
     HeaderListTooLarge {
+        /// The size of the whole list (name + value + 32 per field), counted
+        /// to the end of the block.
+        size: usize,
         /// The limit in force.
         limit: usize,
     },

@@ -20,7 +20,7 @@ use bytes::Bytes;
 
 use crate::frame::Reason;
 use crate::hpack::HeaderField;
-use crate::proto::{ConnectionError, UserError};
+use crate::proto::{ConnectionError, Initiator, ResetCause, UserError};
 
 /// An HTTP request with its whole body.
 ///
@@ -185,10 +185,23 @@ pub enum Error {
     /// The connection closed cleanly (or was shut down) before the exchange finished.
     #[error("connection closed")]
     Closed,
-    /// The stream was reset with this code. `REFUSED_STREAM` means the peer
-    /// did no work on it: safe to retry.
-    #[error("stream reset: {0}")]
-    Reset(Reason),
+    /// The peer reset the stream with this code: its RST_STREAM, or
+    /// REFUSED_STREAM for a stream above the last stream id of its GOAWAY.
+    /// REFUSED_STREAM from the peer means it did no work on the request
+    /// (RFC 9113 §8.7; see [`is_unprocessed`](Error::is_unprocessed)).
+    #[error("stream reset by the peer with {0}")]
+    PeerReset(Reason),
+    /// This side reset the stream, with `reason` on the wire, because of
+    /// `why` (e.g. the response's header list exceeded our limit, or the
+    /// response was malformed). The peer may have processed the request:
+    /// it is never sent again, whatever the code.
+    #[error("stream reset locally with {reason}: {why}")]
+    LocalReset {
+        /// The RST_STREAM code we sent.
+        reason: Reason,
+        /// Why.
+        why: ResetCause,
+    },
     /// The connection refused the request as given (malformed headers, ...).
     #[error("request refused locally: {0}")]
     User(#[from] UserError),
@@ -198,4 +211,26 @@ pub enum Error {
     /// No answer within the configured time; the stream was cancelled.
     #[error("timed out")]
     Timeout,
+}
+
+impl Error {
+    /// True when the peer said it did no work on the request: a
+    /// REFUSED_STREAM from the peer, or a stream above the last stream id of
+    /// its GOAWAY (RFC 9113 §8.7). Only then may a request, even a
+    /// non-idempotent one, be sent again; the clients do so themselves a
+    /// few times. A reset of our own never qualifies.
+    pub fn is_unprocessed(&self) -> bool {
+        matches!(self, Error::PeerReset(Reason::REFUSED_STREAM))
+    }
+}
+
+/// The error for a stream reset the core reported, keeping who reset it.
+pub(crate) fn reset_error(reason: Reason, initiator: Initiator, why: Option<ResetCause>) -> Error {
+    match initiator {
+        Initiator::Local => Error::LocalReset {
+            reason,
+            why: why.unwrap_or(ResetCause::PeerError),
+        },
+        Initiator::Remote => Error::PeerReset(reason),
+    }
 }

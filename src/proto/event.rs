@@ -5,9 +5,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::error::ConnectionError;
-use super::headers::CheckedBlock;
+use super::headers::{CheckedBlock, Malformed};
 use crate::frame::{Reason, StreamId};
-use crate::hpack::HeaderField;
+use crate::hpack::{DecoderError, HeaderField};
 
 /// Something that happened on the connection. Poll them with
 /// [`Connection::poll_event`](super::Connection::poll_event) until `None`.
@@ -57,8 +57,12 @@ pub enum Event {
         /// last stream id are reported this way.
         reason: Reason,
         /// Who reset it: `Local` when we reset it because the peer broke a
-        /// stream-level rule (the application's own resets are not reported).
+        /// stream-level rule or exceeded one of our limits (the application's
+        /// own resets are not reported). Only a `Remote` REFUSED_STREAM means
+        /// the peer did no work on the stream; a `Local` one never does.
         initiator: Initiator,
+        /// Why we reset it: `Some` exactly when `initiator` is `Local`.
+        why: Option<ResetCause>,
     },
     /// `send_data` took less than offered on this stream before; there is room now.
     Writable {
@@ -100,6 +104,35 @@ pub enum Initiator {
     Local,
     /// The peer.
     Remote,
+}
+
+/// Why this endpoint reset a stream (the `why` of a local [`Event::Reset`]).
+///
+/// The adapters also use it for the resets the application caused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResetCause {
+    /// The peer's header list exceeded one of our limits (size, field count,
+    /// string length: [`DecoderError::keeps_table_in_sync`]); sent as
+    /// REFUSED_STREAM, yet the peer may have processed the request.
+    #[error("{0}")]
+    HeaderListLimit(DecoderError),
+    /// The peer sent a malformed message (RFC 9113 §8.1.1).
+    #[error("malformed message: {0}")]
+    Malformed(Malformed),
+    /// The peer broke another stream-level rule (flow control, a frame the
+    /// stream's state forbids, a stream-scope frame error): the reset's
+    /// reason says which.
+    #[error("the peer broke a stream-level rule")]
+    PeerError,
+    /// A request waiting for a concurrency slot was never sent: we shut the
+    /// connection down (reported as REFUSED_STREAM).
+    #[error("the connection is shutting down; the request was never sent")]
+    ShuttingDown,
+    /// The application (or its adapter) cancelled the stream: a dropped
+    /// handle or body sender, a timeout, a body over its limit.
+    #[error("cancelled locally")]
+    Cancelled,
 }
 
 /// The peer's settings as currently in force.

@@ -28,6 +28,6 @@ pub use budget::{BudgetStats, DEFAULT_MEMORY_BUDGET, MemoryBudget};
 pub use config::{Config, Rate, Role, SettingsUpdate};
 pub use connection::Connection;
 pub use error::{ConnectionError, PeerViolation, TimeoutKind, UserError};
-pub use event::{Event, Headers, Initiator, PeerSettings};
+pub use event::{Event, Headers, Initiator, PeerSettings, ResetCause};
 pub use headers::Malformed;
 pub use stats::{ConnectionStats, ControlCounts, Counters, StatesCount, StreamStats};

@@ -6,12 +6,12 @@ use bytes::{Bytes, BytesMut};
 
 use super::connection::{Connection, Lifecycle, PartialBlock, Shutdown};
 use super::error::{ConnectionError, PeerViolation};
-use super::event::{Event, Headers, Initiator};
+use super::event::{Event, Headers, Initiator, ResetCause};
 use super::headers::{BlockKind, BodyLength, Malformed, check_block};
 use super::stream::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
 use super::stream::store::{RecvPhase, Stream};
 use crate::frame::{self, Frame, FrameError, Reason, RstStream, Setting, StreamId, WindowUpdate};
-use crate::hpack::HeaderField;
+use crate::hpack::{DecoderError, HeaderField};
 use crate::sched::control::ControlItem;
 
 impl Connection {
@@ -158,8 +158,8 @@ impl Connection {
         // Room for a typical request's fields: no regrowth on the hot path.
         let mut fields = Vec::with_capacity(8);
         let oversize = match self.hpack.decode(&block, &mut fields) {
-            Ok(()) => false,
-            Err(e) if e.keeps_table_in_sync() => true,
+            Ok(()) => None,
+            Err(e) if e.keeps_table_in_sync() => Some(e),
             Err(e) => {
                 self.peer_error(Reason::COMPRESSION_ERROR, PeerViolation::Hpack(e));
                 return;
@@ -175,8 +175,8 @@ impl Connection {
             self.reset_for_peer_error(id, reason);
             return;
         }
-        if oversize {
-            self.refuse_oversize(id);
+        if let Some(e) = oversize {
+            self.refuse_oversize(id, e);
             return;
         }
         self.message_headers(id, fields, end_stream);
@@ -385,6 +385,7 @@ impl Connection {
             stream_id: id,
             reason: r.error_code,
             initiator: Initiator::Remote,
+            why: None,
         });
     }
 
@@ -571,6 +572,7 @@ impl Connection {
                 stream_id: id,
                 reason: Reason::REFUSED_STREAM,
                 initiator: Initiator::Remote,
+                why: None,
             });
         }
     }
@@ -628,16 +630,16 @@ impl Connection {
     }
 
     /// A malformed message (§8.1.1): reset the stream, the connection lives on.
-    fn malformed(&mut self, id: StreamId, _why: Malformed) {
+    fn malformed(&mut self, id: StreamId, why: Malformed) {
         self.glitch();
-        self.reset_for_peer_error(id, Reason::PROTOCOL_ERROR);
+        self.reset_stream_for_peer(id, Reason::PROTOCOL_ERROR, true, ResetCause::Malformed(why));
     }
 
     /// A header list over our SETTINGS_MAX_HEADER_LIST_SIZE (or field count):
     /// our limit, not a protocol error, and the HPACK table is in sync. A
     /// server answers a request with 431 (RFC 9113 §10.5.1) before resetting
     /// it; either side resets with REFUSED_STREAM so no DATA follows.
-    fn refuse_oversize(&mut self, id: StreamId) {
+    fn refuse_oversize(&mut self, id: StreamId, limit: DecoderError) {
         self.counters.oversize_header_lists += 1;
         self.glitch();
         let is_request = self.config.role == super::config::Role::Server
@@ -654,18 +656,29 @@ impl Connection {
                 end_stream,
             });
         }
-        self.reset_stream_for_peer(id, Reason::REFUSED_STREAM, false);
+        self.reset_stream_for_peer(
+            id,
+            Reason::REFUSED_STREAM,
+            false,
+            ResetCause::HeaderListLimit(limit),
+        );
     }
 
     /// Resets a stream because the peer broke a stream-level rule.
     pub(crate) fn reset_for_peer_error(&mut self, id: StreamId, reason: Reason) {
-        self.reset_stream_for_peer(id, reason, true);
+        self.reset_stream_for_peer(id, reason, true, ResetCause::PeerError);
     }
 
     /// Resets a stream because of the peer. `cancel_queued` drops every
     /// control item not yet written for it (not wanted when we just queued
     /// a final response such as a 431 to go before the RST_STREAM).
-    fn reset_stream_for_peer(&mut self, id: StreamId, reason: Reason, cancel_queued: bool) {
+    fn reset_stream_for_peer(
+        &mut self,
+        id: StreamId,
+        reason: Reason,
+        cancel_queued: bool,
+        why: ResetCause,
+    ) {
         self.charge_reset();
         self.counters.resets_sent_for_peer_errors += 1;
         self.respond(ControlItem::Reset(RstStream::new(id, reason)));
@@ -680,6 +693,7 @@ impl Connection {
                 stream_id: id,
                 reason,
                 initiator: Initiator::Local,
+                why: Some(why),
             });
         } else {
             self.store.remember(id, CloseCause::ResetSent);

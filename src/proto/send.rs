@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::config::{Role, SettingsUpdate};
 use super::connection::{Connection, Lifecycle, PendingOpen, Shutdown};
 use super::error::{ConnectionError, UserError};
-use super::event::{Event, Initiator};
+use super::event::{Event, Initiator, ResetCause};
 use super::headers::{BlockKind, Malformed, check_block};
 use super::stream::state::{CloseCause, StreamState};
 use super::stream::store::Stream;
@@ -315,6 +315,7 @@ impl Connection {
                     stream_id: p.id,
                     reason: Reason::REFUSED_STREAM,
                     initiator: Initiator::Local,
+                    why: Some(ResetCause::ShuttingDown),
                 });
             }
         }

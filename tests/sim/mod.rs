@@ -410,6 +410,7 @@ impl Sim {
                 stream_id,
                 reason,
                 initiator,
+                ..
             } => {
                 // Between two correct endpoints nobody breaks a stream rule:
                 // our own resets are only refusals (a client's queued

@@ -12,8 +12,9 @@ use bytes::BytesMut;
 use super::driver::{self, Msg, Outgoing};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
+use crate::io::reset_error;
 use crate::io::{Error, Request, Response};
-use crate::proto::{Config, Connection, Event, MemoryBudget};
+use crate::proto::{Config, Connection, Event, MemoryBudget, ResetCause};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
 /// fields.
@@ -23,7 +24,11 @@ pub struct ClientConfig {
     /// The HTTP/2 settings and limits of the connection (role: client).
     pub h2: Config,
     /// Largest response body collected; a larger one cancels the stream and
-    /// fails with [`Error::BodyTooLarge`]. Default 64 MiB.
+    /// fails with [`Error::BodyTooLarge`]. Default 4 MiB (gRPC's default
+    /// receive limit): a hostile or broken server sending an endless body
+    /// costs at most this much. Raise it for larger bodies, or use the tokio
+    /// client's streaming body (`io::tokio::RecvBody`, feature `tokio`),
+    /// whose memory the flow-control window bounds.
     pub max_response_body: usize,
     /// How long one request may take, from sending to the end of the
     /// response; past it the stream is cancelled and the request fails with
@@ -37,7 +42,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             h2: Config::client(),
-            max_response_body: 64 * 1024 * 1024,
+            max_response_body: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
         }
@@ -120,7 +125,11 @@ impl Client {
     /// A request the server refused with REFUSED_STREAM (it did no work on
     /// it, RFC 9113 §8.7: e.g. it was over the server's concurrency limit
     /// before its SETTINGS arrived) is sent again, up to
-    /// [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times.
+    /// [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times. Only the server's
+    /// word counts ([`Error::is_unprocessed`]): a stream this client reset
+    /// itself (e.g. response headers over its limit, answered with
+    /// REFUSED_STREAM too) fails with [`Error::LocalReset`] and is never
+    /// sent again.
     pub fn send(&self, mut req: Request) -> Result<Response, Error> {
         if req.authority.is_none() {
             req.authority = Some(self.authority.clone());
@@ -128,9 +137,7 @@ impl Client {
         let mut tries = 0;
         loop {
             match self.send_once(req.clone()) {
-                Err(Error::Reset(Reason::REFUSED_STREAM)) if tries < Self::REFUSED_RETRIES => {
-                    tries += 1;
-                }
+                Err(e) if e.is_unprocessed() && tries < Self::REFUSED_RETRIES => tries += 1,
                 result => return result,
             }
         }
@@ -261,8 +268,11 @@ impl driver::Role for ClientRole {
                 self.complete(conn, stream_id);
             }
             Event::Reset {
-                stream_id, reason, ..
-            } => self.fail(stream_id, Error::Reset(reason)),
+                stream_id,
+                reason,
+                initiator,
+                why,
+            } => self.fail(stream_id, reset_error(reason, initiator, why)),
             Event::Writable { stream_id } => {
                 if let Some(s) = self.streams.get_mut(&stream_id)
                     && s.request_body.pump(conn, stream_id).is_err()
@@ -378,7 +388,10 @@ impl ClientRole {
                 Ok(res)
             }
             // Only possible if the core ended a stream without headers.
-            None => Err(Error::Reset(Reason::PROTOCOL_ERROR)),
+            None => Err(Error::LocalReset {
+                reason: Reason::PROTOCOL_ERROR,
+                why: ResetCause::PeerError,
+            }),
         };
         let _ = s.reply.send(result);
     }

@@ -299,7 +299,12 @@ impl SendSide {
                     Some(Piece::End) => return self.send_data(Bytes::new(), true).await,
                     // The sender was dropped: the message is cut short and
                     // `Drop` resets the stream.
-                    None => return Err(Error::Reset(crate::frame::Reason::CANCEL)),
+                    None => {
+                        return Err(Error::LocalReset {
+                            reason: crate::frame::Reason::CANCEL,
+                            why: crate::proto::ResetCause::Cancelled,
+                        });
+                    }
                 }
             },
             Kind::Recv(mut body) => {

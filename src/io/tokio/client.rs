@@ -27,7 +27,12 @@ use crate::proto::{BudgetStats, Config, Connection, ConnectionStats, DEFAULT_MEM
 pub struct ClientConfig {
     /// The HTTP/2 settings and limits of the connection (role: client).
     pub h2: Config,
-    /// Largest response body [`Client::send`] collects. Default 64 MiB.
+    /// Largest response body [`Client::send`] collects; a larger one
+    /// cancels the stream and fails with [`Error::BodyTooLarge`]. Default
+    /// 4 MiB (gRPC's default receive limit): a hostile or broken server
+    /// sending an endless body costs at most this much. For larger bodies
+    /// use [`Client::send_request`] and read the [`RecvBody`] as it arrives
+    /// (its memory is bounded by the stream's flow-control window).
     pub max_response_body: usize,
     /// How long connecting may take. Default 10 s.
     pub connect_timeout: Duration,
@@ -36,15 +41,22 @@ pub struct ClientConfig {
     /// collected, request bytes waiting for the peer): past it, no early
     /// credit. Default [`DEFAULT_MEMORY_BUDGET`] (1 MiB).
     pub memory_budget: usize,
+    /// How long one request may take, from sending it to the end of the
+    /// response body, unless its [`RequestHead::timeout`] says otherwise;
+    /// past it the stream is reset with CANCEL and the response future or
+    /// body fails with [`Error::Timeout`]. `None`: no limit. Default 30 s
+    /// (the blocking client's).
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             h2: Config::client(),
-            max_response_body: 64 * 1024 * 1024,
+            max_response_body: 4 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            request_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -62,6 +74,9 @@ pub struct RequestHead {
     pub authority: Option<String>,
     /// Regular header fields (names lowercase).
     pub headers: Vec<HeaderField>,
+    /// How long this exchange may take, response body included; `None`: the
+    /// client's [`ClientConfig::request_timeout`]. `Duration::MAX`: no limit.
+    pub timeout: Option<Duration>,
 }
 
 impl RequestHead {
@@ -73,7 +88,14 @@ impl RequestHead {
             scheme: "http".to_owned(),
             authority: None,
             headers: Vec::new(),
+            timeout: None,
         }
+    }
+
+    /// Sets this request's timeout (see [`RequestHead::timeout`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Adds a header field; the name is lowercased.
@@ -143,6 +165,7 @@ struct Inner {
     handle: Handle<HttpEngine>,
     authority: String,
     max_response_body: usize,
+    request_timeout: Option<Duration>,
     task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
 }
 
@@ -168,6 +191,17 @@ impl Client {
 
     /// Connects with this configuration; the connection's task is spawned
     /// on the current tokio runtime.
+    ///
+    /// It returns once TCP is connected, with our preface and SETTINGS
+    /// queued, *before* the server's SETTINGS arrive. What a caller may rely
+    /// on then: requests can be sent at once (they go out in order); until
+    /// the server's SETTINGS are in, the client assumes the RFC defaults
+    /// (100 concurrent streams as [`can_take_new_request`](Self::can_take_new_request)
+    /// counts them, a 65,535-byte send window), so a request beyond the
+    /// server's real limit may be refused with REFUSED_STREAM, which
+    /// [`send`](Self::send) retries. A peer that is not an HTTP/2 server
+    /// shows up as the first request's error, not here. To know the
+    /// server's settings are in, wait for a first response.
     pub async fn connect_with(
         addr: impl ToSocketAddrs,
         config: ClientConfig,
@@ -187,6 +221,7 @@ impl Client {
                 handle,
                 authority: peer.to_string(),
                 max_response_body: config.max_response_body,
+                request_timeout: config.request_timeout,
                 task: Mutex::new(Some(task)),
             }),
         })
@@ -197,7 +232,10 @@ impl Client {
     /// while waiting, through its sender.
     ///
     /// Dropping the future (or later the response body) before the end
-    /// resets the stream with CANCEL.
+    /// resets the stream with CANCEL; so does the request's timeout
+    /// ([`RequestHead::timeout`], else [`ClientConfig::request_timeout`]),
+    /// which covers the whole exchange: the future, or the body's reads,
+    /// then fail with [`Error::Timeout`].
     pub fn send_request(&self, head: RequestHead, body: Body) -> ResponseFuture {
         let handle = &self.inner.handle;
         let authority = head
@@ -209,6 +247,8 @@ impl Client {
         fields.push(HeaderField::new(":authority", authority));
         fields.push(HeaderField::new(":path", head.path));
         fields.extend(head.headers);
+        let timeout = head.timeout.or(self.inner.request_timeout);
+        let deadline = timeout.and_then(|t| super::driver::now().checked_add(t));
         let mut kind = body.into_kind();
         let end = matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
         // Open the stream and hand over as much of a whole body as fits, in one lock.
@@ -247,6 +287,9 @@ impl Client {
                     ..Slot::default()
                 },
             );
+            if let Some(at) = deadline {
+                e.set_deadline(id, at);
+            }
             Ok((id, done))
         });
         let (id, done) = match opened {
@@ -291,24 +334,33 @@ impl Client {
     }
 
     /// Sends a whole request and collects the whole response (up to
-    /// [`ClientConfig::max_response_body`]). A request refused with
-    /// REFUSED_STREAM (the server did no work on it, RFC 9113 §8.7) is sent
-    /// again, up to [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times.
+    /// [`ClientConfig::max_response_body`], within
+    /// [`ClientConfig::request_timeout`]). A request the server refused with
+    /// REFUSED_STREAM (it did no work on it, RFC 9113 §8.7) is sent again,
+    /// up to [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times, within the
+    /// same timeout. Only the server's word counts ([`Error::is_unprocessed`]):
+    /// a stream this client reset itself (e.g. response headers over its
+    /// limit, refused with REFUSED_STREAM too) fails with
+    /// [`Error::LocalReset`] and is never sent again.
     pub async fn send(&self, req: crate::io::Request) -> Result<crate::io::Response, Error> {
-        let head = RequestHead {
+        let mut head = RequestHead {
             method: req.method,
             path: req.path,
             scheme: req.scheme,
             authority: req.authority,
             headers: req.headers,
+            timeout: None,
         };
+        let now = super::driver::now();
+        let deadline = self.inner.request_timeout.and_then(|t| now.checked_add(t));
         let mut tries = 0;
         loop {
+            if let Some(at) = deadline {
+                head.timeout = Some(at.saturating_duration_since(super::driver::now()));
+            }
             let body = Body::full(req.body.clone()).with_trailers(req.trailers.clone());
             match self.send_request(head.clone(), body).await {
-                Err(Error::Reset(Reason::REFUSED_STREAM)) if tries < Self::REFUSED_RETRIES => {
-                    tries += 1;
-                }
+                Err(e) if e.is_unprocessed() && tries < Self::REFUSED_RETRIES => tries += 1,
                 Err(e) => return Err(e),
                 Ok(mut res) => {
                     let body = res.body.collect(self.inner.max_response_body).await?;

@@ -56,6 +56,12 @@ const MAX_IO_SLICES: usize = 64;
 /// Turns with progress before the driver yields to other tasks.
 const TURNS_BEFORE_YIELD: usize = 32;
 
+/// The time the core runs on: tokio's clock (the same as the system's,
+/// except under a paused test clock, where timers then fire on virtual time).
+pub(crate) fn now() -> Instant {
+    ::tokio::time::Instant::now().into_std()
+}
+
 /// Work run on the connection's own task.
 pub(crate) type LocalTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -263,7 +269,7 @@ where
         }
         for _ in 0..TURNS_BEFORE_YIELD {
             let mut progress = false;
-            let now = Instant::now();
+            let now = now();
             let (wants_read, closed, deadline) = this.turn(now);
 
             // The connection's own tasks (handlers): they lock the engine
@@ -392,7 +398,7 @@ impl<IO, E: Engine> Driver<IO, E> {
         let mut shared = self.handle.lock();
         shared.finished = true;
         shared.engine.finish(io_error);
-        shared.engine.dispatch(Instant::now(), &mut spawn);
+        shared.engine.dispatch(now(), &mut spawn);
         // Unlock before the never-run tasks are dropped: dropping them drops
         // handles, which lock the engine.
         drop(shared);

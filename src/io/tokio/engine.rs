@@ -9,7 +9,7 @@
 //! back to the peer only when the application takes them, so the peer's
 //! window (not our memory) bounds the queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::task::Waker;
@@ -22,27 +22,38 @@ use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::proto::stream::state::StreamState;
-use crate::proto::{Connection, ConnectionError, Event, Headers, MemoryBudget};
+use crate::proto::{
+    Connection, ConnectionError, Event, Headers, Initiator, MemoryBudget, ResetCause,
+};
 
 /// How a stream (or the whole connection) ended early.
 #[derive(Debug, Clone)]
 pub(crate) enum End {
-    /// RST_STREAM, either way.
-    Reset(Reason),
+    /// RST_STREAM from the peer (or REFUSED_STREAM above its GOAWAY).
+    PeerReset(Reason),
+    /// We reset the stream (our RST_STREAM's code, and why).
+    LocalReset(Reason, ResetCause),
     /// The connection closed (with an error, or cleanly).
     Closed(Option<ConnectionError>),
     /// The socket failed.
     Io(io::ErrorKind),
+    /// The request's deadline passed first; we reset the stream with CANCEL.
+    Timeout,
 }
 
 impl End {
     /// The error a handle reports.
     pub(crate) fn to_error(&self) -> Error {
         match self {
-            End::Reset(reason) => Error::Reset(*reason),
+            End::PeerReset(reason) => Error::PeerReset(*reason),
+            End::LocalReset(reason, why) => Error::LocalReset {
+                reason: *reason,
+                why: why.clone(),
+            },
             End::Closed(Some(e)) => Error::Connection(e.clone()),
             End::Closed(None) => Error::Closed,
             End::Io(kind) => Error::Io((*kind).into()),
+            End::Timeout => Error::Timeout,
         }
     }
 }
@@ -87,6 +98,8 @@ pub(crate) struct Slot {
     pub headers_sent: bool,
     /// Our message is completely queued.
     pub send_done: bool,
+    /// Client: when the exchange must be over (see [`HttpEngine::set_deadline`]).
+    pub deadline: Option<Instant>,
 }
 
 impl Slot {
@@ -138,6 +151,9 @@ pub(crate) struct HttpEngine {
     /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
     /// wire (RFC 9113 §8.1), so the client stops sending.
     linger: Vec<StreamId>,
+    /// Client request deadlines, earliest first (entries of removed slots
+    /// are removed with them).
+    deadlines: BTreeSet<(Instant, StreamId)>,
 }
 
 impl HttpEngine {
@@ -199,6 +215,7 @@ impl HttpEngine {
             collecting_charged: 0,
             last_held: 0,
             linger: Vec::new(),
+            deadlines: BTreeSet::new(),
         }
     }
 
@@ -241,9 +258,47 @@ impl HttpEngine {
         let _ = self.conn.reset(id, reason);
         if let Some(slot) = self.slots.get_mut(&id) {
             if slot.end.is_none() {
-                slot.end = Some(End::Reset(reason));
+                slot.end = Some(End::LocalReset(reason, ResetCause::Cancelled));
             }
             slot.wake();
+        }
+    }
+
+    /// The exchange on `id` must be over by `at`: past it, unless the
+    /// response is complete, the stream is reset with CANCEL and its handles
+    /// get [`Error::Timeout`].
+    pub fn set_deadline(&mut self, id: StreamId, at: Instant) {
+        if let Some(slot) = self.slots.get_mut(&id) {
+            if let Some(old) = slot.deadline.replace(at) {
+                self.deadlines.remove(&(old, id));
+            }
+            self.deadlines.insert((at, id));
+        }
+    }
+
+    /// Resets the streams whose deadline passed (see [`set_deadline`](Self::set_deadline)).
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.remove(&(at, id));
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            slot.deadline = None;
+            if slot.end.is_some() || slot.recv_end {
+                continue;
+            }
+            let _ = self.conn.reset(id, Reason::CANCEL);
+            slot.end = Some(End::Timeout);
+            slot.wake();
+        }
+    }
+
+    fn remove_slot(&mut self, id: StreamId) {
+        if let Some(at) = self.slots.remove(&id).and_then(|s| s.deadline) {
+            self.deadlines.remove(&(at, id));
         }
     }
 
@@ -296,7 +351,7 @@ impl HttpEngine {
             .is_some_and(|s| !s.recv_open && !s.send_open)
             && !self.linger.contains(&id)
         {
-            self.slots.remove(&id);
+            self.remove_slot(id);
         }
     }
 
@@ -320,7 +375,7 @@ impl HttpEngine {
                 _ => {}
             }
             self.linger.swap_remove(i);
-            self.slots.remove(&id);
+            self.remove_slot(id);
         }
     }
 
@@ -372,11 +427,19 @@ impl HttpEngine {
                 }
             }
             Event::Reset {
-                stream_id, reason, ..
+                stream_id,
+                reason,
+                initiator,
+                why,
             } => {
                 if let Some(slot) = self.slots.get_mut(&stream_id) {
                     if slot.end.is_none() {
-                        slot.end = Some(End::Reset(reason));
+                        slot.end = Some(match initiator {
+                            Initiator::Remote => End::PeerReset(reason),
+                            Initiator::Local => {
+                                End::LocalReset(reason, why.unwrap_or(ResetCause::PeerError))
+                            }
+                        });
                     }
                     slot.wake();
                 }
@@ -452,6 +515,7 @@ impl HttpEngine {
         }
         self.linger.clear();
         self.slots.retain(|_, s| s.recv_open || s.send_open);
+        self.deadlines.clear();
         // Queued work (it holds handles on this engine) still goes to the
         // driver in `dispatch`, to be dropped there outside the lock.
         for w in self.ready_wakers.drain(..) {
@@ -479,11 +543,16 @@ impl Engine for HttpEngine {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
+        let request = self.deadlines.first().map(|&(at, _)| at);
+        match (self.conn.poll_timeout(), request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.conn.handle_timeout(now);
+        self.expire(now);
     }
 
     fn wants_read(&self) -> bool {

@@ -36,9 +36,9 @@
 //!    freed); past that, or with 0, `get` fails at once with
 //!    [`PoolError::Saturated`]. Unlike Go, the pool never lets an unbounded
 //!    crowd queue up behind a saturated authority: a caller that prefers to
-//!    shed load gets an answer, and a caller that prefers to wait can bound
-//!    the wait with `tokio::time::timeout` (dropping a waiting `get` leaves
-//!    the line).
+//!    shed load gets an answer, and a waiting `get` gives up after
+//!    [`PoolConfig::get_timeout`] (30 s by default) with
+//!    [`PoolError::Timeout`] (dropping a waiting `get` leaves the line).
 //!
 //! Waiters are woken, without polling, when a `Pooled` is dropped, a dial
 //! ends, or a connection is evicted. A slot can also free up inside a
@@ -192,6 +192,12 @@ pub struct PoolConfig {
     /// How often the background task sweeps; `None`: no task, the caller
     /// calls [`Pool::sweep`]. Default 1 s.
     pub sweep_interval: Option<Duration>,
+    /// How long one [`Pool::get`] may take, waiting in line and dialing
+    /// included; past it, it fails with [`PoolError::Timeout`] (a dial it
+    /// started is handed over to a waiter, as when it is dropped). `None`: no
+    /// limit. Default 30 s. Requests on the connection it returns have their
+    /// own timeouts: the tokio client's [`ClientConfig::request_timeout`](super::ClientConfig::request_timeout).
+    pub get_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -201,12 +207,14 @@ impl Default for PoolConfig {
             max_waiters_per_authority: 256,
             idle_timeout: Some(Duration::from_secs(90)),
             sweep_interval: Some(Duration::from_secs(1)),
+            get_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
 
 /// Why [`Pool::get`] gave no connection.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PoolError<E: std::error::Error + 'static> {
     /// The authority is at its connection cap, every connection is at its
     /// limit, and [`PoolConfig::max_waiters_per_authority`] `get`s already
@@ -217,6 +225,9 @@ pub enum PoolError<E: std::error::Error + 'static> {
     /// shared the dial gets the same error.
     #[error("connecting failed: {0}")]
     Connect(Arc<E>),
+    /// No connection within [`PoolConfig::get_timeout`].
+    #[error("no connection within the pool's get timeout")]
+    Timeout,
 }
 
 /// Per-authority numbers from [`Pool::stats`].
@@ -335,8 +346,18 @@ impl<C: PoolConnection, E: std::error::Error + Send + Sync + 'static> Pool<C, E>
     /// room, else a new one, else (at the cap) the first slot to free up.
     ///
     /// Cancel-safe: dropping the future leaves the waiting line, or hands a
-    /// dial it started over to a waiter.
+    /// dial it started over to a waiter. Bounded by
+    /// [`PoolConfig::get_timeout`].
     pub async fn get(&self, authority: &str) -> Result<Pooled<C>, PoolError<E>> {
+        match self.inner.config.get_timeout {
+            Some(limit) => ::tokio::time::timeout(limit, self.get_unbounded(authority))
+                .await
+                .unwrap_or(Err(PoolError::Timeout)),
+            None => self.get_unbounded(authority).await,
+        }
+    }
+
+    async fn get_unbounded(&self, authority: &str) -> Result<Pooled<C>, PoolError<E>> {
         let notify = self.inner.notify_for(authority);
         // The dial this `get` waited for, to share its error.
         let mut awaited_dial = None;

@@ -124,6 +124,7 @@ fn config(cap: usize, waiters: usize) -> PoolConfig {
         max_waiters_per_authority: waiters,
         idle_timeout: None,
         sweep_interval: None,
+        get_timeout: None,
     }
 }
 
@@ -224,6 +225,25 @@ async fn the_cap_holds_and_without_waiters_saturation_fails_at_once() {
     let _b = pool.get(A).await.unwrap();
     assert!(matches!(pool.get(A).await, Err(PoolError::Saturated)));
     assert_eq!(d.dials(), 2);
+}
+
+/// A `get` waiting for a slot that never frees gives up at the pool's get
+/// timeout, on virtual time, and leaves the line.
+#[tokio::test(start_paused = true)]
+async fn a_get_waiting_past_the_get_timeout_fails_and_leaves_the_line() {
+    let d = Dialer::new(1);
+    let pool = pool_with(
+        PoolConfig {
+            get_timeout: Some(Duration::from_secs(5)),
+            ..config(1, 1)
+        },
+        &d,
+    );
+    let _held = pool.get(A).await.unwrap();
+    let started = Instant::now();
+    assert!(matches!(pool.get(A).await, Err(PoolError::Timeout)));
+    assert_eq!(started.elapsed(), Duration::from_secs(5), "virtual time");
+    assert_eq!(stats(&pool).waiters, 0);
 }
 
 #[tokio::test]
