@@ -246,15 +246,35 @@ fn stop_reading_then_read(addr: SocketAddr, path: &str, held: impl Fn() -> Held)
         heap_peak <= bound + MIB,
         "heap grew by {heap_peak} bytes (held {peak:?})"
     );
+    eprintln!(
+        "{path}: peak held {peak:?} = {} bytes; heap growth {heap_peak} bytes",
+        peak.total()
+    );
     // Phase two: the client reads; every request completes.
     client.start_reading();
     let start = Instant::now();
     while client.done.len() < STREAMS {
         assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "{} of {STREAMS} done after reading again ({:?})",
+            start.elapsed() < Duration::from_secs(20),
+            "{} of {STREAMS} done after reading again ({:?}); left to send {:?}; client {:?}",
             client.done.len(),
-            held()
+            held(),
+            {
+                let mut v: Vec<_> = client
+                    .to_send
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.value(),
+                            *v,
+                            client.conn.stream_stats(*k).map(|s| s.send_window),
+                        )
+                    })
+                    .collect();
+                v.sort();
+                v
+            },
+            client.conn.stats()
         );
         client.step();
     }

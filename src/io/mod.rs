@@ -161,6 +161,31 @@ impl Response {
     }
 }
 
+/// The SETTINGS_INITIAL_WINDOW_SIZE a server adapter advertises: one
+/// frame's worth. A stream gets its full window (`initial_window_size` of
+/// the configuration) once something reads it: a streaming reader, or the
+/// oldest body being collected. Credit is then directed: a peer that opens
+/// a hundred uploads can park at most 16 KiB on each of the streams nobody
+/// reads yet, and can never starve the one that has to finish first.
+pub(crate) const DIRECTED_INITIAL_WINDOW: u32 = 16 * 1024;
+
+/// Lowers the advertised initial window of a server's configuration to
+/// [`DIRECTED_INITIAL_WINDOW`]; returns the window a stream gets once read.
+pub(crate) fn direct_windows(h2: &mut crate::proto::Config) -> u32 {
+    let full = h2.initial_window_size;
+    h2.initial_window_size = full.min(DIRECTED_INITIAL_WINDOW);
+    full
+}
+
+/// The connection window that keeps credit available for the stream that
+/// must finish: the configured window plus what streams waiting their
+/// turn hold unreleased (each at most its small window), so parked bytes
+/// never use up the window of the one being read.
+pub(crate) fn lent_connection_window(base: u32, parked: usize) -> u32 {
+    let parked = u32::try_from(parked).unwrap_or(u32::MAX);
+    base.saturating_add(parked)
+}
+
 fn field(name: &str, value: Bytes) -> HeaderField {
     HeaderField::new(name.to_ascii_lowercase(), value)
 }

@@ -386,6 +386,33 @@ impl Connection {
         }
     }
 
+    /// Sets one stream's receive window: the most received DATA the
+    /// application may hold unreleased on it. Growing it sends the
+    /// difference as a WINDOW_UPDATE at once; shrinking takes effect as
+    /// data is released (a window, once granted, cannot be taken back).
+    ///
+    /// With a small SETTINGS_INITIAL_WINDOW_SIZE this directs credit: a
+    /// peer may send on the streams given a larger window and on no other,
+    /// which lets an adapter guarantee that one chosen stream (say, the
+    /// oldest message being assembled) can finish while others wait. A
+    /// later change of our SETTINGS_INITIAL_WINDOW_SIZE resets every
+    /// stream's window to the new value (RFC 9113 §6.9.2). Unknown or
+    /// finished streams are ignored.
+    pub fn set_stream_recv_window(&mut self, id: StreamId, size: u32) {
+        let Some(stream) = self.store.get_mut(id) else {
+            return;
+        };
+        if !stream.state.can_recv() {
+            return;
+        }
+        stream.recv.set_target(size.min(super::flow::MAX_WINDOW));
+        if let Some(increment) = stream.recv.take_update_at(0) {
+            self.loopy
+                .control()
+                .push(ControlItem::WindowUpdate(WindowUpdate::new(id, increment)));
+        }
+    }
+
     /// Abrupt close: GOAWAY with `reason`, every stream dropped at once.
     pub fn close(&mut self, reason: Reason) {
         self.close_with(reason, ConnectionError::LocalClose { reason });

@@ -93,6 +93,13 @@ struct OutStream {
 }
 
 impl OutStream {
+    /// Bytes its window would let out beyond what is queued already.
+    fn sendable(&self) -> usize {
+        usize::try_from(self.window.available())
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.queued)
+    }
+
     fn can_write(&self) -> bool {
         self.established
             && ((self.queued > 0 && self.window.available() > 0)
@@ -212,10 +219,14 @@ impl Loopy {
         if stream.end != Finish::Open {
             return Err(SendError::AlreadyEnded);
         }
+        // The connection-wide cap never keeps a stream from queueing what
+        // its own window lets it send now: bytes parked on streams the peer
+        // gives no window (a server directing its credit to one stream)
+        // must not starve the stream it is waiting for.
         let room = limits
             .stream_buffer
             .saturating_sub(stream.queued)
-            .min(room_conn);
+            .min(room_conn.max(stream.sendable()));
         let taken = data.len().min(room);
         if taken < data.len() {
             data.truncate(taken);
@@ -286,7 +297,11 @@ impl Loopy {
         // check) until the connection closes the stream.
         if let Some(stream) = self.streams.get_mut(&id) {
             stream.window.increase(increment)?;
+            let wake = stream.blocked && stream.sendable() > 0;
             self.schedule(id);
+            if wake {
+                self.wake_blocked();
+            }
         }
         Ok(())
     }
@@ -578,7 +593,7 @@ impl Loopy {
         let written = &mut self.written;
         let streams = &mut self.streams;
         self.blocked.retain(|id| match streams.get_mut(id) {
-            Some(s) if s.blocked && conn_room && s.queued < limit => {
+            Some(s) if s.blocked && (conn_room || s.sendable() > 0) && s.queued < limit => {
                 s.blocked = false;
                 written.push(Written::Writable { stream_id: *id });
                 false

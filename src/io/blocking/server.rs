@@ -302,7 +302,10 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
 }
 
 fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
-    let conn = Connection::new(shared.config.h2.clone(), Instant::now());
+    let mut h2 = shared.config.h2.clone();
+    let stream_window = crate::io::direct_windows(&mut h2);
+    let base_conn_window = h2.connection_window_size;
+    let conn = Connection::new(h2, Instant::now());
     let budget = MemoryBudget::new(shared.config.memory_budget);
     let gauge = Arc::new(Gauge {
         budget: budget.clone(),
@@ -315,6 +318,9 @@ fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<
         .unwrap_or_else(|e| e.into_inner())
         .push(Arc::downgrade(&gauge));
     let mut role = ServerRole {
+        stream_window,
+        base_conn_window,
+        lent_conn_window: base_conn_window,
         gauge,
         budget,
         collecting: Vec::new(),
@@ -339,6 +345,8 @@ struct ServerStream {
     charged: usize,
     /// Response bytes waiting outside the core, counted in the budget.
     charged_response: usize,
+    /// Directed credit: the stream has its full receive window.
+    window_opened: bool,
     /// The request body was too large: 413 sent, the rest is discarded.
     discarding: bool,
     /// The request is complete (END_STREAM received).
@@ -349,6 +357,13 @@ struct ServerStream {
 }
 
 struct ServerRole {
+    /// Directed credit: the window the oldest collection gets (every other
+    /// stream has the small advertised one).
+    stream_window: u32,
+    /// The configured connection window, and the one in force with what is
+    /// lent to collections waiting their turn.
+    base_conn_window: u32,
+    lent_conn_window: u32,
     gauge: Arc<Gauge>,
     budget: MemoryBudget,
     /// Streams collecting a body, oldest first: the oldest always gets
@@ -383,6 +398,7 @@ impl driver::Role for ServerRole {
                         unreleased: 0,
                         charged: 0,
                         charged_response: 0,
+                        window_opened: false,
                         discarding: false,
                         request_done: false,
                         response: None,
@@ -617,16 +633,32 @@ impl ServerRole {
             .map(|s| s.charged)
             .sum();
         let stuck = self.budget.held().saturating_sub(collecting_charged) < self.budget.limit();
+        let mut parked = 0;
         for (i, id) in self.collecting.iter().enumerate() {
             let Some(s) = self.streams.get_mut(id) else {
                 continue;
             };
+            if i == 0 && !s.window_opened {
+                // The oldest: its full window, whatever else waits.
+                s.window_opened = true;
+                conn.set_stream_recv_window(*id, self.stream_window);
+            }
             if s.unreleased > 0 && ((i == 0 && stuck) || self.budget.has_room(s.unreleased)) {
                 let n = std::mem::take(&mut s.unreleased);
                 let _ = conn.release_capacity(*id, n);
                 self.budget.charge(n);
                 s.charged += n;
             }
+            if i > 0 {
+                parked += s.unreleased;
+            }
+        }
+        // Bytes parked on streams waiting their turn do not use up the
+        // oldest one's connection credit.
+        let lent = crate::io::lent_connection_window(self.base_conn_window, parked);
+        if lent != self.lent_conn_window {
+            self.lent_conn_window = lent;
+            conn.set_connection_window_size(lent);
         }
     }
 }

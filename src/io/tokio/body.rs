@@ -412,6 +412,15 @@ impl RecvBody {
                 return Poll::Ready(Some(Err(end.to_error())));
             }
             register(&mut slot.recv_waker, cx.waker());
+            if !slot.window_opened {
+                // A reader is here: the stream gets its full window.
+                e.open_window(id);
+                let waker = shared.touch();
+                drop(shared);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
             Poll::Pending
         })
         .await
@@ -465,7 +474,8 @@ impl RecvBody {
         let mut acc = Collecting {
             handle,
             id,
-            parts: Vec::new(),
+            first: None,
+            all: BytesMut::new(),
             len: 0,
             unreleased: 0,
             charged: 0,
@@ -494,7 +504,11 @@ pub(crate) fn check_open(e: &HttpEngine) -> Result<(), Error> {
 struct Collecting<'a> {
     handle: &'a Handle<HttpEngine>,
     id: StreamId,
-    parts: Vec<Bytes>,
+    /// The first chunk, kept as is while it is the only one (no copy).
+    first: Option<Bytes>,
+    /// The body once it has more than one chunk: a copy, so that the
+    /// connection's read buffers the chunks were cut from are not pinned.
+    all: BytesMut,
     len: usize,
     /// Bytes whose credit is still withheld.
     unreleased: usize,
@@ -520,9 +534,16 @@ impl Collecting<'_> {
         while let Some(chunk) = slot.chunks.pop_front() {
             self.len += chunk.len();
             self.unreleased += chunk.len();
-            self.parts.push(chunk);
             if self.len > limit {
                 return Poll::Ready(Err(Error::BodyTooLarge));
+            }
+            if self.len == chunk.len() {
+                self.first = Some(chunk);
+            } else {
+                if let Some(first) = self.first.take() {
+                    self.all.extend_from_slice(&first);
+                }
+                self.all.extend_from_slice(&chunk);
             }
         }
         if slot.recv_end {
@@ -532,6 +553,13 @@ impl Collecting<'_> {
             return Poll::Ready(Err(end.to_error()));
         }
         register(&mut slot.recv_waker, cx.waker());
+        let opened = slot.window_opened;
+        let mut touched = false;
+        if e.collecting.first() == Some(&id) && !opened {
+            // The oldest collection: its full window, whatever else waits.
+            e.open_window(id);
+            touched = true;
+        }
         // Early credit, so a body larger than the window keeps coming:
         // within the budget, or always for the oldest collection.
         if self.unreleased > 0 && e.may_take_credit(id, self.unreleased) {
@@ -540,6 +568,9 @@ impl Collecting<'_> {
             e.budget.charge(n);
             e.collecting_charged += n;
             self.charged += n;
+            touched = true;
+        }
+        if touched {
             let waker = shared.touch();
             drop(shared);
             if let Some(w) = waker {
@@ -551,16 +582,9 @@ impl Collecting<'_> {
 
     /// The collected body, holding its credit and budget until dropped.
     fn finish(mut self) -> Bytes {
-        let data = match self.parts.len() {
-            0 => Bytes::new(),
-            1 => self.parts.pop().unwrap_or_default(),
-            _ => {
-                let mut all = BytesMut::with_capacity(self.len);
-                for part in self.parts.drain(..) {
-                    all.extend_from_slice(&part);
-                }
-                all.freeze()
-            }
+        let data = match self.first.take() {
+            Some(only) => only,
+            None => std::mem::take(&mut self.all).freeze(),
         };
         let (unreleased, charged) = (self.unreleased, self.charged);
         self.unreleased = 0;
@@ -582,7 +606,8 @@ impl Drop for Collecting<'_> {
         }
         let id = self.id;
         let (unreleased, charged) = (self.unreleased, self.charged);
-        self.parts.clear();
+        self.first = None;
+        self.all = BytesMut::new();
         self.handle.with(|e| {
             e.budget.uncharge(charged);
             e.collecting_charged -= charged;

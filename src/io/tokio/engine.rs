@@ -98,6 +98,8 @@ pub(crate) struct Slot {
     pub headers_sent: bool,
     /// Our message is completely queued.
     pub send_done: bool,
+    /// Directed credit: the stream has its full receive window.
+    pub window_opened: bool,
     /// Client: when the exchange must be over (see [`HttpEngine::set_deadline`]).
     pub deadline: Option<Instant>,
 }
@@ -147,6 +149,13 @@ pub(crate) struct HttpEngine {
     /// `budget.held()` at the last dispatch: when it falls, waiting
     /// collections may take credit again.
     last_held: usize,
+    /// Directed credit: the window a stream gets once read (`None`: every
+    /// stream has its full window from the start, as advertised).
+    stream_window: Option<u32>,
+    /// The configured connection window, and the one in force with what is
+    /// lent to parked collections.
+    base_conn_window: u32,
+    lent_conn_window: u32,
     /// Server streams whose response is complete and whose request body was
     /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
     /// wire (RFC 9113 §8.1), so the client stops sending.
@@ -171,6 +180,44 @@ impl HttpEngine {
     pub fn with_budget(mut self, limit: usize) -> Self {
         self.budget = MemoryBudget::new(limit);
         self
+    }
+
+    /// Directed credit (servers): the connection advertises a small initial
+    /// window and a stream gets `window` once it is read (see
+    /// [`crate::io::DIRECTED_INITIAL_WINDOW`]).
+    pub fn with_stream_window(mut self, window: u32) -> Self {
+        self.stream_window = Some(window);
+        self
+    }
+
+    /// Gives `id` its full window, once: it is being read.
+    pub fn open_window(&mut self, id: StreamId) {
+        let Some(window) = self.stream_window else {
+            return;
+        };
+        if let Some(slot) = self.slots.get_mut(&id)
+            && !slot.window_opened
+        {
+            slot.window_opened = true;
+            self.conn.set_stream_recv_window(id, window);
+        }
+    }
+
+    /// Lends the connection window what the collections waiting their turn
+    /// hold, so they never use up the oldest one's credit.
+    fn lend_connection_window(&mut self) {
+        let parked: usize = self
+            .collecting
+            .iter()
+            .skip(1)
+            .filter_map(|id| self.conn.stream_stats(*id))
+            .map(|s| s.recv_unreleased as usize)
+            .sum();
+        let target = crate::io::lent_connection_window(self.base_conn_window, parked);
+        if target != self.lent_conn_window {
+            self.lent_conn_window = target;
+            self.conn.set_connection_window_size(target);
+        }
     }
 
     /// Gives a server engine its own (weak) handle, once it has one.
@@ -201,6 +248,7 @@ impl HttpEngine {
     }
 
     fn new(conn: Connection, server: Option<ServerCtx>) -> Self {
+        let window = conn.config().connection_window_size;
         HttpEngine {
             conn,
             slots: HashMap::new(),
@@ -213,6 +261,9 @@ impl HttpEngine {
             owed: Vec::new(),
             collecting: Vec::new(),
             collecting_charged: 0,
+            stream_window: None,
+            base_conn_window: window,
+            lent_conn_window: window,
             last_held: 0,
             linger: Vec::new(),
             deadlines: BTreeSet::new(),
@@ -578,6 +629,9 @@ impl Engine for HttpEngine {
             self.wake_collectors();
         }
         self.last_held = held;
+        if !self.collecting.is_empty() || self.lent_conn_window != self.base_conn_window {
+            self.lend_connection_window();
+        }
         while let Some(event) = self.conn.poll_event() {
             self.on_event(event, spawn);
         }

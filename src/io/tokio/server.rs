@@ -513,13 +513,17 @@ fn start(stream: &TcpStream, config: &ServerConfig, on_request: &OnRequest) -> H
     let _ = stream.set_nodelay(true);
     let mut h2 = config.h2.clone();
     h2.role = Role::Server;
+    let window = crate::io::direct_windows(&mut h2);
     let conn = Connection::new(h2, Instant::now());
     let ctx = ServerCtx {
         on_request: on_request.clone(),
         spawn: config.spawn_handlers,
         me: None,
     };
-    let handle = Handle::new(HttpEngine::server(conn, ctx).with_budget(config.memory_budget));
+    let engine = HttpEngine::server(conn, ctx)
+        .with_budget(config.memory_budget)
+        .with_stream_window(window);
+    let handle = Handle::new(engine);
     let weak = handle.downgrade();
     handle.lock().engine.set_me(weak);
     handle
