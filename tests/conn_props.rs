@@ -22,7 +22,12 @@ fn feed(raw: &mut ScriptedPeer, bytes: &[u8], chunk: usize) {
 fn invariants(raw: &mut ScriptedPeer) {
     let stats = raw.conn.stats();
     let config = raw.conn.config().clone();
-    assert!(stats.queued_data <= config.max_send_buffer_per_connection);
+    // The connection cap gives way only to what a stream's window lets out.
+    assert!(
+        stats.queued_data
+            <= config.max_send_buffer_per_connection
+                + stats.send_streams * config.max_send_buffer_per_stream
+    );
     assert!(stats.closed_remembered <= config.max_closed_streams);
     assert!(stats.recv_window <= i64::from(u32::MAX >> 1));
     assert!(stats.control_queued.responses <= config.max_pending_responses + 1);

@@ -60,7 +60,11 @@ pub struct Config {
     /// DATA bytes the application may queue per stream before `send_data`
     /// takes less than offered. Default 64 KiB (grpc-go's write quota).
     pub max_send_buffer_per_stream: usize,
-    /// DATA bytes queued across all streams. Default 1 MiB.
+    /// DATA bytes queued across all streams. Default 1 MiB. A stream whose
+    /// send window lets bytes out now may still queue them (up to
+    /// `max_send_buffer_per_stream`) when the cap is full: bytes parked on
+    /// streams the peer gives no window must not starve the stream it is
+    /// waiting for (a server that directs its credit).
     pub max_send_buffer_per_connection: usize,
     /// Control frames we owe the peer (SETTINGS/PING ACKs, RST_STREAMs for its
     /// errors) at which `recv` stops consuming input and `wants_read()` turns
