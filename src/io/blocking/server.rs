@@ -347,6 +347,9 @@ struct ServerStream {
     charged_response: usize,
     /// Directed credit: the stream has its full receive window.
     window_opened: bool,
+    /// The declared `content-length` (up to the maximum body): the oldest
+    /// collection reserves it once instead of growing by doubling.
+    expected: Option<usize>,
     /// The request body was too large: 413 sent, the rest is discarded.
     discarding: bool,
     /// The request is complete (END_STREAM received).
@@ -390,6 +393,10 @@ impl driver::Role for ServerRole {
             } => {
                 let request = request_head(headers);
                 let head = request.method == "HEAD";
+                let expected = request
+                    .header("content-length")
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+                    .filter(|&n| n <= self.shared.config.max_request_body);
                 self.streams.insert(
                     stream_id,
                     ServerStream {
@@ -399,6 +406,7 @@ impl driver::Role for ServerRole {
                         charged: 0,
                         charged_response: 0,
                         window_opened: false,
+                        expected,
                         discarding: false,
                         request_done: false,
                         response: None,
@@ -621,10 +629,13 @@ impl ServerRole {
 
     /// Early credit for bodies being collected, so a body larger than the
     /// window keeps coming: within the budget, and always for the oldest.
-    /// Over the budget the oldest still gets credit, but only when what
-    /// fills the budget is other collections in progress (nothing else
-    /// would free it): bytes of finished requests and waiting responses
-    /// free up on their own, as handlers finish and the peer reads.
+    /// Early credit (credit for bytes a collection still holds, so a body
+    /// larger than its window keeps coming) goes to the oldest collection
+    /// only, one at a time, while what the budget counts besides it
+    /// (finished bodies handlers hold, responses waiting for the peer)
+    /// leaves room; the others wait with their small window, their bytes
+    /// parked. Over the budget even the oldest waits: handlers finishing
+    /// and the peer reading free it on their own.
     fn grant(&mut self, conn: &mut Connection) {
         let collecting_charged: usize = self
             .collecting
@@ -632,25 +643,32 @@ impl ServerRole {
             .filter_map(|id| self.streams.get(id))
             .map(|s| s.charged)
             .sum();
-        let stuck = self.budget.held().saturating_sub(collecting_charged) < self.budget.limit();
-        let mut parked = 0;
-        for (i, id) in self.collecting.iter().enumerate() {
-            let Some(s) = self.streams.get_mut(id) else {
-                continue;
-            };
-            if i == 0 && !s.window_opened {
-                // The oldest: its full window, whatever else waits.
+        let room = self.budget.held().saturating_sub(collecting_charged) < self.budget.limit();
+        let parked: usize = self
+            .collecting
+            .iter()
+            .skip(1)
+            .filter_map(|id| self.streams.get(id))
+            .map(|s| s.unreleased)
+            .sum();
+        if let Some(&id) = self.collecting.first()
+            && let Some(s) = self.streams.get_mut(&id)
+        {
+            if !s.window_opened {
+                // Its full window, and room for the whole body at once
+                // (one allocation: no doubling copies for the allocator
+                // to keep).
                 s.window_opened = true;
-                conn.set_stream_recv_window(*id, self.stream_window);
+                conn.set_stream_recv_window(id, self.stream_window);
+                if let Some(n) = s.expected {
+                    s.body.reserve(n.saturating_sub(s.body.len()));
+                }
             }
-            if s.unreleased > 0 && ((i == 0 && stuck) || self.budget.has_room(s.unreleased)) {
+            if s.unreleased > 0 && room {
                 let n = std::mem::take(&mut s.unreleased);
-                let _ = conn.release_capacity(*id, n);
+                let _ = conn.release_capacity(id, n);
                 self.budget.charge(n);
                 s.charged += n;
-            }
-            if i > 0 {
-                parked += s.unreleased;
             }
         }
         // Bytes parked on streams waiting their turn do not use up the

@@ -372,6 +372,9 @@ impl Drop for RecvSide {
 /// request (server).
 pub struct RecvBody {
     side: RecvSide,
+    /// The declared `content-length`, if any: a collection reserves it once
+    /// it is the one being read.
+    expected: Option<usize>,
 }
 
 impl fmt::Debug for RecvBody {
@@ -384,7 +387,10 @@ impl fmt::Debug for RecvBody {
 
 impl RecvBody {
     pub(crate) fn new(side: RecvSide) -> Self {
-        RecvBody { side }
+        RecvBody {
+            side,
+            expected: None,
+        }
     }
 
     /// The next chunk; `None` at the end of the body.
@@ -462,11 +468,13 @@ impl RecvBody {
     /// `limit` bytes (dropping the body then cancels the stream). Trailers stay available
     /// through [`trailers`](Self::trailers).
     ///
-    /// The body counts against the connection's [`MemoryBudget`]: its
-    /// credit goes back to the peer early (so a large body keeps flowing)
-    /// only while the budget has room, or when it is the oldest body being
-    /// collected on the connection (so one always finishes); the rest is
-    /// given back when the returned `Bytes` (every clone) is dropped.
+    /// The body counts against the connection's [`MemoryBudget`]. Bodies
+    /// are collected one at a time per connection, oldest first: the oldest
+    /// gets its stream's full window and its credit back early (so a body
+    /// larger than the window keeps flowing) while the budget has room for
+    /// it; the others wait with a small window. Whatever credit did not go
+    /// back early goes back when the returned `Bytes` (every clone) is
+    /// dropped.
     ///
     /// [`MemoryBudget`]: crate::proto::MemoryBudget
     pub async fn collect(&mut self, limit: usize) -> Result<Bytes, Error> {
@@ -476,6 +484,7 @@ impl RecvBody {
             id,
             first: None,
             all: BytesMut::new(),
+            expected: self.expected.filter(|&n| n <= limit),
             len: 0,
             unreleased: 0,
             charged: 0,
@@ -483,6 +492,11 @@ impl RecvBody {
         };
         poll_fn(|cx| acc.poll(cx, limit)).await?;
         Ok(acc.finish())
+    }
+
+    /// Notes the declared length (`content-length`).
+    pub(crate) fn set_expected(&mut self, n: Option<usize>) {
+        self.expected = n;
     }
 
     /// The stream this body arrives on.
@@ -509,6 +523,8 @@ struct Collecting<'a> {
     /// The body once it has more than one chunk: a copy, so that the
     /// connection's read buffers the chunks were cut from are not pinned.
     all: BytesMut,
+    /// The declared length, reserved once this is the oldest collection.
+    expected: Option<usize>,
     len: usize,
     /// Bytes whose credit is still withheld.
     unreleased: usize,
@@ -556,13 +572,19 @@ impl Collecting<'_> {
         let opened = slot.window_opened;
         let mut touched = false;
         if e.collecting.first() == Some(&id) && !opened {
-            // The oldest collection: its full window, whatever else waits.
+            // The oldest collection: its full window, whatever else waits,
+            // and room for the whole body at once (no doubling copies).
             e.open_window(id);
             touched = true;
+            if let Some(n) = self.expected.take() {
+                if let Some(first) = self.first.take() {
+                    self.all.extend_from_slice(&first);
+                }
+                self.all.reserve(n.saturating_sub(self.all.len()));
+            }
         }
-        // Early credit, so a body larger than the window keeps coming:
-        // within the budget, or always for the oldest collection.
-        if self.unreleased > 0 && e.may_take_credit(id, self.unreleased) {
+        // Early credit, so a body larger than the window keeps coming.
+        if self.unreleased > 0 && e.may_take_credit(id) {
             let n = std::mem::take(&mut self.unreleased);
             let _ = e.conn.release_capacity(id, n);
             e.budget.charge(n);

@@ -282,17 +282,26 @@ impl HttpEngine {
         }
     }
 
-    /// Whether the collection of `id` may take `n` bytes of early credit:
-    /// within the budget; or, for the oldest collection, whenever what
-    /// fills the budget is only other collections in progress (nothing
-    /// else would ever free it: without the exception a peer that reads
-    /// could deadlock). Bytes held for finished messages (a handler's
-    /// body, a response waiting for the peer) free up on their own, so
-    /// then even the oldest waits.
-    pub fn may_take_credit(&self, id: StreamId, n: usize) -> bool {
-        self.budget.has_room(n)
-            || (self.collecting.first() == Some(&id)
-                && self.budget.held().saturating_sub(self.collecting_charged) < self.budget.limit())
+    /// Whether the collection of `id` may take early credit (credit for
+    /// bytes it still holds, so a body larger than its window keeps
+    /// coming): only the oldest collection, one at a time, and only while
+    /// what the budget counts besides collections in progress (finished
+    /// bodies a handler holds, responses waiting for the peer) leaves room.
+    /// The others wait with their small window, their bytes parked; over
+    /// the budget even the oldest waits, for the peer to read or the
+    /// handlers to finish, which free it on their own. One at a time costs
+    /// nothing in throughput (the connection's bandwidth is shared anyway)
+    /// and bounds what uploads can make us hold to one body.
+    ///
+    /// A client takes it always: the responses it collects are the ones
+    /// its application asked for, each capped by its body limit, and an
+    /// application awaiting several at once must not wait on itself.
+    pub fn may_take_credit(&self, id: StreamId) -> bool {
+        if self.server.is_none() {
+            return true;
+        }
+        self.collecting.first() == Some(&id)
+            && self.budget.held().saturating_sub(self.collecting_charged) < self.budget.limit()
     }
 
     /// Wakes every collection waiting for data: room or seniority changed.

@@ -96,7 +96,7 @@ impl Request {
         })
     }
 
-    fn from_head(headers: Headers, body: RecvBody) -> Self {
+    fn from_head(headers: Headers, mut body: RecvBody) -> Self {
         let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
         let method = text(headers.method()).unwrap_or_default();
         let path = text(headers.path()).unwrap_or_default();
@@ -105,6 +105,11 @@ impl Request {
         let regular = headers.fields().len();
         let mut all = headers.into_fields();
         let headers = all.split_off(all.len() - regular);
+        let declared = headers
+            .iter()
+            .find(|f| f.name == "content-length")
+            .and_then(|f| std::str::from_utf8(&f.value).ok()?.parse().ok());
+        body.set_expected(declared);
         Request {
             method,
             path,
