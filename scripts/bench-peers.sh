@@ -8,7 +8,8 @@
 # Environment: ROUNDS (3), REQUESTS (200000, h2load -n), IDLE_N (5000 idle
 # connections per server), IDLE_N_FALLBACK (1000, used for a server that
 # fails at IDLE_N), NGHTTPD_WORKERS (2), OUR_RUNTIME (tokio; `blocking` for the
-# std::net adapter: passed as `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1.
+# std::net adapter: passed as `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1,
+# SKIP_LOAD=1 (memory only), UPLOAD_WAIT (10 s per upload scenario).
 #
 # What it does (docs/benchmarks.md, "Peers on loopback", says more):
 # 1. installs what is missing: h2load/nghttp/nghttpd (Debian nghttp2-client,
@@ -24,8 +25,10 @@
 #    a run with any failed request or non-2xx status counts as failed, and
 #    is reported, never averaged in;
 # 5. memory, each server freshly started: scripts/idle_conns.py (RSS per
-#    idle connection) and scripts/slow_reader.py (RSS of a server whose
-#    client stops reading);
+#    idle connection), scripts/slow_reader.py (RSS of a server whose
+#    client stops reading) and scripts/slow_post.py (issue #12's uploads:
+#    50 x 1 MiB POSTs or unary calls from a client that never reads, 100
+#    from one that reads 64 KiB/s; both runtimes of ours);
 # 6. prints Markdown tables: medians and the ratios against the targets.
 #
 # Servers run as binaries (not under `cargo run`), so the measured PID is
@@ -41,6 +44,8 @@ IDLE_N_FALLBACK=${IDLE_N_FALLBACK:-1000}
 NGHTTPD_WORKERS=${NGHTTPD_WORKERS:-2}
 OUR_RUNTIME=${OUR_RUNTIME:-tokio}
 SKIP_MEMORY=${SKIP_MEMORY:-}
+SKIP_LOAD=${SKIP_LOAD:-}
+UPLOAD_WAIT=${UPLOAD_WAIT:-10}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=$ROOT/benches/peers
@@ -116,6 +121,10 @@ start_server() {
     case $1 in
         ours) cmd=("$OUR_BIN/h2_server" --addr "$addr" "${RUNTIME_ARGS[@]}") ;;
         ours-grpc) cmd=("$OUR_BIN/grpc_echo_server" --addr "$addr" "${RUNTIME_ARGS[@]}") ;;
+        ours-tokio) cmd=("$OUR_BIN/h2_server" --addr "$addr" --runtime tokio) ;;
+        ours-blocking) cmd=("$OUR_BIN/h2_server" --addr "$addr" --runtime blocking) ;;
+        ours-grpc-tokio) cmd=("$OUR_BIN/grpc_echo_server" --addr "$addr" --runtime tokio) ;;
+        ours-grpc-blocking) cmd=("$OUR_BIN/grpc_echo_server" --addr "$addr" --runtime blocking) ;;
         nghttpd) cmd=(nghttpd --no-tls -a 127.0.0.1 -n "$NGHTTPD_WORKERS" -d "$DOCROOT" "$PORT") ;;
         hyper) cmd=("$PEER_BIN/hyper_server" --addr "$addr") ;;
         h2) cmd=("$PEER_BIN/h2_server" --addr "$addr") ;;
@@ -206,6 +215,7 @@ rotate() { # rotate N WORDS...: the words shifted left by N
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+[[ -n $SKIP_LOAD ]] && ROUNDS=0
 for ((round = 1; round <= ROUNDS; round++)); do
     for s in $(rotate $((round - 1)) ours nghttpd hyper h2); do
         run_load http "$s" "$round"
@@ -248,6 +258,25 @@ if [[ -z $SKIP_MEMORY ]]; then
         [[ -n $line ]] && printf 'slow\t%s\t%s\n' "$s" "$line" >>"$RESULTS"
         log "slow $s: ${line:-failed}"
     done
+    # Uploads from a client that does not read (issue #12).
+    for spec in ours-tokio:http ours-blocking:http nghttpd:http hyper:http h2:http \
+        ours-grpc-tokio:grpc ours-grpc-blocking:grpc tonic:grpc; do
+        s=${spec%%:*}
+        kind=${spec##*:}
+        flags=()
+        [[ $kind == grpc ]] && flags=(--grpc)
+        for mode in never slow; do
+            start_server "$s"
+            log "uploads ($mode): $s"
+            python3 "$ROOT/scripts/slow_post.py" --port "$PORT" --pid "$SERVER_PID" \
+                --mode "$mode" --wait "$UPLOAD_WAIT" "${flags[@]}" >"$WORK/post.txt" 2>&1 ||
+                { log "uploads: $s failed"; cat "$WORK/post.txt" >&2; }
+            stop_server
+            line=$(grep '^RESULT' "$WORK/post.txt" || true)
+            [[ -n $line ]] && printf 'post-%s\t%s\t%s\n' "$mode" "$s" "$line" >>"$RESULTS"
+            log "uploads $mode $s: ${line:-failed}"
+        done
+    done
 fi
 
 # --- 6. report --------------------------------------------------------------
@@ -260,6 +289,7 @@ from collections import defaultdict
 path, rounds, requests, load_start, load_end, runtime, workers = sys.argv[1:]
 load = defaultdict(list)  # (kind, name) -> [(rps, status)]
 idle, idle_failed, slow, slow_died = {}, {}, {}, set()
+posts = defaultdict(dict)  # mode -> name -> kv
 for line in open(path):
     f = line.rstrip("\n").split("\t")
     if f[0] == "load":
@@ -267,6 +297,8 @@ for line in open(path):
     elif f[0] in ("idle", "slow"):
         kv = dict(x.split("=") for x in f[2].split()[1:])
         (idle if f[0] == "idle" else slow)[f[1]] = kv
+    elif f[0].startswith("post-"):
+        posts[f[0][5:]][f[1]] = dict(x.split("=", 1) for x in f[2].split()[1:])
     elif f[0] == "idle-failed":
         idle_failed[f[1]] = (f[2], f[3])
     elif f[0] == "slow-died":
@@ -340,4 +372,23 @@ if slow:
             died = " (server died)" if n in slow_died else ""
             print(f"| {labels[n]}{died} | {int(d['before_kib']):,} KiB | {int(d['after_kib']):,} KiB | "
                   f"{int(d['peak_kib']):,} KiB | {int(d['growth_kib']) / 1024:,.1f} MiB |")
+
+if posts:
+    labels.update({"ours-tokio": "ours h2_server (tokio)", "ours-blocking": "ours h2_server (blocking)",
+                   "ours-grpc-tokio": "ours grpc_echo_server (tokio)",
+                   "ours-grpc-blocking": "ours grpc_echo_server (blocking)"})
+    print("\n#### Uploads from a client that does not read (issue #12; scripts/slow_post.py)\n")
+    print("never: 50 × 1 MiB POST /echo (gRPC: unary echo), client windows 65,535, never gives credit back;")
+    print("slow: 100 × 1 MiB, client windows 2^31−1, reads 64 KiB/s. Peak RSS growth over the run, and")
+    print("RSS 2 s after the client left, above the start.\n")
+    print("| server | never: growth | never: after close | never: a reading client completes | slow: growth | slow: after close |")
+    print("|---|---:|---:|---:|---:|---:|")
+    mib = lambda d, k: f"{int(d[k]) / 1024:,.1f} MiB" if d and k in d else "—"
+    for n in ["ours-tokio", "ours-blocking", "nghttpd", "hyper", "h2",
+              "ours-grpc-tokio", "ours-grpc-blocking", "tonic"]:
+        a, b = posts.get("never", {}).get(n), posts.get("slow", {}).get(n)
+        if a or b:
+            done = a.get("completed", "—") if a else "—"
+            print(f"| {labels.get(n, n)} | {mib(a, 'growth_kib')} | {mib(a, 'after_close_kib')} | {done} | "
+                  f"{mib(b, 'growth_kib')} | {mib(b, 'after_close_kib')} |")
 EOF

@@ -3,7 +3,8 @@
 //! workers), `h2::server::handshake`, a task per connection and a task per
 //! request, as in the h2 crate's examples.
 //!
-//! Routes: `/bytes/N` answers N bytes of `x`; anything else a 26-byte text
+//! Routes: `/echo` streams the request body back, giving its credit back as
+//! each chunk is sent on; `/bytes/N` answers N bytes of `x`; anything else a 26-byte text
 //! body, the length of h2proto's `examples/h2_server.rs` answer to `GET /`.
 //! Both answers carry the same headers as ours (content-type, content-length).
 
@@ -27,10 +28,43 @@ async fn serve(stream: TcpStream) -> Result<(), h2::Error> {
     Ok(())
 }
 
+async fn echo(
+    req: Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) -> Result<(), h2::Error> {
+    let mut response = Response::builder().header("content-type", "application/octet-stream");
+    if let Some(len) = req.headers().get("content-length") {
+        response = response.header("content-length", len.clone());
+    }
+    let mut send = respond.send_response(response.body(()).expect("valid response"), false)?;
+    let mut body = req.into_body();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let n = chunk.len();
+        // Wait for the peer's window before taking more: what waits here
+        // stays bounded by one chunk.
+        send.reserve_capacity(n);
+        while send.capacity() < n {
+            match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+                Some(c) => {
+                    c?;
+                }
+                None => return Ok(()),
+            }
+        }
+        send.send_data(chunk, false)?;
+        let _ = body.flow_control().release_capacity(n);
+    }
+    send.send_data(Bytes::new(), true)
+}
+
 async fn answer(
     req: Request<h2::RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) -> Result<(), h2::Error> {
+    if req.uri().path() == "/echo" {
+        return echo(req, respond).await;
+    }
     let (status, body, ctype) = match req.uri().path().strip_prefix("/bytes/") {
         Some(n) => match n.parse::<usize>() {
             Ok(n) if n <= 64 << 20 => (

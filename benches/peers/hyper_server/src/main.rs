@@ -2,14 +2,16 @@
 //! `scripts/bench-peers.sh`: a multi-thread tokio runtime (default workers),
 //! `hyper::server::conn::http2` with hyper-util's `TokioExecutor`.
 //!
-//! Routes: `/bytes/N` answers N bytes of `x`; anything else a 26-byte text
+//! Routes: `/echo` streams the request body back (as h2proto's example
+//! does on tokio); `/bytes/N` answers N bytes of `x`; anything else a 26-byte text
 //! body, the length of h2proto's `examples/h2_server.rs` answer to `GET /`.
 //! Both answers carry the same headers as ours (content-type, content-length).
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
@@ -21,12 +23,25 @@ use tokio::net::TcpListener;
 const HELLO: &[u8] = b"hello from hyper!!: GET /\n";
 const _: () = assert!(HELLO.len() == 26);
 
-async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+type Body = BoxBody<Bytes, hyper::Error>;
+
+fn full(b: Bytes) -> Body {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    if req.uri().path() == "/echo" {
+        let mut res = Response::builder().header("content-type", "application/octet-stream");
+        if let Some(len) = req.headers().get("content-length") {
+            res = res.header("content-length", len.clone());
+        }
+        return Ok(res.body(req.into_body().boxed()).expect("valid response"));
+    }
     let (body, ctype) = match req.uri().path().strip_prefix("/bytes/") {
         Some(n) => match n.parse::<usize>() {
             Ok(n) if n <= 64 << 20 => (Bytes::from(vec![b'x'; n]), "application/octet-stream"),
             _ => {
-                let mut r = Response::new(Full::new(Bytes::from_static(b"bad N\n")));
+                let mut r = Response::new(full(Bytes::from_static(b"bad N\n")));
                 *r.status_mut() = hyper::StatusCode::BAD_REQUEST;
                 return Ok(r);
             }
@@ -37,7 +52,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(Response::builder()
         .header("content-type", ctype)
         .header("content-length", len)
-        .body(Full::new(body))
+        .body(full(body))
         .expect("valid response"))
 }
 
