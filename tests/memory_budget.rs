@@ -357,3 +357,58 @@ fn blocking_whole_body_echo_holds_the_budget_and_one_message_while_the_client_do
     assert!(peak.budget <= DEFAULT_MEMORY_BUDGET + 2 * BODY, "{peak:?}");
     server.shutdown();
 }
+
+/// A body that can never fit is refused with 413 before any handler sees
+/// it (blocking), or with `BodyTooLarge` to a tokio handler collecting it;
+/// the connection goes on serving.
+#[test]
+fn a_body_over_the_limit_is_413_and_the_connection_lives() {
+    use h2proto::io::blocking::{Client, Server, ServerConfig};
+    use h2proto::io::{Request, Response};
+    let mut config = ServerConfig::default();
+    config.max_request_body = 64 * 1024;
+    let server = Server::bind_with("127.0.0.1:0", config)
+        .unwrap()
+        .spawn(|req| Response::new(200).with_body(req.body))
+        .unwrap();
+    let client = Client::connect(server.local_addr()).unwrap();
+    let big = client
+        .send(Request::new("POST", "/echo").with_body(vec![0u8; 1 << 20]))
+        .unwrap();
+    assert_eq!(big.status, 413);
+    let small = client
+        .send(Request::new("POST", "/echo").with_body(vec![7u8; 1000]))
+        .unwrap();
+    assert_eq!((small.status, small.body.len()), (200, 1000));
+    server.shutdown();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use h2proto::io::tokio::{Client, Response, Server};
+        let server = Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .serve(|req| async move {
+                match req.into_whole(64 * 1024).await {
+                    Ok(req) => Response::new(200).with_body(req.body),
+                    Err(h2proto::io::Error::BodyTooLarge) => Response::new(413),
+                    Err(_) => Response::new(400),
+                }
+            });
+        let client = Client::connect(server.local_addr()).await.unwrap();
+        let big = client
+            .send(Request::new("POST", "/echo").with_body(vec![0u8; 1 << 20]))
+            .await
+            .unwrap();
+        assert_eq!(big.status, 413);
+        let small = client
+            .send(Request::new("POST", "/echo").with_body(vec![7u8; 1000]))
+            .await
+            .unwrap();
+        assert_eq!((small.status, small.body.len()), (200, 1000));
+        server.shutdown(Duration::from_secs(1)).await;
+    });
+}

@@ -161,6 +161,20 @@ impl Response {
     }
 }
 
+/// One connection as a server sees it: the core's queues, windows and
+/// counters, and what the application side holds against the connection's
+/// memory budget. The "why is this connection using memory" view, per
+/// connection (`ServerHandle::connections` on either adapter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnectionSnapshot {
+    /// The core's figures (as of the connection's last turn on the
+    /// blocking adapter).
+    pub core: crate::proto::ConnectionStats,
+    /// What the adapter and the handlers hold on the connection's behalf.
+    pub memory: crate::proto::BudgetStats,
+}
+
 /// The SETTINGS_INITIAL_WINDOW_SIZE a server adapter advertises: one
 /// frame's worth. A stream gets its full window (`initial_window_size` of
 /// the configuration) once something reads it: a streaming reader, or the

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -160,13 +160,28 @@ impl ServerHandle {
         gauges.retain(|g| g.strong_count() > 0);
         for g in gauges.iter().filter_map(std::sync::Weak::upgrade) {
             stats.connections += 1;
-            stats.recv_unreleased += g.recv_unreleased.load(Ordering::Relaxed);
-            stats.queued_data += g.queued_data.load(Ordering::Relaxed);
+            let core = *g.core.lock().unwrap_or_else(|e| e.into_inner());
+            stats.recv_unreleased += core.recv_unreleased as usize;
+            stats.queued_data += core.queued_data;
             let budget = g.budget.stats();
             stats.budget_held += budget.held;
             stats.budget_peak = stats.budget_peak.max(budget.peak);
         }
         stats
+    }
+
+    /// Every open connection's queues, windows, counters (as of its last
+    /// turn) and memory.
+    pub fn connections(&self) -> Vec<crate::io::ConnectionSnapshot> {
+        let gauges = self.shared.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        gauges
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|g| crate::io::ConnectionSnapshot {
+                core: *g.core.lock().unwrap_or_else(|e| e.into_inner()),
+                memory: g.budget.stats(),
+            })
+            .collect()
     }
 
     /// Graceful stop: no new connections; every connection sends GOAWAY,
@@ -211,8 +226,7 @@ pub struct ServerStats {
 /// One connection's figures, published by its driver each turn.
 struct Gauge {
     budget: MemoryBudget,
-    recv_unreleased: AtomicUsize,
-    queued_data: AtomicUsize,
+    core: Mutex<crate::proto::ConnectionStats>,
 }
 
 type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
@@ -309,8 +323,7 @@ fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<
     let budget = MemoryBudget::new(shared.config.memory_budget);
     let gauge = Arc::new(Gauge {
         budget: budget.clone(),
-        recv_unreleased: AtomicUsize::new(0),
-        queued_data: AtomicUsize::new(0),
+        core: Mutex::default(),
     });
     shared
         .gauges
@@ -505,11 +518,7 @@ impl driver::Role for ServerRole {
     }
 
     fn before_wait(&mut self, conn: &Connection) {
-        let s = conn.stats();
-        let g = &self.gauge;
-        g.recv_unreleased
-            .store(s.recv_unreleased as usize, Ordering::Relaxed);
-        g.queued_data.store(s.queued_data, Ordering::Relaxed);
+        *self.gauge.core.lock().unwrap_or_else(|e| e.into_inner()) = conn.stats();
     }
 }
 

@@ -439,6 +439,20 @@ impl ServerHandle {
         stats
     }
 
+    /// Every open connection's queues, windows, counters and memory.
+    pub fn connections(&self) -> Vec<crate::io::ConnectionSnapshot> {
+        self.state
+            .handles()
+            .iter()
+            .map(|h| {
+                h.inspect(|e| crate::io::ConnectionSnapshot {
+                    core: e.conn.stats(),
+                    memory: e.budget.stats(),
+                })
+            })
+            .collect()
+    }
+
     /// Graceful shutdown: stops accepting (new connections are refused),
     /// sends every connection the two-phase GOAWAY (so new streams are
     /// refused and streams in flight go on), waits for the connections to
