@@ -1,8 +1,25 @@
 //! What both roles share: the connection, the call table, the event queue,
-//! timers (deadlines, keepalive), the BDP estimator and the
-//! RST_STREAM(NO_ERROR)-after-trailers rule.
+//! the memory budget and early credit, timers (deadlines, keepalive), the
+//! BDP estimator and the RST_STREAM(NO_ERROR)-after-trailers rule.
+//!
+//! # Credit and the budget
+//!
+//! Every received byte belongs to a message. While the message is in
+//! assembly its bytes keep their flow-control credit, except those released
+//! early by [`Core::rebalance`]: all of the oldest message in assembly's
+//! (while what the application and the peer hold is under the budget), and
+//! the others' while the budget has room. Early-released bytes are charged
+//! to the budget. A completed message carries both figures ([`Hold`]) until
+//! it is polled (`poll_event`), released (`poll_event_deferred` +
+//! `release`) or its buffer dropped (`poll_event_held`: the credit comes
+//! back through the budget, applied by `release_owed`).
+//!
+//! Withheld bytes of younger messages could fill the connection window and
+//! starve the oldest (a peer that interleaves its streams): past half the
+//! window they are covered by a larger connection window (their streams'
+//! own windows stay shut), so the oldest can always finish.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -10,19 +27,24 @@ use bytes::{Bytes, BytesMut};
 use super::call::{Call, status_fields};
 use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
 use super::status::{Code, Status};
-use super::{CallId, Config, Event};
+use super::{CallId, CallStats, Config, Event, Hold};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::proto::bdp::BdpEstimator;
 use crate::proto::stream::state::StreamState;
-use crate::proto::{self, Connection, Role, SettingsUpdate};
+use crate::proto::{self, Connection, MemoryBudget, Role, SettingsUpdate};
 
-/// An event and the DATA bytes to release when the application takes it.
+/// An event and, for a message, what it holds until the application takes it.
 #[derive(Debug)]
 struct Queued {
     event: Event,
-    release: usize,
+    hold: Hold,
 }
+
+/// The largest receive window HTTP/2 allows.
+const MAX_WINDOW: usize = (1 << 31) - 1;
+/// The connection window grows for withheld partial bytes in steps of this.
+const WINDOW_STEP: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -38,8 +60,19 @@ pub(crate) struct Core {
     /// Server streams answered before the client half-closed: RST_STREAM
     /// (NO_ERROR) once our END_STREAM is on the wire.
     rst_after_end: Vec<StreamId>,
-    /// Bytes of partial messages held, over every call.
-    partial_total: usize,
+    /// What the application side holds (see the module docs).
+    pub budget: MemoryBudget,
+    /// Messages in assembly, oldest first.
+    assembling: BTreeMap<u64, StreamId>,
+    next_seq: u64,
+    /// Bytes of messages in assembly released early, over every call.
+    partial_charged: usize,
+    /// The connection receive window asked for (config, then BDP).
+    conn_window: u32,
+    /// What the window is grown by to cover withheld partial bytes.
+    conn_extra: usize,
+    /// Scratch for credit owed by dropped buffers.
+    owed: Vec<(StreamId, usize)>,
 }
 
 impl Core {
@@ -59,55 +92,158 @@ impl Core {
             bdp: config
                 .bdp
                 .then(|| BdpEstimator::new(config.http2.initial_window_size)),
-            conn,
-            config,
             calls: HashMap::new(),
             events: VecDeque::new(),
             pings_seen: 0,
             bdp_ping: None,
             rst_after_end: Vec::new(),
-            partial_total: 0,
+            budget: MemoryBudget::new(config.memory_budget),
+            assembling: BTreeMap::new(),
+            next_seq: 0,
+            partial_charged: 0,
+            conn_window: config.http2.connection_window_size,
+            conn_extra: 0,
+            owed: Vec::new(),
+            conn,
+            config,
         }
     }
 
-    /// How many bytes of a partial message the call on `id` may hold: half
-    /// the stream window, and no more than half the connection window
-    /// over every call, so partial messages alone can never close the
-    /// connection window (more data is what releases them).
-    pub fn partial_hold(&self, id: StreamId) -> usize {
-        let c = self.conn.config();
-        let own = self.calls.get(&id).map_or(0, |c| c.recv.partial_held);
-        let others = self.partial_total.saturating_sub(own);
-        (c.initial_window_size as usize / 2)
-            .min((c.connection_window_size as usize / 2).saturating_sub(others))
+    /// A new call's state.
+    pub fn new_call(&self, id: StreamId, deadline: Option<Instant>) -> Call {
+        Call::new(
+            id,
+            self.config.max_recv_message_size,
+            deadline,
+            self.budget.clone(),
+        )
     }
 
     /// Takes a DATA chunk for a call (see `RecvSide::on_data`): the messages
-    /// it completed, bytes released now, and a decoding error.
+    /// it completed and a decoding error. Early credit is decided by
+    /// [`rebalance`](Self::rebalance) once the chunks of this turn are in.
     pub fn on_call_data(
         &mut self,
         id: StreamId,
-        data: &[u8],
+        data: Bytes,
     ) -> Option<(CallId, Vec<super::call::Received>, Result<(), Status>)> {
-        let hold = self.partial_hold(id);
         let call = self.calls.get_mut(&id)?;
-        let before = call.recv.partial_held;
-        let (messages, release, result) = call.recv.on_data(data, hold);
-        self.partial_total = self.partial_total - before + call.recv.partial_held;
-        let c = call.id;
-        let _ = self.conn.release_capacity(id, release);
-        Some((c, messages, result))
+        let before = call.recv.partial_charged;
+        let (messages, result) = call.recv.on_data(data);
+        self.partial_charged = self.partial_charged - before + call.recv.partial_charged;
+        // A message that completed leaves the age order; a new one joins
+        // it at the end.
+        if (!messages.is_empty() || call.recv.partial == 0)
+            && let Some(seq) = call.recv.seq.take()
+        {
+            self.assembling.remove(&seq);
+        }
+        if call.recv.partial > 0 && call.recv.seq.is_none() {
+            call.recv.seq = Some(self.next_seq);
+            self.assembling.insert(self.next_seq, id);
+            self.next_seq += 1;
+        }
+        Some((call.id, messages, result))
     }
 
-    /// Forgets a call, giving back the bytes of its partial message.
+    /// Forgets a call, giving back what its message in assembly holds.
     pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
-        let call = self.calls.remove(&id)?;
-        let partial = call.recv.partial_held;
-        if partial > 0 {
-            self.partial_total -= partial;
-            let _ = self.conn.release_capacity(id, partial);
+        let mut call = self.calls.remove(&id)?;
+        if let Some(seq) = call.recv.seq.take() {
+            self.assembling.remove(&seq);
         }
+        let r = &call.recv;
+        if r.partial_unreleased > 0 {
+            let _ = self.conn.release_capacity(id, r.partial_unreleased);
+        }
+        self.budget.uncharge(r.partial_charged);
+        self.partial_charged -= r.partial_charged;
         Some(call)
+    }
+
+    /// Early credit for messages in assembly: the oldest gets all of its
+    /// withheld bytes released while what the application and the peer
+    /// hold (the budget minus messages in assembly) is under the cap, so a
+    /// peer that reads never deadlocks; the others while the budget has
+    /// room. Then the connection window covers what younger messages
+    /// withhold past half of it, so the oldest's bytes can always arrive.
+    pub fn rebalance(&mut self) {
+        let limit = self.budget.limit();
+        let permitted = self.budget.held().saturating_sub(self.partial_charged) < limit;
+        let mut withheld = 0usize;
+        for (i, id) in self.assembling.values().enumerate() {
+            let Some(call) = self.calls.get_mut(id) else {
+                continue;
+            };
+            let u = call.recv.partial_unreleased;
+            let n = match i {
+                0 if permitted => u,
+                0 => 0,
+                _ => u.min(limit.saturating_sub(self.budget.held())),
+            };
+            if n > 0 {
+                call.recv.release_early(n);
+                self.budget.charge(n);
+                self.partial_charged += n;
+                let _ = self.conn.release_capacity(*id, n);
+            }
+            if i > 0 {
+                withheld += call.recv.partial_unreleased;
+            }
+        }
+        let extra = if permitted {
+            withheld
+                .saturating_sub(self.conn_window as usize / 2)
+                .div_ceil(WINDOW_STEP)
+                * WINDOW_STEP
+        } else {
+            0
+        };
+        self.set_conn_extra(extra);
+    }
+
+    fn set_conn_extra(&mut self, extra: usize) {
+        self.conn_extra = extra;
+        let target = (self.conn_window as usize + extra).min(MAX_WINDOW) as u32;
+        if target != self.conn.config().connection_window_size {
+            self.conn.set_connection_window_size(target);
+        }
+    }
+
+    /// Applies the credit owed by dropped message buffers (see
+    /// `poll_event_held`), then early credit the freed room allows.
+    /// Returns the bytes released.
+    pub fn release_owed(&mut self) -> usize {
+        let total = self.apply_owed();
+        self.rebalance();
+        total
+    }
+
+    fn apply_owed(&mut self) -> usize {
+        self.budget.take_owed(&mut self.owed);
+        let mut total = 0;
+        for (id, n) in self.owed.drain(..) {
+            total += n;
+            let _ = self.conn.release_capacity(id, n);
+        }
+        total
+    }
+
+    /// What each call holds now.
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        let mut v: Vec<CallStats> = self
+            .calls
+            .values()
+            .map(|c| CallStats {
+                call: c.id,
+                partial: c.recv.partial,
+                partial_unreleased: c.recv.partial_unreleased,
+                partial_charged: c.recv.partial_charged,
+                send_queued: c.send.queued(),
+            })
+            .collect();
+        v.sort_by_key(|s| s.call);
+        v
     }
 
     pub fn role(&self) -> Role {
@@ -115,47 +251,59 @@ impl Core {
     }
 
     pub fn push(&mut self, event: Event) {
-        self.events.push_back(Queued { event, release: 0 });
+        self.events.push_back(Queued {
+            event,
+            hold: Hold::default(),
+        });
     }
 
-    pub fn push_message(&mut self, call: CallId, message: Bytes, compressed: bool, wire: usize) {
+    pub fn push_message(&mut self, call: CallId, message: Bytes, compressed: bool, hold: Hold) {
         self.events.push_back(Queued {
             event: Event::Message {
                 call,
                 message,
                 compressed,
             },
-            release: wire,
+            hold,
         });
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        let (event, release) = self.poll_event_deferred()?;
-        if release > 0
-            && let Event::Message { call, .. } = &event
-        {
-            self.release(*call, release);
+        let (event, hold) = self.poll_event_deferred()?;
+        if let Event::Message { call, .. } = &event {
+            self.release(*call, hold);
         }
         Some(event)
     }
 
-    /// The next event and the DATA bytes it holds, still unreleased.
-    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+    /// The next event and what its message holds, not given back yet.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, Hold)> {
         let q = self.events.pop_front()?;
-        Some((q.event, q.release))
+        Some((q.event, q.hold))
     }
 
-    /// Gives back `n` bytes held by messages of `call` (the call may be
-    /// over: its stream's bytes still count against the connection window).
-    pub fn release(&mut self, call: CallId, n: usize) {
-        if n == 0 {
-            return;
+    /// The next event, a message's buffer holding what it holds until the
+    /// last reference to it is dropped.
+    pub fn poll_event_held(&mut self) -> Option<Event> {
+        let (mut event, hold) = self.poll_event_deferred()?;
+        if let Event::Message { call, message, .. } = &mut event {
+            // The charge moves from the queue to the buffer.
+            self.budget.uncharge(hold.charged);
+            let data = std::mem::take(message);
+            *message = self
+                .budget
+                .hold(data, call.stream_id(), hold.unreleased, hold.charged);
         }
-        let id = call.stream_id();
-        if let Some(c) = self.calls.get_mut(&id) {
-            c.recv.on_polled(n);
+        Some(event)
+    }
+
+    /// Gives back what a message of `call` held (the call may be over: its
+    /// stream's bytes still count against the connection window).
+    pub fn release(&mut self, call: CallId, hold: Hold) {
+        if hold.unreleased > 0 {
+            let _ = self.conn.release_capacity(call.stream_id(), hold.unreleased);
         }
-        let _ = self.conn.release_capacity(id, n);
+        self.budget.uncharge(hold.charged);
     }
 
     pub fn recv(&mut self, input: &mut BytesMut, now: Instant) {
@@ -179,6 +327,8 @@ impl Core {
         max: usize,
         now: Instant,
     ) -> usize {
+        // Credit of buffers dropped since (`process` rebalances after).
+        self.apply_owed();
         let mut n = self.conn.poll_transmit(dst, max, now);
         self.process(now);
         if self.reset_finished_streams() && n < max {
@@ -386,10 +536,9 @@ impl Core {
             return;
         };
         let update = SettingsUpdate::new().initial_window_size(window);
-        if self.conn.update_settings(update, now).is_ok()
-            && window > self.conn.config().connection_window_size
-        {
-            self.conn.set_connection_window_size(window);
+        if self.conn.update_settings(update, now).is_ok() && window > self.conn_window {
+            self.conn_window = window;
+            self.set_conn_extra(self.conn_extra);
         }
     }
 
@@ -445,6 +594,7 @@ impl Core {
                 other => self.dispatch(other, now),
             }
         }
+        self.rebalance();
     }
 
     fn dispatch(&mut self, ev: proto::Event, now: Instant) {
@@ -464,13 +614,17 @@ mod tests {
     use crate::grpc::{CallError, Client, Config, Event, Metadata, Server};
 
     /// A server that takes messages with `poll_event_deferred` and does not
-    /// release them keeps the client's window shut; releasing reopens it.
+    /// release them keeps the client's window shut once its budget is
+    /// spent; releasing reopens it.
     #[test]
     fn deferred_release_keeps_the_peer_window_shut() {
         let now = Instant::now();
         let window = 65_535;
+        let budget = 16 * 1024;
         let mut client = Client::new(Config::client(), now);
-        let mut server = Server::new(Config::server().fixed_windows(window, window), now);
+        let mut config = Config::server().fixed_windows(window, window);
+        config.memory_budget = budget;
+        let mut server = Server::new(config, now);
         let call = client
             .start_call("/s.S/M", Metadata::new(), None, now)
             .unwrap();
@@ -480,9 +634,9 @@ mod tests {
             for _ in 0..16 {
                 client.poll_transmit(&mut up, usize::MAX, now);
                 server.recv(&mut up, now);
-                while let Some((event, n)) = server.poll_event_deferred() {
+                while let Some((event, hold)) = server.poll_event_deferred() {
                     if let Event::Message { call, message, .. } = event {
-                        held.push((call, n, message.len()));
+                        held.push((call, hold, message.len()));
                     }
                 }
                 server.poll_transmit(&mut down, usize::MAX, now);
@@ -501,11 +655,18 @@ mod tests {
             }
             step(&mut client, &mut server, &mut held);
         }
-        // Bytes of a message split across DATA frames are released as they
-        // arrive (a message larger than the window must not stall), so up
-        // to about twice the window gets through; then nothing more.
+        // Bytes of a message split across DATA frames are released early
+        // (a message larger than the window must not stall) only within
+        // the budget, so about window + budget gets through; then nothing.
         let received: usize = held.iter().map(|h| h.2 + 5).sum();
-        assert!(received <= 2 * window as usize, "{received} > 2 x window");
+        assert!(
+            received <= window as usize + budget + 8 * 1024 + 5,
+            "{received} > window + budget + one message"
+        );
+        let charged: usize = held.iter().map(|h| h.1.charged).sum();
+        assert!(charged <= budget + 8 * 1024 + 5, "{charged} charged");
+        let partial: usize = server.call_stats().iter().map(|c| c.partial_charged).sum();
+        assert_eq!(server.budget().held(), charged + partial);
         let before = held.len();
         step(&mut client, &mut server, &mut held);
         assert_eq!(held.len(), before, "messages arrived with no credit given");
@@ -517,10 +678,13 @@ mod tests {
         assert!(unreleased >= window as usize / 2, "{unreleased} unreleased");
 
         // The application consumes: credit flows back and more arrives.
-        for (call, n, _) in held.drain(..) {
-            server.release(call, n);
+        for (call, hold, _) in held.drain(..) {
+            server.release(call, hold);
             taken += 1;
         }
+        // What is left charged is the message in assembly's early bytes.
+        let partial: usize = server.call_stats().iter().map(|c| c.partial_charged).sum();
+        assert_eq!(server.budget().held(), partial);
         step(&mut client, &mut server, &mut held);
         assert!(taken > 0 && !held.is_empty(), "nothing more after release");
     }
