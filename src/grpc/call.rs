@@ -283,6 +283,11 @@ pub(crate) struct Call {
     pub remote_done: bool,
     /// Server: the request's path.
     pub path: String,
+    /// Whole messages not handed to the application yet: the budget is
+    /// held by what the application and the peer have not taken.
+    pub parked: VecDeque<(Bytes, bool, Hold)>,
+    /// Server: the client half-closed after the parked messages.
+    pub half_closed_parked: bool,
 }
 
 impl Call {
@@ -300,6 +305,8 @@ impl Call {
             headers: false,
             remote_done: false,
             path: String::new(),
+            parked: VecDeque::new(),
+            half_closed_parked: false,
         }
     }
 }

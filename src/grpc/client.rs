@@ -384,11 +384,11 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event) {
             data,
             end_stream,
         } => {
-            let Some((c, messages, result)) = core.on_call_data(stream_id, data) else {
+            let Some((messages, result)) = core.on_call_data(stream_id, data) else {
                 return;
             };
             for m in messages {
-                core.push_message(c, m.data, m.compressed, m.hold);
+                core.push_message(stream_id, m.data, m.compressed, m.hold);
             }
             if let Err(status) = result {
                 return fail(core, stream_id, status, end_stream);

@@ -9,10 +9,14 @@
 //! early by [`Core::rebalance`]: all of the oldest message in assembly's
 //! (while what the application and the peer hold is under the budget), and
 //! the others' while the budget has room. Early-released bytes are charged
-//! to the budget. A completed message carries both figures ([`Hold`]) until
-//! it is polled (`poll_event`), released (`poll_event_deferred` +
-//! `release`) or its buffer dropped (`poll_event_held`: the credit comes
-//! back through the budget, applied by `release_owed`).
+//! to the budget. A whole message is charged with all its bytes and keeps
+//! the credit still withheld ([`Hold`]) until it is polled (`poll_event`),
+//! released (`poll_event_deferred` + `release`) or its buffer dropped
+//! (`poll_event_held`: the credit comes back through the budget, applied by
+//! `release_owed`). While what the application and the peer hold (messages
+//! handed over, responses not yet taken by the core) is at the cap, whole
+//! messages are parked in their call, credit withheld, so a peer that does
+//! not read stalls on its windows.
 //!
 //! Withheld bytes of younger messages could fill the connection window and
 //! starve the oldest (a peer that interleaves its streams): past half the
@@ -67,6 +71,10 @@ pub(crate) struct Core {
     next_seq: u64,
     /// Bytes of messages in assembly released early, over every call.
     partial_charged: usize,
+    /// Bytes released early of whole messages parked in their calls.
+    parked_charged: usize,
+    /// Calls with parked messages, in turn.
+    parked_calls: VecDeque<StreamId>,
     /// The connection receive window asked for (config, then BDP).
     conn_window: u32,
     /// What the window is grown by to cover withheld partial bytes.
@@ -101,6 +109,8 @@ impl Core {
             assembling: BTreeMap::new(),
             next_seq: 0,
             partial_charged: 0,
+            parked_charged: 0,
+            parked_calls: VecDeque::new(),
             conn_window: config.http2.connection_window_size,
             conn_extra: 0,
             owed: Vec::new(),
@@ -126,11 +136,17 @@ impl Core {
         &mut self,
         id: StreamId,
         data: Bytes,
-    ) -> Option<(CallId, Vec<super::call::Received>, Result<(), Status>)> {
+    ) -> Option<(Vec<super::call::Received>, Result<(), Status>)> {
         let call = self.calls.get_mut(&id)?;
         let before = call.recv.partial_charged;
-        let (messages, result) = call.recv.on_data(data);
+        let (mut messages, result) = call.recv.on_data(data);
         self.partial_charged = self.partial_charged - before + call.recv.partial_charged;
+        // A whole message counts against the budget with all its bytes
+        // until it is given back: what the application side holds.
+        for m in &mut messages {
+            self.budget.charge(m.hold.unreleased);
+            m.hold.charged += m.hold.unreleased;
+        }
         // A message that completed leaves the age order; a new one joins
         // it at the end.
         if (!messages.is_empty() || call.recv.partial == 0)
@@ -143,7 +159,7 @@ impl Core {
             self.assembling.insert(self.next_seq, id);
             self.next_seq += 1;
         }
-        Some((call.id, messages, result))
+        Some((messages, result))
     }
 
     /// Forgets a call, giving back what its message in assembly holds.
@@ -158,7 +174,74 @@ impl Core {
         }
         self.budget.uncharge(r.partial_charged);
         self.partial_charged -= r.partial_charged;
+        // Nobody will take these any more.
+        for (_, _, hold) in call.parked.drain(..) {
+            self.parked_charged -= hold.charged;
+            if hold.unreleased > 0 {
+                let _ = self.conn.release_capacity(id, hold.unreleased);
+            }
+            self.budget.uncharge(hold.charged);
+        }
         Some(call)
+    }
+
+    /// What the application and the peer hold: the budget's bytes that
+    /// are not ours to finish (messages in assembly, parked messages).
+    fn outside(&self) -> usize {
+        self.budget
+            .held()
+            .saturating_sub(self.partial_charged + self.parked_charged)
+    }
+
+    /// Whether what the application and the peer hold is under the cap:
+    /// then messages are handed over and the oldest in assembly gets its
+    /// credit.
+    fn permitted(&self) -> bool {
+        self.outside() < self.budget.limit()
+    }
+
+    /// Hands parked messages over while the budget permits, a call at a
+    /// time in turn.
+    fn flush_parked(&mut self) {
+        while self.permitted()
+            && let Some(&id) = self.parked_calls.front()
+        {
+            let Some(call) = self.calls.get_mut(&id) else {
+                self.parked_calls.pop_front();
+                continue;
+            };
+            let c = call.id;
+            let next = call.parked.pop_front();
+            let (empty, half_closed) = (call.parked.is_empty(), call.half_closed_parked);
+            if empty {
+                call.half_closed_parked = false;
+            }
+            self.parked_calls.pop_front();
+            if !empty {
+                self.parked_calls.push_back(id);
+            }
+            if let Some((message, compressed, hold)) = next {
+                self.parked_charged -= hold.charged;
+                self.push_event_message(c, message, compressed, hold);
+            }
+            if empty && half_closed {
+                self.push(Event::HalfClosed { call: c });
+            }
+        }
+    }
+
+    /// Hands a call's parked messages over now, whatever the budget (the
+    /// call is ending and its end must follow them).
+    fn deliver_parked(&mut self, id: StreamId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let c = call.id;
+        let parked = std::mem::take(&mut call.parked);
+        for (message, compressed, hold) in parked {
+            self.parked_charged -= hold.charged;
+            self.push_event_message(c, message, compressed, hold);
+        }
     }
 
     /// Early credit for messages in assembly: the oldest gets all of its
@@ -168,8 +251,11 @@ impl Core {
     /// room. Then the connection window covers what younger messages
     /// withhold past half of it, so the oldest's bytes can always arrive.
     pub fn rebalance(&mut self) {
+        if !self.parked_calls.is_empty() {
+            self.flush_parked();
+        }
         let limit = self.budget.limit();
-        let permitted = self.budget.held().saturating_sub(self.partial_charged) < limit;
+        let permitted = self.permitted();
         let mut withheld = 0usize;
         for (i, id) in self.assembling.values().enumerate() {
             let Some(call) = self.calls.get_mut(id) else {
@@ -239,6 +325,7 @@ impl Core {
                 partial: c.recv.partial,
                 partial_unreleased: c.recv.partial_unreleased,
                 partial_charged: c.recv.partial_charged,
+                parked: c.parked.iter().map(|m| m.2.charged).sum(),
                 send_queued: c.send.queued(),
             })
             .collect();
@@ -257,7 +344,39 @@ impl Core {
         });
     }
 
-    pub fn push_message(&mut self, call: CallId, message: Bytes, compressed: bool, hold: Hold) {
+    /// A whole message of the call on `id`: handed over, or parked while
+    /// the budget is held by what the application and the peer have not
+    /// taken (its credit stays withheld, so the peer stalls).
+    pub fn push_message(&mut self, id: StreamId, message: Bytes, compressed: bool, hold: Hold) {
+        let permitted = self.permitted();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return self.push_event_message(CallId(id), message, compressed, hold);
+        };
+        if permitted && call.parked.is_empty() {
+            let c = call.id;
+            return self.push_event_message(c, message, compressed, hold);
+        }
+        if call.parked.is_empty() {
+            self.parked_calls.push_back(id);
+        }
+        call.parked.push_back((message, compressed, hold));
+        self.parked_charged += hold.charged;
+    }
+
+    /// Server: the client half-closed (after its parked messages, if any).
+    pub fn push_half_closed(&mut self, id: StreamId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.parked.is_empty() {
+            let c = call.id;
+            self.push(Event::HalfClosed { call: c });
+        } else {
+            call.half_closed_parked = true;
+        }
+    }
+
+    fn push_event_message(&mut self, call: CallId, message: Bytes, compressed: bool, hold: Hold) {
         self.events.push_back(Queued {
             event: Event::Message {
                 call,
@@ -409,6 +528,10 @@ impl Core {
     /// Removes a call and reports its end: `Finished` on a client,
     /// `Cancelled` on a server.
     pub fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<super::Metadata>) {
+        if self.role() == Role::Client {
+            // The status follows every message the server sent.
+            self.deliver_parked(id);
+        }
         let Some(call) = self.remove_call(id) else {
             return;
         };
@@ -663,10 +786,15 @@ mod tests {
             received <= window as usize + budget + 8 * 1024 + 5,
             "{received} > window + budget + one message"
         );
+        // Handed over while under the budget, whole messages count in full.
         let charged: usize = held.iter().map(|h| h.1.charged).sum();
         assert!(charged <= budget + 8 * 1024 + 5, "{charged} charged");
-        let partial: usize = server.call_stats().iter().map(|c| c.partial_charged).sum();
-        assert_eq!(server.budget().held(), charged + partial);
+        let ours: usize = server
+            .call_stats()
+            .iter()
+            .map(|c| c.partial_charged + c.parked)
+            .sum();
+        assert_eq!(server.budget().held(), charged + ours);
         let before = held.len();
         step(&mut client, &mut server, &mut held);
         assert_eq!(held.len(), before, "messages arrived with no credit given");
@@ -682,9 +810,14 @@ mod tests {
             server.release(call, hold);
             taken += 1;
         }
-        // What is left charged is the message in assembly's early bytes.
-        let partial: usize = server.call_stats().iter().map(|c| c.partial_charged).sum();
-        assert_eq!(server.budget().held(), partial);
+        // What is left charged is the endpoint's own: the message in
+        // assembly's early bytes and the messages parked.
+        let ours: usize = server
+            .call_stats()
+            .iter()
+            .map(|c| c.partial_charged + c.parked)
+            .sum();
+        assert_eq!(server.budget().held(), ours);
         step(&mut client, &mut server, &mut held);
         assert!(taken > 0 && !held.is_empty(), "nothing more after release");
     }

@@ -103,6 +103,9 @@ pub struct CallStats {
     pub partial_unreleased: usize,
     /// Of those, bytes released early (charged to the budget).
     pub partial_charged: usize,
+    /// Whole received messages parked until the budget has room (their
+    /// wire bytes; charged, credit withheld).
+    pub parked: usize,
     /// Message bytes accepted by `send_message` and not yet taken by the
     /// HTTP/2 layer (charged to the budget).
     pub send_queued: usize,

@@ -410,7 +410,7 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             data,
             end_stream,
         } => {
-            let Some((c, messages, result)) = core.on_call_data(stream_id, data) else {
+            let Some((messages, result)) = core.on_call_data(stream_id, data) else {
                 return;
             };
             let Some(call) = core.calls.get_mut(&stream_id) else {
@@ -425,21 +425,20 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             });
             call.remote_done |= end_stream;
             for m in messages {
-                core.push_message(c, m.data, m.compressed, m.hold);
+                core.push_message(stream_id, m.data, m.compressed, m.hold);
             }
             match result {
                 Err(status) => abort(core, stream_id, status),
-                Ok(()) if end_stream => core.push(Event::HalfClosed { call: c }),
+                Ok(()) if end_stream => core.push_half_closed(stream_id),
                 Ok(()) => {}
             }
         }
         proto::Event::Trailers { stream_id, .. } => {
             if let Some(call) = core.calls.get_mut(&stream_id) {
                 call.remote_done = true;
-                let c = call.id;
                 match call.recv.finish() {
                     Err(status) => abort(core, stream_id, status),
-                    Ok(()) => core.push(Event::HalfClosed { call: c }),
+                    Ok(()) => core.push_half_closed(stream_id),
                 }
             }
         }
