@@ -288,3 +288,80 @@ fn a_message_over_the_max_is_resource_exhausted() {
     assert_eq!(app.server.budget().held(), 0);
     assert_eq!(app.server.connection().stats().recv_unreleased, 0);
 }
+
+/// Over tokio: 50 concurrent 1 MiB unary calls whose client does not read
+/// the responses. The server's budget holds at most the budget plus two
+/// messages (one response accepted on an empty queue, one request handed
+/// over before it; the client's own budget parks the responses, so its
+/// windows stop the server); once the client reads, every call completes
+/// and both budgets are empty. Fixed windows: the BDP estimator would let
+/// whole messages fit the stream windows (see `interleaved_...`).
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_fifty_large_calls_unread_stay_within_the_budget_then_complete() {
+    use h2proto::io::tokio::grpc::{CallOptions, Client, Server};
+    use std::time::Duration;
+
+    let mut config = h2proto::io::tokio::grpc::Config::server();
+    config.grpc = config.grpc.fixed_windows(256 * 1024, MIB as u32);
+    let server = Server::builder()
+        .config(config)
+        .unary("/echo.Echo/UnaryEcho", |_ctx, request: Bytes| async move {
+            // A fresh response, as a decoder and an encoder would make.
+            Ok(Bytes::copy_from_slice(&request))
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::connect(server.local_addr()).await.unwrap();
+    let payload = Bytes::from(vec![0x61u8; MIB]);
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let mut call = client
+            .call("/echo.Echo/UnaryEcho", CallOptions::default())
+            .unwrap();
+        call.send(payload.clone()).await.unwrap();
+        call.close_send().unwrap();
+        calls.push(call);
+    }
+    // Let it settle without reading.
+    let mut last = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = (server.budget_stats(), client.budget_stats());
+        if last.as_ref() == Some(&now) {
+            break;
+        }
+        last = Some(now);
+    }
+    let limit = Config::server().memory_budget;
+    for b in server.budget_stats() {
+        assert!(b.peak <= limit + 2 * (MIB + 5) + 64 * 1024, "server {b:?}");
+    }
+
+    // Read: everything completes.
+    let read = async {
+        for mut call in calls {
+            let Some(m) = call.recv().await.unwrap() else {
+                panic!("no response: {:?}", call.status().await);
+            };
+            assert_eq!(m.len(), MIB);
+            drop(m);
+            assert!(call.status().await.is_ok());
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), read).await.is_err() {
+        let s: Vec<_> = server.call_stats().into_iter().filter(|c| c.partial + c.parked + c.send_queued > 0).collect();
+        let c: Vec<_> = client.call_stats().into_iter().filter(|c| c.partial + c.parked + c.send_queued > 0).collect();
+        panic!(
+            "stalled: server {:?} {:?} {s:?}\nclient {:?} {:?} {c:?}",
+            server.budget_stats(),
+            server.connection_stats().iter().map(|c| (c.recv_unreleased, c.queued_data, c.send_window, c.recv_window)).collect::<Vec<_>>(),
+            client.budget_stats(),
+            { let c = client.connection_stats(); (c.recv_unreleased, c.queued_data, c.send_window, c.recv_window) },
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(client.budget_stats().held, 0);
+    assert_eq!(server.budget_stats().iter().map(|b| b.held).sum::<usize>(), 0);
+    server.shutdown().await;
+}

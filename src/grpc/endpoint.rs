@@ -187,10 +187,18 @@ impl Core {
 
     /// What the application and the peer hold: the budget's bytes that
     /// are not ours to finish (messages in assembly, parked messages).
+    ///
+    /// A client leaves its own requests out: they wait for the server,
+    /// which may wait for us to take its responses (counting them would
+    /// deadlock both). A server counts its responses: they are what its
+    /// requests became, and a client that does not read them must stall.
     fn outside(&self) -> usize {
-        self.budget
-            .held()
-            .saturating_sub(self.partial_charged + self.parked_charged)
+        let ours = self.partial_charged + self.parked_charged;
+        let sending = match self.role() {
+            Role::Client => self.calls.values().map(|c| c.send.queued()).sum(),
+            Role::Server => 0,
+        };
+        self.budget.held().saturating_sub(ours + sending)
     }
 
     /// Whether what the application and the peer hold is under the cap:
@@ -277,11 +285,20 @@ impl Core {
                 withheld += call.recv.partial_unreleased;
             }
         }
-        let extra = if permitted {
-            withheld
-                .saturating_sub(self.conn_window as usize / 2)
-                .div_ceil(WINDOW_STEP)
-                * WINDOW_STEP
+        // Not capped: what the peer may spend on younger streams instead of
+        // the oldest is bounded by their own stream windows, and capping it
+        // deadlocks a peer that interleaves (tests/grpc_budget.rs).
+        let extra = if permitted && !self.assembling.is_empty() {
+            let base = self.conn_window as usize;
+            let mut extra = withheld.saturating_sub(base / 2);
+            // The peer spent the window (on younger streams): a step more,
+            // so the oldest's bytes can come.
+            let st = self.conn.stats();
+            if st.recv_window < WINDOW_STEP as i64 {
+                let open = st.recv_unreleased as usize + WINDOW_STEP;
+                extra = extra.max(open.saturating_sub(base)).max(self.conn_extra);
+            }
+            extra.div_ceil(WINDOW_STEP) * WINDOW_STEP
         } else {
             0
         };
@@ -291,7 +308,12 @@ impl Core {
     fn set_conn_extra(&mut self, extra: usize) {
         self.conn_extra = extra;
         let target = (self.conn_window as usize + extra).min(MAX_WINDOW) as u32;
-        if target != self.conn.config().connection_window_size {
+        // Also when grown and the peer has spent it: setting it again
+        // announces the credit released since, which the quarter-window
+        // threshold would otherwise keep back.
+        if target != self.conn.config().connection_window_size
+            || (extra > 0 && self.conn.stats().recv_window < WINDOW_STEP as i64)
+        {
             self.conn.set_connection_window_size(target);
         }
     }
