@@ -398,11 +398,17 @@ mod tests {
                 assert!(rb.is_ok());
                 let msgs: Vec<_> = a.into_iter().chain(b).collect();
                 assert_eq!(msgs.len(), 2, "cut {cut}");
-                let total: usize = msgs.iter().map(|m| m.hold.unreleased + m.hold.charged).sum();
+                let total: usize = msgs
+                    .iter()
+                    .map(|m| m.hold.unreleased + m.hold.charged)
+                    .sum();
                 assert_eq!(total, 2 * (len + 5));
                 let charged: usize = msgs.iter().map(|m| m.hold.charged).sum();
                 assert_eq!(charged, early);
-                assert_eq!((recv.partial, recv.partial_unreleased, recv.partial_charged), (0, 0, 0));
+                assert_eq!(
+                    (recv.partial, recv.partial_unreleased, recv.partial_charged),
+                    (0, 0, 0)
+                );
             }
         }
     }

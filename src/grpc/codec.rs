@@ -146,10 +146,7 @@ impl Deframer {
 
     /// Bytes held (a partial message, or whole ones not yet taken).
     pub fn buffered(&self) -> usize {
-        self.pending.len()
-            + self.prefix_len
-            + self.body.len()
-            + self.head.map_or(0, |_| PREFIX_LEN)
+        self.pending.len() + self.prefix_len + self.body.len() + self.head.map_or(0, |_| PREFIX_LEN)
     }
 
     /// The next whole message, `None` until one is complete. After an error

@@ -442,7 +442,9 @@ impl Core {
     /// stream's bytes still count against the connection window).
     pub fn release(&mut self, call: CallId, hold: Hold) {
         if hold.unreleased > 0 {
-            let _ = self.conn.release_capacity(call.stream_id(), hold.unreleased);
+            let _ = self
+                .conn
+                .release_capacity(call.stream_id(), hold.unreleased);
         }
         self.budget.uncharge(hold.charged);
     }
