@@ -138,10 +138,8 @@ impl EchoApp {
                         Err(e) => panic!("{e}"),
                     }
                 }
-                Event::HalfClosed { call } => {
-                    if !self.blocked.iter().any(|b| b.0 == call) {
-                        let _ = self.server.finish(call, Status::ok(), Metadata::new());
-                    }
+                Event::HalfClosed { call } if !self.blocked.iter().any(|b| b.0 == call) => {
+                    let _ = self.server.finish(call, Status::ok(), Metadata::new());
                 }
                 Event::Writable { call } => {
                     if let Some(i) = self.blocked.iter().position(|b| b.0 == call) {
