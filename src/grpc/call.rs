@@ -1,7 +1,8 @@
 //! One call's state over its HTTP/2 stream: the send side (framed messages
 //! waiting for room, then END_STREAM or trailers) and the receive side
-//! (deframing, decompression, flow-control release accounting). Shared by
-//! both roles; `client.rs` and `server.rs` hold the role-specific rules.
+//! (deframing, decompression, and what each message holds: its unreleased
+//! credit and its early-released, budget-charged bytes). Shared by both
+//! roles; `client.rs` and `server.rs` hold the role-specific rules.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -11,10 +12,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use super::codec::{Deframer, Encoding, PREFIX_LEN};
 use super::metadata::{Metadata, base64_encode};
 use super::status::{Code, Status, decode_message, encode_message};
-use super::{CallError, CallId};
+use super::{CallError, CallId, Hold};
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
-use crate::proto::Connection;
+use crate::proto::{Connection, MemoryBudget};
 
 /// How the send side ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,8 @@ pub(crate) enum End {
     Sent,
 }
 
-/// Messages waiting for the HTTP/2 send buffer.
+/// Messages waiting for the HTTP/2 send buffer. What waits here is
+/// charged to the connection's memory budget until the core takes it.
 #[derive(Debug)]
 pub(crate) struct SendSide {
     queue: VecDeque<Bytes>,
@@ -38,21 +40,24 @@ pub(crate) struct SendSide {
     /// `send_message` said Busy: report Writable when there is room.
     pub want_writable: bool,
     pub encoding: Encoding,
+    budget: MemoryBudget,
 }
 
 impl SendSide {
-    pub fn new() -> Self {
+    pub fn new(budget: MemoryBudget) -> Self {
         SendSide {
             queue: VecDeque::new(),
             queued: 0,
             end: End::Open,
             want_writable: false,
             encoding: Encoding::Identity,
+            budget,
         }
     }
 
-    /// Frames and queues one message (bounded by `max_queue`, but one is
-    /// always taken when the queue is empty).
+    /// Frames and queues one message. Refused (Busy) past `max_queue`, or
+    /// when the connection's budget has no room for it; but one is always
+    /// taken when the queue is empty, so every call can make progress.
     pub fn push(
         &mut self,
         message: Bytes,
@@ -63,7 +68,10 @@ impl SendSide {
         if self.end != End::Open {
             return Err(CallError::SendClosed);
         }
-        if self.queued > 0 && self.queued + message.len() > max_queue {
+        if self.queued > 0
+            && (self.queued + message.len() > max_queue
+                || !self.budget.has_room(PREFIX_LEN + message.len()))
+        {
             self.want_writable = true;
             return Err(CallError::Busy);
         }
@@ -85,6 +93,8 @@ impl SendSide {
         prefix.put_u8(u8::from(compress));
         prefix.put_u32(payload.len() as u32); // checked above
         self.queued += PREFIX_LEN + payload.len();
+        self.budget.charge(PREFIX_LEN + payload.len());
+        // The prefix is its own small chunk: the payload is never copied.
         self.queue.push_back(prefix.freeze());
         if !payload.is_empty() {
             self.queue.push_back(payload);
@@ -108,6 +118,7 @@ impl SendSide {
             };
             moved |= n > 0;
             self.queued -= n;
+            self.budget.uncharge(n);
             if n < front.len() {
                 front.advance(n);
                 return moved;
@@ -132,30 +143,41 @@ impl SendSide {
     /// Drops everything queued (the stream is gone).
     pub fn drop_all(&mut self) {
         self.queue.clear();
+        self.budget.uncharge(self.queued);
         self.queued = 0;
         self.end = End::Sent;
     }
 }
 
-/// Deframing and release accounting of received DATA.
+impl Drop for SendSide {
+    fn drop(&mut self) {
+        self.budget.uncharge(self.queued);
+    }
+}
+
+/// Deframing of received DATA, and what the message in assembly holds.
 #[derive(Debug)]
 pub(crate) struct RecvSide {
     deframer: Deframer,
     pub encoding: Encoding,
     max: usize,
-    /// Received bytes not yet released to the HTTP/2 layer.
-    held: usize,
-    /// Of those, bytes of whole messages waiting in the event queue.
-    in_queue: usize,
-    /// Of those, bytes of the message being reassembled.
-    pub partial_held: usize,
+    /// Bytes of the message in assembly received so far (prefix included).
+    pub partial: usize,
+    /// Of those, bytes whose flow-control credit is still withheld.
+    pub partial_unreleased: usize,
+    /// Of those, bytes whose credit went back early: charged to the
+    /// connection's budget until the message is dropped.
+    pub partial_charged: usize,
+    /// The message in assembly's place in the endpoint's age order.
+    pub seq: Option<u64>,
 }
 
-/// A received message and the DATA bytes it holds (released when it is polled).
+/// A received message and what it holds (given back when it is dropped,
+/// or when it is polled with `poll_event`).
 pub(crate) struct Received {
     pub data: Bytes,
     pub compressed: bool,
-    pub wire_len: usize,
+    pub hold: Hold,
 }
 
 impl RecvSide {
@@ -164,43 +186,51 @@ impl RecvSide {
             deframer: Deframer::new(max),
             encoding: Encoding::Identity,
             max,
-            held: 0,
-            in_queue: 0,
-            partial_held: 0,
+            partial: 0,
+            partial_unreleased: 0,
+            partial_charged: 0,
+            seq: None,
         }
     }
 
-    /// Takes a DATA chunk. Returns the whole messages it completed and how
-    /// many bytes to release now. Bytes of whole messages are released when
-    /// the application polls them. Bytes of the message being reassembled
-    /// are held up to `hold` and released past it, so a message larger than
-    /// the window cannot stall, while every queued message holds at least
-    /// min(its size, `hold`) bytes: what the queue holds stays within
-    /// max(window, 2 × message) however the peer cuts its frames.
-    pub fn on_data(
-        &mut self,
-        data: &[u8],
-        hold: usize,
-    ) -> (Vec<Received>, usize, Result<(), Status>) {
-        self.held += data.len();
-        self.deframer.push(data);
+    /// Takes a DATA chunk. Returns the whole messages it completed, each
+    /// with what it holds: the bytes received for it whose credit is still
+    /// withheld, and those released early (charged). The bytes of the next
+    /// message in assembly are left withheld here
+    /// ([`partial_unreleased`](Self::partial_unreleased)): the endpoint
+    /// decides which to release early.
+    pub fn on_data(&mut self, data: Bytes) -> (Vec<Received>, Result<(), Status>) {
+        let mut left = data.len();
+        self.deframer.push_bytes(data);
         let mut out = Vec::new();
         let mut result = Ok(());
         loop {
             match self.deframer.next_message() {
                 Ok(Some(raw)) => {
                     let wire_len = PREFIX_LEN + raw.data.len();
+                    let from_chunk = wire_len - self.partial;
+                    debug_assert!(from_chunk <= left);
+                    left = left.saturating_sub(from_chunk);
+                    let hold = Hold {
+                        unreleased: self.partial_unreleased + from_chunk,
+                        charged: self.partial_charged,
+                    };
+                    (self.partial, self.partial_unreleased, self.partial_charged) = (0, 0, 0);
                     let data = if raw.compressed {
-                        if self.encoding == Encoding::Identity {
-                            result = Err(Status::new(
+                        let decoded = if self.encoding == Encoding::Identity {
+                            Err(Status::new(
                                 Code::INTERNAL,
                                 "grpc: compressed flag set with identity or no grpc-encoding",
-                            ));
-                            break;
-                        }
-                        match self.encoding.decompress(&raw.data, self.max) {
+                            ))
+                        } else {
+                            self.encoding.decompress(&raw.data, self.max)
+                        };
+                        match decoded {
                             Ok(d) => d,
                             Err(s) => {
+                                // Not delivered: the call's end gives it back.
+                                self.partial_unreleased += hold.unreleased;
+                                self.partial_charged += hold.charged;
                                 result = Err(s);
                                 break;
                             }
@@ -211,7 +241,7 @@ impl RecvSide {
                     out.push(Received {
                         data,
                         compressed: raw.compressed,
-                        wire_len,
+                        hold,
                     });
                 }
                 Ok(None) => break,
@@ -221,29 +251,17 @@ impl RecvSide {
                 }
             }
         }
-        // Bytes held for no queued message: the partial message held so far
-        // and this chunk, i.e. the rest of that message, whole messages,
-        // then the head of a new partial one. The completed messages take
-        // theirs (latest first); the partial one keeps up to `hold`.
-        let new = self.held - self.in_queue;
-        let partial = self.deframer.buffered().min(new);
-        let mut keep = new - partial;
-        for m in out.iter_mut().rev() {
-            let h = m.wire_len.min(keep);
-            keep -= h;
-            m.wire_len = h;
-        }
-        let assigned: usize = out.iter().map(|m| m.wire_len).sum();
-        self.partial_held = partial.min(hold);
-        self.in_queue += assigned;
-        self.held = self.in_queue + self.partial_held;
-        (out, new - assigned - self.partial_held, result)
+        self.partial += left;
+        self.partial_unreleased += left;
+        debug_assert!(result.is_err() || self.partial == self.deframer.buffered());
+        (out, result)
     }
 
-    /// A queued message of `wire_len` bytes was polled.
-    pub fn on_polled(&mut self, wire_len: usize) {
-        self.held = self.held.saturating_sub(wire_len);
-        self.in_queue = self.in_queue.saturating_sub(wire_len);
+    /// Releases `n` withheld bytes of the message in assembly early: they
+    /// are charged from now on.
+    pub fn release_early(&mut self, n: usize) {
+        self.partial_unreleased -= n;
+        self.partial_charged += n;
     }
 
     /// END_STREAM arrived: an error if a message was cut short.
@@ -265,18 +283,30 @@ pub(crate) struct Call {
     pub remote_done: bool,
     /// Server: the request's path.
     pub path: String,
+    /// Whole messages not handed to the application yet: the budget is
+    /// held by what the application and the peer have not taken.
+    pub parked: VecDeque<(Bytes, bool, Hold)>,
+    /// Server: the client half-closed after the parked messages.
+    pub half_closed_parked: bool,
 }
 
 impl Call {
-    pub fn new(stream: StreamId, max_recv: usize, deadline: Option<Instant>) -> Self {
+    pub fn new(
+        stream: StreamId,
+        max_recv: usize,
+        deadline: Option<Instant>,
+        budget: MemoryBudget,
+    ) -> Self {
         Call {
             id: CallId(stream),
-            send: SendSide::new(),
+            send: SendSide::new(budget),
             recv: RecvSide::new(max_recv),
             deadline,
             headers: false,
             remote_done: false,
             path: String::new(),
+            parked: VecDeque::new(),
+            half_closed_parked: false,
         }
     }
 }
@@ -341,29 +371,45 @@ pub(crate) fn is_grpc_content_type(ct: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::RecvSide;
 
-    /// However the peer cuts its frames (here: each message's last byte
-    /// alone), a completed message holds min(its size, `hold`) bytes, so a
-    /// queue of unread messages closes the window.
+    /// However the peer cuts its frames, each completed message holds
+    /// exactly its wire bytes, and the next message's head stays withheld.
     #[test]
-    fn a_completed_message_holds_at_least_min_size_hold() {
-        let hold = 8 * 1024;
+    fn each_message_holds_its_own_wire_bytes_however_the_frames_are_cut() {
         for len in [100usize, 8 * 1024, 64 * 1024] {
-            let mut recv = RecvSide::new(1 << 20);
             let mut wire = vec![0u8, 0, 0, 0, 0];
             wire[1..5].copy_from_slice(&(len as u32).to_be_bytes());
             wire.resize(5 + len, 7);
-            let (last, head) = wire.split_last().unwrap();
-            let (msgs, released, r) = recv.on_data(head, hold);
-            assert!(msgs.is_empty() && r.is_ok());
-            assert_eq!(released, head.len() - head.len().min(hold));
-            let (msgs, released_tail, r) = recv.on_data(&[*last], hold);
-            assert!(r.is_ok());
-            assert_eq!(msgs.len(), 1);
-            assert_eq!(msgs[0].wire_len, (len + 5).min(hold + 1));
-            assert_eq!(released + released_tail + msgs[0].wire_len, len + 5);
-            assert_eq!(recv.partial_held, 0);
+            let mut two = wire.clone();
+            two.extend_from_slice(&wire);
+            for cut in [1usize, 3, 5, 6, 1000, len + 4, len + 5, len + 7] {
+                let cut = cut.min(two.len());
+                let mut recv = RecvSide::new(1 << 20);
+                let (a, ra) = recv.on_data(Bytes::copy_from_slice(&two[..cut]));
+                assert!(ra.is_ok());
+                assert_eq!(recv.partial, cut - a.len() * (len + 5));
+                // Half of the partial bytes released early.
+                let early = recv.partial_unreleased / 2;
+                recv.release_early(early);
+                let (b, rb) = recv.on_data(Bytes::copy_from_slice(&two[cut..]));
+                assert!(rb.is_ok());
+                let msgs: Vec<_> = a.into_iter().chain(b).collect();
+                assert_eq!(msgs.len(), 2, "cut {cut}");
+                let total: usize = msgs
+                    .iter()
+                    .map(|m| m.hold.unreleased + m.hold.charged)
+                    .sum();
+                assert_eq!(total, 2 * (len + 5));
+                let charged: usize = msgs.iter().map(|m| m.hold.charged).sum();
+                assert_eq!(charged, early);
+                assert_eq!(
+                    (recv.partial, recv.partial_unreleased, recv.partial_charged),
+                    (0, 0, 0)
+                );
+            }
         }
     }
 }

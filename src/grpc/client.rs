@@ -11,10 +11,10 @@ use super::endpoint::Core;
 use super::metadata::{Metadata, MetadataError};
 use super::status::{Code, Status};
 use super::timeout::format_timeout;
-use super::{CallError, CallId, Config, Event};
+use super::{CallError, CallId, CallStats, Config, Event, Hold};
 use crate::frame::Reason;
 use crate::hpack::HeaderField;
-use crate::proto::{self, Connection, Headers, Role};
+use crate::proto::{self, Connection, Headers, MemoryBudget, Role};
 
 /// Per-call options for [`Client::start_call_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,12 +138,9 @@ impl Client {
         fields.push(HeaderField::new("user-agent", c.user_agent.clone()));
         metadata.write_fields(&mut fields);
         let id = self.core.conn.send_request(fields, false)?;
-        let mut call = Call::new(
-            id,
-            self.core.config.max_recv_message_size,
-            // A timeout past what `Instant` can hold is no deadline.
-            options.timeout.and_then(|t| now.checked_add(t)),
-        );
+        // A timeout past what `Instant` can hold is no deadline.
+        let deadline = options.timeout.and_then(|t| now.checked_add(t));
+        let mut call = self.core.new_call(id, deadline);
         call.send.encoding = options.encoding;
         self.core.calls.insert(id, call);
         self.core.call_started(now);
@@ -222,27 +219,54 @@ impl Client {
         self.core.recv_eof(now);
     }
 
-    /// The next event. A message's flow-control credit goes back to the
-    /// peer as it is taken here.
+    /// The next event. What a message holds (its flow-control credit, its
+    /// share of the memory budget) is given back as it is taken here.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.core.poll_event()
     }
 
-    /// The next event, without giving back the flow-control credit of a
-    /// message: the second value is how many received bytes it holds, to be
-    /// returned with [`release`](Self::release) when the application has
-    /// consumed it (0 for other events). An adapter that queues messages for
-    /// a slow reader uses this so that the peer's window, not the queue,
-    /// bounds what is buffered.
-    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+    /// The next event, without giving back what a message holds: the
+    /// [`Hold`] says what, to be returned with [`release`](Self::release)
+    /// when the application has consumed the message (zero for other
+    /// events). Until then the server's windows, not our memory, absorb a
+    /// slow reader.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, Hold)> {
         self.core.poll_event_deferred()
     }
 
-    /// Gives back the credit of messages taken with
-    /// [`poll_event_deferred`](Self::poll_event_deferred) (`n`: the sum of
-    /// what it reported for them), even after the call ended.
-    pub fn release(&mut self, call: CallId, n: usize) {
-        self.core.release(call, n);
+    /// The next event, a message's buffer holding what the message holds
+    /// until its last reference is dropped (anywhere, on any thread): the
+    /// credit is then owed through the [`budget`](Self::budget) and applied
+    /// by [`release_owed`](Self::release_owed) (and by the next
+    /// `poll_transmit`). What an adapter hands its application.
+    pub fn poll_event_held(&mut self) -> Option<Event> {
+        self.core.poll_event_held()
+    }
+
+    /// Gives back what a message taken with
+    /// [`poll_event_deferred`](Self::poll_event_deferred) held, even after
+    /// the call ended.
+    pub fn release(&mut self, call: CallId, hold: Hold) {
+        self.core.release(call, hold);
+    }
+
+    /// Applies the credit owed by dropped message buffers (see
+    /// [`poll_event_held`](Self::poll_event_held)) and the early credit the
+    /// freed budget allows; returns the bytes given back. A driver calls it
+    /// when the budget's waker fires.
+    pub fn release_owed(&mut self) -> usize {
+        self.core.release_owed()
+    }
+
+    /// The connection's memory budget (see [`Config::memory_budget`]);
+    /// `budget().stats()` next to `connection().stats()`.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.core.budget
+    }
+
+    /// What each call in progress holds (message in assembly, send queue).
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        self.core.call_stats()
     }
 
     /// Appends up to `max` bytes to send to `dst`; returns how many.
@@ -360,11 +384,11 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event) {
             data,
             end_stream,
         } => {
-            let Some((c, messages, result)) = core.on_call_data(stream_id, &data) else {
+            let Some((messages, result)) = core.on_call_data(stream_id, data) else {
                 return;
             };
             for m in messages {
-                core.push_message(c, m.data, m.compressed, m.wire_len);
+                core.push_message(stream_id, m.data, m.compressed, m.hold);
             }
             if let Err(status) = result {
                 return fail(core, stream_id, status, end_stream);

@@ -81,13 +81,30 @@ impl DecodeError {
     }
 }
 
+/// Messages at least this long that arrive within one pushed chunk are
+/// handed out as slices of it (no copy); shorter ones are copied, so that a
+/// small message kept by the application does not pin the larger buffer it
+/// was read into.
+pub const ZERO_COPY_MIN: usize = 4 * 1024;
+
 /// Reassembles length-prefixed messages from DATA chunks.
+///
+/// A message contained in one chunk given to [`push_bytes`](Self::push_bytes)
+/// is a slice of that chunk (from [`ZERO_COPY_MIN`] bytes up); a message that
+/// spans chunks is gathered once into a buffer of exactly its length,
+/// allocated when its prefix arrives. Nothing else is copied or kept.
 #[derive(Debug, Clone)]
 pub struct Deframer {
-    buf: BytesMut,
     max: usize,
+    /// Received bytes not looked at yet.
+    pending: Bytes,
+    /// The prefix being read, possibly across chunks.
+    prefix: [u8; PREFIX_LEN],
+    prefix_len: usize,
     /// The prefix of the message being gathered, once read.
     head: Option<(bool, usize)>,
+    /// The body of a message that spans chunks.
+    body: BytesMut,
     failed: bool,
 }
 
@@ -95,23 +112,41 @@ impl Deframer {
     /// A deframer refusing messages over `max_message_size` bytes.
     pub fn new(max_message_size: usize) -> Deframer {
         Deframer {
-            buf: BytesMut::new(),
             max: max_message_size,
+            pending: Bytes::new(),
+            prefix: [0; PREFIX_LEN],
+            prefix_len: 0,
             head: None,
+            body: BytesMut::new(),
             failed: false,
         }
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes (copied; see [`push_bytes`](Self::push_bytes)).
     pub fn push(&mut self, data: &[u8]) {
-        if !self.failed {
-            self.buf.extend_from_slice(data);
+        self.push_bytes(Bytes::copy_from_slice(data));
+    }
+
+    /// Appends received bytes without copying them: messages wholly inside
+    /// `data` are slices of it.
+    pub fn push_bytes(&mut self, data: Bytes) {
+        if self.failed || data.is_empty() {
+            return;
+        }
+        if self.pending.is_empty() {
+            self.pending = data;
+        } else {
+            // Pushed twice without taking the messages: join them.
+            let mut joined = BytesMut::with_capacity(self.pending.len() + data.len());
+            joined.extend_from_slice(&self.pending);
+            joined.extend_from_slice(&data);
+            self.pending = joined.freeze();
         }
     }
 
     /// Bytes held (a partial message, or whole ones not yet taken).
     pub fn buffered(&self) -> usize {
-        self.buf.len() + self.head.map_or(0, |_| PREFIX_LEN)
+        self.pending.len() + self.prefix_len + self.body.len() + self.head.map_or(0, |_| PREFIX_LEN)
     }
 
     /// The next whole message, `None` until one is complete. After an error
@@ -123,11 +158,22 @@ impl Deframer {
         let (compressed, len) = match self.head {
             Some(h) => h,
             None => {
-                if self.buf.len() < PREFIX_LEN {
+                let n = (PREFIX_LEN - self.prefix_len).min(self.pending.len());
+                self.prefix[self.prefix_len..self.prefix_len + n]
+                    .copy_from_slice(&self.pending[..n]);
+                self.pending.advance(n);
+                self.prefix_len += n;
+                if self.prefix_len < PREFIX_LEN {
                     return Ok(None);
                 }
-                let flag = self.buf.get_u8();
-                let len = self.buf.get_u32() as usize;
+                self.prefix_len = 0;
+                let flag = self.prefix[0];
+                let len = u32::from_be_bytes([
+                    self.prefix[1],
+                    self.prefix[2],
+                    self.prefix[3],
+                    self.prefix[4],
+                ]) as usize;
                 let compressed = match flag {
                     0 => false,
                     1 => true,
@@ -140,12 +186,30 @@ impl Deframer {
                 (compressed, len)
             }
         };
-        if self.buf.len() < len {
-            self.buf.reserve(len - self.buf.len());
+        if self.body.is_empty() && self.pending.len() >= len {
+            // Wholly inside one chunk.
+            self.head = None;
+            let data = if len >= ZERO_COPY_MIN {
+                self.pending.split_to(len)
+            } else {
+                let d = Bytes::copy_from_slice(&self.pending[..len]);
+                self.pending.advance(len);
+                d
+            };
+            return Ok(Some(RawMessage { compressed, data }));
+        }
+        if self.body.capacity() == 0 {
+            // Once, at its exact size: no regrowth, no slack.
+            self.body = BytesMut::with_capacity(len);
+        }
+        let n = (len - self.body.len()).min(self.pending.len());
+        self.body.extend_from_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        if self.body.len() < len {
             return Ok(None);
         }
         self.head = None;
-        let data = self.buf.split_to(len).freeze();
+        let data = std::mem::take(&mut self.body).freeze();
         Ok(Some(RawMessage { compressed, data }))
     }
 
@@ -160,7 +224,9 @@ impl Deframer {
 
     fn fail(&mut self, e: DecodeError) -> DecodeError {
         self.failed = true;
-        self.buf = BytesMut::new();
+        self.pending = Bytes::new();
+        self.body = BytesMut::new();
+        self.prefix_len = 0;
         self.head = None;
         e
     }
@@ -302,6 +368,24 @@ mod tests {
         d.push(&[0, 0, 0, 0, 3, 1]);
         assert_eq!(d.next_message(), Ok(None));
         assert_eq!(d.finish(), Err(DecodeError::Truncated(6)));
+    }
+
+    #[test]
+    fn a_message_inside_one_chunk_is_a_slice_of_it_and_one_across_chunks_is_gathered_once() {
+        let big = vec![9u8; ZERO_COPY_MIN];
+        let wire = frame_message(false, &big);
+        let mut d = Deframer::new(1 << 20);
+        d.push_bytes(wire.clone());
+        let m = d.next_message().unwrap().unwrap();
+        assert_eq!(m.data.as_ptr(), wire[PREFIX_LEN..].as_ptr(), "not copied");
+        let mut d = Deframer::new(1 << 20);
+        d.push_bytes(wire.slice(..100));
+        assert!(d.next_message().unwrap().is_none());
+        assert_eq!(d.buffered(), 100);
+        d.push_bytes(wire.slice(100..));
+        let m = d.next_message().unwrap().unwrap();
+        assert_eq!(&m.data[..], &big[..]);
+        assert_eq!(d.buffered(), 0);
     }
 
     #[test]

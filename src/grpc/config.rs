@@ -31,6 +31,17 @@ pub struct Config {
     /// `send_message` answers [`Busy`](super::CallError::Busy). One message is
     /// always taken when the queue is empty. Default 64 KiB.
     pub max_send_queue: usize,
+    /// The cap on message bytes this connection holds outside the HTTP/2
+    /// core's own queues ([`proto::MemoryBudget`]): bytes of messages in
+    /// assembly whose credit went back early, received messages holding
+    /// such bytes, and messages accepted by `send_message` that wait for
+    /// the HTTP/2 send buffer. Over it, early credit stops (the peer
+    /// stalls on its windows; the oldest message in assembly still finishes
+    /// once what waits on the application and the peer is under the cap)
+    /// and `send_message` answers [`Busy`](super::CallError::Busy) unless
+    /// the call's queue is empty. Default [`proto::DEFAULT_MEMORY_BUDGET`]
+    /// (1 MiB); see `docs/security.md`.
+    pub memory_budget: usize,
     /// Keepalive PINGs (grpc-go defaults: off on a client, 2 h on a server).
     pub keepalive: KeepaliveConfig,
     /// Server: the client-PING policy (default: 5 min, none without calls).
@@ -66,6 +77,7 @@ impl Config {
             max_recv_message_size: DEFAULT_MAX_RECV_MESSAGE_SIZE,
             max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
             max_send_queue: 64 * 1024,
+            memory_budget: proto::DEFAULT_MEMORY_BUDGET,
             keepalive: KeepaliveConfig::server(),
             enforcement: EnforcementPolicy::default(),
             bdp: true,

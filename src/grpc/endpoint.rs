@@ -1,8 +1,9 @@
 //! What both roles share: the connection, the call table, the event queue,
-//! timers (deadlines, keepalive), the BDP estimator and the
-//! RST_STREAM(NO_ERROR)-after-trailers rule.
+//! the memory budget and early credit, timers (deadlines, keepalive), the
+//! BDP estimator and the RST_STREAM(NO_ERROR)-after-trailers rule.
+//! Credit, the memory budget and parked messages are in `credit.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -10,18 +11,20 @@ use bytes::{Bytes, BytesMut};
 use super::call::{Call, status_fields};
 use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
 use super::status::{Code, Status};
-use super::{CallId, Config, Event};
+use super::{Config, Event, Hold};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::proto::bdp::BdpEstimator;
 use crate::proto::stream::state::StreamState;
-use crate::proto::{self, Connection, Role, SettingsUpdate};
+use crate::proto::{self, Connection, MemoryBudget, Role, SettingsUpdate};
 
-/// An event and the DATA bytes to release when the application takes it.
+mod credit;
+
+/// An event and, for a message, what it holds until the application takes it.
 #[derive(Debug)]
 struct Queued {
     event: Event,
-    release: usize,
+    hold: Hold,
 }
 
 #[derive(Debug)]
@@ -38,8 +41,23 @@ pub(crate) struct Core {
     /// Server streams answered before the client half-closed: RST_STREAM
     /// (NO_ERROR) once our END_STREAM is on the wire.
     rst_after_end: Vec<StreamId>,
-    /// Bytes of partial messages held, over every call.
-    partial_total: usize,
+    /// What the application side holds (see the module docs).
+    pub budget: MemoryBudget,
+    /// Messages in assembly, oldest first.
+    assembling: BTreeMap<u64, StreamId>,
+    next_seq: u64,
+    /// Bytes of messages in assembly released early, over every call.
+    partial_charged: usize,
+    /// Bytes released early of whole messages parked in their calls.
+    parked_charged: usize,
+    /// Calls with parked messages, in turn.
+    parked_calls: VecDeque<StreamId>,
+    /// The connection receive window asked for (config, then BDP).
+    conn_window: u32,
+    /// What the window is grown by to cover withheld partial bytes.
+    conn_extra: usize,
+    /// Scratch for credit owed by dropped buffers.
+    owed: Vec<(StreamId, usize)>,
 }
 
 impl Core {
@@ -59,55 +77,23 @@ impl Core {
             bdp: config
                 .bdp
                 .then(|| BdpEstimator::new(config.http2.initial_window_size)),
-            conn,
-            config,
             calls: HashMap::new(),
             events: VecDeque::new(),
             pings_seen: 0,
             bdp_ping: None,
             rst_after_end: Vec::new(),
-            partial_total: 0,
+            budget: MemoryBudget::new(config.memory_budget),
+            assembling: BTreeMap::new(),
+            next_seq: 0,
+            partial_charged: 0,
+            parked_charged: 0,
+            parked_calls: VecDeque::new(),
+            conn_window: config.http2.connection_window_size,
+            conn_extra: 0,
+            owed: Vec::new(),
+            conn,
+            config,
         }
-    }
-
-    /// How many bytes of a partial message the call on `id` may hold: half
-    /// the stream window, and no more than half the connection window
-    /// over every call, so partial messages alone can never close the
-    /// connection window (more data is what releases them).
-    pub fn partial_hold(&self, id: StreamId) -> usize {
-        let c = self.conn.config();
-        let own = self.calls.get(&id).map_or(0, |c| c.recv.partial_held);
-        let others = self.partial_total.saturating_sub(own);
-        (c.initial_window_size as usize / 2)
-            .min((c.connection_window_size as usize / 2).saturating_sub(others))
-    }
-
-    /// Takes a DATA chunk for a call (see `RecvSide::on_data`): the messages
-    /// it completed, bytes released now, and a decoding error.
-    pub fn on_call_data(
-        &mut self,
-        id: StreamId,
-        data: &[u8],
-    ) -> Option<(CallId, Vec<super::call::Received>, Result<(), Status>)> {
-        let hold = self.partial_hold(id);
-        let call = self.calls.get_mut(&id)?;
-        let before = call.recv.partial_held;
-        let (messages, release, result) = call.recv.on_data(data, hold);
-        self.partial_total = self.partial_total - before + call.recv.partial_held;
-        let c = call.id;
-        let _ = self.conn.release_capacity(id, release);
-        Some((c, messages, result))
-    }
-
-    /// Forgets a call, giving back the bytes of its partial message.
-    pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
-        let call = self.calls.remove(&id)?;
-        let partial = call.recv.partial_held;
-        if partial > 0 {
-            self.partial_total -= partial;
-            let _ = self.conn.release_capacity(id, partial);
-        }
-        Some(call)
     }
 
     pub fn role(&self) -> Role {
@@ -115,47 +101,10 @@ impl Core {
     }
 
     pub fn push(&mut self, event: Event) {
-        self.events.push_back(Queued { event, release: 0 });
-    }
-
-    pub fn push_message(&mut self, call: CallId, message: Bytes, compressed: bool, wire: usize) {
         self.events.push_back(Queued {
-            event: Event::Message {
-                call,
-                message,
-                compressed,
-            },
-            release: wire,
+            event,
+            hold: Hold::default(),
         });
-    }
-
-    pub fn poll_event(&mut self) -> Option<Event> {
-        let (event, release) = self.poll_event_deferred()?;
-        if release > 0
-            && let Event::Message { call, .. } = &event
-        {
-            self.release(*call, release);
-        }
-        Some(event)
-    }
-
-    /// The next event and the DATA bytes it holds, still unreleased.
-    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
-        let q = self.events.pop_front()?;
-        Some((q.event, q.release))
-    }
-
-    /// Gives back `n` bytes held by messages of `call` (the call may be
-    /// over: its stream's bytes still count against the connection window).
-    pub fn release(&mut self, call: CallId, n: usize) {
-        if n == 0 {
-            return;
-        }
-        let id = call.stream_id();
-        if let Some(c) = self.calls.get_mut(&id) {
-            c.recv.on_polled(n);
-        }
-        let _ = self.conn.release_capacity(id, n);
     }
 
     pub fn recv(&mut self, input: &mut BytesMut, now: Instant) {
@@ -179,6 +128,8 @@ impl Core {
         max: usize,
         now: Instant,
     ) -> usize {
+        // Credit of buffers dropped since (`process` rebalances after).
+        self.apply_owed();
         let mut n = self.conn.poll_transmit(dst, max, now);
         self.process(now);
         if self.reset_finished_streams() && n < max {
@@ -259,6 +210,10 @@ impl Core {
     /// Removes a call and reports its end: `Finished` on a client,
     /// `Cancelled` on a server.
     pub fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<super::Metadata>) {
+        if self.role() == Role::Client {
+            // The status follows every message the server sent.
+            self.deliver_parked(id);
+        }
         let Some(call) = self.remove_call(id) else {
             return;
         };
@@ -386,10 +341,9 @@ impl Core {
             return;
         };
         let update = SettingsUpdate::new().initial_window_size(window);
-        if self.conn.update_settings(update, now).is_ok()
-            && window > self.conn.config().connection_window_size
-        {
-            self.conn.set_connection_window_size(window);
+        if self.conn.update_settings(update, now).is_ok() && window > self.conn_window {
+            self.conn_window = window;
+            self.set_conn_extra(self.conn_extra);
         }
     }
 
@@ -458,6 +412,7 @@ impl Core {
                 other => self.dispatch(other, now),
             }
         }
+        self.rebalance();
     }
 
     fn dispatch(&mut self, ev: proto::Event, now: Instant) {
@@ -477,13 +432,17 @@ mod tests {
     use crate::grpc::{CallError, Client, Config, Event, Metadata, Server};
 
     /// A server that takes messages with `poll_event_deferred` and does not
-    /// release them keeps the client's window shut; releasing reopens it.
+    /// release them keeps the client's window shut once its budget is
+    /// spent; releasing reopens it.
     #[test]
     fn deferred_release_keeps_the_peer_window_shut() {
         let now = Instant::now();
         let window = 65_535;
+        let budget = 16 * 1024;
         let mut client = Client::new(Config::client(), now);
-        let mut server = Server::new(Config::server().fixed_windows(window, window), now);
+        let mut config = Config::server().fixed_windows(window, window);
+        config.memory_budget = budget;
+        let mut server = Server::new(config, now);
         let call = client
             .start_call("/s.S/M", Metadata::new(), None, now)
             .unwrap();
@@ -493,9 +452,9 @@ mod tests {
             for _ in 0..16 {
                 client.poll_transmit(&mut up, usize::MAX, now);
                 server.recv(&mut up, now);
-                while let Some((event, n)) = server.poll_event_deferred() {
+                while let Some((event, hold)) = server.poll_event_deferred() {
                     if let Event::Message { call, message, .. } = event {
-                        held.push((call, n, message.len()));
+                        held.push((call, hold, message.len()));
                     }
                 }
                 server.poll_transmit(&mut down, usize::MAX, now);
@@ -514,11 +473,23 @@ mod tests {
             }
             step(&mut client, &mut server, &mut held);
         }
-        // Bytes of a message split across DATA frames are released as they
-        // arrive (a message larger than the window must not stall), so up
-        // to about twice the window gets through; then nothing more.
+        // Bytes of a message split across DATA frames are released early
+        // (a message larger than the window must not stall) only within
+        // the budget, so about window + budget gets through; then nothing.
         let received: usize = held.iter().map(|h| h.2 + 5).sum();
-        assert!(received <= 2 * window as usize, "{received} > 2 x window");
+        assert!(
+            received <= window as usize + budget + 8 * 1024 + 5,
+            "{received} > window + budget + one message"
+        );
+        // Handed over while under the budget, whole messages count in full.
+        let charged: usize = held.iter().map(|h| h.1.charged).sum();
+        assert!(charged <= budget + 8 * 1024 + 5, "{charged} charged");
+        let ours: usize = server
+            .call_stats()
+            .iter()
+            .map(|c| c.partial_charged + c.parked)
+            .sum();
+        assert_eq!(server.budget().held(), charged + ours);
         let before = held.len();
         step(&mut client, &mut server, &mut held);
         assert_eq!(held.len(), before, "messages arrived with no credit given");
@@ -530,10 +501,18 @@ mod tests {
         assert!(unreleased >= window as usize / 2, "{unreleased} unreleased");
 
         // The application consumes: credit flows back and more arrives.
-        for (call, n, _) in held.drain(..) {
-            server.release(call, n);
+        for (call, hold, _) in held.drain(..) {
+            server.release(call, hold);
             taken += 1;
         }
+        // What is left charged is the endpoint's own: the message in
+        // assembly's early bytes and the messages parked.
+        let ours: usize = server
+            .call_stats()
+            .iter()
+            .map(|c| c.partial_charged + c.parked)
+            .sum();
+        assert_eq!(server.budget().held(), ours);
         step(&mut client, &mut server, &mut held);
         assert!(taken > 0 && !held.is_empty(), "nothing more after release");
     }

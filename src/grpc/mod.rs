@@ -75,6 +75,42 @@ pub use status::{Code, Status};
 use crate::frame::{Reason, StreamId};
 use crate::proto::{ConnectionError, UserError};
 
+/// What a received message still holds on the connection's behalf, from
+/// [`Server::poll_event_deferred`] / [`Client::poll_event_deferred`]: give
+/// it back with `release` once the message is consumed. (`poll_event` gives
+/// it back at once; `poll_event_held` ties it to the message's buffer.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hold {
+    /// Received bytes whose flow-control credit is still withheld: they
+    /// count against the stream and connection receive windows.
+    pub unreleased: usize,
+    /// Bytes whose credit went back early (the message was assembled
+    /// across more than the window allows): counted against the
+    /// connection's [`MemoryBudget`](crate::proto::MemoryBudget).
+    pub charged: usize,
+}
+
+/// What one call holds now (see [`Server::call_stats`] /
+/// [`Client::call_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallStats {
+    /// The call.
+    pub call: CallId,
+    /// Bytes of the message in assembly received so far.
+    pub partial: usize,
+    /// Of those, bytes whose credit is withheld.
+    pub partial_unreleased: usize,
+    /// Of those, bytes released early (charged to the budget).
+    pub partial_charged: usize,
+    /// Whole received messages parked until the budget has room (their
+    /// wire bytes; charged, credit withheld).
+    pub parked: usize,
+    /// Message bytes accepted by `send_message` and not yet taken by the
+    /// HTTP/2 layer (charged to the budget).
+    pub send_queued: usize,
+}
+
 /// One call: the HTTP/2 stream it runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(StreamId);

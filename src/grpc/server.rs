@@ -10,10 +10,10 @@ use super::endpoint::Core;
 use super::metadata::Metadata;
 use super::status::{Code, Status};
 use super::timeout::parse_timeout;
-use super::{CallError, CallId, Config, Event};
+use super::{CallError, CallId, CallStats, Config, Event, Hold};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
-use crate::proto::{self, Connection, Headers, Role};
+use crate::proto::{self, Connection, Headers, MemoryBudget, Role};
 
 /// A gRPC server connection, sans-IO. See the [module docs](super) for a
 /// complete exchange.
@@ -187,27 +187,54 @@ impl Server {
         self.core.recv_eof(now);
     }
 
-    /// The next event. A message's flow-control credit goes back to the
-    /// peer as it is taken here.
+    /// The next event. What a message holds (its flow-control credit, its
+    /// share of the memory budget) is given back as it is taken here.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.core.poll_event()
     }
 
-    /// The next event, without giving back the flow-control credit of a
-    /// message: the second value is how many received bytes it holds, to be
-    /// returned with [`release`](Self::release) when the application has
-    /// consumed it (0 for other events). An adapter that queues messages for
-    /// a slow reader uses this so that the peer's window, not the queue,
-    /// bounds what is buffered.
-    pub fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
+    /// The next event, without giving back what a message holds: the
+    /// [`Hold`] says what, to be returned with [`release`](Self::release)
+    /// when the application has consumed the message (zero for other
+    /// events). Until then the client's windows, not our memory, absorb a
+    /// slow reader.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, Hold)> {
         self.core.poll_event_deferred()
     }
 
-    /// Gives back the credit of messages taken with
-    /// [`poll_event_deferred`](Self::poll_event_deferred) (`n`: the sum of
-    /// what it reported for them), even after the call ended.
-    pub fn release(&mut self, call: CallId, n: usize) {
-        self.core.release(call, n);
+    /// The next event, a message's buffer holding what the message holds
+    /// until its last reference is dropped (anywhere, on any thread): the
+    /// credit is then owed through the [`budget`](Self::budget) and applied
+    /// by [`release_owed`](Self::release_owed) (and by the next
+    /// `poll_transmit`). What an adapter hands its application.
+    pub fn poll_event_held(&mut self) -> Option<Event> {
+        self.core.poll_event_held()
+    }
+
+    /// Gives back what a message taken with
+    /// [`poll_event_deferred`](Self::poll_event_deferred) held, even after
+    /// the call ended.
+    pub fn release(&mut self, call: CallId, hold: Hold) {
+        self.core.release(call, hold);
+    }
+
+    /// Applies the credit owed by dropped message buffers (see
+    /// [`poll_event_held`](Self::poll_event_held)) and the early credit the
+    /// freed budget allows; returns the bytes given back. A driver calls it
+    /// when the budget's waker fires.
+    pub fn release_owed(&mut self) -> usize {
+        self.core.release_owed()
+    }
+
+    /// The connection's memory budget (see [`Config::memory_budget`]);
+    /// `budget().stats()` next to `connection().stats()`.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.core.budget
+    }
+
+    /// What each call in progress holds (message in assembly, send queue).
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        self.core.call_stats()
     }
 
     /// Appends up to `max` bytes to send to `dst`; returns how many.
@@ -357,7 +384,7 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
                 Ok(ok) => ok,
                 Err(r) => return answer(core, stream_id, r, end_stream),
             };
-            let mut call = Call::new(stream_id, core.config.max_recv_message_size, deadline);
+            let mut call = core.new_call(stream_id, deadline);
             call.recv.encoding = encoding;
             call.path = path.clone();
             call.remote_done = end_stream;
@@ -383,7 +410,7 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             data,
             end_stream,
         } => {
-            let Some((c, messages, result)) = core.on_call_data(stream_id, &data) else {
+            let Some((messages, result)) = core.on_call_data(stream_id, data) else {
                 return;
             };
             let Some(call) = core.calls.get_mut(&stream_id) else {
@@ -398,21 +425,20 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             });
             call.remote_done |= end_stream;
             for m in messages {
-                core.push_message(c, m.data, m.compressed, m.wire_len);
+                core.push_message(stream_id, m.data, m.compressed, m.hold);
             }
             match result {
                 Err(status) => abort(core, stream_id, status),
-                Ok(()) if end_stream => core.push(Event::HalfClosed { call: c }),
+                Ok(()) if end_stream => core.push_half_closed(stream_id),
                 Ok(()) => {}
             }
         }
         proto::Event::Trailers { stream_id, .. } => {
             if let Some(call) = core.calls.get_mut(&stream_id) {
                 call.remote_done = true;
-                let c = call.id;
                 match call.recv.finish() {
                     Err(status) => abort(core, stream_id, status),
-                    Ok(()) => core.push(Event::HalfClosed { call: c }),
+                    Ok(()) => core.push_half_closed(stream_id),
                 }
             }
         }

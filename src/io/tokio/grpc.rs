@@ -63,10 +63,14 @@
 //!   call): a handler must not block the thread. [`Config::spawn_handlers`]
 //!   spawns each on the runtime instead.
 //! - **Back-pressure**: a send waits while the call's send queue is full
-//!   ([`grpc::Config::max_send_queue`](crate::grpc::Config::max_send_queue));
-//!   a received message's flow-control credit goes back to the peer when a
-//!   handle *takes* it, so a reader that stops reading stops the peer
-//!   through its window.
+//!   ([`grpc::Config::max_send_queue`](crate::grpc::Config::max_send_queue))
+//!   or the connection's memory budget is
+//!   ([`grpc::Config::memory_budget`](crate::grpc::Config::memory_budget));
+//!   a received message's flow-control credit goes back to the peer when the
+//!   application drops it (every clone and slice), so a reader that stops
+//!   reading, or keeps what it read, stops the peer through its windows.
+//!   `budget_stats()` and `call_stats()` on [`ServerHandle`] and [`Client`]
+//!   show what is held.
 //! - **Deadlines** (`grpc-timeout`) are the endpoint's: the call ends
 //!   DEADLINE_EXCEEDED and the handler sees it (`recv` and `send` fail,
 //!   [`Context::cancelled`] completes), as it sees a client's cancellation.

@@ -1,10 +1,17 @@
 //! The per-connection driver shared by the blocking gRPC client and server:
 //! the event loop of `io/blocking/driver.rs`, over a gRPC endpoint, with call
 //! handles fed through channels.
+//!
+//! Messages go to the handles as buffers of the endpoint's memory budget
+//! (`poll_event_held`): a handle dropping one owes its credit back, which
+//! wakes the driver ([`Msg::Credit`]) while anything is lent; each turn
+//! applies what is owed (`release_owed`).
 
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::task::{Wake, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -12,7 +19,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Error, Item};
 use crate::grpc::{self, CallError, CallId, CallOptions, Code, Encoding, Event, Metadata, Status};
 use crate::io::blocking::driver::{Msg, spawn_io};
-use crate::proto::Connection;
+use crate::proto::{Connection, MemoryBudget};
 
 /// Unconsumed input past which we stop asking for more.
 const MAX_BUFFERED_INPUT: usize = 256 * 1024;
@@ -51,7 +58,9 @@ pub(super) enum Cmd {
 pub(super) trait Endpoint {
     fn recv(&mut self, input: &mut BytesMut, now: Instant);
     fn recv_eof(&mut self, now: Instant);
-    fn poll_event(&mut self) -> Option<Event>;
+    fn poll_event_held(&mut self) -> Option<Event>;
+    fn release_owed(&mut self) -> usize;
+    fn budget(&self) -> &MemoryBudget;
     fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize;
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle_timeout(&mut self, now: Instant);
@@ -70,8 +79,14 @@ macro_rules! endpoint_io {
         fn recv_eof(&mut self, now: Instant) {
             Self::recv_eof(self, now)
         }
-        fn poll_event(&mut self) -> Option<Event> {
-            Self::poll_event(self)
+        fn poll_event_held(&mut self) -> Option<Event> {
+            Self::poll_event_held(self)
+        }
+        fn release_owed(&mut self) -> usize {
+            Self::release_owed(self)
+        }
+        fn budget(&self) -> &MemoryBudget {
+            Self::budget(self)
         }
         fn poll_transmit(&mut self, dst: &mut BytesMut, max: usize, now: Instant) -> usize {
             Self::poll_transmit(self, dst, max, now)
@@ -137,6 +152,15 @@ impl Endpoint for grpc::Server {
     }
 }
 
+/// Wakes the driver with [`Msg::Credit`] when a dropped message owes credit.
+struct CreditWaker(Sender<Msg<Cmd>>);
+
+impl Wake for CreditWaker {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.send(Msg::Credit);
+    }
+}
+
 /// What the role does with a call it has not seen (server: a new call).
 pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, Sender<Item>>, Event) + 'a;
 
@@ -152,13 +176,19 @@ pub(super) fn run<E: Endpoint>(
     let Ok((reader, credit_tx, writer, write_tx)) = spawn_io(&stream, &tx) else {
         return;
     };
+    // Registered only while a message is lent (it keeps the channel open).
+    let waker = Waker::from(Arc::new(CreditWaker(tx.clone())));
     drop(tx);
     let mut st = State {
         calls: HashMap::new(),
         blocked: HashMap::new(),
     };
-    st.drive(ep, &rx, on_start, &credit_tx, &write_tx);
-    let closed = Status::new(Code::UNAVAILABLE, "connection closed");
+    let io_error = st.drive(ep, &rx, on_start, &credit_tx, &write_tx, &waker);
+    ep.budget().unregister();
+    let closed = match io_error {
+        Some(e) => Status::new(Code::UNAVAILABLE, format!("connection lost: {e}")),
+        None => Status::new(Code::UNAVAILABLE, "connection closed"),
+    };
     for (_, items) in st.calls.drain() {
         let _ = items.send(Item::End(closed.clone(), Metadata::new()));
     }
@@ -180,6 +210,7 @@ struct State {
 }
 
 impl State {
+    /// The event loop; returns the socket error that ended it, if any.
     fn drive<E: Endpoint>(
         &mut self,
         ep: &mut E,
@@ -187,20 +218,22 @@ impl State {
         on_start: &mut OnStart<'_>,
         credit_tx: &std::sync::mpsc::SyncSender<()>,
         write_tx: &Sender<BytesMut>,
-    ) {
+        waker: &Waker,
+    ) -> Option<std::io::Error> {
         let mut input = BytesMut::new();
         let mut output = BytesMut::with_capacity(MAX_WRITE);
         let (mut writing, mut credits_out, mut eof) = (false, 0usize, false);
         loop {
             let now = Instant::now();
             loop {
-                let mut progress = false;
+                // Credit of messages the handles dropped.
+                let mut progress = ep.release_owed() > 0;
                 if !input.is_empty() && ep.conn().wants_read() {
                     let before = input.len();
                     ep.recv(&mut input, now);
                     progress |= input.len() != before;
                 }
-                while let Some(event) = ep.poll_event() {
+                while let Some(event) = ep.poll_event_held() {
                     self.on_event(ep, event, on_start);
                     progress = true;
                 }
@@ -208,7 +241,10 @@ impl State {
                     output.clear();
                     if ep.poll_transmit(&mut output, MAX_WRITE, now) > 0 {
                         if write_tx.send(output.split()).is_err() {
-                            return;
+                            return Some(std::io::Error::new(
+                                std::io::ErrorKind::BrokenPipe,
+                                "the writer thread is gone",
+                            ));
                         }
                         writing = true;
                         progress = true;
@@ -219,7 +255,7 @@ impl State {
                 }
             }
             if ep.conn().is_closed() && !writing {
-                return;
+                return None;
             }
             while !eof
                 && credits_out < READ_CREDITS
@@ -229,6 +265,14 @@ impl State {
             {
                 credits_out += 1;
             }
+            // Woken by a dropped message only while one is lent.
+            if ep.budget().is_lent() {
+                if ep.budget().register(waker) {
+                    continue;
+                }
+            } else {
+                ep.budget().unregister();
+            }
             let msg = match ep.poll_timeout() {
                 Some(at) => match rx.recv_timeout(at.saturating_duration_since(now)) {
                     Ok(msg) => msg,
@@ -236,14 +280,15 @@ impl State {
                         ep.handle_timeout(Instant::now());
                         continue;
                     }
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Disconnected) => return None,
                 },
                 None => match rx.recv() {
                     Ok(msg) => msg,
-                    Err(_) => return,
+                    Err(_) => return None,
                 },
             };
             match msg {
+                // Applied at the top of the loop.
                 Msg::Credit => {}
                 Msg::Read(chunk) => {
                     credits_out = credits_out.saturating_sub(1);
@@ -263,12 +308,12 @@ impl State {
                     writing = false;
                     output = buf;
                 }
-                Msg::Written(Err(_)) => {
+                Msg::Written(Err(e)) => {
                     ep.recv_eof(Instant::now());
-                    while let Some(event) = ep.poll_event() {
+                    while let Some(event) = ep.poll_event_held() {
                         self.on_event(ep, event, on_start);
                     }
-                    return;
+                    return Some(e);
                 }
                 Msg::Shutdown => ep.conn().shutdown(Instant::now()),
                 Msg::Cmd(cmd) => self.on_command(ep, cmd, Instant::now()),

@@ -13,9 +13,9 @@ use tokio::task::JoinHandle;
 use super::engine::{CallRef, CallState, Engine, Item, Next};
 use super::{CallOptions, Config, Error, Response};
 use crate::frame::Reason;
-use crate::grpc::{self, CallId, Code, Metadata, Status};
+use crate::grpc::{self, CallId, CallStats, Code, Metadata, Status};
 use crate::io::tokio::driver::{Driver, Handle};
-use crate::proto::ConnectionStats;
+use crate::proto::{BudgetStats, ConnectionStats};
 
 type ClientEngine = Engine<grpc::Client>;
 
@@ -183,6 +183,18 @@ impl Client {
         self.inner.handle.inspect(|e| e.ep.connection().stats())
     }
 
+    /// The connection's memory budget: what received messages and queued
+    /// requests hold outside the HTTP/2 core (see
+    /// [`grpc::Config::memory_budget`](crate::grpc::Config::memory_budget)).
+    pub fn budget_stats(&self) -> BudgetStats {
+        self.inner.handle.inspect(|e| e.ep.budget().stats())
+    }
+
+    /// What each call in progress holds (message in assembly, send queue).
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        self.inner.handle.inspect(|e| e.ep.call_stats())
+    }
+
     /// Sends GOAWAY, lets the calls in progress finish (at most
     /// [`Config::shutdown_wait`], then the connection is closed and they
     /// end UNAVAILABLE) and waits for the connection to end.
@@ -293,8 +305,9 @@ impl Streaming {
     }
 
     /// The next message, or `None` when the call is over (see
-    /// [`status`](Self::status)). Taking a message gives its flow-control
-    /// credit back to the server.
+    /// [`status`](Self::status)). The message keeps its flow-control credit
+    /// until it is dropped (every clone and slice of it): a caller that
+    /// keeps messages stops the server through its windows.
     pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
         if let Some(m) = self.pending.take() {
             return Ok(Some(m));
@@ -354,7 +367,7 @@ impl Streaming {
             }
             match poll_fn(|cx| self.call.poll_next(cx)).await {
                 Next::Item(Item::Headers(md)) => self.headers = Some(md),
-                Next::Item(Item::Message(m, compressed, _)) => {
+                Next::Item(Item::Message(m, compressed)) => {
                     self.last_compressed = compressed;
                     return Some(m);
                 }

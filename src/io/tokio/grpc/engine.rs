@@ -2,10 +2,13 @@
 //! that have handles, and the handle-side primitives both roles share
 //! (take the next item, send with back-pressure, watch for the end, drop).
 //!
-//! A received message keeps its flow-control credit until a handle takes
-//! it from the call's queue (`Endpoint::poll_event_deferred` + `release`):
-//! a reader that stops reading stops the peer through its window, so a
-//! queue never holds more than about the window.
+//! A received message is a buffer of the endpoint's memory budget
+//! (`Endpoint::poll_event_held`): it keeps its flow-control credit (and its
+//! share of the budget) until the application drops the last reference to
+//! it, wherever that is (a handler done with a request, or the core once it
+//! wrote an echo back). The credit is then owed through the budget, which
+//! wakes the driver; `dispatch` applies it through the endpoint. A reader
+//! that stops reading stops the peer through its windows.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -23,8 +26,9 @@ use crate::proto::{Connection, MemoryBudget, Transmit};
 pub(crate) trait Endpoint: Send + 'static {
     fn recv(&mut self, input: &mut BytesMut, now: Instant);
     fn recv_eof(&mut self, now: Instant);
-    fn poll_event_deferred(&mut self) -> Option<(Event, usize)>;
-    fn release(&mut self, call: CallId, n: usize);
+    fn poll_event_held(&mut self) -> Option<Event>;
+    fn release_owed(&mut self) -> usize;
+    fn budget(&self) -> &MemoryBudget;
     fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize;
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle_timeout(&mut self, now: Instant);
@@ -49,11 +53,14 @@ macro_rules! endpoint {
             fn recv_eof(&mut self, now: Instant) {
                 <$t>::recv_eof(self, now)
             }
-            fn poll_event_deferred(&mut self) -> Option<(Event, usize)> {
-                <$t>::poll_event_deferred(self)
+            fn poll_event_held(&mut self) -> Option<Event> {
+                <$t>::poll_event_held(self)
             }
-            fn release(&mut self, call: CallId, n: usize) {
-                <$t>::release(self, call, n)
+            fn release_owed(&mut self) -> usize {
+                <$t>::release_owed(self)
+            }
+            fn budget(&self) -> &MemoryBudget {
+                <$t>::budget(self)
             }
             fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize {
                 <$t>::poll_transmit(self, dst, max, now)
@@ -114,9 +121,9 @@ pub(crate) trait Starter<E: Endpoint>: Send {
 pub(crate) enum Item {
     /// Client: the response headers.
     Headers(Metadata),
-    /// A message, whether it arrived compressed, and the received bytes it
-    /// holds until a handle takes it.
-    Message(Bytes, bool, usize),
+    /// A message (a budget buffer: dropping it gives its credit back) and
+    /// whether it arrived compressed.
+    Message(Bytes, bool),
     /// Server: the client half-closed.
     HalfClosed,
 }
@@ -169,14 +176,11 @@ pub(crate) struct Engine<E: Endpoint> {
     starter: Option<Box<dyn Starter<E>>>,
     /// The driver ended.
     done: bool,
-    /// What the application holds on this connection's behalf.
-    budget: MemoryBudget,
 }
 
 impl<E: Endpoint> Engine<E> {
     pub fn new(ep: E) -> Self {
         Engine {
-            budget: MemoryBudget::default(),
             ep,
             calls: HashMap::new(),
             closed: None,
@@ -222,12 +226,9 @@ impl<E: Endpoint> Engine<E> {
                     w.wake();
                 }
             }
-            // Nobody will read it: its credit goes back now.
-            None => {
-                if let Item::Message(_, _, held) = item {
-                    self.ep.release(call, held);
-                }
-            }
+            // Nobody will read it: dropped, its credit is owed at once
+            // (applied at the end of this dispatch).
+            None => drop(item),
         }
     }
 
@@ -261,11 +262,14 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
         self.ep.connection().is_closed()
     }
     fn budget(&self) -> &MemoryBudget {
-        &self.budget
+        self.ep.budget()
     }
 
     fn dispatch(&mut self, _now: Instant, spawn: &mut Vec<LocalTask>) {
-        while let Some((event, held)) = self.ep.poll_event_deferred() {
+        // Credit of buffers the application dropped since the last turn,
+        // then the early credit the freed budget allows.
+        self.ep.release_owed();
+        while let Some(event) = self.ep.poll_event_held() {
             match event {
                 Event::CallStarted {
                     call,
@@ -288,7 +292,7 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
                     call,
                     message,
                     compressed,
-                } => self.push(call, Item::Message(message, compressed, held)),
+                } => self.push(call, Item::Message(message, compressed)),
                 Event::HalfClosed { call } => self.push(call, Item::HalfClosed),
                 Event::Cancelled { call, status } => self.ended(call, status, Metadata::new()),
                 Event::Finished {
@@ -310,6 +314,10 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
                     self.closed = Some(Status::new(Code::UNAVAILABLE, msg));
                 }
             }
+        }
+        // Messages nobody will read were dropped above.
+        if self.ep.budget().stats().owed > 0 {
+            self.ep.release_owed();
         }
     }
 
@@ -352,7 +360,8 @@ impl<E: Endpoint> std::fmt::Debug for CallRef<E> {
 }
 
 impl<E: Endpoint> CallRef<E> {
-    /// The next item or the end. Taking a message returns its credit.
+    /// The next item or the end. A message keeps its credit until the
+    /// application drops it.
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
         let mut shared = self.handle.lock();
         let engine = &mut shared.engine;
@@ -360,16 +369,6 @@ impl<E: Endpoint> CallRef<E> {
             return Poll::Ready(Next::End(engine.closed_status(), Metadata::new()));
         };
         if let Some(item) = st.items.pop_front() {
-            if let Item::Message(_, _, held) = item
-                && held > 0
-            {
-                engine.ep.release(self.id, held);
-                let waker = shared.touch();
-                drop(shared);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            }
             return Poll::Ready(Next::Item(item));
         }
         if let Some((status, trailers)) = &st.end {
@@ -466,20 +465,14 @@ impl<E: Endpoint> Drop for CallRef<E> {
         let Some(st) = engine.calls.remove(&self.id) else {
             return;
         };
-        let held: usize = st
-            .items
-            .iter()
-            .map(|i| match i {
-                Item::Message(_, _, held) => *held,
-                _ => 0,
-            })
-            .sum();
-        engine.ep.release(self.id, held);
         if st.end.is_none() && !st.finished {
             let _ = engine.ep.cancel(self.id);
         }
         let waker = shared.touch();
         drop(shared);
+        // Unread messages go with the state, outside the lock: their
+        // credit is owed through the budget and applied by the driver.
+        drop(st);
         if let Some(w) = waker {
             w.wake();
         }

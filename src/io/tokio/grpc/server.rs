@@ -18,9 +18,9 @@ use tokio::task::JoinHandle;
 use super::engine::{CallRef, Engine, Item, Next, Started, Starter};
 use super::{Config, Error};
 use crate::frame::Reason;
-use crate::grpc::{self, Code, Encoding, Metadata, Status};
+use crate::grpc::{self, CallStats, Code, Encoding, Metadata, Status};
 use crate::io::tokio::driver::{Driver, Handle, LocalTask};
-use crate::proto::ConnectionStats;
+use crate::proto::{BudgetStats, ConnectionStats};
 
 type ServerEngine = Engine<grpc::Server>;
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -360,6 +360,19 @@ impl ServerHandle {
         self.each(|e| e.ep.connection().stats())
     }
 
+    /// The memory budget of each open connection: what received messages
+    /// and queued responses hold outside the HTTP/2 core (see
+    /// [`grpc::Config::memory_budget`](crate::grpc::Config::memory_budget)).
+    pub fn budget_stats(&self) -> Vec<BudgetStats> {
+        self.each(|e| e.ep.budget().stats())
+    }
+
+    /// What each call in progress holds, over every open connection
+    /// (message in assembly, send queue).
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        self.each(|e| e.ep.call_stats()).concat()
+    }
+
     fn each<R>(&self, f: impl Fn(&ServerEngine) -> R) -> Vec<R> {
         let list = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         list.iter()
@@ -513,7 +526,8 @@ pub struct Requests {
 impl Requests {
     /// The next request message; `None` once the client half-closed;
     /// [`Error::Ended`] if the call was cancelled or its deadline passed.
-    /// Taking a message gives its flow-control credit back to the client.
+    /// The message keeps its flow-control credit until it is dropped (every
+    /// clone and slice of it, e.g. an echo's response once written).
     pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
         Ok(self.recv_compressed().await?.map(|(m, _)| m))
     }
@@ -525,7 +539,7 @@ impl Requests {
         }
         loop {
             match poll_fn(|cx| self.call.poll_next(cx)).await {
-                Next::Item(Item::Message(m, compressed, _)) => {
+                Next::Item(Item::Message(m, compressed)) => {
                     self.last_compressed = compressed;
                     return Ok(Some((m, compressed)));
                 }

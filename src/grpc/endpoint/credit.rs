@@ -1,0 +1,358 @@
+//! Credit and the budget: what each message holds, early credit, parked
+//! messages, and the connection window grown past younger partial messages.
+//!
+//! Every received byte belongs to a message. While the message is in
+//! assembly its bytes keep their flow-control credit, except those released
+//! early by [`Core::rebalance`]: all of the oldest message in assembly's
+//! (while what the application and the peer hold is under the budget), and
+//! the others' while the budget has room. Early-released bytes are charged
+//! to the budget. A whole message is charged with all its bytes and keeps
+//! the credit still withheld ([`Hold`]) until it is polled (`poll_event`),
+//! released (`poll_event_deferred` + `release`) or its buffer dropped
+//! (`poll_event_held`: the credit comes back through the budget, applied by
+//! `release_owed`). While what the application and the peer hold (messages
+//! handed over, responses not yet taken by the core) is at the cap, whole
+//! messages are parked in their call, credit withheld, so a peer that does
+//! not read stalls on its windows.
+//!
+//! Withheld bytes of younger messages could fill the connection window and
+//! starve the oldest (a peer that interleaves its streams): past half the
+//! window they are covered by a larger connection window (their streams'
+//! own windows stay shut), so the oldest can always finish.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Core, Queued};
+use crate::frame::StreamId;
+use crate::grpc::call::{Call, Received};
+use crate::grpc::status::Status;
+use crate::grpc::{CallId, CallStats, Event, Hold};
+use crate::proto::Role;
+
+/// The largest receive window HTTP/2 allows.
+const MAX_WINDOW: usize = (1 << 31) - 1;
+/// The connection window grows for withheld partial bytes in steps of this.
+const WINDOW_STEP: usize = 64 * 1024;
+
+impl Core {
+    /// A new call's state.
+    pub fn new_call(&self, id: StreamId, deadline: Option<Instant>) -> Call {
+        Call::new(
+            id,
+            self.config.max_recv_message_size,
+            deadline,
+            self.budget.clone(),
+        )
+    }
+
+    /// Takes a DATA chunk for a call (see `RecvSide::on_data`): the messages
+    /// it completed and a decoding error. Early credit is decided by
+    /// [`rebalance`](Self::rebalance) once the chunks of this turn are in.
+    pub fn on_call_data(
+        &mut self,
+        id: StreamId,
+        data: Bytes,
+    ) -> Option<(Vec<Received>, Result<(), Status>)> {
+        let call = self.calls.get_mut(&id)?;
+        let before = call.recv.partial_charged;
+        let (mut messages, result) = call.recv.on_data(data);
+        self.partial_charged = self.partial_charged - before + call.recv.partial_charged;
+        // A whole message counts against the budget with all its bytes
+        // until it is given back: what the application side holds.
+        for m in &mut messages {
+            self.budget.charge(m.hold.unreleased);
+            m.hold.charged += m.hold.unreleased;
+        }
+        // A message that completed leaves the age order; a new one joins
+        // it at the end.
+        if (!messages.is_empty() || call.recv.partial == 0)
+            && let Some(seq) = call.recv.seq.take()
+        {
+            self.assembling.remove(&seq);
+        }
+        if call.recv.partial > 0 && call.recv.seq.is_none() {
+            call.recv.seq = Some(self.next_seq);
+            self.assembling.insert(self.next_seq, id);
+            self.next_seq += 1;
+        }
+        Some((messages, result))
+    }
+
+    /// Forgets a call, giving back what its message in assembly holds.
+    pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
+        let mut call = self.calls.remove(&id)?;
+        if let Some(seq) = call.recv.seq.take() {
+            self.assembling.remove(&seq);
+        }
+        let r = &call.recv;
+        if r.partial_unreleased > 0 {
+            let _ = self.conn.release_capacity(id, r.partial_unreleased);
+        }
+        self.budget.uncharge(r.partial_charged);
+        self.partial_charged -= r.partial_charged;
+        // Nobody will take these any more.
+        for (_, _, hold) in call.parked.drain(..) {
+            self.parked_charged -= hold.charged;
+            if hold.unreleased > 0 {
+                let _ = self.conn.release_capacity(id, hold.unreleased);
+            }
+            self.budget.uncharge(hold.charged);
+        }
+        Some(call)
+    }
+
+    /// What the application and the peer hold: the budget's bytes that
+    /// are not ours to finish (messages in assembly, parked messages).
+    ///
+    /// A client leaves its own requests out: they wait for the server,
+    /// which may wait for us to take its responses (counting them would
+    /// deadlock both). A server counts its responses: they are what its
+    /// requests became, and a client that does not read them must stall.
+    fn outside(&self) -> usize {
+        let ours = self.partial_charged + self.parked_charged;
+        let sending = match self.role() {
+            Role::Client => self.calls.values().map(|c| c.send.queued()).sum(),
+            Role::Server => 0,
+        };
+        self.budget.held().saturating_sub(ours + sending)
+    }
+
+    /// Whether what the application and the peer hold is under the cap:
+    /// then messages are handed over and the oldest in assembly gets its
+    /// credit.
+    fn permitted(&self) -> bool {
+        self.outside() < self.budget.limit()
+    }
+
+    /// Hands parked messages over while the budget permits, a call at a
+    /// time in turn.
+    fn flush_parked(&mut self) {
+        while self.permitted()
+            && let Some(&id) = self.parked_calls.front()
+        {
+            let Some(call) = self.calls.get_mut(&id) else {
+                self.parked_calls.pop_front();
+                continue;
+            };
+            let c = call.id;
+            let next = call.parked.pop_front();
+            let (empty, half_closed) = (call.parked.is_empty(), call.half_closed_parked);
+            if empty {
+                call.half_closed_parked = false;
+            }
+            self.parked_calls.pop_front();
+            if !empty {
+                self.parked_calls.push_back(id);
+            }
+            if let Some((message, compressed, hold)) = next {
+                self.parked_charged -= hold.charged;
+                self.push_event_message(c, message, compressed, hold);
+            }
+            if empty && half_closed {
+                self.push(Event::HalfClosed { call: c });
+            }
+        }
+    }
+
+    /// Hands a call's parked messages over now, whatever the budget (the
+    /// call is ending and its end must follow them).
+    pub(super) fn deliver_parked(&mut self, id: StreamId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let c = call.id;
+        let parked = std::mem::take(&mut call.parked);
+        for (message, compressed, hold) in parked {
+            self.parked_charged -= hold.charged;
+            self.push_event_message(c, message, compressed, hold);
+        }
+    }
+
+    /// Early credit for messages in assembly: the oldest gets all of its
+    /// withheld bytes released while what the application and the peer
+    /// hold (the budget minus messages in assembly) is under the cap, so a
+    /// peer that reads never deadlocks; the others while the budget has
+    /// room. Then the connection window covers what younger messages
+    /// withhold past half of it, so the oldest's bytes can always arrive.
+    pub fn rebalance(&mut self) {
+        if !self.parked_calls.is_empty() {
+            self.flush_parked();
+        }
+        let limit = self.budget.limit();
+        let permitted = self.permitted();
+        let mut withheld = 0usize;
+        for (i, id) in self.assembling.values().enumerate() {
+            let Some(call) = self.calls.get_mut(id) else {
+                continue;
+            };
+            let u = call.recv.partial_unreleased;
+            let n = match i {
+                0 if permitted => u,
+                0 => 0,
+                _ => u.min(limit.saturating_sub(self.budget.held())),
+            };
+            if n > 0 {
+                call.recv.release_early(n);
+                self.budget.charge(n);
+                self.partial_charged += n;
+                let _ = self.conn.release_capacity(*id, n);
+            }
+            if i > 0 {
+                withheld += call.recv.partial_unreleased;
+            }
+        }
+        // Not capped: what the peer may spend on younger streams instead of
+        // the oldest is bounded by their own stream windows, and capping it
+        // deadlocks a peer that interleaves (tests/grpc_budget.rs).
+        let extra = if permitted && !self.assembling.is_empty() {
+            let base = self.conn_window as usize;
+            let mut extra = withheld.saturating_sub(base / 2);
+            // The peer spent the window (on younger streams): a step more,
+            // so the oldest's bytes can come.
+            let st = self.conn.stats();
+            if st.recv_window < WINDOW_STEP as i64 {
+                let open = st.recv_unreleased as usize + WINDOW_STEP;
+                extra = extra.max(open.saturating_sub(base)).max(self.conn_extra);
+            }
+            extra.div_ceil(WINDOW_STEP) * WINDOW_STEP
+        } else {
+            0
+        };
+        self.set_conn_extra(extra);
+    }
+
+    pub(super) fn set_conn_extra(&mut self, extra: usize) {
+        self.conn_extra = extra;
+        let target = (self.conn_window as usize + extra).min(MAX_WINDOW) as u32;
+        // Also when grown and the peer has spent it: setting it again
+        // announces the credit released since, which the quarter-window
+        // threshold would otherwise keep back.
+        if target != self.conn.config().connection_window_size
+            || (extra > 0 && self.conn.stats().recv_window < WINDOW_STEP as i64)
+        {
+            self.conn.set_connection_window_size(target);
+        }
+    }
+
+    /// Applies the credit owed by dropped message buffers (see
+    /// `poll_event_held`), then early credit the freed room allows.
+    /// Returns the bytes released.
+    pub fn release_owed(&mut self) -> usize {
+        let total = self.apply_owed();
+        self.rebalance();
+        total
+    }
+
+    pub(super) fn apply_owed(&mut self) -> usize {
+        self.budget.take_owed(&mut self.owed);
+        let mut total = 0;
+        for (id, n) in self.owed.drain(..) {
+            total += n;
+            let _ = self.conn.release_capacity(id, n);
+        }
+        total
+    }
+
+    /// What each call holds now.
+    pub fn call_stats(&self) -> Vec<CallStats> {
+        let mut v: Vec<CallStats> = self
+            .calls
+            .values()
+            .map(|c| CallStats {
+                call: c.id,
+                partial: c.recv.partial,
+                partial_unreleased: c.recv.partial_unreleased,
+                partial_charged: c.recv.partial_charged,
+                parked: c.parked.iter().map(|m| m.2.charged).sum(),
+                send_queued: c.send.queued(),
+            })
+            .collect();
+        v.sort_by_key(|s| s.call);
+        v
+    }
+
+    /// A whole message of the call on `id`: handed over, or parked while
+    /// the budget is held by what the application and the peer have not
+    /// taken (its credit stays withheld, so the peer stalls).
+    pub fn push_message(&mut self, id: StreamId, message: Bytes, compressed: bool, hold: Hold) {
+        let permitted = self.permitted();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return self.push_event_message(CallId(id), message, compressed, hold);
+        };
+        if permitted && call.parked.is_empty() {
+            let c = call.id;
+            return self.push_event_message(c, message, compressed, hold);
+        }
+        if call.parked.is_empty() {
+            self.parked_calls.push_back(id);
+        }
+        call.parked.push_back((message, compressed, hold));
+        self.parked_charged += hold.charged;
+    }
+
+    /// Server: the client half-closed (after its parked messages, if any).
+    pub fn push_half_closed(&mut self, id: StreamId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.parked.is_empty() {
+            let c = call.id;
+            self.push(Event::HalfClosed { call: c });
+        } else {
+            call.half_closed_parked = true;
+        }
+    }
+
+    fn push_event_message(&mut self, call: CallId, message: Bytes, compressed: bool, hold: Hold) {
+        self.events.push_back(Queued {
+            event: Event::Message {
+                call,
+                message,
+                compressed,
+            },
+            hold,
+        });
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let (event, hold) = self.poll_event_deferred()?;
+        if let Event::Message { call, .. } = &event {
+            self.release(*call, hold);
+        }
+        Some(event)
+    }
+
+    /// The next event and what its message holds, not given back yet.
+    pub fn poll_event_deferred(&mut self) -> Option<(Event, Hold)> {
+        let q = self.events.pop_front()?;
+        Some((q.event, q.hold))
+    }
+
+    /// The next event, a message's buffer holding what it holds until the
+    /// last reference to it is dropped.
+    pub fn poll_event_held(&mut self) -> Option<Event> {
+        let (mut event, hold) = self.poll_event_deferred()?;
+        if let Event::Message { call, message, .. } = &mut event {
+            // The charge moves from the queue to the buffer.
+            self.budget.uncharge(hold.charged);
+            let data = std::mem::take(message);
+            *message = self
+                .budget
+                .hold(data, call.stream_id(), hold.unreleased, hold.charged);
+        }
+        Some(event)
+    }
+
+    /// Gives back what a message of `call` held (the call may be over: its
+    /// stream's bytes still count against the connection window).
+    pub fn release(&mut self, call: CallId, hold: Hold) {
+        if hold.unreleased > 0 {
+            let _ = self
+                .conn
+                .release_capacity(call.stream_id(), hold.unreleased);
+        }
+        self.budget.uncharge(hold.charged);
+    }
+}
