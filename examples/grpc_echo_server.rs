@@ -14,24 +14,29 @@
 //! ```
 //!
 //! Other paths end UNIMPLEMENTED; a request that does not decode ends
-//! INVALID_ARGUMENT.
+//! INVALID_ARGUMENT. With `ECHO_WORK_STEALING=1 ECHO_STATS=1` it prints each
+//! connection's core stats, memory budget and busy calls every second (what
+//! a server holds for a client that does not read, say).
 
 use bytes::Bytes;
 use h2proto::grpc::{Code, Metadata, Status};
 use prost::Message;
 
-/// `echo.EchoRequest`.
+/// `echo.EchoRequest`. The `string` field is held as `Bytes` (the same
+/// bytes on the wire): decoding then slices the received message instead of
+/// copying it, and the message's memory (and its flow-control credit) is
+/// given back once the response is built.
 #[derive(Clone, PartialEq, prost::Message)]
 struct EchoRequest {
-    #[prost(string, tag = "1")]
-    message: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    message: Bytes,
 }
 
 /// `echo.EchoResponse`.
 #[derive(Clone, PartialEq, prost::Message)]
 struct EchoResponse {
-    #[prost(string, tag = "1")]
-    message: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    message: Bytes,
 }
 
 const PATH: &str = "/echo.Echo/UnaryEcho";
@@ -40,6 +45,9 @@ const PATH: &str = "/echo.Echo/UnaryEcho";
 fn echo(request: Bytes) -> Result<Bytes, Status> {
     let req = EchoRequest::decode(request)
         .map_err(|e| Status::new(Code::INVALID_ARGUMENT, format!("bad request: {e}")))?;
+    if std::str::from_utf8(&req.message).is_err() {
+        return Err(Status::new(Code::INTERNAL, "message is not UTF-8"));
+    }
     let resp = EchoResponse {
         message: req.message,
     };
@@ -96,7 +104,7 @@ fn serve_tokio(addr: &str) {
             .bind(addr)
             .await;
         // Kept: dropping the handle would stop the server.
-        let _server = match server {
+        let server = match server {
             Ok(s) => {
                 println!("echo server (tokio) listening on {}", s.local_addr());
                 s
@@ -106,6 +114,24 @@ fn serve_tokio(addr: &str) {
                 std::process::exit(1);
             }
         };
+        if std::env::var_os("ECHO_STATS").is_some() {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                for (c, b) in server.connection_stats().iter().zip(server.budget_stats()) {
+                    eprintln!(
+                        "core: recv_unreleased {} recv_window {} queued {} live {:?}; budget {b:?}",
+                        c.recv_unreleased, c.recv_window, c.queued_data, c.streams
+                    );
+                }
+                for st in server
+                    .call_stats()
+                    .iter()
+                    .filter(|s| s.partial + s.parked + s.send_queued > 0)
+                {
+                    eprintln!("  {st:?}");
+                }
+            }
+        }
         std::future::pending::<()>().await;
     });
 }

@@ -359,6 +359,11 @@ async fn tokio_fifty_large_calls_unread_stay_within_the_budget_then_complete() {
             .into_iter()
             .filter(|c| c.partial + c.parked + c.send_queued > 0)
             .collect();
+        eprintln!(
+            "CLIENT {:?}\nSERVER {:?}",
+            client.connection_stats(),
+            server.connection_stats()
+        );
         panic!(
             "stalled: server {:?} {:?} {s:?}\nclient {:?} {:?} {c:?}",
             server.budget_stats(),

@@ -58,13 +58,28 @@ pub(crate) struct Core {
     conn_extra: usize,
     /// Scratch for credit owed by dropped buffers.
     owed: Vec<(StreamId, usize)>,
+    /// Server: directed credit. Streams start with the small advertised
+    /// window; the oldest message in assembly gets this one (the
+    /// configured `initial_window_size`, then the BDP estimate).
+    directed: Option<u32>,
+    /// The stream whose window is open for its message.
+    opened: Option<StreamId>,
+    /// A call's send side moved bytes into the HTTP/2 layer since the
+    /// last `poll_transmit` round.
+    pumped: bool,
 }
 
 impl Core {
     pub fn new(config: Config, role: Role, now: Instant) -> Self {
         let mut config = config;
         config.http2.role = role;
-        let conn = Connection::new(config.http2.clone(), now);
+        let mut http2 = config.http2.clone();
+        let directed = (role == Role::Server).then(|| {
+            let full = http2.initial_window_size;
+            http2.initial_window_size = full.min(crate::proto::DIRECTED_INITIAL_WINDOW);
+            full
+        });
+        let conn = Connection::new(http2, now);
         let mut keepalive_cfg = config.keepalive;
         if role == Role::Client {
             keepalive_cfg.time = keepalive_cfg
@@ -91,6 +106,9 @@ impl Core {
             conn_window: config.http2.connection_window_size,
             conn_extra: 0,
             owed: Vec::new(),
+            directed,
+            opened: None,
+            pumped: false,
             conn,
             config,
         }
@@ -130,11 +148,20 @@ impl Core {
     ) -> usize {
         // Credit of buffers dropped since (`process` rebalances after).
         self.apply_owed();
-        let mut n = self.conn.poll_transmit(dst, max, now);
-        self.process(now);
-        if self.reset_finished_streams() && n < max {
+        let mut n = 0;
+        // Writing can make room (a Writable event), and `process` then
+        // pumps queued messages into the HTTP/2 layer: ask it again, or
+        // what was pumped waits for an event that may never come (a peer
+        // waiting for exactly those bytes). Bounded: each round either
+        // wrote or pumped something.
+        for _ in 0..4 {
             n += self.conn.poll_transmit(dst, max - n, now);
+            self.pumped = false;
             self.process(now);
+            let reset = self.reset_finished_streams();
+            if !(self.pumped || reset) || n >= max {
+                break;
+            }
         }
         n
     }
@@ -269,7 +296,9 @@ impl Core {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.send.pump(&mut self.conn, id) && self.role() == Role::Server {
+        let moved = call.send.pump(&mut self.conn, id);
+        self.pumped |= moved;
+        if moved && self.role() == Role::Server {
             self.note_server_send();
         }
         let server = self.role() == Role::Server;
@@ -340,8 +369,20 @@ impl Core {
         let Some(window) = self.bdp.as_mut().and_then(|b| b.on_ack(rtt)) else {
             return;
         };
-        let update = SettingsUpdate::new().initial_window_size(window);
-        if self.conn.update_settings(update, now).is_ok() && window > self.conn_window {
+        if let Some(full) = &mut self.directed {
+            // Directed credit: the estimate is the window the stream being
+            // read gets; the advertised one stays small.
+            *full = window;
+            if let Some(id) = self.opened {
+                self.conn.set_stream_recv_window(id, window);
+            }
+        } else {
+            let update = SettingsUpdate::new().initial_window_size(window);
+            if self.conn.update_settings(update, now).is_err() {
+                return;
+            }
+        }
+        if window > self.conn_window {
             self.conn_window = window;
             self.set_conn_extra(self.conn_extra);
         }

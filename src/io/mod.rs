@@ -175,13 +175,7 @@ pub struct ConnectionSnapshot {
     pub memory: crate::proto::BudgetStats,
 }
 
-/// The SETTINGS_INITIAL_WINDOW_SIZE a server adapter advertises: one
-/// frame's worth. A stream gets its full window (`initial_window_size` of
-/// the configuration) once something reads it: a streaming reader, or the
-/// oldest body being collected. Credit is then directed: a peer that opens
-/// a hundred uploads can park at most 16 KiB on each of the streams nobody
-/// reads yet, and can never starve the one that has to finish first.
-pub(crate) const DIRECTED_INITIAL_WINDOW: u32 = 16 * 1024;
+pub(crate) use crate::proto::DIRECTED_INITIAL_WINDOW;
 
 /// Lowers the advertised initial window of a server's configuration to
 /// [`DIRECTED_INITIAL_WINDOW`]; returns the window a stream gets once read.

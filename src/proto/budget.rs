@@ -36,6 +36,15 @@ use bytes::Bytes;
 
 use crate::frame::StreamId;
 
+/// The SETTINGS_INITIAL_WINDOW_SIZE the crate's servers advertise (HTTP
+/// and gRPC, both adapters): one frame's worth. A stream gets its full
+/// window ([`Connection::set_stream_recv_window`](super::Connection::set_stream_recv_window))
+/// once something reads it: a streaming reader, or the oldest message being
+/// assembled. Credit is then directed: a peer that opens a hundred uploads
+/// can park at most this much on each stream nobody reads yet, and can
+/// never starve the one that has to finish first.
+pub const DIRECTED_INITIAL_WINDOW: u32 = 16 * 1024;
+
 /// The default cap: 1 MiB, the default connection receive window. See
 /// `docs/security.md` for the reasoning.
 pub const DEFAULT_MEMORY_BUDGET: usize = 1024 * 1024;

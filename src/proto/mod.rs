@@ -24,7 +24,7 @@ pub mod stream;
 pub mod timer;
 
 pub use crate::sched::transmit::{Transmit, TransmitBuf};
-pub use budget::{BudgetStats, DEFAULT_MEMORY_BUDGET, MemoryBudget};
+pub use budget::{BudgetStats, DEFAULT_MEMORY_BUDGET, DIRECTED_INITIAL_WINDOW, MemoryBudget};
 pub use config::{Config, Rate, Role, SettingsUpdate};
 pub use connection::Connection;
 pub use error::{ConnectionError, PeerViolation, TimeoutKind, UserError};

@@ -180,8 +180,10 @@ impl Core {
         if !self.parked_calls.is_empty() {
             self.flush_parked();
         }
+        self.direct_credit();
         let limit = self.budget.limit();
         let permitted = self.permitted();
+        let directed = self.directed.is_some();
         let mut withheld = 0usize;
         for (i, id) in self.assembling.values().enumerate() {
             let Some(call) = self.calls.get_mut(id) else {
@@ -191,6 +193,10 @@ impl Core {
             let n = match i {
                 0 if permitted => u,
                 0 => 0,
+                // A server directs its credit: the younger messages wait
+                // with their small window (one message at a time, as the
+                // HTTP servers collect bodies).
+                _ if directed => 0,
                 _ => u.min(limit.saturating_sub(self.budget.held())),
             };
             if n > 0 {
@@ -221,6 +227,27 @@ impl Core {
             0
         };
         self.set_conn_extra(extra);
+    }
+
+    /// Server: the oldest message in assembly gets its stream's full window;
+    /// the stream that had it before goes back to the small one (its
+    /// message is complete or it is no longer first).
+    fn direct_credit(&mut self) {
+        let Some(full) = self.directed else {
+            return;
+        };
+        let oldest = self.assembling.values().next().copied();
+        if oldest == self.opened {
+            return;
+        }
+        if let Some(prev) = self.opened.take() {
+            self.conn
+                .set_stream_recv_window(prev, crate::proto::DIRECTED_INITIAL_WINDOW);
+        }
+        if let Some(id) = oldest {
+            self.conn.set_stream_recv_window(id, full);
+            self.opened = Some(id);
+        }
     }
 
     pub(super) fn set_conn_extra(&mut self, extra: usize) {
