@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::net::{TcpStream, ToSocketAddrs};
@@ -171,7 +171,8 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.handle.with(|e| e.conn.shutdown(Instant::now()));
+        self.handle
+            .with(|e| e.conn.shutdown(crate::io::tokio::driver::now()));
     }
 }
 
@@ -213,7 +214,7 @@ impl Client {
         let _ = stream.set_nodelay(true);
         let mut h2 = config.h2;
         h2.role = Role::Client;
-        let conn = Connection::new(h2, Instant::now());
+        let conn = Connection::new(h2, crate::io::tokio::driver::now());
         let handle = Handle::new(HttpEngine::client(conn).with_budget(config.memory_budget));
         let task = tokio::spawn(Driver::new(stream, handle.clone()));
         Ok(Client {
@@ -449,7 +450,9 @@ impl Client {
     /// Graceful close: GOAWAY, responses in flight complete, then the
     /// connection closes. Returns when its task has ended.
     pub async fn shutdown(self) {
-        self.inner.handle.with(|e| e.conn.shutdown(Instant::now()));
+        self.inner
+            .handle
+            .with(|e| e.conn.shutdown(crate::io::tokio::driver::now()));
         let task = self
             .inner
             .task

@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -505,7 +505,7 @@ async fn accept_loop(
     }
     drop(listener);
     let grace = *state.grace.lock().unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
+    let now = super::driver::now();
     for h in state.handles() {
         h.with(|e| e.conn.shutdown(now));
     }
@@ -533,7 +533,7 @@ fn start(stream: &TcpStream, config: &ServerConfig, on_request: &OnRequest) -> H
     let mut h2 = config.h2.clone();
     h2.role = Role::Server;
     let window = crate::io::direct_windows(&mut h2);
-    let conn = Connection::new(h2, Instant::now());
+    let conn = Connection::new(h2, crate::io::tokio::driver::now());
     let ctx = ServerCtx {
         on_request: on_request.clone(),
         spawn: config.spawn_handlers,

@@ -4,7 +4,7 @@
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpStream, ToSocketAddrs};
@@ -36,8 +36,10 @@ impl std::fmt::Debug for Handle<ClientEngine> {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The last clone is gone: GOAWAY; calls in progress may finish.
-        self.handle
-            .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+        self.handle.with(|e| {
+            e.ep.connection_mut()
+                .shutdown(crate::io::tokio::driver::now())
+        });
     }
 }
 
@@ -60,7 +62,7 @@ impl Client {
     pub async fn connect_with(addr: impl ToSocketAddrs, config: Config) -> Result<Client, Error> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
-        let endpoint = grpc::Client::new(config.grpc, Instant::now());
+        let endpoint = grpc::Client::new(config.grpc, crate::io::tokio::driver::now());
         let handle = Handle::new(Engine::new(endpoint));
         let task = tokio::spawn(Driver::new(stream, handle.clone()));
         Ok(Client {
@@ -142,8 +144,12 @@ impl Client {
         if let Some(t) = options.timeout {
             opts = opts.timeout(t);
         }
-        let id =
-            e.ep.start_call_with(path, options.metadata, opts, Instant::now())?;
+        let id = e.ep.start_call_with(
+            path,
+            options.metadata,
+            opts,
+            crate::io::tokio::driver::now(),
+        )?;
         let mut result = Ok(());
         if let Some(message) = unary {
             // One message always fits an empty queue.
@@ -200,9 +206,10 @@ impl Client {
     /// end UNAVAILABLE) and waits for the connection to end.
     pub async fn shutdown(self) {
         let inner = &self.inner;
-        inner
-            .handle
-            .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+        inner.handle.with(|e| {
+            e.ep.connection_mut()
+                .shutdown(crate::io::tokio::driver::now())
+        });
         let task = inner.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(mut task) = task else { return };
         if tokio::time::timeout(inner.shutdown_wait, &mut task)

@@ -270,7 +270,7 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let endpoint = grpc::Server::new(config.grpc.clone(), Instant::now());
+        let endpoint = grpc::Server::new(config.grpc.clone(), crate::io::tokio::driver::now());
         let handle = Handle::new(Engine::new(endpoint));
         let router = Router {
             me: handle.clone(),
@@ -389,8 +389,10 @@ impl ServerHandle {
         self.accept.abort();
         let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|e| e.into_inner()));
         for c in &conns {
-            c.handle
-                .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+            c.handle.with(|e| {
+                e.ep.connection_mut()
+                    .shutdown(crate::io::tokio::driver::now())
+            });
         }
         let until = tokio::time::Instant::now() + self.shutdown_wait;
         for mut c in conns {
@@ -415,8 +417,10 @@ impl Drop for ServerHandle {
         self.accept.abort();
         let list = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         for c in list.iter() {
-            c.handle
-                .with(|e| e.ep.connection_mut().shutdown(Instant::now()));
+            c.handle.with(|e| {
+                e.ep.connection_mut()
+                    .shutdown(crate::io::tokio::driver::now())
+            });
         }
     }
 }
