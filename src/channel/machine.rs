@@ -480,8 +480,10 @@ impl Channel {
 
     fn fail_attempt(&mut self, i: usize, now: Instant) {
         self.subs[i].conn = None;
+        // TRANSIENT_FAILURE even when the backoff is already over: the
+        // policy must see it (handle_timeout moves it to IDLE at once).
         self.set_state(i, TransientFailure);
-        if self.subs[i].attempt.is_none_or(|a| a.next_start <= now) {
+        if self.subs[i].attempt.is_none() {
             self.set_state(i, Idle);
         }
         self.want_resolve(now);
