@@ -467,7 +467,7 @@ impl Channel {
             let result = client
                 .unary(path, message.clone(), remaining(&options, start))
                 .await;
-            let outcome = classify(&client, result.as_ref().err());
+            let outcome = classify(result.as_ref().err());
             match self.after(guard, outcome).await {
                 None => return result,
                 Some(next) => guard = next?,
@@ -493,7 +493,7 @@ impl Channel {
                 .await;
             let mut rx = match result {
                 Ok(rx) => rx,
-                Err(e) => match self.after(guard, classify(&client, Some(&e))).await {
+                Err(e) => match self.after(guard, classify(Some(&e))).await {
                     None => return Err(e),
                     Some(next) => {
                         guard = next?;
@@ -537,7 +537,7 @@ impl Channel {
                         guard: Arc::new(guard),
                     });
                 }
-                Err(e) => match self.after(guard, classify(&client, Some(&e))).await {
+                Err(e) => match self.after(guard, classify(Some(&e))).await {
                     None => return Err(e),
                     Some(next) => guard = next?,
                 },
@@ -583,7 +583,7 @@ fn is_unprocessed(status: &Status) -> bool {
 }
 
 /// What a call's error says for the channel.
-fn classify(client: &Client, error: Option<&Error>) -> Outcome {
+fn classify(error: Option<&Error>) -> Outcome {
     match error {
         None => Outcome::Done,
         Some(Error::Ended(s)) if is_unprocessed(s) => Outcome::Unprocessed,
@@ -593,8 +593,11 @@ fn classify(client: &Client, error: Option<&Error>) -> Outcome {
         {
             Outcome::NotSent
         }
+        // From starting the call: the connection was already gone. (A
+        // connection already closing is not handed out at all: see `pump`.)
         Some(Error::Closed) => Outcome::NotSent,
-        Some(_) if client.is_closing() => Outcome::NotSent,
+        // Anything else may have reached the server: a call in flight when
+        // its connection died is not sent again.
         Some(_) => Outcome::Done,
     }
 }
