@@ -19,7 +19,6 @@
 //! `lb-client: N calls, K ok, F failed; by server: ID=COUNT ...`.
 
 #[path = "interop/messages.rs"]
-#[allow(dead_code)]
 mod messages;
 
 use std::collections::BTreeMap;
@@ -146,7 +145,10 @@ async fn run(f: Flags) {
             Err(e) => {
                 failed += 1;
                 let s = e.to_status();
-                eprintln!("[{:>7.3}s] call {i} failed: {s}", start.elapsed().as_secs_f64());
+                eprintln!(
+                    "[{:>7.3}s] call {i} failed: {s}",
+                    start.elapsed().as_secs_f64()
+                );
             }
         }
         if f.print_states {
@@ -157,7 +159,10 @@ async fn run(f: Flags) {
                 .collect();
             let subs = subs.join(" ");
             if subs != last_subs {
-                println!("[{:>7.3}s] subchannels {subs}", start.elapsed().as_secs_f64());
+                println!(
+                    "[{:>7.3}s] subchannels {subs}",
+                    start.elapsed().as_secs_f64()
+                );
                 last_subs = subs;
             }
         }

@@ -9,9 +9,7 @@ mod channel_support;
 use std::time::Duration;
 
 use channel_support::{Mode, Sim, addr};
-use h2proto::channel::{
-    CallOptions, Config, ConnectivityState::*, DnsResolver, aggregate, policy,
-};
+use h2proto::channel::{CallOptions, Config, ConnectivityState::*, DnsResolver, aggregate, policy};
 use h2proto::grpc::Code;
 
 fn ms(n: u64) -> Duration {
@@ -68,17 +66,25 @@ fn hanging_connect_times_out_at_min_connect_timeout() {
     for (g, e) in got.iter().zip(&expect) {
         assert!((g - e).abs() < 1e-6, "{got:?}");
     }
-    assert_eq!(sim.disconnects, got.len() - 1, "each timed-out attempt is abandoned");
+    assert_eq!(
+        sim.disconnects,
+        got.len() - 1,
+        "each timed-out attempt is abandoned"
+    );
     // A call that does not wait for ready fails fast once TRANSIENT_FAILURE.
     let c = sim.call(CallOptions::default());
-    assert_eq!(sim.answers[&c].as_ref().unwrap_err().code(), Code::UNAVAILABLE);
+    assert_eq!(
+        sim.answers[&c].as_ref().unwrap_err().code(),
+        Code::UNAVAILABLE
+    );
 }
 
 /// Jitter moves every backoff but the first by its sample × 20 %.
 #[test]
 fn jitter_is_applied_from_the_second_step() {
     let mut sim = Sim::new(1, "pick_first", Config::default());
-    sim.ch.set_jitter(Box::new(h2proto::channel::FixedJitter(1.0)));
+    sim.ch
+        .set_jitter(Box::new(h2proto::channel::FixedJitter(1.0)));
     sim.dial_time = Duration::ZERO;
     sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Refuse;
     sim.ch.connect(sim.now);
@@ -106,7 +112,10 @@ fn backoff_resets_after_ready() {
     assert_eq!(sim.ch.state(), Ready);
     sim.kill(&a); // READY -> IDLE -> reconnect at once, refused, then 1 s
     sim.run_until(secs(21.5));
-    let t: Vec<f64> = sim.connects[5..].iter().map(|c| c.0.as_secs_f64()).collect();
+    let t: Vec<f64> = sim.connects[5..]
+        .iter()
+        .map(|c| c.0.as_secs_f64())
+        .collect();
     assert_eq!(t, [20.0, 21.0]);
 }
 
@@ -198,13 +207,11 @@ fn round_robin_backend_leaves_and_returns() {
     sim.check_all_answered();
     assert_eq!(sim.failed(), 0);
     let killed_at = ms(5000);
-    let on_b: Vec<Duration> = sim
-        .picks
-        .iter()
-        .filter(|p| p.1 == b)
-        .map(|p| p.2)
-        .collect();
-    assert!(on_b.iter().all(|&t| t <= killed_at || t >= revived_at.unwrap()));
+    let on_b: Vec<Duration> = sim.picks.iter().filter(|p| p.1 == b).map(|p| p.2).collect();
+    assert!(
+        on_b.iter()
+            .all(|&t| t <= killed_at || t >= revived_at.unwrap())
+    );
     // Refused at 5.0 s, retried at 6.0, 7.6, 10.16 (backoffs 1, 1.6,
     // 2.56: the attempt after the revival at 10 s succeeds at 10.16).
     let back = on_b.iter().find(|&&t| t > killed_at).unwrap();
@@ -269,10 +276,17 @@ fn fail_fast_and_wait_for_ready() {
     assert_eq!(e.code(), Code::UNAVAILABLE);
     assert!(e.message().contains("connection refused"), "{e}");
     let now = sim.now;
-    let short = sim.call(CallOptions::default().wait_for_ready(true).deadline(now + secs(2.0)));
+    let short = sim.call(
+        CallOptions::default()
+            .wait_for_ready(true)
+            .deadline(now + secs(2.0)),
+    );
     let long = sim.call(CallOptions::default().wait_for_ready(true));
     sim.run_for(secs(3.0));
-    assert_eq!(sim.answers[&short].as_ref().unwrap_err().code(), Code::DEADLINE_EXCEEDED);
+    assert_eq!(
+        sim.answers[&short].as_ref().unwrap_err().code(),
+        Code::DEADLINE_EXCEEDED
+    );
     assert!(!sim.answers.contains_key(&long));
     sim.revive(&addr(2));
     sim.run_for(secs(10.0));
@@ -302,7 +316,12 @@ fn transparent_retry_once_elsewhere() {
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
     let c = sim.call(CallOptions::default());
     sim.run_for(ms(100));
-    let picks: Vec<_> = sim.picks.iter().filter(|p| p.0 == c).map(|p| p.1.clone()).collect();
+    let picks: Vec<_> = sim
+        .picks
+        .iter()
+        .filter(|p| p.0 == c)
+        .map(|p| p.1.clone())
+        .collect();
     assert_eq!(picks, [addr(1), addr(2)]);
     assert_eq!(sim.answers[&c].as_ref().unwrap(), &addr(2));
     // Both refuse: two attempts, then the refusal is the answer.
@@ -391,7 +410,10 @@ fn dns_reresolution_finds_new_backends() {
     sim.run_for(secs(5.0));
     let t: Vec<f64> = sim.resolves.iter().map(|d| d.as_secs_f64()).collect();
     assert!(t.len() > 2 && t[2] == 39.0, "{t:?}");
-    assert!(t.windows(2).all(|w| w[1] - w[0] >= 1.0), "rate-limited: {t:?}");
+    assert!(
+        t.windows(2).all(|w| w[1] - w[0] >= 1.0),
+        "rate-limited: {t:?}"
+    );
     sim.check_all_answered();
     assert_eq!(sim.failed(), 0);
 }
@@ -457,7 +479,10 @@ fn shutdown_fails_waiting_calls() {
     sim.ch.shutdown(sim.now);
     sim.drain();
     assert_eq!(sim.ch.state(), Shutdown);
-    assert_eq!(sim.answers[&c].as_ref().unwrap_err().code(), Code::UNAVAILABLE);
+    assert_eq!(
+        sim.answers[&c].as_ref().unwrap_err().code(),
+        Code::UNAVAILABLE
+    );
     let d = sim.call(CallOptions::default());
     assert!(sim.answers[&d].is_err());
     assert_eq!(policy::by_name("weighted").map(|p| p.name()), None);

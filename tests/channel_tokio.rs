@@ -96,13 +96,22 @@ async fn round_robin_even_then_fails_over_and_back() {
     let b_addr = b.local_addr();
     let ch = Channel::new(&target(&[&a, &b, &c]), fast("round_robin")).unwrap();
     ch.connect();
-    while ch.subchannels().iter().any(|s| s.state != ConnectivityState::Ready) {
-        assert!(ch.wait_for_state_change(ch.state(), BOUND).await || ch.state() == ConnectivityState::Ready);
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        assert!(
+            ch.wait_for_state_change(ch.state(), BOUND).await
+                || ch.state() == ConnectivityState::Ready
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut count = std::collections::BTreeMap::new();
     for _ in 0..30 {
-        *count.entry(who(&ch, CallOptions::new()).await.unwrap()).or_insert(0) += 1;
+        *count
+            .entry(who(&ch, CallOptions::new()).await.unwrap())
+            .or_insert(0) += 1;
     }
     assert_eq!(count.values().copied().collect::<Vec<_>>(), [10, 10, 10]);
 
@@ -144,7 +153,11 @@ async fn pick_first_stays_then_moves() {
     a.shutdown().await;
     let mut seen = Vec::new();
     for _ in 0..10 {
-        seen.push(who(&ch, CallOptions::new().wait_for_ready(true)).await.unwrap());
+        seen.push(
+            who(&ch, CallOptions::new().wait_for_ready(true))
+                .await
+                .unwrap(),
+        );
     }
     assert!(seen.iter().all(|w| w == "b"), "{seen:?}");
     b.shutdown().await;
@@ -168,9 +181,8 @@ async fn fail_fast_and_wait_for_ready() {
 
     // A wait-for-ready call started now succeeds once the backend appears.
     let ch2 = ch.clone();
-    let waiting = tokio::spawn(async move {
-        who(&ch2, CallOptions::new().wait_for_ready(true)).await
-    });
+    let waiting =
+        tokio::spawn(async move { who(&ch2, CallOptions::new().wait_for_ready(true)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let s = backend("late", dead).await;
 
@@ -184,7 +196,10 @@ async fn states_and_wait_for_state_change() {
     let a = backend("a", any()).await;
     let ch = Channel::new(&a.local_addr().to_string(), fast("pick_first")).unwrap();
     assert_eq!(ch.state(), ConnectivityState::Idle);
-    assert!(!ch.wait_for_state_change(ConnectivityState::Idle, Duration::from_millis(50)).await);
+    assert!(
+        !ch.wait_for_state_change(ConnectivityState::Idle, Duration::from_millis(50))
+            .await
+    );
     ch.connect();
     let mut rx = ch.watch_state();
     tokio::time::timeout(BOUND, rx.wait_for(|s| *s == ConnectivityState::Ready))
@@ -194,7 +209,10 @@ async fn states_and_wait_for_state_change() {
     assert_eq!(ch.lb_policy(), "pick_first");
     ch.shutdown();
     assert_eq!(ch.state(), ConnectivityState::Shutdown);
-    assert_eq!(who(&ch, CallOptions::new()).await.unwrap_err().code(), Code::UNAVAILABLE);
+    assert_eq!(
+        who(&ch, CallOptions::new()).await.unwrap_err().code(),
+        Code::UNAVAILABLE
+    );
     a.shutdown().await;
 }
 
@@ -206,7 +224,10 @@ async fn every_call_kind_through_the_channel() {
     let ch = Channel::new(&format!("dns:///localhost:{port}"), fast("round_robin")).unwrap();
     let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
 
-    let mut rx = ch.server_streaming("/t.T/Count", Bytes::from("3"), opts()).await.unwrap();
+    let mut rx = ch
+        .server_streaming("/t.T/Count", Bytes::from("3"), opts())
+        .await
+        .unwrap();
     let mut got = Vec::new();
     while let Some(m) = rx.recv().await.unwrap() {
         got.push(String::from_utf8(m.to_vec()).unwrap());
@@ -222,7 +243,10 @@ async fn every_call_kind_through_the_channel() {
 
     let mut md = Metadata::new();
     md.insert("x-tag", "t1").unwrap();
-    let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts().metadata(md)).await.unwrap();
+    let (mut tx, mut rx) = ch
+        .bidi_streaming("/t.T/Chat", opts().metadata(md))
+        .await
+        .unwrap();
     tx.send(Bytes::from("hi")).await.unwrap();
     assert_eq!(rx.recv().await.unwrap().unwrap(), "a:t1:hi");
     tx.close_send().unwrap();
@@ -236,7 +260,10 @@ async fn every_call_kind_through_the_channel() {
     assert_eq!(call.status().await.code(), Code::CANCELLED);
     drop(call);
 
-    let e = ch.unary("/t.T/Nope", Bytes::new(), opts()).await.unwrap_err();
+    let e = ch
+        .unary("/t.T/Nope", Bytes::new(), opts())
+        .await
+        .unwrap_err();
     assert_eq!(e.to_status().code(), Code::UNIMPLEMENTED);
     a.shutdown().await;
 }

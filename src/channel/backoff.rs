@@ -69,7 +69,11 @@ pub struct SeededJitter(u64);
 impl SeededJitter {
     /// A generator with this seed (0 is replaced by a fixed odd constant).
     pub fn new(seed: u64) -> Self {
-        SeededJitter(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        SeededJitter(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 }
 
@@ -176,7 +180,10 @@ mod tests {
         }
         assert_eq!(b.current(), Some(Duration::from_secs(120)));
         b.reset();
-        assert_eq!(b.start(&p, &mut j, t0).next_start - t0, Duration::from_secs(1));
+        assert_eq!(
+            b.start(&p, &mut j, t0).next_start - t0,
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::backoff::{Attempt, Backoff};
 use super::{
-    Address, CallOptions, ChannelCallId, ConnId, Config, ConnectivityState, Disposition, Event,
+    Address, CallOptions, ChannelCallId, Config, ConnId, ConnectivityState, Disposition, Event,
     Jitter, LbAction, LbPolicy, Outcome, Resolution, Resolver, SeededJitter, SubchannelId,
     SubchannelView,
 };
@@ -356,7 +356,10 @@ impl Channel {
             s.state = Shutdown;
         }
         for call in std::mem::take(&mut self.queue) {
-            self.fail(call, Status::new(Code::UNAVAILABLE, "the channel is shut down"));
+            self.fail(
+                call,
+                Status::new(Code::UNAVAILABLE, "the channel is shut down"),
+            );
         }
         self.update(now);
     }

@@ -57,8 +57,11 @@ pub trait LbPolicy: Send + fmt::Debug {
     /// (the call waits, or fails if [`state`](LbPolicy::state) is
     /// TRANSIENT_FAILURE and it is not wait-for-ready).
     /// `avoid` is a subchannel to pass over when another fits (a retry).
-    fn pick(&mut self, subs: &[SubchannelView], avoid: Option<SubchannelId>)
-    -> Option<SubchannelId>;
+    fn pick(
+        &mut self,
+        subs: &[SubchannelView],
+        avoid: Option<SubchannelId>,
+    ) -> Option<SubchannelId>;
     /// The channel's state as this policy sees it.
     fn state(&self, subs: &[SubchannelView]) -> ConnectivityState;
     /// The channel went IDLE (every connection dropped).
@@ -94,7 +97,10 @@ impl PickFirst {
     /// Connects the first address of the pass not yet failed; marks the
     /// pass failed when none is left.
     fn advance(&mut self, subs: &[SubchannelView], out: &mut Vec<LbAction>) {
-        if subs.iter().any(|s| s.state == ConnectivityState::Connecting) {
+        if subs
+            .iter()
+            .any(|s| s.state == ConnectivityState::Connecting)
+        {
             return;
         }
         match subs.iter().find(|s| s.state == ConnectivityState::Idle) {
@@ -125,7 +131,10 @@ impl LbPolicy for PickFirst {
     }
 
     fn exit_idle(&mut self, subs: &[SubchannelView], out: &mut Vec<LbAction>) {
-        if self.selected.is_some_and(|id| subs.iter().any(|s| s.id == id)) {
+        if self
+            .selected
+            .is_some_and(|id| subs.iter().any(|s| s.id == id))
+        {
             return;
         }
         self.selected = None;
@@ -183,13 +192,13 @@ impl LbPolicy for PickFirst {
 
     fn pick(&mut self, subs: &[SubchannelView], _: Option<SubchannelId>) -> Option<SubchannelId> {
         let id = self.selected?;
-        subs.iter()
-            .find(|s| s.id == id && s.has_room)
-            .map(|s| s.id)
+        subs.iter().find(|s| s.id == id && s.has_room).map(|s| s.id)
     }
 
     fn state(&self, subs: &[SubchannelView]) -> ConnectivityState {
-        let selected = self.selected.and_then(|id| subs.iter().find(|s| s.id == id));
+        let selected = self
+            .selected
+            .and_then(|id| subs.iter().find(|s| s.id == id));
         match selected {
             Some(s) if s.state == ConnectivityState::Ready => ConnectivityState::Ready,
             _ if self.failed => ConnectivityState::TransientFailure,

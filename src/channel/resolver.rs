@@ -259,10 +259,19 @@ mod tests {
         );
         assert_eq!(
             p("ipv6:[::1]:5,::2"),
-            Target::Ips(vec!["[::1]:5".parse().unwrap(), "[::2]:443".parse().unwrap()])
+            Target::Ips(vec![
+                "[::1]:5".parse().unwrap(),
+                "[::2]:443".parse().unwrap()
+            ])
         );
         assert_eq!(p("ipv4:10.0.0.1").to_string(), "ipv4:10.0.0.1:443");
-        for bad in ["ipv4:::1", "ipv6:1.2.3.4", "dns://8.8.8.8/x", "ipv4:1.2.3.4:x", ""] {
+        for bad in [
+            "ipv4:::1",
+            "ipv6:1.2.3.4",
+            "dns://8.8.8.8/x",
+            "ipv4:1.2.3.4:x",
+            "",
+        ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         assert!(p("dns:///x:1").resolver().is_dynamic());

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use h2proto::channel::{
-    Address, CallOptions, Channel, ChannelCallId, ConnId, Config, ConnectivityState, Disposition,
+    Address, CallOptions, Channel, ChannelCallId, Config, ConnId, ConnectivityState, Disposition,
     Event, FixedJitter, Outcome, Resolver, StaticResolver, policy,
 };
 use h2proto::grpc::{Code, Status};

@@ -1,6 +1,6 @@
-//! A gRPC channel on tokio: the sans-IO [`channel::Channel`](crate::channel::Channel)
+//! A gRPC channel on tokio: the sans-IO [`channel::Channel`]
 //! over real connections, with the call API of the tokio gRPC
-//! [`Client`](super::grpc::Client).
+//! [`Client`].
 //!
 //! ```
 //! use bytes::Bytes;
@@ -54,7 +54,9 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::driver::now;
-use super::grpc::{CallOptions, CallSender, Client, ClientCall, Config, Error, Response, Streaming};
+use super::grpc::{
+    CallOptions, CallSender, Client, ClientCall, Config, Error, Response, Streaming,
+};
 use crate::channel::{
     self, Address, ChannelCallId, ConnId, ConnectivityState, Disposition, Event, Outcome,
     SeededJitter, SubchannelView, Target, TargetError,
@@ -429,11 +431,7 @@ impl Channel {
     }
 
     /// The call ended with `result`: done, or sent again (a new guard).
-    async fn after(
-        &self,
-        mut guard: Guard,
-        outcome: Outcome,
-    ) -> Option<Result<Guard, Error>> {
+    async fn after(&self, mut guard: Guard, outcome: Outcome) -> Option<Result<Guard, Error>> {
         let id = guard.id;
         guard.id = ChannelCallId(0);
         let (tx, rx) = oneshot::channel();
