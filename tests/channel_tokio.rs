@@ -267,3 +267,108 @@ async fn every_call_kind_through_the_channel() {
     assert_eq!(e.to_status().code(), Code::UNIMPLEMENTED);
     a.shutdown().await;
 }
+
+/// A raw HTTP/2 server that refuses every stream (RST_STREAM
+/// REFUSED_STREAM), counting them.
+fn refuser() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use bytes::BytesMut;
+    use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings};
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let enc = |f: Frame, out: &mut BytesMut| {
+                    f.encode(out, frame::DEFAULT_MAX_FRAME_SIZE).unwrap();
+                };
+                let mut out = BytesMut::new();
+                enc(Settings::default().into(), &mut out);
+                let _ = stream.write_all(&out);
+                let (mut input, mut preface) = (BytesMut::new(), false);
+                let mut decoder = frame::Decoder::new();
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    let n = match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    input.extend_from_slice(&chunk[..n]);
+                    if !preface {
+                        if input.len() < PREFACE.len() {
+                            continue;
+                        }
+                        let _ = input.split_to(PREFACE.len());
+                        preface = true;
+                    }
+                    let mut out = BytesMut::new();
+                    while let Ok(Some(f)) = decoder.decode(&mut input) {
+                        match f {
+                            Frame::Settings(s) if !s.is_ack() => {
+                                enc(Settings::ack().into(), &mut out)
+                            }
+                            Frame::Headers(h) => {
+                                counter.fetch_add(1, SeqCst);
+                                enc(
+                                    RstStream::new(h.stream_id, Reason::REFUSED_STREAM).into(),
+                                    &mut out,
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
+                    if stream.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// REFUSED_STREAM from the server: the call is sent again once, on the
+/// other backend; with only the refusing one, twice and then it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_calls_are_retried_once_elsewhere() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (bad, refused) = refuser();
+    let a = backend("a", any()).await;
+    let target = format!("ipv4:{bad},{}", a.local_addr());
+    let ch = Channel::new(&target, fast("round_robin")).unwrap();
+    let options = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    ch.connect();
+    let mut rx = ch.watch_state();
+    rx.wait_for(|s| *s == ConnectivityState::Ready)
+        .await
+        .unwrap();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(who(&ch, options()).await.unwrap(), "a");
+    }
+    assert!(refused.load(SeqCst) >= 4, "the refuser got its turns");
+    let streamed = ch
+        .server_streaming("/t.T/Count", Bytes::from("2"), options())
+        .await
+        .unwrap();
+    drop(streamed);
+
+    let (bad2, refused2) = refuser();
+    let only = Channel::new(&format!("ipv4:{bad2}"), fast("pick_first")).unwrap();
+    let e = who(&only, options()).await.unwrap_err();
+    assert_eq!(e.code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(refused2.load(SeqCst), 2, "sent once, retried once");
+    a.shutdown().await;
+}
