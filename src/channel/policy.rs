@@ -35,6 +35,60 @@ pub enum LbAction {
 
 /// A load-balancing policy. The channel calls it with the current
 /// subchannels after every change; it must not assume any other order.
+///
+/// A policy of one's own: connect everything, always use the last READY
+/// address of the list.
+///
+/// ```
+/// use std::time::Instant;
+/// use h2proto::channel::{
+///     aggregate, CallOptions, Channel, Config, ConnectivityState, Event, LbAction, LbPolicy,
+///     StaticResolver, SubchannelId, SubchannelView,
+/// };
+///
+/// #[derive(Debug)]
+/// struct LastReady;
+///
+/// impl LbPolicy for LastReady {
+///     fn name(&self) -> &'static str {
+///         "last_ready"
+///     }
+///     fn exit_idle(&mut self, subs: &[SubchannelView], out: &mut Vec<LbAction>) {
+///         out.extend(subs.iter().map(|s| LbAction::Connect(s.id)));
+///     }
+///     fn subchannel_changed(&mut self, subs: &[SubchannelView], id: SubchannelId, out: &mut Vec<LbAction>) {
+///         if subs.iter().any(|s| s.id == id && s.state == ConnectivityState::Idle) {
+///             out.push(LbAction::Connect(id));
+///         }
+///     }
+///     fn pick(&mut self, subs: &[SubchannelView], _avoid: Option<SubchannelId>) -> Option<SubchannelId> {
+///         subs.iter().rev().find(|s| s.has_room).map(|s| s.id)
+///     }
+///     fn state(&self, subs: &[SubchannelView]) -> ConnectivityState {
+///         aggregate(subs.iter().map(|s| s.state))
+///     }
+/// }
+///
+/// let now = Instant::now();
+/// let resolver = StaticResolver(vec!["a:1".into(), "b:1".into()]);
+/// let mut ch = Channel::new(Box::new(resolver), Box::new(LastReady), Config::default(), now);
+/// ch.connect(now);
+/// let conns: Vec<_> = std::iter::from_fn(|| ch.poll_event())
+///     .filter_map(|e| match e {
+///         Event::Connect { conn, .. } => Some(conn),
+///         _ => None,
+///     })
+///     .collect();
+/// for &c in &conns {
+///     ch.connected(c, now);
+/// }
+/// let call = ch.start_call(CallOptions::default(), now);
+/// let on = std::iter::from_fn(|| ch.poll_event()).find_map(|e| match e {
+///     Event::Pick { call: c, conn, .. } if c == call => Some(conn),
+///     _ => None,
+/// });
+/// assert_eq!(on, Some(conns[1]));
+/// ```
 pub trait LbPolicy: Send + fmt::Debug {
     /// The policy's name, as in a service config (`pick_first`, ...).
     fn name(&self) -> &'static str;
