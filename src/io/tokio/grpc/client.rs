@@ -102,6 +102,14 @@ impl Client {
         shared.finished || e.goaway || e.closed.is_some() || e.ep.connection().is_closed()
     }
 
+    /// Whether the server's first SETTINGS frame arrived: it speaks HTTP/2
+    /// (a channel counts the connection as READY from then on).
+    pub fn peer_settings_received(&self) -> bool {
+        self.inner
+            .handle
+            .inspect(|e| e.ep.connection().got_settings)
+    }
+
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once its SETTINGS
     /// arrived (`None` before, or when it set no limit).
     pub fn peer_max_concurrent_streams(&self) -> Option<u32> {
