@@ -372,3 +372,29 @@ async fn refused_calls_are_retried_once_elsewhere() {
     assert_eq!(refused2.load(SeqCst), 2, "sent once, retried once");
     a.shutdown().await;
 }
+
+/// After `idle_timeout` without calls the channel drops its connections
+/// and is IDLE; the next call reconnects. (Real time, waiting for the state
+/// change: a paused clock advanced past the tokio adapters' connection
+/// setup makes new connections time their SETTINGS out, since they are
+/// created on the system clock but driven on tokio's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_then_reconnects() {
+    let a = backend("a", any()).await;
+    let mut config = fast("round_robin");
+    config.channel.idle_timeout = Some(Duration::from_millis(200));
+    let ch = Channel::new(&format!("ipv4:{}", a.local_addr()), config).unwrap();
+    assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "a");
+    let mut rx = ch.watch_state();
+    tokio::time::timeout(BOUND, rx.wait_for(|s| *s == ConnectivityState::Idle))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        ch.subchannels()
+            .iter()
+            .all(|s| s.state == ConnectivityState::Idle)
+    );
+    assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "a");
+    a.shutdown().await;
+}

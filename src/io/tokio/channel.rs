@@ -38,7 +38,7 @@
 //!
 //! Each subchannel's connection is a [`grpc::Client`](super::grpc::Client)
 //! (its keepalive and other settings from [`ChannelConfig::grpc`]); a
-//! subchannel is READY once its TCP connection is up. One background task
+//! subchannel is READY once the server's SETTINGS arrived. One background task
 //! runs the channel's timers; dials and DNS lookups (`lookup_host`) are
 //! tasks of their own. Calls the server did not process (REFUSED_STREAM,
 //! above its GOAWAY) are sent again once when the request is known in full
@@ -212,7 +212,16 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
     let Some(config) = shared.upgrade().map(|s| s.grpc.clone()) else {
         return;
     };
-    let result = Client::connect_with(address.0.as_str(), config).await;
+    let result = match Client::connect_with(address.0.as_str(), config).await {
+        // READY once the server's SETTINGS arrived: a peer that accepts and
+        // closes, or does not speak HTTP/2, is a failed attempt (its backoff
+        // goes on) rather than a READY connection that dies at once.
+        Ok(client) => match handshake(&client).await {
+            Ok(()) => Ok(client),
+            Err(why) => Err(why),
+        },
+        Err(e) => Err(e.to_string()),
+    };
     let Some(s) = shared.upgrade() else { return };
     let closed = match result {
         Ok(client) => {
@@ -234,7 +243,7 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
         Err(e) => {
             s.with(|core, now| {
                 core.conns.remove(&conn);
-                core.ch.connect_failed(conn, &e.to_string(), now);
+                core.ch.connect_failed(conn, &e, now);
             });
             return;
         }
@@ -246,6 +255,24 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
             core.conns.remove(&conn);
             core.ch.disconnected(conn, now);
         });
+    }
+}
+
+/// Waits for the server's SETTINGS (the channel's connect timeout bounds
+/// the wait: it abandons the attempt, aborting this task).
+async fn handshake(client: &Client) -> Result<(), String> {
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if client.peer_settings_received() {
+            return Ok(());
+        }
+        if client.is_closing() {
+            return Err("connection closed before the server's SETTINGS".to_owned());
+        }
+        // No wake-up exists for the peer's SETTINGS; they come within a
+        // round trip, so a short, growing pause costs little.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
