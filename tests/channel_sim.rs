@@ -471,6 +471,54 @@ fn flapping_never_loses_or_duplicates_calls() {
     }
 }
 
+/// gRFC A6: a retryable status is retried after a random part of the
+/// backoff (here the whole of it: jitter sample 1.0), up to max_attempts.
+#[test]
+fn retry_policy_a6() {
+    use h2proto::channel::{CodeSet, FixedJitter, RetryPolicy};
+    let policy = RetryPolicy::new(3, CodeSet::of(&[Code::UNAVAILABLE]));
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.ch.set_jitter(Box::new(FixedJitter(1.0)));
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let t0 = sim.since();
+    sim.backends.get_mut(&addr(1)).unwrap().fail_calls = 2;
+    let c = sim.call(CallOptions::default().retry(policy));
+    sim.run_for(secs(2.0));
+    let at: Vec<Duration> = sim
+        .picks
+        .iter()
+        .filter(|p| p.0 == c)
+        .map(|p| p.2 - t0)
+        .collect();
+    // Attempts at 0, then 10 ms (the call) + 100 ms, then + 10 + 200 ms.
+    assert_eq!(at, [ms(0), ms(110), ms(320)]);
+    assert!(sim.answers[&c].is_ok());
+
+    // Out of attempts: the third failure is the answer.
+    sim.backends.get_mut(&addr(1)).unwrap().fail_calls = 5;
+    let d = sim.call(CallOptions::default().retry(policy));
+    sim.run_for(secs(2.0));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == d).count(), 3);
+    assert!(sim.answers[&d].is_err());
+
+    // Not retryable, or no policy: one attempt.
+    let other = RetryPolicy::new(5, CodeSet::of(&[Code::RESOURCE_EXHAUSTED]));
+    for options in [CallOptions::default().retry(other), CallOptions::default()] {
+        let e = sim.call(options);
+        sim.run_for(secs(2.0));
+        assert_eq!(sim.picks.iter().filter(|p| p.0 == e).count(), 1);
+        assert!(sim.answers[&e].is_err());
+    }
+
+    // A backoff that would pass the deadline: no retry.
+    let now = sim.now;
+    let f = sim.call(CallOptions::default().retry(policy).deadline(now + ms(50)));
+    sim.run_for(secs(2.0));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == f).count(), 1);
+    sim.check_all_answered();
+}
+
 #[test]
 fn shutdown_fails_waiting_calls() {
     let mut sim = Sim::new(1, "pick_first", Config::default());

@@ -37,6 +37,8 @@ struct Call {
     avoid: Option<SubchannelId>,
     retries: u32,
     not_sent: u32,
+    /// Attempts under the call's retry policy (transparent ones not counted).
+    attempts: u32,
 }
 
 /// A gRPC channel over N subchannels, sans-IO. See the [module docs](super)
@@ -58,6 +60,8 @@ pub struct Channel {
     /// Calls waiting for a pick, oldest first.
     queue: VecDeque<ChannelCallId>,
     deadlines: BTreeSet<(Instant, ChannelCallId)>,
+    /// Calls waiting for their retry policy's backoff.
+    retry_timers: BTreeSet<(Instant, ChannelCallId)>,
     events: VecDeque<Event>,
     /// The state last reported.
     state: ConnectivityState,
@@ -94,6 +98,7 @@ impl Channel {
             calls: HashMap::new(),
             queue: VecDeque::new(),
             deadlines: BTreeSet::new(),
+            retry_timers: BTreeSet::new(),
             events: VecDeque::new(),
             state: Idle,
             idle: true,
@@ -170,6 +175,7 @@ impl Channel {
                 avoid: None,
                 retries: 0,
                 not_sent: 0,
+                attempts: 1,
             },
         );
         self.enqueue(id, false);
@@ -206,6 +212,22 @@ impl Channel {
             Outcome::NotSent if c.not_sent < self.config.not_sent_retries => {
                 c.not_sent += 1;
                 true
+            }
+            Outcome::Failed(code) => {
+                // gRFC A6: after a uniformly random part of the backoff,
+                // unless that passes the deadline.
+                if let Some(p) = c.options.retry.filter(|p| p.retries(c.attempts, code)) {
+                    let u = (self.jitter.sample().clamp(-1.0, 1.0) + 1.0) / 2.0;
+                    let at = now + p.backoff(c.attempts).mul_f64(u);
+                    if c.options.deadline.is_none_or(|d| at < d) {
+                        c.attempts += 1;
+                        c.avoid = None;
+                        self.retry_timers.insert((at, call));
+                        self.update(now);
+                        return Disposition::Retry;
+                    }
+                }
+                false
             }
             _ => false,
         };
@@ -355,7 +377,11 @@ impl Channel {
             }
             s.state = Shutdown;
         }
-        for call in std::mem::take(&mut self.queue) {
+        let backing_off = std::mem::take(&mut self.retry_timers);
+        for call in std::mem::take(&mut self.queue)
+            .into_iter()
+            .chain(backing_off.into_iter().map(|t| t.1))
+        {
             self.fail(
                 call,
                 Status::new(Code::UNAVAILABLE, "the channel is shut down"),
@@ -376,8 +402,10 @@ impl Channel {
         });
         let resolve = self.next_resolve.filter(|_| !self.idle && !self.resolving);
         let deadline = self.deadlines.first().map(|d| d.0);
+        let retry = self.retry_timers.first().map(|d| d.0);
         subs.chain(resolve)
             .chain(deadline)
+            .chain(retry)
             .chain(self.idle_at())
             .min()
     }
@@ -400,6 +428,15 @@ impl Channel {
                 }
                 (TransientFailure, Some(a)) if a.next_start <= now => self.set_state(i, Idle),
                 _ => {}
+            }
+        }
+        while let Some(&(at, call)) = self.retry_timers.first() {
+            if at > now {
+                break;
+            }
+            self.retry_timers.remove(&(at, call));
+            if self.calls.contains_key(&call) {
+                self.enqueue(call, false);
             }
         }
         while let Some(&(at, call)) = self.deadlines.first() {
@@ -458,6 +495,7 @@ impl Channel {
             self.deadlines.remove(&(d, call));
         }
         self.queue.retain(|&c| c != call);
+        self.retry_timers.retain(|t| t.1 != call);
     }
 
     fn fail(&mut self, call: ChannelCallId, status: Status) {

@@ -53,6 +53,7 @@ mod backoff;
 mod machine;
 pub mod policy;
 mod resolver;
+mod retry;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -63,6 +64,7 @@ pub use policy::{LbAction, LbPolicy, PickFirst, RoundRobin, SubchannelView};
 pub use resolver::{
     Address, DEFAULT_PORT, DnsResolver, Resolution, Resolver, StaticResolver, Target, TargetError,
 };
+pub use retry::{CodeSet, RetryPolicy};
 
 use crate::grpc::Status;
 
@@ -142,8 +144,8 @@ pub struct ConnId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelCallId(pub u64);
 
-/// How a call waits for a connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How a call waits for a connection, and whether it is retried.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
 pub struct CallOptions {
     /// Wait for a READY subchannel even while the channel is
@@ -154,6 +156,8 @@ pub struct CallOptions {
     /// The call's deadline: a call still waiting for a subchannel then
     /// fails DEADLINE_EXCEEDED.
     pub deadline: Option<Instant>,
+    /// gRFC A6 retries after [`Outcome::Failed`] (default none).
+    pub retry: Option<RetryPolicy>,
 }
 
 impl CallOptions {
@@ -166,6 +170,12 @@ impl CallOptions {
     /// Sets the deadline.
     pub fn deadline(mut self, at: Instant) -> Self {
         self.deadline = Some(at);
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
         self
     }
 }
@@ -185,6 +195,10 @@ pub enum Outcome {
     /// It never left this side (the connection was gone or draining when
     /// the caller tried to start it). Picked again, a few times.
     NotSent,
+    /// It ended with this status before the server committed to a
+    /// response (no response headers or message yet): sent again if the
+    /// call's [`RetryPolicy`] says so (after its backoff), else done.
+    Failed(crate::grpc::Code),
 }
 
 /// What the channel decided about a call that ended ([`Channel::call_finished`]).

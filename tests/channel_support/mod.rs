@@ -25,6 +25,8 @@ pub struct Backend {
     pub mode: Mode,
     /// The next this many calls are refused with REFUSED_STREAM.
     pub refuse_streams: u32,
+    /// The next this many calls end UNAVAILABLE (processed, failed).
+    pub fail_calls: u32,
     pub served: usize,
 }
 
@@ -91,6 +93,7 @@ impl Sim {
                     let b = Backend {
                         mode: Mode::Accept,
                         refuse_streams: 0,
+                        fail_calls: 0,
                         served: 0,
                     };
                     (a, b)
@@ -214,6 +217,12 @@ impl Sim {
                 if b.refuse_streams > 0 {
                     b.refuse_streams -= 1;
                     return self.finish(call, Outcome::Unprocessed, None);
+                }
+                if b.fail_calls > 0 {
+                    b.fail_calls -= 1;
+                    let st = Status::new(Code::UNAVAILABLE, "failed by the backend");
+                    let outcome = Outcome::Failed(Code::UNAVAILABLE);
+                    return self.finish(call, outcome, Some(Err(st)));
                 }
                 b.served += 1;
                 self.finish(call, Outcome::Done, Some(Ok(address)));
