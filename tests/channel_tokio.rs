@@ -398,3 +398,63 @@ async fn idle_timeout_then_reconnects() {
     assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "a");
     a.shutdown().await;
 }
+
+/// gRFC A6 on the tokio channel: a method's retry policy resends a unary
+/// call that failed UNAVAILABLE; other methods are not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_policy_resends_failed_unary_calls() {
+    use h2proto::channel::{CodeSet, RetryPolicy};
+    use h2proto::grpc::Status;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let flaky = move |_ctx, _m: Bytes| {
+        let n = count.fetch_add(1, SeqCst);
+        async move {
+            if n % 3 < 2 {
+                Err(Status::new(Code::UNAVAILABLE, "try again"))
+            } else {
+                Ok(Bytes::from("done"))
+            }
+        }
+    };
+    let server = Server::builder()
+        .unary("/t.T/Flaky", flaky.clone())
+        .unary("/t.U/Flaky", flaky)
+        .bind(any())
+        .await
+        .unwrap();
+    let mut config = fast("pick_first");
+    let policy = RetryPolicy::new(3, CodeSet::of(&[Code::UNAVAILABLE])).with_backoff(
+        Duration::from_millis(1),
+        Duration::from_millis(5),
+        2.0,
+    );
+    config
+        .retry_policies
+        .insert("/t.T/Flaky".to_owned(), policy);
+    let ch = Channel::new(&server.local_addr().to_string(), config).unwrap();
+    let r = ch
+        .unary(
+            "/t.T/Flaky",
+            Bytes::new(),
+            CallOptions::new().timeout(BOUND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message, "done");
+    assert_eq!(seen.load(SeqCst), 3);
+    let e = ch
+        .unary(
+            "/t.U/Flaky",
+            Bytes::new(),
+            CallOptions::new().timeout(BOUND),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNAVAILABLE);
+    assert_eq!(seen.load(SeqCst), 4);
+    server.shutdown().await;
+}

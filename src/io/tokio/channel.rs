@@ -59,7 +59,7 @@ use super::grpc::{
 };
 use crate::channel::{
     self, Address, ChannelCallId, ConnId, ConnectivityState, Disposition, Event, Outcome,
-    SeededJitter, SubchannelView, Target, TargetError,
+    RetryPolicy, SeededJitter, SubchannelView, Target, TargetError,
 };
 use crate::frame::Reason;
 use crate::grpc::{Code, Status};
@@ -75,6 +75,10 @@ pub struct ChannelConfig {
     pub channel: channel::Config,
     /// Each subchannel connection's settings (keepalive, windows, limits).
     pub grpc: Config,
+    /// gRFC A6 retry policies of unary calls, by method
+    /// (`/pkg.Service/Method`) or service (`/pkg.Service/`). Empty by
+    /// default: no retries beyond the transparent ones.
+    pub retry_policies: HashMap<String, RetryPolicy>,
 }
 
 impl Default for ChannelConfig {
@@ -83,6 +87,7 @@ impl Default for ChannelConfig {
             lb_policy: "pick_first".to_owned(),
             channel: channel::Config::default(),
             grpc: Config::client(),
+            retry_policies: HashMap::new(),
         }
     }
 }
@@ -131,6 +136,7 @@ struct Shared {
     wake: Notify,
     state: watch::Sender<ConnectivityState>,
     grpc: Config,
+    retry: HashMap<String, RetryPolicy>,
 }
 
 impl Shared {
@@ -368,6 +374,7 @@ impl Channel {
             wake: Notify::new(),
             state: watch::channel(ConnectivityState::Idle).0,
             grpc,
+            retry: config.retry_policies,
         });
         let timers = tokio::spawn(run_timers(Arc::downgrade(&shared)));
         Ok(Channel {
@@ -377,6 +384,16 @@ impl Channel {
 
     fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
+    }
+
+    /// The retry policy of `path` (`/service/method`): its own, else its
+    /// service's (`/service/`).
+    fn retry_policy(&self, path: &str) -> Option<RetryPolicy> {
+        let p = &self.shared().retry;
+        p.get(path).copied().or_else(|| {
+            let service = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            p.get(service).copied()
+        })
     }
 
     /// The channel's connectivity state.
@@ -421,12 +438,19 @@ impl Channel {
     }
 
     /// Waits for a subchannel for a new call (its pick), or its failure.
-    async fn pick(&self, options: &CallOptions, start: Instant) -> Result<Guard, Error> {
-        let deadline = options.timeout.map(|t| start + t);
-        let ch_opts = channel::CallOptions {
-            wait_for_ready: options.wait_for_ready,
-            deadline,
-        };
+    async fn pick(
+        &self,
+        options: &CallOptions,
+        start: Instant,
+        retry: Option<RetryPolicy>,
+    ) -> Result<Guard, Error> {
+        let mut ch_opts = channel::CallOptions::default().wait_for_ready(options.wait_for_ready);
+        if let Some(t) = options.timeout {
+            ch_opts = ch_opts.deadline(start + t);
+        }
+        if let Some(p) = retry {
+            ch_opts = ch_opts.retry(p);
+        }
         let (tx, rx) = oneshot::channel();
         let id = self.shared().with(|core, now| {
             let id = core.ch.start_call(ch_opts, now);
@@ -478,7 +502,8 @@ impl Channel {
 
     /// A unary call: `message` in, the response (or the status as
     /// [`Error::Ended`]) out. Sent again once if the server did not
-    /// process it.
+    /// process it, and as [`ChannelConfig::retry_policies`] says after a
+    /// failure.
     pub async fn unary(
         &self,
         path: &str,
@@ -486,13 +511,23 @@ impl Channel {
         options: CallOptions,
     ) -> Result<Response, Error> {
         let start = now();
-        let mut guard = self.pick(&options, start).await?;
+        let retry = self.retry_policy(path);
+        let mut guard = self.pick(&options, start, retry).await?;
         loop {
             let client = guard.client.clone().expect("picked");
             let result = client
                 .unary(path, message.clone(), remaining(&options, start))
                 .await;
-            let outcome = classify(result.as_ref().err());
+            let outcome = match (classify(result.as_ref().err()), &result) {
+                // A status (not a lost connection: the client has no
+                // headers-received flag to tell a committed call apart).
+                (Outcome::Done, Err(Error::Ended(s)))
+                    if retry.is_some() && s.reset_reason().is_none() =>
+                {
+                    Outcome::Failed(s.code())
+                }
+                (o, _) => o,
+            };
             match self.after(guard, outcome).await {
                 None => return result,
                 Some(next) => guard = next?,
@@ -510,7 +545,7 @@ impl Channel {
         options: CallOptions,
     ) -> Result<ChannelStreaming, Error> {
         let start = now();
-        let mut guard = self.pick(&options, start).await?;
+        let mut guard = self.pick(&options, start, None).await?;
         loop {
             let client = guard.client.clone().expect("picked");
             let result = client
@@ -552,7 +587,7 @@ impl Channel {
     /// [`ClientCall`]). Waits for a subchannel first.
     pub async fn call(&self, path: &str, options: CallOptions) -> Result<ChannelCall, Error> {
         let start = now();
-        let mut guard = self.pick(&options, start).await?;
+        let mut guard = self.pick(&options, start, None).await?;
         loop {
             let client = guard.client.clone().expect("picked");
             match client.call(path, remaining(&options, start)) {
