@@ -54,9 +54,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::driver::now;
-use super::grpc::{
-    CallOptions, CallSender, Client, ClientCall, Config, Error, Response, Streaming,
-};
+use super::grpc::{CallOptions, Client, Config, Error, Response};
 use crate::channel::{
     self, Address, ChannelCallId, ConnId, ConnectivityState, Disposition, Event, Outcome,
     RetryPolicy, SeededJitter, SubchannelView, Target, TargetError,
@@ -64,6 +62,9 @@ use crate::channel::{
 use crate::frame::Reason;
 use crate::grpc::{Code, Status};
 use crate::proto::Initiator;
+
+mod handles;
+pub use handles::{ChannelCall, ChannelSender, ChannelStreaming};
 
 /// Settings of a tokio [`Channel`].
 #[derive(Debug, Clone)]
@@ -584,7 +585,7 @@ impl Channel {
     }
 
     /// Starts a call of any kind on `path`: send, half-close, read (see
-    /// [`ClientCall`]). Waits for a subchannel first.
+    /// [`ClientCall`](super::grpc::ClientCall)). Waits for a subchannel first.
     pub async fn call(&self, path: &str, options: CallOptions) -> Result<ChannelCall, Error> {
         let start = now();
         let mut guard = self.pick(&options, start, None).await?;
@@ -697,94 +698,3 @@ impl Drop for Guard {
         });
     }
 }
-
-/// A call on a [`Channel`]: a [`ClientCall`] (all its methods through
-/// `Deref`) that counts as active on its subchannel until dropped.
-pub struct ChannelCall {
-    inner: ClientCall,
-    guard: Arc<Guard>,
-}
-
-impl std::fmt::Debug for ChannelCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-impl std::ops::Deref for ChannelCall {
-    type Target = ClientCall;
-    fn deref(&self) -> &ClientCall {
-        &self.inner
-    }
-}
-
-impl std::ops::DerefMut for ChannelCall {
-    fn deref_mut(&mut self) -> &mut ClientCall {
-        &mut self.inner
-    }
-}
-
-impl ChannelCall {
-    /// The halves, to send and receive from different tasks.
-    pub fn split(self) -> (ChannelSender, ChannelStreaming) {
-        let (tx, rx) = self.inner.split();
-        (
-            ChannelSender {
-                inner: tx,
-                _guard: self.guard.clone(),
-            },
-            ChannelStreaming {
-                inner: rx,
-                _guard: self.guard,
-            },
-        )
-    }
-
-    /// Half-closes, then waits for the one response (client streaming).
-    pub async fn response(self) -> Result<Response, Error> {
-        self.inner.response().await
-    }
-}
-
-/// The sending half of a [`ChannelCall`] ([`CallSender`] through `Deref`).
-pub struct ChannelSender {
-    inner: CallSender,
-    _guard: Arc<Guard>,
-}
-
-/// The receiving half of a channel call ([`Streaming`] through `Deref`).
-pub struct ChannelStreaming {
-    inner: Streaming,
-    _guard: Arc<Guard>,
-}
-
-impl ChannelStreaming {
-    /// The one response of a unary or client-streaming call.
-    pub async fn response(self) -> Result<Response, Error> {
-        self.inner.response().await
-    }
-}
-
-macro_rules! deref_to {
-    ($t:ty => $target:ty) => {
-        impl std::ops::Deref for $t {
-            type Target = $target;
-            fn deref(&self) -> &$target {
-                &self.inner
-            }
-        }
-        impl std::ops::DerefMut for $t {
-            fn deref_mut(&mut self) -> &mut $target {
-                &mut self.inner
-            }
-        }
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.inner.fmt(f)
-            }
-        }
-    };
-}
-
-deref_to!(ChannelSender => CallSender);
-deref_to!(ChannelStreaming => Streaming);
