@@ -2,8 +2,12 @@
 //! tokio gRPC adapter (the default) or its blocking one.
 //!
 //! ```sh
-//! cargo run --example grpc_interop_server -- --port 10000 [--runtime blocking|tokio]
+//! cargo run --example grpc_interop_server -- --port 10000 [--runtime blocking|tokio] [--server_id ID]
 //! ```
+//!
+//! `--server_id` is what `UnaryCall` puts in `SimpleResponse.server_id`
+//! when the request sets `fill_server_id` (default: the listening address),
+//! as `grpc_lb_client` counts it.
 //!
 //! The service itself is in `interop/service.rs` (blocking) and
 //! `interop/service_tokio.rs` (tokio).
@@ -21,6 +25,7 @@ use service::handle;
 fn main() {
     let mut port = 10000u16;
     let mut tokio = true;
+    let mut server_id = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, value) = match arg.split_once('=') {
@@ -30,6 +35,7 @@ fn main() {
         let value = value.or_else(|| args.next()).unwrap_or_default();
         match name.as_str() {
             "--port" => port = value.parse().unwrap_or(port),
+            "--server_id" => server_id = Some(value),
             "--runtime" => match value.as_str() {
                 "tokio" => tokio = true,
                 "blocking" => tokio = false,
@@ -47,6 +53,9 @@ fn main() {
             other => eprintln!("ignoring flag {other}"),
         }
     }
+    if let Some(id) = server_id {
+        let _ = service::SERVER_ID.set(id);
+    }
     if tokio {
         return serve_tokio(port);
     }
@@ -57,6 +66,8 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Unless --server_id said otherwise, responses name the listening address.
+    let _ = service::SERVER_ID.set(server.local_addr().to_string());
     println!("grpc interop server listening on {}", server.local_addr());
     server.wait();
 }
@@ -75,6 +86,7 @@ fn serve_tokio(port: u16) {
                 std::process::exit(1);
             }
         };
+        let _ = service::SERVER_ID.set(server.local_addr().to_string());
         println!(
             "grpc interop server (tokio) listening on {}",
             server.local_addr()

@@ -52,6 +52,8 @@ pub struct SimpleRequest {
     pub response_status: Option<EchoStatus>,
     #[prost(message, optional, tag = "8")]
     pub expect_compressed: Option<BoolValue>,
+    #[prost(bool, tag = "9")]
+    pub fill_server_id: bool,
 }
 
 /// `grpc.testing.SimpleResponse`.
@@ -63,6 +65,8 @@ pub struct SimpleResponse {
     pub username: String,
     #[prost(string, tag = "3")]
     pub oauth_scope: String,
+    #[prost(string, tag = "4")]
+    pub server_id: String,
 }
 
 /// `grpc.testing.StreamingInputCallRequest`.

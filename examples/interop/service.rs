@@ -17,6 +17,18 @@ use prost::Message;
 
 use crate::messages::*;
 
+/// The `server_id` this server puts in a `SimpleResponse` when asked
+/// (`fill_server_id`); set once at start-up (`--server_id`).
+pub static SERVER_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The `server_id` field of a response.
+pub fn server_id(fill: bool) -> String {
+    match SERVER_ID.get() {
+        Some(id) if fill => id.clone(),
+        _ => String::new(),
+    }
+}
+
 /// The metadata the interop cases ask a server to echo: (initial, trailing).
 pub fn echoed_metadata(request: &Metadata) -> (Metadata, Metadata) {
     let mut initial = Metadata::new();
@@ -203,6 +215,7 @@ fn unary(mut reply: Reply) {
     }
     let response = SimpleResponse {
         payload: Some(payload(req.response_size)),
+        server_id: server_id(req.fill_server_id),
         ..SimpleResponse::default()
     };
     if reply.send(&response, compress) {

@@ -17,7 +17,7 @@ use h2proto::io::tokio::grpc::ServerCall;
 use prost::Message;
 
 use crate::messages::*;
-use crate::service::{echo_status, echoed_metadata, flag, invalid, too_large};
+use crate::service::{echo_status, echoed_metadata, flag, invalid, server_id, too_large};
 
 /// One call's response side: headers (with echoed metadata) go once, before
 /// the first message or the status.
@@ -165,6 +165,7 @@ async fn unary(mut reply: Reply) {
     }
     let response = SimpleResponse {
         payload: Some(payload(req.response_size)),
+        server_id: server_id(req.fill_server_id),
         ..SimpleResponse::default()
     };
     if reply.send(&response, compress).await {

@@ -76,6 +76,7 @@
 //! `http2clientConnPool`).
 
 mod body;
+pub mod channel;
 mod client;
 pub(crate) mod driver;
 mod engine;

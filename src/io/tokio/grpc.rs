@@ -149,6 +149,10 @@ pub struct CallOptions {
     pub metadata: Metadata,
     /// Compression of the messages we send (`grpc-encoding`).
     pub encoding: Encoding,
+    /// On a channel (`io::tokio::channel`): wait for a READY backend
+    /// (until the timeout) instead of failing UNAVAILABLE while none can
+    /// be reached. A single-connection [`Client`] ignores it.
+    pub wait_for_ready: bool,
 }
 
 impl CallOptions {
@@ -174,6 +178,12 @@ impl CallOptions {
         self.encoding = encoding;
         self
     }
+
+    /// Sets [`wait_for_ready`](CallOptions::wait_for_ready).
+    pub fn wait_for_ready(mut self, on: bool) -> Self {
+        self.wait_for_ready = on;
+        self
+    }
 }
 
 impl From<crate::grpc::CallOptions> for CallOptions {
@@ -182,6 +192,7 @@ impl From<crate::grpc::CallOptions> for CallOptions {
             timeout: o.timeout,
             metadata: Metadata::new(),
             encoding: o.encoding,
+            wait_for_ready: false,
         }
     }
 }

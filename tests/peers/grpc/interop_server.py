@@ -1,6 +1,8 @@
 """grpc interop server (grpcio) for h2proto's interop tests.
 
-python3 interop_server.py --port P   (prints "READY <port>" once serving; --port 0 picks one)
+python3 interop_server.py --port P [--server_id ID]
+  (prints "READY <port>" once serving; --port 0 picks one; UnaryCall fills
+  SimpleResponse.server_id with ID when the request sets fill_server_id)
 """
 
 import argparse
@@ -57,6 +59,8 @@ def respond(request, context):
 
 
 class TestService(test_pb2_grpc.TestServiceServicer):
+    server_id = ""
+
     def EmptyCall(self, request, context):
         echo_metadata(context)
         return empty_pb2.Empty()
@@ -67,7 +71,8 @@ class TestService(test_pb2_grpc.TestServiceServicer):
         abort_with(request.response_status, context)
         if request.response_compressed.value:
             context.set_compression(grpc.Compression.Gzip)
-        return M.SimpleResponse(payload=payload(request.response_size))
+        server_id = self.server_id if request.fill_server_id else ""
+        return M.SimpleResponse(payload=payload(request.response_size), server_id=server_id)
 
     def StreamingOutputCall(self, request, context):
         echo_metadata(context)
@@ -95,9 +100,12 @@ class TestService(test_pb2_grpc.TestServiceServicer):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--server_id", default="")
     a = p.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
+    service = TestService()
+    service.server_id = a.server_id
+    test_pb2_grpc.add_TestServiceServicer_to_server(service, server)
     port = server.add_insecure_port(f"127.0.0.1:{a.port}")
     server.start()
     print(f"READY {port}", flush=True)

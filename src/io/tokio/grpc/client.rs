@@ -2,7 +2,7 @@
 //! kinds, each a [`ClientCall`] or its halves ([`CallSender`],
 //! [`Streaming`]).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ struct Inner {
     handle: Handle<ClientEngine>,
     task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
     shutdown_wait: Duration,
+    /// True once the driver ended (dropped with the task: also an end).
+    ended: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Handle<ClientEngine> {
@@ -64,14 +66,58 @@ impl Client {
         let _ = stream.set_nodelay(true);
         let endpoint = grpc::Client::new(config.grpc, crate::io::tokio::driver::now());
         let handle = Handle::new(Engine::new(endpoint));
-        let task = tokio::spawn(Driver::new(stream, handle.clone()));
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
+        let driver = Driver::new(stream, handle.clone());
+        let task = tokio::spawn(async move {
+            let r = driver.await;
+            let _ = ended_tx.send(true);
+            r
+        });
         Ok(Client {
             inner: Arc::new(Inner {
                 handle,
                 task: Mutex::new(Some(task)),
                 shutdown_wait: config.shutdown_wait,
+                ended,
             }),
         })
+    }
+
+    /// Completes once the connection has ended (closed by either side or
+    /// lost). The future holds no reference to the connection, so waiting
+    /// on it keeps nothing open.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut ended = self.inner.ended.clone();
+        async move {
+            let _ = ended.wait_for(|e| *e).await;
+        }
+    }
+
+    /// Whether the connection is over or going (no new call can start):
+    /// closed, lost, or the server sent GOAWAY.
+    pub fn is_closing(&self) -> bool {
+        if *self.inner.ended.borrow() {
+            return true;
+        }
+        let shared = self.inner.handle.lock();
+        let e = &shared.engine;
+        shared.finished || e.goaway || e.closed.is_some() || e.ep.connection().is_closed()
+    }
+
+    /// Whether the server's first SETTINGS frame arrived: it speaks HTTP/2
+    /// (a channel counts the connection as READY from then on).
+    pub fn peer_settings_received(&self) -> bool {
+        self.inner
+            .handle
+            .inspect(|e| e.ep.connection().got_settings)
+    }
+
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once its SETTINGS
+    /// arrived (`None` before, or when it set no limit).
+    pub fn peer_max_concurrent_streams(&self) -> Option<u32> {
+        self.inner
+            .handle
+            .inspect(|e| e.ep.connection().peer_settings().max_concurrent_streams)
     }
 
     /// Starts a call of any kind on `path` (`/package.Service/Method`):

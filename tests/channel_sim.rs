@@ -1,0 +1,537 @@
+//! The sans-IO channel in a simulated world on a virtual clock: backoff
+//! against the spec's constants, the state tables, pick_first and
+//! round_robin under flapping, fail-fast and wait-for-ready, transparent
+//! retry, idleness, re-resolution, stream limits, and that no call is lost
+//! or answered twice.
+
+mod channel_support;
+
+use std::time::Duration;
+
+use channel_support::{Mode, Sim, addr};
+use h2proto::channel::{CallOptions, Config, ConnectivityState::*, DnsResolver, aggregate, policy};
+use h2proto::grpc::Code;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: f64) -> Duration {
+    Duration::from_secs_f64(n)
+}
+
+/// Dial times of a backend that refuses: 0, then each backoff after the
+/// previous attempt's start: 1, 1.6, 2.56, ... capped at 120 s.
+#[test]
+fn backoff_sequence_matches_spec() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.dial_time = Duration::ZERO;
+    sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Refuse;
+    sim.ch.connect(sim.now);
+    sim.run_until(secs(1000.0));
+    let mut expect = vec![0.0];
+    let (mut t, mut b) = (0.0, 1.0f64);
+    while t + b <= 1000.0 {
+        t += b;
+        expect.push(t);
+        b = (b * 1.6).min(120.0);
+    }
+    let got: Vec<f64> = sim.connects.iter().map(|c| c.0.as_secs_f64()).collect();
+    assert_eq!(got.len(), expect.len(), "{got:?}");
+    for (g, e) in got.iter().zip(&expect) {
+        assert!((g - e).abs() < 1e-6, "{got:?} vs {expect:?}");
+    }
+    // The last steps are at the 120 s cap.
+    let n = got.len();
+    assert!((got[n - 1] - got[n - 2] - 120.0).abs() < 1e-6);
+    assert_eq!(sim.ch.state(), TransientFailure);
+}
+
+/// An attempt that hangs is abandoned at max(next start, 20 s): attempts
+/// every 20 s until the backoff outgrows MIN_CONNECT_TIMEOUT.
+#[test]
+fn hanging_connect_times_out_at_min_connect_timeout() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Hang;
+    sim.ch.connect(sim.now);
+    sim.run_until(secs(200.0));
+    let got: Vec<f64> = sim.connects.iter().map(|c| c.0.as_secs_f64()).collect();
+    // Backoffs 1, 1.6, ..., 16.78 (< 20): the timeout rules; the 8th
+    // attempt's backoff is 26.84 s.
+    let mut expect = vec![0.0];
+    for i in 1..8 {
+        expect.push(20.0 * i as f64);
+    }
+    expect.push(140.0 + 26.8435456);
+    for (g, e) in got.iter().zip(&expect) {
+        assert!((g - e).abs() < 1e-6, "{got:?}");
+    }
+    assert_eq!(
+        sim.disconnects,
+        got.len() - 1,
+        "each timed-out attempt is abandoned"
+    );
+    // A call that does not wait for ready fails fast once TRANSIENT_FAILURE.
+    let c = sim.call(CallOptions::default());
+    assert_eq!(
+        sim.answers[&c].as_ref().unwrap_err().code(),
+        Code::UNAVAILABLE
+    );
+}
+
+/// Jitter moves every backoff but the first by its sample × 20 %.
+#[test]
+fn jitter_is_applied_from_the_second_step() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.ch
+        .set_jitter(Box::new(h2proto::channel::FixedJitter(1.0)));
+    sim.dial_time = Duration::ZERO;
+    sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Refuse;
+    sim.ch.connect(sim.now);
+    sim.run_until(secs(10.0));
+    let got: Vec<f64> = sim.connects.iter().map(|c| c.0.as_secs_f64()).collect();
+    let expect = [0.0, 1.0, 1.0 + 1.6 * 1.2, 1.0 + 1.6 * 1.2 + 2.56 * 1.2];
+    for (g, e) in got.iter().zip(&expect) {
+        assert!((g - e).abs() < 1e-6, "{got:?}");
+    }
+}
+
+/// Backoff starts over once a connection was READY.
+#[test]
+fn backoff_resets_after_ready() {
+    let mut sim = Sim::new(1, "round_robin", Config::default());
+    sim.dial_time = Duration::ZERO;
+    let a = addr(1);
+    sim.backends.get_mut(&a).unwrap().mode = Mode::Refuse;
+    sim.ch.connect(sim.now);
+    sim.run_until(secs(6.0)); // attempts at 0, 1, 2.6, 5.16
+    assert_eq!(sim.connects.len(), 4);
+    sim.revive(&a);
+    sim.run_until(secs(20.0)); // next at 5.16 + 4.096 = 9.256: READY
+    assert_eq!(sim.connects.len(), 5);
+    assert_eq!(sim.ch.state(), Ready);
+    sim.kill(&a); // READY -> IDLE -> reconnect at once, refused, then 1 s
+    sim.run_until(secs(21.5));
+    let t: Vec<f64> = sim.connects[5..]
+        .iter()
+        .map(|c| c.0.as_secs_f64())
+        .collect();
+    assert_eq!(t, [20.0, 21.0]);
+}
+
+#[test]
+fn aggregate_state_table() {
+    let all = [Idle, Connecting, Ready, TransientFailure, Shutdown];
+    for a in all {
+        for b in all {
+            for c in all {
+                let s = [a, b, c];
+                let expect = if s.contains(&Ready) {
+                    Ready
+                } else if s.contains(&Connecting) {
+                    Connecting
+                } else if s.contains(&Idle) {
+                    Idle
+                } else {
+                    TransientFailure
+                };
+                assert_eq!(aggregate(s), expect, "{s:?}");
+            }
+        }
+    }
+}
+
+/// The channel's states through a round_robin life: IDLE, CONNECTING,
+/// READY, TRANSIENT_FAILURE (sticky while retrying), READY, IDLE.
+#[test]
+fn round_robin_channel_states() {
+    let mut config = Config::default();
+    config.idle_timeout = Some(Duration::from_secs(100));
+    let mut sim = Sim::new(2, "round_robin", config);
+    assert_eq!(sim.ch.state(), Idle);
+    sim.ch.connect(sim.now);
+    sim.drain();
+    assert_eq!(sim.ch.state(), Connecting);
+    sim.run_for(ms(5));
+    assert_eq!(sim.ch.state(), Ready);
+    sim.kill(&addr(1));
+    sim.kill(&addr(2));
+    sim.run_for(secs(30.0));
+    let states: Vec<_> = sim.states.iter().map(|s| s.1).collect();
+    // Retries move subchannels through CONNECTING, but the channel stays
+    // TRANSIENT_FAILURE until one is READY.
+    assert_eq!(states, [Connecting, Ready, Connecting, TransientFailure]);
+    sim.revive(&addr(2));
+    sim.run_for(secs(30.0));
+    assert_eq!(sim.ch.state(), Ready);
+    sim.run_until(secs(99.0));
+    assert_eq!(sim.ch.state(), Ready);
+    sim.run_until(secs(100.0));
+    assert_eq!(sim.ch.state(), Idle, "idle after 100 s without calls");
+}
+
+#[test]
+fn round_robin_spreads_evenly() {
+    let mut sim = Sim::new(3, "round_robin", Config::default());
+    for i in 0..300 {
+        sim.call(CallOptions::default());
+        sim.run_until(ms(100 * (i + 1)));
+    }
+    sim.run_for(secs(1.0));
+    sim.check_all_answered();
+    let by = sim.ok_by_backend();
+    assert_eq!(by.values().copied().collect::<Vec<_>>(), [100, 100, 100]);
+}
+
+/// A backend dies mid-run: no call fails (none was on it), its share moves
+/// to the others at once, and it gets calls again within one backoff step
+/// of coming back.
+#[test]
+fn round_robin_backend_leaves_and_returns() {
+    let mut sim = Sim::new(3, "round_robin", Config::default());
+    let b = addr(2);
+    let mut revived_at = None;
+    for i in 0..400u64 {
+        let t = ms(50 * i);
+        if i == 100 {
+            sim.kill(&b);
+        }
+        if i == 200 {
+            sim.revive(&b);
+            revived_at = Some(t);
+        }
+        sim.run_until(t);
+        sim.call(CallOptions::default());
+    }
+    sim.run_for(secs(1.0));
+    sim.check_all_answered();
+    assert_eq!(sim.failed(), 0);
+    let killed_at = ms(5000);
+    let on_b: Vec<Duration> = sim.picks.iter().filter(|p| p.1 == b).map(|p| p.2).collect();
+    assert!(
+        on_b.iter()
+            .all(|&t| t <= killed_at || t >= revived_at.unwrap())
+    );
+    // Refused at 5.0 s, retried at 6.0, 7.6, 10.16 (backoffs 1, 1.6,
+    // 2.56: the attempt after the revival at 10 s succeeds at 10.16).
+    let back = on_b.iter().find(|&&t| t > killed_at).unwrap();
+    assert!(*back <= revived_at.unwrap() + secs(4.096), "{back:?}");
+    let by = sim.ok_by_backend();
+    assert!(by[&addr(1)] > by[&b] && by[&addr(3)] > by[&b], "{by:?}");
+}
+
+/// pick_first: list order, stays put, moves on failure, does not move back.
+#[test]
+fn pick_first_order_stay_move() {
+    let mut sim = Sim::new(3, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Refuse;
+    for i in 0..20 {
+        sim.call(CallOptions::default());
+        sim.run_until(ms(100 * (i + 1)));
+    }
+    assert_eq!(sim.ok_by_backend().get(&addr(2)), Some(&20));
+    // Only 1 (refused) and 2 were dialed.
+    let dialed: Vec<_> = sim.connects.iter().map(|c| c.1.clone()).collect();
+    assert_eq!(dialed, [addr(1), addr(2)]);
+    sim.revive(&addr(1));
+    sim.kill(&addr(2));
+    // Channel IDLE until the next call, which starts a new pass from the top.
+    assert_eq!(sim.ch.state(), Idle);
+    for i in 20..40 {
+        sim.call(CallOptions::default());
+        sim.run_until(ms(100 * (i + 1)));
+    }
+    sim.check_all_answered();
+    assert_eq!(sim.failed(), 0);
+    assert_eq!(sim.ok_by_backend().get(&addr(1)), Some(&20));
+    // Now 1 dies too, and 2 stays dead: the pass moves on to 3, and stays.
+    sim.kill(&addr(1));
+    for i in 40..60 {
+        sim.call(CallOptions::default());
+        sim.run_until(ms(100 * (i + 1)));
+    }
+    sim.revive(&addr(1));
+    sim.revive(&addr(2));
+    for i in 60..80 {
+        sim.call(CallOptions::default());
+        sim.run_until(ms(100 * (i + 1)));
+    }
+    sim.check_all_answered();
+    assert_eq!(sim.failed(), 0);
+    assert_eq!(sim.ok_by_backend().get(&addr(3)), Some(&40));
+}
+
+/// Every backend down: fail-fast calls fail UNAVAILABLE at once;
+/// wait-for-ready calls wait, until their deadline or a backend.
+#[test]
+fn fail_fast_and_wait_for_ready() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    for i in 1..=2 {
+        sim.backends.get_mut(&addr(i)).unwrap().mode = Mode::Refuse;
+    }
+    let first = sim.call(CallOptions::default());
+    sim.run_for(ms(5));
+    assert_eq!(sim.ch.state(), TransientFailure);
+    let e = sim.answers[&first].as_ref().unwrap_err();
+    assert_eq!(e.code(), Code::UNAVAILABLE);
+    assert!(e.message().contains("connection refused"), "{e}");
+    let now = sim.now;
+    let short = sim.call(
+        CallOptions::default()
+            .wait_for_ready(true)
+            .deadline(now + secs(2.0)),
+    );
+    let long = sim.call(CallOptions::default().wait_for_ready(true));
+    sim.run_for(secs(3.0));
+    assert_eq!(
+        sim.answers[&short].as_ref().unwrap_err().code(),
+        Code::DEADLINE_EXCEEDED
+    );
+    assert!(!sim.answers.contains_key(&long));
+    sim.revive(&addr(2));
+    sim.run_for(secs(10.0));
+    assert_eq!(sim.answers[&long].as_ref().unwrap(), &addr(2));
+    sim.check_all_answered();
+}
+
+/// A call waits (even fail-fast) while the channel is CONNECTING.
+#[test]
+fn calls_wait_while_connecting() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.dial_time = ms(500);
+    let c = sim.call(CallOptions::default());
+    assert_eq!(sim.ch.state(), Connecting);
+    assert_eq!(sim.ch.queued_calls(), 1);
+    sim.run_for(secs(1.0));
+    assert!(sim.answers[&c].is_ok());
+}
+
+/// REFUSED_STREAM: sent again once, on another READY subchannel; refused
+/// twice, the status goes to the application.
+#[test]
+fn transparent_retry_once_elsewhere() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.call(CallOptions::default());
+    sim.run_for(ms(100));
+    let picks: Vec<_> = sim
+        .picks
+        .iter()
+        .filter(|p| p.0 == c)
+        .map(|p| p.1.clone())
+        .collect();
+    assert_eq!(picks, [addr(1), addr(2)]);
+    assert_eq!(sim.answers[&c].as_ref().unwrap(), &addr(2));
+    // Both refuse: two attempts, then the refusal is the answer.
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 5;
+    sim.backends.get_mut(&addr(2)).unwrap().refuse_streams = 5;
+    let d = sim.call(CallOptions::default());
+    sim.run_for(ms(100));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == d).count(), 2);
+    assert!(sim.answers[&d].is_err());
+    sim.check_all_answered();
+}
+
+/// A single backend: the retry goes to the same one.
+#[test]
+fn transparent_retry_same_backend_when_alone() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.call(CallOptions::default());
+    sim.run_for(ms(100));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == c).count(), 2);
+    assert!(sim.answers[&c].is_ok());
+}
+
+/// After idle_timeout without calls every connection is dropped; the next
+/// call reconnects.
+#[test]
+fn idle_timeout_drops_and_reconnects() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    sim.call(CallOptions::default());
+    sim.run_for(secs(60.0));
+    assert_eq!(sim.ch.state(), Ready);
+    assert_eq!(sim.connects.len(), 2);
+    sim.run_for(secs(30.0 * 60.0));
+    assert_eq!(sim.ch.state(), Idle);
+    assert_eq!(sim.disconnects, 2);
+    let c = sim.call(CallOptions::default());
+    assert_eq!(sim.connects.len(), 4);
+    sim.run_for(secs(1.0));
+    assert!(sim.answers[&c].is_ok());
+    sim.check_all_answered();
+}
+
+/// MAX_CONCURRENT_STREAMS: past the limit calls wait for a slot.
+#[test]
+fn stream_limit_queues_calls() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let conn = sim.live_conns()[0];
+    sim.ch.set_stream_limit(conn, 2, sim.now);
+    sim.call_time = ms(100);
+    let calls: Vec<_> = (0..5).map(|_| sim.call(CallOptions::default())).collect();
+    assert_eq!(sim.ch.queued_calls(), 3);
+    sim.run_for(ms(150));
+    assert_eq!(sim.ch.queued_calls(), 1);
+    sim.run_for(ms(500));
+    for c in calls {
+        assert!(sim.answers[&c].is_ok());
+    }
+    sim.check_all_answered();
+}
+
+/// dns: resolved when the channel starts, again every resolve_interval and
+/// soon after a subchannel fails; new backends get calls.
+#[test]
+fn dns_reresolution_finds_new_backends() {
+    let resolver = DnsResolver {
+        host: "backends".into(),
+        port: 50051,
+    };
+    let all = vec![addr(1), addr(2)];
+    let mut sim = Sim::with_resolver(Box::new(resolver), all, "round_robin", Config::default());
+    sim.lookup = vec![addr(1)];
+    for i in 0..40u64 {
+        sim.call(CallOptions::default());
+        sim.run_until(secs(i as f64));
+        if i == 10 {
+            sim.lookup = vec![addr(1), addr(2)];
+        }
+    }
+    let t: Vec<f64> = sim.resolves.iter().map(|d| d.as_secs_f64()).collect();
+    assert_eq!(t, [0.0, 30.0]);
+    assert!(sim.ok_by_backend().get(&addr(2)).is_some_and(|&n| n >= 4));
+    // A failure asks for a new resolution (rate-limited to 1 s).
+    sim.kill(&addr(2));
+    sim.run_for(secs(5.0));
+    let t: Vec<f64> = sim.resolves.iter().map(|d| d.as_secs_f64()).collect();
+    assert!(t.len() > 2 && t[2] == 39.0, "{t:?}");
+    assert!(
+        t.windows(2).all(|w| w[1] - w[0] >= 1.0),
+        "rate-limited: {t:?}"
+    );
+    sim.check_all_answered();
+    assert_eq!(sim.failed(), 0);
+}
+
+/// Random flapping of three backends under both policies, on several
+/// seeds: every call is answered exactly once, wait-for-ready calls
+/// without a deadline all succeed, picks only go to live connections.
+#[test]
+fn flapping_never_loses_or_duplicates_calls() {
+    for lb in ["pick_first", "round_robin"] {
+        for seed in 1..=20u64 {
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut next = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let mut sim = Sim::new(3, lb, Config::default());
+            let mut wfr = Vec::new();
+            for step in 0..300u64 {
+                let r = next();
+                let b = addr((r % 3) as usize + 1);
+                match (r >> 8) % 10 {
+                    0 => sim.kill(&b),
+                    1 | 2 => sim.revive(&b),
+                    3 => sim.backends.get_mut(&b).unwrap().refuse_streams += 1,
+                    4 => sim.backends.get_mut(&b).unwrap().mode = Mode::Hang,
+                    _ => {}
+                }
+                let w = (r >> 16) % 2 == 0;
+                let c = sim.call(CallOptions::default().wait_for_ready(w));
+                if w {
+                    wfr.push(c);
+                }
+                sim.run_until(ms(200 * step));
+            }
+            for i in 1..=3 {
+                sim.revive(&addr(i));
+            }
+            sim.run_for(secs(600.0));
+            sim.check_all_answered();
+            for c in wfr {
+                if let Err(e) = &sim.answers[&c] {
+                    // Only a call caught on a dying connection, or refused
+                    // twice, may fail.
+                    let msg = e.message();
+                    assert!(
+                        msg.contains("connection lost") || msg.contains("refused"),
+                        "{lb} seed {seed}: {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// gRFC A6: a retryable status is retried after a random part of the
+/// backoff (here the whole of it: jitter sample 1.0), up to max_attempts.
+#[test]
+fn retry_policy_a6() {
+    use h2proto::channel::{CodeSet, FixedJitter, RetryPolicy};
+    let policy = RetryPolicy::new(3, CodeSet::of(&[Code::UNAVAILABLE]));
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.ch.set_jitter(Box::new(FixedJitter(1.0)));
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let t0 = sim.since();
+    sim.backends.get_mut(&addr(1)).unwrap().fail_calls = 2;
+    let c = sim.call(CallOptions::default().retry(policy));
+    sim.run_for(secs(2.0));
+    let at: Vec<Duration> = sim
+        .picks
+        .iter()
+        .filter(|p| p.0 == c)
+        .map(|p| p.2 - t0)
+        .collect();
+    // Attempts at 0, then 10 ms (the call) + 100 ms, then + 10 + 200 ms.
+    assert_eq!(at, [ms(0), ms(110), ms(320)]);
+    assert!(sim.answers[&c].is_ok());
+
+    // Out of attempts: the third failure is the answer.
+    sim.backends.get_mut(&addr(1)).unwrap().fail_calls = 5;
+    let d = sim.call(CallOptions::default().retry(policy));
+    sim.run_for(secs(2.0));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == d).count(), 3);
+    assert!(sim.answers[&d].is_err());
+
+    // Not retryable, or no policy: one attempt.
+    let other = RetryPolicy::new(5, CodeSet::of(&[Code::RESOURCE_EXHAUSTED]));
+    for options in [CallOptions::default().retry(other), CallOptions::default()] {
+        let e = sim.call(options);
+        sim.run_for(secs(2.0));
+        assert_eq!(sim.picks.iter().filter(|p| p.0 == e).count(), 1);
+        assert!(sim.answers[&e].is_err());
+    }
+
+    // A backoff that would pass the deadline: no retry.
+    let now = sim.now;
+    let f = sim.call(CallOptions::default().retry(policy).deadline(now + ms(50)));
+    sim.run_for(secs(2.0));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == f).count(), 1);
+    sim.check_all_answered();
+}
+
+#[test]
+fn shutdown_fails_waiting_calls() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Hang;
+    let c = sim.call(CallOptions::default().wait_for_ready(true));
+    sim.ch.shutdown(sim.now);
+    sim.drain();
+    assert_eq!(sim.ch.state(), Shutdown);
+    assert_eq!(
+        sim.answers[&c].as_ref().unwrap_err().code(),
+        Code::UNAVAILABLE
+    );
+    let d = sim.call(CallOptions::default());
+    assert!(sim.answers[&d].is_err());
+    assert_eq!(policy::by_name("weighted").map(|p| p.name()), None);
+}

@@ -1,0 +1,313 @@
+//! A simulated world for the sans-IO channel: backends that accept, refuse,
+//! hang on connect, die mid-call and come back, on a virtual clock.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use h2proto::channel::{
+    Address, CallOptions, Channel, ChannelCallId, Config, ConnId, ConnectivityState, Disposition,
+    Event, FixedJitter, Outcome, Resolver, StaticResolver, policy,
+};
+use h2proto::grpc::{Code, Status};
+
+/// How a backend answers a dial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Accept,
+    Refuse,
+    Hang,
+}
+
+#[derive(Debug)]
+pub struct Backend {
+    pub mode: Mode,
+    /// The next this many calls are refused with REFUSED_STREAM.
+    pub refuse_streams: u32,
+    /// The next this many calls end UNAVAILABLE (processed, failed).
+    pub fail_calls: u32,
+    pub served: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Connected(ConnId),
+    ConnectFailed(ConnId),
+    Finish(ChannelCallId, ConnId),
+}
+
+/// A call's end as the application saw it.
+pub type Answer = Result<Address, Status>;
+
+pub struct Sim {
+    pub ch: Channel,
+    pub t0: Instant,
+    pub now: Instant,
+    pub backends: BTreeMap<Address, Backend>,
+    /// Live connections (dialed): address, connected.
+    conns: HashMap<ConnId, (Address, bool)>,
+    pending: BTreeMap<(Instant, u64), Action>,
+    seq: u64,
+    pub answers: HashMap<ChannelCallId, Answer>,
+    pub started: Vec<ChannelCallId>,
+    /// Every dial: when (since t0) and where.
+    pub connects: Vec<(Duration, Address)>,
+    pub states: Vec<(Duration, ConnectivityState)>,
+    pub resolves: Vec<Duration>,
+    /// What a DNS lookup returns.
+    pub lookup: Vec<Address>,
+    pub call_time: Duration,
+    pub dial_time: Duration,
+    /// Every pick: call, backend, when.
+    pub picks: Vec<(ChannelCallId, Address, Duration)>,
+    pub disconnects: usize,
+}
+
+pub fn addr(i: usize) -> Address {
+    Address(format!("10.0.0.{i}:50051"))
+}
+
+impl Sim {
+    pub fn new(n: usize, lb: &str, config: Config) -> Sim {
+        let addrs: Vec<Address> = (1..=n).map(addr).collect();
+        Sim::with_resolver(Box::new(StaticResolver(addrs.clone())), addrs, lb, config)
+    }
+
+    pub fn with_resolver(
+        resolver: Box<dyn Resolver>,
+        backends: Vec<Address>,
+        lb: &str,
+        config: Config,
+    ) -> Sim {
+        let t0 = Instant::now();
+        let mut ch = Channel::new(resolver, policy::by_name(lb).unwrap(), config, t0);
+        ch.set_jitter(Box::new(FixedJitter(0.0)));
+        Sim {
+            ch,
+            t0,
+            now: t0,
+            backends: backends
+                .into_iter()
+                .map(|a| {
+                    let b = Backend {
+                        mode: Mode::Accept,
+                        refuse_streams: 0,
+                        fail_calls: 0,
+                        served: 0,
+                    };
+                    (a, b)
+                })
+                .collect(),
+            conns: HashMap::new(),
+            pending: BTreeMap::new(),
+            seq: 0,
+            answers: HashMap::new(),
+            started: Vec::new(),
+            connects: Vec::new(),
+            states: Vec::new(),
+            resolves: Vec::new(),
+            lookup: Vec::new(),
+            call_time: Duration::from_millis(10),
+            dial_time: Duration::from_millis(1),
+            picks: Vec::new(),
+            disconnects: 0,
+        }
+    }
+
+    pub fn since(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn schedule(&mut self, after: Duration, a: Action) {
+        self.seq += 1;
+        self.pending.insert((self.now + after, self.seq), a);
+    }
+
+    fn answer(&mut self, call: ChannelCallId, a: Answer) {
+        let prev = self.answers.insert(call, a);
+        assert!(prev.is_none(), "{call:?} answered twice");
+    }
+
+    pub fn call(&mut self, options: CallOptions) -> ChannelCallId {
+        let id = self.ch.start_call(options, self.now);
+        self.started.push(id);
+        self.drain();
+        id
+    }
+
+    /// Handles every event the channel has queued.
+    pub fn drain(&mut self) {
+        while let Some(ev) = self.ch.poll_event() {
+            match ev {
+                Event::Connect { conn, address, .. } => {
+                    self.connects.push((self.since(), address.clone()));
+                    let mode = self.backends.get(&address).map_or(Mode::Refuse, |b| b.mode);
+                    self.conns.insert(conn, (address, false));
+                    match mode {
+                        Mode::Accept => self.schedule(self.dial_time, Action::Connected(conn)),
+                        Mode::Refuse => self.schedule(self.dial_time, Action::ConnectFailed(conn)),
+                        Mode::Hang => {}
+                    }
+                }
+                Event::Disconnect { conn } => {
+                    self.disconnects += 1;
+                    self.conns.remove(&conn);
+                }
+                Event::Resolve { .. } => {
+                    self.resolves.push(self.since());
+                    let a = self.lookup.clone();
+                    self.ch.update_addresses(a, self.now);
+                }
+                Event::Pick { call, conn, .. } => {
+                    let alive = self.conns.get(&conn).cloned();
+                    let up = alive.as_ref().is_some_and(|(a, connected)| {
+                        *connected && self.backends.get(a).is_some_and(|b| b.mode == Mode::Accept)
+                    });
+                    let (address, _) = alive.expect("a pick names a connection we dialed");
+                    self.picks.push((call, address, self.since()));
+                    if !up {
+                        // The connection died before the call could start.
+                        self.ch.disconnected(conn, self.now);
+                        self.finish(call, Outcome::NotSent, None);
+                    } else {
+                        self.schedule(self.call_time, Action::Finish(call, conn));
+                    }
+                }
+                Event::Fail { call, status } => self.answer(call, Err(status)),
+                Event::StateChanged(s) => self.states.push((self.since(), s)),
+                Event::SubchannelState { .. } => {}
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(&mut self, call: ChannelCallId, outcome: Outcome, answer: Option<Answer>) {
+        match self.ch.call_finished(call, outcome, self.now) {
+            Disposition::Done => {
+                let a = answer.unwrap_or_else(|| {
+                    Err(Status::new(Code::UNAVAILABLE, "refused or never sent"))
+                });
+                self.answer(call, a);
+            }
+            Disposition::Retry => {}
+        }
+    }
+
+    fn fire(&mut self, a: Action) {
+        match a {
+            Action::Connected(conn) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.1 = true;
+                    self.ch.connected(conn, self.now);
+                }
+            }
+            Action::ConnectFailed(conn) => {
+                if self.conns.remove(&conn).is_some() {
+                    self.ch.connect_failed(conn, "connection refused", self.now);
+                }
+            }
+            Action::Finish(call, conn) => {
+                let Some((address, true)) = self.conns.get(&conn).cloned() else {
+                    // The connection went away mid-call: it failed.
+                    let st = Status::new(Code::UNAVAILABLE, "connection lost");
+                    return self.finish(call, Outcome::Done, Some(Err(st)));
+                };
+                let b = self.backends.get_mut(&address).unwrap();
+                if b.refuse_streams > 0 {
+                    b.refuse_streams -= 1;
+                    return self.finish(call, Outcome::Unprocessed, None);
+                }
+                if b.fail_calls > 0 {
+                    b.fail_calls -= 1;
+                    let st = Status::new(Code::UNAVAILABLE, "failed by the backend");
+                    let outcome = Outcome::Failed(Code::UNAVAILABLE);
+                    return self.finish(call, outcome, Some(Err(st)));
+                }
+                b.served += 1;
+                self.finish(call, Outcome::Done, Some(Ok(address)));
+            }
+        }
+    }
+
+    /// Runs the world up to `t0 + at`.
+    pub fn run_until(&mut self, at: Duration) {
+        let end = self.t0 + at;
+        loop {
+            self.drain();
+            let p = self.pending.keys().next().map(|k| k.0);
+            let t = self.ch.poll_timeout();
+            let next = [p, t].into_iter().flatten().min();
+            match next {
+                Some(n) if n <= end => {
+                    self.now = self.now.max(n);
+                    if p == Some(n) {
+                        let key = *self.pending.keys().next().unwrap();
+                        let a = self.pending.remove(&key).unwrap();
+                        self.fire(a);
+                    } else {
+                        self.ch.handle_timeout(self.now);
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(end);
+        self.ch.handle_timeout(self.now);
+        self.drain();
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let at = self.since() + d;
+        self.run_until(at);
+    }
+
+    /// The backend goes down: its connections break (calls on them fail)
+    /// and dials are refused.
+    pub fn kill(&mut self, a: &Address) {
+        self.backends.get_mut(a).unwrap().mode = Mode::Refuse;
+        let dead: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, (x, _))| x == a)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in dead {
+            self.conns.remove(&c);
+            self.ch.disconnected(c, self.now);
+        }
+        self.drain();
+    }
+
+    /// The backend is up again.
+    pub fn revive(&mut self, a: &Address) {
+        self.backends.get_mut(a).unwrap().mode = Mode::Accept;
+    }
+
+    /// Connections that are up.
+    pub fn live_conns(&self) -> Vec<ConnId> {
+        let mut v: Vec<ConnId> = self.conns.iter().filter(|c| c.1.1).map(|c| *c.0).collect();
+        v.sort();
+        v
+    }
+
+    /// Every call started has exactly one answer.
+    pub fn check_all_answered(&self) {
+        for c in &self.started {
+            assert!(self.answers.contains_key(c), "{c:?} never answered");
+        }
+        assert_eq!(self.ch.active_calls(), 0);
+    }
+
+    pub fn ok_by_backend(&self) -> BTreeMap<Address, usize> {
+        let mut m = BTreeMap::new();
+        for a in self.answers.values().flatten() {
+            *m.entry(a.clone()).or_default() += 1;
+        }
+        m
+    }
+
+    pub fn failed(&self) -> usize {
+        self.answers.values().filter(|a| a.is_err()).count()
+    }
+}

@@ -1,0 +1,460 @@
+//! The tokio `Channel` over real listeners (the crate's own tokio gRPC
+//! server) that come and go: round_robin spreading and failing over,
+//! pick_first moving on, fail-fast and wait-for-ready, states, the four call
+//! kinds through the channel, and a `dns:` target.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2proto::channel::{ConnectParams, ConnectivityState};
+use h2proto::grpc::{Code, Metadata};
+use h2proto::io::tokio::channel::{Channel, ChannelConfig};
+use h2proto::io::tokio::grpc::{CallOptions, Server, ServerHandle};
+
+/// Upper bound of every wait, so a bug fails instead of hanging.
+const BOUND: Duration = Duration::from_secs(20);
+
+async fn backend(name: &str, addr: SocketAddr) -> ServerHandle {
+    let id = name.to_owned();
+    let id2 = id.clone();
+    Server::builder()
+        .unary("/t.T/Who", move |_ctx, _m: Bytes| {
+            let id = id.clone();
+            async move { Ok(Bytes::from(id)) }
+        })
+        .server_streaming("/t.T/Count", |_ctx, m, mut out| async move {
+            let n: usize = std::str::from_utf8(&m).unwrap_or("0").parse().unwrap_or(0);
+            for i in 0..n {
+                out.send(Bytes::from(i.to_string()))
+                    .await
+                    .map_err(|e| e.to_status())?;
+            }
+            Ok(())
+        })
+        .client_streaming("/t.T/Sum", |_ctx, mut reqs| async move {
+            let mut total = 0usize;
+            while let Some(m) = reqs.recv().await.map_err(|e| e.to_status())? {
+                total += m.len();
+            }
+            Ok(Bytes::from(total.to_string()))
+        })
+        .bidi_streaming("/t.T/Chat", move |ctx, mut reqs, mut out| {
+            let id = id2.clone();
+            async move {
+                let tag = ctx.metadata().get("x-tag").unwrap_or("").to_owned();
+                while let Some(m) = reqs.recv().await.map_err(|e| e.to_status())? {
+                    let reply = format!("{id}:{tag}:{}", String::from_utf8_lossy(&m));
+                    out.send(Bytes::from(reply))
+                        .await
+                        .map_err(|e| e.to_status())?;
+                }
+                Ok(())
+            }
+        })
+        .bind(addr)
+        .await
+        .expect("bind")
+}
+
+fn any() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+fn fast(lb: &str) -> ChannelConfig {
+    let mut c = if lb == "round_robin" {
+        ChannelConfig::round_robin()
+    } else {
+        ChannelConfig::default()
+    };
+    c.channel.connect = ConnectParams {
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        ..ConnectParams::default()
+    };
+    c
+}
+
+async fn who(ch: &Channel, options: CallOptions) -> Result<String, h2proto::grpc::Status> {
+    let r = tokio::time::timeout(BOUND, ch.unary("/t.T/Who", Bytes::new(), options))
+        .await
+        .expect("bounded");
+    r.map(|r| String::from_utf8(r.message.to_vec()).unwrap())
+        .map_err(|e| e.to_status())
+}
+
+fn target(servers: &[&ServerHandle]) -> String {
+    let list: Vec<String> = servers.iter().map(|s| s.local_addr().to_string()).collect();
+    format!("ipv4:{}", list.join(","))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_even_then_fails_over_and_back() {
+    let a = backend("a", any()).await;
+    let b = backend("b", any()).await;
+    let c = backend("c", any()).await;
+    let b_addr = b.local_addr();
+    let ch = Channel::new(&target(&[&a, &b, &c]), fast("round_robin")).unwrap();
+    ch.connect();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        assert!(
+            ch.wait_for_state_change(ch.state(), BOUND).await
+                || ch.state() == ConnectivityState::Ready
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut count = std::collections::BTreeMap::new();
+    for _ in 0..30 {
+        *count
+            .entry(who(&ch, CallOptions::new()).await.unwrap())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(count.values().copied().collect::<Vec<_>>(), [10, 10, 10]);
+
+    // b goes away: no call fails, and b gets none.
+    b.shutdown().await;
+    let mut after = Vec::new();
+    for _ in 0..30 {
+        after.push(who(&ch, CallOptions::new()).await.expect("no call fails"));
+    }
+    let b_calls = after.iter().filter(|w| *w == "b").count();
+    assert!(b_calls <= 1, "{after:?}");
+    assert!(after[10..].iter().all(|w| w != "b"));
+
+    // b comes back on its port: it gets calls again.
+    let b = backend("b", b_addr).await;
+    let mut back = false;
+    for _ in 0..200 {
+        if who(&ch, CallOptions::new()).await.unwrap() == "b" {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(back, "b rejoined the rotation");
+    drop(ch);
+    for s in [a, b, c] {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pick_first_stays_then_moves() {
+    let a = backend("a", any()).await;
+    let b = backend("b", any()).await;
+    let ch = Channel::new(&target(&[&a, &b]), fast("pick_first")).unwrap();
+    for _ in 0..10 {
+        assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "a");
+    }
+    a.shutdown().await;
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        seen.push(
+            who(&ch, CallOptions::new().wait_for_ready(true))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(seen.iter().all(|w| w == "b"), "{seen:?}");
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_fast_and_wait_for_ready() {
+    // A port nobody listens on.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = l.local_addr().unwrap();
+    drop(l);
+    let ch = Channel::new(&format!("ipv4:{dead}"), fast("round_robin")).unwrap();
+    let e = who(&ch, CallOptions::new()).await.unwrap_err();
+    assert_eq!(e.code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(ch.state(), ConnectivityState::TransientFailure);
+    let options = CallOptions::new()
+        .wait_for_ready(true)
+        .timeout(Duration::from_millis(300));
+    let e = who(&ch, options).await.unwrap_err();
+    assert_eq!(e.code(), Code::DEADLINE_EXCEEDED, "{e}");
+
+    // A wait-for-ready call started now succeeds once the backend appears.
+    let ch2 = ch.clone();
+    let waiting =
+        tokio::spawn(async move { who(&ch2, CallOptions::new().wait_for_ready(true)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let s = backend("late", dead).await;
+
+    assert_eq!(waiting.await.unwrap().unwrap(), "late");
+    assert_eq!(ch.state(), ConnectivityState::Ready);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn states_and_wait_for_state_change() {
+    let a = backend("a", any()).await;
+    let ch = Channel::new(&a.local_addr().to_string(), fast("pick_first")).unwrap();
+    assert_eq!(ch.state(), ConnectivityState::Idle);
+    assert!(
+        !ch.wait_for_state_change(ConnectivityState::Idle, Duration::from_millis(50))
+            .await
+    );
+    ch.connect();
+    let mut rx = ch.watch_state();
+    tokio::time::timeout(BOUND, rx.wait_for(|s| *s == ConnectivityState::Ready))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ch.lb_policy(), "pick_first");
+    ch.shutdown();
+    assert_eq!(ch.state(), ConnectivityState::Shutdown);
+    assert_eq!(
+        who(&ch, CallOptions::new()).await.unwrap_err().code(),
+        Code::UNAVAILABLE
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_kind_through_the_channel() {
+    let a = backend("a", any()).await;
+    let port = a.local_addr().port();
+    // dns: resolved with tokio's lookup_host.
+    let ch = Channel::new(&format!("dns:///localhost:{port}"), fast("round_robin")).unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+
+    let mut rx = ch
+        .server_streaming("/t.T/Count", Bytes::from("3"), opts())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(m) = rx.recv().await.unwrap() {
+        got.push(String::from_utf8(m.to_vec()).unwrap());
+    }
+    assert_eq!(got, ["0", "1", "2"]);
+    assert!(rx.status().await.is_ok());
+
+    let mut up = ch.client_streaming("/t.T/Sum", opts()).await.unwrap();
+    for m in ["ab", "cde"] {
+        up.send(Bytes::from(m)).await.unwrap();
+    }
+    assert_eq!(up.response().await.unwrap().message, "5");
+
+    let mut md = Metadata::new();
+    md.insert("x-tag", "t1").unwrap();
+    let (mut tx, mut rx) = ch
+        .bidi_streaming("/t.T/Chat", opts().metadata(md))
+        .await
+        .unwrap();
+    tx.send(Bytes::from("hi")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "a:t1:hi");
+    tx.close_send().unwrap();
+    assert_eq!(rx.recv().await.unwrap(), None);
+    assert!(rx.status().await.is_ok());
+
+    // Cancellation.
+    let mut call = ch.call("/t.T/Chat", opts()).await.unwrap();
+    call.send(Bytes::from("x")).await.unwrap();
+    call.cancel();
+    assert_eq!(call.status().await.code(), Code::CANCELLED);
+    drop(call);
+
+    let e = ch
+        .unary("/t.T/Nope", Bytes::new(), opts())
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNIMPLEMENTED);
+    a.shutdown().await;
+}
+
+/// A raw HTTP/2 server that refuses every stream (RST_STREAM
+/// REFUSED_STREAM), counting them.
+fn refuser() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use bytes::BytesMut;
+    use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings};
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let enc = |f: Frame, out: &mut BytesMut| {
+                    f.encode(out, frame::DEFAULT_MAX_FRAME_SIZE).unwrap();
+                };
+                let mut out = BytesMut::new();
+                enc(Settings::default().into(), &mut out);
+                let _ = stream.write_all(&out);
+                let (mut input, mut preface) = (BytesMut::new(), false);
+                let mut decoder = frame::Decoder::new();
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    let n = match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    input.extend_from_slice(&chunk[..n]);
+                    if !preface {
+                        if input.len() < PREFACE.len() {
+                            continue;
+                        }
+                        let _ = input.split_to(PREFACE.len());
+                        preface = true;
+                    }
+                    let mut out = BytesMut::new();
+                    while let Ok(Some(f)) = decoder.decode(&mut input) {
+                        match f {
+                            Frame::Settings(s) if !s.is_ack() => {
+                                enc(Settings::ack().into(), &mut out)
+                            }
+                            Frame::Headers(h) => {
+                                counter.fetch_add(1, SeqCst);
+                                enc(
+                                    RstStream::new(h.stream_id, Reason::REFUSED_STREAM).into(),
+                                    &mut out,
+                                );
+                            }
+                            _ => {}
+                        }
+                    }
+                    if stream.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// REFUSED_STREAM from the server: the call is sent again once, on the
+/// other backend; with only the refusing one, twice and then it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_calls_are_retried_once_elsewhere() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (bad, refused) = refuser();
+    let a = backend("a", any()).await;
+    let target = format!("ipv4:{bad},{}", a.local_addr());
+    let ch = Channel::new(&target, fast("round_robin")).unwrap();
+    let options = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    ch.connect();
+    let mut rx = ch.watch_state();
+    rx.wait_for(|s| *s == ConnectivityState::Ready)
+        .await
+        .unwrap();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(who(&ch, options()).await.unwrap(), "a");
+    }
+    assert!(refused.load(SeqCst) >= 4, "the refuser got its turns");
+    let streamed = ch
+        .server_streaming("/t.T/Count", Bytes::from("2"), options())
+        .await
+        .unwrap();
+    drop(streamed);
+
+    let (bad2, refused2) = refuser();
+    let only = Channel::new(&format!("ipv4:{bad2}"), fast("pick_first")).unwrap();
+    let e = who(&only, options()).await.unwrap_err();
+    assert_eq!(e.code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(refused2.load(SeqCst), 2, "sent once, retried once");
+    a.shutdown().await;
+}
+
+/// After `idle_timeout` without calls the channel drops its connections
+/// and is IDLE; the next call reconnects. (Real time, waiting for the state
+/// change: a paused clock advanced past the tokio adapters' connection
+/// setup makes new connections time their SETTINGS out, since they are
+/// created on the system clock but driven on tokio's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_then_reconnects() {
+    let a = backend("a", any()).await;
+    let mut config = fast("round_robin");
+    config.channel.idle_timeout = Some(Duration::from_millis(200));
+    let ch = Channel::new(&format!("ipv4:{}", a.local_addr()), config).unwrap();
+    assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "a");
+    let mut rx = ch.watch_state();
+    tokio::time::timeout(BOUND, rx.wait_for(|s| *s == ConnectivityState::Idle))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        ch.subchannels()
+            .iter()
+            .all(|s| s.state == ConnectivityState::Idle)
+    );
+    assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "a");
+    a.shutdown().await;
+}
+
+/// gRFC A6 on the tokio channel: a method's retry policy resends a unary
+/// call that failed UNAVAILABLE; other methods are not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_policy_resends_failed_unary_calls() {
+    use h2proto::channel::{CodeSet, RetryPolicy};
+    use h2proto::grpc::Status;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let flaky = move |_ctx, _m: Bytes| {
+        let n = count.fetch_add(1, SeqCst);
+        async move {
+            if n % 3 < 2 {
+                Err(Status::new(Code::UNAVAILABLE, "try again"))
+            } else {
+                Ok(Bytes::from("done"))
+            }
+        }
+    };
+    let server = Server::builder()
+        .unary("/t.T/Flaky", flaky.clone())
+        .unary("/t.U/Flaky", flaky)
+        .bind(any())
+        .await
+        .unwrap();
+    let mut config = fast("pick_first");
+    let policy = RetryPolicy::new(3, CodeSet::of(&[Code::UNAVAILABLE])).with_backoff(
+        Duration::from_millis(1),
+        Duration::from_millis(5),
+        2.0,
+    );
+    config
+        .retry_policies
+        .insert("/t.T/Flaky".to_owned(), policy);
+    let ch = Channel::new(&server.local_addr().to_string(), config).unwrap();
+    let r = ch
+        .unary(
+            "/t.T/Flaky",
+            Bytes::new(),
+            CallOptions::new().timeout(BOUND),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.message, "done");
+    assert_eq!(seen.load(SeqCst), 3);
+    let e = ch
+        .unary(
+            "/t.U/Flaky",
+            Bytes::new(),
+            CallOptions::new().timeout(BOUND),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNAVAILABLE);
+    assert_eq!(seen.load(SeqCst), 4);
+    server.shutdown().await;
+}
