@@ -19,12 +19,37 @@
 //!
 //! # Example
 //!
-//! ```
-//! use h2proto::io::tls;
+//! A tokio server and client over TLS (the blocking adapter has the same
+//! `with_tls` and `connect_tls`; gRPC's servers have `tls`/`with_tls`, its
+//! clients `connect_tls`). Here the certificate is made on the spot with
+//! `rcgen`; a deployment loads PEM files with [`server_config_from_pem_files`],
+//! and its clients trust [`client_config_webpki_roots`] or
+//! [`client_config_from_ca_file`].
 //!
-//! // A client that trusts the webpki (Mozilla) roots and offers ALPN `h2`.
-//! let config = tls::client_config_webpki_roots();
-//! assert_eq!(config.alpn_protocols, vec![b"h2".to_vec()]);
+//! ```
+//! use h2proto::io::tls::{self, rustls::RootCertStore};
+//! use h2proto::io::tokio::{Client, ClientConfig, Response, Server};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+//! let key = cert.signing_key.serialize_der().try_into()?;
+//! let server_tls = tls::server_config(vec![cert.cert.der().clone()], key)?;
+//! let server = Server::bind("127.0.0.1:0")
+//!     .await?
+//!     .with_tls(server_tls)
+//!     .serve(|req| async move { Response::new(200).with_body(format!("{} over TLS", req.scheme)) });
+//!
+//! let mut roots = RootCertStore::empty();
+//! roots.add(cert.cert.der().clone())?;
+//! let client_tls = tls::client_config(roots)?;
+//! let client = Client::connect_tls(server.local_addr(), "localhost", client_tls, ClientConfig::default()).await?;
+//! let res = client.get("/").await?;
+//! assert_eq!(&res.body[..], b"https over TLS");
+//! # client.shutdown().await;
+//! # server.shutdown(std::time::Duration::from_secs(1)).await;
+//! # Ok(())
+//! # }
 //! ```
 
 use std::fmt;
