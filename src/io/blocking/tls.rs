@@ -84,7 +84,12 @@ impl Stream {
 pub(crate) type Acceptor = Option<std::sync::Arc<rustls::ServerConfig>>;
 /// Without the `tls` feature a server serves TCP only.
 #[cfg(not(feature = "tls"))]
-pub(crate) type Acceptor = Option<std::convert::Infallible>;
+pub(crate) type Acceptor = Option<NoTls>;
+
+/// No TLS configuration can exist without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Debug)]
+pub(crate) struct NoTls(std::convert::Infallible);
 
 /// What a server does with an accepted socket before HTTP/2 starts.
 #[cfg_attr(not(feature = "tls"), allow(dead_code))]
@@ -103,7 +108,7 @@ pub(crate) fn accept(tcp: TcpStream, tls: &Acceptor) -> Accepted {
         return Accepted::Ready(Stream::Plain(tcp));
     };
     #[cfg(not(feature = "tls"))]
-    match *config {}
+    match config.0 {}
     #[cfg(feature = "tls")]
     {
         let peer = tcp.peer_addr().ok();

@@ -92,7 +92,12 @@ impl AsyncWrite for Stream {
 pub(crate) type Acceptor = Option<std::sync::Arc<rustls::ServerConfig>>;
 /// Without the `tls` feature a server serves TCP only.
 #[cfg(not(feature = "tls"))]
-pub(crate) type Acceptor = Option<std::convert::Infallible>;
+pub(crate) type Acceptor = Option<NoTls>;
+
+/// No TLS configuration can exist without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Debug)]
+pub(crate) struct NoTls(std::convert::Infallible);
 
 /// Runs one accepted connection: the TLS handshake and checks when `tls`
 /// says so, then the driver. `close` closes the engine's connection with a
@@ -110,7 +115,7 @@ pub(crate) async fn serve<E: Engine>(
     #[cfg(not(feature = "tls"))]
     {
         let _ = close;
-        match tls {}
+        match tls.0 {}
     }
     #[cfg(feature = "tls")]
     {
