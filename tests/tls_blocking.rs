@@ -159,3 +159,42 @@ fn grpc_interop_cases_over_tls_blocking() {
     client.shutdown();
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn client_without_alpn_is_closed_by_the_blocking_server() {
+    use h2proto::io::tls::rustls;
+    use std::io::{Read, Write};
+    let pki = TestPki::new("blocking-noalpn");
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .with_tls(pki.server_config())
+        .spawn(echo)
+        .unwrap();
+    // A raw rustls client offering no ALPN: the handshake completes, then
+    // the server refuses (close_notify) without a byte of HTTP/2.
+    let mut config = (*pki.client_config()).clone();
+    config.alpn_protocols = vec![];
+    let name = h2proto::io::tls::server_name("localhost").unwrap();
+    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let mut tls = rustls::StreamOwned::new(session, tcp);
+    let _ = tls.write_all(h2proto::frame::PREFACE);
+    assert_eq!(tls.conn.alpn_protocol(), None);
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf);
+    assert!(
+        buf.is_empty(),
+        "the server spoke HTTP/2 without ALPN: {buf:?}"
+    );
+    // It goes on serving clients that do offer h2.
+    let client = Client::connect_tls(
+        server.local_addr(),
+        "localhost",
+        pki.client_config(),
+        ClientConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(client.send(Request::new("GET", "/")).unwrap().status, 200);
+    client.shutdown();
+    server.shutdown();
+}
