@@ -69,8 +69,9 @@ impl Client {
     /// certificate for `server_name` (also the SNI). `tls` holds your roots
     /// (and client certificate, if any); its ALPN list is made `h2` only.
     /// Calls go out with `:scheme` `https`; `:authority` is `server_name`
-    /// unless `config.grpc.authority` was changed from its default. A
-    /// failed handshake is [`Error::Io`] whose inner
+    /// unless `config.grpc.authority` was changed from its default. The
+    /// handshake is bounded by [`crate::io::tls::HANDSHAKE_TIMEOUT`]; a
+    /// failed one is [`Error::Io`] whose inner
     /// [`TlsError`](crate::io::tls::TlsError) says which check failed.
     #[cfg(feature = "tls")]
     pub async fn connect_tls(
@@ -80,8 +81,11 @@ impl Client {
         mut config: Config,
     ) -> Result<Client, Error> {
         let tcp = TcpStream::connect(addr).await?;
-        let stream = crate::io::tokio::tls::connect(&tls, server_name, tcp)
+        let handshake = crate::io::tokio::tls::connect(&tls, server_name, tcp);
+        let stream = tokio::time::timeout(crate::io::tls::HANDSHAKE_TIMEOUT, handshake)
             .await
+            .map_err(|_| crate::io::tls::TlsError::HandshakeTimeout)
+            .and_then(|r| r)
             .map_err(std::io::Error::from)?;
         config.grpc.scheme = "https".to_owned();
         if config.grpc.authority == "localhost" {
