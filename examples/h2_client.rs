@@ -1,4 +1,5 @@
-//! Fetches a URL over HTTP/2 (h2c, prior knowledge) and prints the status,
+//! Fetches a URL over HTTP/2 (`http://`: h2c, prior knowledge; `https://`:
+//! TLS with ALPN `h2`, trusting the webpki roots or `--ca FILE`) and prints the status,
 //! the headers and the body; with the tokio client (default) or the
 //! blocking one, so both can be exercised from the command line.
 //!
@@ -6,6 +7,7 @@
 //! cargo run --example h2_client -- http://127.0.0.1:8080/bytes/16
 //! cargo run --example h2_client -- http://127.0.0.1:8080/echo --data hello
 //! cargo run --example h2_client -- http://127.0.0.1:8080/ --runtime blocking --timeout 5
+//! cargo run --example h2_client -- https://localhost:8443/ --ca ca.pem
 //! ```
 //!
 //! On failure it prints the error and exits with status 1, after closing the
@@ -22,12 +24,17 @@ use h2proto::io::{Error, Request, Response, blocking, tokio as h2tokio};
 /// How long closing may take before the process exits anyway.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
 
-const USAGE: &str = "usage: h2_client http://HOST:PORT/PATH [--data BODY] \
-                     [--runtime tokio|blocking] [--timeout SECONDS]";
+const USAGE: &str = "usage: h2_client http[s]://HOST[:PORT]/PATH [--data BODY] \
+                     [--runtime tokio|blocking] [--timeout SECONDS] [--ca PEM]";
+
+/// A client's TLS configuration.
+type Tls = std::sync::Arc<h2proto::io::tls::rustls::ClientConfig>;
 
 struct Args {
     addr: String,
     authority: String,
+    /// `https`: the host name to verify, and the roots.
+    tls: Option<(String, Tls)>,
     path: String,
     data: Option<String>,
     tokio: bool,
@@ -37,9 +44,11 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let (mut url, mut data, mut tokio, mut timeout) = (None, None, true, None);
+    let mut ca = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data" => data = Some(args.next().ok_or(USAGE)?),
+            "--ca" => ca = Some(args.next().ok_or(USAGE)?),
             "--runtime" => match args.next().as_deref() {
                 Some("tokio") => tokio = true,
                 Some("blocking") => tokio = false,
@@ -58,21 +67,44 @@ fn parse() -> Result<Args, String> {
         }
     }
     let url = url.ok_or(USAGE)?;
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs (cleartext HTTP/2) are supported")?;
+    let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return Err("only http:// and https:// URLs are supported".into()),
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr = if authority.contains(':') {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    let addr = if host.len() < authority.len() {
         authority.to_owned()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{}", if https { 443 } else { 80 })
     };
+    let tls = match (https, ca) {
+        (false, None) => None,
+        (false, Some(_)) => return Err("--ca is for https:// URLs".into()),
+        (true, None) => Some(h2proto::io::tls::client_config_webpki_roots()),
+        (true, Some(ca)) => {
+            Some(h2proto::io::tls::client_config_from_ca_file(ca).map_err(|e| e.to_string())?)
+        }
+    };
+    let tls = tls.map(|t| {
+        (
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            t,
+        )
+    });
     Ok(Args {
         addr,
         authority: authority.to_owned(),
+        tls,
         path: path.to_owned(),
         data,
         tokio,
@@ -136,9 +168,13 @@ fn run_tokio(args: &Args, req: Request) -> Result<Response, String> {
             config.request_timeout = Some(t);
             config.connect_timeout = t;
         }
-        let client = h2tokio::Client::connect_with(&args.addr, config)
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
+        let client = match &args.tls {
+            Some((host, tls)) => {
+                h2tokio::Client::connect_tls(&args.addr, host, tls.clone(), config).await
+            }
+            None => h2tokio::Client::connect_with(&args.addr, config).await,
+        };
+        let client = client.map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
         let result = client.send(req).await;
         // GOAWAY (and any RST_STREAM the failure queued) must leave before
         // the process does.
@@ -155,8 +191,11 @@ fn run_blocking(args: &Args, req: Request) -> Result<Response, String> {
         config.request_timeout = t;
         config.connect_timeout = t;
     }
-    let client = blocking::Client::connect_with(&args.addr, config)
-        .map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
+    let client = match &args.tls {
+        Some((host, tls)) => blocking::Client::connect_tls(&args.addr, host, tls.clone(), config),
+        None => blocking::Client::connect_with(&args.addr, config),
+    };
+    let client = client.map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
     let result = client.send(req);
     // `shutdown` waits for the connection to close; a server that never
     // lets it close must not keep us here.

@@ -7,6 +7,13 @@
 //! curl --http2-prior-knowledge http://127.0.0.1:8080/
 //! ```
 //!
+//! Over TLS (ALPN `h2`), with a PEM certificate chain and key:
+//!
+//! ```sh
+//! cargo run --example h2_server -- --addr 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
+//! curl --http2 --cacert ca.pem https://localhost:8443/
+//! ```
+//!
 //! Routes (GET, HEAD and POST):
 //! - `/echo`: the request body back (on tokio, streamed back as it arrives);
 //! - `/bytes/N`: N bytes;
@@ -59,20 +66,41 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = String::from("127.0.0.1:8080");
     let mut runtime = String::from("tokio");
+    let (mut cert, mut key) = (None, None);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(a)) => addr = a,
             ("--runtime", Some(r)) if r == "tokio" || r == "blocking" => runtime = r,
+            ("--tls-cert", Some(f)) => cert = Some(f),
+            ("--tls-key", Some(f)) => key = Some(f),
             _ => {
-                eprintln!("usage: h2_server [--addr HOST:PORT] [--runtime tokio|blocking]");
+                eprintln!(
+                    "usage: h2_server [--addr HOST:PORT] [--runtime tokio|blocking] [--tls-cert PEM --tls-key PEM]"
+                );
                 std::process::exit(2);
             }
         }
     }
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            match h2proto::io::tls::server_config_from_pem_files(cert, key) {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    eprintln!("h2_server: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => {
+            eprintln!("h2_server: --tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
     let result = if runtime == "tokio" {
-        serve_tokio(&addr)
+        serve_tokio(&addr, tls)
     } else {
-        serve_blocking(&addr)
+        serve_blocking(&addr, tls)
     };
     if let Err(e) = result {
         eprintln!("h2_server: {addr}: {e}");
@@ -80,9 +108,26 @@ fn main() {
     }
 }
 
-fn serve_blocking(addr: &str) -> std::io::Result<()> {
-    let server = h2proto::io::blocking::Server::bind(addr)?;
-    eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, blocking)");
+/// A server's TLS configuration, if it serves TLS.
+type Tls = Option<std::sync::Arc<h2proto::io::tls::rustls::ServerConfig>>;
+
+/// How the startup line names what is served.
+fn describe(addr: &str, tls: &Tls) -> String {
+    match tls {
+        Some(_) => format!("https://{addr} (TLS, ALPN h2"),
+        None => format!("http://{addr} (h2c, prior knowledge"),
+    }
+}
+
+fn serve_blocking(addr: &str, tls: Tls) -> std::io::Result<()> {
+    let mut server = h2proto::io::blocking::Server::bind(addr)?;
+    eprintln!(
+        "h2_server: listening on {}, blocking)",
+        describe(addr, &tls)
+    );
+    if let Some(tls) = tls {
+        server = server.with_tls(tls);
+    }
     server.serve(handle)
 }
 
@@ -152,7 +197,7 @@ async fn handle_tokio(req: h2proto::io::tokio::Request) -> h2proto::io::tokio::R
     }
 }
 
-fn serve_tokio(addr: &str) -> std::io::Result<()> {
+fn serve_tokio(addr: &str, tls: Tls) -> std::io::Result<()> {
     use h2proto::io::tokio::{Server, ServerConfig};
     // Default: a current_thread runtime per core (support/per_core.rs).
     // H2_SERVER_THREADS=N: tokio's multi-thread runtime with N workers
@@ -163,12 +208,19 @@ fn serve_tokio(addr: &str) -> std::io::Result<()> {
     let rt = match threads {
         None => {
             eprintln!(
-                "h2_server: listening on http://{addr} (h2c, prior knowledge, tokio, a runtime per core)"
+                "h2_server: listening on {}, tokio, a runtime per core)",
+                describe(addr, &tls)
             );
-            return per_core::run(addr, |listener| async move {
-                let server = Server::from_listener(listener, ServerConfig::default());
-                let _running = server.serve(handle_tokio);
-                std::future::pending::<()>().await
+            return per_core::run(addr, move |listener| {
+                let tls = tls.clone();
+                async move {
+                    let mut server = Server::from_listener(listener, ServerConfig::default());
+                    if let Some(tls) = tls {
+                        server = server.with_tls(tls);
+                    }
+                    let _running = server.serve(handle_tokio);
+                    std::future::pending::<()>().await
+                }
             });
         }
         Some(0) => tokio::runtime::Builder::new_current_thread()
@@ -180,8 +232,11 @@ fn serve_tokio(addr: &str) -> std::io::Result<()> {
             .build()?,
     };
     rt.block_on(async {
-        let server = Server::bind(addr).await?;
-        eprintln!("h2_server: listening on http://{addr} (h2c, prior knowledge, tokio)");
+        let mut server = Server::bind(addr).await?;
+        eprintln!("h2_server: listening on {}, tokio)", describe(addr, &tls));
+        if let Some(tls) = tls {
+            server = server.with_tls(tls);
+        }
         let _running = server.serve(handle_tokio);
         std::future::pending::<std::io::Result<()>>().await
     })

@@ -10,6 +10,12 @@
 # fails at IDLE_N), NGHTTPD_WORKERS (2), OUR_RUNTIME (tokio; `blocking` for the
 # std::net adapter: passed as `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1,
 # SKIP_LOAD=1 (memory only), UPLOAD_WAIT (10 s per upload scenario).
+# TLS_ONLY=1 (only the TLS rows: ours vs nghttpd over TLS; no peer builds).
+#
+# The TLS rows (issue #17): our h2_server with --tls-cert/--tls-key against
+# nghttpd with the same key and certificate (ECDSA P-256, made with openssl
+# at start), h2load over https (ALPN h2), and memory per idle TLS connection
+# (scripts/idle_conns.py --tls).
 #
 # What it does (docs/benchmarks.md, "Peers on loopback", says more):
 # 1. installs what is missing: h2load/nghttp/nghttpd (Debian nghttp2-client,
@@ -46,6 +52,7 @@ OUR_RUNTIME=${OUR_RUNTIME:-tokio}
 SKIP_MEMORY=${SKIP_MEMORY:-}
 SKIP_LOAD=${SKIP_LOAD:-}
 UPLOAD_WAIT=${UPLOAD_WAIT:-10}
+TLS_ONLY=${TLS_ONLY:-}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=$ROOT/benches/peers
@@ -83,8 +90,8 @@ apt_install() {
 
 command -v h2load >/dev/null && command -v nghttp >/dev/null || apt_install nghttp2-client
 command -v nghttpd >/dev/null || apt_install nghttp2-server
-command -v protoc >/dev/null || [[ -n ${PROTOC:-} ]] || apt_install protobuf-compiler
-for tool in cargo python3 h2load nghttp nghttpd; do
+[[ -n $TLS_ONLY ]] || command -v protoc >/dev/null || [[ -n ${PROTOC:-} ]] || apt_install protobuf-compiler
+for tool in cargo python3 h2load nghttp nghttpd openssl; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 python3 -c 'import h2' 2>/dev/null || {
@@ -98,6 +105,7 @@ log "building our examples (release)"
 (cd "$ROOT" && nice cargo build --release --example h2_server --example grpc_echo_server) ||
     die "building our examples failed"
 for peer in hyper_server h2_server tonic_echo; do
+    [[ -n $TLS_ONLY ]] && break
     log "building benches/peers/$peer (release)"
     (cd "$PEERS/$peer" && CARGO_TARGET_DIR=$PEERS/target nice cargo build --release) ||
         die "building $peer failed"
@@ -109,6 +117,15 @@ DOCROOT=$WORK/docroot
 mkdir -p "$DOCROOT/bytes"
 printf 'hello from nghttpd: GET /\n' >"$DOCROOT/index.html" # 26 bytes, as ours
 head -c 16777216 /dev/zero | tr '\0' x >"$DOCROOT/bytes/16777216"
+
+# One key and certificate for both TLS servers.
+TLS_KEY=$WORK/key.pem
+TLS_CERT=$WORK/cert.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -keyout "$TLS_KEY" -out "$TLS_CERT" -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:FALSE" >/dev/null 2>&1 ||
+    die "openssl could not make a certificate"
 
 RUNTIME_ARGS=()
 [[ -n $OUR_RUNTIME ]] && RUNTIME_ARGS=(--runtime "$OUR_RUNTIME")
@@ -126,6 +143,8 @@ start_server() {
         ours-grpc-tokio) cmd=("$OUR_BIN/grpc_echo_server" --addr "$addr" --runtime tokio) ;;
         ours-grpc-blocking) cmd=("$OUR_BIN/grpc_echo_server" --addr "$addr" --runtime blocking) ;;
         nghttpd) cmd=(nghttpd --no-tls -a 127.0.0.1 -n "$NGHTTPD_WORKERS" -d "$DOCROOT" "$PORT") ;;
+        ours-tls) cmd=("$OUR_BIN/h2_server" --addr "$addr" "${RUNTIME_ARGS[@]}" --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY") ;;
+        nghttpd-tls) cmd=(nghttpd -a 127.0.0.1 -n "$NGHTTPD_WORKERS" -d "$DOCROOT" "$PORT" "$TLS_KEY" "$TLS_CERT") ;;
         hyper) cmd=("$PEER_BIN/hyper_server" --addr "$addr") ;;
         h2) cmd=("$PEER_BIN/h2_server" --addr "$addr") ;;
         tonic) cmd=("$PEER_BIN/tonic_echo" --addr "$addr") ;;
@@ -162,13 +181,24 @@ GRPC_ARGS=(-d "$GRPC_BODY" -H 'content-type: application/grpc' -H 'te: trailers'
 # --- 3. checks --------------------------------------------------------------
 
 log "checking responses"
-for s in ours nghttpd hyper h2; do
+HTTP_SERVERS=(ours nghttpd hyper h2)
+GRPC_SERVERS=(ours-grpc tonic)
+[[ -n $TLS_ONLY ]] && HTTP_SERVERS=() && GRPC_SERVERS=()
+for s in "${HTTP_SERVERS[@]}"; do
     start_server "$s"
     len=$(nghttp "http://127.0.0.1:$PORT/" | wc -c)
     [[ $len == 26 ]] || die "$s answers GET / with $len bytes, not 26"
     stop_server
 done
-for s in ours-grpc tonic; do
+for s in ours-tls nghttpd-tls; do
+    start_server "$s"
+    nghttp -v "https://127.0.0.1:$PORT/" >"$WORK/check.txt" 2>&1 || true
+    grep -q 'The negotiated protocol: h2' "$WORK/check.txt" || die "$s: no ALPN h2: $(cat "$WORK/check.txt")"
+    len=$(nghttp "https://127.0.0.1:$PORT/" | wc -c)
+    [[ $len == 26 ]] || die "$s answers GET / over TLS with $len bytes, not 26"
+    stop_server
+done
+for s in "${GRPC_SERVERS[@]}"; do
     start_server "$s"
     nghttp -v "${GRPC_ARGS[@]}" "http://127.0.0.1:$PORT$GRPC_PATH" >"$WORK/check.txt" 2>&1 || true
     grep -aq 'grpc-status: 0' "$WORK/check.txt" || die "$s: no grpc-status 0: $(cat -v "$WORK/check.txt")"
@@ -176,7 +206,7 @@ for s in ours-grpc tonic; do
     [[ $body == $(od -An -tx1 "$GRPC_BODY" | tr -d ' \n') ]] || die "$s: echo body $body"
     stop_server
 done
-log "checks passed: 26-byte GET / bodies; both gRPC servers echo with grpc-status 0"
+log "checks passed: 26-byte GET / bodies (TLS: ALPN h2); the gRPC servers echo with grpc-status 0"
 
 # --- 4. load ----------------------------------------------------------------
 
@@ -185,6 +215,7 @@ run_load() {
     local kind=$1 name=$2 round=$3 url extra=()
     start_server "$name"
     url=http://127.0.0.1:$PORT/
+    [[ $kind == tls ]] && url=https://127.0.0.1:$PORT/
     if [[ $kind == grpc ]]; then
         url=http://127.0.0.1:$PORT$GRPC_PATH
         extra=("${GRPC_ARGS[@]}")
@@ -217,11 +248,16 @@ rotate() { # rotate N WORDS...: the words shifted left by N
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 [[ -n $SKIP_LOAD ]] && ROUNDS=0
 for ((round = 1; round <= ROUNDS; round++)); do
-    for s in $(rotate $((round - 1)) ours nghttpd hyper h2); do
-        run_load http "$s" "$round"
-    done
-    for s in $(rotate $((round - 1)) ours-grpc tonic); do
-        run_load grpc "$s" "$round"
+    if [[ -z $TLS_ONLY ]]; then
+        for s in $(rotate $((round - 1)) ours nghttpd hyper h2); do
+            run_load http "$s" "$round"
+        done
+        for s in $(rotate $((round - 1)) ours-grpc tonic); do
+            run_load grpc "$s" "$round"
+        done
+    fi
+    for s in $(rotate $((round - 1)) ours-tls nghttpd-tls); do
+        run_load tls "$s" "$round"
     done
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -229,17 +265,21 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 5. memory --------------------------------------------------------------
 
 if [[ -z $SKIP_MEMORY ]]; then
-    for s in ours nghttpd hyper h2 ours-grpc tonic; do
+    IDLE_SERVERS=(ours nghttpd hyper h2 ours-grpc tonic ours-tls nghttpd-tls)
+    [[ -n $TLS_ONLY ]] && IDLE_SERVERS=(ours-tls nghttpd-tls)
+    for s in "${IDLE_SERVERS[@]}"; do
         n=$IDLE_N
+        tls_flag=()
+        [[ $s == *-tls ]] && tls_flag=(--tls)
         start_server "$s"
         log "idle: $n connections to $s"
-        if ! python3 "$ROOT/scripts/idle_conns.py" --port "$PORT" --pid "$SERVER_PID" -n "$n" >"$WORK/idle.txt" 2>&1; then
+        if ! python3 "$ROOT/scripts/idle_conns.py" --port "$PORT" --pid "$SERVER_PID" -n "$n" "${tls_flag[@]}" >"$WORK/idle.txt" 2>&1; then
             log "idle: $s failed at $n connections: $(tail -1 "$WORK/idle.txt"); retrying with $IDLE_N_FALLBACK"
             printf 'idle-failed\t%s\t%s\t%s\n' "$s" "$n" "$(tail -1 "$WORK/idle.txt")" >>"$RESULTS"
             stop_server
             n=$IDLE_N_FALLBACK
             start_server "$s"
-            python3 "$ROOT/scripts/idle_conns.py" --port "$PORT" --pid "$SERVER_PID" -n "$n" >"$WORK/idle.txt" 2>&1 ||
+            python3 "$ROOT/scripts/idle_conns.py" --port "$PORT" --pid "$SERVER_PID" -n "$n" "${tls_flag[@]}" >"$WORK/idle.txt" 2>&1 ||
                 { log "idle: $s failed at $n too"; cat "$WORK/idle.txt" >&2; }
         fi
         stop_server
@@ -247,7 +287,9 @@ if [[ -z $SKIP_MEMORY ]]; then
         [[ -n $line ]] && printf 'idle\t%s\t%s\n' "$s" "$line" >>"$RESULTS"
         log "idle $s: ${line:-failed}"
     done
-    for s in ours nghttpd hyper h2; do
+    SLOW_SERVERS=(ours nghttpd hyper h2)
+    [[ -n $TLS_ONLY ]] && SLOW_SERVERS=()
+    for s in "${SLOW_SERVERS[@]}"; do
         start_server "$s"
         log "slow reader: $s"
         python3 "$ROOT/scripts/slow_reader.py" --port "$PORT" --pid "$SERVER_PID" >"$WORK/slow.txt" 2>&1 ||
@@ -322,9 +364,14 @@ print(f"Our runtime: {runtime}. nghttpd workers: {workers}. "
       f"h2load -n {requests} -c 4 -m 10, {rounds} round(s); "
       f"load average {load_start} at the start, {load_end} at the end of the load runs.\n")
 labels = {"ours": "ours (h2_server)", "ours-grpc": "ours (grpc_echo_server)",
+          "ours-tls": "ours (h2_server, TLS)", "nghttpd-tls": f"nghttpd -n {workers}, TLS",
           "nghttpd": f"nghttpd -n {workers}", "hyper": "hyper", "h2": "h2", "tonic": "tonic"}
 for kind, title, names in (("http", "HTTP/2 GET /, 26-byte body", ["ours", "nghttpd", "hyper", "h2"]),
-                           ("grpc", "gRPC unary echo.Echo/UnaryEcho", ["ours-grpc", "tonic"])):
+                           ("grpc", "gRPC unary echo.Echo/UnaryEcho", ["ours-grpc", "tonic"]),
+                           ("tls", "HTTP/2 over TLS (ALPN h2, ECDSA P-256), GET /, 26-byte body",
+                            ["ours-tls", "nghttpd-tls"])):
+    if not any((kind, n) in load for n in names):
+        continue
     print(f"#### {title}\n")
     print("| server | median req/s | every run (req/s) | failed runs |")
     print("|---|---:|---|---:|")
@@ -339,18 +386,21 @@ print("#### Ratios (medians of the same run)\n")
 print("| ratio | value | target | met |")
 print("|---|---:|---:|:--:|")
 ours = median("http", "ours")
-for label, other, target in (("ours / nghttpd", "nghttpd", 1.0), ("ours / hyper", "hyper", 1.6),
-                             ("ours / h2", "h2", None)):
-    v, t, m = ratio(ours, median("http", other), target or 0)
-    print(f"| {label} | {v} | {t if target else '—'} | {m if target else '—'} |")
-v, t, m = ratio(median("grpc", "ours-grpc"), median("grpc", "tonic"), 2.0)
-print(f"| gRPC ours / tonic | {v} | {t} | {m} |")
+if any(k[0] != "tls" for k in load):  # not TLS_ONLY
+    for label, other, target in (("ours / nghttpd", "nghttpd", 1.0), ("ours / hyper", "hyper", 1.6),
+                                 ("ours / h2", "h2", None)):
+        v, t, m = ratio(ours, median("http", other), target or 0)
+        print(f"| {label} | {v} | {t if target else '—'} | {m if target else '—'} |")
+    v, t, m = ratio(median("grpc", "ours-grpc"), median("grpc", "tonic"), 2.0)
+    print(f"| gRPC ours / tonic | {v} | {t} | {m} |")
+v, t, m = ratio(median("tls", "ours-tls"), median("tls", "nghttpd-tls"), 1.0)
+print(f"| TLS ours / nghttpd | {v} | — | — |")
 
 if idle or idle_failed:
     print("\n#### Resident memory per idle connection\n")
     print("| server | connections | VmRSS before | VmRSS after | per connection | threads after |")
     print("|---|---:|---:|---:|---:|---:|")
-    for n in ["ours", "nghttpd", "hyper", "h2", "ours-grpc", "tonic"]:
+    for n in ["ours", "nghttpd", "hyper", "h2", "ours-grpc", "tonic", "ours-tls", "nghttpd-tls"]:
         if n in idle_failed:
             print(f"| {labels[n]} | {idle_failed[n][0]}: failed ({idle_failed[n][1]}) | | | | |")
         if n in idle:

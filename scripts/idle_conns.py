@@ -9,8 +9,10 @@ established and then idle. Prints the server process's VmRSS (from
 
 Connections open in batches (default 200: under the listen backlog), each
 batch finishing its handshakes before the next starts. Standard library only.
+With --tls each connection is HTTP/2 over TLS (ALPN h2; the certificate is
+not verified): the TLS handshake first, then the same exchange.
 
-    python3 scripts/idle_conns.py --port 8080 --pid 1234 [-n 5000]
+    python3 scripts/idle_conns.py --port 8080 --pid 1234 [-n 5000] [--tls]
 
 The last line is machine-readable for scripts/bench-peers.sh:
     RESULT n=5000 before_kib=... after_kib=... per_conn_bytes=... threads=...
@@ -20,6 +22,7 @@ import argparse
 import resource
 import selectors
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -69,11 +72,23 @@ class Conn:
         return self.got_settings and self.got_ack
 
 
-def open_batch(port, count, timeout):
+def tls_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+def open_batch(port, count, timeout, tls=None):
     sel = selectors.DefaultSelector()
     conns = []
     for _ in range(count):
         s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            s = tls.wrap_socket(s, server_hostname="localhost")
+            if s.selected_alpn_protocol() != "h2":
+                raise SystemExit(f"idle_conns: ALPN {s.selected_alpn_protocol()!r}, not h2")
         s.sendall(PREFACE + frame(SETTINGS))
         s.setblocking(False)
         c = Conn(s)
@@ -86,7 +101,13 @@ def open_batch(port, count, timeout):
             raise SystemExit(f"idle_conns: {pending} handshakes of a batch did not finish in {timeout}s")
         for key, _ in sel.select(left):
             c = key.data
-            data = c.sock.recv(65536)
+            try:
+                data = c.sock.recv(65536)
+                # TLS: decrypted bytes may wait in the SSL object, not the socket.
+                while tls is not None and c.sock.pending():
+                    data += c.sock.recv(65536)
+            except ssl.SSLWantReadError:
+                continue
             if not data:
                 raise SystemExit("idle_conns: the server closed a connection during its handshake")
             c.feed(data)
@@ -105,7 +126,9 @@ def main():
     ap.add_argument("--batch", type=int, default=200, help="connections per batch (default 200)")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds idle before the reading")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per batch")
+    ap.add_argument("--tls", action="store_true", help="HTTP/2 over TLS (ALPN h2)")
     args = ap.parse_args()
+    tls = tls_context() if args.tls else None
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.n + 100
@@ -117,7 +140,7 @@ def main():
     before, threads_before = proc_status(args.pid)
     conns, start = [], time.monotonic()
     while len(conns) < args.n:
-        conns += open_batch(args.port, min(args.batch, args.n - len(conns)), args.timeout)
+        conns += open_batch(args.port, min(args.batch, args.n - len(conns)), args.timeout, tls)
     elapsed = time.monotonic() - start
     time.sleep(args.settle)
     after, threads = proc_status(args.pid)

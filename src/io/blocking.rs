@@ -45,6 +45,7 @@ mod client;
 mod driver;
 pub mod grpc;
 mod server;
+mod tls;
 
 pub use client::{Client, ClientConfig};
 pub use server::{Server, ServerConfig, ServerHandle, ServerStats};

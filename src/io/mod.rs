@@ -13,6 +13,8 @@
 //! knowledge (h2c, RFC 9113 §3.3).
 
 pub mod blocking;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

@@ -83,6 +83,7 @@ mod engine;
 pub mod grpc;
 pub mod pool;
 mod server;
+pub(crate) mod tls;
 
 pub use body::{Body, BodySender, RecvBody};
 pub use client::{Client, ClientConfig, IncomingResponse, RequestHead, ResponseFuture};

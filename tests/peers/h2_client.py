@@ -2,13 +2,16 @@
 """A small HTTP/2 (h2c, prior knowledge) client on the python `h2` package,
 used as an independent peer for h2proto's server (tests/interop_python.rs).
 
-Usage: h2_client.py PORT
+Usage: h2_client.py PORT [CA_PEM]
+With CA_PEM: over TLS (Python's ssl, ALPN "h2", SNI "localhost", the
+server's certificate verified against CA_PEM), with :scheme https.
 On one connection: GET /, POST 1 MiB to /echo (compared byte for byte),
 and 20 concurrent GET /bytes/1000. Prints "OK <summary>" and exits 0 when
 every response is right; otherwise prints why and exits 1.
 """
 import os
 import socket
+import ssl
 import sys
 
 import h2.config
@@ -19,6 +22,15 @@ import h2.events
 def main():
     port = int(sys.argv[1])
     sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    scheme = "http"
+    if len(sys.argv) > 2:
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        ctx.set_alpn_protocols(["h2"])
+        sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        if sock.selected_alpn_protocol() != "h2":
+            print("FAIL: ALPN %r" % sock.selected_alpn_protocol())
+            return 1
+        scheme = "https"
     config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
     conn = h2.connection.H2Connection(config=config)
     conn.initiate_connection()
@@ -26,7 +38,7 @@ def main():
 
     def request(method, path, body=b""):
         sid = conn.get_next_available_stream_id()
-        headers = [(":method", method), (":scheme", "http"),
+        headers = [(":method", method), (":scheme", scheme),
                    (":authority", "127.0.0.1:%d" % port), (":path", path)]
         conn.send_headers(sid, headers, end_stream=not body)
         return sid

@@ -1,7 +1,7 @@
 //! The blocking client: one connection, requests from any thread.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::driver::{self, Msg, Outgoing};
+use super::tls::Stream;
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::reset_error;
@@ -70,6 +71,8 @@ impl Default for ClientConfig {
 pub struct Client {
     tx: Sender<Msg<ClientCmd>>,
     authority: String,
+    /// Over TLS: the default `:scheme` is `https`.
+    tls: bool,
     request_timeout: Duration,
     next_token: AtomicU64,
     thread: Option<JoinHandle<()>>,
@@ -87,7 +90,9 @@ impl Client {
         let mut last_error = None;
         for addr in addr.to_socket_addrs()? {
             match TcpStream::connect_timeout(&addr, config.connect_timeout) {
-                Ok(stream) => return Self::start(stream, addr, config),
+                Ok(stream) => {
+                    return Self::start(Stream::Plain(stream), addr.to_string(), false, config);
+                }
                 Err(e) => last_error = Some(e),
             }
         }
@@ -96,7 +101,58 @@ impl Client {
         }))
     }
 
-    fn start(stream: TcpStream, addr: SocketAddr, config: ClientConfig) -> std::io::Result<Client> {
+    /// Connects over TLS (ALPN `h2`) to `addr`, verifying the server's
+    /// certificate for `server_name` (also sent as SNI, and the default
+    /// `:authority` with the port). `tls` is the rustls configuration (your
+    /// roots, client certificate; [`crate::io::tls::client_config_webpki_roots`]
+    /// for the public CAs); its ALPN list is made `h2` only. The TCP connect
+    /// and the handshake are each bounded by
+    /// [`ClientConfig::connect_timeout`]. A failed handshake is an error whose
+    /// inner [`TlsError`](crate::io::tls::TlsError) says which check failed
+    /// (wrong name, untrusted root, no ALPN). Requests whose `:scheme` is
+    /// `http` (the default) go out as `https`.
+    ///
+    /// ```no_run
+    /// use h2proto::io::{Request, tls, blocking::{Client, ClientConfig}};
+    /// let roots = tls::client_config_webpki_roots();
+    /// let client = Client::connect_tls("example.com:443", "example.com", roots, ClientConfig::default())?;
+    /// let res = client.send(Request::new("GET", "/"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        server_name: &str,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        config: ClientConfig,
+    ) -> std::io::Result<Client> {
+        let mut last_error = None;
+        for addr in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, config.connect_timeout) {
+                Ok(tcp) => {
+                    let stream =
+                        super::tls::connect(&tls, server_name, tcp, config.connect_timeout)?;
+                    let authority = match server_name.contains(':') && !server_name.starts_with('[')
+                    {
+                        true => format!("[{server_name}]:{}", addr.port()),
+                        false => format!("{server_name}:{}", addr.port()),
+                    };
+                    return Self::start(stream, authority, true, config);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to connect to")
+        }))
+    }
+
+    fn start(
+        stream: Stream,
+        authority: String,
+        tls: bool,
+        config: ClientConfig,
+    ) -> std::io::Result<Client> {
         let (tx, rx) = mpsc::channel();
         let mut h2 = config.h2;
         h2.role = crate::proto::Role::Client;
@@ -113,7 +169,8 @@ impl Client {
             .spawn(move || driver::run(stream, conn, driver_tx, rx, &mut role))?;
         Ok(Client {
             tx,
-            authority: addr.to_string(),
+            authority,
+            tls,
             request_timeout: config.request_timeout,
             next_token: AtomicU64::new(0),
             thread: Some(thread),
@@ -133,6 +190,9 @@ impl Client {
     pub fn send(&self, mut req: Request) -> Result<Response, Error> {
         if req.authority.is_none() {
             req.authority = Some(self.authority.clone());
+        }
+        if self.tls && req.scheme == "http" {
+            req.scheme = "https".to_owned();
         }
         let mut tries = 0;
         loop {

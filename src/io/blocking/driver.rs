@@ -18,13 +18,13 @@
 //! never keep us from reading (the classic both-sides-writing deadlock).
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::tls::Stream;
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
 use crate::proto::{Connection, Event, MemoryBudget, UserError};
@@ -86,13 +86,13 @@ pub(crate) trait Role {
 
 /// Runs one connection to its end on the calling thread.
 pub(crate) fn run<R: Role>(
-    stream: TcpStream,
+    stream: Stream,
     mut conn: Connection,
     tx: Sender<Msg<R::Cmd>>,
     rx: Receiver<Msg<R::Cmd>>,
     role: &mut R,
 ) {
-    let _ = stream.set_nodelay(true);
+    stream.set_nodelay();
     let (reader, credit_tx, writer, write_tx) = match spawn_io(&stream, &tx) {
         Ok(io) => io,
         Err(e) => {
@@ -109,7 +109,7 @@ pub(crate) fn run<R: Role>(
     role.on_finished(io_error);
     // Wake the reader (blocked in read or waiting for a credit) and the
     // writer (waiting for a buffer), then wait for both.
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.shutdown();
     drop(credit_tx);
     drop(write_tx);
     let _ = reader.join();
@@ -124,11 +124,11 @@ pub(crate) type Io = (
 );
 
 pub(crate) fn spawn_io<C: Send + 'static>(
-    stream: &TcpStream,
+    stream: &Stream,
     tx: &Sender<Msg<C>>,
 ) -> std::io::Result<Io> {
     let (credit_tx, credit_rx) = mpsc::sync_channel::<()>(READ_CREDITS);
-    let mut read_half = stream.try_clone()?;
+    let (mut read_half, mut write_half) = stream.split()?;
     let read_tx = tx.clone();
     let reader = thread::Builder::new()
         .name("h2-read".into())
@@ -150,7 +150,6 @@ pub(crate) fn spawn_io<C: Send + 'static>(
             }
         })?;
     let (write_tx, write_rx) = mpsc::channel::<BytesMut>();
-    let mut write_half = stream.try_clone()?;
     let done_tx = tx.clone();
     let writer = thread::Builder::new()
         .name("h2-write".into())

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::driver::{self, Msg, Outgoing};
+use super::tls::Accepted;
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::{Request, Response};
@@ -81,6 +82,7 @@ impl Default for ServerConfig {
 pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
+    tls: super::tls::Acceptor,
 }
 
 impl Server {
@@ -94,7 +96,18 @@ impl Server {
         Ok(Server {
             listener: TcpListener::bind(addr)?,
             config,
+            tls: None,
         })
+    }
+
+    /// Serves HTTP/2 over TLS with this rustls configuration (its ALPN list
+    /// is made `h2` only: see [`crate::io::tls::h2_server_config`]). Each
+    /// connection's handshake runs on its own thread; one that fails, or
+    /// negotiates no `h2`, is logged and closed.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(crate::io::tls::h2_server_config(config));
+        self
     }
 
     /// The address it listens on (useful after binding port 0).
@@ -107,7 +120,7 @@ impl Server {
     where
         H: Fn(Request) -> Response + Send + Sync + 'static,
     {
-        let shared = Shared::new(self.config, Arc::new(handler));
+        let shared = Shared::new(self.config, self.tls, Arc::new(handler));
         accept_loop(&self.listener, &shared, &AtomicBool::new(false))
     }
 
@@ -117,7 +130,7 @@ impl Server {
         H: Fn(Request) -> Response + Send + Sync + 'static,
     {
         let addr = self.listener.local_addr()?;
-        let shared = Shared::new(self.config, Arc::new(handler));
+        let shared = Shared::new(self.config, self.tls, Arc::new(handler));
         let stop = Arc::new(AtomicBool::new(false));
         let (listener, shared2, stop2) = (self.listener, shared.clone(), stop.clone());
         let thread = thread::Builder::new()
@@ -239,6 +252,7 @@ type Conns = Arc<Mutex<Vec<(ConnTx, JoinHandle<()>)>>>;
 #[derive(Clone)]
 struct Shared {
     config: Arc<ServerConfig>,
+    tls: super::tls::Acceptor,
     handler: Handler,
     jobs: Sender<Job>,
     conns: Conns,
@@ -254,7 +268,7 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    fn new(config: ServerConfig, handler: Handler) -> Self {
+    fn new(config: ServerConfig, tls: super::tls::Acceptor, handler: Handler) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..config.handler_threads.max(1) {
@@ -266,6 +280,7 @@ impl Shared {
         }
         Shared {
             config: Arc::new(config),
+            tls,
             handler,
             jobs,
             conns: Arc::default(),
@@ -315,11 +330,19 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
     Ok(())
 }
 
-fn serve_connection(stream: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
+fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
+    let (stream, inadequate) = match super::tls::accept(tcp, &shared.tls) {
+        Accepted::Ready(stream) => (stream, false),
+        Accepted::Inadequate(stream) => (stream, true),
+        Accepted::Refused => return,
+    };
     let mut h2 = shared.config.h2.clone();
     let stream_window = crate::io::direct_windows(&mut h2);
     let base_conn_window = h2.connection_window_size;
-    let conn = Connection::new(h2, Instant::now());
+    let mut conn = Connection::new(h2, Instant::now());
+    if inadequate {
+        conn.close(Reason::INADEQUATE_SECURITY);
+    }
     let budget = MemoryBudget::new(shared.config.memory_budget);
     let gauge = Arc::new(Gauge {
         budget: budget.clone(),

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::body::{Body, Kind, RecvBody, RecvSide, SendSide, check_open};
 use super::driver::{Driver, Handle, LocalTask};
 use super::engine::{HttpEngine, Slot, register};
+use super::tls::Stream;
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
@@ -68,7 +69,8 @@ pub struct RequestHead {
     pub method: String,
     /// `:path`.
     pub path: String,
-    /// `:scheme`; `http` unless set.
+    /// `:scheme`; `http` unless set (a client connected over TLS sends
+    /// `https` instead of `http`).
     pub scheme: String,
     /// `:authority`; the address connected to when `None`.
     pub authority: Option<String>,
@@ -164,6 +166,8 @@ pub struct Client {
 struct Inner {
     handle: Handle<HttpEngine>,
     authority: String,
+    /// Over TLS: the default `:scheme` is `https`.
+    tls: bool,
     max_response_body: usize,
     request_timeout: Option<Duration>,
     task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
@@ -212,20 +216,109 @@ impl Client {
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         let peer: SocketAddr = stream.peer_addr()?;
         let _ = stream.set_nodelay(true);
+        Ok(Client::start(
+            Stream::Plain(stream),
+            peer.to_string(),
+            false,
+            config,
+        ))
+    }
+
+    /// Connects over TLS (ALPN `h2`) to `addr`, verifying the server's
+    /// certificate for `server_name` (also sent as SNI and used in
+    /// `:authority` with the port). `tls` is the rustls configuration (your
+    /// roots, client certificate; [`crate::io::tls::client_config_webpki_roots`]
+    /// for the public CAs); its ALPN list is made `h2` only. The TCP connect
+    /// and the handshake together are bounded by
+    /// [`ClientConfig::connect_timeout`]. A failed handshake is an error
+    /// whose inner [`TlsError`](crate::io::tls::TlsError) says which check
+    /// failed (wrong name, untrusted root, no ALPN). Requests default to
+    /// `:scheme` `https`.
+    ///
+    /// ```no_run
+    /// use h2proto::io::{tls, tokio::{Client, ClientConfig}};
+    /// # async fn f() -> std::io::Result<()> {
+    /// let roots = tls::client_config_webpki_roots();
+    /// let client = Client::connect_tls("example.com:443", "example.com", roots, ClientConfig::default()).await?;
+    /// let res = client.get("/").await.map_err(std::io::Error::other)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        addr: impl ToSocketAddrs,
+        server_name: &str,
+        tls: Arc<rustls::ClientConfig>,
+        config: ClientConfig,
+    ) -> std::io::Result<Client> {
+        let dial = async {
+            let tcp = TcpStream::connect(addr).await?;
+            let port = tcp.peer_addr()?.port();
+            let stream = super::tls::connect(&tls, server_name, tcp).await?;
+            std::io::Result::Ok((stream, port))
+        };
+        let (stream, port) = tokio::time::timeout(config.connect_timeout, dial)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        let authority = match server_name.contains(':') && !server_name.starts_with('[') {
+            true => format!("[{server_name}]:{port}"),
+            false => format!("{server_name}:{port}"),
+        };
+        Ok(Client::start(stream, authority, true, config))
+    }
+
+    /// Connects to a URL's origin: `http://host:port` (h2c, prior
+    /// knowledge) or `https://host[:port]` (TLS with `tls`, by default the
+    /// webpki roots). Anything after the authority is ignored. A
+    /// [`Pool`](super::pool::Pool) keyed by `scheme://authority` dials with
+    /// this, so `http` and `https` origins never share a connection.
+    #[cfg(feature = "tls")]
+    pub async fn connect_url(
+        url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        config: ClientConfig,
+    ) -> std::io::Result<Client> {
+        let invalid = |why: &str| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{url}: {why}"))
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("no scheme"))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => {
+                (h, Some(p.parse::<u16>().map_err(|_| invalid("bad port"))?))
+            }
+            _ => (authority, None),
+        };
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match scheme {
+            "http" => Client::connect_with((bare, port.unwrap_or(80)), config).await,
+            "https" => {
+                let tls = tls.unwrap_or_else(crate::io::tls::client_config_webpki_roots);
+                Client::connect_tls((bare, port.unwrap_or(443)), bare, tls, config).await
+            }
+            _ => Err(invalid("scheme is neither http nor https")),
+        }
+    }
+
+    /// Starts the connection's task over a connected stream.
+    fn start(stream: Stream, authority: String, tls: bool, config: ClientConfig) -> Client {
         let mut h2 = config.h2;
         h2.role = Role::Client;
         let conn = Connection::new(h2, crate::io::tokio::driver::now());
         let handle = Handle::new(HttpEngine::client(conn).with_budget(config.memory_budget));
         let task = tokio::spawn(Driver::new(stream, handle.clone()));
-        Ok(Client {
+        Client {
             inner: Arc::new(Inner {
                 handle,
-                authority: peer.to_string(),
+                authority,
+                tls,
                 max_response_body: config.max_response_body,
                 request_timeout: config.request_timeout,
                 task: Mutex::new(Some(task)),
             }),
-        })
+        }
     }
 
     /// Sends a request; the returned future gives the response head once it
@@ -244,7 +337,11 @@ impl Client {
             .unwrap_or_else(|| self.inner.authority.clone());
         let mut fields = Vec::with_capacity(head.headers.len() + 4);
         fields.push(HeaderField::new(":method", head.method));
-        fields.push(HeaderField::new(":scheme", head.scheme));
+        let scheme = match head.scheme.as_str() {
+            "http" if self.inner.tls => "https".to_owned(),
+            _ => head.scheme,
+        };
+        fields.push(HeaderField::new(":scheme", scheme));
         fields.push(HeaderField::new(":authority", authority));
         fields.push(HeaderField::new(":path", head.path));
         fields.extend(head.headers);

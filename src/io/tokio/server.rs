@@ -11,12 +11,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::body::{Body, Kind, RecvBody, RecvSide, SendSide};
-use super::driver::{Driver, Handle};
+use super::driver::Handle;
 use super::engine::{HttpEngine, OnRequest, ServerCtx};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
@@ -203,6 +203,7 @@ impl From<crate::io::Response> for Response {
 pub struct Server {
     listener: TcpListener,
     config: ServerConfig,
+    tls: super::tls::Acceptor,
 }
 
 impl Server {
@@ -216,16 +217,30 @@ impl Server {
         addr: impl ToSocketAddrs,
         config: ServerConfig,
     ) -> std::io::Result<Server> {
-        Ok(Server {
-            listener: TcpListener::bind(addr).await?,
+        Ok(Server::from_listener(
+            TcpListener::bind(addr).await?,
             config,
-        })
+        ))
     }
 
     /// Serves on a listener the caller made (socket activation, a socket
     /// shared by several runtimes: one per core, say).
     pub fn from_listener(listener: TcpListener, config: ServerConfig) -> Server {
-        Server { listener, config }
+        Server {
+            listener,
+            config,
+            tls: None,
+        }
+    }
+
+    /// Serves HTTP/2 over TLS with this rustls configuration (its ALPN list
+    /// is made `h2` only: see [`crate::io::tls::h2_server_config`]). Each
+    /// connection's handshake runs on its own task; one that fails, or
+    /// negotiates no `h2`, is logged and closed.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(crate::io::tls::h2_server_config(config));
+        self
     }
 
     /// The address it listens on (useful after binding port 0).
@@ -259,6 +274,7 @@ impl Server {
         let task = tokio::spawn(accept_loop(
             self.listener,
             Arc::new(self.config),
+            self.tls,
             on_request,
             state.clone(),
         ));
@@ -468,6 +484,7 @@ impl ServerHandle {
 async fn accept_loop(
     listener: TcpListener,
     config: Arc<ServerConfig>,
+    tls: super::tls::Acceptor,
     on_request: OnRequest,
     state: Arc<State>,
 ) {
@@ -486,13 +503,14 @@ async fn accept_loop(
             None => break,
             Some(Ok((stream, _))) => {
                 next_id += 1;
-                let handle = start(&stream, &config, &on_request);
+                let handle = start(&config, &on_request);
                 let mut conns_map = state.conns.lock().unwrap_or_else(|e| e.into_inner());
                 conns_map.insert(next_id, handle.clone());
                 drop(conns_map);
-                let (state, id) = (state.clone(), next_id);
+                let (state, id, tls) = (state.clone(), next_id, tls.clone());
                 conns.spawn(async move {
-                    let _ = Driver::new(stream, handle).await;
+                    let close = |e: &mut HttpEngine, reason| e.conn.close(reason);
+                    let _ = super::tls::serve(stream, tls, handle, close).await;
                     let mut conns = state.conns.lock().unwrap_or_else(|e| e.into_inner());
                     conns.remove(&id);
                 });
@@ -527,9 +545,7 @@ async fn accept_loop(
     }
 }
 
-fn start(stream: &TcpStream, config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
-    // Responses are written in batches already: no need for Nagle's delay.
-    let _ = stream.set_nodelay(true);
+fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
     let mut h2 = config.h2.clone();
     h2.role = Role::Server;
     let window = crate::io::direct_windows(&mut h2);

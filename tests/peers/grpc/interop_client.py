@@ -273,22 +273,39 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--server_host", default="127.0.0.1")
     p.add_argument("--server_port", type=int, required=True)
-    p.add_argument("--test_case", required=True)
+    p.add_argument("--test_case", required=True, help="a case, or all")
+    p.add_argument("--use_tls", action="store_true")
+    p.add_argument("--ca_file")
+    p.add_argument("--server_host_override")
     a = p.parse_args()
-    fn = CASES.get(a.test_case)
-    if fn is None:
+    names = list(CASES) if a.test_case == "all" else [a.test_case]
+    if any(n not in CASES for n in names):
         print(f"unknown test case {a.test_case}")
         return 2
-    with grpc.insecure_channel(f"{a.server_host}:{a.server_port}") as channel:
+    target = f"{a.server_host}:{a.server_port}"
+    if a.use_tls:
+        roots = open(a.ca_file, "rb").read() if a.ca_file else None
+        creds = grpc.ssl_channel_credentials(root_certificates=roots)
+        options = []
+        if a.server_host_override:
+            options.append(("grpc.ssl_target_name_override", a.server_host_override))
+        channel = grpc.secure_channel(target, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(target)
+    failed = 0
+    with channel:
         grpc.channel_ready_future(channel).result(timeout=DEADLINE)
         stub = test_pb2_grpc.TestServiceStub(channel)
-        try:
-            fn(stub, channel) if a.test_case == "unimplemented_service" else fn(stub)
-        except (AssertionError, grpc.RpcError) as e:
-            print(f"FAIL {a.test_case}: {e!r}")
-            return 1
-    print(f"PASS {a.test_case}")
-    return 0
+        for name in names:
+            fn = CASES[name]
+            try:
+                fn(stub, channel) if name == "unimplemented_service" else fn(stub)
+            except (AssertionError, grpc.RpcError) as e:
+                print(f"FAIL {name}: {e!r}", flush=True)
+                failed += 1
+                continue
+            print(f"PASS {name}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 python3 interop_server.py --port P [--server_id ID]
   (prints "READY <port>" once serving; --port 0 picks one; UnaryCall fills
   SimpleResponse.server_id with ID when the request sets fill_server_id)
+    [--use_tls --tls_cert_file PEM --tls_key_file PEM]   (grpc's interop flag names)
 """
 
 import argparse
@@ -101,12 +102,20 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--server_id", default="")
+    p.add_argument("--use_tls", action="store_true")
+    p.add_argument("--tls_cert_file")
+    p.add_argument("--tls_key_file")
     a = p.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     service = TestService()
     service.server_id = a.server_id
     test_pb2_grpc.add_TestServiceServicer_to_server(service, server)
-    port = server.add_insecure_port(f"127.0.0.1:{a.port}")
+    if a.use_tls:
+        with open(a.tls_key_file, "rb") as k, open(a.tls_cert_file, "rb") as c:
+            creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port(f"127.0.0.1:{a.port}", creds)
+    else:
+        port = server.add_insecure_port(f"127.0.0.1:{a.port}")
     server.start()
     print(f"READY {port}", flush=True)
     # Serve until stdin closes (the test harness holds it open) or a signal.

@@ -1,6 +1,8 @@
 //! The blocking gRPC client: one connection, any number of calls.
 
 use std::net::{TcpStream, ToSocketAddrs};
+
+use crate::io::blocking::tls::Stream;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -35,6 +37,36 @@ impl Client {
     /// Connects with the given settings.
     pub fn connect_with(addr: impl ToSocketAddrs, config: Config) -> Result<Client, Error> {
         let stream = TcpStream::connect(addr)?;
+        Client::over(Stream::Plain(stream), config)
+    }
+
+    /// Connects over TLS (ALPN `h2`) to `addr`, verifying the server's
+    /// certificate for `server_name` (also the SNI). `tls` holds your roots
+    /// (and client certificate, if any); its ALPN list is made `h2` only.
+    /// Calls go out with `:scheme` `https`; `:authority` is `server_name`
+    /// unless `config.grpc.authority` was changed from its default. The
+    /// handshake is bounded by [`crate::io::tls::HANDSHAKE_TIMEOUT`]; a
+    /// failed one is [`Error::Io`] whose inner
+    /// [`TlsError`](crate::io::tls::TlsError) says which check failed.
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        server_name: &str,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        mut config: Config,
+    ) -> Result<Client, Error> {
+        let tcp = TcpStream::connect(addr)?;
+        let limit = crate::io::tls::HANDSHAKE_TIMEOUT;
+        let stream = crate::io::blocking::tls::connect(&tls, server_name, tcp, limit)
+            .map_err(std::io::Error::from)?;
+        config.grpc.scheme = "https".to_owned();
+        if config.grpc.authority == "localhost" {
+            config.grpc.authority = server_name.to_owned();
+        }
+        Client::over(stream, config)
+    }
+
+    fn over(stream: Stream, config: Config) -> Result<Client, Error> {
         let (tx, rx) = mpsc::channel();
         let driver_tx = tx.clone();
         let grpc_config = config.grpc.clone();

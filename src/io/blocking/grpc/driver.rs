@@ -8,7 +8,6 @@
 //! applies what is owed (`release_owed`).
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::task::{Wake, Waker};
@@ -19,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Error, Item};
 use crate::grpc::{self, CallError, CallId, CallOptions, Code, Encoding, Event, Metadata, Status};
 use crate::io::blocking::driver::{Msg, spawn_io};
+use crate::io::blocking::tls::Stream;
 use crate::proto::{Connection, MemoryBudget};
 
 /// Unconsumed input past which we stop asking for more.
@@ -166,13 +166,13 @@ pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, Sender<Item>>, Even
 
 /// Runs one connection to its end on the calling thread.
 pub(super) fn run<E: Endpoint>(
-    stream: TcpStream,
+    stream: Stream,
     ep: &mut E,
     tx: Sender<Msg<Cmd>>,
     rx: Receiver<Msg<Cmd>>,
     on_start: &mut OnStart<'_>,
 ) {
-    let _ = stream.set_nodelay(true);
+    stream.set_nodelay();
     let Ok((reader, credit_tx, writer, write_tx)) = spawn_io(&stream, &tx) else {
         return;
     };
@@ -195,7 +195,7 @@ pub(super) fn run<E: Endpoint>(
     for (_, (_, _, reply)) in st.blocked.drain() {
         let _ = reply.send(Err(Error::Closed));
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.shutdown();
     drop(credit_tx);
     drop(write_tx);
     let _ = reader.join();

@@ -21,6 +21,7 @@ use crate::io::blocking::driver::Msg;
 pub struct Server {
     listener: TcpListener,
     config: Config,
+    tls: crate::io::blocking::tls::Acceptor,
 }
 
 impl Server {
@@ -29,7 +30,17 @@ impl Server {
         Ok(Server {
             listener: TcpListener::bind(addr)?,
             config: Config::server(),
+            tls: None,
         })
+    }
+
+    /// Serves gRPC over TLS with this rustls configuration (ALPN made `h2`
+    /// only; see [`crate::io::tls`]). A connection whose handshake fails or
+    /// negotiates no `h2` is logged and closed.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(crate::io::tls::h2_server_config(config));
+        self
     }
 
     /// Replaces the settings.
@@ -49,7 +60,7 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>> = Arc::default();
         let handler: Arc<dyn Fn(ServerCall) + Send + Sync> = Arc::new(handler);
-        let (listener, config) = (self.listener, self.config);
+        let (listener, config, tls) = (self.listener, self.config, self.tls);
         let (stop2, conns2) = (stop.clone(), conns.clone());
         let accept = thread::Builder::new()
             .name("grpc-accept".into())
@@ -64,10 +75,10 @@ impl Server {
                         list.retain(|t: &Sender<Msg<Cmd>>| t.send(Msg::Cmd(Cmd::Nop)).is_ok());
                         list.push(tx.clone());
                     }
-                    let (handler, config) = (handler.clone(), config.clone());
+                    let (handler, config, tls) = (handler.clone(), config.clone(), tls.clone());
                     let _ = thread::Builder::new()
                         .name("grpc-conn".into())
-                        .spawn(move || serve_connection(stream, config, tx, rx, handler));
+                        .spawn(move || serve_connection(stream, &tls, config, tx, rx, handler));
                 }
             })?;
         Ok(ServerHandle {
@@ -80,13 +91,24 @@ impl Server {
 }
 
 fn serve_connection(
-    stream: TcpStream,
+    tcp: TcpStream,
+    tls: &crate::io::blocking::tls::Acceptor,
     config: Config,
     tx: Sender<Msg<Cmd>>,
     rx: Receiver<Msg<Cmd>>,
     handler: Arc<dyn Fn(ServerCall) + Send + Sync>,
 ) {
+    use crate::io::blocking::tls::{Accepted, accept};
     let mut ep = grpc::Server::new(config.grpc.clone(), Instant::now());
+    let stream = match accept(tcp, tls) {
+        Accepted::Ready(stream) => stream,
+        Accepted::Inadequate(stream) => {
+            ep.connection_mut()
+                .close(crate::frame::Reason::INADEQUATE_SECURITY);
+            stream
+        }
+        Accepted::Refused => return,
+    };
     let call_tx = tx.clone();
     let max_wait = config.max_wait;
     driver::run(stream, &mut ep, tx, rx, &mut |calls, event| {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpStream, ToSocketAddrs};
+
+use crate::io::tokio::tls::Stream;
 use tokio::task::JoinHandle;
 
 use super::engine::{CallRef, CallState, Engine, Item, Next};
@@ -64,6 +66,39 @@ impl Client {
     pub async fn connect_with(addr: impl ToSocketAddrs, config: Config) -> Result<Client, Error> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
+        Ok(Client::over(Stream::Plain(stream), config))
+    }
+
+    /// Connects over TLS (ALPN `h2`) to `addr`, verifying the server's
+    /// certificate for `server_name` (also the SNI). `tls` holds your roots
+    /// (and client certificate, if any); its ALPN list is made `h2` only.
+    /// Calls go out with `:scheme` `https`; `:authority` is `server_name`
+    /// unless `config.grpc.authority` was changed from its default. The
+    /// handshake is bounded by [`crate::io::tls::HANDSHAKE_TIMEOUT`]; a
+    /// failed one is [`Error::Io`] whose inner
+    /// [`TlsError`](crate::io::tls::TlsError) says which check failed.
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        addr: impl ToSocketAddrs,
+        server_name: &str,
+        tls: Arc<rustls::ClientConfig>,
+        mut config: Config,
+    ) -> Result<Client, Error> {
+        let tcp = TcpStream::connect(addr).await?;
+        let handshake = crate::io::tokio::tls::connect(&tls, server_name, tcp);
+        let stream = tokio::time::timeout(crate::io::tls::HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .map_err(|_| crate::io::tls::TlsError::HandshakeTimeout)
+            .and_then(|r| r)
+            .map_err(std::io::Error::from)?;
+        config.grpc.scheme = "https".to_owned();
+        if config.grpc.authority == "localhost" {
+            config.grpc.authority = server_name.to_owned();
+        }
+        Ok(Client::over(stream, config))
+    }
+
+    fn over(stream: Stream, config: Config) -> Client {
         let endpoint = grpc::Client::new(config.grpc, crate::io::tokio::driver::now());
         let handle = Handle::new(Engine::new(endpoint));
         let (ended_tx, ended) = tokio::sync::watch::channel(false);
@@ -73,14 +108,14 @@ impl Client {
             let _ = ended_tx.send(true);
             r
         });
-        Ok(Client {
+        Client {
             inner: Arc::new(Inner {
                 handle,
                 task: Mutex::new(Some(task)),
                 shutdown_wait: config.shutdown_wait,
                 ended,
             }),
-        })
+        }
     }
 
     /// Completes once the connection has ended (closed by either side or

@@ -19,7 +19,7 @@ use super::engine::{CallRef, Engine, Item, Next, Started, Starter};
 use super::{Config, Error};
 use crate::frame::Reason;
 use crate::grpc::{self, CallStats, Code, Encoding, Metadata, Status};
-use crate::io::tokio::driver::{Driver, Handle, LocalTask};
+use crate::io::tokio::driver::{Handle, LocalTask};
 use crate::proto::{BudgetStats, ConnectionStats};
 
 type ServerEngine = Engine<grpc::Server>;
@@ -78,6 +78,7 @@ struct Routes {
 pub struct Server {
     routes: Routes,
     config: Config,
+    tls: crate::io::tokio::tls::Acceptor,
 }
 
 impl fmt::Debug for Server {
@@ -97,7 +98,17 @@ impl Server {
         Server {
             routes: Routes::default(),
             config: Config::server(),
+            tls: None,
         }
+    }
+
+    /// Serves gRPC over TLS with this rustls configuration (ALPN made `h2`
+    /// only; see [`crate::io::tls`]). A connection whose handshake fails or
+    /// negotiates no `h2` is logged and closed.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Server {
+        self.tls = Some(crate::io::tls::h2_server_config(config));
+        self
     }
 
     /// Replaces the settings.
@@ -223,6 +234,7 @@ impl Server {
             listener,
             routes,
             self.config.clone(),
+            self.tls,
             conns.clone(),
         ));
         Ok(ServerHandle {
@@ -257,6 +269,7 @@ async fn accept_loop(
     listener: TcpListener,
     routes: Arc<Routes>,
     config: Config,
+    tls: crate::io::tokio::tls::Acceptor,
     conns: Arc<Mutex<Vec<Conn>>>,
 ) {
     loop {
@@ -269,7 +282,6 @@ async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let endpoint = grpc::Server::new(config.grpc.clone(), crate::io::tokio::driver::now());
         let handle = Handle::new(Engine::new(endpoint));
         let router = Router {
@@ -278,7 +290,9 @@ async fn accept_loop(
             spawn: config.spawn_handlers,
         };
         handle.lock().engine.set_starter(Box::new(router));
-        let task = tokio::spawn(Driver::new(stream, handle.clone()));
+        let close = |e: &mut ServerEngine, reason| e.ep.connection_mut().close(reason);
+        let serve = crate::io::tokio::tls::serve(stream, tls.clone(), handle.clone(), close);
+        let task = tokio::spawn(serve);
         let mut list = conns.lock().unwrap_or_else(|e| e.into_inner());
         list.retain(|c| !c.task.is_finished());
         list.push(Conn { handle, task });

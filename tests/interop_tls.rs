@@ -1,0 +1,322 @@
+//! HTTP/2 over TLS against independent peers, with certificates generated
+//! at test time (rcgen): curl (`--http2`, OpenSSL + nghttp2), nghttp and
+//! h2load (nghttp2's clients, OpenSSL) and Python's `h2` over `ssl` against
+//! our servers (tokio and blocking); our clients against nghttpd. Each
+//! checks that ALPN selected `h2` where the peer can say so. A peer that
+//! is missing prints `SKIPPED: <peer> not installed` (under `CI=true`, a
+//! failure).
+
+mod peers;
+mod tls_support;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use h2proto::io::Request;
+use h2proto::io::blocking::{Client, ClientConfig, Server, ServerHandle};
+use peers::{Background, available, free_port, handler, run, temp_file, wait_listening};
+use tls_support::TestPki;
+
+fn blocking_server(pki: &TestPki) -> ServerHandle {
+    Server::bind("127.0.0.1:0")
+        .unwrap()
+        .with_tls(pki.server_config())
+        .spawn(handler)
+        .expect("start our TLS server")
+}
+
+/// Our tokio server with the same routes, on its own runtime.
+struct TokioServer {
+    rt: tokio::runtime::Runtime,
+    handle: Option<h2proto::io::tokio::ServerHandle>,
+}
+
+impl TokioServer {
+    fn start(pki: &TestPki) -> TokioServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = pki.server_config();
+        let handle = rt.block_on(async move {
+            h2proto::io::tokio::Server::bind("127.0.0.1:0")
+                .await
+                .unwrap()
+                .with_tls(config)
+                .serve(|req| async move {
+                    match req.into_whole(16 << 20).await {
+                        Ok(req) => handler(req).into(),
+                        Err(_) => h2proto::io::tokio::Response::new(400),
+                    }
+                })
+        });
+        TokioServer {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.handle.as_ref().unwrap().local_addr().port()
+    }
+}
+
+impl Drop for TokioServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown(Duration::from_secs(1)));
+        }
+    }
+}
+
+fn curl() -> bool {
+    available("curl", &["curl", "--version"])
+}
+
+fn curl_get_and_post(pki: &TestPki, port: u16) {
+    let url = format!("https://localhost:{port}/hello");
+    let ca = pki.ca_pem.to_str().unwrap();
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2",
+        "--cacert",
+        ca,
+        "-w",
+        "\n%{http_code} %{http_version} %{scheme}",
+        &url,
+    ]));
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "hello GET /hello\n\n200 2 HTTPS");
+    // 1 MiB up and back.
+    let (file, data) = temp_file(1 << 20);
+    let echo = format!("https://localhost:{port}/echo");
+    let body = format!("@{}", file.display());
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2",
+        "--cacert",
+        ca,
+        "--data-binary",
+        &body,
+        &echo,
+    ]));
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert!(
+        out.stdout == data,
+        "echo differs ({} bytes)",
+        out.stdout.len()
+    );
+}
+
+#[test]
+fn curl_https_against_our_blocking_server() {
+    if !curl() {
+        return;
+    }
+    let pki = TestPki::new("curl-blocking");
+    let server = blocking_server(&pki);
+    curl_get_and_post(&pki, server.local_addr().port());
+    // TLS 1.2 (an ECDHE AEAD suite, §9.2.2) works as well as 1.3.
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    let ca = pki.ca_pem.to_str().unwrap();
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "-v",
+        "--http2",
+        "--tls-max",
+        "1.2",
+        "--cacert",
+        ca,
+        &url,
+    ]));
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert!(out.stderr.contains("TLSv1.2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ALPN: server accepted h2"),
+        "{}",
+        out.stderr
+    );
+    server.shutdown();
+}
+
+#[test]
+fn curl_https_against_our_tokio_server() {
+    if !curl() {
+        return;
+    }
+    let pki = TestPki::new("curl-tokio");
+    let server = TokioServer::start(&pki);
+    curl_get_and_post(&pki, server.port());
+}
+
+#[test]
+fn curl_with_the_wrong_ca_is_refused() {
+    if !curl() {
+        return;
+    }
+    let pki = TestPki::new("curl-wrong-ca");
+    let other = TestPki::new("curl-wrong-ca-other");
+    let server = blocking_server(&pki);
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2",
+        "--cacert",
+        other.ca_pem.to_str().unwrap(),
+        &url,
+    ]));
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    // The server goes on serving.
+    curl_get_and_post(&pki, server.local_addr().port());
+    server.shutdown();
+}
+
+#[test]
+fn curl_http11_only_gets_no_h2() {
+    if !curl() {
+        return;
+    }
+    let pki = TestPki::new("curl-h1");
+    let server = blocking_server(&pki);
+    let url = format!("https://localhost:{}/", server.local_addr().port());
+    // curl offers ALPN http/1.1 only: our server refuses in the handshake
+    // (no_application_protocol alert), since HTTP/2 over TLS needs "h2".
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http1.1",
+        "--cacert",
+        pki.ca_pem.to_str().unwrap(),
+        &url,
+    ]));
+    assert!(!out.status.success(), "{}", out.stdout_text());
+    assert!(
+        out.stderr.contains("no application protocol") || out.stderr.contains("alert"),
+        "{}",
+        out.stderr
+    );
+    server.shutdown();
+}
+
+fn nghttp() -> bool {
+    available("nghttp", &["nghttp", "--version"])
+}
+
+#[test]
+fn nghttp_over_tls_against_our_servers() {
+    if !nghttp() {
+        return;
+    }
+    let pki = TestPki::new("nghttp");
+    let blocking = blocking_server(&pki);
+    let tokio = TokioServer::start(&pki);
+    for port in [blocking.local_addr().port(), tokio.port()] {
+        // nghttp does not verify certificates; -v shows the ALPN outcome.
+        let url = format!("https://localhost:{port}/bytes/100000");
+        let out = run(Command::new("nghttp").args(["-v", "-n", "-m", "5", &url]));
+        let text = out.stdout_text();
+        assert!(out.status.success(), "nghttp: {text}{}", out.stderr);
+        assert!(text.contains("The negotiated protocol: h2"), "{text}");
+        assert_eq!(text.matches(":status: 200").count(), 5, "{text}");
+    }
+    blocking.shutdown();
+}
+
+#[test]
+fn h2load_over_tls_against_our_servers() {
+    if !available("h2load", &["h2load", "--version"]) {
+        return;
+    }
+    let pki = TestPki::new("h2load");
+    let blocking = blocking_server(&pki);
+    let tokio = TokioServer::start(&pki);
+    for port in [blocking.local_addr().port(), tokio.port()] {
+        let url = format!("https://localhost:{port}/");
+        let out = run(Command::new("h2load").args(["-n", "2000", "-c", "4", "-m", "10", &url]));
+        let text = out.stdout_text();
+        assert!(out.status.success(), "h2load: {text}{}", out.stderr);
+        assert!(text.contains("Application protocol: h2"), "{text}");
+        assert!(text.contains("2000 succeeded"), "{text}");
+    }
+    blocking.shutdown();
+}
+
+#[test]
+fn python_h2_over_ssl_against_our_servers() {
+    if !available("python h2", &["python3", "-c", "import h2, ssl"]) {
+        return;
+    }
+    let pki = TestPki::new("python");
+    let blocking = blocking_server(&pki);
+    let tokio = TokioServer::start(&pki);
+    let script = format!("{}/tests/peers/h2_client.py", env!("CARGO_MANIFEST_DIR"));
+    for port in [blocking.local_addr().port(), tokio.port()] {
+        let out = run(Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(&pki.ca_pem));
+        let text = out.stdout_text();
+        assert!(out.status.success(), "python client: {text}{}", out.stderr);
+        assert!(
+            text.starts_with("OK 22 streams, echo 1048576 bytes"),
+            "{text}"
+        );
+    }
+    blocking.shutdown();
+}
+
+#[test]
+fn our_clients_against_nghttpd_over_tls() {
+    if !available("nghttpd", &["nghttpd", "--version"]) {
+        return;
+    }
+    let pki = TestPki::new("nghttpd");
+    let port = free_port();
+    std::fs::write(pki.dir.join("index.html"), "hello from nghttpd\n").unwrap();
+    let child = Command::new("nghttpd")
+        .arg("-d")
+        .arg(&pki.dir)
+        .args(["-a", "127.0.0.1", &port.to_string()])
+        .arg(&pki.key_pem)
+        .arg(&pki.cert_pem)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nghttpd");
+    let _guard = Background(child);
+    wait_listening(port);
+    let client = Client::connect_tls(
+        ("127.0.0.1", port),
+        "localhost",
+        pki.client_config(),
+        ClientConfig::default(),
+    )
+    .expect("blocking client over TLS");
+    let res = client.send(Request::new("GET", "/index.html")).unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(&res.body[..], b"hello from nghttpd\n");
+    client.shutdown();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let roots: Arc<_> = pki.client_config();
+    rt.block_on(async {
+        let client = h2proto::io::tokio::Client::connect_tls(
+            ("127.0.0.1", port),
+            "localhost",
+            roots,
+            h2proto::io::tokio::ClientConfig::default(),
+        )
+        .await
+        .expect("tokio client over TLS");
+        let res = client.get("/index.html").await.unwrap();
+        assert_eq!(res.status, 200);
+        assert_eq!(&res.body[..], b"hello from nghttpd\n");
+        client.shutdown().await;
+    });
+}
