@@ -412,3 +412,40 @@ fn a_body_over_the_limit_is_413_and_the_connection_lives() {
         server.shutdown(Duration::from_secs(1)).await;
     });
 }
+
+/// Clients: a collected response body counts in the connection's budget
+/// for as long as the application holds it (issue #13: whole-body
+/// collection lives in the same budget as the servers').
+#[test]
+fn collected_response_bodies_count_in_the_clients_budget_until_dropped() {
+    use h2proto::io::Request;
+    let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .spawn(|_| h2proto::io::Response::new(200).with_body(vec![1u8; 100_000]))
+        .unwrap();
+    let client = h2proto::io::blocking::Client::connect(server.local_addr()).unwrap();
+    let res = client.send(Request::new("GET", "/")).unwrap();
+    assert_eq!(res.body.len(), 100_000);
+    assert_eq!(client.memory().held, 100_000);
+    let slice = res.body.slice(10..20);
+    drop(res);
+    assert_eq!(client.memory().held, 100_000, "a slice still holds it");
+    drop(slice);
+    assert_eq!(client.memory().held, 0);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = h2proto::io::tokio::Client::connect(server.local_addr())
+            .await
+            .unwrap();
+        let res = client.send(Request::new("GET", "/")).await.unwrap();
+        assert_eq!(res.body.len(), 100_000);
+        assert_eq!(client.memory().held, 100_000);
+        drop(res);
+        assert_eq!(client.memory().held, 0);
+    });
+    server.shutdown();
+}

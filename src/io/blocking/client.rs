@@ -70,6 +70,8 @@ impl Default for ClientConfig {
 #[derive(Debug)]
 pub struct Client {
     tx: Sender<Msg<ClientCmd>>,
+    /// What collected response bodies hold (shared with the driver).
+    budget: MemoryBudget,
     authority: String,
     /// Over TLS: the default `:scheme` is `https`.
     tls: bool,
@@ -157,8 +159,9 @@ impl Client {
         let mut h2 = config.h2;
         h2.role = crate::proto::Role::Client;
         let conn = Connection::new(h2, Instant::now());
+        let budget = MemoryBudget::default();
         let mut role = ClientRole {
-            budget: MemoryBudget::default(),
+            budget: budget.clone(),
             max_body: config.max_response_body,
             streams: HashMap::new(),
             tokens: HashMap::new(),
@@ -169,12 +172,19 @@ impl Client {
             .spawn(move || driver::run(stream, conn, driver_tx, rx, &mut role))?;
         Ok(Client {
             tx,
+            budget,
             authority,
             tls,
             request_timeout: config.request_timeout,
             next_token: AtomicU64::new(0),
             thread: Some(thread),
         })
+    }
+
+    /// What the response bodies this client collected and the application
+    /// still holds amount to (each counts until its last clone is dropped).
+    pub fn memory(&self) -> crate::proto::BudgetStats {
+        self.budget.stats()
     }
 
     /// Sends a request and waits for the whole response.
@@ -309,6 +319,9 @@ impl driver::Role for ClientRole {
                     self.fail(stream_id, Error::BodyTooLarge);
                     return;
                 }
+                // Counted in the budget while collected (the response the
+                // application asked for: its credit goes back at once).
+                self.budget.charge(data.len());
                 s.body.extend_from_slice(&data);
                 if end_stream {
                     self.complete(conn, stream_id);
@@ -420,9 +433,12 @@ impl driver::Role for ClientRole {
 }
 
 impl ClientRole {
+    /// Forgets a stream; what its body held leaves the budget (a completed
+    /// body takes it over again, see `complete`).
     fn remove(&mut self, id: StreamId) -> Option<InFlight> {
         let s = self.streams.remove(&id)?;
         self.tokens.remove(&s.token);
+        self.budget.uncharge(s.body.len());
         Some(s)
     }
 
@@ -444,7 +460,10 @@ impl ClientRole {
         }
         let result = match s.response {
             Some(mut res) => {
-                res.body = s.body.freeze();
+                // The body counts in the connection's budget for as long as
+                // the application holds it.
+                let n = s.body.len();
+                res.body = self.budget.hold(s.body.freeze(), id, 0, n);
                 Ok(res)
             }
             // Only possible if the core ended a stream without headers.

@@ -608,16 +608,29 @@ impl Collecting<'_> {
             Some(only) => only,
             None => std::mem::take(&mut self.all).freeze(),
         };
-        let (unreleased, charged) = (self.unreleased, self.charged);
+        let (mut unreleased, mut charged) = (self.unreleased, self.charged);
         self.unreleased = 0;
         self.charged = 0;
         let id = self.id;
         let mut shared = self.handle.lock();
         let e = &mut shared.engine;
         e.collecting_charged -= charged;
+        if e.is_client() && unreleased > 0 {
+            // A response the application asked for: its credit goes back
+            // now (an application awaiting several must not stall the
+            // connection on itself); it still counts in the budget.
+            let _ = e.conn.release_capacity(id, unreleased);
+            charged += std::mem::take(&mut unreleased);
+        }
         // `hold` counts the charged bytes again, for as long as the body lives.
         e.budget.uncharge(charged);
-        e.budget.hold(data, id, unreleased, charged)
+        let data = e.budget.hold(data, id, unreleased, charged);
+        let waker = shared.touch();
+        drop(shared);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        data
     }
 }
 

@@ -176,6 +176,11 @@ impl HttpEngine {
         Self::new(conn, Some(ctx))
     }
 
+    /// Whether this is a client's engine.
+    pub fn is_client(&self) -> bool {
+        self.server.is_none()
+    }
+
     /// Caps what the application may hold on this connection's behalf.
     pub fn with_budget(mut self, limit: usize) -> Self {
         self.budget = MemoryBudget::new(limit);
