@@ -64,6 +64,9 @@ pub(crate) struct Core {
     directed: Option<u32>,
     /// The stream whose window is open for its message.
     opened: Option<StreamId>,
+    /// The configured connection window, in force once our SETTINGS are
+    /// acknowledged (directed credit).
+    conn_full: u32,
     /// A call's send side moved bytes into the HTTP/2 layer since the
     /// last `poll_transmit` round.
     pumped: bool,
@@ -74,9 +77,14 @@ impl Core {
         let mut config = config;
         config.http2.role = role;
         let mut http2 = config.http2.clone();
+        // Server: directed credit. The connection window also stays at the
+        // RFC's 65,535 until the client acknowledged our small initial
+        // window (`conn_full` then), so what it can park before is 64 KiB.
+        let conn_full = http2.connection_window_size;
         let directed = (role == Role::Server).then(|| {
             let full = http2.initial_window_size;
             http2.initial_window_size = full.min(crate::proto::DIRECTED_INITIAL_WINDOW);
+            http2.connection_window_size = conn_full.min(crate::proto::flow::DEFAULT_WINDOW);
             full
         });
         let conn = Connection::new(http2, now);
@@ -103,7 +111,12 @@ impl Core {
             partial_charged: 0,
             parked_charged: 0,
             parked_calls: VecDeque::new(),
-            conn_window: config.http2.connection_window_size,
+            conn_window: if directed.is_some() {
+                conn_full.min(crate::proto::flow::DEFAULT_WINDOW)
+            } else {
+                conn_full
+            },
+            conn_full,
             conn_extra: 0,
             owed: Vec::new(),
             directed,
@@ -411,6 +424,10 @@ impl Core {
                     self.dispatch(ev, now);
                 }
                 proto::Event::Writable { stream_id } => self.pump(stream_id),
+                proto::Event::SettingsAcked if self.conn_window < self.conn_full => {
+                    self.conn_window = self.conn_full;
+                    self.set_conn_extra(self.conn_extra);
+                }
                 proto::Event::PingAck { payload, rtt } => self.on_ping_ack(payload, rtt, now),
                 proto::Event::GoAway {
                     last_stream_id,

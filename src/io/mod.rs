@@ -179,11 +179,16 @@ pub struct ConnectionSnapshot {
 
 pub(crate) use crate::proto::DIRECTED_INITIAL_WINDOW;
 
-/// Lowers the advertised initial window of a server's configuration to
-/// [`DIRECTED_INITIAL_WINDOW`]; returns the window a stream gets once read.
-pub(crate) fn direct_windows(h2: &mut crate::proto::Config) -> u32 {
-    let full = h2.initial_window_size;
-    h2.initial_window_size = full.min(DIRECTED_INITIAL_WINDOW);
+/// Directed credit for a server's configuration: lowers the advertised
+/// initial window to [`DIRECTED_INITIAL_WINDOW`] and the connection window to
+/// the RFC's 65,535 until the peer has acknowledged that (so what it can
+/// park before our SETTINGS apply is 65,535 bytes in all, not 65,535 per
+/// stream). Returns the configured (stream, connection) windows: what a read
+/// stream gets, and the connection window once the SETTINGS are in force.
+pub(crate) fn direct_windows(h2: &mut crate::proto::Config) -> (u32, u32) {
+    let full = (h2.initial_window_size, h2.connection_window_size);
+    h2.initial_window_size = full.0.min(DIRECTED_INITIAL_WINDOW);
+    h2.connection_window_size = full.1.min(crate::proto::flow::DEFAULT_WINDOW);
     full
 }
 

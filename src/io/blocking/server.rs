@@ -337,8 +337,7 @@ fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg
         Accepted::Refused => return,
     };
     let mut h2 = shared.config.h2.clone();
-    let stream_window = crate::io::direct_windows(&mut h2);
-    let base_conn_window = h2.connection_window_size;
+    let (stream_window, base_conn_window) = crate::io::direct_windows(&mut h2);
     let mut conn = Connection::new(h2, Instant::now());
     if inadequate {
         conn.close(Reason::INADEQUATE_SECURITY);
@@ -356,7 +355,8 @@ fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg
     let mut role = ServerRole {
         stream_window,
         base_conn_window,
-        lent_conn_window: base_conn_window,
+        lent_conn_window: crate::proto::flow::DEFAULT_WINDOW,
+        settings_acked: false,
         gauge,
         budget,
         collecting: Vec::new(),
@@ -403,6 +403,8 @@ struct ServerRole {
     /// lent to collections waiting their turn.
     base_conn_window: u32,
     lent_conn_window: u32,
+    /// The peer acknowledged our SETTINGS: the connection window opens.
+    settings_acked: bool,
     gauge: Arc<Gauge>,
     budget: MemoryBudget,
     /// Streams collecting a body, oldest first: the oldest always gets
@@ -512,6 +514,10 @@ impl driver::Role for ServerRole {
             }
             Event::Reset { stream_id, .. } => self.forget(conn, stream_id),
             Event::Writable { stream_id } => self.pump(conn, stream_id),
+            Event::SettingsAcked if !self.settings_acked => {
+                self.settings_acked = true;
+                self.grant(conn);
+            }
             Event::Closed { .. } => {
                 let ids: Vec<StreamId> = self.streams.keys().copied().collect();
                 for id in ids {
@@ -705,7 +711,12 @@ impl ServerRole {
         }
         // Bytes parked on streams waiting their turn do not use up the
         // oldest one's connection credit.
-        let lent = crate::io::lent_connection_window(self.base_conn_window, parked);
+        let base = if self.settings_acked {
+            self.base_conn_window
+        } else {
+            crate::proto::flow::DEFAULT_WINDOW
+        };
+        let lent = crate::io::lent_connection_window(base, parked);
         if lent != self.lent_conn_window {
             self.lent_conn_window = lent;
             conn.set_connection_window_size(lent);

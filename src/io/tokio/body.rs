@@ -615,6 +615,8 @@ impl Collecting<'_> {
         let mut shared = self.handle.lock();
         let e = &mut shared.engine;
         e.collecting_charged -= charged;
+        // `hold` counts the charged bytes again, for as long as the body lives.
+        e.budget.uncharge(charged);
         if e.is_client() && unreleased > 0 {
             // A response the application asked for: its credit goes back
             // now (an application awaiting several must not stall the
@@ -622,8 +624,6 @@ impl Collecting<'_> {
             let _ = e.conn.release_capacity(id, unreleased);
             charged += std::mem::take(&mut unreleased);
         }
-        // `hold` counts the charged bytes again, for as long as the body lives.
-        e.budget.uncharge(charged);
         let data = e.budget.hold(data, id, unreleased, charged);
         let waker = shared.touch();
         drop(shared);

@@ -156,6 +156,9 @@ pub(crate) struct HttpEngine {
     /// lent to parked collections.
     base_conn_window: u32,
     lent_conn_window: u32,
+    /// The peer acknowledged our SETTINGS (directed credit: the connection
+    /// window opens then).
+    settings_acked: bool,
     /// Server streams whose response is complete and whose request body was
     /// dropped unread: reset with NO_ERROR once our END_STREAM is on the
     /// wire (RFC 9113 §8.1), so the client stops sending.
@@ -188,10 +191,13 @@ impl HttpEngine {
     }
 
     /// Directed credit (servers): the connection advertises a small initial
-    /// window and a stream gets `window` once it is read (see
-    /// [`crate::io::DIRECTED_INITIAL_WINDOW`]).
-    pub fn with_stream_window(mut self, window: u32) -> Self {
-        self.stream_window = Some(window);
+    /// window and a stream gets `stream` once it is read; the connection
+    /// window becomes `conn` once the peer acknowledged our SETTINGS (see
+    /// [`crate::io::direct_windows`]).
+    pub fn with_directed_windows(mut self, (stream, conn): (u32, u32)) -> Self {
+        self.stream_window = Some(stream);
+        self.base_conn_window = conn;
+        self.settings_acked = false;
         self
     }
 
@@ -218,7 +224,13 @@ impl HttpEngine {
             .filter_map(|id| self.conn.stream_stats(*id))
             .map(|s| s.recv_unreleased as usize)
             .sum();
-        let target = crate::io::lent_connection_window(self.base_conn_window, parked);
+        let base = if self.settings_acked {
+            self.base_conn_window
+        } else {
+            self.lent_conn_window
+                .min(crate::proto::flow::DEFAULT_WINDOW)
+        };
+        let target = crate::io::lent_connection_window(base, parked);
         if target != self.lent_conn_window {
             self.lent_conn_window = target;
             self.conn.set_connection_window_size(target);
@@ -269,6 +281,7 @@ impl HttpEngine {
             stream_window: None,
             base_conn_window: window,
             lent_conn_window: window,
+            settings_acked: true,
             last_held: 0,
             linger: Vec::new(),
             deadlines: BTreeSet::new(),
@@ -524,6 +537,10 @@ impl HttpEngine {
                 ..
             } => self.goaway = Some((last_stream_id, reason)),
             Event::Closed { error } => self.end_all(End::Closed(error)),
+            Event::SettingsAcked if !self.settings_acked => {
+                self.settings_acked = true;
+                self.lend_connection_window();
+            }
             _ => {}
         }
     }

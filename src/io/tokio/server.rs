@@ -548,7 +548,7 @@ async fn accept_loop(
 fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
     let mut h2 = config.h2.clone();
     h2.role = Role::Server;
-    let window = crate::io::direct_windows(&mut h2);
+    let windows = crate::io::direct_windows(&mut h2);
     let conn = Connection::new(h2, crate::io::tokio::driver::now());
     let ctx = ServerCtx {
         on_request: on_request.clone(),
@@ -557,7 +557,7 @@ fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
     };
     let engine = HttpEngine::server(conn, ctx)
         .with_budget(config.memory_budget)
-        .with_stream_window(window);
+        .with_directed_windows(windows);
     let handle = Handle::new(engine);
     let weak = handle.downgrade();
     handle.lock().engine.set_me(weak);
