@@ -229,14 +229,22 @@ impl Core {
         self.set_conn_extra(extra);
     }
 
-    /// Server: the oldest message in assembly gets its stream's full window;
-    /// the stream that had it before goes back to the small one (its
-    /// message is complete or it is no longer first).
+    /// Server: the oldest message in assembly gets its stream's full window
+    /// while the budget permits; the stream that had it before goes back to
+    /// the small one (its message is complete, it is no longer first, or
+    /// the budget is full).
     fn direct_credit(&mut self) {
         let Some(full) = self.directed else {
             return;
         };
-        let oldest = self.assembling.values().next().copied();
+        // Over the budget (what the application and the peer hold fills
+        // it), no stream gets more than its small window: the oldest one's
+        // opens again once that is taken.
+        let oldest = if self.permitted() {
+            self.assembling.values().next().copied()
+        } else {
+            None
+        };
         if oldest == self.opened {
             return;
         }
