@@ -84,6 +84,8 @@ pub mod grpc;
 pub mod pool;
 mod server;
 pub(crate) mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use body::{Body, BodySender, RecvBody};
 pub use client::{Client, ClientConfig, IncomingResponse, RequestHead, ResponseFuture};
