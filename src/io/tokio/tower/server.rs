@@ -18,7 +18,7 @@ impl Server {
     /// once its `poll_ready` says so, and its `http::Response<B>` is sent
     /// back, the body (data and trailers) pumped into the stream as the
     /// peer takes it. Everything else is [`serve`](Self::serve)'s: h2c or
-    /// TLS ([`with_tls`](Self::with_tls)), graceful
+    /// TLS (`with_tls`, feature `tls`), graceful
     /// [`ServerHandle::shutdown`].
     ///
     /// As hyper does: a service error (from `poll_ready` or the call)
