@@ -45,8 +45,9 @@ pub type ResponseFuture =
 /// # let app = Router::new().route("/", get(|| async { "hi" }));
 /// # let server = Server::bind("127.0.0.1:0").await?.serve_service(app);
 /// let mut client = Client::connect(server.local_addr()).await?;
-/// let req = http::Request::get("/").body(http_body_util::Empty::<bytes::Bytes>::new())?;
-/// std::future::poll_fn(|cx| client.poll_ready(cx)).await?;
+/// type Req = http::Request<http_body_util::Empty<bytes::Bytes>>;
+/// std::future::poll_fn(|cx| Service::<Req>::poll_ready(&mut client, cx)).await?;
+/// let req: Req = http::Request::get("/").body(http_body_util::Empty::new())?;
 /// let res = client.call(req).await?;
 /// assert_eq!(res.status(), 200);
 /// assert_eq!(&res.into_body().collect().await?.to_bytes()[..], b"hi");
