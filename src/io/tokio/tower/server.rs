@@ -100,11 +100,13 @@ fn into_http_request(req: Request) -> Option<http::Request<RecvBody>> {
     };
     if let Some(a) = authority {
         parts.authority = Some(Authority::from_maybe_shared(Bytes::from(a)).ok()?);
-        parts.scheme = Some(match req.scheme.as_str() {
-            "http" => Scheme::HTTP,
-            "https" => Scheme::HTTPS,
-            other => other.parse().ok()?,
-        });
+        // CONNECT has no `:scheme`: its URI is the authority alone.
+        parts.scheme = match req.scheme.as_str() {
+            "" => None,
+            "http" => Some(Scheme::HTTP),
+            "https" => Some(Scheme::HTTPS),
+            other => Some(other.parse().ok()?),
+        };
     }
     if !req.path.is_empty() {
         parts.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(req.path)).ok()?);
