@@ -22,6 +22,10 @@ use crate::io::tokio::{Body, RecvBody};
 /// (every clone and slice of it), as [`RecvBody::chunk`] hands them out: a
 /// service that holds what it read holds the peer, one that streams it back
 /// out returns the credit once the connection has written it.
+///
+/// With `http_body_util::BodyExt` in scope, `body.collect()` is BodyExt's
+/// (it takes the body by value and has no limit); the adapter's own is
+/// `RecvBody::collect(&mut body, limit)`.
 impl http_body::Body for RecvBody {
     type Data = Bytes;
     type Error = Error;
