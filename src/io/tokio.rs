@@ -69,6 +69,13 @@
 //! core's two-phase GOAWAY (new streams are refused, streams in flight go
 //! on), waits up to its grace period, then closes what is left.
 //!
+//! # axum, tonic and tower (feature `tower`)
+//!
+//! The `tower` module gives the adapter the ecosystem's types: `Server::serve_service`
+//! serves a `tower_service::Service` over `http::Request`/`http::Response`
+//! (an axum `Router`, a tonic server), [`Client`] is such a service (a tonic
+//! client runs on it), and [`RecvBody`] is an `http_body::Body`.
+//!
 //! # Connection pool
 //!
 //! [`pool`] keeps client connections per authority, reusing them while they
@@ -84,6 +91,8 @@ pub mod grpc;
 pub mod pool;
 mod server;
 pub(crate) mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use body::{Body, BodySender, RecvBody};
 pub use client::{Client, ClientConfig, IncomingResponse, RequestHead, ResponseFuture};

@@ -5,7 +5,8 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -38,6 +39,17 @@ pub(crate) enum Kind {
     Channel(mpsc::Receiver<Piece>),
     /// A received body sent on as it arrives (a proxy, an echo).
     Recv(Box<RecvBody>),
+    /// Pieces polled from a source (an `http_body::Body`, feature `tower`):
+    /// the next is polled only once the previous one is taken.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    Source(Pin<Box<dyn PieceSource>>),
+}
+
+/// A body the pump polls piece by piece; `None` ends it like [`Piece::End`],
+/// an error resets the stream.
+pub(crate) trait PieceSource: Send {
+    fn poll_piece(self: Pin<&mut Self>, cx: &mut Context<'_>)
+    -> Poll<Option<Result<Piece, Error>>>;
 }
 
 /// What a [`BodySender`] hands the stream's pump.
@@ -91,7 +103,7 @@ impl Body {
     pub fn len(&self) -> Option<usize> {
         match &self.kind {
             Kind::Full { data, .. } => Some(data.len()),
-            Kind::Channel(_) | Kind::Recv(_) => None,
+            Kind::Channel(_) | Kind::Recv(_) | Kind::Source(_) => None,
         }
     }
 
@@ -103,6 +115,11 @@ impl Body {
 
     pub(crate) fn into_kind(self) -> Kind {
         self.kind
+    }
+
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn from_kind(kind: Kind) -> Self {
+        Body { kind }
     }
 }
 
@@ -122,6 +139,7 @@ impl fmt::Debug for Body {
                 .finish(),
             Kind::Channel(_) => f.write_str("Body(channel)"),
             Kind::Recv(body) => write!(f, "Body(from stream {:?})", body.stream_id()),
+            Kind::Source(_) => f.write_str("Body(source)"),
         }
     }
 }
@@ -319,6 +337,23 @@ impl SendSide {
                     _ => return self.send_data(Bytes::new(), true).await,
                 }
             }
+            Kind::Source(mut source) => loop {
+                match poll_fn(|cx| source.as_mut().poll_piece(cx)).await {
+                    Some(Ok(Piece::Data(data))) if !data.is_empty() => {
+                        self.send_data(data, false).await?
+                    }
+                    Some(Ok(Piece::Data(_))) => {}
+                    Some(Ok(Piece::Trailers(t))) if !t.is_empty() => {
+                        return self.send_trailers(t);
+                    }
+                    Some(Ok(Piece::Trailers(_) | Piece::End)) | None => {
+                        return self.send_data(Bytes::new(), true).await;
+                    }
+                    // The body failed: the message is cut short and `Drop`
+                    // resets the stream.
+                    Some(Err(error)) => return Err(error),
+                }
+            },
         }
         Ok(())
     }
@@ -400,8 +435,16 @@ impl RecvBody {
     /// holds the peer, and a chunk sent back out (an echo) returns its
     /// credit once the connection has written it.
     pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
+        poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// [`chunk`](Self::chunk), polled.
+    pub(crate) fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Error>>> {
         let (handle, id) = (&self.side.handle, self.side.id);
-        poll_fn(|cx| {
+        {
             let mut shared = handle.lock();
             let e = &mut shared.engine;
             let Some(slot) = e.slots.get_mut(&id) else {
@@ -428,15 +471,22 @@ impl RecvBody {
                 }
             }
             Poll::Pending
-        })
-        .await
+        }
     }
 
     /// The trailers, once the body has ended (`None`: there were none).
     /// Body chunks not read yet are discarded.
     pub async fn trailers(&mut self) -> Result<Option<Vec<HeaderField>>, Error> {
+        poll_fn(|cx| self.poll_trailers(cx)).await
+    }
+
+    /// [`trailers`](Self::trailers), polled.
+    pub(crate) fn poll_trailers(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Vec<HeaderField>>, Error>> {
         let (handle, id) = (&self.side.handle, self.side.id);
-        poll_fn(|cx| {
+        {
             let mut shared = handle.lock();
             let e = &mut shared.engine;
             let Some(slot) = e.slots.get_mut(&id) else {
@@ -460,8 +510,7 @@ impl RecvBody {
                 }
             }
             result
-        })
-        .await
+        }
     }
 
     /// Reads the whole body, failing with [`Error::BodyTooLarge`] past

@@ -1,0 +1,43 @@
+//! The Rust ecosystem's types on the tokio adapter (feature `tower`):
+//! `http::Request`/`http::Response`, `http_body::Body` and
+//! `tower_service::Service`, so that an axum `Router` or a tonic server runs
+//! on h2proto's [`Server`](super::Server), and a tonic generated client (or
+//! any tower stack) on its [`Client`](super::Client).
+//!
+//! - **Serving**: [`Server::serve_service`](super::Server::serve_service)
+//!   takes any `Service<http::Request<RecvBody>, Response =
+//!   http::Response<B>>` with `B: http_body::Body` (data and trailers).
+//! - **Calling**: [`Client`](super::Client) implements
+//!   `Service<http::Request<B>>` for any `B: http_body::Body`, answering
+//!   `http::Response<RecvBody>`.
+//! - **Bodies**: [`RecvBody`](super::RecvBody) implements
+//!   `http_body::Body<Data = Bytes>`; each frame's `Bytes` keeps its
+//!   flow-control credit until dropped, and the trailers come as a trailers
+//!   frame. An `http_body::Body` being sent is polled one frame at a time
+//!   as the peer takes them.
+//!
+//! ```
+//! use h2proto::io::tokio::{Client, Server};
+//! use axum::{Router, routing::{get, post}};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .route("/echo", post(|body: axum::body::Body| async move { body }));
+//! let server = Server::bind("127.0.0.1:0").await?.serve_service(app);
+//! let client = Client::connect(server.local_addr()).await?;
+//! let res = client.send(h2proto::io::Request::new("POST", "/echo").with_body("ping")).await?;
+//! assert_eq!(&res.body[..], b"ping");
+//! server.shutdown(std::time::Duration::from_secs(1)).await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod body;
+mod client;
+mod server;
+
+pub use client::ResponseFuture;
+
+/// The boxed error tower stacks use (`tower::BoxError`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
