@@ -686,9 +686,11 @@ impl Channel {
                 && let (Ready, Some(conn)) = (s.state, s.conn)
             {
                 s.calls += 1;
-                let c = self.calls.get_mut(&call).expect("call present");
-                c.running = Some((id, conn));
-                if let Some(d) = c.options.deadline {
+                let deadline = self.calls.get_mut(&call).and_then(|c| {
+                    c.running = Some((id, conn));
+                    c.options.deadline
+                });
+                if let Some(d) = deadline {
                     self.deadlines.remove(&(d, call));
                 }
                 self.events.push_back(Event::Pick {
@@ -704,7 +706,9 @@ impl Channel {
                     .clone()
                     .or_else(|| self.last_error.clone())
                     .unwrap_or_else(|| "no subchannel is READY".to_owned());
-                let c = self.calls.remove(&call).expect("call present");
+                let Some(c) = self.calls.remove(&call) else {
+                    continue;
+                };
                 if let Some(d) = c.options.deadline {
                     self.deadlines.remove(&(d, call));
                 }
