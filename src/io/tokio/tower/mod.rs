@@ -35,6 +35,7 @@
 
 mod body;
 mod client;
+mod deadline;
 mod server;
 
 pub use client::ResponseFuture;
