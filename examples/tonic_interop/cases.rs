@@ -238,19 +238,16 @@ async fn server_streaming(c: &Clients) -> Result<(), String> {
     })
 }
 
+/// The request side of a full-duplex call.
+type Sender = mpsc::Sender<StreamingOutputCallRequest>;
+
+/// A full-duplex call's response: its headers, then its stream.
+type DuplexResponse = tonic::Response<Streaming<StreamingOutputCallResponse>>;
+
 /// A full-duplex call whose requests the case feeds one by one.
 struct Duplex {
-    tx: Option<mpsc::Sender<StreamingOutputCallRequest>>,
-    call: Pin<
-        Box<
-            dyn Future<
-                    Output = Result<
-                        tonic::Response<Streaming<StreamingOutputCallResponse>>,
-                        Status,
-                    >,
-                > + Send,
-        >,
-    >,
+    tx: Option<Sender>,
+    call: Pin<Box<dyn Future<Output = Result<DuplexResponse, Status>> + Send>>,
 }
 
 impl Duplex {
@@ -285,15 +282,9 @@ impl Duplex {
     }
 
     /// The response (headers, then the stream), once its headers come.
-    async fn response(
-        self,
-    ) -> Result<
-        (
-            tonic::Response<Streaming<StreamingOutputCallResponse>>,
-            Option<mpsc::Sender<StreamingOutputCallRequest>>,
-        ),
-        Status,
-    > {
+    /// The response, once its headers come, and the request side if still
+    /// open.
+    async fn response(self) -> Result<(DuplexResponse, Option<Sender>), Status> {
         let tx = self.tx;
         Ok((self.call.await?, tx))
     }

@@ -63,13 +63,12 @@ fn echo_metadata(request: &MetadataMap, headers: &mut MetadataMap, wire: &Wire) 
     if let Some(v) = request.get(ECHO_INITIAL) {
         headers.insert(ECHO_INITIAL, v.clone());
     }
-    if let Some(v) = request.get_bin(ECHO_TRAILING) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(ECHO_TRAILING.as_bytes()),
-            http::HeaderValue::from_bytes(v.as_encoded_bytes()),
-        ) {
-            wire.add_trailer(name, value);
-        }
+    let Some(v) = request.get_bin(ECHO_TRAILING) else {
+        return;
+    };
+    let name = http::HeaderName::from_static(ECHO_TRAILING);
+    if let Ok(value) = http::HeaderValue::from_bytes(v.as_encoded_bytes()) {
+        wire.add_trailer(name, value);
     }
 }
 
