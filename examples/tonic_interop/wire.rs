@@ -25,6 +25,10 @@ use tower_service::Service;
 /// The boxed error of tower stacks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The largest message re-framed (tonic's default limit): what one call
+/// can make the layer buffer.
+const MAX_MESSAGE: usize = 4 << 20;
+
 /// One call's per-message record and plan, shared by the code making or
 /// serving the call and the layer. Cheap to clone (one `Arc`).
 #[derive(Clone, Default)]
@@ -137,7 +141,10 @@ where
 }
 
 /// A body re-framed into whole gRPC messages (one data frame each), which
-/// it records (`receiving`) or adjusts to the plan (sending).
+/// it records (`receiving`) or adjusts to the plan (sending). It buffers
+/// at most one message (of up to [`MAX_MESSAGE`] bytes) and one frame, as a
+/// copy: the received frames' flow-control credit goes back as they are
+/// copied.
 pub struct Framed<B> {
     inner: Pin<Box<B>>,
     wire: Wire,
@@ -167,7 +174,11 @@ impl<B> Framed<B> {
             return Ok(None);
         }
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
-        let total = 5 + usize::try_from(len)?;
+        let len = usize::try_from(len)?;
+        if len > MAX_MESSAGE {
+            return Err(format!("a message of {len} bytes, over {MAX_MESSAGE}").into());
+        }
+        let total = 5 + len;
         if self.buf.len() < total {
             return Ok(None);
         }
