@@ -35,8 +35,15 @@ impl http_body::Body for RecvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
+        if this.deadline == DeadlineReport::Reported {
+            return Poll::Ready(None);
+        }
         match this.poll_chunk(cx) {
             Poll::Ready(Some(Ok(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Some(Err(Error::Timeout))) if this.deadline == DeadlineReport::AsStatus => {
+                this.deadline = DeadlineReport::Reported;
+                return Poll::Ready(Some(Ok(Frame::trailers(deadline_exceeded()))));
+            }
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => {}
             Poll::Pending => return Poll::Pending,
@@ -47,10 +54,43 @@ impl http_body::Body for RecvBody {
                 Poll::Ready(Some(Ok(Frame::trailers(to_header_map(fields)))))
             }
             Poll::Ready(Ok(_)) => Poll::Ready(None),
+            Poll::Ready(Err(Error::Timeout)) if this.deadline == DeadlineReport::AsStatus => {
+                this.deadline = DeadlineReport::Reported;
+                Poll::Ready(Some(Ok(Frame::trailers(deadline_exceeded()))))
+            }
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// How a [`RecvBody`] read through `http_body` reports its request's
+/// deadline passing.
+///
+/// A gRPC client expects DEADLINE_EXCEEDED as a status, not as a transport
+/// error: tonic turns a body error into UNKNOWN (or CANCELLED for its own
+/// timeout layer), but reads `grpc-status` in trailers as the call's status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeadlineReport {
+    /// As [`Error::Timeout`] (plain HTTP).
+    #[default]
+    AsError,
+    /// As trailers `grpc-status: 4` (a gRPC call), then the end.
+    AsStatus,
+    /// The trailers went out: the body has ended.
+    Reported,
+}
+
+/// The fields of a DEADLINE_EXCEEDED status, as trailers (or as the head
+/// of a trailers-only response).
+pub(crate) fn deadline_exceeded() -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(3);
+    map.insert("grpc-status", HeaderValue::from_static("4"));
+    map.insert(
+        "grpc-message",
+        HeaderValue::from_static("Deadline%20Exceeded"),
+    );
+    map
 }
 
 /// Header fields (names lowercase, as HTTP/2 has them) into a `HeaderMap`;
