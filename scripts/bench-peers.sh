@@ -37,7 +37,9 @@
 #    started: a warm-up of REQUESTS/10, then
 #    `h2load -n REQUESTS -c 4 -m 10` (HTTP GET /, then gRPC unary POSTs);
 #    a run with any failed request or non-2xx status counts as failed, and
-#    is reported, never averaged in;
+#    is reported, never averaged in; the server's CPU time (user + system,
+#    /proc/PID/stat) over the run, per request, is reported next to req/s:
+#    it depends less on what else runs on the machine;
 # 5. memory, each server freshly started: scripts/idle_conns.py (RSS per
 #    idle connection), scripts/slow_reader.py (RSS of a server whose
 #    client stops reading) and scripts/slow_post.py (issue #12's uploads:
@@ -233,7 +235,11 @@ log "checks passed: 26-byte GET / bodies (TLS: ALPN h2; axum: its text); the gRP
 
 # --- 4. load ----------------------------------------------------------------
 
-# run_load KIND NAME ROUND: appends "load KIND NAME ROUND REQ/S OK|FAILED(...)".
+CLK_TCK=$(getconf CLK_TCK)
+# utime + stime of the server, in clock ticks.
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+
+# run_load KIND NAME ROUND: appends "load KIND NAME ROUND REQ/S OK|FAILED(...) CPU_US".
 run_load() {
     local kind=$1 name=$2 round=$3 url extra=()
     start_server "$name"
@@ -244,8 +250,10 @@ run_load() {
         extra=("${GRPC_ARGS[@]}")
     fi
     h2load -n $((REQUESTS / 10)) -c 4 -m 10 "${extra[@]}" "$url" >/dev/null 2>&1 || true
-    local out=$WORK/h2load.txt rc=0
+    local out=$WORK/h2load.txt rc=0 cpu0 cpu1
+    cpu0=$(server_cpu_ticks)
     h2load -n "$REQUESTS" -c 4 -m 10 "${extra[@]}" "$url" >"$out" 2>&1 || rc=$?
+    cpu1=$(server_cpu_ticks)
     stop_server
     local rps ok twoxx status=OK
     rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out")
@@ -256,8 +264,12 @@ run_load() {
         echo "---- h2load output, $kind $name round $round:" >&2
         cat "$out" >&2
     fi
-    printf 'load\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$name" "$round" "${rps:-0}" "$status" >>"$RESULTS"
-    log "$kind $name round $round: ${rps:-?} req/s $status"
+    # The server's CPU time (user + system) per request: less sensitive to
+    # other load on the machine than req/s.
+    local cpu_us
+    cpu_us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$REQUESTS" 'BEGIN { printf "%.2f", d / hz / n * 1e6 }')
+    printf 'load\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$name" "$round" "${rps:-0}" "$status" "$cpu_us" >>"$RESULTS"
+    log "$kind $name round $round: ${rps:-?} req/s $status, ${cpu_us} µs CPU per request"
 }
 
 rotate() { # rotate N WORDS...: the words shifted left by N
@@ -369,12 +381,15 @@ from collections import defaultdict
 
 path, rounds, requests, load_start, load_end, runtime, workers = sys.argv[1:]
 load = defaultdict(list)  # (kind, name) -> [(rps, status)]
+cpu = defaultdict(list)  # (kind, name) -> [server CPU µs per request]
 idle, idle_failed, slow, slow_died = {}, {}, {}, set()
 posts = defaultdict(dict)  # mode -> name -> kv
 for line in open(path):
     f = line.rstrip("\n").split("\t")
     if f[0] == "load":
         load[(f[1], f[2])].append((float(f[4]), f[5]))
+        if len(f) > 6 and f[5] == "OK":
+            cpu[(f[1], f[2])].append(float(f[6]))
     elif f[0] in ("idle", "slow"):
         kv = dict(x.split("=") for x in f[2].split()[1:])
         (idle if f[0] == "idle" else slow)[f[1]] = kv
@@ -418,13 +433,15 @@ for kind, title, names in (("http", "HTTP/2 GET /, 26-byte body", ["ours", "nght
     if not any((kind, n) in load for n in names):
         continue
     print(f"#### {title}\n")
-    print("| server | median req/s | every run (req/s) | failed runs |")
-    print("|---|---:|---|---:|")
+    print("| server | median req/s | every run (req/s) | failed runs | server CPU per request (median) |")
+    print("|---|---:|---|---:|---:|")
     for n in names:
         runs = load.get((kind, n), [])
         every = ", ".join(f"{r / 1000:.1f} k" if s == "OK" else f"{s}" for r, s in runs)
         failed = sum(1 for _, s in runs if s != "OK")
-        print(f"| {labels[n]} | {fmt(median(kind, n))} | {every} | {failed} |")
+        c = cpu.get((kind, n))
+        c = f"{statistics.median(c):.2f} µs" if c else "—"
+        print(f"| {labels[n]} | {fmt(median(kind, n))} | {every} | {failed} | {c} |")
     print()
 
 print("#### Ratios (medians of the same run)\n")
@@ -446,6 +463,11 @@ if any(k[0] in ("axum", "tgrpc") for k in load):
     print(f"| axum on h2proto / on hyper | {v} | {t} | {m} |")
     v, t, m = ratio(median("tgrpc", "tonic-h2proto"), median("tgrpc", "tonic-tonic"), 2.0)
     print(f"| tonic service on h2proto / on tonic | {v} | {t} | {m} |")
+    def cpu_ratio(kind, slow, fast):
+        a, b = cpu.get((kind, slow)), cpu.get((kind, fast))
+        return f"{statistics.median(a) / statistics.median(b):.2f}×" if a and b else "—"
+    print(f"| server CPU per request, axum: hyper / h2proto | {cpu_ratio('axum', 'axum-hyper', 'axum-h2proto')} | — | — |")
+    print(f"| server CPU per request, tonic: tonic / h2proto | {cpu_ratio('tgrpc', 'tonic-tonic', 'tonic-h2proto')} | — | — |")
 
 if idle or idle_failed:
     print("\n#### Resident memory per idle connection\n")

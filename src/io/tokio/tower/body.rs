@@ -98,10 +98,11 @@ pub(crate) fn deadline_exceeded() -> HeaderMap {
 pub(crate) fn to_header_map(fields: Vec<HeaderField>) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(fields.len());
     for f in fields {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&f.name),
-            HeaderValue::from_maybe_shared(f.value),
-        ) else {
+        let name = match grpc_name(&f.name) {
+            Some(name) => Ok(HeaderName::from_static(name)),
+            None => HeaderName::from_bytes(&f.name),
+        };
+        let (Ok(name), Ok(value)) = (name, HeaderValue::from_maybe_shared(f.value)) else {
             continue;
         };
         map.append(name, value);
@@ -129,12 +130,49 @@ pub(crate) fn push_fields(map: &HeaderMap, out: &mut Vec<HeaderField>) {
             continue;
         }
         out.push(
-            HeaderField::new(
-                Bytes::copy_from_slice(name.as_str().as_bytes()),
-                Bytes::copy_from_slice(value.as_bytes()),
-            )
-            .with_sensitive(value.is_sensitive()),
+            HeaderField::new(shared(name.as_str()), shared_value(value.as_bytes()))
+                .with_sensitive(value.is_sensitive()),
         );
+    }
+}
+
+/// gRPC's field names, which `http` does not know: `HeaderName::from_bytes`
+/// would copy them for every request.
+fn grpc_name(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"grpc-status" => "grpc-status",
+        b"grpc-message" => "grpc-message",
+        b"grpc-timeout" => "grpc-timeout",
+        b"grpc-encoding" => "grpc-encoding",
+        b"grpc-accept-encoding" => "grpc-accept-encoding",
+        b"grpc-status-details-bin" => "grpc-status-details-bin",
+        _ => return None,
+    })
+}
+
+/// A field name as `Bytes`: the names every response carries without a
+/// copy, the others copied (`http` gives no access to its own bytes).
+fn shared(name: &str) -> Bytes {
+    match name {
+        "content-type" => Bytes::from_static(b"content-type"),
+        "content-length" => Bytes::from_static(b"content-length"),
+        "date" => Bytes::from_static(b"date"),
+        "te" => Bytes::from_static(b"te"),
+        other => match grpc_name(other.as_bytes()) {
+            Some(name) => Bytes::from_static(name.as_bytes()),
+            None => Bytes::copy_from_slice(other.as_bytes()),
+        },
+    }
+}
+
+/// A field value as `Bytes`: gRPC's usual ones without a copy.
+fn shared_value(value: &[u8]) -> Bytes {
+    match value {
+        b"application/grpc" => Bytes::from_static(b"application/grpc"),
+        b"0" => Bytes::from_static(b"0"),
+        b"trailers" => Bytes::from_static(b"trailers"),
+        b"text/plain; charset=utf-8" => Bytes::from_static(b"text/plain; charset=utf-8"),
+        other => Bytes::copy_from_slice(other),
     }
 }
 
