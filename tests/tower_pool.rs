@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2proto::grpc::Code as H2Code;
 use h2proto::io::tokio::pool::{Pool, PoolConfig};
-use h2proto::io::tokio::{Client, ClientConfig, Server, ServerHandle, grpc};
+use h2proto::io::tokio::{Client, ClientConfig, Server, ServerConfig, ServerHandle, grpc};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Code, Request, Response, Status};
 
@@ -352,4 +352,64 @@ async fn a_failed_dial_is_a_tonic_error() {
     let err = guard(echo.unary_echo(req("x"))).await.unwrap_err();
     assert_ne!(err.code(), Code::Ok);
     assert!(err.message().contains("connecting failed"), "{err:?}");
+}
+
+/// A tonic service whose calls never end.
+struct Stuck;
+
+#[tonic::async_trait]
+impl Echo for Stuck {
+    async fn unary_echo(&self, _: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_timeout_bounds_the_wait_for_a_connection() {
+    // One connection of one stream: a second call waits in the pool's line.
+    let mut config = ServerConfig::default();
+    config.h2.max_concurrent_streams = 1;
+    // Only the timers under test may fire on virtual time.
+    config.h2.settings_timeout = Duration::from_secs(86_400);
+    let server = Server::bind_with("127.0.0.1:0", config)
+        .await
+        .unwrap()
+        .serve_service(EchoServer::new(Stuck));
+    let pool_config = PoolConfig {
+        max_connections_per_authority: 1,
+        ..PoolConfig::default()
+    };
+    let pool: ClientPool = Pool::new(pool_config, |origin: String| async move {
+        let mut config = ClientConfig::default();
+        config.h2.settings_timeout = Duration::from_secs(86_400);
+        let client = Client::connect_url(&origin, None, config).await?;
+        // Answered (UNIMPLEMENTED): the server's SETTINGS are in.
+        client.get("/").await.map_err(std::io::Error::other)?;
+        Ok(client)
+    });
+    let key = origin(server.local_addr());
+    let mut echo = EchoClient::with_origin(pool.clone(), key.parse().unwrap());
+    let first = tokio::spawn({
+        let mut echo = echo.clone();
+        async move { echo.unary_echo(req("first")).await }
+    });
+    while pool.stats().get(&key).is_none_or(|s| s.requests == 0) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let started = tokio::time::Instant::now();
+    let mut second = Request::new(req("second"));
+    second.set_timeout(Duration::from_secs(2));
+    let err = echo.unary_echo(second).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        err.message().contains("grpc-timeout passed"),
+        "{err:?} after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    assert_eq!(pool.stats()[&key].waiters, 0, "it left the line");
+    first.abort();
+    server.shutdown(Duration::from_secs(1)).await;
 }

@@ -6,10 +6,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tower_service::Service;
 
 use super::BoxError;
+use crate::grpc::timeout::{format_timeout, parse_timeout};
 use crate::io::tokio::pool::Pool;
 use crate::io::tokio::{Client, RecvBody};
 
@@ -44,6 +46,12 @@ pub type PoolResponseFuture =
 /// `PoolError::Timeout`, and a failed dial with `PoolError::Connect`; these
 /// and the [`Error`](crate::io::Error)s of the request itself come as a
 /// [`BoxError`] to downcast.
+///
+/// A request's `grpc-timeout` also bounds its wait for a connection: what
+/// is left of it goes out in the header; a call whose deadline passes while
+/// it waits fails with an [`std::io::Error`] of kind `TimedOut` (tonic
+/// reports UNKNOWN then: there is no stream yet to answer
+/// DEADLINE_EXCEEDED on).
 ///
 /// The call holds one request slot of its connection until the response
 /// head arrives; from then on the open stream counts against the
@@ -90,14 +98,50 @@ where
     fn call(&mut self, req: http::Request<B>) -> PoolResponseFuture {
         let pool = self.clone();
         Box::pin(async move {
+            let mut req = req;
             let key = origin_key(&req)?;
-            let slot = pool.get(&key).await?;
+            // A gRPC deadline covers the wait for a connection too.
+            let timeout = req
+                .headers()
+                .get("grpc-timeout")
+                .and_then(|v| parse_timeout(v.as_bytes()));
+            let slot = match timeout {
+                Some(limit) => {
+                    let started = ::tokio::time::Instant::now();
+                    let slot = ::tokio::time::timeout(limit, pool.get(&key))
+                        .await
+                        .map_err(|_| deadline_passed(&key))??;
+                    let left = limit.saturating_sub(started.elapsed());
+                    if left < limit {
+                        set_timeout(req.headers_mut(), left);
+                    }
+                    slot
+                }
+                None => pool.get(&key).await?,
+            };
             let mut client = Client::clone(&slot);
             let response = Service::<http::Request<B>>::call(&mut client, req).await;
             // Until here the slot stood for a stream not counted yet.
             drop(slot);
             Ok(response?)
         })
+    }
+}
+
+/// The error of a call whose `grpc-timeout` passed while it waited for a
+/// connection (no stream exists to answer DEADLINE_EXCEEDED on).
+fn deadline_passed(origin: &str) -> BoxError {
+    Box::new(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{origin}: grpc-timeout passed while waiting for a connection"),
+    ))
+}
+
+/// Rewrites `grpc-timeout` to what is left of it: the server and the
+/// client's own timer count from when the request goes out.
+fn set_timeout(headers: &mut http::HeaderMap, left: Duration) {
+    if let Ok(value) = http::HeaderValue::from_str(&format_timeout(left)) {
+        headers.insert("grpc-timeout", value);
     }
 }
 
@@ -140,5 +184,15 @@ mod tests {
         bare.headers_mut()
             .insert(http::header::HOST, "b.test:50051".parse().unwrap());
         assert_eq!(origin_key(&bare).unwrap(), "http://b.test:50051");
+    }
+
+    #[test]
+    fn the_timeout_left_replaces_grpc_timeout() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-timeout", "2S".parse().unwrap());
+        set_timeout(&mut headers, Duration::from_millis(1500));
+        let value = headers.get("grpc-timeout").unwrap().as_bytes();
+        assert_eq!(parse_timeout(value), Some(Duration::from_millis(1500)));
+        assert_eq!(headers.get_all("grpc-timeout").iter().count(), 1);
     }
 }
