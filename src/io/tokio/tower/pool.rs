@@ -27,8 +27,7 @@ pub type PoolResponseFuture =
 /// deadlines and cancellation by drop (RST_STREAM CANCEL).
 ///
 /// The pool's connector gets that key: dial it with
-/// [`Client::connect_url`](crate::io::tokio::Client::connect_url) (feature
-/// `tls`), which speaks h2c to `http://` and TLS to `https://` origins. A
+/// `Client::connect_url` (feature `tls`), which speaks h2c to `http://` and TLS to `https://` origins. A
 /// tonic generated client needs the origin in its URIs:
 /// `EchoClient::with_origin(pool, "http://host:port".parse()?)` (tonic's
 /// `new` sends bare paths, which the pool cannot route).
