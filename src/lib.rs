@@ -68,11 +68,17 @@
 #![deny(missing_docs)]
 
 pub mod channel;
+#[warn(unreachable_pub)]
 pub mod frame;
 pub mod grpc;
+#[warn(unreachable_pub)]
 pub mod hpack;
+#[doc(hidden)]
+pub mod internal;
 pub mod io;
+#[warn(unreachable_pub)]
 pub mod proto;
-pub mod sched;
+#[warn(unreachable_pub)]
+mod sched;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::headers::Malformed;
+use super::validate::Malformed;
 use crate::frame::{FrameError, Reason, StreamId};
 use crate::hpack::DecoderError;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::error::ConnectionError;
-use super::headers::{CheckedBlock, Malformed};
+use super::validate::{CheckedBlock, Malformed};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::{DecoderError, HeaderField};
 
@@ -19,7 +19,7 @@ pub enum Event {
         /// The stream.
         stream_id: StreamId,
         /// The validated header block.
-        headers: Headers,
+        headers: HeaderList,
         /// No DATA or trailers follow.
         end_stream: bool,
     },
@@ -28,7 +28,7 @@ pub enum Event {
         /// The stream.
         stream_id: StreamId,
         /// The validated header block.
-        headers: Headers,
+        headers: HeaderList,
     },
     /// A chunk of a message body. Release it with
     /// [`Connection::release_capacity`](super::Connection::release_capacity)
@@ -46,7 +46,7 @@ pub enum Event {
         /// The stream.
         stream_id: StreamId,
         /// The validated trailer block.
-        trailers: Headers,
+        trailers: HeaderList,
     },
     /// The stream was reset and its state freed.
     Reset {
@@ -166,17 +166,19 @@ impl Default for PeerSettings {
     }
 }
 
-/// A validated header block as received: pseudo-header fields first, then
-/// the regular ones, all zero-copy views of the decoded block.
+/// A received header list (RFC 7541's term for a decoded header block),
+/// checked against RFC 9113 §8: pseudo-header fields first, then the regular
+/// ones, all zero-copy views of the decoded block. (The encoded block on the
+/// wire is a [`frame::Headers`](crate::frame::Headers) frame.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Headers {
+pub struct HeaderList {
     fields: Vec<HeaderField>,
     checked: CheckedBlock,
 }
 
-impl Headers {
+impl HeaderList {
     pub(crate) fn new(fields: Vec<HeaderField>, checked: CheckedBlock) -> Self {
-        Headers { fields, checked }
+        HeaderList { fields, checked }
     }
 
     fn pseudo(&self, at: Option<usize>) -> Option<&[u8]> {

@@ -8,26 +8,30 @@
 //! [`crate::sched`]; this layer owns stream states and the receive side.
 
 mod authority;
-pub mod bdp;
 mod budget;
 mod config;
 mod connection;
 mod error;
 mod event;
-pub mod flow;
-pub mod headers;
-pub mod limits;
+pub(crate) mod flow;
+pub(crate) mod limits;
 mod recv;
 mod send;
 mod stats;
-pub mod stream;
-pub mod timer;
+pub(crate) mod stream;
+mod timer;
+pub(crate) mod validate;
 
 pub use crate::sched::transmit::{Transmit, TransmitBuf};
 pub use budget::{BudgetStats, DEFAULT_MEMORY_BUDGET, DIRECTED_INITIAL_WINDOW, MemoryBudget};
 pub use config::{Config, Rate, Role, SettingsUpdate};
 pub use connection::Connection;
 pub use error::{ConnectionError, PeerViolation, TimeoutKind, UserError};
-pub use event::{Event, Headers, Initiator, PeerSettings, ResetCause};
-pub use headers::Malformed;
+pub use event::{Event, HeaderList, Initiator, PeerSettings, ResetCause};
 pub use stats::{ConnectionStats, ControlCounts, Counters, StatesCount, StreamStats};
+pub use stream::state::{CloseCause, StreamState};
+pub use validate::Malformed;
+// The vocabulary of the verbs and events above, so that an embedder needs
+// only this module.
+pub use crate::frame::{Reason, StreamId};
+pub use crate::hpack::HeaderField;
