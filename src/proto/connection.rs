@@ -152,6 +152,9 @@ pub struct Connection {
     pub(crate) goaway_received: Option<(StreamId, Reason)>,
     pub(crate) shutdown: Shutdown,
     pub(crate) close_error: Option<ConnectionError>,
+    /// `Event::Closed` was queued (an error close reports it at once, before
+    /// its GOAWAY is written): it is reported exactly once.
+    pub(crate) closed_reported: bool,
     pub(crate) counters: super::stats::Counters,
     /// The latest `now` any entry point was given (the core keeps no clock).
     pub(crate) now: Instant,
@@ -218,6 +221,7 @@ impl Connection {
             goaway_received: None,
             shutdown: Shutdown::None,
             close_error: None,
+            closed_reported: false,
             counters: Default::default(),
             now,
             reset_bucket: config.reset_rate.bucket(),
@@ -276,12 +280,25 @@ impl Connection {
     }
 
     /// The next event, or `None` when there is nothing more for now.
+    ///
+    /// With [`Config::release_on_delivery`], handing out an
+    /// [`Event::Data`] also releases its bytes (as
+    /// [`release_capacity`](Connection::release_capacity) would).
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         if event.is_none() && self.events.capacity() > KEEP_QUEUED_EVENTS {
             // A burst (say 100 requests at once) grew the queue: give the
             // memory back rather than hold it for the connection's life.
             self.events = VecDeque::new();
+        }
+        if self.config.release_on_delivery
+            && let Some(Event::Data {
+                stream_id, data, ..
+            }) = &event
+        {
+            // The bytes leave our hands now: credit goes back. A stream reset
+            // since the event was queued already gave everything back.
+            let _ = self.release_capacity(*stream_id, data.len());
         }
         event
     }
@@ -295,12 +312,17 @@ impl Connection {
             && self.loopy.control_ref().responses() < self.config.pending_responses_high_water
     }
 
-    /// Whether [`poll_transmit`](Connection::poll_transmit) has something to write.
+    /// Whether [`poll_transmit`](Connection::poll_transmit) has something
+    /// to do: bytes to write, or a close to complete (it stays true from an
+    /// error or [`close`](Connection::close), and from the end of a graceful
+    /// shutdown, until `poll_transmit` finishes the connection).
     pub fn wants_write(&self) -> bool {
-        self.lifecycle != Lifecycle::Closed && self.loopy.wants_write()
+        self.lifecycle != Lifecycle::Closed && (self.loopy.wants_write() || self.finish_pending())
     }
 
-    /// Whether the connection is finished (the transport can be closed).
+    /// Whether the connection is finished: everything it had to write was
+    /// taken by `poll_transmit` (a closing GOAWAY included), so the
+    /// transport can be closed once those bytes are written.
     pub fn is_closed(&self) -> bool {
         self.lifecycle == Lifecycle::Closed
     }
@@ -531,7 +553,11 @@ impl Connection {
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             return;
         }
-        self.close_error = Some(error);
+        // Reported at once, not when the GOAWAY is written: the caller
+        // learns from the verb that caused it (`recv`, `handle_timeout`,
+        // `close`); `wants_write()` stays true until the GOAWAY is out.
+        self.closed_reported = true;
+        self.events.push_back(Event::Closed { error: Some(error) });
         self.drop_all_streams();
         let mut goaway = GoAway::new(self.last_remote_id, reason);
         goaway.additional_debug_data = debug;
@@ -577,18 +603,22 @@ impl Connection {
     /// Closes once nothing is left to do: after an error once the GOAWAY is
     /// out, when draining once every stream finished.
     pub(crate) fn maybe_finish(&mut self) {
-        let idle = !self.loopy.wants_write();
-        let done = match self.lifecycle {
-            Lifecycle::Closing => idle,
+        if self.finish_pending() && !self.loopy.wants_write() {
+            self.finish();
+        }
+    }
+
+    /// The connection ends once what is queued is written: it is closing,
+    /// or draining with no stream left.
+    fn finish_pending(&self) -> bool {
+        match self.lifecycle {
+            Lifecycle::Closing => true,
             Lifecycle::Draining => {
-                idle && self.store.is_empty()
+                self.store.is_empty()
                     && self.pending_open.is_empty()
                     && !matches!(self.shutdown, Shutdown::AwaitingPing(_))
             }
             Lifecycle::Open | Lifecycle::Closed => false,
-        };
-        if done {
-            self.finish();
         }
     }
 
@@ -599,7 +629,9 @@ impl Connection {
             self.timers.stop(t);
         }
         let error = self.close_error.take();
-        self.events.push_back(Event::Closed { error });
+        if !std::mem::replace(&mut self.closed_reported, true) {
+            self.events.push_back(Event::Closed { error });
+        }
     }
 
     /// Starts draining after a GOAWAY: no new streams from now on.

@@ -32,7 +32,10 @@ pub enum Event {
     },
     /// A chunk of a message body. Release it with
     /// [`Connection::release_capacity`](super::Connection::release_capacity)
-    /// once consumed, or the peer runs out of window.
+    /// once consumed, or the peer runs out of window. Unreleased DATA also
+    /// keeps its stream live after it closed (a graceful shutdown waits for
+    /// it); [`Config::release_on_delivery`](super::Config::release_on_delivery)
+    /// releases each chunk as `poll_event` hands it out.
     Data {
         /// The stream.
         stream_id: StreamId,
@@ -89,8 +92,12 @@ pub enum Event {
         /// Its debug data.
         debug_data: Bytes,
     },
-    /// The connection is finished: nothing more will be read or written.
-    /// `None` is a clean close.
+    /// The connection is over: no more events, nothing more is read, no
+    /// stream lives on. After an error (or [`close`](super::Connection::close))
+    /// it comes at once, from the verb that caused it, while the GOAWAY that
+    /// says so still waits in [`poll_transmit`](super::Connection::poll_transmit):
+    /// write that out, then close the transport once
+    /// [`is_closed`](super::Connection::is_closed). `None` is a clean close.
     Closed {
         /// Why, if it was not clean.
         error: Option<ConnectionError>,
