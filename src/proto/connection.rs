@@ -80,6 +80,7 @@ pub(crate) enum Shutdown {
 /// [`poll_transmit`](Connection::poll_transmit) produces, and call
 /// [`handle_timeout`](Connection::handle_timeout) at
 /// [`poll_timeout`](Connection::poll_timeout). Time is always an argument.
+/// The [module docs](super) give the loop: which calls, in which order.
 ///
 /// ```
 /// use std::time::Instant;
@@ -393,7 +394,10 @@ impl Connection {
         }
     }
 
-    /// The transport reached end of file: nothing more will arrive.
+    /// The transport reached end of file: nothing more will arrive. The
+    /// connection ends at once: [`Event::Closed`], with the error of a GOAWAY
+    /// the peer sent, else [`ConnectionError::UnexpectedEof`] if streams were
+    /// still live.
     pub fn recv_eof(&mut self) {
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             return;
