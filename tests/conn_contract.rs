@@ -7,7 +7,7 @@ mod support;
 use bytes::{Bytes, BytesMut};
 use h2proto::frame::{self, Frame, Ping};
 use h2proto::proto::{
-    Config, ConnectionError, Event, PeerViolation, Reason, StreamId, TimeoutKind, UserError,
+    Config, ConnectionError, Event, PeerViolation, Rate, Reason, StreamId, TimeoutKind, UserError,
 };
 
 use support::*;
@@ -261,4 +261,39 @@ fn release_on_delivery_frees_a_finished_stream() {
     p.run();
     assert_eq!(p.server.live_streams(), 0);
     assert_eq!(p.server.stats().recv_unreleased, 0);
+}
+
+#[test]
+fn closed_is_the_last_event_even_when_the_closing_frame_queued_more() {
+    // The second peer cancel exceeds the reset budget: the RST_STREAM is
+    // still reported, and the connection's end comes after it.
+    let mut config = Config::server();
+    config.reset_rate = Rate {
+        burst: 1,
+        per_second: 0,
+    };
+    let mut raw = server_peer(config);
+    for id in [1, 3] {
+        raw.headers(id, &get("/"), false);
+        raw.rst(id, Reason::CANCEL);
+    }
+    let events = raw.take_events();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Headers { .. },
+                Event::Reset { .. },
+                Event::Headers { .. },
+                Event::Reset { stream_id, .. },
+                Event::Closed {
+                    error: Some(ConnectionError::PeerViolation {
+                        violation: PeerViolation::TooManyResets,
+                        ..
+                    })
+                },
+            ] if *stream_id == StreamId::new(3)
+        ),
+        "{events:?}"
+    );
 }

@@ -153,8 +153,11 @@ pub struct Connection {
     pub(crate) goaway_received: Option<(StreamId, Reason)>,
     pub(crate) shutdown: Shutdown,
     pub(crate) close_error: Option<ConnectionError>,
-    /// `Event::Closed` was queued (an error close reports it at once, before
-    /// its GOAWAY is written): it is reported exactly once.
+    /// The end of the connection, decided and not yet reported: `poll_event`
+    /// returns it as `Event::Closed` after every event queued before it
+    /// (an error close is reported at once, before its GOAWAY is written).
+    pub(crate) unreported_close: Option<Option<ConnectionError>>,
+    /// `Event::Closed` was handed out (exactly once).
     pub(crate) closed_reported: bool,
     pub(crate) counters: super::stats::Counters,
     /// The latest `now` any entry point was given (the core keeps no clock).
@@ -222,6 +225,7 @@ impl Connection {
             goaway_received: None,
             shutdown: Shutdown::None,
             close_error: None,
+            unreported_close: None,
             closed_reported: false,
             counters: Default::default(),
             now,
@@ -287,10 +291,17 @@ impl Connection {
     /// [`release_capacity`](Connection::release_capacity) would).
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > KEEP_QUEUED_EVENTS {
-            // A burst (say 100 requests at once) grew the queue: give the
-            // memory back rather than hold it for the connection's life.
-            self.events = VecDeque::new();
+        if event.is_none() {
+            if self.events.capacity() > KEEP_QUEUED_EVENTS {
+                // A burst (say 100 requests at once) grew the queue: give the
+                // memory back rather than hold it for the connection's life.
+                self.events = VecDeque::new();
+            }
+            // Last: whatever the verb that ended the connection queued
+            // besides (a stream's reset, say) comes before.
+            let error = self.unreported_close.take()?;
+            self.closed_reported = true;
+            return Some(Event::Closed { error });
         }
         if self.config.release_on_delivery
             && let Some(Event::Data {
@@ -560,8 +571,7 @@ impl Connection {
         // Reported at once, not when the GOAWAY is written: the caller
         // learns from the verb that caused it (`recv`, `handle_timeout`,
         // `close`); `wants_write()` stays true until the GOAWAY is out.
-        self.closed_reported = true;
-        self.events.push_back(Event::Closed { error: Some(error) });
+        self.unreported_close = Some(Some(error));
         self.drop_all_streams();
         let mut goaway = GoAway::new(self.last_remote_id, reason);
         goaway.additional_debug_data = debug;
@@ -633,8 +643,8 @@ impl Connection {
             self.timers.stop(t);
         }
         let error = self.close_error.take();
-        if !std::mem::replace(&mut self.closed_reported, true) {
-            self.events.push_back(Event::Closed { error });
+        if !self.closed_reported && self.unreported_close.is_none() {
+            self.unreported_close = Some(error);
         }
     }
 
