@@ -23,7 +23,8 @@
 //!    event (commands issued here are fine). Every verb surfaces its
 //!    consequence at once: a protocol error found by `recv`, a SETTINGS
 //!    timeout found by `handle_timeout`, a `close` are an [`Event::Closed`]
-//!    on the next `poll_event`.
+//!    from `poll_event` at once, after the other events that verb queued
+//!    (it is always the last event).
 //! 3. **[`poll_transmit`](Connection::poll_transmit)** and write what it
 //!    gives, until it returns 0. Call it after every verb, *even when nothing
 //!    seems queued*: it also opens requests waiting for a concurrency slot,
