@@ -1,65 +1,106 @@
 //! # h2proto
 //!
-//! A sans-IO HTTP/2 ([RFC 9113]) and HPACK ([RFC 7541]) protocol core.
+//! A sans-IO HTTP/2 ([RFC 9113]) and HPACK ([RFC 7541]) protocol core, with
+//! gRPC on top and adapters for `std::net` and tokio.
 //!
-//! *Sans-IO* means this crate never touches a socket, a thread or a clock. The
-//! caller owns all of those: it hands the core the bytes it read and the current
-//! time, and gets back parsed frames (later: connection events) and the bytes to
-//! write. That makes the core usable from any runtime (blocking `std::net`,
-//! tokio, an embedded event loop, a simulation) and makes every test
-//! deterministic.
+//! *Sans-IO* means the core never touches a socket, a thread or a clock. The
+//! caller owns all of those: it hands the core the bytes it read and the
+//! current time, and gets back events and the bytes to write. That makes the
+//! core usable from any runtime (blocking `std::net`, tokio, an embedded event
+//! loop, a simulation) and makes every test deterministic.
 //!
-//! ## The frame codec
+//! ## The layers
 //!
-//! [`frame`] turns bytes into HTTP/2 frames and back, checking every framing
-//! rule of RFC 9113 §4 and §6. Whatever reads the socket appends to a
-//! [`BytesMut`](bytes::BytesMut); the [`Decoder`](frame::Decoder) takes whole
-//! frames off its front and leaves a partial frame in place until the rest
-//! arrives. Payloads are views into that buffer, not copies.
+//! Each module uses only the ones below it:
+//!
+//! ```text
+//! io       sockets, threads, the system clock, TLS: the blocking (std::net) and
+//!          tokio adapters, HTTP and gRPC servers and clients, a pool   (features)
+//! channel  the gRPC channel: resolver, subchannels, backoff, load balancing
+//! grpc     gRPC calls over one HTTP/2 connection: framing, status, deadlines
+//! proto    one HTTP/2 connection, either role: streams, flow control, limits
+//!          (its send scheduler is crate-private)
+//! hpack    header compression            frame    the frame codec
+//! ```
+//!
+//! Everything above `io` is sans-IO. To run HTTP/2 or gRPC over sockets, use
+//! [`io`]; to embed the protocol in your own transport, drive a
+//! [`proto::Connection`] (its module docs give the loop, and
+//! `examples/std_net_loop.rs` runs it over a `TcpStream`); `docs/architecture.md`
+//! has the details.
+//!
+//! ## Two connections, driven by hand
+//!
+//! A client uploads 100,000 bytes to a server whose stream window is 16 KiB:
+//! the upload completes only because the server gives credit back as it
+//! consumes DATA. Time is a plain value the caller moves.
 //!
 //! ```
-//! use bytes::BytesMut;
-//! use h2proto::frame::{
-//!     self, Data, Decoder, Frame, Headers, Settings, StreamId, WindowUpdate,
-//! };
+//! use std::time::{Duration, Instant};
+//! use bytes::{Bytes, BytesMut};
+//! use h2proto::proto::{Config, Connection, Event, HeaderField};
 //!
-//! // The client side: what it would write to the socket.
-//! let peer_max = frame::DEFAULT_MAX_FRAME_SIZE;
-//! let mut out = BytesMut::from(&frame::PREFACE[..]);
-//! let settings = Settings::builder().initial_window_size(1 << 20).build()?;
-//! Frame::from(settings).encode(&mut out, peer_max)?;
-//! let stream = StreamId::new(1);
-//! Headers::new(stream, &b"\x82\x87\x84"[..], false, true).encode(&mut out, peer_max)?;
-//! Data::new(stream, "ping?", true).encode(&mut out, peer_max)?;
+//! let mut now = Instant::now();
+//! let mut server_config = Config::server();
+//! server_config.initial_window_size = 16 * 1024;
+//! let mut client = Connection::new(Config::client(), now);
+//! let mut server = Connection::new(server_config, now);
+//! let (mut to_server, mut to_client) = (BytesMut::new(), BytesMut::new());
 //!
-//! // The server side: bytes arrive in arbitrary pieces (here 7 at a time).
-//! let mut rx = BytesMut::new();
-//! let mut decoder = Decoder::new();
-//! let mut preface_done = false;
-//! let mut frames = Vec::new();
-//! for piece in out.chunks(7) {
-//!     rx.extend_from_slice(piece);
-//!     if !preface_done {
-//!         preface_done = frame::strip_preface(&mut rx)?;
-//!         if !preface_done {
-//!             continue;
+//! let request = ["POST", "http", "example.com", "/upload"];
+//! let names = [":method", ":scheme", ":authority", ":path"];
+//! let fields = names.iter().zip(request).map(|(n, v)| HeaderField::new(*n, v)).collect();
+//! let id = client.send_request(fields, false)?;
+//! let body = Bytes::from(vec![b'x'; 100_000]);
+//! // `send_data` takes what fits the send buffer; `Writable` says when to go on.
+//! let mut sent = client.send_data(id, body.clone(), true)?;
+//! client.ping(now)?; // its ACK comes back with the round trip on our clock
+//! let (mut received, mut status, mut rtt) = (0, None, None);
+//! while status.is_none() {
+//!     client.poll_transmit(&mut to_server, usize::MAX, now);
+//!     server.recv(&mut to_server, now);
+//!     while let Some(event) = server.poll_event() {
+//!         if let Event::Data { stream_id, data, end_stream } = event {
+//!             received += data.len();
+//!             // Consumed: the credit goes back (or the client stalls at 16 KiB).
+//!             server.release_capacity(stream_id, data.len())?;
+//!             if end_stream {
+//!                 let ok = vec![HeaderField::new(":status", "204")];
+//!                 server.send_response(stream_id, ok, true)?;
+//!             }
 //!         }
 //!     }
-//!     // Errors carry their scope: a stream error means RST_STREAM that
-//!     // stream and carry on; a connection error means GOAWAY and close.
-//!     while let Some(f) = decoder.decode(&mut rx)? {
-//!         frames.push(f);
+//!     server.poll_transmit(&mut to_client, usize::MAX, now);
+//!     now += Duration::from_millis(10); // the wire takes 10 ms, on our clock
+//!     client.recv(&mut to_client, now);
+//!     while let Some(event) = client.poll_event() {
+//!         match event {
+//!             Event::Writable { .. } => sent += client.send_data(id, body.slice(sent..), true)?,
+//!             Event::Headers { headers, .. } => status = headers.status(),
+//!             Event::PingAck { rtt: measured, .. } => rtt = Some(measured),
+//!             _ => {}
+//!         }
+//!     }
+//!     // Timers: each side says when it next needs `handle_timeout`.
+//!     for conn in [&mut client, &mut server] {
+//!         if conn.poll_timeout().is_some_and(|at| at <= now) {
+//!             conn.handle_timeout(now);
+//!         }
 //!     }
 //! }
-//! assert!(matches!(&frames[0], Frame::Settings(s) if s.len() == 1));
-//! assert!(matches!(&frames[1], Frame::Headers(h) if h.end_headers));
-//! assert!(matches!(&frames[2], Frame::Data(d) if &d.data[..] == b"ping?" && d.end_stream));
+//! assert_eq!((received, status), (100_000, Some(204)));
+//! assert_eq!(rtt, Some(Duration::from_millis(10)));
 //!
-//! // The server's reply: it credits the stream for the data it consumed.
-//! let mut reply = BytesMut::new();
-//! WindowUpdate::new(stream, 5).encode(&mut reply, peer_max)?;
-//! assert_eq!(reply.len(), 13);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//!
+//! // A peer that never answers: our SETTINGS go unacknowledged, and the
+//! // timer ends the connection when the caller says the time has come.
+//! let mut lonely = Connection::new(Config::client(), now);
+//! lonely.poll_transmit(&mut BytesMut::new(), usize::MAX, now);
+//! let deadline = lonely.poll_timeout().expect("the SETTINGS timer");
+//! assert_eq!(deadline, now + Duration::from_secs(10));
+//! lonely.handle_timeout(deadline);
+//! assert!(matches!(lonely.poll_event(), Some(Event::Closed { error: Some(_) })));
+//! # Ok::<(), h2proto::proto::UserError>(())
 //! ```
 //!
 //! [RFC 9113]: https://www.rfc-editor.org/rfc/rfc9113
@@ -68,11 +109,17 @@
 #![deny(missing_docs)]
 
 pub mod channel;
+#[warn(unreachable_pub)]
 pub mod frame;
 pub mod grpc;
+#[warn(unreachable_pub)]
 pub mod hpack;
+#[doc(hidden)]
+pub mod internal;
 pub mod io;
+#[warn(unreachable_pub)]
 pub mod proto;
-pub mod sched;
+#[warn(unreachable_pub)]
+mod sched;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -632,7 +632,7 @@ fn s6_9_1_server_window_overflow_on_a_half_closed_local_stream_is_a_stream_error
     assert_eq!(data_sent(&raw.read()), 4);
     assert_eq!(
         raw.conn.stream_stats(id).map(|s| s.state),
-        Some(h2proto::proto::stream::state::StreamState::HalfClosedLocal)
+        Some(h2proto::proto::StreamState::HalfClosedLocal)
     );
     raw.send(WindowUpdate::new(id, (1 << 31) - 1));
     raw.send(WindowUpdate::new(id, (1 << 31) - 1));

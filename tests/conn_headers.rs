@@ -40,7 +40,7 @@ fn split_headers(
     }
 }
 
-fn headers_event(events: &[Event]) -> Option<&h2proto::proto::Headers> {
+fn headers_event(events: &[Event]) -> Option<&h2proto::proto::HeaderList> {
     events.iter().find_map(|e| match e {
         Event::Headers { headers, .. } => Some(headers),
         _ => None,

@@ -27,8 +27,8 @@ fn open(
 fn response(
     evs: &[H2],
 ) -> (
-    Option<proto::Headers>,
-    Option<proto::Headers>,
+    Option<proto::HeaderList>,
+    Option<proto::HeaderList>,
     Option<Reason>,
 ) {
     let mut out = (None, None, None);

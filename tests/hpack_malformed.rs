@@ -321,18 +321,50 @@ fn limits_fire_while_decoding_and_keep_the_table_in_sync() {
 
 #[test]
 fn every_prefix_of_valid_blocks_is_handled() {
-    let blocks = [
-        "82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff",
-        "82 87 85 bf 40 88 25 a8 49 e9 5b a9 7d 7f 89 25 a8 49 e9 5b b8 e8 b4 bf",
-        "3f e1 1f 10 01 61 81 1f 7f 00 01 62",
-        THREE,
+    // RFC 7541 C.4.1 to C.4.3 (one connection: each block uses the entries
+    // the ones before it added); a size update, a never-indexed Huffman
+    // literal, an indexed literal and a reference to it; THREE.
+    let c4_1 = "82 86 84 41 8c f1 e3 c2 e5 f2 3a 6b a0 ab 90 f4 ff";
+    let c4_2 = "82 86 84 be 58 86 a8 eb 10 64 9c bf";
+    let c4_3 = "82 87 85 bf 40 88 25 a8 49 e9 5b a9 7d 7f 89 25 a8 49 e9 5b b8 e8 b4 bf";
+    let blocks: [(&[&str], &str); 5] = [
+        (&[], c4_1),
+        (&[c4_1], c4_2),
+        (&[c4_1, c4_2], c4_3),
+        (&[], "3f e1 1f 10 01 61 81 1f 40 01 62 01 63 be"),
+        (&[], THREE),
     ];
-    for block in blocks {
-        let bytes = hex(block);
-        for cut in 0..=bytes.len() {
-            let mut decoder = Decoder::new(4096);
-            let mut out = Vec::new();
-            let _ = decoder.decode(&bytes.slice(..cut), &mut out);
+    let primed = |before: &[&str]| {
+        let mut decoder = Decoder::new(4096);
+        for block in before {
+            decode(&mut decoder, block).unwrap();
         }
+        decoder
+    };
+    for (before, block) in blocks {
+        let bytes = hex(block);
+        let full = decode(&mut primed(before), block).unwrap();
+        let mut truncated = 0;
+        for cut in 0..=bytes.len() {
+            let mut decoder = primed(before);
+            let mut out = Vec::new();
+            // A cut on a representation boundary is a shorter valid block:
+            // the first fields; a cut inside one says it is truncated.
+            match decoder.decode(&bytes.slice(..cut), &mut out) {
+                Ok(()) => assert_eq!(out[..], full[..out.len()], "{block} cut at {cut}"),
+                Err(DecoderError::TruncatedInteger | DecoderError::TruncatedString { .. }) => {
+                    truncated += 1;
+                }
+                Err(e) => panic!("{block} cut at {cut}: {e}"),
+            }
+            if cut == bytes.len() {
+                assert_eq!(out, full);
+            }
+        }
+        // Most cuts fall inside a representation.
+        assert!(
+            truncated * 2 > bytes.len(),
+            "{block}: {truncated} truncations"
+        );
     }
 }

@@ -9,7 +9,7 @@ use arbitrary::{Result, Unstructured};
 use bytes::{Bytes, BytesMut};
 use h2proto::frame::{self, Reason, StreamId};
 use h2proto::hpack::HeaderField;
-use h2proto::proto::flow::MAX_WINDOW;
+use h2proto::internal::MAX_WINDOW;
 use h2proto::proto::{Config, Event, Rate, Role, SettingsUpdate};
 use h2proto::testing::{ScriptedPeer, request, status};
 

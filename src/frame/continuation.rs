@@ -86,7 +86,11 @@ pub(crate) struct FieldBlock<'a> {
 }
 
 impl FieldBlock<'_> {
-    pub fn encode(&self, dst: &mut BytesMut, max_frame_size: u32) -> Result<(), EncodeError> {
+    pub(super) fn encode(
+        &self,
+        dst: &mut BytesMut,
+        max_frame_size: u32,
+    ) -> Result<(), EncodeError> {
         let max = limit(max_frame_size);
         let overhead = self.prefix.len() + self.padding;
         // The first frame must at least hold its fixed fields and padding.

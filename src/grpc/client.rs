@@ -14,7 +14,7 @@ use super::timeout::format_timeout;
 use super::{CallError, CallId, CallStats, Config, Event, Hold};
 use crate::frame::Reason;
 use crate::hpack::HeaderField;
-use crate::proto::{self, Connection, Headers, MemoryBudget, Role};
+use crate::proto::{self, Connection, HeaderList, MemoryBudget, Role};
 
 /// Per-call options for [`Client::start_call_with`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -309,7 +309,7 @@ impl Client {
 
 /// The status a response carries without (or before) trailers: an HTTP
 /// error, a non-gRPC content-type, or a trailers-only response's fields.
-fn check_response(headers: &Headers) -> Result<(), Status> {
+fn check_response(headers: &HeaderList) -> Result<(), Status> {
     let fields = headers.fields();
     let has_status = fields.iter().any(|f| f.name == "grpc-status");
     match headers.status() {

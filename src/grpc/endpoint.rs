@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::bdp::BdpEstimator;
 use super::call::{Call, status_fields};
 use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
 use super::status::{Code, Status};
 use super::{Config, Event, Hold};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
-use crate::proto::bdp::BdpEstimator;
 use crate::proto::stream::state::StreamState;
 use crate::proto::{self, Connection, MemoryBudget, Role, SettingsUpdate};
 

@@ -50,6 +50,7 @@
 //! # Ok::<(), h2proto::grpc::CallError>(())
 //! ```
 
+pub mod bdp;
 mod call;
 mod client;
 pub mod codec;

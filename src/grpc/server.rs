@@ -13,7 +13,7 @@ use super::timeout::parse_timeout;
 use super::{CallError, CallId, CallStats, Config, Event, Hold};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
-use crate::proto::{self, Connection, Headers, MemoryBudget, Role};
+use crate::proto::{self, Connection, HeaderList, MemoryBudget, Role};
 
 /// A gRPC server connection, sans-IO. See the [module docs](super) for a
 /// complete exchange.
@@ -292,7 +292,7 @@ fn reject(http: u16, code: Code, msg: impl Into<String>) -> Reject {
 /// Checks a request in grpc-go's order. Returns its path, deadline,
 /// encoding and metadata.
 fn check_request(
-    h: &Headers,
+    h: &HeaderList,
     now: Instant,
 ) -> Result<(String, Option<Instant>, Encoding, Metadata), Reject> {
     if h.method() != Some(&b"POST"[..]) {

@@ -51,6 +51,23 @@ impl HeaderField {
         }
     }
 
+    /// A non-sensitive field copied from borrowed text (a `&str` built at
+    /// run time, a `&[u8]` slice): [`new`](Self::new) wants owned or
+    /// `'static` data, this copies.
+    ///
+    /// ```
+    /// use h2proto::hpack::HeaderField;
+    /// let len = 42.to_string();
+    /// let field = HeaderField::copy_from("content-length", &len);
+    /// assert_eq!(field, HeaderField::new("content-length", "42"));
+    /// ```
+    pub fn copy_from(name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        HeaderField::new(
+            Bytes::copy_from_slice(name.as_ref()),
+            Bytes::copy_from_slice(value.as_ref()),
+        )
+    }
+
     /// The same field with `sensitive` set as given.
     pub fn with_sensitive(mut self, sensitive: bool) -> Self {
         self.sensitive = sensitive;

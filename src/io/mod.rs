@@ -5,7 +5,7 @@
 //! transport. They share the message types of this module:
 //!
 //! - [`Request`] and [`Response`]: a whole HTTP message with its body
-//!   collected in memory (streaming bodies come with the async adapter).
+//!   collected in memory (the tokio adapter, `io::tokio`, streams bodies).
 //! - [`Error`]: what can go wrong with one exchange.
 //!
 //! [`blocking`] is the `std::net` adapter: a threaded [`blocking::Server`]

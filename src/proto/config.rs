@@ -127,6 +127,13 @@ pub struct Config {
     /// Graceful shutdown: how long to wait for the PING that follows the first
     /// GOAWAY before sending the final one anyway. Default 5 s.
     pub shutdown_ping_timeout: Duration,
+    /// Release each [`Event::Data`](super::Event::Data) as
+    /// [`poll_event`](super::Connection::poll_event) hands it out, instead
+    /// of waiting for [`release_capacity`](super::Connection::release_capacity).
+    /// For embedders that copy data out at once; the peer may then have
+    /// up to a window more in flight while the application still holds
+    /// what it took. Default `false`.
+    pub release_on_delivery: bool,
 }
 
 impl Config {
@@ -179,6 +186,7 @@ impl Config {
             max_pending_open_streams: 1000,
             max_outstanding_pings: 8,
             shutdown_ping_timeout: Duration::from_secs(5),
+            release_on_delivery: false,
         }
     }
 

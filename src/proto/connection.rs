@@ -80,6 +80,7 @@ pub(crate) enum Shutdown {
 /// [`poll_transmit`](Connection::poll_transmit) produces, and call
 /// [`handle_timeout`](Connection::handle_timeout) at
 /// [`poll_timeout`](Connection::poll_timeout). Time is always an argument.
+/// The [module docs](super) give the loop: which calls, in which order.
 ///
 /// ```
 /// use std::time::Instant;
@@ -152,6 +153,12 @@ pub struct Connection {
     pub(crate) goaway_received: Option<(StreamId, Reason)>,
     pub(crate) shutdown: Shutdown,
     pub(crate) close_error: Option<ConnectionError>,
+    /// The end of the connection, decided and not yet reported: `poll_event`
+    /// returns it as `Event::Closed` after every event queued before it
+    /// (an error close is reported at once, before its GOAWAY is written).
+    pub(crate) unreported_close: Option<Option<ConnectionError>>,
+    /// `Event::Closed` was handed out (exactly once).
+    pub(crate) closed_reported: bool,
     pub(crate) counters: super::stats::Counters,
     /// The latest `now` any entry point was given (the core keeps no clock).
     pub(crate) now: Instant,
@@ -218,6 +225,8 @@ impl Connection {
             goaway_received: None,
             shutdown: Shutdown::None,
             close_error: None,
+            unreported_close: None,
+            closed_reported: false,
             counters: Default::default(),
             now,
             reset_bucket: config.reset_rate.bucket(),
@@ -276,12 +285,32 @@ impl Connection {
     }
 
     /// The next event, or `None` when there is nothing more for now.
+    ///
+    /// With [`Config::release_on_delivery`], handing out an
+    /// [`Event::Data`] also releases its bytes (as
+    /// [`release_capacity`](Connection::release_capacity) would).
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
-        if event.is_none() && self.events.capacity() > KEEP_QUEUED_EVENTS {
-            // A burst (say 100 requests at once) grew the queue: give the
-            // memory back rather than hold it for the connection's life.
-            self.events = VecDeque::new();
+        if event.is_none() {
+            if self.events.capacity() > KEEP_QUEUED_EVENTS {
+                // A burst (say 100 requests at once) grew the queue: give the
+                // memory back rather than hold it for the connection's life.
+                self.events = VecDeque::new();
+            }
+            // Last: whatever the verb that ended the connection queued
+            // besides (a stream's reset, say) comes before.
+            let error = self.unreported_close.take()?;
+            self.closed_reported = true;
+            return Some(Event::Closed { error });
+        }
+        if self.config.release_on_delivery
+            && let Some(Event::Data {
+                stream_id, data, ..
+            }) = &event
+        {
+            // The bytes leave our hands now: credit goes back. A stream reset
+            // since the event was queued already gave everything back.
+            let _ = self.release_capacity(*stream_id, data.len());
         }
         event
     }
@@ -295,12 +324,17 @@ impl Connection {
             && self.loopy.control_ref().responses() < self.config.pending_responses_high_water
     }
 
-    /// Whether [`poll_transmit`](Connection::poll_transmit) has something to write.
+    /// Whether [`poll_transmit`](Connection::poll_transmit) has something
+    /// to do: bytes to write, or a close to complete (it stays true from an
+    /// error or [`close`](Connection::close), and from the end of a graceful
+    /// shutdown, until `poll_transmit` finishes the connection).
     pub fn wants_write(&self) -> bool {
-        self.lifecycle != Lifecycle::Closed && self.loopy.wants_write()
+        self.lifecycle != Lifecycle::Closed && (self.loopy.wants_write() || self.finish_pending())
     }
 
-    /// Whether the connection is finished (the transport can be closed).
+    /// Whether the connection is finished: everything it had to write was
+    /// taken by `poll_transmit` (a closing GOAWAY included), so the
+    /// transport can be closed once those bytes are written.
     pub fn is_closed(&self) -> bool {
         self.lifecycle == Lifecycle::Closed
     }
@@ -371,7 +405,10 @@ impl Connection {
         }
     }
 
-    /// The transport reached end of file: nothing more will arrive.
+    /// The transport reached end of file: nothing more will arrive. The
+    /// connection ends at once: [`Event::Closed`], with the error of a GOAWAY
+    /// the peer sent, else [`ConnectionError::UnexpectedEof`] if streams were
+    /// still live.
     pub fn recv_eof(&mut self) {
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             return;
@@ -531,7 +568,10 @@ impl Connection {
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             return;
         }
-        self.close_error = Some(error);
+        // Reported at once, not when the GOAWAY is written: the caller
+        // learns from the verb that caused it (`recv`, `handle_timeout`,
+        // `close`); `wants_write()` stays true until the GOAWAY is out.
+        self.unreported_close = Some(Some(error));
         self.drop_all_streams();
         let mut goaway = GoAway::new(self.last_remote_id, reason);
         goaway.additional_debug_data = debug;
@@ -577,18 +617,22 @@ impl Connection {
     /// Closes once nothing is left to do: after an error once the GOAWAY is
     /// out, when draining once every stream finished.
     pub(crate) fn maybe_finish(&mut self) {
-        let idle = !self.loopy.wants_write();
-        let done = match self.lifecycle {
-            Lifecycle::Closing => idle,
+        if self.finish_pending() && !self.loopy.wants_write() {
+            self.finish();
+        }
+    }
+
+    /// The connection ends once what is queued is written: it is closing,
+    /// or draining with no stream left.
+    fn finish_pending(&self) -> bool {
+        match self.lifecycle {
+            Lifecycle::Closing => true,
             Lifecycle::Draining => {
-                idle && self.store.is_empty()
+                self.store.is_empty()
                     && self.pending_open.is_empty()
                     && !matches!(self.shutdown, Shutdown::AwaitingPing(_))
             }
             Lifecycle::Open | Lifecycle::Closed => false,
-        };
-        if done {
-            self.finish();
         }
     }
 
@@ -599,7 +643,9 @@ impl Connection {
             self.timers.stop(t);
         }
         let error = self.close_error.take();
-        self.events.push_back(Event::Closed { error });
+        if !self.closed_reported && self.unreported_close.is_none() {
+            self.unreported_close = Some(error);
+        }
     }
 
     /// Starts draining after a GOAWAY: no new streams from now on.

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::headers::Malformed;
+use super::validate::Malformed;
 use crate::frame::{FrameError, Reason, StreamId};
 use crate::hpack::DecoderError;
 
@@ -145,7 +145,8 @@ pub enum UserError {
     /// Only a client can do that (open streams), or only a server (respond).
     #[error("not allowed in this role")]
     WrongRole,
-    /// No such stream, or it is closed.
+    /// No stream has this id: never opened (or stream 0), or, for the verbs
+    /// that send, already closed and freed.
     #[error("no open stream {0}")]
     UnknownStream(StreamId),
     /// The stream's send side has ended (END_STREAM or trailers queued, or reset).

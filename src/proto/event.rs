@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::error::ConnectionError;
-use super::headers::{CheckedBlock, Malformed};
+use super::validate::{CheckedBlock, Malformed};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::{DecoderError, HeaderField};
 
@@ -19,7 +19,7 @@ pub enum Event {
         /// The stream.
         stream_id: StreamId,
         /// The validated header block.
-        headers: Headers,
+        headers: HeaderList,
         /// No DATA or trailers follow.
         end_stream: bool,
     },
@@ -28,11 +28,14 @@ pub enum Event {
         /// The stream.
         stream_id: StreamId,
         /// The validated header block.
-        headers: Headers,
+        headers: HeaderList,
     },
     /// A chunk of a message body. Release it with
     /// [`Connection::release_capacity`](super::Connection::release_capacity)
-    /// once consumed, or the peer runs out of window.
+    /// once consumed, or the peer runs out of window. Unreleased DATA also
+    /// keeps its stream live after it closed (a graceful shutdown waits for
+    /// it); [`Config::release_on_delivery`](super::Config::release_on_delivery)
+    /// releases each chunk as `poll_event` hands it out.
     Data {
         /// The stream.
         stream_id: StreamId,
@@ -46,7 +49,7 @@ pub enum Event {
         /// The stream.
         stream_id: StreamId,
         /// The validated trailer block.
-        trailers: Headers,
+        trailers: HeaderList,
     },
     /// The stream was reset and its state freed.
     Reset {
@@ -89,8 +92,12 @@ pub enum Event {
         /// Its debug data.
         debug_data: Bytes,
     },
-    /// The connection is finished: nothing more will be read or written.
-    /// `None` is a clean close.
+    /// The connection is over: no more events, nothing more is read, no
+    /// stream lives on. After an error (or [`close`](super::Connection::close))
+    /// it comes at once, from the verb that caused it, while the GOAWAY that
+    /// says so still waits in [`poll_transmit`](super::Connection::poll_transmit):
+    /// write that out, then close the transport once
+    /// [`is_closed`](super::Connection::is_closed). `None` is a clean close.
     Closed {
         /// Why, if it was not clean.
         error: Option<ConnectionError>,
@@ -166,17 +173,19 @@ impl Default for PeerSettings {
     }
 }
 
-/// A validated header block as received: pseudo-header fields first, then
-/// the regular ones, all zero-copy views of the decoded block.
+/// A received header list (RFC 7541's term for a decoded header block),
+/// checked against RFC 9113 §8: pseudo-header fields first, then the regular
+/// ones, all zero-copy views of the decoded block. (The encoded block on the
+/// wire is a [`frame::Headers`](crate::frame::Headers) frame.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Headers {
+pub struct HeaderList {
     fields: Vec<HeaderField>,
     checked: CheckedBlock,
 }
 
-impl Headers {
+impl HeaderList {
     pub(crate) fn new(fields: Vec<HeaderField>, checked: CheckedBlock) -> Self {
-        Headers { fields, checked }
+        HeaderList { fields, checked }
     }
 
     fn pseudo(&self, at: Option<usize>) -> Option<&[u8]> {

@@ -15,11 +15,11 @@
 
 // The send side's window lives with the scheduler that owns it; the
 // receive side's (below) with the connection. The constants are shared.
-pub use crate::sched::window::{DEFAULT_WINDOW, MAX_WINDOW, SendWindow, WindowOverflow};
+pub(crate) use crate::sched::window::{DEFAULT_WINDOW, MAX_WINDOW};
 
 /// What the peer may send us, and when to tell it that it may send more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecvWindow {
+pub(crate) struct RecvWindow {
     /// Bytes the peer may still send before it must wait. Signed because our
     /// own SETTINGS reduction can leave it below zero for in-flight data.
     window: i64,
@@ -34,11 +34,11 @@ pub struct RecvWindow {
 
 /// Data arrived beyond what we allowed: FLOW_CONTROL_ERROR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowExceeded;
+pub(crate) struct WindowExceeded;
 
 impl RecvWindow {
     /// A window of `initial` bytes, which is also the target.
-    pub fn new(initial: u32) -> Self {
+    pub(crate) fn new(initial: u32) -> Self {
         RecvWindow {
             window: i64::from(initial),
             target: initial,
@@ -48,17 +48,18 @@ impl RecvWindow {
     }
 
     /// Bytes the peer may still send.
-    pub fn window(&self) -> i64 {
+    pub(crate) fn window(&self) -> i64 {
         self.window
     }
 
     /// Bytes received and held by the application.
-    pub fn unreleased(&self) -> u32 {
+    pub(crate) fn unreleased(&self) -> u32 {
         self.unreleased
     }
 
     /// The window size this side aims to advertise.
-    pub fn target(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn target(&self) -> u32 {
         self.target
     }
 
@@ -66,7 +67,7 @@ impl RecvWindow {
     /// An empty frame always fits, even in a window a SETTINGS reduction
     /// made negative (§6.9: an empty DATA with END_STREAM may be sent when
     /// there is no space).
-    pub fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
+    pub(crate) fn receive(&mut self, n: u32) -> Result<(), WindowExceeded> {
         if n > 0 && i64::from(n) > self.window {
             return Err(WindowExceeded);
         }
@@ -78,7 +79,7 @@ impl RecvWindow {
 
     /// The application consumed `n` bytes; returns how many it really held
     /// (releasing more than was received is clamped, not an error on the wire).
-    pub fn release(&mut self, n: u32) -> u32 {
+    pub(crate) fn release(&mut self, n: u32) -> u32 {
         let n = n.min(self.unreleased);
         self.unreleased -= n;
         self.pending_update = self.pending_update.saturating_add(n);
@@ -90,14 +91,14 @@ impl RecvWindow {
     /// target, as grpc-go: at half, only three quarters of the window are in
     /// flight on average, which caps throughput (and a BDP estimate) below
     /// what the window promises.
-    pub fn take_update(&mut self) -> Option<u32> {
+    pub(crate) fn take_update(&mut self) -> Option<u32> {
         self.take_update_at(self.target / 4)
     }
 
     /// Like [`take_update`](RecvWindow::take_update) with any threshold; zero
     /// flushes whatever is pending (used when a stream ends or the window is
     /// about to run dry).
-    pub fn take_update_at(&mut self, threshold: u32) -> Option<u32> {
+    pub(crate) fn take_update_at(&mut self, threshold: u32) -> Option<u32> {
         // Never announce beyond what keeps the window ≤ 2^31-1.
         let room = i64::from(MAX_WINDOW) - self.window;
         // Nor beyond the target: after a shrink, released bytes refill the
@@ -122,7 +123,7 @@ impl RecvWindow {
 
     /// Changes the target window (local SETTINGS_INITIAL_WINDOW_SIZE or a BDP
     /// estimate). Growing it makes the difference available for release at once.
-    pub fn set_target(&mut self, target: u32) {
+    pub(crate) fn set_target(&mut self, target: u32) {
         let target = target.min(MAX_WINDOW);
         // Grow by what the peer has not been given yet: a window granted
         // before an earlier shrink was never taken back.
@@ -138,13 +139,13 @@ impl RecvWindow {
     /// Changes the target window without announcing the difference: for a
     /// SETTINGS_INITIAL_WINDOW_SIZE change, whose delta both sides apply
     /// with [`apply_delta`](RecvWindow::apply_delta).
-    pub fn retarget(&mut self, target: u32) {
+    pub(crate) fn retarget(&mut self, target: u32) {
         self.target = target.min(MAX_WINDOW);
     }
 
     /// Applies our own SETTINGS_INITIAL_WINDOW_SIZE change to a stream's
     /// receive window once the peer acknowledged it (§6.9.2 applies to both sides).
-    pub fn apply_delta(&mut self, delta: i64) {
+    pub(crate) fn apply_delta(&mut self, delta: i64) {
         self.window = (self.window + delta).min(i64::from(MAX_WINDOW));
     }
 }
@@ -152,6 +153,7 @@ impl RecvWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sched::window::{SendWindow, WindowOverflow};
     use proptest::prelude::*;
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Rate {
 
 impl Rate {
     /// A full bucket for this rate.
-    pub fn bucket(self) -> TokenBucket {
+    pub(crate) fn bucket(self) -> TokenBucket {
         TokenBucket::new(self.burst, self.per_second)
     }
 }
@@ -27,7 +27,7 @@ impl Rate {
 /// Each event costs one token; an event that finds the bucket empty is over
 /// the rate. A `per_second` of zero means the bucket never refills.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     burst: u32,
     per_second: u32,
     tokens: f64,
@@ -36,7 +36,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    pub fn new(burst: u32, per_second: u32) -> Self {
+    pub(crate) fn new(burst: u32, per_second: u32) -> Self {
         TokenBucket {
             burst,
             per_second,
@@ -47,12 +47,12 @@ impl TokenBucket {
 
     /// Takes one token at `now`; `false` when the rate is exceeded (nothing is
     /// taken then).
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         self.try_take_n(1, now)
     }
 
     /// Takes `n` tokens at `now`, all or nothing.
-    pub fn try_take_n(&mut self, n: u32, now: Instant) -> bool {
+    pub(crate) fn try_take_n(&mut self, n: u32, now: Instant) -> bool {
         self.refill(now);
         if self.tokens >= f64::from(n) {
             self.tokens -= f64::from(n);
@@ -63,12 +63,13 @@ impl TokenBucket {
     }
 
     /// Tokens left as of the last event (rounded down), for introspection.
-    pub fn tokens(&self) -> u32 {
+    pub(crate) fn tokens(&self) -> u32 {
         self.tokens as u32 // in 0..=burst
     }
 
     /// Tokens left at `now` (rounded down), for introspection.
-    pub fn available(&mut self, now: Instant) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn available(&mut self, now: Instant) -> u32 {
         self.refill(now);
         self.tokens as u32 // in 0..=burst
     }

@@ -6,10 +6,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::connection::{Connection, Lifecycle, PartialBlock, Shutdown};
 use super::error::{ConnectionError, PeerViolation};
-use super::event::{Event, Headers, Initiator, ResetCause};
-use super::headers::{BlockKind, BodyLength, Malformed, check_block};
+use super::event::{Event, HeaderList, Initiator, ResetCause};
 use super::stream::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
 use super::stream::store::{RecvPhase, Stream};
+use super::validate::{BlockKind, BodyLength, Malformed, check_block};
 use crate::frame::{self, Frame, FrameError, Reason, RstStream, Setting, StreamId, WindowUpdate};
 use crate::hpack::{DecoderError, HeaderField};
 use crate::sched::control::ControlItem;
@@ -271,7 +271,7 @@ impl Connection {
                     }
                     Event::Informational {
                         stream_id: id,
-                        headers: Headers::new(fields, checked),
+                        headers: HeaderList::new(fields, checked),
                     }
                 } else {
                     let bodiless =
@@ -287,7 +287,7 @@ impl Connection {
                     }
                     Event::Headers {
                         stream_id: id,
-                        headers: Headers::new(fields, checked),
+                        headers: HeaderList::new(fields, checked),
                         end_stream,
                     }
                 }
@@ -306,7 +306,7 @@ impl Connection {
                 }
                 Event::Trailers {
                     stream_id: id,
-                    trailers: Headers::new(fields, checked),
+                    trailers: HeaderList::new(fields, checked),
                 }
             }
         };

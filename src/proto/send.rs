@@ -9,10 +9,10 @@ use super::config::{Role, SettingsUpdate};
 use super::connection::{Connection, Lifecycle, PendingOpen, Shutdown};
 use super::error::{ConnectionError, UserError};
 use super::event::{Event, Initiator, ResetCause};
-use super::headers::{BlockKind, Malformed, check_block};
 use super::stream::state::{CloseCause, StreamState};
 use super::stream::store::Stream;
 use super::timer::Timer;
+use super::validate::{BlockKind, Malformed, check_block};
 use crate::frame::{GoAway, Ping, Reason, RstStream, Settings, StreamId, WindowUpdate};
 use crate::hpack::HeaderField;
 use crate::sched::control::ControlItem;
@@ -189,14 +189,15 @@ impl Connection {
 
     /// Resets a stream with `reason` and frees its state. Queued DATA is
     /// dropped; data the application had not released is given back to the
-    /// connection window. Resetting a stream that already closed does nothing.
+    /// connection window.
+    ///
+    /// Same rule as [`release_capacity`](Connection::release_capacity): on a
+    /// stream that already closed it only frees what the stream still held
+    /// and returns `Ok`; on an id no stream ever had (or stream 0),
+    /// [`UserError::UnknownStream`].
     pub fn reset(&mut self, id: StreamId, reason: Reason) -> Result<(), UserError> {
         let Some(stream) = self.store.get(id) else {
-            return if self.store.closed_cause(id).is_some() || self.was_used(id) {
-                Ok(())
-            } else {
-                Err(UserError::UnknownStream(id))
-            };
+            return self.check_was_used(id);
         };
         if stream.state.is_closed() {
             // Closed, only holding data not yet released: just free it.
@@ -222,11 +223,20 @@ impl Connection {
         Ok(())
     }
 
-    fn was_used(&self, id: StreamId) -> bool {
-        if self.is_peer_initiated(id) {
+    /// For a stream no longer live: `Ok` when its id was used (it closed
+    /// and was freed, with its credit given back), else `UnknownStream`.
+    fn check_was_used(&self, id: StreamId) -> Result<(), UserError> {
+        let used = if id == StreamId::ZERO {
+            false
+        } else if self.is_peer_initiated(id) {
             id <= self.last_remote_id
         } else {
             id.value() < self.next_local_id
+        };
+        if used || self.store.closed_cause(id).is_some() {
+            Ok(())
+        } else {
+            Err(UserError::UnknownStream(id))
         }
     }
 
@@ -234,11 +244,23 @@ impl Connection {
     /// free window again. WINDOW_UPDATE goes out once a quarter of the window was
     /// released (per stream and for the connection), which keeps the peer
     /// sending without a frame per read. Releasing more than was received is
-    /// clamped; releasing on a stream that is gone does nothing.
+    /// clamped.
+    ///
+    /// This also decides when a stream is freed: a closed stream stays live
+    /// (in [`stats`](Connection::stats), against a graceful
+    /// [`shutdown`](Connection::shutdown)) until all its DATA is released or
+    /// it is [`reset`](Connection::reset). [`Config::release_on_delivery`]
+    /// releases DATA as [`poll_event`](Connection::poll_event) hands it out.
+    ///
+    /// Same rule as `reset`: on a stream that closed and was freed it does
+    /// nothing and returns `Ok`; on an id no stream ever had (or stream 0),
+    /// [`UserError::UnknownStream`].
+    ///
+    /// [`Config::release_on_delivery`]: super::Config::release_on_delivery
     pub fn release_capacity(&mut self, id: StreamId, n: usize) -> Result<(), UserError> {
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         let Some(stream) = self.store.get_mut(id) else {
-            return Ok(());
+            return self.check_was_used(id);
         };
         let released = stream.recv.release(n);
         let update = if stream.state.can_recv() {
@@ -283,6 +305,12 @@ impl Connection {
     /// [`Config::shutdown_ping_timeout`](super::Config::shutdown_ping_timeout)).
     /// A client sends GOAWAY and stops opening streams; requests still waiting
     /// for a slot are reported reset with REFUSED_STREAM.
+    ///
+    /// A stream counts as finished once it closed *and* the application
+    /// released all its DATA ([`release_capacity`](Connection::release_capacity)
+    /// or [`reset`](Connection::reset)): a caller that never releases keeps
+    /// the connection draining, and a transport that ends meanwhile reports
+    /// [`ConnectionError::UnexpectedEof`].
     pub fn shutdown(&mut self, now: Instant) {
         if self.lifecycle != Lifecycle::Open {
             return;

@@ -7,37 +7,22 @@
 
 use std::time::Instant;
 
-/// Every timer a connection may arm.
+/// Every timer a connection may arm. (Keepalive PINGs and idle timeouts are
+/// the layers above's: `grpc::keepalive`, the adapters' idle timers.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// Our SETTINGS must be acknowledged before this (else SETTINGS_TIMEOUT).
     SettingsAck,
     /// Graceful shutdown: after the first GOAWAY (and its PING), send the real
     /// last stream id by this time even if the PING went unanswered.
     ShutdownPing,
-    /// Graceful shutdown: close the connection by this time whatever is in flight.
-    ShutdownDeadline,
     /// No progress on the send side while data waits for window (slow reader).
     SendStall,
-    /// The connection has been idle (no open streams) too long.
-    Idle,
-    /// Send a keepalive PING.
-    KeepAlive,
-    /// A keepalive PING was not acknowledged in time.
-    KeepAliveTimeout,
 }
 
 impl Timer {
     /// Every timer, in slot order.
-    pub const ALL: [Timer; 7] = [
-        Timer::SettingsAck,
-        Timer::ShutdownPing,
-        Timer::ShutdownDeadline,
-        Timer::SendStall,
-        Timer::Idle,
-        Timer::KeepAlive,
-        Timer::KeepAliveTimeout,
-    ];
+    pub(crate) const ALL: [Timer; 3] = [Timer::SettingsAck, Timer::ShutdownPing, Timer::SendStall];
 
     fn slot(self) -> usize {
         self as usize
@@ -46,38 +31,38 @@ impl Timer {
 
 /// One optional deadline per [`Timer`].
 #[derive(Debug, Clone, Default)]
-pub struct TimerTable {
+pub(crate) struct TimerTable {
     deadlines: [Option<Instant>; Timer::ALL.len()],
 }
 
 impl TimerTable {
     /// Arms (or re-arms) a timer.
-    pub fn set(&mut self, timer: Timer, at: Instant) {
+    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
         self.deadlines[timer.slot()] = Some(at);
     }
 
     /// Disarms a timer.
-    pub fn stop(&mut self, timer: Timer) {
+    pub(crate) fn stop(&mut self, timer: Timer) {
         self.deadlines[timer.slot()] = None;
     }
 
     /// The deadline of a timer, if armed.
-    pub fn get(&self, timer: Timer) -> Option<Instant> {
+    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
         self.deadlines[timer.slot()]
     }
 
     /// Whether a timer is armed.
-    pub fn is_set(&self, timer: Timer) -> bool {
+    pub(crate) fn is_set(&self, timer: Timer) -> bool {
         self.get(timer).is_some()
     }
 
     /// The earliest armed deadline.
-    pub fn next_timeout(&self) -> Option<Instant> {
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()
     }
 
     /// Disarms and returns every timer due at `now`, in slot order.
-    pub fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
+    pub(crate) fn expired(&mut self, now: Instant) -> impl Iterator<Item = Timer> + use<> {
         let mut fired = [None; Timer::ALL.len()];
         for (slot, timer) in Timer::ALL.into_iter().enumerate() {
             if self.deadlines[slot].is_some_and(|at| at <= now) {
@@ -106,15 +91,15 @@ mod tests {
         let t0 = Instant::now();
         let mut table = TimerTable::default();
         assert_eq!(table.next_timeout(), None);
-        table.set(Timer::Idle, t0 + Duration::from_secs(30));
+        table.set(Timer::SendStall, t0 + Duration::from_secs(30));
         table.set(Timer::SettingsAck, t0 + Duration::from_secs(10));
-        table.set(Timer::KeepAlive, t0 + Duration::from_secs(20));
+        table.set(Timer::ShutdownPing, t0 + Duration::from_secs(20));
         assert_eq!(table.next_timeout(), Some(t0 + Duration::from_secs(10)));
         assert_eq!(table.expired(t0 + Duration::from_secs(9)).count(), 0);
         let fired: Vec<_> = table.expired(t0 + Duration::from_secs(20)).collect();
-        assert_eq!(fired, [Timer::SettingsAck, Timer::KeepAlive]);
+        assert_eq!(fired, [Timer::SettingsAck, Timer::ShutdownPing]);
         assert_eq!(table.next_timeout(), Some(t0 + Duration::from_secs(30)));
-        table.stop(Timer::Idle);
+        table.stop(Timer::SendStall);
         assert_eq!(table.next_timeout(), None);
     }
 }

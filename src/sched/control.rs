@@ -19,7 +19,7 @@ const KEEP_CAPACITY: usize = 64;
 
 /// One frame waiting in the control queue.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ControlItem {
+pub(crate) enum ControlItem {
     /// The client connection preface magic (RFC 9113 §3.4).
     Preface,
     /// Our SETTINGS.
@@ -48,7 +48,7 @@ pub enum ControlItem {
 
 /// Kinds of control items, for counting and introspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ControlKind {
+pub(crate) enum ControlKind {
     /// [`ControlItem::Preface`]
     Preface,
     /// [`ControlItem::Settings`]
@@ -71,7 +71,7 @@ pub enum ControlKind {
 
 impl ControlKind {
     /// Every kind, in counting order.
-    pub const ALL: [ControlKind; 9] = [
+    pub(crate) const ALL: [ControlKind; 9] = [
         ControlKind::Preface,
         ControlKind::Settings,
         ControlKind::SettingsAck,
@@ -86,7 +86,7 @@ impl ControlKind {
 
 impl ControlItem {
     /// The kind of this item.
-    pub fn kind(&self) -> ControlKind {
+    pub(crate) fn kind(&self) -> ControlKind {
         match self {
             ControlItem::Preface => ControlKind::Preface,
             ControlItem::Settings(_) => ControlKind::Settings,
@@ -110,7 +110,7 @@ struct Entry {
 
 /// The control queue.
 #[derive(Debug, Default)]
-pub struct ControlQueue {
+pub(crate) struct ControlQueue {
     items: VecDeque<Entry>,
     counts: [usize; ControlKind::ALL.len()],
     responses: usize,
@@ -119,14 +119,14 @@ pub struct ControlQueue {
 
 impl ControlQueue {
     /// An empty queue.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Queues an item the local side chose to send (our SETTINGS, PING,
     /// HEADERS, WINDOW_UPDATE, GOAWAY, an application's RST_STREAM). Their
     /// number is bounded by what the application does, which it can see.
-    pub fn push(&mut self, item: ControlItem) {
+    pub(crate) fn push(&mut self, item: ControlItem) {
         self.push_entry(Entry {
             item,
             response: false,
@@ -136,7 +136,7 @@ impl ControlQueue {
     /// Queues an item owed to the peer because of what it sent (SETTINGS ACK,
     /// PING ACK, RST_STREAM for its errors). These count toward
     /// [`responses`](ControlQueue::responses), which the connection bounds.
-    pub fn push_response(&mut self, item: ControlItem) {
+    pub(crate) fn push_response(&mut self, item: ControlItem) {
         self.responses += 1;
         self.push_entry(Entry {
             item,
@@ -151,7 +151,7 @@ impl ControlQueue {
     }
 
     /// Takes the oldest item.
-    pub fn pop(&mut self) -> Option<ControlItem> {
+    pub(crate) fn pop(&mut self) -> Option<ControlItem> {
         let Some(entry) = self.items.pop_front() else {
             if self.items.capacity() > KEEP_CAPACITY {
                 // A burst grew the queue: give the memory back once it drained.
@@ -168,7 +168,7 @@ impl ControlQueue {
 
     /// Drops every queued item that `keep` rejects (for example the HEADERS and
     /// WINDOW_UPDATEs of a stream that was reset before they went out).
-    pub fn retain(&mut self, mut keep: impl FnMut(&ControlItem) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&ControlItem) -> bool) {
         let counts = &mut self.counts;
         let responses = &mut self.responses;
         self.items.retain(|entry| {
@@ -184,27 +184,27 @@ impl ControlQueue {
     }
 
     /// Items queued.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Items queued because of what the peer sent.
-    pub fn responses(&self) -> usize {
+    pub(crate) fn responses(&self) -> usize {
         self.responses
     }
 
     /// Items of one kind queued.
-    pub fn count(&self, kind: ControlKind) -> usize {
+    pub(crate) fn count(&self, kind: ControlKind) -> usize {
         self.counts[slot(kind)]
     }
 
     /// The most items ever queued at once.
-    pub fn high_water(&self) -> usize {
+    pub(crate) fn high_water(&self) -> usize {
         self.high_water
     }
 }

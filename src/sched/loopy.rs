@@ -34,7 +34,7 @@ const KEEP_WRITTEN: usize = 64;
 
 /// Something the writer did that the connection must know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     /// A HEADERS block (request/response headers or trailers) went out.
     Headers {
         /// The stream.
@@ -109,7 +109,7 @@ impl OutStream {
 
 /// Limits on what the writer holds for the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendLimits {
+pub(crate) struct SendLimits {
     /// DATA bytes queued per stream (grpc-go's write quota is 64 KiB).
     pub stream_buffer: usize,
     /// DATA bytes queued across all streams.
@@ -118,7 +118,7 @@ pub struct SendLimits {
 
 /// The send side of a connection: control queue, per-stream queues and windows, HPACK encoder.
 #[derive(Debug)]
-pub struct Loopy {
+pub(crate) struct Loopy {
     control: ControlQueue,
     streams: IdMap<OutStream>,
     /// Trailers of the streams whose end is [`Finish::Trailers`].
@@ -140,7 +140,7 @@ pub struct Loopy {
 
 impl Loopy {
     /// A writer with RFC defaults for the peer's settings (they change when its SETTINGS arrive).
-    pub fn new(limits: SendLimits, header_table_size: usize) -> Self {
+    pub(crate) fn new(limits: SendLimits, header_table_size: usize) -> Self {
         Loopy {
             control: ControlQueue::new(),
             streams: HashMap::default(),
@@ -161,12 +161,12 @@ impl Loopy {
     }
 
     /// The control queue, to push items and read its counts.
-    pub fn control(&mut self) -> &mut ControlQueue {
+    pub(crate) fn control(&mut self) -> &mut ControlQueue {
         &mut self.control
     }
 
     /// The control queue, read only.
-    pub fn control_ref(&self) -> &ControlQueue {
+    pub(crate) fn control_ref(&self) -> &ControlQueue {
         &self.control
     }
 
@@ -176,7 +176,7 @@ impl Loopy {
     /// written. Register it when the stream comes to exist (we open it, or
     /// the peer does), not when the application first answers on it, so
     /// that WINDOW_UPDATEs received meanwhile are counted.
-    pub fn open_stream(&mut self, id: StreamId) {
+    pub(crate) fn open_stream(&mut self, id: StreamId) {
         self.streams.entry(id).or_insert_with(|| OutStream {
             chunks: VecDeque::new(),
             queued: 0,
@@ -192,7 +192,7 @@ impl Loopy {
     /// reset): from now on its WINDOW_UPDATEs are nobody's business. Control
     /// items already queued for it (a final response before a reset) still
     /// go out; use [`cancel_stream`](Loopy::cancel_stream) to drop them.
-    pub fn close_stream(&mut self, id: StreamId) {
+    pub(crate) fn close_stream(&mut self, id: StreamId) {
         self.trailers.remove(&id);
         if let Some(stream) = self.streams.remove(&id) {
             self.queued_data -= stream.queued;
@@ -200,14 +200,15 @@ impl Loopy {
     }
 
     /// Whether the writer still holds state for this stream.
-    pub fn has_stream(&self, id: StreamId) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_stream(&self, id: StreamId) -> bool {
         self.streams.contains_key(&id)
     }
 
     /// Queues DATA; returns how many bytes of `data` were taken (all, or what
     /// the stream and connection caps allow). `end_stream` applies only when
     /// everything was taken.
-    pub fn push_data(
+    pub(crate) fn push_data(
         &mut self,
         id: StreamId,
         mut data: Bytes,
@@ -248,7 +249,7 @@ impl Loopy {
     }
 
     /// Queues trailers to go after the stream's data, with END_STREAM.
-    pub fn push_trailers(
+    pub(crate) fn push_trailers(
         &mut self,
         id: StreamId,
         fields: Vec<HeaderField>,
@@ -267,7 +268,7 @@ impl Loopy {
     /// queued data and any control item not yet written for it (its HEADERS,
     /// WINDOW_UPDATEs), since nothing but RST_STREAM and PRIORITY may follow a
     /// reset. Returns the DATA bytes dropped.
-    pub fn cancel_stream(&mut self, id: StreamId) -> usize {
+    pub(crate) fn cancel_stream(&mut self, id: StreamId) -> usize {
         self.control.retain(|item| match item {
             ControlItem::Headers { stream_id, .. } => *stream_id != id,
             ControlItem::WindowUpdate(w) => w.stream_id != id,
@@ -284,7 +285,11 @@ impl Loopy {
     }
 
     /// Applies a WINDOW_UPDATE from the peer (stream 0 is the connection).
-    pub fn window_update(&mut self, id: StreamId, increment: u32) -> Result<(), WindowOverflow> {
+    pub(crate) fn window_update(
+        &mut self,
+        id: StreamId,
+        increment: u32,
+    ) -> Result<(), WindowOverflow> {
         if id.is_zero() {
             self.conn_window.increase(increment)?;
             let ready: Vec<StreamId> = self.streams.keys().copied().collect();
@@ -309,7 +314,7 @@ impl Loopy {
     /// Applies a change of the peer's SETTINGS_INITIAL_WINDOW_SIZE to every
     /// stream (§6.9.2); windows may go negative. Overflow is a connection
     /// FLOW_CONTROL_ERROR.
-    pub fn set_initial_window(&mut self, size: u32) -> Result<(), WindowOverflow> {
+    pub(crate) fn set_initial_window(&mut self, size: u32) -> Result<(), WindowOverflow> {
         let delta = i64::from(size) - i64::from(self.initial_window);
         for stream in self.streams.values_mut() {
             stream.window.apply_delta(delta)?;
@@ -323,48 +328,48 @@ impl Loopy {
     }
 
     /// The peer's SETTINGS_MAX_FRAME_SIZE.
-    pub fn set_max_frame_size(&mut self, size: u32) {
+    pub(crate) fn set_max_frame_size(&mut self, size: u32) {
         self.max_frame_size = size;
     }
 
     /// The peer's SETTINGS_HEADER_TABLE_SIZE.
-    pub fn set_peer_header_table_size(&mut self, size: usize) {
+    pub(crate) fn set_peer_header_table_size(&mut self, size: usize) {
         self.encoder.set_peer_max_table_size(size);
     }
 
     /// The connection send window.
-    pub fn connection_window(&self) -> i64 {
+    pub(crate) fn connection_window(&self) -> i64 {
         self.conn_window.get()
     }
 
     /// A stream's send window, if the writer knows the stream.
-    pub fn stream_window(&self, id: StreamId) -> Option<i64> {
+    pub(crate) fn stream_window(&self, id: StreamId) -> Option<i64> {
         self.streams.get(&id).map(|s| s.window.get())
     }
 
     /// DATA bytes queued for a stream.
-    pub fn stream_queued(&self, id: StreamId) -> usize {
+    pub(crate) fn stream_queued(&self, id: StreamId) -> usize {
         self.streams.get(&id).map_or(0, |s| s.queued)
     }
 
     /// DATA bytes queued across all streams.
-    pub fn queued_data(&self) -> usize {
+    pub(crate) fn queued_data(&self) -> usize {
         self.queued_data
     }
 
     /// DATA payload bytes written so far (for progress tracking).
-    pub fn data_written(&self) -> usize {
+    pub(crate) fn data_written(&self) -> usize {
         self.data_written
     }
 
     /// Streams the writer holds (with data to send, or only a window to
     /// track until the connection closes them).
-    pub fn stream_count(&self) -> usize {
+    pub(crate) fn stream_count(&self) -> usize {
         self.streams.len()
     }
 
     /// Whether anything is waiting that could be written now.
-    pub fn wants_write(&self) -> bool {
+    pub(crate) fn wants_write(&self) -> bool {
         let conn_open = self.conn_window.available() > 0;
         !self.overflow.is_empty()
             || !self.control.is_empty()
@@ -376,7 +381,8 @@ impl Loopy {
     }
 
     /// Takes what the writer did since the last call.
-    pub fn drain_written(&mut self) -> std::vec::Drain<'_, Written> {
+    #[cfg(test)]
+    pub(crate) fn drain_written(&mut self) -> std::vec::Drain<'_, Written> {
         self.written.drain(..)
     }
 
@@ -384,13 +390,13 @@ impl Loopy {
     /// back with [`recycle_written`](Loopy::recycle_written) once processed
     /// (the caller may call into the writer meanwhile, which `drain_written`
     /// does not allow), so no `poll_transmit` allocates for it.
-    pub fn take_written(&mut self) -> Vec<Written> {
+    pub(crate) fn take_written(&mut self) -> Vec<Written> {
         std::mem::take(&mut self.written)
     }
 
     /// Returns the vector from [`take_written`](Loopy::take_written), emptied,
     /// to be reused; one a burst made large is freed instead.
-    pub fn recycle_written(&mut self, mut spent: Vec<Written>) {
+    pub(crate) fn recycle_written(&mut self, mut spent: Vec<Written>) {
         spent.clear();
         if self.written.is_empty() && spent.capacity() <= KEEP_WRITTEN {
             self.written = spent;
@@ -411,7 +417,7 @@ impl Loopy {
     /// Appends up to `max` bytes of frames to `dst`; returns how many.
     /// (A [`Transmit`](super::transmit::Transmit) takes `max` as a soft
     /// bound: see there.)
-    pub fn poll_transmit<B: TransmitBuf>(&mut self, dst: &mut B, max: usize) -> usize {
+    pub(crate) fn poll_transmit<B: TransmitBuf>(&mut self, dst: &mut B, max: usize) -> usize {
         let start = dst.total();
         let limit = start.saturating_add(max);
         if !self.overflow.is_empty() {

@@ -11,14 +11,14 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::frame::StreamId;
 
-pub mod control;
-pub mod loopy;
-pub mod transmit;
-pub mod window;
+pub(crate) mod control;
+pub(crate) mod loopy;
+pub(crate) mod transmit;
+pub(crate) mod window;
 
 /// Why the writer refused to queue something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// The writer holds no send state for that stream (never opened, ended or reset).
     #[error("no send state for this stream")]
     UnknownStream,

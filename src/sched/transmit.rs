@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 /// DATA payload pieces at least this long go into a [`Transmit`] as their
 /// own segment; shorter ones are cheaper to copy than to give a slot.
-pub const ZERO_COPY_MIN: usize = 4096;
+pub(crate) const ZERO_COPY_MIN: usize = 4096;
 
 /// An output buffer for `poll_transmit`: `BytesMut` or [`Transmit`].
 ///

@@ -6,45 +6,38 @@
 //! sender then waits until WINDOW_UPDATEs bring it back above zero. No window
 //! may exceed 2^31-1 (§6.9.1).
 
-use crate::frame::Reason;
-
 /// The largest legal window, 2^31-1 (RFC 9113 §6.9.1).
-pub const MAX_WINDOW: u32 = (1 << 31) - 1;
+pub(crate) const MAX_WINDOW: u32 = (1 << 31) - 1;
 
 /// The window every stream and the connection start with (RFC 9113 §6.9.2).
-pub const DEFAULT_WINDOW: u32 = 65_535;
+pub(crate) const DEFAULT_WINDOW: u32 = 65_535;
 
 /// A window update or settings change pushed a window past 2^31-1: a
 /// FLOW_CONTROL_ERROR (of the stream, or of the connection for its window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowOverflow;
-
-impl WindowOverflow {
-    /// The error code the RFC assigns to it.
-    pub const REASON: Reason = Reason::FLOW_CONTROL_ERROR;
-}
+pub(crate) struct WindowOverflow;
 
 /// How much we may send (a stream's or the connection's send window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SendWindow {
+pub(crate) struct SendWindow {
     window: i64,
 }
 
 impl SendWindow {
     /// A window of `initial` bytes.
-    pub fn new(initial: u32) -> Self {
+    pub(crate) fn new(initial: u32) -> Self {
         SendWindow {
             window: i64::from(initial),
         }
     }
 
     /// The signed window: negative after a SETTINGS reduction.
-    pub fn get(&self) -> i64 {
+    pub(crate) fn get(&self) -> i64 {
         self.window
     }
 
     /// Bytes that may be sent now (zero while the window is negative).
-    pub fn available(&self) -> u32 {
+    pub(crate) fn available(&self) -> u32 {
         // Never above MAX_WINDOW, so the cast is exact.
         self.window.clamp(0, i64::from(MAX_WINDOW)) as u32
     }
@@ -52,19 +45,19 @@ impl SendWindow {
     /// Records `n` bytes sent. The caller never sends more than [`available`].
     ///
     /// [`available`]: SendWindow::available
-    pub fn consume(&mut self, n: u32) {
+    pub(crate) fn consume(&mut self, n: u32) {
         debug_assert!(n <= self.available());
         self.window -= i64::from(n);
     }
 
     /// Applies a WINDOW_UPDATE increment.
-    pub fn increase(&mut self, increment: u32) -> Result<(), WindowOverflow> {
+    pub(crate) fn increase(&mut self, increment: u32) -> Result<(), WindowOverflow> {
         self.apply_delta(i64::from(increment))
     }
 
     /// Applies the change of SETTINGS_INITIAL_WINDOW_SIZE (`new - old`) to a
     /// stream's send window (§6.9.2). The result may be negative.
-    pub fn apply_delta(&mut self, delta: i64) -> Result<(), WindowOverflow> {
+    pub(crate) fn apply_delta(&mut self, delta: i64) -> Result<(), WindowOverflow> {
         let next = self.window + delta;
         if next > i64::from(MAX_WINDOW) {
             return Err(WindowOverflow);

@@ -194,7 +194,7 @@ pub fn set(fields: &mut Vec<HeaderField>, name: &str, value: Option<&str>) {
     }
 }
 
-pub fn field<'a>(h: &'a proto::Headers, name: &str) -> Option<&'a str> {
+pub fn field<'a>(h: &'a proto::HeaderList, name: &str) -> Option<&'a str> {
     h.get(name.as_bytes())
         .and_then(|v| std::str::from_utf8(v).ok())
 }

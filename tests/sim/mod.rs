@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use h2proto::frame::{Reason, StreamId};
 use h2proto::hpack::HeaderField;
-use h2proto::proto::flow::MAX_WINDOW;
+use h2proto::internal::MAX_WINDOW;
 use h2proto::proto::{Config, ConnectionError, Event, Initiator, SettingsUpdate};
 use h2proto::testing::{Pair, Side, request, status};
 

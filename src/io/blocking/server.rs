@@ -16,7 +16,7 @@ use super::tls::Accepted;
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::{Request, Response};
-use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, Headers, MemoryBudget};
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, HeaderList, MemoryBudget};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -725,7 +725,7 @@ impl ServerRole {
 }
 
 /// The request a handler sees, from the request's header block.
-fn request_head(headers: Headers) -> Request {
+fn request_head(headers: HeaderList) -> Request {
     let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
     let mut req = Request::new(
         text(headers.method()).unwrap_or_default(),

@@ -23,7 +23,7 @@ use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::proto::stream::state::StreamState;
 use crate::proto::{
-    Connection, ConnectionError, Event, Headers, Initiator, MemoryBudget, ResetCause,
+    Connection, ConnectionError, Event, HeaderList, Initiator, MemoryBudget, ResetCause,
 };
 
 /// How a stream (or the whole connection) ended early.
@@ -61,7 +61,7 @@ impl End {
 /// What a server does with a new request: returns the work to run for it
 /// (the handler), given a handle on the connection.
 pub(crate) type OnRequest =
-    Arc<dyn Fn(Handle<HttpEngine>, StreamId, Headers, bool) -> LocalTask + Send + Sync>;
+    Arc<dyn Fn(Handle<HttpEngine>, StreamId, HeaderList, bool) -> LocalTask + Send + Sync>;
 
 /// The server's part of the engine.
 pub(crate) struct ServerCtx {
@@ -79,7 +79,7 @@ pub(crate) struct Slot {
     /// Client: the final response's head, until the response future takes it.
     /// (Boxed: a slot is moved in and out of the table on every request,
     /// and servers never use this.)
-    pub head: Option<Box<Headers>>,
+    pub head: Option<Box<HeaderList>>,
     /// Received body chunks not yet taken (their credit is not released yet).
     pub chunks: VecDeque<Bytes>,
     /// The peer's message is complete (END_STREAM or trailers).
@@ -548,7 +548,7 @@ impl HttpEngine {
     fn on_request(
         &mut self,
         id: StreamId,
-        headers: Headers,
+        headers: HeaderList,
         end_stream: bool,
         spawn: &mut Vec<LocalTask>,
     ) {

@@ -21,7 +21,7 @@ use super::engine::{HttpEngine, OnRequest, ServerCtx};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
-use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Headers, Role};
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, HeaderList, Role};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -96,7 +96,7 @@ impl Request {
         })
     }
 
-    fn from_head(headers: Headers, mut body: RecvBody) -> Self {
+    fn from_head(headers: HeaderList, mut body: RecvBody) -> Self {
         let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
         let method = text(headers.method()).unwrap_or_default();
         let path = text(headers.path()).unwrap_or_default();
@@ -283,8 +283,12 @@ impl Server {
 }
 
 /// Runs one request: the handler (a panic answers 500), then its response.
-async fn run_handler<F, Fut>(handle: Handle<HttpEngine>, id: StreamId, headers: Headers, handler: F)
-where
+async fn run_handler<F, Fut>(
+    handle: Handle<HttpEngine>,
+    id: StreamId,
+    headers: HeaderList,
+    handler: F,
+) where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
 {

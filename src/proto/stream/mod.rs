@@ -1,3 +1,3 @@
 //! Per-stream state: the §5.1 state machine.
-pub mod state;
-pub mod store;
+pub(crate) mod state;
+pub(crate) mod store;

@@ -85,7 +85,7 @@ pub enum CloseCause {
 
 /// Which way a frame goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// The local endpoint sends it.
     Send,
     /// The peer sent it.
@@ -93,8 +93,13 @@ pub enum Direction {
 }
 
 /// The frame-level events that move a stream through its states.
+///
+/// The whole §5.1 table, push included: push is never enabled and PRIORITY
+/// is dropped before it reaches a stream, so only the table's tests feed
+/// `PushPromise`, `Promised` and `Priority`.
+#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Input {
+pub(crate) enum Input {
     /// A HEADERS frame (with its CONTINUATIONs) on this stream.
     Headers {
         /// END_STREAM flag.
@@ -119,7 +124,7 @@ pub enum Input {
 
 /// What the connection should do with a frame the state machine accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Process the frame; the stream is now in this state.
     Apply(StreamState),
     /// Discard the frame (§5.1: frames arriving after we reset the stream, and
@@ -131,7 +136,7 @@ pub enum Verdict {
 
 /// Why a transition was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// The peer broke the protocol; answer with RST_STREAM of this code.
     Stream(Reason),
     /// The peer broke the protocol; answer with GOAWAY of this code.
@@ -145,7 +150,11 @@ pub enum Fault {
 ///
 /// Exhaustive over `(state, direction, input)`: adding a state or an input is a
 /// compile error here until every combination is decided.
-pub fn transition(state: StreamState, dir: Direction, input: Input) -> Result<Verdict, Fault> {
+pub(crate) fn transition(
+    state: StreamState,
+    dir: Direction,
+    input: Input,
+) -> Result<Verdict, Fault> {
     use CloseCause::*;
     use Direction::{Recv, Send};
     use Input::*;

@@ -10,12 +10,12 @@ use std::collections::VecDeque;
 use super::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
 use crate::frame::StreamId;
 use crate::proto::flow::RecvWindow;
-use crate::proto::headers::BodyLength;
+use crate::proto::validate::BodyLength;
 use crate::sched::IdMap;
 
 /// Where the receiving side of a stream is in its message (RFC 9113 §8.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvPhase {
+pub(crate) enum RecvPhase {
     /// Waiting for the request (server) or response (client) headers;
     /// a client may see informational responses first.
     Head,
@@ -25,7 +25,7 @@ pub enum RecvPhase {
 
 /// The receive side and bookkeeping of one stream (the send side lives in `sched`).
 #[derive(Debug)]
-pub struct Stream {
+pub(crate) struct Stream {
     /// Its id.
     pub id: StreamId,
     /// Its RFC 9113 §5.1 state, as the frames on the wire have it.
@@ -50,7 +50,7 @@ pub struct Stream {
 
 impl Stream {
     /// A new idle stream.
-    pub fn new(id: StreamId, recv_window: u32) -> Self {
+    pub(crate) fn new(id: StreamId, recv_window: u32) -> Self {
         Stream {
             id,
             state: StreamState::Idle,
@@ -68,7 +68,7 @@ impl Stream {
 
 /// Streams of one connection.
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     streams: IdMap<Stream>,
     closed: IdMap<CloseCause>,
     closed_order: VecDeque<StreamId>,
@@ -84,7 +84,7 @@ pub struct Store {
 
 impl Store {
     /// An empty store remembering up to `max_closed` closed streams.
-    pub fn new(is_server: bool, max_closed: usize) -> Self {
+    pub(crate) fn new(is_server: bool, max_closed: usize) -> Self {
         Store {
             streams: IdMap::default(),
             closed: IdMap::default(),
@@ -102,29 +102,29 @@ impl Store {
     }
 
     /// Adds a new idle stream.
-    pub fn insert(&mut self, stream: Stream) {
+    pub(crate) fn insert(&mut self, stream: Stream) {
         self.streams.insert(stream.id, stream);
     }
 
     /// A live stream.
-    pub fn get(&self, id: StreamId) -> Option<&Stream> {
+    pub(crate) fn get(&self, id: StreamId) -> Option<&Stream> {
         self.streams.get(&id)
     }
 
     /// A live stream, mutably.
-    pub fn get_mut(&mut self, id: StreamId) -> Option<&mut Stream> {
+    pub(crate) fn get_mut(&mut self, id: StreamId) -> Option<&mut Stream> {
         self.streams.get_mut(&id)
     }
 
     /// How a remembered closed stream closed.
-    pub fn closed_cause(&self, id: StreamId) -> Option<CloseCause> {
+    pub(crate) fn closed_cause(&self, id: StreamId) -> Option<CloseCause> {
         self.closed.get(&id).copied()
     }
 
     /// Applies a frame to a live stream's state. `None` if the stream is not
     /// live. A stream that closes stays until the caller, done with the
     /// frame, calls [`free_if_done`](Store::free_if_done).
-    pub fn transition(
+    pub(crate) fn transition(
         &mut self,
         id: StreamId,
         dir: Direction,
@@ -140,7 +140,7 @@ impl Store {
 
     /// Sets a live stream's state, keeping the active counts exact (callers
     /// free it with [`free_if_done`](Store::free_if_done) when done).
-    pub fn set_state(&mut self, id: StreamId, next: StreamState) {
+    pub(crate) fn set_state(&mut self, id: StreamId, next: StreamState) {
         let local = self.is_local(id);
         let Some(stream) = self.streams.get_mut(&id) else {
             return;
@@ -168,7 +168,7 @@ impl Store {
     }
 
     /// Frees a closed stream once the application released all its data.
-    pub fn free_if_done(&mut self, id: StreamId) {
+    pub(crate) fn free_if_done(&mut self, id: StreamId) {
         let done = self
             .streams
             .get(&id)
@@ -185,7 +185,7 @@ impl Store {
 
     /// Removes a stream whatever its state (its HEADERS never went out, or the
     /// connection is ending). Returns it.
-    pub fn remove(&mut self, id: StreamId) -> Option<Stream> {
+    pub(crate) fn remove(&mut self, id: StreamId) -> Option<Stream> {
         let stream = self.streams.remove(&id)?;
         if stream.dispatched {
             self.dispatched_local -= 1;
@@ -201,7 +201,7 @@ impl Store {
     }
 
     /// Remembers a closed stream (the oldest memory goes when full).
-    pub fn remember(&mut self, id: StreamId, cause: CloseCause) {
+    pub(crate) fn remember(&mut self, id: StreamId, cause: CloseCause) {
         if self.max_closed == 0 {
             return;
         }
@@ -217,7 +217,7 @@ impl Store {
 
     /// Counts one of our streams whose HEADERS were queued toward the peer's
     /// concurrency limit, until it goes active or is removed.
-    pub fn dispatch(&mut self, id: StreamId) {
+    pub(crate) fn dispatch(&mut self, id: StreamId) {
         if let Some(stream) = self.streams.get_mut(&id)
             && !stream.dispatched
         {
@@ -227,42 +227,42 @@ impl Store {
     }
 
     /// Our streams counting against the peer's MAX_CONCURRENT_STREAMS.
-    pub fn local_in_use(&self) -> usize {
+    pub(crate) fn local_in_use(&self) -> usize {
         self.active_local + self.dispatched_local
     }
 
     /// Active streams the peer opened (against our MAX_CONCURRENT_STREAMS).
-    pub fn active_remote(&self) -> usize {
+    pub(crate) fn active_remote(&self) -> usize {
         self.active_remote
     }
 
     /// Live streams.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.streams.len()
     }
 
     /// No live streams.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.streams.is_empty()
     }
 
     /// Closed streams remembered.
-    pub fn closed_len(&self) -> usize {
+    pub(crate) fn closed_len(&self) -> usize {
         self.closed.len()
     }
 
     /// Ids of live streams.
-    pub fn ids(&self) -> Vec<StreamId> {
+    pub(crate) fn ids(&self) -> Vec<StreamId> {
         self.streams.keys().copied().collect()
     }
 
     /// Iterates over live streams.
-    pub fn iter(&self) -> impl Iterator<Item = &Stream> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Stream> {
         self.streams.values()
     }
 
     /// Iterates over live streams, mutably.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> {
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> {
         self.streams.values_mut()
     }
 }

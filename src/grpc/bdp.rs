@@ -6,9 +6,9 @@
 //! sample reaches 2/3 of the current estimate *and* the bandwidth is the
 //! highest seen, the estimate becomes 2× the sample (capped at
 //! [`BDP_LIMIT`]), and the caller grows its receive windows to it
-//! ([`Connection::update_settings`](super::Connection::update_settings) with
+//! ([`Connection::update_settings`](crate::proto::Connection::update_settings) with
 //! `initial_window_size`, and
-//! [`Connection::set_connection_window_size`](super::Connection::set_connection_window_size)).
+//! [`Connection::set_connection_window_size`](crate::proto::Connection::set_connection_window_size)).
 //!
 //! The estimator holds no clock and sends nothing: the caller reports DATA
 //! with [`add`](BdpEstimator::add), sends the PING when told to, and reports
@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use h2proto::proto::bdp::BdpEstimator;
+//! use h2proto::grpc::bdp::BdpEstimator;
 //!
 //! let mut bdp = BdpEstimator::new(65_535);
 //! assert!(bdp.add(16_384)); // first DATA of a sample: send a PING now

@@ -13,7 +13,7 @@
 
 /// What a header block opens or closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockKind {
+pub(crate) enum BlockKind {
     /// The first block of a request (a server receives it, a client sends it).
     Request,
     /// A response block, informational (1xx) or final.
@@ -88,7 +88,7 @@ pub enum Malformed {
 
 /// Where the pseudo-header fields of a block are, as indexes into the caller's field list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PseudoFields {
+pub(crate) struct PseudoFields {
     /// `:method`
     pub method: Option<usize>,
     /// `:scheme`
@@ -104,7 +104,7 @@ pub struct PseudoFields {
 /// The result of a valid block: where its pseudo fields are and the parsed
 /// bits the connection needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckedBlock {
+pub(crate) struct CheckedBlock {
     /// Positions of the pseudo-header fields.
     pub pseudo: PseudoFields,
     /// Index of the first regular field (all before it are pseudo fields).
@@ -121,7 +121,7 @@ pub struct CheckedBlock {
 
 /// Validates one header block, field by field.
 #[derive(Debug, Clone)]
-pub struct BlockChecker {
+pub(crate) struct BlockChecker {
     kind: BlockKind,
     index: usize,
     seen_regular: bool,
@@ -148,7 +148,7 @@ static NAME_BYTE: [bool; 256] = name_byte_table();
 
 impl BlockChecker {
     /// A checker for a block of the given kind.
-    pub fn new(kind: BlockKind) -> Self {
+    pub(crate) fn new(kind: BlockKind) -> Self {
         BlockChecker {
             kind,
             index: 0,
@@ -163,7 +163,7 @@ impl BlockChecker {
     }
 
     /// Checks the next field of the block.
-    pub fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+    pub(crate) fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
         let index = self.index;
         self.index += 1;
         check_value(value)?;
@@ -223,7 +223,7 @@ impl BlockChecker {
     }
 
     /// Ends the block: checks the required pseudo-header fields.
-    pub fn finish(self) -> Result<CheckedBlock, Malformed> {
+    pub(crate) fn finish(self) -> Result<CheckedBlock, Malformed> {
         let p = &self.pseudo;
         match self.kind {
             BlockKind::Request if self.is_connect => {
@@ -317,7 +317,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Malformed> {
 /// [`BlockChecker`] rule, and for a request that each `host` field names the
 /// same authority as `:authority` (§8.3.1; a `host` without `:authority` is
 /// fine).
-pub fn check_block<'a>(
+pub(crate) fn check_block<'a>(
     kind: BlockKind,
     fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Result<CheckedBlock, Malformed> {
@@ -347,7 +347,7 @@ pub fn check_block<'a>(
 
 /// Tracks the body of a message against its content-length (§8.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BodyLength {
+pub(crate) struct BodyLength {
     expected: Option<u64>,
     received: u64,
 }
@@ -356,7 +356,7 @@ impl BodyLength {
     /// Expects `expected` bytes of DATA, or any amount when `None` (no
     /// content-length, or a response to HEAD / a 204 / a 304, whose
     /// content-length describes a body that is not sent).
-    pub fn new(expected: Option<u64>) -> Self {
+    pub(crate) fn new(expected: Option<u64>) -> Self {
         BodyLength {
             expected,
             received: 0,
@@ -364,7 +364,7 @@ impl BodyLength {
     }
 
     /// Counts a DATA payload (without padding); fails as soon as it overshoots.
-    pub fn data(&mut self, n: usize) -> Result<(), Malformed> {
+    pub(crate) fn data(&mut self, n: usize) -> Result<(), Malformed> {
         self.received = self.received.saturating_add(n as u64);
         match self.expected {
             Some(expected) if self.received > expected => Err(Malformed::ContentLengthMismatch),
@@ -373,7 +373,7 @@ impl BodyLength {
     }
 
     /// The message ended: fails if less than content-length arrived.
-    pub fn end(&self) -> Result<(), Malformed> {
+    pub(crate) fn end(&self) -> Result<(), Malformed> {
         match self.expected {
             Some(expected) if self.received != expected => Err(Malformed::ContentLengthMismatch),
             _ => Ok(()),
