@@ -72,6 +72,7 @@ pub mod frame;
 pub mod grpc;
 pub mod hpack;
 pub mod io;
+pub mod message;
 pub mod proto;
 pub mod sched;
 #[cfg(feature = "testing")]

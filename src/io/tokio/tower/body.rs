@@ -1,16 +1,15 @@
 //! Bodies and heads between `http`/`http-body` and the adapter: the
 //! `http_body::Body` face of [`RecvBody`], an `http_body::Body` sent as a
-//! [`Body`], and header conversions.
+//! [`Body`] (heads and trailers convert in [`crate::message`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::Frame;
 
-use crate::hpack::HeaderField;
 use crate::io::Error;
+use crate::message::{header_map, trailer_fields};
 use crate::io::tokio::body::{Kind, Piece, PieceSource};
 use crate::io::tokio::{Body, RecvBody};
 
@@ -44,65 +43,13 @@ impl http_body::Body for RecvBody {
         // The data has ended: the trailers, once (then `None`).
         match this.poll_trailers(cx) {
             Poll::Ready(Ok(Some(fields))) if !fields.is_empty() => {
-                Poll::Ready(Some(Ok(Frame::trailers(to_header_map(fields)))))
+                Poll::Ready(Some(Ok(Frame::trailers(header_map(fields)))))
             }
             Poll::Ready(Ok(_)) => Poll::Ready(None),
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
             Poll::Pending => Poll::Pending,
         }
     }
-}
-
-/// Header fields (names lowercase, as HTTP/2 has them) into a `HeaderMap`;
-/// a field `http` rejects is skipped (the core already validated them).
-pub(crate) fn to_header_map(fields: Vec<HeaderField>) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for f in fields {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&f.name),
-            HeaderValue::from_maybe_shared(f.value),
-        ) else {
-            continue;
-        };
-        map.append(name, value);
-    }
-    map
-}
-
-/// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): dropped
-/// when converting a head from `http`, as hyper does.
-fn connection_specific(name: &HeaderName) -> bool {
-    use http::header::{CONNECTION, TRANSFER_ENCODING, UPGRADE};
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
-}
-
-/// Appends a `HeaderMap`'s fields (less connection-specific ones, and `te`
-/// other than `trailers`) to `out`.
-pub(crate) fn push_fields(map: &HeaderMap, out: &mut Vec<HeaderField>) {
-    out.reserve(map.len());
-    for (name, value) in map {
-        if connection_specific(name) || (name == http::header::TE && value != "trailers") {
-            continue;
-        }
-        out.push(
-            HeaderField::new(
-                Bytes::copy_from_slice(name.as_str().as_bytes()),
-                Bytes::copy_from_slice(value.as_bytes()),
-            )
-            .with_sensitive(value.is_sensitive()),
-        );
-    }
-}
-
-/// A `HeaderMap` as trailer fields.
-fn trailer_fields(map: &HeaderMap) -> Vec<HeaderField> {
-    let mut out = Vec::with_capacity(map.len());
-    push_fields(map, &mut out);
-    out
 }
 
 /// An `http_body::Body` as a [`Body`] to send. A body that is already at

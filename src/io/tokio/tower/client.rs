@@ -8,9 +8,9 @@ use std::task::{Context, Poll, Waker};
 use tower_service::Service;
 
 use super::BoxError;
-use super::body::{push_fields, send_body, to_header_map};
+use super::body::send_body;
 use crate::io::Error;
-use crate::io::tokio::{Client, RecvBody, RequestHead};
+use crate::io::tokio::{Client, RecvBody};
 
 /// The future of a [`Client`] called as a tower service.
 pub type ResponseFuture =
@@ -20,11 +20,8 @@ pub type ResponseFuture =
 /// `http::Response` once its head arrives, the body streaming in as a
 /// [`RecvBody`] (data frames, then the trailers).
 ///
-/// The request goes out as [`Client::send_request`] sends it: `:method`,
-/// `:scheme` (the URI's, `http` by default, `https` over TLS), `:authority`
-/// (the URI's, else the `host` field, else the address connected to),
-/// `:path` (with the query; `/` if none), the header fields less the
-/// connection-specific ones HTTP/2 forbids. The body is polled frame by
+/// The request goes out as [`Client::send_request`] sends it (its head
+/// built by [`crate::message::request_fields`]). The body is polled frame by
 /// frame as the server takes it, trailers included; a body that fails
 /// resets the stream. Dropping the future or the response body before the
 /// end cancels the stream (RST_STREAM CANCEL). The client's
@@ -71,38 +68,9 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> ResponseFuture {
-        let (parts, body) = req.into_parts();
-        let uri = &parts.uri;
-        let authority = match uri.authority() {
-            Some(a) => Some(a.as_str().to_owned()),
-            None => parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned),
-        };
-        let mut headers = Vec::with_capacity(parts.headers.len());
-        push_fields(&parts.headers, &mut headers);
-        let head = RequestHead {
-            method: parts.method.as_str().to_owned(),
-            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
-            scheme: uri.scheme_str().unwrap_or("http").to_owned(),
-            authority,
-            headers,
-            timeout: None,
-        };
         // No task context here: a body not ready at once is polled again,
         // with the pump's own context, once the request is out.
-        let body = send_body(body, &mut Context::from_waker(Waker::noop()));
-        let response = self.send_request(head, body);
-        Box::pin(async move {
-            let res = response.await?;
-            let mut out = http::Response::new(res.body);
-            *out.status_mut() =
-                http::StatusCode::from_u16(res.status).map_err(|_| Error::Closed)?;
-            *out.version_mut() = http::Version::HTTP_2;
-            *out.headers_mut() = to_header_map(res.headers);
-            Ok(out)
-        })
+        let req = req.map(|body| send_body(body, &mut Context::from_waker(Waker::noop())));
+        Box::pin(self.send_request(req))
     }
 }
