@@ -38,7 +38,11 @@ fn handle(req: Request<Bytes>) -> Response<Bytes> {
     const TEXT: &str = "text/plain; charset=utf-8";
     const OCTETS: &str = "application/octet-stream";
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::POST) {
-        let mut res = answer(StatusCode::METHOD_NOT_ALLOWED, TEXT, "method not allowed\n".into());
+        let mut res = answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "method not allowed\n".into(),
+        );
         res.headers_mut()
             .insert("allow", http::HeaderValue::from_static("GET, HEAD, POST"));
         return res;
@@ -50,14 +54,22 @@ fn handle(req: Request<Bytes>) -> Response<Bytes> {
     if let Some(n) = path.strip_prefix("/bytes/") {
         return match n.parse::<usize>() {
             Ok(n) if n <= 64 << 20 => answer(StatusCode::OK, OCTETS, vec![b'x'; n].into()),
-            _ => answer(StatusCode::BAD_REQUEST, TEXT, "N must be a number up to 64 MiB\n".into()),
+            _ => answer(
+                StatusCode::BAD_REQUEST,
+                TEXT,
+                "N must be a number up to 64 MiB\n".into(),
+            ),
         };
     }
     if req.method() == Method::GET && path == "/" && req.uri().query().is_none() {
         // What load tests ask for: the bytes the general case below would
         // produce, without formatting them for every request.
         const HELLO: &str = "hello from h2proto: GET /\n";
-        return answer(StatusCode::OK, TEXT, Bytes::from_static(HELLO.as_bytes()));
+        let mut res = Response::new(Bytes::from_static(HELLO.as_bytes()));
+        let headers = res.headers_mut();
+        headers.insert("content-type", http::HeaderValue::from_static(TEXT));
+        headers.insert("content-length", http::HeaderValue::from_static("26"));
+        return res;
     }
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let body = format!("hello from h2proto: {} {target}\n", req.method());
@@ -139,7 +151,12 @@ fn serve_blocking(addr: &str, tls: Tls) -> std::io::Result<()> {
 /// `GET /bytes/N` on tokio: the size to stream (the blocking adapter builds
 /// the whole body instead).
 fn streamed_size(req: &Request<RecvBody>) -> Option<usize> {
-    let n = req.uri().path().strip_prefix("/bytes/")?.parse::<usize>().ok()?;
+    let n = req
+        .uri()
+        .path()
+        .strip_prefix("/bytes/")?
+        .parse::<usize>()
+        .ok()?;
     (req.method() == Method::GET && n <= 64 << 20).then_some(n)
 }
 
@@ -162,7 +179,10 @@ fn stream_bytes(n: usize) -> Response<Body> {
     });
     let mut res = Response::new(body);
     let headers = res.headers_mut();
-    headers.insert("content-type", http::HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert("content-length", n.into());
     res
 }
@@ -175,7 +195,10 @@ fn stream_echo(req: Request<RecvBody>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let mut res = Response::new(Body::from(body));
     let headers = res.headers_mut();
-    headers.insert("content-type", http::HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
     if let Some(len) = parts.headers.get("content-length") {
         headers.insert("content-length", len.clone());
     }

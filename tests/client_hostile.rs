@@ -329,8 +329,12 @@ async fn tokio_per_request_timeout_overrides_the_default() {
         .await
         .unwrap();
     let started = tokio::time::Instant::now();
-    let head = http::Request::get("/").extension(h2proto::io::tokio::Timeout(Duration::from_secs(2)));
-    let mut res = client.send_request(head.body(Body::empty()).unwrap()).await.unwrap();
+    let head =
+        http::Request::get("/").extension(h2proto::io::tokio::Timeout(Duration::from_secs(2)));
+    let mut res = client
+        .send_request(head.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let result = res.body_mut().collect(1 << 20).await;
     assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
     let elapsed = started.elapsed();

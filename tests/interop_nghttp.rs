@@ -186,7 +186,10 @@ fn our_client_against_nghttpd() {
             thread::spawn(move || {
                 for _ in 0..5 {
                     let res = client.get("/small.txt").expect("GET /small.txt");
-                    assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"small\n"[..]));
+                    assert_eq!(
+                        (res.status().as_u16(), &res.body()[..]),
+                        (200, &b"small\n"[..])
+                    );
                 }
             })
         })

@@ -301,7 +301,9 @@ fn our_clients_against_nghttpd_over_tls() {
         ClientConfig::default(),
     )
     .expect("blocking client over TLS");
-    let res = client.send(request("GET", "/index.html", Bytes::new())).unwrap();
+    let res = client
+        .send(request("GET", "/index.html", Bytes::new()))
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(&res.body()[..], b"hello from nghttpd\n");
     client.shutdown();

@@ -139,9 +139,7 @@ fn check_one_byte_arrives(addr: SocketAddr) {
 fn s6_9_2_blocking_server_sends_the_byte_a_window_update_allows_at_initial_window_zero() {
     let handle = h2proto::io::blocking::Server::bind("127.0.0.1:0")
         .unwrap()
-        .spawn(|_req| {
-            with_header(response(200, HELLO), "content-length", HELLO.len())
-        })
+        .spawn(|_req| with_header(response(200, HELLO), "content-length", HELLO.len()))
         .unwrap();
     check_one_byte_arrives(handle.local_addr());
     handle.shutdown();
@@ -152,9 +150,7 @@ async fn s6_9_2_tokio_server_sends_the_byte_a_window_update_allows_at_initial_wi
     let handle = h2proto::io::tokio::Server::bind("127.0.0.1:0")
         .await
         .unwrap()
-        .serve(|_req| async {
-            with_header(response(200, HELLO), "content-length", HELLO.len())
-        });
+        .serve(|_req| async { with_header(response(200, HELLO), "content-length", HELLO.len()) });
     let addr = handle.local_addr();
     tokio::task::spawn_blocking(move || check_one_byte_arrives(addr))
         .await
@@ -239,21 +235,23 @@ fn s6_9_1_blocking_server_resets_a_stream_whose_window_overflows_before_the_requ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_9_1_tokio_server_resets_a_stream_whose_window_overflows_open_or_half_closed_local() {
-        let handle = h2proto::io::tokio::Server::bind("127.0.0.1:0")
+    let handle = h2proto::io::tokio::Server::bind("127.0.0.1:0")
         .await
         .unwrap()
-        .serve(|req: http::Request<h2proto::io::tokio::RecvBody>| async move {
-            if req.uri().path() == "/wait" {
-                // What `examples/h2_server` does: the whole request first.
-                let _ = h2proto::io::tokio::collect_request(req, 1 << 20).await;
-                return response(200, HELLO);
-            }
-            // Answer at once; keep reading the body so the stream is not
-            // reset with NO_ERROR once the response is out (RFC 9113 §8.1).
-            let mut body = req.into_body();
-            tokio::spawn(async move { while let Some(Ok(_)) = body.chunk().await {} });
-            response(200, HELLO)
-        });
+        .serve(
+            |req: http::Request<h2proto::io::tokio::RecvBody>| async move {
+                if req.uri().path() == "/wait" {
+                    // What `examples/h2_server` does: the whole request first.
+                    let _ = h2proto::io::tokio::collect_request(req, 1 << 20).await;
+                    return response(200, HELLO);
+                }
+                // Answer at once; keep reading the body so the stream is not
+                // reset with NO_ERROR once the response is out (RFC 9113 §8.1).
+                let mut body = req.into_body();
+                tokio::spawn(async move { while let Some(Ok(_)) = body.chunk().await {} });
+                response(200, HELLO)
+            },
+        );
     let addr = handle.local_addr();
     tokio::task::spawn_blocking(move || {
         overflow_is_reset(addr, "/wait", false);

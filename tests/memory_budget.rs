@@ -293,7 +293,7 @@ fn stop_reading_then_read(addr: SocketAddr, path: &str, held: impl Fn() -> Held)
 fn tokio_server(
     route: &'static str,
 ) -> (tokio::runtime::Runtime, h2proto::io::tokio::ServerHandle) {
-    use h2proto::io::tokio::{Server};
+    use h2proto::io::tokio::Server;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -368,7 +368,7 @@ fn blocking_whole_body_echo_holds_the_budget_and_one_message_while_the_client_do
 #[test]
 fn a_body_over_the_limit_is_413_and_the_connection_lives() {
     use h2proto::io::blocking::{Client, Server, ServerConfig};
-        let mut config = ServerConfig::default();
+    let mut config = ServerConfig::default();
     config.max_request_body = 64 * 1024;
     let server = Server::bind_with("127.0.0.1:0", config)
         .unwrap()
@@ -421,7 +421,7 @@ fn a_body_over_the_limit_is_413_and_the_connection_lives() {
 /// collection lives in the same budget as the servers').
 #[test]
 fn collected_response_bodies_count_in_the_clients_budget_until_dropped() {
-        let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
+    let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
         .unwrap()
         .spawn(|_| response(200, vec![1u8; 100_000]))
         .unwrap();
@@ -443,7 +443,10 @@ fn collected_response_bodies_count_in_the_clients_budget_until_dropped() {
         let client = h2proto::io::tokio::Client::connect(server.local_addr())
             .await
             .unwrap();
-        let res = client.send(request("GET", "/", Bytes::new())).await.unwrap();
+        let res = client
+            .send(request("GET", "/", Bytes::new()))
+            .await
+            .unwrap();
         assert_eq!(res.body().len(), 100_000);
         assert_eq!(client.memory().held, 100_000);
         drop(res);

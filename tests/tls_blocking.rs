@@ -51,9 +51,7 @@ fn echo_large_bodies_over_tls() {
     .unwrap();
     let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     for _ in 0..3 {
-        let res = client
-            .send(request("POST", "/echo", body.clone()))
-            .unwrap();
+        let res = client.send(request("POST", "/echo", body.clone())).unwrap();
         assert_eq!(res.status().as_u16(), 200);
         assert_eq!(header(&res, "x-scheme"), Some(&b"https"[..]));
         assert!(res.body()[..] == body[..], "body differs");
@@ -109,7 +107,13 @@ fn wrong_name_and_untrusted_root_say_so() {
         ClientConfig::default(),
     )
     .unwrap();
-    assert_eq!(client.send(request("GET", "/", Bytes::new())).unwrap().status(), 200);
+    assert_eq!(
+        client
+            .send(request("GET", "/", Bytes::new()))
+            .unwrap()
+            .status(),
+        200
+    );
     client.shutdown();
     server.shutdown();
 }
@@ -197,7 +201,13 @@ fn client_without_alpn_is_closed_by_the_blocking_server() {
         ClientConfig::default(),
     )
     .unwrap();
-    assert_eq!(client.send(request("GET", "/", Bytes::new())).unwrap().status(), 200);
+    assert_eq!(
+        client
+            .send(request("GET", "/", Bytes::new()))
+            .unwrap()
+            .status(),
+        200
+    );
     client.shutdown();
     server.shutdown();
 }

@@ -22,7 +22,14 @@ async fn tls_server(pki: &TestPki) -> ServerHandle {
         .unwrap()
         .with_tls(pki.server_config())
         .serve(|req| async move {
-            response(200, format!("tls {} {}", req.uri().path(), req.uri().scheme_str().unwrap_or_default()))
+            response(
+                200,
+                format!(
+                    "tls {} {}",
+                    req.uri().path(),
+                    req.uri().scheme_str().unwrap_or_default()
+                ),
+            )
         })
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2proto::frame::Reason;
 use h2proto::io::Error;
-use h2proto::io::tokio::{Body, Client, ClientConfig, RecvBody, Server, ServerConfig, ServerHandle};
+use h2proto::io::tokio::{
+    Body, Client, ClientConfig, RecvBody, Server, ServerConfig, ServerHandle,
+};
 use http::{Request, Response};
 
 mod http_support;
@@ -85,12 +87,12 @@ async fn get_and_post_round_trips() {
     let server = server().await;
     let client = Client::connect(server.local_addr()).await.unwrap();
     let res = client.get("/hi").await.unwrap();
-    assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"hello GET /hi"[..]));
+    assert_eq!(
+        (res.status().as_u16(), &res.body()[..]),
+        (200, &b"hello GET /hi"[..])
+    );
     drop(res);
-    let res = client
-        .send(request("POST", "/echo", "ping"))
-        .await
-        .unwrap();
+    let res = client.send(request("POST", "/echo", "ping")).await.unwrap();
     assert_eq!(&res.body()[..], b"ping");
     drop(res);
     let res = client.get("/bytes/100000").await.unwrap();
@@ -155,9 +157,10 @@ async fn streaming_bodies_and_trailers_both_ways() {
     drop(res);
     // Whole request with trailers.
     let res = client
-        .send(
-            with_trailers(request("POST", "/echo", "abc"), &[("x-t", "1")]),
-        )
+        .send(with_trailers(
+            request("POST", "/echo", "abc"),
+            &[("x-t", "1")],
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -265,17 +268,18 @@ async fn slow_reader_blocks_the_writer() {
 async fn unread_request_body_is_bounded_by_the_window() {
     let release = Arc::new(Notify::new());
     let r2 = release.clone();
-    let server = Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(move |mut req: Request<RecvBody>| {
-            let release = r2.clone();
-            async move {
-                release.notified().await;
-                let n = req.body_mut().collect(usize::MAX).await.map(|b| b.len());
-                response(200, format!("{n:?}"))
-            }
-        });
+    let server =
+        Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .serve(move |mut req: Request<RecvBody>| {
+                let release = r2.clone();
+                async move {
+                    release.notified().await;
+                    let n = req.body_mut().collect(usize::MAX).await.map(|b| b.len());
+                    response(200, format!("{n:?}"))
+                }
+            });
     let client = Client::connect(server.local_addr()).await.unwrap();
     let (sent_tx, mut sent) = mpsc::unbounded_channel::<usize>();
     let (mut up, body) = Body::channel();
@@ -437,15 +441,16 @@ async fn dropped_handles_free_their_streams() {
 /// A panicking handler answers 500; the connection goes on.
 #[tokio::test]
 async fn handler_panic_is_a_500() {
-    let server = Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(|req: Request<RecvBody>| async move {
-            if req.uri().path() == "/panic" {
-                panic!("handler bug");
-            }
-            response(204, Body::empty())
-        });
+    let server =
+        Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .serve(|req: Request<RecvBody>| async move {
+                if req.uri().path() == "/panic" {
+                    panic!("handler bug");
+                }
+                response(204, Body::empty())
+            });
     let client = Client::connect(server.local_addr()).await.unwrap();
     assert_eq!(client.get("/panic").await.unwrap().status(), 500);
     assert_eq!(client.get("/ok").await.unwrap().status(), 204);

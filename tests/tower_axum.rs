@@ -21,11 +21,11 @@ use bytes::Bytes;
 use h2proto::io::tokio::{Body, Client, RecvBody, Server, ServerHandle};
 
 mod http_support;
-#[allow(unused_imports)]
-use http_support::{header, request, response};
 use http::{HeaderMap, HeaderValue, Uri};
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty, Full};
+#[allow(unused_imports)]
+use http_support::{header, request, response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;

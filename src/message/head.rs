@@ -107,7 +107,8 @@ pub fn request_head(headers: Headers) -> Result<http::Request<()>, InvalidHead> 
     };
     let mut parts = uri::Parts::default();
     if let Some(a) = authority.filter(|a| !a.is_empty()) {
-        parts.authority = Some(Authority::from_maybe_shared(a).map_err(|_| InvalidHead("authority"))?);
+        parts.authority =
+            Some(Authority::from_maybe_shared(a).map_err(|_| InvalidHead("authority"))?);
         // CONNECT has no `:scheme`: its URI is the authority alone.
         parts.scheme = match scheme.as_deref() {
             None | Some(b"") => None,
@@ -269,7 +270,12 @@ mod tests {
     }
 
     fn received(fields: &[(&'static str, &'static str)]) -> Headers {
-        block(fields.iter().map(|(n, v)| HeaderField::new(*n, *v)).collect())
+        block(
+            fields
+                .iter()
+                .map(|(n, v)| HeaderField::new(*n, *v))
+                .collect(),
+        )
     }
 
     #[test]
@@ -308,7 +314,10 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        assert_eq!(&request_fields(&parts, "default", false)[2].value[..], b"h.test");
+        assert_eq!(
+            &request_fields(&parts, "default", false)[2].value[..],
+            b"h.test"
+        );
     }
 
     #[test]
@@ -361,7 +370,9 @@ mod tests {
 
     #[test]
     fn sensitive_values_stay_sensitive_both_ways() {
-        let map = header_map(vec![HeaderField::new("authorization", "s").with_sensitive(true)]);
+        let map = header_map(vec![
+            HeaderField::new("authorization", "s").with_sensitive(true),
+        ]);
         assert!(map["authorization"].is_sensitive());
         assert!(trailer_fields(&map)[0].sensitive);
     }

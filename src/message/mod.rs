@@ -77,5 +77,8 @@ impl std::ops::Deref for Trailers {
 
 /// The trailers of a whole message, if it has any (see [`Trailers`]).
 pub fn trailers(extensions: &http::Extensions) -> Option<&http::HeaderMap> {
-    extensions.get::<Trailers>().map(|t| &t.0).filter(|t| !t.is_empty())
+    extensions
+        .get::<Trailers>()
+        .map(|t| &t.0)
+        .filter(|t| !t.is_empty())
 }

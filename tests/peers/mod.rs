@@ -11,8 +11,8 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use h2proto::io::blocking::{Server, ServerHandle};
 use bytes::Bytes;
+use h2proto::io::blocking::{Server, ServerHandle};
 use http::{Request, Response};
 
 /// Every external program gets this long before the test fails.
@@ -127,10 +127,7 @@ pub fn handler(req: Request<Bytes>) -> Response<Bytes> {
     let ok = http::Response::builder().status(200);
     if path == "/echo" {
         let body = req.into_body();
-        return ok
-            .header("content-length", body.len())
-            .body(body)
-            .unwrap();
+        return ok.header("content-length", body.len()).body(body).unwrap();
     }
     if let Some(n) = path
         .strip_prefix("/bytes/")

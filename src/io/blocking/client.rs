@@ -13,8 +13,8 @@ use super::driver::{self, Msg, Outgoing};
 use super::tls::Stream;
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
-use crate::io::reset_error;
 use crate::io::Error;
+use crate::io::reset_error;
 use crate::message;
 use crate::proto::{Config, Connection, Event, MemoryBudget, ResetCause};
 

@@ -421,7 +421,8 @@ impl Client {
 
     /// `GET path`, whole.
     pub async fn get(&self, path: &str) -> Result<http::Response<Bytes>, Error> {
-        self.send(http::Request::get(path).body(Bytes::new())?).await
+        self.send(http::Request::get(path).body(Bytes::new())?)
+            .await
     }
 
     /// Waits until the connection can take one more request without

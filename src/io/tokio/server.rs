@@ -211,11 +211,14 @@ where
         Ok(head) => {
             let sends_body = message::sends_body(head.method());
             let mut fut = pin!(handler(head.map(|()| body)));
-            let res = poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                Ok(p) => p.map(Some),
-                Err(_) => Poll::Ready(None),
-            })
-            .await;
+            let res =
+                poll_fn(
+                    |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                        Ok(p) => p.map(Some),
+                        Err(_) => Poll::Ready(None),
+                    },
+                )
+                .await;
             let Some(res) = res else {
                 handle.with(|e| e.handler_panicked(id));
                 return;

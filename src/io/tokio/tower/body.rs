@@ -9,9 +9,9 @@ use bytes::{Buf, Bytes};
 use http_body::Frame;
 
 use crate::io::Error;
-use crate::message::{header_map, trailer_fields};
 use crate::io::tokio::body::{Kind, Piece, PieceSource};
 use crate::io::tokio::{Body, RecvBody};
+use crate::message::{header_map, trailer_fields};
 
 /// The body of a request a tower service receives from the server, and of a
 /// response the tower client returns: frames as they arrive, then the
