@@ -376,4 +376,35 @@ mod tests {
         assert!(map["authorization"].is_sensitive());
         assert!(trailer_fields(&map)[0].sensitive);
     }
+
+    proptest::proptest! {
+        /// Whatever the core lets through (any field values it accepts),
+        /// the conversion answers without panicking, and what it accepts
+        /// keeps the method and path it was given.
+        #[test]
+        fn any_head_the_core_accepts_converts_or_is_refused(
+            method in proptest::collection::vec(0x21u8..0x7f, 1..8),
+            authority in proptest::collection::vec(0x20u8..0x7f, 0..20),
+            path in proptest::collection::vec(0x21u8..0xff, 1..30),
+            value in proptest::collection::vec(0x01u8..0xff, 0..20),
+        ) {
+            let mut path = path;
+            path[0] = b'/';
+            let fields = vec![
+                HeaderField::new(":method", method.clone()),
+                HeaderField::new(":scheme", "https"),
+                HeaderField::new(":authority", authority),
+                HeaderField::new(":path", path.clone()),
+                HeaderField::new("x-any", value),
+            ];
+            use crate::proto::headers::{BlockKind, check_block};
+            let checked = check_block(BlockKind::Request, fields.iter().map(|f| (&f.name[..], &f.value[..])));
+            proptest::prop_assume!(checked.is_ok());
+            if let Ok(req) = request_head(block(fields)) {
+                proptest::prop_assert_eq!(req.method().as_str().as_bytes(), &method[..]);
+                let got = req.uri().path_and_query().map(|p| p.as_str().as_bytes().to_vec());
+                proptest::prop_assert_eq!(got, Some(path));
+            }
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! HTTP messages over the core, sans-IO: the counterpart of [`grpc`](crate::grpc)
 //! for plain HTTP/2.
 //!
-//! The core speaks header fields ([`HeaderField`]s, zero-copy views of the
-//! decoded block); applications speak the `http` crate's types
+//! The core speaks header fields ([`HeaderField`](crate::hpack::HeaderField)s,
+//! zero-copy views of the decoded block); applications speak the `http` crate's types
 //! ([`http::Request`], [`http::Response`], [`http::HeaderMap`], ...), the
 //! ones every h2, hyper, axum and tonic user already holds. This layer is
 //! the one place where the two meet, and where the HTTP rules both

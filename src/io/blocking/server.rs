@@ -75,7 +75,7 @@ impl Default for ServerConfig {
 /// let server = Server::bind("127.0.0.1:0")?.spawn(|_req| http::Response::new("hi".into()))?;
 /// let client = Client::connect(server.local_addr())?;
 /// let res = client.get("/")?;
-/// assert_eq!((res.status(), &res.body()[..]), (200, &b"hi"[..]));
+/// assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"hi"[..]));
 /// drop(client);
 /// server.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
