@@ -218,9 +218,6 @@ impl Client {
         }
     }
 
-    /// How many times [`send`](Self::send) retries a refused request.
-    pub const REFUSED_RETRIES: usize = message::REFUSED_RETRIES;
-
     fn send_once(&self, req: Outbound) -> Result<http::Response<Bytes>, Error> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = mpsc::channel();

@@ -416,9 +416,6 @@ impl Client {
         }
     }
 
-    /// How many times [`send`](Self::send) retries a refused request.
-    pub const REFUSED_RETRIES: usize = message::REFUSED_RETRIES;
-
     /// `GET path`, whole.
     pub async fn get(&self, path: &str) -> Result<http::Response<Bytes>, Error> {
         self.send(http::Request::get(path).body(Bytes::new())?)
