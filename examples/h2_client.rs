@@ -19,7 +19,10 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use h2proto::io::{Error, Request, Response, blocking, tokio as h2tokio};
+use bytes::Bytes;
+use h2proto::io::{Error, blocking, tokio as h2tokio};
+use h2proto::message;
+use http::{Request, Response};
 
 /// How long closing may take before the process exits anyway.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
@@ -120,11 +123,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The URL's authority, as given (not the address connected to).
+    let scheme = if args.tls.is_some() { "https" } else { "http" };
+    let uri = format!("{scheme}://{}{}", args.authority, args.path);
     let req = match &args.data {
-        Some(body) => Request::new("POST", &args.path).with_body(body.clone()),
-        None => Request::new("GET", &args.path),
-    }
-    .with_authority(&args.authority);
+        Some(body) => Request::post(uri).body(Bytes::from(body.clone())),
+        None => Request::get(uri).body(Bytes::new()),
+    };
+    let req = match req {
+        Ok(req) => req,
+        Err(e) => {
+            eprintln!("h2_client: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = if args.tokio {
         run_tokio(&args, req)
     } else {
@@ -142,22 +154,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn print(res: &Response) {
-    println!("status: {}", res.status);
-    for h in res.headers.iter().chain(&res.trailers) {
-        println!(
-            "{}: {}",
-            String::from_utf8_lossy(&h.name),
-            String::from_utf8_lossy(&h.value)
-        );
+fn print(res: &Response<Bytes>) {
+    println!("status: {}", res.status().as_u16());
+    let trailers = message::trailers(res.extensions());
+    for (name, value) in res.headers().iter().chain(trailers.into_iter().flatten()) {
+        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
     println!();
-    let _ = std::io::stdout().write_all(&res.body);
+    let _ = std::io::stdout().write_all(res.body());
 }
 
 /// The tokio client on a current_thread runtime. The connection is closed
 /// (within [`SHUTDOWN_DEADLINE`]) before returning, error or not.
-fn run_tokio(args: &Args, req: Request) -> Result<Response, String> {
+fn run_tokio(args: &Args, req: Request<Bytes>) -> Result<Response<Bytes>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -185,7 +194,7 @@ fn run_tokio(args: &Args, req: Request) -> Result<Response, String> {
 
 /// The blocking client. The connection is closed (within
 /// [`SHUTDOWN_DEADLINE`]) before returning, error or not.
-fn run_blocking(args: &Args, req: Request) -> Result<Response, String> {
+fn run_blocking(args: &Args, req: Request<Bytes>) -> Result<Response<Bytes>, String> {
     let mut config = blocking::ClientConfig::default();
     if let Some(t) = args.timeout {
         config.request_timeout = t;

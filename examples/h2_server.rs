@@ -19,44 +19,61 @@
 //! - `/bytes/N`: N bytes;
 //! - anything else: 200 with a short text body.
 
-use h2proto::io::{Request, Response};
+use bytes::Bytes;
+use h2proto::io::tokio::{Body, RecvBody};
+use http::{Method, Request, Response, StatusCode};
 
-fn handle(req: Request) -> Response {
-    if !matches!(req.method.as_str(), "GET" | "HEAD" | "POST") {
-        return Response::new(405)
-            .with_header("allow", "GET, HEAD, POST")
-            .with_body("method not allowed\n");
+/// A response with a status, a content type and a whole body.
+fn answer(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Bytes> {
+    let len = body.len();
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    let headers = res.headers_mut();
+    headers.insert("content-type", http::HeaderValue::from_static(content_type));
+    headers.insert("content-length", len.into());
+    res
+}
+
+fn handle(req: Request<Bytes>) -> Response<Bytes> {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    const OCTETS: &str = "application/octet-stream";
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::POST) {
+        let mut res = answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "method not allowed\n".into(),
+        );
+        res.headers_mut()
+            .insert("allow", http::HeaderValue::from_static("GET, HEAD, POST"));
+        return res;
     }
-    let path = req.path.split('?').next().unwrap_or_default();
+    let path = req.uri().path();
     if path == "/echo" {
-        return Response::new(200)
-            .with_header("content-type", "application/octet-stream")
-            .with_header("content-length", req.body.len().to_string())
-            .with_body(req.body);
+        return answer(StatusCode::OK, OCTETS, req.into_body());
     }
     if let Some(n) = path.strip_prefix("/bytes/") {
         return match n.parse::<usize>() {
-            Ok(n) if n <= 64 << 20 => Response::new(200)
-                .with_header("content-type", "application/octet-stream")
-                .with_header("content-length", n.to_string())
-                .with_body(vec![b'x'; n]),
-            _ => Response::new(400).with_body("N must be a number up to 64 MiB\n"),
+            Ok(n) if n <= 64 << 20 => answer(StatusCode::OK, OCTETS, vec![b'x'; n].into()),
+            _ => answer(
+                StatusCode::BAD_REQUEST,
+                TEXT,
+                "N must be a number up to 64 MiB\n".into(),
+            ),
         };
     }
-    if req.method == "GET" && req.path == "/" {
+    if req.method() == Method::GET && path == "/" && req.uri().query().is_none() {
         // What load tests ask for: the bytes the general case below would
         // produce, without formatting them for every request.
         const HELLO: &str = "hello from h2proto: GET /\n";
-        return Response::new(200)
-            .with_header("content-type", "text/plain; charset=utf-8")
-            .with_header("content-length", "26")
-            .with_body(HELLO);
+        let mut res = Response::new(Bytes::from_static(HELLO.as_bytes()));
+        let headers = res.headers_mut();
+        headers.insert("content-type", http::HeaderValue::from_static(TEXT));
+        headers.insert("content-length", http::HeaderValue::from_static("26"));
+        return res;
     }
-    let body = format!("hello from h2proto: {} {}\n", req.method, req.path);
-    Response::new(200)
-        .with_header("content-type", "text/plain; charset=utf-8")
-        .with_header("content-length", body.len().to_string())
-        .with_body(body)
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let body = format!("hello from h2proto: {} {target}\n", req.method());
+    answer(StatusCode::OK, TEXT, body.into())
 }
 
 #[path = "support/per_core.rs"]
@@ -133,68 +150,79 @@ fn serve_blocking(addr: &str, tls: Tls) -> std::io::Result<()> {
 
 /// `GET /bytes/N` on tokio: the size to stream (the blocking adapter builds
 /// the whole body instead).
-fn streamed_size(req: &h2proto::io::tokio::Request) -> Option<usize> {
-    let n = req.path.strip_prefix("/bytes/")?.parse::<usize>().ok()?;
-    (req.method == "GET" && n <= 64 << 20).then_some(n)
+fn streamed_size(req: &Request<RecvBody>) -> Option<usize> {
+    let n = req
+        .uri()
+        .path()
+        .strip_prefix("/bytes/")?
+        .parse::<usize>()
+        .ok()?;
+    (req.method() == Method::GET && n <= 64 << 20).then_some(n)
 }
 
 /// N bytes sent in 64 KiB pieces of one static buffer as the peer reads
 /// them: a client that stops reading holds the sender at its window, so the
 /// server's memory does not grow with N.
-fn stream_bytes(n: usize) -> h2proto::io::tokio::Response {
+fn stream_bytes(n: usize) -> Response<Body> {
     static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
-    let (mut tx, body) = h2proto::io::tokio::Body::channel();
+    let (mut tx, body) = Body::channel();
     tokio::spawn(async move {
         let mut left = n;
         while left > 0 {
             let piece = left.min(CHUNK.len());
-            if tx
-                .send(bytes::Bytes::from_static(&CHUNK[..piece]))
-                .await
-                .is_err()
-            {
+            if tx.send(Bytes::from_static(&CHUNK[..piece])).await.is_err() {
                 return; // reset or connection gone
             }
             left -= piece;
         }
         let _ = tx.finish().await;
     });
-    h2proto::io::tokio::Response::new(200)
-        .with_header("content-type", "application/octet-stream")
-        .with_header("content-length", n.to_string())
-        .with_body(body)
+    let mut res = Response::new(body);
+    let headers = res.headers_mut();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert("content-length", n.into());
+    res
 }
 
 /// `/echo` on tokio: the request body goes back as it arrives. Each chunk
 /// returns its flow-control credit only once it has been written back, so
 /// a client that stops reading stops its own upload, and the server holds
 /// no more than the windows allow, whatever the body's size.
-fn stream_echo(req: h2proto::io::tokio::Request) -> h2proto::io::tokio::Response {
-    let mut res = h2proto::io::tokio::Response::new(200)
-        .with_header("content-type", "application/octet-stream");
-    if let Some(len) = req.header("content-length") {
-        res = res.with_header("content-length", bytes::Bytes::copy_from_slice(len));
+fn stream_echo(req: Request<RecvBody>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let mut res = Response::new(Body::from(body));
+    let headers = res.headers_mut();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Some(len) = parts.headers.get("content-length") {
+        headers.insert("content-length", len.clone());
     }
-    if req.method == "HEAD" {
-        return res;
-    }
-    res.with_body(req.body)
+    res
 }
 
 /// Every request on tokio: the same routes, `/echo` and `/bytes/N` streamed.
-async fn handle_tokio(req: h2proto::io::tokio::Request) -> h2proto::io::tokio::Response {
+async fn handle_tokio(req: Request<RecvBody>) -> Response<Body> {
     if let Some(n) = streamed_size(&req) {
         return stream_bytes(n);
     }
-    if req.path.split('?').next() == Some("/echo") && req.method != "GET" {
+    if req.uri().path() == "/echo" && req.method() != Method::GET {
         return stream_echo(req);
     }
     // The other routes collect the request body first.
-    match req.into_whole(64 << 20).await {
-        Ok(req) => handle(req).into(),
-        Err(h2proto::io::Error::BodyTooLarge) => h2proto::io::tokio::Response::new(413),
-        Err(_) => h2proto::io::tokio::Response::new(400),
-    }
+    let (parts, mut body) = req.into_parts();
+    let status = match body.collect(64 << 20).await {
+        Ok(data) => return handle(Request::from_parts(parts, data)).map(Body::from),
+        Err(h2proto::io::Error::BodyTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+        Err(_) => StatusCode::BAD_REQUEST,
+    };
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = status;
+    res
 }
 
 fn serve_tokio(addr: &str, tls: Tls) -> std::io::Result<()> {

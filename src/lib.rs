@@ -18,6 +18,8 @@
 //!          tokio adapters, HTTP and gRPC servers and clients, a pool   (features)
 //! channel  the gRPC channel: resolver, subchannels, backoff, load balancing
 //! grpc     gRPC calls over one HTTP/2 connection: framing, status, deadlines
+//! message  HTTP messages (the `http` crate's types) to and from header fields,
+//!          and the HTTP rules both adapters share (HEAD, 413, 500, retries)
 //! proto    one HTTP/2 connection, either role: streams, flow control, limits
 //!          (its send scheduler is crate-private)
 //! hpack    header compression            frame    the frame codec
@@ -117,6 +119,7 @@ pub mod hpack;
 #[doc(hidden)]
 pub mod internal;
 pub mod io;
+pub mod message;
 #[warn(unreachable_pub)]
 pub mod proto;
 #[warn(unreachable_pub)]

@@ -16,9 +16,14 @@ use std::time::Duration;
 use bytes::BytesMut;
 use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings, StreamId};
 use h2proto::hpack::{DecoderError, Encoder, HeaderField};
-use h2proto::io::tokio::{Body, Client, ClientConfig, RequestHead, Response, Server, ServerConfig};
-use h2proto::io::{Error, Request, blocking};
+use h2proto::io::tokio::{Body, Client, ClientConfig, Server, ServerConfig};
+use h2proto::io::{Error, blocking};
 use h2proto::proto::ResetCause;
+
+use bytes::Bytes;
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 /// How the raw server answers each request.
 #[derive(Debug, Clone, Copy)]
@@ -126,12 +131,12 @@ fn respond(answer: Answer, nth: usize, id: StreamId, hpack: &mut Encoder, out: &
     }
 }
 
-fn upload() -> Request {
-    Request::new("POST", "/upload").with_body(vec![b'u'; 10_000])
+fn upload() -> http::Request<Bytes> {
+    request("POST", "/upload", vec![b'u'; 10_000])
 }
 
 /// The client's own REFUSED_STREAM, with the header list's size and limit.
-fn assert_refused_locally(result: Result<h2proto::io::Response, Error>) {
+fn assert_refused_locally(result: Result<http::Response<Bytes>, Error>) {
     match result {
         Err(Error::LocalReset {
             reason: Reason::REFUSED_STREAM,
@@ -144,7 +149,7 @@ fn assert_refused_locally(result: Result<h2proto::io::Response, Error>) {
     }
 }
 
-fn assert_malformed_locally(result: Result<h2proto::io::Response, Error>) {
+fn assert_malformed_locally(result: Result<http::Response<Bytes>, Error>) {
     assert!(
         matches!(
             result,
@@ -194,7 +199,7 @@ fn blocking_peer_refused_stream_is_retried() {
     let server = hostile(Answer::RefuseFirst(2));
     let client = blocking::Client::connect(server.addr).unwrap();
     let res = client.send(upload()).unwrap();
-    assert_eq!((res.status, &res.body[..]), (200, &b"ok"[..]));
+    assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"ok"[..]));
     assert_eq!(server.requests.load(SeqCst), 3);
 }
 
@@ -219,7 +224,7 @@ async fn tokio_peer_refused_stream_is_retried() {
     let server = hostile(Answer::RefuseFirst(2));
     let client = Client::connect(server.addr).await.unwrap();
     let res = client.send(upload()).await.unwrap();
-    assert_eq!((res.status, &res.body[..]), (200, &b"ok"[..]));
+    assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"ok"[..]));
     assert_eq!(server.requests.load(SeqCst), 3);
 }
 
@@ -239,7 +244,7 @@ async fn trickle_server() -> h2proto::io::tokio::ServerHandle {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             });
-            Response::new(200).with_body(body)
+            response(200, body)
         })
 }
 
@@ -282,13 +287,13 @@ async fn tokio_trickling_body_times_out_on_virtual_time_and_the_stream_is_reset(
     .unwrap();
     let started = tokio::time::Instant::now();
     let mut res = client
-        .send_request(RequestHead::new("GET", "/"), Body::empty())
+        .send_request(request("GET", "/", Body::empty()))
         .await
         .unwrap();
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status().as_u16(), 200);
     let mut received = 0;
     let error = loop {
-        match res.body.chunk().await {
+        match res.body_mut().chunk().await {
             Some(Ok(chunk)) => received += chunk.len(),
             Some(Err(e)) => break e,
             None => panic!("the body never ends"),
@@ -324,9 +329,13 @@ async fn tokio_per_request_timeout_overrides_the_default() {
         .await
         .unwrap();
     let started = tokio::time::Instant::now();
-    let head = RequestHead::new("GET", "/").with_timeout(Duration::from_secs(2));
-    let mut res = client.send_request(head, Body::empty()).await.unwrap();
-    let result = res.body.collect(1 << 20).await;
+    let head =
+        http::Request::get("/").extension(h2proto::io::tokio::Timeout(Duration::from_secs(2)));
+    let mut res = client
+        .send_request(head.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let result = res.body_mut().collect(1 << 20).await;
     assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
     let elapsed = started.elapsed();
     assert!(
@@ -351,7 +360,7 @@ async fn tokio_collected_body_stops_at_the_4_mib_default() {
                 let chunk = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
                 while tx.send(chunk.clone()).await.is_ok() {}
             });
-            Response::new(200).with_body(body)
+            response(200, body)
         });
     let client = Client::connect(server.local_addr()).await.unwrap();
     let result = client.get("/endless").await;
@@ -365,7 +374,7 @@ fn blocking_collected_body_stops_at_the_4_mib_default() {
     assert_eq!(blocking::ClientConfig::default().max_response_body, 4 << 20);
     let server = blocking::Server::bind("127.0.0.1:0")
         .unwrap()
-        .spawn(|_req| h2proto::io::Response::new(200).with_body(vec![b'x'; 5 << 20]))
+        .spawn(|_req| response(200, vec![b'x'; 5 << 20]))
         .unwrap();
     let client = blocking::Client::connect(server.local_addr()).unwrap();
     let result = client.get("/big");

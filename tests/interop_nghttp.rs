@@ -10,6 +10,10 @@ use std::thread;
 use h2proto::io::blocking::Client;
 use peers::{Background, available, free_port, run, start_server, temp_file, wait_listening};
 
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
+
 fn nghttp() -> bool {
     available("nghttp", &["nghttp", "--version"])
 }
@@ -170,11 +174,11 @@ fn our_client_against_nghttpd() {
 
     let client = Arc::new(Client::connect(("127.0.0.1", port)).expect("connect"));
     let res = client.get("/big.bin").expect("GET /big.bin");
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status().as_u16(), 200);
     assert!(
-        res.body == data,
+        *res.body() == data,
         "download differs: {} bytes",
-        res.body.len()
+        res.body().len()
     );
     let threads: Vec<_> = (0..10)
         .map(|_| {
@@ -182,7 +186,10 @@ fn our_client_against_nghttpd() {
             thread::spawn(move || {
                 for _ in 0..5 {
                     let res = client.get("/small.txt").expect("GET /small.txt");
-                    assert_eq!((res.status, &res.body[..]), (200, &b"small\n"[..]));
+                    assert_eq!(
+                        (res.status().as_u16(), &res.body()[..]),
+                        (200, &b"small\n"[..])
+                    );
                 }
             })
         })
@@ -191,14 +198,14 @@ fn our_client_against_nghttpd() {
         t.join().expect("request thread");
     }
     let res = client.get("/big.bin").expect("GET /big.bin");
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status().as_u16(), 200);
     assert!(
-        res.body == data,
+        *res.body() == data,
         "download differs: {} bytes",
-        res.body.len()
+        res.body().len()
     );
     let missing = client.get("/nope").expect("GET /nope");
-    assert_eq!(missing.status, 404);
+    assert_eq!(missing.status(), 404);
     drop(client);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,9 +11,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use h2proto::io::Request;
 use h2proto::io::blocking::Client;
 use peers::{Background, available, run, start_server, temp_file};
+
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 fn python_h2() -> bool {
     available("python h2", &["python3", "-c", "import h2"])
@@ -74,30 +77,30 @@ fn our_client_against_python_server() {
 
     let client = Arc::new(Client::connect(("127.0.0.1", port)).expect("connect"));
     let res = client.get("/").expect("GET /");
-    assert_eq!(res.status, 200);
-    assert_eq!(&res.body[..], b"hello from python h2\n");
-    assert_eq!(res.header("server"), Some(&b"python-h2"[..]));
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(&res.body()[..], b"hello from python h2\n");
+    assert_eq!(header(&res, "server"), Some(&b"python-h2"[..]));
 
     let (file, data) = temp_file(1 << 20);
     let _ = std::fs::remove_file(file);
     let res = client
-        .send(Request::new("POST", "/echo").with_body(data.clone()))
+        .send(request("POST", "/echo", data.clone()))
         .expect("POST /echo");
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status().as_u16(), 200);
     assert!(
-        res.body == data,
+        *res.body() == data,
         "echo differs: {} bytes back",
-        res.body.len()
+        res.body().len()
     );
-    assert_eq!(res.trailer("x-echo-len"), Some(&b"1048576"[..]));
+    assert_eq!(trailer(&res, "x-echo-len"), Some(&b"1048576"[..]));
 
     let threads: Vec<_> = (0..20)
         .map(|_| {
             let client = client.clone();
             thread::spawn(move || {
                 let res = client.get("/bytes/100000").expect("GET /bytes/100000");
-                assert_eq!(res.status, 200);
-                assert_eq!(res.body.len(), 100_000);
+                assert_eq!(res.status().as_u16(), 200);
+                assert_eq!(res.body().len(), 100_000);
             })
         })
         .collect();

@@ -13,10 +13,15 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use h2proto::io::Request;
 use h2proto::io::blocking::{Client, ClientConfig, Server, ServerHandle};
 use peers::{Background, available, free_port, handler, run, temp_file, wait_listening};
 use tls_support::TestPki;
+
+use bytes::Bytes;
+use h2proto::io::tokio::Body;
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 fn blocking_server(pki: &TestPki) -> ServerHandle {
     Server::bind("127.0.0.1:0")
@@ -46,9 +51,9 @@ impl TokioServer {
                 .unwrap()
                 .with_tls(config)
                 .serve(|req| async move {
-                    match req.into_whole(16 << 20).await {
-                        Ok(req) => handler(req).into(),
-                        Err(_) => h2proto::io::tokio::Response::new(400),
+                    match h2proto::io::tokio::collect_request(req, 16 << 20).await {
+                        Ok(req) => handler(req).map(Body::from),
+                        Err(_) => response(400, Body::empty()),
                     }
                 })
         });
@@ -296,9 +301,11 @@ fn our_clients_against_nghttpd_over_tls() {
         ClientConfig::default(),
     )
     .expect("blocking client over TLS");
-    let res = client.send(Request::new("GET", "/index.html")).unwrap();
-    assert_eq!(res.status, 200);
-    assert_eq!(&res.body[..], b"hello from nghttpd\n");
+    let res = client
+        .send(request("GET", "/index.html", Bytes::new()))
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(&res.body()[..], b"hello from nghttpd\n");
     client.shutdown();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -315,8 +322,8 @@ fn our_clients_against_nghttpd_over_tls() {
         .await
         .expect("tokio client over TLS");
         let res = client.get("/index.html").await.unwrap();
-        assert_eq!(res.status, 200);
-        assert_eq!(&res.body[..], b"hello from nghttpd\n");
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(&res.body()[..], b"hello from nghttpd\n");
         client.shutdown().await;
     });
 }

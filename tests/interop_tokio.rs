@@ -7,8 +7,13 @@ mod peers;
 use std::process::Command;
 use std::time::Duration;
 
-use h2proto::io::tokio::{Response, Server, ServerHandle};
+use h2proto::io::tokio::{Server, ServerHandle};
 use peers::{available, run, temp_file};
+
+use h2proto::io::tokio::Body;
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 /// Our tokio server with the demo routes, on its own runtime.
 struct Running {
@@ -28,9 +33,9 @@ impl Running {
                 .await
                 .expect("bind")
                 .serve(|req| async move {
-                    match req.into_whole(16 << 20).await {
-                        Ok(req) => Response::from(peers::handler(req)),
-                        Err(_) => Response::new(400),
+                    match h2proto::io::tokio::collect_request(req, 16 << 20).await {
+                        Ok(req) => peers::handler(req).map(Body::from),
+                        Err(_) => response(400, Body::empty()),
                     }
                 })
         });

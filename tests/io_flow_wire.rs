@@ -12,6 +12,10 @@ use bytes::{Bytes, BytesMut};
 use h2proto::frame::{self, Frame, Priority, PrioritySpec, Settings, StreamId, WindowUpdate};
 use h2proto::hpack::{Encoder, HeaderField};
 
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
+
 /// How many fresh connections each case runs.
 const ITERATIONS: usize = 200;
 
@@ -135,11 +139,7 @@ fn check_one_byte_arrives(addr: SocketAddr) {
 fn s6_9_2_blocking_server_sends_the_byte_a_window_update_allows_at_initial_window_zero() {
     let handle = h2proto::io::blocking::Server::bind("127.0.0.1:0")
         .unwrap()
-        .spawn(|_req| {
-            h2proto::io::Response::new(200)
-                .with_header("content-length", HELLO.len().to_string())
-                .with_body(HELLO)
-        })
+        .spawn(|_req| with_header(response(200, HELLO), "content-length", HELLO.len()))
         .unwrap();
     check_one_byte_arrives(handle.local_addr());
     handle.shutdown();
@@ -150,11 +150,7 @@ async fn s6_9_2_tokio_server_sends_the_byte_a_window_update_allows_at_initial_wi
     let handle = h2proto::io::tokio::Server::bind("127.0.0.1:0")
         .await
         .unwrap()
-        .serve(|_req| async {
-            h2proto::io::tokio::Response::new(200)
-                .with_header("content-length", HELLO.len().to_string())
-                .with_body(HELLO)
-        });
+        .serve(|_req| async { with_header(response(200, HELLO), "content-length", HELLO.len()) });
     let addr = handle.local_addr();
     tokio::task::spawn_blocking(move || check_one_byte_arrives(addr))
         .await
@@ -230,7 +226,7 @@ fn overflow_is_reset(addr: SocketAddr, path: &'static str, after_response: bool)
 fn s6_9_1_blocking_server_resets_a_stream_whose_window_overflows_before_the_request_ends() {
     let handle = h2proto::io::blocking::Server::bind("127.0.0.1:0")
         .unwrap()
-        .spawn(|_req| h2proto::io::Response::new(200).with_body(HELLO))
+        .spawn(|_req| response(200, HELLO))
         .unwrap();
     // The blocking server calls its handler once the request ended.
     overflow_is_reset(handle.local_addr(), "/", false);
@@ -239,22 +235,23 @@ fn s6_9_1_blocking_server_resets_a_stream_whose_window_overflows_before_the_requ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s6_9_1_tokio_server_resets_a_stream_whose_window_overflows_open_or_half_closed_local() {
-    use h2proto::io::tokio::{Request, Response};
     let handle = h2proto::io::tokio::Server::bind("127.0.0.1:0")
         .await
         .unwrap()
-        .serve(|req: Request| async move {
-            if req.path == "/wait" {
-                // What `examples/h2_server` does: the whole request first.
-                let _ = req.into_whole(1 << 20).await;
-                return Response::new(200).with_body(HELLO);
-            }
-            // Answer at once; keep reading the body so the stream is not
-            // reset with NO_ERROR once the response is out (RFC 9113 §8.1).
-            let mut body = req.body;
-            tokio::spawn(async move { while let Some(Ok(_)) = body.chunk().await {} });
-            Response::new(200).with_body(HELLO)
-        });
+        .serve(
+            |req: http::Request<h2proto::io::tokio::RecvBody>| async move {
+                if req.uri().path() == "/wait" {
+                    // What `examples/h2_server` does: the whole request first.
+                    let _ = h2proto::io::tokio::collect_request(req, 1 << 20).await;
+                    return response(200, HELLO);
+                }
+                // Answer at once; keep reading the body so the stream is not
+                // reset with NO_ERROR once the response is out (RFC 9113 §8.1).
+                let mut body = req.into_body();
+                tokio::spawn(async move { while let Some(Ok(_)) = body.chunk().await {} });
+                response(200, HELLO)
+            },
+        );
     let addr = handle.local_addr();
     tokio::task::spawn_blocking(move || {
         overflow_is_reset(addr, "/wait", false);

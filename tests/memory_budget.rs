@@ -21,6 +21,11 @@ use h2proto::frame::StreamId;
 use h2proto::hpack::HeaderField;
 use h2proto::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event};
 
+use h2proto::io::tokio::Body;
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
+
 struct Counting;
 
 static HEAP: AtomicUsize = AtomicUsize::new(0);
@@ -288,7 +293,7 @@ fn stop_reading_then_read(addr: SocketAddr, path: &str, held: impl Fn() -> Held)
 fn tokio_server(
     route: &'static str,
 ) -> (tokio::runtime::Runtime, h2proto::io::tokio::ServerHandle) {
-    use h2proto::io::tokio::{Response, Server};
+    use h2proto::io::tokio::Server;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -301,12 +306,12 @@ fn tokio_server(
             .serve(move |req| async move {
                 if route == "stream" {
                     // The streaming echo: chunks go back as they arrive.
-                    Response::new(200).with_body(req.body)
+                    response(200, req.into_body())
                 } else {
                     // The whole-message echo: collect, then answer.
-                    match req.into_whole(16 << 20).await {
-                        Ok(req) => Response::new(200).with_body(req.body),
-                        Err(_) => Response::new(400),
+                    match h2proto::io::tokio::collect_request(req, 16 << 20).await {
+                        Ok(req) => response(200, req.into_body()),
+                        Err(_) => response(400, Body::empty()),
                     }
                 }
             })
@@ -340,10 +345,9 @@ fn tokio_whole_body_echo_holds_the_budget_and_one_message_while_the_client_does_
 
 #[test]
 fn blocking_whole_body_echo_holds_the_budget_and_one_message_while_the_client_does_not_read() {
-    use h2proto::io::Response;
     let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
         .unwrap()
-        .spawn(|req| Response::new(200).with_body(req.body))
+        .spawn(|req| response(200, req.into_body()))
         .unwrap();
     let addr = server.local_addr();
     let peak = stop_reading_then_read(addr, "/echo", || {
@@ -364,22 +368,21 @@ fn blocking_whole_body_echo_holds_the_budget_and_one_message_while_the_client_do
 #[test]
 fn a_body_over_the_limit_is_413_and_the_connection_lives() {
     use h2proto::io::blocking::{Client, Server, ServerConfig};
-    use h2proto::io::{Request, Response};
     let mut config = ServerConfig::default();
     config.max_request_body = 64 * 1024;
     let server = Server::bind_with("127.0.0.1:0", config)
         .unwrap()
-        .spawn(|req| Response::new(200).with_body(req.body))
+        .spawn(|req| response(200, req.into_body()))
         .unwrap();
     let client = Client::connect(server.local_addr()).unwrap();
     let big = client
-        .send(Request::new("POST", "/echo").with_body(vec![0u8; 1 << 20]))
+        .send(request("POST", "/echo", vec![0u8; 1 << 20]))
         .unwrap();
-    assert_eq!(big.status, 413);
+    assert_eq!(big.status(), 413);
     let small = client
-        .send(Request::new("POST", "/echo").with_body(vec![7u8; 1000]))
+        .send(request("POST", "/echo", vec![7u8; 1000]))
         .unwrap();
-    assert_eq!((small.status, small.body.len()), (200, 1000));
+    assert_eq!((small.status().as_u16(), small.body().len()), (200, 1000));
     server.shutdown();
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -387,28 +390,28 @@ fn a_body_over_the_limit_is_413_and_the_connection_lives() {
         .build()
         .unwrap();
     rt.block_on(async {
-        use h2proto::io::tokio::{Client, Response, Server};
+        use h2proto::io::tokio::{Client, Server};
         let server = Server::bind("127.0.0.1:0")
             .await
             .unwrap()
             .serve(|req| async move {
-                match req.into_whole(64 * 1024).await {
-                    Ok(req) => Response::new(200).with_body(req.body),
-                    Err(h2proto::io::Error::BodyTooLarge) => Response::new(413),
-                    Err(_) => Response::new(400),
+                match h2proto::io::tokio::collect_request(req, 64 * 1024).await {
+                    Ok(req) => response(200, req.into_body()),
+                    Err(h2proto::io::Error::BodyTooLarge) => response(413, Body::empty()),
+                    Err(_) => response(400, Body::empty()),
                 }
             });
         let client = Client::connect(server.local_addr()).await.unwrap();
         let big = client
-            .send(Request::new("POST", "/echo").with_body(vec![0u8; 1 << 20]))
+            .send(request("POST", "/echo", vec![0u8; 1 << 20]))
             .await
             .unwrap();
-        assert_eq!(big.status, 413);
+        assert_eq!(big.status(), 413);
         let small = client
-            .send(Request::new("POST", "/echo").with_body(vec![7u8; 1000]))
+            .send(request("POST", "/echo", vec![7u8; 1000]))
             .await
             .unwrap();
-        assert_eq!((small.status, small.body.len()), (200, 1000));
+        assert_eq!((small.status().as_u16(), small.body().len()), (200, 1000));
         server.shutdown(Duration::from_secs(1)).await;
     });
 }
@@ -418,16 +421,15 @@ fn a_body_over_the_limit_is_413_and_the_connection_lives() {
 /// collection lives in the same budget as the servers').
 #[test]
 fn collected_response_bodies_count_in_the_clients_budget_until_dropped() {
-    use h2proto::io::Request;
     let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
         .unwrap()
-        .spawn(|_| h2proto::io::Response::new(200).with_body(vec![1u8; 100_000]))
+        .spawn(|_| response(200, vec![1u8; 100_000]))
         .unwrap();
     let client = h2proto::io::blocking::Client::connect(server.local_addr()).unwrap();
-    let res = client.send(Request::new("GET", "/")).unwrap();
-    assert_eq!(res.body.len(), 100_000);
+    let res = client.send(request("GET", "/", Bytes::new())).unwrap();
+    assert_eq!(res.body().len(), 100_000);
     assert_eq!(client.memory().held, 100_000);
-    let slice = res.body.slice(10..20);
+    let slice = res.body().slice(10..20);
     drop(res);
     assert_eq!(client.memory().held, 100_000, "a slice still holds it");
     drop(slice);
@@ -441,8 +443,11 @@ fn collected_response_bodies_count_in_the_clients_budget_until_dropped() {
         let client = h2proto::io::tokio::Client::connect(server.local_addr())
             .await
             .unwrap();
-        let res = client.send(Request::new("GET", "/")).await.unwrap();
-        assert_eq!(res.body.len(), 100_000);
+        let res = client
+            .send(request("GET", "/", Bytes::new()))
+            .await
+            .unwrap();
+        assert_eq!(res.body().len(), 100_000);
         assert_eq!(client.memory().held, 100_000);
         drop(res);
         assert_eq!(client.memory().held, 0);

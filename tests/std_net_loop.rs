@@ -1,6 +1,7 @@
 //! `examples/std_net_loop.rs` (a `proto::Connection` driven by hand over a
 //! `TcpStream`) against our blocking client, and curl when installed.
 
+mod http_support;
 mod peers;
 
 #[allow(dead_code)]
@@ -8,11 +9,13 @@ mod peers;
 mod std_net_loop;
 
 use std::net::TcpListener;
+
+use bytes::Bytes;
 use std::process::Command;
 use std::thread::JoinHandle;
 
-use h2proto::io::Request;
 use h2proto::io::blocking::Client;
+use http_support::request;
 use peers::{available, run};
 
 /// Serves `connections` connections with the example's loop, one after the
@@ -37,20 +40,20 @@ fn the_loop_answers_get_head_and_other_methods() {
     let client = Client::connect(&addr).unwrap();
     for _ in 0..3 {
         let res = client.get("/anything").unwrap();
-        assert_eq!(res.status, 200);
+        assert_eq!(res.status(), 200);
         assert_eq!(
-            &res.body[..],
+            &res.body()[..],
             b"hello from h2proto, driven by a std::net loop\n"
         );
     }
-    let head = client.send(Request::new("HEAD", "/")).unwrap();
-    assert_eq!(head.status, 200);
-    assert!(head.body.is_empty());
+    let head = client.send(request("HEAD", "/", Bytes::new())).unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.body().is_empty());
     // A body is read (and released) before the answer.
     let post = client
-        .send(Request::new("POST", "/").with_body(vec![1u8; 300_000]))
+        .send(request("POST", "/", vec![1u8; 300_000]))
         .unwrap();
-    assert_eq!(post.status, 405);
+    assert_eq!(post.status(), 405);
     drop(client);
     // The client's close ends the loop without an error.
     let results = server.join().unwrap();

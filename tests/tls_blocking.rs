@@ -16,8 +16,12 @@ use std::sync::OnceLock;
 
 use h2proto::io::blocking::{Client, ClientConfig, Server};
 use h2proto::io::tls::TlsError;
-use h2proto::io::{Request, Response};
 use tls_support::TestPki;
+
+use bytes::Bytes;
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 fn tls_error(e: &std::io::Error) -> &TlsError {
     e.get_ref()
@@ -25,10 +29,9 @@ fn tls_error(e: &std::io::Error) -> &TlsError {
         .unwrap_or_else(|| panic!("not a TlsError: {e:?}"))
 }
 
-fn echo(req: Request) -> Response {
-    Response::new(200)
-        .with_header("x-scheme", req.scheme.clone())
-        .with_body(req.body)
+fn echo(req: http::Request<Bytes>) -> http::Response<Bytes> {
+    let scheme = req.uri().scheme_str().unwrap_or_default().to_owned();
+    with_header(response(200, req.into_body()), "x-scheme", scheme)
 }
 
 #[test]
@@ -48,21 +51,19 @@ fn echo_large_bodies_over_tls() {
     .unwrap();
     let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     for _ in 0..3 {
-        let res = client
-            .send(Request::new("POST", "/echo").with_body(body.clone()))
-            .unwrap();
-        assert_eq!(res.status, 200);
-        assert_eq!(res.header("x-scheme"), Some(&b"https"[..]));
-        assert!(res.body[..] == body[..], "body differs");
+        let res = client.send(request("POST", "/echo", body.clone())).unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(header(&res, "x-scheme"), Some(&b"https"[..]));
+        assert!(res.body()[..] == body[..], "body differs");
     }
     // Concurrent requests from several threads share the one session.
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
                 let res = client
-                    .send(Request::new("POST", "/echo").with_body(body[..100_000].to_vec()))
+                    .send(request("POST", "/echo", body[..100_000].to_vec()))
                     .unwrap();
-                assert_eq!(res.body.len(), 100_000);
+                assert_eq!(res.body().len(), 100_000);
             });
         }
     });
@@ -106,7 +107,13 @@ fn wrong_name_and_untrusted_root_say_so() {
         ClientConfig::default(),
     )
     .unwrap();
-    assert_eq!(client.send(Request::new("GET", "/")).unwrap().status, 200);
+    assert_eq!(
+        client
+            .send(request("GET", "/", Bytes::new()))
+            .unwrap()
+            .status(),
+        200
+    );
     client.shutdown();
     server.shutdown();
 }
@@ -120,7 +127,7 @@ fn plaintext_client_against_tls_server_fails() {
         .spawn(echo)
         .unwrap();
     let client = Client::connect(server.local_addr()).unwrap();
-    assert!(client.send(Request::new("GET", "/")).is_err());
+    assert!(client.send(request("GET", "/", Bytes::new())).is_err());
     client.shutdown();
     server.shutdown();
 }
@@ -194,7 +201,13 @@ fn client_without_alpn_is_closed_by_the_blocking_server() {
         ClientConfig::default(),
     )
     .unwrap();
-    assert_eq!(client.send(Request::new("GET", "/")).unwrap().status, 200);
+    assert_eq!(
+        client
+            .send(request("GET", "/", Bytes::new()))
+            .unwrap()
+            .status(),
+        200
+    );
     client.shutdown();
     server.shutdown();
 }

@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use h2proto::io::tls::{self, TlsError, rustls};
-use h2proto::io::tokio::{Client, ClientConfig, Response, Server, ServerHandle};
+use h2proto::io::tokio::{Body, Client, ClientConfig, Server, ServerHandle};
 use tls_support::TestPki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 async fn tls_server(pki: &TestPki) -> ServerHandle {
     Server::bind("127.0.0.1:0")
@@ -18,7 +22,14 @@ async fn tls_server(pki: &TestPki) -> ServerHandle {
         .unwrap()
         .with_tls(pki.server_config())
         .serve(|req| async move {
-            Response::new(200).with_body(format!("tls {} {}", req.path, req.scheme))
+            response(
+                200,
+                format!(
+                    "tls {} {}",
+                    req.uri().path(),
+                    req.uri().scheme_str().unwrap_or_default()
+                ),
+            )
         })
 }
 
@@ -42,8 +53,8 @@ async fn get_over_tls() {
     .unwrap();
     for _ in 0..3 {
         let res = client.get("/hello").await.unwrap();
-        assert_eq!(res.status, 200);
-        assert_eq!(&res.body[..], b"tls /hello https");
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(&res.body()[..], b"tls /hello https");
     }
     client.shutdown().await;
     server.shutdown(Duration::from_secs(1)).await;
@@ -57,7 +68,7 @@ async fn connect_url_and_pool_keyed_by_scheme() {
     let plain = Server::bind("127.0.0.1:0")
         .await
         .unwrap()
-        .serve(|_req| async { Response::new(200).with_body("plain") });
+        .serve(|_req| async { response(200, "plain") });
     let roots = pki.client_config();
     let pool: Pool<Client, std::io::Error> = Pool::new(PoolConfig::default(), move |origin| {
         let roots = roots.clone();
@@ -67,11 +78,11 @@ async fn connect_url_and_pool_keyed_by_scheme() {
     let http = format!("http://127.0.0.1:{}", plain.local_addr().port());
     let a = pool.get(&https).await.unwrap();
     assert_eq!(
-        &a.connection().get("/x").await.unwrap().body[..],
+        &a.connection().get("/x").await.unwrap().body()[..],
         b"tls /x https"
     );
     let b = pool.get(&http).await.unwrap();
-    assert_eq!(&b.connection().get("/").await.unwrap().body[..], b"plain");
+    assert_eq!(&b.connection().get("/").await.unwrap().body()[..], b"plain");
     assert_eq!(pool.stats().len(), 2);
     drop((a, b));
     tls_srv.shutdown(Duration::from_secs(1)).await;
@@ -195,7 +206,7 @@ async fn certificate_reload_serves_the_new_chain() {
         .await
         .unwrap()
         .with_tls(config)
-        .serve(|_req| async { Response::new(204) });
+        .serve(|_req| async { response(204, Body::empty()) });
     let dial = |roots: Arc<rustls::ClientConfig>| {
         Client::connect_tls(
             server.local_addr(),
@@ -205,14 +216,14 @@ async fn certificate_reload_serves_the_new_chain() {
         )
     };
     let old = dial(first.client_config()).await.unwrap();
-    assert_eq!(old.get("/").await.unwrap().status, 204);
+    assert_eq!(old.get("/").await.unwrap().status(), 204);
     assert!(dial(second.client_config()).await.is_err());
     cert.reload_pem_files(&second.cert_pem, &second.key_pem)
         .unwrap();
     let new = dial(second.client_config()).await.unwrap();
-    assert_eq!(new.get("/").await.unwrap().status, 204);
+    assert_eq!(new.get("/").await.unwrap().status(), 204);
     // The connection opened before the reload keeps working.
-    assert_eq!(old.get("/").await.unwrap().status, 204);
+    assert_eq!(old.get("/").await.unwrap().status(), 204);
     assert!(dial(first.client_config()).await.is_err());
     server.shutdown(Duration::from_secs(1)).await;
 }

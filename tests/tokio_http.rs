@@ -5,40 +5,41 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2proto::frame::Reason;
-use h2proto::hpack::HeaderField;
+use h2proto::io::Error;
 use h2proto::io::tokio::{
-    Body, Client, ClientConfig, Request, RequestHead, Response, Server, ServerConfig, ServerHandle,
+    Body, Client, ClientConfig, RecvBody, Server, ServerConfig, ServerHandle,
 };
-use h2proto::io::{self, Error};
+use http::{Request, Response};
+
+mod http_support;
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 use tokio::sync::{Notify, mpsc};
 
 /// The routes every test here uses.
-async fn routes(mut req: Request) -> Response {
-    let path = req.path.clone();
+async fn routes(mut req: Request<RecvBody>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
     if path == "/echo" {
         // Streams the body back as it arrives, then the request's trailers.
         let (mut tx, body) = Body::channel();
         tokio::spawn(async move {
-            while let Some(chunk) = req.body.chunk().await {
+            while let Some(chunk) = req.body_mut().chunk().await {
                 let Ok(chunk) = chunk else { return };
                 if tx.send(chunk).await.is_err() {
                     return;
                 }
             }
-            match req.body.trailers().await {
+            match req.body_mut().trailers().await {
                 Ok(Some(t)) => drop(tx.send_trailers(t).await),
                 _ => drop(tx.finish().await),
             }
         });
-        return Response::new(200).with_body(body);
+        return response(200, body);
     }
     if let Some(n) = path
         .strip_prefix("/bytes/")
         .and_then(|n| n.parse::<usize>().ok())
     {
-        return Response::new(200)
-            .with_header("content-length", n.to_string())
-            .with_body(vec![b'x'; n]);
+        return with_header(response(200, vec![b'x'; n]), "content-length", n);
     }
     if let Some(n) = path
         .strip_prefix("/stream/")
@@ -56,13 +57,13 @@ async fn routes(mut req: Request) -> Response {
                 left -= k;
             }
             let _ = tx
-                .send_trailers(vec![HeaderField::new("x-sent", n.to_string())])
+                .send_trailers(header_map(&[("x-sent", &n.to_string())]))
                 .await;
         });
-        return Response::new(200).with_body(body);
+        return response(200, body);
     }
-    let body = format!("hello {} {}", req.method, req.path);
-    Response::new(200).with_body(body)
+    let body = format!("hello {} {}", req.method(), req.uri().path());
+    response(200, body)
 }
 
 /// Waits (bounded) until `done` holds: a dropped body gives its credit
@@ -86,28 +87,28 @@ async fn get_and_post_round_trips() {
     let server = server().await;
     let client = Client::connect(server.local_addr()).await.unwrap();
     let res = client.get("/hi").await.unwrap();
-    assert_eq!((res.status, &res.body[..]), (200, &b"hello GET /hi"[..]));
+    assert_eq!(
+        (res.status().as_u16(), &res.body()[..]),
+        (200, &b"hello GET /hi"[..])
+    );
     drop(res);
-    let res = client
-        .send(io::Request::new("POST", "/echo").with_body("ping"))
-        .await
-        .unwrap();
-    assert_eq!(&res.body[..], b"ping");
+    let res = client.send(request("POST", "/echo", "ping")).await.unwrap();
+    assert_eq!(&res.body()[..], b"ping");
     drop(res);
     let res = client.get("/bytes/100000").await.unwrap();
-    assert_eq!(res.body.len(), 100_000);
-    assert_eq!(res.header("content-length"), Some(&b"100000"[..]));
+    assert_eq!(res.body().len(), 100_000);
+    assert_eq!(header(&res, "content-length"), Some(&b"100000"[..]));
     // Many at once on one connection.
     let mut all = Vec::new();
     for i in 0..200 {
         let client = client.clone();
         all.push(tokio::spawn(async move {
-            client.get(&format!("/n/{i}")).await.map(|r| r.body)
+            client.get(&format!("/n/{i}")).await.map(|r| r.into_body())
         }));
     }
     for (i, t) in all.into_iter().enumerate() {
         let body = t.await.unwrap().unwrap();
-        assert_eq!(body, format!("hello GET /n/{i}").into_bytes());
+        assert_eq!(body, format!("hello GET /n/{i}"));
     }
     // A collected body counts in the client's budget until dropped (its
     // credit went back when it was complete).
@@ -123,26 +124,26 @@ async fn streaming_bodies_and_trailers_both_ways() {
     let server = server().await;
     let client = Client::connect(server.local_addr()).await.unwrap();
     let (mut up, body) = Body::channel();
-    let response = client.send_request(RequestHead::new("POST", "/echo"), body);
+    let response = client.send_request(request("POST", "/echo", body));
     let writer = tokio::spawn(async move {
         for i in 0..100u8 {
             up.send(vec![i; 10_000]).await.unwrap();
         }
-        up.send_trailers(vec![HeaderField::new("x-checksum", "abc")])
+        up.send_trailers(header_map(&[("x-checksum", "abc")]))
             .await
             .unwrap();
     });
     let mut res = response.await.unwrap();
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status().as_u16(), 200);
     let mut got = Vec::new();
-    while let Some(chunk) = res.body.chunk().await {
+    while let Some(chunk) = res.body_mut().chunk().await {
         got.extend_from_slice(&chunk.unwrap());
     }
     writer.await.unwrap();
     let want: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10_000]).collect();
     assert!(got == want, "echo differs: {} bytes", got.len());
-    let trailers = res.body.trailers().await.unwrap().unwrap();
-    assert_eq!(trailers, vec![HeaderField::new("x-checksum", "abc")]);
+    let trailers = res.body_mut().trailers().await.unwrap().unwrap();
+    assert_eq!(trailers, header_map(&[("x-checksum", "abc")]));
     // The handle still tracks its stream; the core is done with it once
     // the chunks read (and dropped) gave their credit back.
     settle(|| client.live_streams() == 0).await;
@@ -151,20 +152,19 @@ async fn streaming_bodies_and_trailers_both_ways() {
 
     // A streamed response with trailers, through the whole-message helper.
     let res = client.get("/stream/300000").await.unwrap();
-    assert_eq!(res.body.len(), 300_000);
-    assert_eq!(res.trailer("x-sent"), Some(&b"300000"[..]));
+    assert_eq!(res.body().len(), 300_000);
+    assert_eq!(trailer(&res, "x-sent"), Some(&b"300000"[..]));
     drop(res);
     // Whole request with trailers.
     let res = client
-        .send(
-            io::Request::new("POST", "/echo")
-                .with_body("abc")
-                .with_trailer("x-t", "1"),
-        )
+        .send(with_trailers(
+            request("POST", "/echo", "abc"),
+            &[("x-t", "1")],
+        ))
         .await
         .unwrap();
     assert_eq!(
-        (&res.body[..], res.trailer("x-t")),
+        (&res.body()[..], trailer(&res, "x-t")),
         (&b"abc"[..], Some(&b"1"[..]))
     );
     drop(res);
@@ -179,7 +179,7 @@ async fn body_64mib_streams_both_ways() {
     let server = server().await;
     let client = Client::connect(server.local_addr()).await.unwrap();
     let (mut up, body) = Body::channel();
-    let response = client.send_request(RequestHead::new("POST", "/echo"), body);
+    let response = client.send_request(request("POST", "/echo", body));
     const TOTAL: usize = 64 << 20;
     let writer = tokio::spawn(async move {
         let piece = Bytes::from(vec![7u8; 64 * 1024]);
@@ -191,7 +191,7 @@ async fn body_64mib_streams_both_ways() {
     let mut res = response.await.unwrap();
     let mut n = 0;
     let mut peak_queued = 0;
-    while let Some(chunk) = res.body.chunk().await {
+    while let Some(chunk) = res.body_mut().chunk().await {
         let chunk = chunk.unwrap();
         assert!(chunk.iter().all(|&b| b == 7));
         n += chunk.len();
@@ -232,12 +232,12 @@ async fn slow_reader_blocks_the_writer() {
                     }
                     let _ = tx.finish().await;
                 });
-                Response::new(200).with_body(body)
+                response(200, body)
             }
         });
     let client = Client::connect(server.local_addr()).await.unwrap();
     let mut res = client
-        .send_request(RequestHead::new("GET", "/big"), Body::empty())
+        .send_request(request("GET", "/big", Body::empty()))
         .await
         .unwrap();
     // Wait until the writer stops making progress: it is blocked on the
@@ -255,7 +255,7 @@ async fn slow_reader_blocks_the_writer() {
     assert!(last <= (256 + 32 + 16 + 16 + 64) * 1024, "{last}");
     assert!(server.stats().queued_data <= 32 * 1024);
     let mut n = 0;
-    while let Some(chunk) = res.body.chunk().await {
+    while let Some(chunk) = res.body_mut().chunk().await {
         n += chunk.unwrap().len();
     }
     assert_eq!(n, 8 << 20);
@@ -268,21 +268,22 @@ async fn slow_reader_blocks_the_writer() {
 async fn unread_request_body_is_bounded_by_the_window() {
     let release = Arc::new(Notify::new());
     let r2 = release.clone();
-    let server = Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(move |mut req: Request| {
-            let release = r2.clone();
-            async move {
-                release.notified().await;
-                let n = req.body.collect(usize::MAX).await.map(|b| b.len());
-                Response::new(200).with_body(format!("{n:?}"))
-            }
-        });
+    let server =
+        Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .serve(move |mut req: Request<RecvBody>| {
+                let release = r2.clone();
+                async move {
+                    release.notified().await;
+                    let n = req.body_mut().collect(usize::MAX).await.map(|b| b.len());
+                    response(200, format!("{n:?}"))
+                }
+            });
     let client = Client::connect(server.local_addr()).await.unwrap();
     let (sent_tx, mut sent) = mpsc::unbounded_channel::<usize>();
     let (mut up, body) = Body::channel();
-    let response = client.send_request(RequestHead::new("POST", "/sink"), body);
+    let response = client.send_request(request("POST", "/sink", body));
     let writer = tokio::spawn(async move {
         let mut n = 0;
         while n < 4 << 20 {
@@ -308,7 +309,7 @@ async fn unread_request_body_is_bounded_by_the_window() {
     assert!(last <= (256 + 64 + 32) * 1024, "{last}");
     release.notify_one();
     let res = response.await.unwrap();
-    let mut body = res.body;
+    let mut body = res.into_body();
     let text = body.collect(1024).await.unwrap();
     assert_eq!(&text[..], format!("Ok({})", 4 << 20).as_bytes());
     writer.await.unwrap();
@@ -328,12 +329,12 @@ async fn graceful_shutdown_lets_in_flight_finish() {
             let gate = g2.clone();
             async move {
                 gate.notified().await;
-                Response::new(200).with_body("late")
+                response(200, "late")
             }
         });
     let addr = server.local_addr();
     let client = Client::connect(addr).await.unwrap();
-    let response = client.send_request(RequestHead::new("GET", "/slow"), Body::empty());
+    let response = client.send_request(request("GET", "/slow", Body::empty()));
     // The request must reach the handler before shutting down.
     while server.stats().live_streams == 0 {
         tokio::task::yield_now().await;
@@ -348,7 +349,7 @@ async fn graceful_shutdown_lets_in_flight_finish() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     gate.notify_one();
     let mut res = response.await.unwrap();
-    assert_eq!(&res.body.collect(100).await.unwrap()[..], b"late");
+    assert_eq!(&res.body_mut().collect(100).await.unwrap()[..], b"late");
     drop(res);
     shutdown.await.unwrap();
     while !client.is_closed() {
@@ -364,10 +365,10 @@ async fn shutdown_deadline_closes_stuck_connections() {
         .unwrap()
         .serve(|_req| async {
             std::future::pending::<()>().await;
-            Response::new(200)
+            response(200, Body::empty())
         });
     let client = Client::connect(server.local_addr()).await.unwrap();
-    let response = client.send_request(RequestHead::new("GET", "/stuck"), Body::empty());
+    let response = client.send_request(request("GET", "/stuck", Body::empty()));
     while server.stats().live_streams == 0 {
         tokio::task::yield_now().await;
     }
@@ -392,22 +393,22 @@ async fn dropped_handles_free_their_streams() {
         .await
         .unwrap();
     // Response future dropped before headers.
-    drop(client.send_request(RequestHead::new("GET", "/stream/1000000"), Body::empty()));
+    drop(client.send_request(request("GET", "/stream/1000000", Body::empty())));
     // Body dropped mid-way.
     let mut res = client
-        .send_request(RequestHead::new("GET", "/stream/1000000"), Body::empty())
+        .send_request(request("GET", "/stream/1000000", Body::empty()))
         .await
         .unwrap();
-    let _ = res.body.chunk().await;
+    let _ = res.body_mut().chunk().await;
     drop(res);
     // Upload writer dropped before finishing: the stream is cancelled.
     let (mut up, body) = Body::channel();
-    let response = client.send_request(RequestHead::new("POST", "/echo"), body);
+    let response = client.send_request(request("POST", "/echo", body));
     up.send("part").await.unwrap();
     drop(up);
     match response.await {
         Ok(mut res) => assert!(matches!(
-            res.body.collect(1 << 20).await,
+            res.body_mut().collect(1 << 20).await,
             Err(Error::LocalReset {
                 reason: Reason::CANCEL,
                 ..
@@ -440,17 +441,18 @@ async fn dropped_handles_free_their_streams() {
 /// A panicking handler answers 500; the connection goes on.
 #[tokio::test]
 async fn handler_panic_is_a_500() {
-    let server = Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(|req: Request| async move {
-            if req.path == "/panic" {
-                panic!("handler bug");
-            }
-            Response::new(204)
-        });
+    let server =
+        Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .serve(|req: Request<RecvBody>| async move {
+                if req.uri().path() == "/panic" {
+                    panic!("handler bug");
+                }
+                response(204, Body::empty())
+            });
     let client = Client::connect(server.local_addr()).await.unwrap();
-    assert_eq!(client.get("/panic").await.unwrap().status, 500);
-    assert_eq!(client.get("/ok").await.unwrap().status, 204);
+    assert_eq!(client.get("/panic").await.unwrap().status(), 500);
+    assert_eq!(client.get("/ok").await.unwrap().status(), 204);
     server.shutdown(Duration::from_secs(5)).await;
 }

@@ -8,8 +8,12 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2proto::io::tokio::{Body, Client, Request, RequestHead, Response, Server, ServerConfig};
+use h2proto::io::tokio::{Body, Client, Server, ServerConfig};
 use h2proto::proto::Rate;
+
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 /// Counts the bytes allocated and not yet freed.
 struct Counting;
@@ -63,14 +67,15 @@ impl XorShift {
     }
 }
 
-async fn routes(req: Request) -> Response {
+async fn routes(req: http::Request<h2proto::io::tokio::RecvBody>) -> http::Response<Body> {
     let n: usize = req
-        .path
+        .uri()
+        .path()
         .rsplit('/')
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    if req.path.starts_with("/stream/") {
+    if req.uri().path().starts_with("/stream/") {
         let (mut tx, body) = Body::channel();
         tokio::spawn(async move {
             let piece = Bytes::from(vec![b'y'; 8 * 1024]);
@@ -84,9 +89,9 @@ async fn routes(req: Request) -> Response {
             }
             let _ = tx.finish().await;
         });
-        return Response::new(200).with_body(body);
+        return response(200, body);
     }
-    Response::new(200).with_body(vec![b'x'; n])
+    response(200, vec![b'x'; n])
 }
 
 /// One request, dropped at a point chosen by `pick`.
@@ -97,7 +102,7 @@ async fn one(client: &Client, pick: u64) {
     } else {
         format!("/stream/{size}")
     };
-    let response = client.send_request(RequestHead::new("GET", path), Body::empty());
+    let response = client.send_request(request("GET", &path, Body::empty()));
     match (pick >> 1) % 4 {
         0 => drop(response),
         1 => {
@@ -108,12 +113,12 @@ async fn one(client: &Client, pick: u64) {
             // After the headers, or after the first chunk.
             let mut res = response.await.expect("response");
             if pick & 64 != 0 {
-                let _ = res.body.chunk().await;
+                let _ = res.body_mut().chunk().await;
             }
         }
         _ => {
             let mut res = response.await.expect("response");
-            let body = res.body.collect(1 << 20).await.expect("body");
+            let body = res.body_mut().collect(1 << 20).await.expect("body");
             assert_eq!(body.len() as u64, size);
         }
     }

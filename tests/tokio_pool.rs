@@ -12,9 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use h2proto::io::tokio::pool::{Pool, PoolConfig, Pooled};
-use h2proto::io::tokio::{Client, Response, Server, ServerConfig, ServerHandle};
+use h2proto::io::tokio::{Client, Server, ServerConfig, ServerHandle};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+
+mod http_support;
+#[allow(unused_imports)]
+use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
 const AUTHORITY: &str = "svc.test:80";
 const LIMIT: u32 = 2;
@@ -39,11 +43,11 @@ async fn start(name: &'static str) -> TestServer {
         .serve(move |req| {
             let (gate, arrived) = (Arc::clone(&g), Arc::clone(&a));
             async move {
-                if req.path == "/slow" {
+                if req.uri().path() == "/slow" {
                     arrived.add_permits(1);
                     gate.acquire().await.expect("gate").forget();
                 }
-                Response::new(200).with_body(name)
+                response(200, name)
             }
         });
     TestServer {
@@ -101,7 +105,7 @@ fn spawn_slow(pool: &Pool<Client, io::Error>) -> JoinHandle<(u64, String)> {
         let res = conn.get("/slow").await.expect("response");
         (
             conn.connection_id(),
-            String::from_utf8(res.body.to_vec()).unwrap(),
+            String::from_utf8(res.body().to_vec()).unwrap(),
         )
     })
 }
@@ -125,7 +129,7 @@ async fn sequential_requests_reuse_one_connection() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let conn = pool.get(AUTHORITY).await.unwrap();
-        assert_eq!(&conn.get("/").await.unwrap().body[..], b"one");
+        assert_eq!(&conn.get("/").await.unwrap().body()[..], b"one");
         ids.push(conn.connection_id());
     }
     assert!(ids.iter().all(|&id| id == ids[0]));
@@ -190,7 +194,7 @@ async fn after_goaway_the_next_get_opens_a_fresh_connection() {
     let addr = Arc::new(Mutex::new(old.handle.local_addr()));
     let (pool, dials) = pool(config(4), &addr);
     let conn = pool.get(AUTHORITY).await.unwrap();
-    assert_eq!(&conn.get("/").await.unwrap().body[..], b"old");
+    assert_eq!(&conn.get("/").await.unwrap().body()[..], b"old");
     let (old_id, client) = (conn.connection_id(), conn.connection().clone());
     drop(conn);
 
@@ -206,7 +210,7 @@ async fn after_goaway_the_next_get_opens_a_fresh_connection() {
 
     let conn = pool.get(AUTHORITY).await.unwrap();
     assert_ne!(conn.connection_id(), old_id);
-    assert_eq!(&conn.get("/").await.unwrap().body[..], b"new");
+    assert_eq!(&conn.get("/").await.unwrap().body()[..], b"new");
     assert_eq!(dials.load(SeqCst), 2);
     assert_eq!(pool.stats()[AUTHORITY].connections, 1);
 }

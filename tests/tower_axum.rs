@@ -18,10 +18,14 @@ use axum::extract::Path;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use h2proto::io::tokio::{Body, Client, RecvBody, RequestHead, Server, ServerHandle};
+use h2proto::io::tokio::{Body, Client, RecvBody, Server, ServerHandle};
+
+mod http_support;
 use http::{HeaderMap, HeaderValue, Uri};
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty, Full};
+#[allow(unused_imports)]
+use http_support::{header, request, response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -89,23 +93,23 @@ async fn axum_on_h2proto_with_h2proto_client() {
     let client = Client::connect(addr).await.unwrap();
 
     let res = client.get("/").await.unwrap();
-    assert_eq!(res.status, 200);
-    assert_eq!(&res.body[..], b"hello");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(&res.body()[..], b"hello");
     assert_eq!(
-        res.header("content-type"),
+        header(&res, "content-type"),
         Some(&b"text/plain; charset=utf-8"[..])
     );
 
     // Larger than the stream windows: flow control and the pump at work.
     let res = client.get("/bytes/300000").await.unwrap();
-    assert_eq!(res.body.len(), 300_000);
-    assert!(res.body.iter().all(|&b| b == b'x'));
+    assert_eq!(res.body().len(), 300_000);
+    assert!(res.body().iter().all(|&b| b == b'x'));
 
     let res = client.get("/uri?x=1").await.unwrap();
-    assert_eq!(res.body, format!("http://{addr}/uri?x=1").as_bytes());
+    assert_eq!(res.body(), format!("http://{addr}/uri?x=1").as_bytes());
 
     let res = client.get("/nowhere").await.unwrap();
-    assert_eq!(res.status, 404);
+    assert_eq!(res.status().as_u16(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -114,19 +118,19 @@ async fn echo_streams_each_chunk_back_before_the_request_ends() {
     let server = serve(app()).await;
     let client = Client::connect(server.local_addr()).await.unwrap();
     let (mut tx, body) = Body::channel();
-    let response = client.send_request(RequestHead::new("POST", "/echo"), body);
+    let response = client.send_request(request("POST", "/echo", body));
     tx.send("first").await.unwrap();
     let mut res = guard(response).await.unwrap();
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status().as_u16(), 200);
     // The request is still open: the echo of the first chunk comes anyway.
     let mut got = Vec::new();
     while got.len() < 5 {
-        got.extend_from_slice(&guard(res.body.chunk()).await.unwrap().unwrap());
+        got.extend_from_slice(&guard(res.body_mut().chunk()).await.unwrap().unwrap());
     }
     assert_eq!(got, b"first");
     tx.send("second").await.unwrap();
     tx.finish().await.unwrap();
-    let rest = guard(RecvBody::collect(&mut res.body, 1 << 20))
+    let rest = guard(RecvBody::collect(res.body_mut(), 1 << 20))
         .await
         .unwrap();
     assert_eq!(&rest[..], b"second");
@@ -142,7 +146,7 @@ async fn trailers_both_ways_through_the_tower_client() {
     let body = Full::new(Bytes::from_static(b"payload")).with_trailers(async move { Some(Ok(t)) });
     let req = http::Request::post("/trailers").body(body).unwrap();
     let res = guard(call(&mut client, req)).await.unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status().as_u16(), 200);
     assert_eq!(res.version(), http::Version::HTTP_2);
     let collected = guard(res.into_body().collect()).await.unwrap();
     assert_eq!(collected.trailers().unwrap()["x-echo"], "sent");
@@ -208,7 +212,7 @@ async fn axum_on_h2proto_with_hyper_client() {
         .body(empty().boxed())
         .unwrap();
     let res = guard(hyper.send_request(req)).await.unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status().as_u16(), 200);
     let body = guard(res.into_body().collect()).await.unwrap().to_bytes();
     assert_eq!(&body[..], b"hello");
 
@@ -270,7 +274,7 @@ async fn h2proto_tower_client_against_axum_on_hyper() {
     ))
     .await
     .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status().as_u16(), 200);
     let body = guard(res.into_body().collect()).await.unwrap().to_bytes();
     assert_eq!(&body[..], b"hello");
 
@@ -316,8 +320,8 @@ async fn a_service_error_answers_500_and_the_connection_goes_on() {
     let client = Client::connect(server.local_addr()).await.unwrap();
     for _ in 0..2 {
         let res = guard(client.get("/")).await.unwrap();
-        assert_eq!(res.status, 500);
-        assert!(res.body.is_empty());
+        assert_eq!(res.status().as_u16(), 500);
+        assert!(res.body().is_empty());
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -351,12 +355,12 @@ async fn a_body_error_after_the_headers_resets_the_stream() {
     let client = Client::connect(server.local_addr()).await.unwrap();
     // The reset may overtake the head (a reset stream's queued frames are
     // dropped): either the head or the body fails, never a normal end.
-    let err = match guard(client.send_request(RequestHead::new("GET", "/"), Body::empty())).await {
+    let err = match guard(client.send_request(request("GET", "/", Body::empty()))).await {
         Err(e) => e,
         Ok(mut res) => {
-            assert_eq!(res.status, 200);
+            assert_eq!(res.status().as_u16(), 200);
             loop {
-                match guard(res.body.chunk()).await {
+                match guard(res.body_mut().chunk()).await {
                     Some(Ok(c)) => assert_eq!(&c[..], &b"partial"[..c.len()]),
                     Some(Err(e)) => break e,
                     None => panic!("the body ended normally"),
@@ -372,7 +376,7 @@ async fn a_body_error_after_the_headers_resets_the_stream() {
         "{err:?}"
     );
     // The connection goes on.
-    assert_eq!(guard(client.get("/nowhere")).await.unwrap().status, 404);
+    assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -434,8 +438,8 @@ async fn poll_ready_holds_requests_until_the_service_is_ready() {
     };
     wakers.into_iter().for_each(Waker::wake);
     let res = guard(pending).await.unwrap().unwrap();
-    assert_eq!(res.status, 200);
-    assert_eq!(&res.body[..], b"through");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(&res.body()[..], b"through");
     assert_eq!(gated.calls.load(Ordering::SeqCst), 1);
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -489,6 +493,6 @@ async fn dropping_the_response_body_cancels_the_stream() {
     .await
     .unwrap();
     drop(res);
-    assert_eq!(guard(client.get("/nowhere")).await.unwrap().status, 404);
+    assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }

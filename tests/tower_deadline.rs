@@ -10,9 +10,8 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use h2proto::hpack::HeaderField;
 use h2proto::io::tokio::{
-    Body, Client, ClientConfig, RecvBody, Response, Server, ServerConfig, ServerHandle,
+    Body, Client, ClientConfig, RecvBody, Server, ServerConfig, ServerHandle,
 };
 use http_body_util::BodyExt;
 use tokio::time::Instant;
@@ -130,7 +129,7 @@ async fn plain_server() -> ServerHandle {
         .unwrap()
         .serve(|req| async move {
             let (mut tx, body) = Body::channel();
-            let path = req.path.clone();
+            let path = req.uri().path().to_owned();
             tokio::spawn(async move {
                 match path.as_str() {
                     "/echo.Echo/Stalls" => {
@@ -146,7 +145,7 @@ async fn plain_server() -> ServerHandle {
                             }
                         }
                         let _ = tx
-                            .send_trailers(vec![HeaderField::new("grpc-status", "0")])
+                            .send_trailers(grpc_ok())
                             .await;
                     }
                     _ => {
@@ -156,12 +155,21 @@ async fn plain_server() -> ServerHandle {
                     }
                 }
             });
-            let response = Response::new(200).with_body(body);
-            match req.path.starts_with("/echo.Echo/") {
-                true => response.with_header("content-type", "application/grpc"),
-                false => response,
+            let mut response = http::Response::new(body);
+            if req.uri().path().starts_with("/echo.Echo/") {
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
             }
+            response
         })
+}
+
+fn grpc_ok() -> http::HeaderMap {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    trailers
 }
 
 fn codec() -> tonic_prost::ProstCodec<EchoRequest, EchoResponse> {

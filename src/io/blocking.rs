@@ -1,20 +1,22 @@
 //! The blocking `std::net` adapter: an HTTP/2 server and client over
 //! cleartext TCP with prior knowledge (h2c, RFC 9113 §3.3).
 //!
-//! Messages are whole: a handler gets a [`Request`](crate::io::Request) with
-//! its body collected (up to [`ServerConfig::max_request_body`]) and returns a
-//! [`Response`](crate::io::Response); a client sends a request and gets the
-//! whole response back.
+//! Messages are whole, and the `http` crate's: a handler gets an
+//! `http::Request<Bytes>` with its body collected (up to
+//! [`ServerConfig::max_request_body`]) and returns an
+//! `http::Response<Bytes>`; a client sends a request and gets the whole
+//! response back. Trailers ride in the extensions as
+//! [`message::Trailers`](crate::message::Trailers); the HTTP rules are
+//! [`crate::message`]'s.
 //!
 //! ```
-//! use h2proto::io::{Request, Response};
 //! use h2proto::io::blocking::{Client, Server};
 //!
 //! let server = Server::bind("127.0.0.1:0")?
-//!     .spawn(|req| Response::new(200).with_body(req.body))?;
+//!     .spawn(|req: http::Request<bytes::Bytes>| http::Response::new(req.into_body()))?;
 //! let client = Client::connect(server.local_addr())?;
-//! let res = client.send(Request::new("POST", "/echo").with_body("hello"))?;
-//! assert_eq!(&res.body[..], b"hello");
+//! let res = client.send(http::Request::post("/echo").body("hello".into())?)?;
+//! assert_eq!(&res.body()[..], b"hello");
 //! client.shutdown();
 //! server.shutdown();
 //! # Ok::<(), Box<dyn std::error::Error>>(())

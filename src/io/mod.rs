@@ -2,15 +2,17 @@
 //! system clock.
 //!
 //! The adapters drive a [`Connection`](crate::proto::Connection) over a real
-//! transport. They share the message types of this module:
-//!
-//! - [`Request`] and [`Response`]: a whole HTTP message with its body
-//!   collected in memory (the tokio adapter, `io::tokio`, streams bodies).
-//! - [`Error`]: what can go wrong with one exchange.
+//! transport. Their HTTP servers and clients speak the `http` crate's
+//! messages, converted and governed by [`crate::message`]: whole messages
+//! are `http::Request<Bytes>` / `http::Response<Bytes>` (trailers in the
+//! extensions as [`message::Trailers`](crate::message::Trailers)); the
+//! tokio adapter also streams bodies (`http::Request<tokio::RecvBody>`,
+//! `http::Response<tokio::Body>`). [`Error`] is what can go wrong with one
+//! exchange.
 //!
 //! [`blocking`] is the `std::net` adapter: a threaded [`blocking::Server`]
 //! and a [`blocking::Client`] speaking HTTP/2 over cleartext TCP with prior
-//! knowledge (h2c, RFC 9113 §3.3).
+//! knowledge (h2c, RFC 9113 §3.3); `tokio` (feature `tokio`) the async one.
 
 pub mod blocking;
 #[cfg(feature = "tls")]
@@ -18,150 +20,8 @@ pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
-use bytes::Bytes;
-
 use crate::frame::Reason;
-use crate::hpack::HeaderField;
 use crate::proto::{ConnectionError, Initiator, ResetCause, UserError};
-
-/// An HTTP request with its whole body.
-///
-/// A server's handler receives one; a client sends one. Build it with
-/// [`Request::new`] and the `with_*` methods:
-///
-/// ```
-/// use h2proto::io::Request;
-/// let req = Request::new("POST", "/echo")
-///     .with_header("content-type", "text/plain")
-///     .with_body("hello");
-/// assert_eq!(req.header("content-type"), Some(&b"text/plain"[..]));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// `:method`, e.g. `GET`.
-    pub method: String,
-    /// `:path`, e.g. `/index.html?q=1`.
-    pub path: String,
-    /// `:scheme`; `http` unless set.
-    pub scheme: String,
-    /// `:authority`. A client fills in the address it connected to when `None`.
-    pub authority: Option<String>,
-    /// Regular header fields (no pseudo-header fields), names lowercase.
-    pub headers: Vec<HeaderField>,
-    /// The body.
-    pub body: Bytes,
-    /// Trailer fields (empty: none).
-    pub trailers: Vec<HeaderField>,
-}
-
-impl Request {
-    /// A request with no headers and no body, scheme `http`.
-    pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
-        Request {
-            method: method.into(),
-            path: path.into(),
-            scheme: "http".to_owned(),
-            authority: None,
-            headers: Vec::new(),
-            body: Bytes::new(),
-            trailers: Vec::new(),
-        }
-    }
-
-    /// Adds a header field; the name is lowercased (HTTP/2 requires it).
-    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(field(name.as_ref(), value.into()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// Adds a trailer field; the name is lowercased.
-    pub fn with_trailer(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
-        self.trailers.push(field(name.as_ref(), value.into()));
-        self
-    }
-
-    /// Sets `:authority`.
-    pub fn with_authority(mut self, authority: impl Into<String>) -> Self {
-        self.authority = Some(authority.into());
-        self
-    }
-
-    /// The value of the first header field named `name` (lowercase).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        find(&self.headers, name)
-    }
-}
-
-/// An HTTP response with its whole body.
-///
-/// A server's handler returns one; a client receives one.
-///
-/// ```
-/// use h2proto::io::Response;
-/// let res = Response::new(200)
-///     .with_header("content-type", "text/plain")
-///     .with_body("hello")
-///     .with_trailer("x-checksum", "abc");
-/// assert_eq!(res.status, 200);
-/// assert_eq!(res.trailer("x-checksum"), Some(&b"abc"[..]));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// Regular header fields (no pseudo-header fields), names lowercase.
-    pub headers: Vec<HeaderField>,
-    /// The body.
-    pub body: Bytes,
-    /// Trailer fields (empty: none).
-    pub trailers: Vec<HeaderField>,
-}
-
-impl Response {
-    /// A response with this status, no headers and no body.
-    pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Bytes::new(),
-            trailers: Vec::new(),
-        }
-    }
-
-    /// Adds a header field; the name is lowercased (HTTP/2 requires it).
-    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(field(name.as_ref(), value.into()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// Adds a trailer field; the name is lowercased.
-    pub fn with_trailer(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
-        self.trailers.push(field(name.as_ref(), value.into()));
-        self
-    }
-
-    /// The value of the first header field named `name` (lowercase).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        find(&self.headers, name)
-    }
-
-    /// The value of the first trailer field named `name` (lowercase).
-    pub fn trailer(&self, name: &str) -> Option<&[u8]> {
-        find(&self.trailers, name)
-    }
-}
 
 /// One connection as a server sees it: the core's queues, windows and
 /// counters, and what the application side holds against the connection's
@@ -201,17 +61,6 @@ pub(crate) fn lent_connection_window(base: u32, parked: usize) -> u32 {
     base.saturating_add(parked)
 }
 
-fn field(name: &str, value: Bytes) -> HeaderField {
-    HeaderField::new(name.to_ascii_lowercase(), value)
-}
-
-fn find<'a>(fields: &'a [HeaderField], name: &str) -> Option<&'a [u8]> {
-    fields
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))
-        .map(|f| &f.value[..])
-}
-
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -245,6 +94,10 @@ pub enum Error {
     /// The connection refused the request as given (malformed headers, ...).
     #[error("request refused locally: {0}")]
     User(#[from] UserError),
+    /// The request could not be built (`http` refused a part of it: a URI,
+    /// a header name or value).
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[from] http::Error),
     /// The body was larger than the configured maximum.
     #[error("body larger than the configured maximum")]
     BodyTooLarge,

@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use h2proto::io::tls::{self, rustls::RootCertStore};
-//! use h2proto::io::tokio::{Client, ClientConfig, Response, Server};
+//! use h2proto::io::tokio::{Body, Client, ClientConfig, Server};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,14 +38,17 @@
 //! let server = Server::bind("127.0.0.1:0")
 //!     .await?
 //!     .with_tls(server_tls)
-//!     .serve(|req| async move { Response::new(200).with_body(format!("{} over TLS", req.scheme)) });
+//!     .serve(|req: http::Request<_>| async move {
+//!         let scheme = req.uri().scheme_str().unwrap_or_default().to_owned();
+//!         http::Response::new(Body::from(format!("{scheme} over TLS")))
+//!     });
 //!
 //! let mut roots = RootCertStore::empty();
 //! roots.add(cert.cert.der().clone())?;
 //! let client_tls = tls::client_config(roots)?;
 //! let client = Client::connect_tls(server.local_addr(), "localhost", client_tls, ClientConfig::default()).await?;
 //! let res = client.get("/").await?;
-//! assert_eq!(&res.body[..], b"https over TLS");
+//! assert_eq!(&res.body()[..], b"https over TLS");
 //! # client.shutdown().await;
 //! # server.shutdown(std::time::Duration::from_secs(1)).await;
 //! # Ok(())

@@ -2,16 +2,24 @@
 //! over `tokio::net` (cleartext, prior knowledge: h2c), each connection one
 //! task driving the sans-IO core, with streaming bodies both ways.
 //!
+//! Messages are the `http` crate's: a handler takes an
+//! `http::Request<RecvBody>` and answers an `http::Response<Body>`; the
+//! client sends `http::Request<Body>` and gets `http::Response<RecvBody>`
+//! ([`Client::send_request`]), or whole messages, `http::Request<Bytes>` ⇄
+//! `http::Response<Bytes>` ([`Client::send`]). The HTTP rules (heads ⇄
+//! header fields, HEAD, 500 on a panic, retries of refused requests) are
+//! [`crate::message`]'s.
+//!
 //! ```
-//! use h2proto::io::tokio::{Client, Response, Server};
+//! use h2proto::io::tokio::{Body, Client, Server};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = Server::bind("127.0.0.1:0")
-//!     .await?
-//!     .serve(|req| async move { Response::new(200).with_body(format!("you asked for {}", req.path)) });
+//! let server = Server::bind("127.0.0.1:0").await?.serve(|req: http::Request<_>| async move {
+//!     http::Response::new(Body::from(format!("you asked for {}", req.uri().path())))
+//! });
 //! let client = Client::connect(server.local_addr()).await?;
 //! let res = client.get("/x").await?;
-//! assert_eq!(&res.body[..], b"you asked for /x");
+//! assert_eq!(&res.body()[..], b"you asked for /x");
 //! server.shutdown(std::time::Duration::from_secs(1)).await;
 //! # Ok(())
 //! # }
@@ -30,7 +38,7 @@
 //! - **Handles act on the core directly**, under the connection's lock
 //!   (never held across an `.await`): a body chunk taken, a `send_data`, a
 //!   reset are one uncontended lock each, with no command channel.
-//! - **Server handlers** (`Fn(Request) -> impl Future<Output = Response>`)
+//! - **Server handlers** (`Fn(http::Request<RecvBody>) -> impl Future<Output = http::Response<Body>>`)
 //!   run on their connection's task by default: no spawn and no
 //!   cross-thread wake-up per request.
 //!   [`ServerConfig::spawn_handlers`] spawns them instead. A handler that
@@ -71,7 +79,7 @@
 //!
 //! # axum, tonic and tower (feature `tower`)
 //!
-//! The `tower` module gives the adapter the ecosystem's types: `Server::serve_service`
+//! The `tower` module adds the ecosystem's traits: `Server::serve_service`
 //! serves a `tower_service::Service` over `http::Request`/`http::Response`
 //! (an axum `Router`, a tonic server), [`Client`] is such a service (a tonic
 //! client runs on it), and [`RecvBody`] is an `http_body::Body`.
@@ -95,5 +103,5 @@ pub(crate) mod tls;
 pub mod tower;
 
 pub use body::{Body, BodySender, RecvBody};
-pub use client::{Client, ClientConfig, IncomingResponse, RequestHead, ResponseFuture};
-pub use server::{Request, Response, Server, ServerConfig, ServerHandle, ServerStats};
+pub use client::{Client, ClientConfig, ResponseFuture, Timeout};
+pub use server::{Server, ServerConfig, ServerHandle, ServerStats, collect_request};

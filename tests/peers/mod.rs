@@ -11,8 +11,9 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use h2proto::io::blocking::{Server, ServerHandle};
-use h2proto::io::{Request, Response};
+use http::{Request, Response};
 
 /// Every external program gets this long before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -121,22 +122,25 @@ impl Drop for Background {
 }
 
 /// The routes of `examples/h2_server.rs`: `/echo`, `/bytes/N`, anything else.
-pub fn handler(req: Request) -> Response {
-    let path = req.path.split('?').next().unwrap_or_default().to_owned();
+pub fn handler(req: Request<Bytes>) -> Response<Bytes> {
+    let path = req.uri().path();
+    let ok = http::Response::builder().status(200);
     if path == "/echo" {
-        return Response::new(200)
-            .with_header("content-length", req.body.len().to_string())
-            .with_body(req.body);
+        let body = req.into_body();
+        return ok.header("content-length", body.len()).body(body).unwrap();
     }
     if let Some(n) = path
         .strip_prefix("/bytes/")
         .and_then(|n| n.parse::<usize>().ok())
     {
-        return Response::new(200)
-            .with_header("content-length", n.to_string())
-            .with_body(vec![b'x'; n]);
+        return ok
+            .header("content-length", n)
+            .body(vec![b'x'; n].into())
+            .unwrap();
     }
-    Response::new(200).with_body(format!("hello {} {}\n", req.method, req.path))
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    ok.body(format!("hello {} {}\n", req.method(), path_and_query).into())
+        .unwrap()
 }
 
 /// Our server on a free loopback port, in-process.

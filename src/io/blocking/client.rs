@@ -7,14 +7,15 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::driver::{self, Msg, Outgoing};
 use super::tls::Stream;
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
+use crate::io::Error;
 use crate::io::reset_error;
-use crate::io::{Error, Request, Response};
+use crate::message;
 use crate::proto::{Config, Connection, Event, MemoryBudget, ResetCause};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
@@ -58,12 +59,11 @@ impl Default for ClientConfig {
 /// to the server's concurrency limit (more wait for a slot, in order).
 ///
 /// ```no_run
-/// use h2proto::io::Request;
 /// use h2proto::io::blocking::Client;
 ///
 /// let client = Client::connect("127.0.0.1:8080")?;
-/// let res = client.send(Request::new("POST", "/echo").with_body("ping"))?;
-/// println!("{} {:?}", res.status, res.body);
+/// let res = client.send(http::Request::post("/echo").body("ping".into())?)?;
+/// println!("{} {:?}", res.status(), res.body());
 /// client.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -115,10 +115,10 @@ impl Client {
     /// `http` (the default) go out as `https`.
     ///
     /// ```no_run
-    /// use h2proto::io::{Request, tls, blocking::{Client, ClientConfig}};
+    /// use h2proto::io::{tls, blocking::{Client, ClientConfig}};
     /// let roots = tls::client_config_webpki_roots();
     /// let client = Client::connect_tls("example.com:443", "example.com", roots, ClientConfig::default())?;
-    /// let res = client.send(Request::new("GET", "/"))?;
+    /// let res = client.get("/")?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "tls")]
@@ -187,36 +187,38 @@ impl Client {
         self.budget.stats()
     }
 
-    /// Sends a request and waits for the whole response.
+    /// Sends a request and waits for the whole response. The head goes out
+    /// as [`message::request_fields`] builds it (`:authority` the URI's,
+    /// else the `host` field's, else the address connected to); trailers
+    /// go and come back as [`message::Trailers`] in the extensions.
     ///
     /// A request the server refused with REFUSED_STREAM (it did no work on
     /// it, RFC 9113 §8.7: e.g. it was over the server's concurrency limit
     /// before its SETTINGS arrived) is sent again, up to
-    /// [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times. Only the server's
+    /// [`message::REFUSED_RETRIES`] times. Only the server's
     /// word counts ([`Error::is_unprocessed`]): a stream this client reset
     /// itself (e.g. response headers over its limit, answered with
     /// REFUSED_STREAM too) fails with [`Error::LocalReset`] and is never
     /// sent again.
-    pub fn send(&self, mut req: Request) -> Result<Response, Error> {
-        if req.authority.is_none() {
-            req.authority = Some(self.authority.clone());
-        }
-        if self.tls && req.scheme == "http" {
-            req.scheme = "https".to_owned();
-        }
-        let mut tries = 0;
+    pub fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, Error> {
+        let (parts, body) = req.into_parts();
+        let req = Outbound {
+            fields: message::request_fields(&parts, &self.authority, self.tls),
+            body,
+            trailers: message::trailers(&parts.extensions)
+                .map(message::trailer_fields)
+                .unwrap_or_default(),
+        };
+        let mut retries = message::RefusedRetries::new();
         loop {
             match self.send_once(req.clone()) {
-                Err(e) if e.is_unprocessed() && tries < Self::REFUSED_RETRIES => tries += 1,
+                Err(e) if retries.retry(e.is_unprocessed()) => {}
                 result => return result,
             }
         }
     }
 
-    /// How many times [`send`](Self::send) retries a refused request.
-    pub const REFUSED_RETRIES: usize = 3;
-
-    fn send_once(&self, req: Request) -> Result<Response, Error> {
+    fn send_once(&self, req: Outbound) -> Result<http::Response<Bytes>, Error> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = mpsc::channel();
         self.tx
@@ -233,8 +235,8 @@ impl Client {
     }
 
     /// `GET path`.
-    pub fn get(&self, path: &str) -> Result<Response, Error> {
-        self.send(Request::new("GET", path))
+    pub fn get(&self, path: &str) -> Result<http::Response<Bytes>, Error> {
+        self.send(http::Request::get(path).body(Bytes::new())?)
     }
 
     /// Graceful close: GOAWAY, let requests in flight finish, close the
@@ -254,11 +256,19 @@ impl Drop for Client {
     }
 }
 
-type Reply = Sender<Result<Response, Error>>;
+type Reply = Sender<Result<http::Response<Bytes>, Error>>;
+
+/// A request as the driver sends it: the head's fields, body, trailers.
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    fields: Vec<HeaderField>,
+    body: Bytes,
+    trailers: Vec<HeaderField>,
+}
 
 pub(crate) enum ClientCmd {
     Request {
-        req: Request,
+        req: Outbound,
         token: u64,
         reply: Reply,
     },
@@ -269,7 +279,9 @@ pub(crate) enum ClientCmd {
 struct InFlight {
     reply: Reply,
     token: u64,
-    response: Option<Response>,
+    /// The response head, once it arrived (`Err`: one `http` refuses).
+    response: Option<Result<http::Response<()>, message::InvalidHead>>,
+    trailers: Option<http::HeaderMap>,
     body: BytesMut,
     request_body: Outgoing,
 }
@@ -296,9 +308,7 @@ impl driver::Role for ClientRole {
                 end_stream,
             } => {
                 if let Some(s) = self.streams.get_mut(&stream_id) {
-                    let mut res = Response::new(headers.status().unwrap_or(0));
-                    res.headers = headers.fields().to_vec();
-                    s.response = Some(res);
+                    s.response = Some(message::response_head(headers));
                     if end_stream {
                         self.complete(conn, stream_id);
                     }
@@ -331,12 +341,8 @@ impl driver::Role for ClientRole {
                 stream_id,
                 trailers,
             } => {
-                if let Some(res) = self
-                    .streams
-                    .get_mut(&stream_id)
-                    .and_then(|s| s.response.as_mut())
-                {
-                    res.trailers = trailers.fields().to_vec();
+                if let Some(s) = self.streams.get_mut(&stream_id) {
+                    s.trailers = Some(message::header_map(trailers.into_fields()));
                 }
                 self.complete(conn, stream_id);
             }
@@ -374,15 +380,8 @@ impl driver::Role for ClientRole {
                     let _ = reply.send(Err(Error::Closed));
                     return;
                 }
-                let authority = req.authority.unwrap_or_default();
-                let mut fields = Vec::with_capacity(req.headers.len() + 4);
-                fields.push(HeaderField::new(":method", req.method));
-                fields.push(HeaderField::new(":scheme", req.scheme));
-                fields.push(HeaderField::new(":authority", authority));
-                fields.push(HeaderField::new(":path", req.path));
-                fields.extend(req.headers);
                 let end = req.body.is_empty() && req.trailers.is_empty();
-                let id = match conn.send_request(fields, end) {
+                let id = match conn.send_request(req.fields, end) {
                     Ok(id) => id,
                     Err(e) => {
                         let _ = reply.send(Err(Error::User(e)));
@@ -406,6 +405,7 @@ impl driver::Role for ClientRole {
                         reply,
                         token,
                         response: None,
+                        trailers: None,
                         body: BytesMut::new(),
                         request_body,
                     },
@@ -459,15 +459,19 @@ impl ClientRole {
             let _ = conn.reset(id, Reason::CANCEL);
         }
         let result = match s.response {
-            Some(mut res) => {
+            Some(Ok(head)) => {
                 // The body counts in the connection's budget for as long as
                 // the application holds it.
                 let n = s.body.len();
-                res.body = self.budget.hold(s.body.freeze(), id, 0, n);
+                let mut res = head.map(|()| self.budget.hold(s.body.freeze(), id, 0, n));
+                if let Some(t) = s.trailers {
+                    res.extensions_mut().insert(message::Trailers(t));
+                }
                 Ok(res)
             }
-            // Only possible if the core ended a stream without headers.
-            None => Err(Error::LocalReset {
+            // A status `http` refuses, or (only if the core ended a stream
+            // without headers) none.
+            Some(Err(_)) | None => Err(Error::LocalReset {
                 reason: Reason::PROTOCOL_ERROR,
                 why: ResetCause::PeerError,
             }),

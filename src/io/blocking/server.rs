@@ -14,9 +14,8 @@ use bytes::{Bytes, BytesMut};
 use super::driver::{self, Msg, Outgoing};
 use super::tls::Accepted;
 use crate::frame::{Reason, StreamId};
-use crate::hpack::HeaderField;
-use crate::io::{Request, Response};
-use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, HeaderList, MemoryBudget};
+use crate::message;
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, MemoryBudget};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -55,25 +54,28 @@ impl Default for ServerConfig {
 /// Each connection gets its own driver thread; handlers run on a bounded
 /// pool of threads, so a slow handler never holds up other streams' I/O.
 ///
+/// Handlers take an `http::Request<Bytes>` (the body collected) and
+/// answer an `http::Response<Bytes>`; trailers, if any, ride in the
+/// extensions as [`message::Trailers`].
+///
 /// ```no_run
-/// use h2proto::io::Response;
 /// use h2proto::io::blocking::Server;
 ///
-/// Server::bind("127.0.0.1:8080")?
-///     .serve(|req| Response::new(200).with_body(format!("you asked for {}\n", req.path)))?;
+/// Server::bind("127.0.0.1:8080")?.serve(|req: http::Request<bytes::Bytes>| {
+///     http::Response::new(format!("you asked for {}\n", req.uri().path()).into())
+/// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
 /// In the background, with a graceful stop:
 ///
 /// ```
-/// use h2proto::io::{Request, Response};
 /// use h2proto::io::blocking::{Client, Server};
 ///
-/// let server = Server::bind("127.0.0.1:0")?.spawn(|_req| Response::new(200).with_body("hi"))?;
+/// let server = Server::bind("127.0.0.1:0")?.spawn(|_req| http::Response::new("hi".into()))?;
 /// let client = Client::connect(server.local_addr())?;
-/// let res = client.send(Request::new("GET", "/"))?;
-/// assert_eq!((res.status, &res.body[..]), (200, &b"hi"[..]));
+/// let res = client.get("/")?;
+/// assert_eq!((res.status().as_u16(), &res.body()[..]), (200, &b"hi"[..]));
 /// drop(client);
 /// server.shutdown();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -115,19 +117,26 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves connections on the calling thread, forever (until accepting fails).
+    /// Serves connections on the calling thread, forever (until accepting
+    /// fails). A request's URI is absolute when it has an authority, its
+    /// version `HTTP/2.0`; one whose method or URI `http` cannot represent
+    /// is answered 400 without calling the handler. A body over
+    /// [`ServerConfig::max_request_body`] is answered 413
+    /// ([`message::payload_too_large`]), a handler that panics 500; a
+    /// response to `HEAD` goes out without its body.
     pub fn serve<H>(self, handler: H) -> std::io::Result<()>
     where
-        H: Fn(Request) -> Response + Send + Sync + 'static,
+        H: Fn(http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync + 'static,
     {
         let shared = Shared::new(self.config, self.tls, Arc::new(handler));
         accept_loop(&self.listener, &shared, &AtomicBool::new(false))
     }
 
-    /// Serves connections on a background thread; the handle stops it.
+    /// Serves connections on a background thread (as [`serve`](Self::serve)
+    /// does); the handle stops it.
     pub fn spawn<H>(self, handler: H) -> std::io::Result<ServerHandle>
     where
-        H: Fn(Request) -> Response + Send + Sync + 'static,
+        H: Fn(http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync + 'static,
     {
         let addr = self.listener.local_addr()?;
         let shared = Shared::new(self.config, self.tls, Arc::new(handler));
@@ -242,7 +251,7 @@ struct Gauge {
     core: Mutex<crate::proto::ConnectionStats>,
 }
 
-type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
+type Handler = Arc<dyn Fn(http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync>;
 type Job = Box<dyn FnOnce() + Send>;
 type ConnTx = Sender<Msg<Respond>>;
 /// Live connections: how to reach each driver and its thread.
@@ -368,12 +377,13 @@ fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg
 }
 
 /// A handler's answer for a stream, sent back to the connection's driver.
-pub(crate) struct Respond(StreamId, Response);
+pub(crate) struct Respond(StreamId, http::Response<Bytes>);
 
 /// One request stream as the server sees it.
 struct ServerStream {
-    /// The request being collected; `None` once handed to the handler.
-    request: Option<Request>,
+    /// The request being collected (its head, then its trailers); `None`
+    /// once handed to the handler.
+    request: Option<(http::Request<()>, Option<http::HeaderMap>)>,
     body: BytesMut,
     /// Body bytes whose credit is still withheld.
     unreleased: usize,
@@ -429,16 +439,20 @@ impl driver::Role for ServerRole {
                 headers,
                 end_stream,
             } => {
-                let request = request_head(headers);
-                let head = request.method == "HEAD";
-                let expected = request
-                    .header("content-length")
-                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+                let expected = headers
+                    .content_length()
+                    .and_then(|n| usize::try_from(n).ok())
                     .filter(|&n| n <= self.shared.config.max_request_body);
+                // `None`: a head `http` cannot represent, answered 400 below.
+                let request = message::request_head(headers).ok();
+                let head = request
+                    .as_ref()
+                    .is_some_and(|r| !message::sends_body(r.method()));
+                let invalid = request.is_none();
                 self.streams.insert(
                     stream_id,
                     ServerStream {
-                        request: Some(request),
+                        request: request.map(|r| (r, None)),
                         body: BytesMut::new(),
                         unreleased: 0,
                         charged: 0,
@@ -451,6 +465,11 @@ impl driver::Role for ServerRole {
                         head,
                     },
                 );
+                if invalid {
+                    let mut res = http::Response::new(Bytes::new());
+                    *res.status_mut() = http::StatusCode::BAD_REQUEST;
+                    self.respond(conn, stream_id, res);
+                }
                 if end_stream {
                     self.request_end(conn, stream_id);
                 }
@@ -474,8 +493,7 @@ impl driver::Role for ServerRole {
                     self.budget.uncharge(std::mem::take(&mut s.charged));
                     let _ = conn.release_capacity(stream_id, held);
                     self.stop_collecting(conn, stream_id);
-                    let res = Response::new(413).with_body("request body too large\n");
-                    self.respond(conn, stream_id, res);
+                    self.respond(conn, stream_id, message::payload_too_large());
                 }
                 let Some(s) = self.streams.get_mut(&stream_id) else {
                     return;
@@ -503,12 +521,12 @@ impl driver::Role for ServerRole {
                 stream_id,
                 trailers,
             } => {
-                if let Some(req) = self
+                if let Some((_, t)) = self
                     .streams
                     .get_mut(&stream_id)
                     .and_then(|s| s.request.as_mut())
                 {
-                    req.trailers = trailers.fields().to_vec();
+                    *t = Some(message::header_map(trailers.into_fields()));
                 }
                 self.request_end(conn, stream_id);
             }
@@ -558,7 +576,7 @@ impl ServerRole {
             return;
         };
         s.request_done = true;
-        let Some(mut request) = s.request.take() else {
+        let Some((head, trailers)) = s.request.take() else {
             self.forget_if_done(id);
             return;
         };
@@ -569,13 +587,16 @@ impl ServerRole {
         );
         // `hold` counts the charged bytes again, for as long as the body lives.
         self.budget.uncharge(charged);
-        request.body = self.budget.hold(body, id, unreleased, charged);
+        let mut request = head.map(|()| self.budget.hold(body, id, unreleased, charged));
+        if let Some(t) = trailers {
+            request.extensions_mut().insert(message::Trailers(t));
+        }
         self.stop_collecting(conn, id);
         let handler = self.shared.handler.clone();
         let tx = self.tx.clone();
         let job: Job = Box::new(move || {
             let res = catch_unwind(AssertUnwindSafe(|| handler(request)))
-                .unwrap_or_else(|_| Response::new(500).with_body("handler panicked\n"));
+                .unwrap_or_else(|_| message::internal_error());
             let _ = tx.send(Msg::Cmd(Respond(id, res)));
         });
         if self.shared.jobs.send(job).is_err() {
@@ -584,21 +605,23 @@ impl ServerRole {
         }
     }
 
-    fn respond(&mut self, conn: &mut Connection, id: StreamId, mut res: Response) {
+    fn respond(&mut self, conn: &mut Connection, id: StreamId, res: http::Response<Bytes>) {
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
         if s.response.is_some() {
-            return; // already answered (413)
+            return; // already answered (413, 400)
         }
+        let (parts, mut body) = res.into_parts();
+        let fields = message::response_fields(parts.status, &parts.headers);
+        let mut trailers = message::trailers(&parts.extensions)
+            .map(message::trailer_fields)
+            .unwrap_or_default();
         if s.head {
-            res.body = Bytes::new();
-            res.trailers.clear();
+            body = Bytes::new();
+            trailers.clear();
         }
-        let mut fields = Vec::with_capacity(res.headers.len() + 1);
-        fields.push(HeaderField::new(":status", res.status.to_string()));
-        fields.extend(res.headers);
-        let end = res.body.is_empty() && res.trailers.is_empty();
+        let end = body.is_empty() && trailers.is_empty();
         if conn.send_response(id, fields, end).is_err() {
             let _ = conn.reset(id, Reason::INTERNAL_ERROR);
             self.forget(conn, id);
@@ -607,7 +630,7 @@ impl ServerRole {
         s.response = Some(if end {
             Outgoing::finished()
         } else {
-            Outgoing::new(res.body, res.trailers)
+            Outgoing::new(body, trailers)
         });
         self.pump(conn, id);
     }
@@ -722,17 +745,4 @@ impl ServerRole {
             conn.set_connection_window_size(lent);
         }
     }
-}
-
-/// The request a handler sees, from the request's header block.
-fn request_head(headers: HeaderList) -> Request {
-    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
-    let mut req = Request::new(
-        text(headers.method()).unwrap_or_default(),
-        text(headers.path()).unwrap_or_default(),
-    );
-    req.scheme = text(headers.scheme()).unwrap_or_default();
-    req.authority = text(headers.authority());
-    req.headers = headers.fields().to_vec();
-    req
 }

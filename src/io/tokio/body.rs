@@ -16,13 +16,15 @@ use super::engine::{End, HttpEngine, register};
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
 use crate::io::Error;
+use crate::message;
+use http::HeaderMap;
 
 /// A body to send: empty, whole (with optional trailers), or written piece by
 /// piece through the [`BodySender`] of [`Body::channel`].
 ///
 /// ```
 /// use h2proto::io::tokio::Body;
-/// let whole = Body::from("hello").with_trailers(vec![]);
+/// let whole = Body::from("hello").with_trailers(http::HeaderMap::new());
 /// assert_eq!(whole.len(), Some(5));
 /// let (_sender, streaming) = Body::channel();
 /// assert_eq!(streaming.len(), None);
@@ -91,10 +93,10 @@ impl Body {
     }
 
     /// Adds trailers after a whole body (ignored on a channel body, whose
-    /// sender sends its own).
-    pub fn with_trailers(mut self, fields: Vec<HeaderField>) -> Self {
+    /// sender sends its own). Connection-specific fields are dropped.
+    pub fn with_trailers(mut self, fields: HeaderMap) -> Self {
         if let Kind::Full { trailers, .. } = &mut self.kind {
-            *trailers = fields;
+            *trailers = message::trailer_fields(&fields);
         }
         self
     }
@@ -151,7 +153,7 @@ impl From<Bytes> for Body {
 }
 
 /// Sends a received body on as it arrives, trailers included: a streaming
-/// echo is `Response::new(200).with_body(req.body)`. Each chunk keeps its
+/// echo is `http::Response::new(Body::from(req.into_body()))`. Each chunk keeps its
 /// flow-control credit until the connection has written it, so the sender
 /// of the received body goes exactly as fast as the receiver of this one
 /// reads, and nothing piles up in between.
@@ -203,9 +205,9 @@ impl BodySender {
     }
 
     /// Ends the body with trailers.
-    pub async fn send_trailers(self, trailers: Vec<HeaderField>) -> Result<(), Error> {
+    pub async fn send_trailers(self, trailers: HeaderMap) -> Result<(), Error> {
         self.tx
-            .send(Piece::Trailers(trailers))
+            .send(Piece::Trailers(message::trailer_fields(&trailers)))
             .await
             .map_err(|_| Error::Closed)
     }
@@ -332,7 +334,7 @@ impl SendSide {
                         self.send_data(chunk, false).await?;
                     }
                 }
-                match body.trailers().await? {
+                match poll_fn(|cx| body.poll_trailers(cx)).await? {
                     Some(t) if !t.is_empty() => return self.send_trailers(t),
                     _ => return self.send_data(Bytes::new(), true).await,
                 }
@@ -482,8 +484,9 @@ impl RecvBody {
 
     /// The trailers, once the body has ended (`None`: there were none).
     /// Body chunks not read yet are discarded.
-    pub async fn trailers(&mut self) -> Result<Option<Vec<HeaderField>>, Error> {
-        poll_fn(|cx| self.poll_trailers(cx)).await
+    pub async fn trailers(&mut self) -> Result<Option<HeaderMap>, Error> {
+        let fields = poll_fn(|cx| self.poll_trailers(cx)).await?;
+        Ok(fields.map(message::header_map))
     }
 
     /// [`trailers`](Self::trailers), polled.

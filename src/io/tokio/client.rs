@@ -17,8 +17,8 @@ use super::driver::{Driver, Handle, LocalTask};
 use super::engine::{HttpEngine, Slot, register};
 use super::tls::Stream;
 use crate::frame::{Reason, StreamId};
-use crate::hpack::HeaderField;
 use crate::io::Error;
+use crate::message;
 use crate::proto::{BudgetStats, Config, Connection, ConnectionStats, DEFAULT_MEMORY_BUDGET, Role};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
@@ -43,7 +43,7 @@ pub struct ClientConfig {
     /// credit. Default [`DEFAULT_MEMORY_BUDGET`] (1 MiB).
     pub memory_budget: usize,
     /// How long one request may take, from sending it to the end of the
-    /// response body, unless its [`RequestHead::timeout`] says otherwise;
+    /// response body, unless its [`Timeout`] extension says otherwise;
     /// past it the stream is reset with CANCEL and the response future or
     /// body fails with [`Error::Timeout`]. `None`: no limit. Default 30 s
     /// (the blocking client's).
@@ -62,75 +62,19 @@ impl Default for ClientConfig {
     }
 }
 
-/// The head of a request to send: method, path and header fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHead {
-    /// `:method`.
-    pub method: String,
-    /// `:path`.
-    pub path: String,
-    /// `:scheme`; `http` unless set (a client connected over TLS sends
-    /// `https` instead of `http`).
-    pub scheme: String,
-    /// `:authority`; the address connected to when `None`.
-    pub authority: Option<String>,
-    /// Regular header fields (names lowercase).
-    pub headers: Vec<HeaderField>,
-    /// How long this exchange may take, response body included; `None`: the
-    /// client's [`ClientConfig::request_timeout`]. `Duration::MAX`: no limit.
-    pub timeout: Option<Duration>,
-}
-
-impl RequestHead {
-    /// `method path`, no header fields.
-    pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
-        RequestHead {
-            method: method.into(),
-            path: path.into(),
-            scheme: "http".to_owned(),
-            authority: None,
-            headers: Vec::new(),
-            timeout: None,
-        }
-    }
-
-    /// Sets this request's timeout (see [`RequestHead::timeout`]).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Adds a header field; the name is lowercased.
-    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(HeaderField::new(
-            name.as_ref().to_ascii_lowercase(),
-            value.into(),
-        ));
-        self
-    }
-}
-
-/// A response as it arrives: status and header fields, and the body as a
-/// [`RecvBody`].
-#[derive(Debug)]
-pub struct IncomingResponse {
-    /// The status code.
-    pub status: u16,
-    /// Regular header fields.
-    pub headers: Vec<HeaderField>,
-    /// The body (and trailers).
-    pub body: RecvBody,
-}
-
-impl IncomingResponse {
-    /// The value of the first header field named `name` (lowercase).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|f| f.name == name.as_bytes())
-            .map(|f| &f.value[..])
-    }
-}
+/// A request extension: how long this exchange may take, response body
+/// included, instead of the client's [`ClientConfig::request_timeout`].
+/// `Duration::MAX`: no limit.
+///
+/// ```
+/// use h2proto::io::tokio::Timeout;
+/// let req = http::Request::get("/slow")
+///     .extension(Timeout(std::time::Duration::from_secs(5)))
+///     .body(h2proto::io::tokio::Body::empty())?;
+/// # Ok::<(), http::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub Duration);
 
 /// An HTTP/2 client on one cleartext TCP connection (prior knowledge, h2c),
 /// driven by one tokio task.
@@ -140,19 +84,19 @@ impl IncomingResponse {
 /// closes.
 ///
 /// ```
-/// use h2proto::io::tokio::{Body, Client, RequestHead, Response, Server};
+/// use h2proto::io::tokio::{Body, Client, Server};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let server = Server::bind("127.0.0.1:0").await?
-/// #     .serve(|_req| async { Response::new(200).with_body("hello") });
+/// #     .serve(|_req| async { http::Response::new(Body::from("hello")) });
 /// let client = Client::connect(server.local_addr()).await?;
 /// let (mut upload, body) = Body::channel();
-/// let response = client.send_request(RequestHead::new("POST", "/"), body);
+/// let response = client.send_request(http::Request::post("/").body(body)?);
 /// upload.send("streamed ").await?;
 /// upload.finish().await?;
 /// let mut res = response.await?;
-/// assert_eq!(res.status, 200);
-/// while let Some(chunk) = res.body.chunk().await {
+/// assert_eq!(res.status(), 200);
+/// while let Some(chunk) = res.body_mut().chunk().await {
 ///     println!("{} bytes", chunk?.len());
 /// }
 /// # Ok(())
@@ -325,27 +269,24 @@ impl Client {
     /// arrives, with the body to read. A [`Body::channel`] body is written
     /// while waiting, through its sender.
     ///
+    /// The head goes out as [`message::request_fields`] builds it:
+    /// `:scheme` the URI's (`http` by default, `https` over TLS),
+    /// `:authority` the URI's, else the `host` field's, else the address
+    /// connected to, `:path` the URI's path and query.
+    ///
     /// Dropping the future (or later the response body) before the end
     /// resets the stream with CANCEL; so does the request's timeout
-    /// ([`RequestHead::timeout`], else [`ClientConfig::request_timeout`]),
+    /// (a [`Timeout`] extension, else [`ClientConfig::request_timeout`]),
     /// which covers the whole exchange: the future, or the body's reads,
     /// then fail with [`Error::Timeout`].
-    pub fn send_request(&self, head: RequestHead, body: Body) -> ResponseFuture {
+    pub fn send_request(&self, req: http::Request<Body>) -> ResponseFuture {
         let handle = &self.inner.handle;
-        let authority = head
-            .authority
-            .unwrap_or_else(|| self.inner.authority.clone());
-        let mut fields = Vec::with_capacity(head.headers.len() + 4);
-        fields.push(HeaderField::new(":method", head.method));
-        let scheme = match head.scheme.as_str() {
-            "http" if self.inner.tls => "https".to_owned(),
-            _ => head.scheme,
+        let (parts, body) = req.into_parts();
+        let fields = message::request_fields(&parts, &self.inner.authority, self.inner.tls);
+        let timeout = match parts.extensions.get::<Timeout>() {
+            Some(Timeout(t)) => Some(*t),
+            None => self.inner.request_timeout,
         };
-        fields.push(HeaderField::new(":scheme", scheme));
-        fields.push(HeaderField::new(":authority", authority));
-        fields.push(HeaderField::new(":path", head.path));
-        fields.extend(head.headers);
-        let timeout = head.timeout.or(self.inner.request_timeout);
         let deadline = timeout.and_then(|t| super::driver::now().checked_add(t));
         let mut kind = body.into_kind();
         let end = matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
@@ -432,54 +373,53 @@ impl Client {
     }
 
     /// Sends a whole request and collects the whole response (up to
-    /// [`ClientConfig::max_response_body`], within
-    /// [`ClientConfig::request_timeout`]). A request the server refused with
-    /// REFUSED_STREAM (it did no work on it, RFC 9113 §8.7) is sent again,
-    /// up to [`REFUSED_RETRIES`](Self::REFUSED_RETRIES) times, within the
-    /// same timeout. Only the server's word counts ([`Error::is_unprocessed`]):
-    /// a stream this client reset itself (e.g. response headers over its
-    /// limit, refused with REFUSED_STREAM too) fails with
-    /// [`Error::LocalReset`] and is never sent again.
-    pub async fn send(&self, req: crate::io::Request) -> Result<crate::io::Response, Error> {
-        let mut head = RequestHead {
-            method: req.method,
-            path: req.path,
-            scheme: req.scheme,
-            authority: req.authority,
-            headers: req.headers,
-            timeout: None,
+    /// [`ClientConfig::max_response_body`], within the request's
+    /// [`Timeout`] or else [`ClientConfig::request_timeout`]). Trailers go
+    /// and come back as [`message::Trailers`] in the extensions. A request the
+    /// server refused with REFUSED_STREAM (it did no work on it, RFC 9113
+    /// §8.7) is sent again, up to [`message::REFUSED_RETRIES`] times, within
+    /// the same timeout. Only the server's word counts
+    /// ([`Error::is_unprocessed`]): a stream this client reset itself (e.g.
+    /// response headers over its limit, refused with REFUSED_STREAM too)
+    /// fails with [`Error::LocalReset`] and is never sent again.
+    pub async fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, Error> {
+        let (mut parts, data) = req.into_parts();
+        let trailers = parts.extensions.remove::<message::Trailers>();
+        let timeout = match parts.extensions.get::<Timeout>() {
+            Some(Timeout(t)) => Some(*t),
+            None => self.inner.request_timeout,
         };
-        let now = super::driver::now();
-        let deadline = self.inner.request_timeout.and_then(|t| now.checked_add(t));
-        let mut tries = 0;
+        let deadline = timeout.and_then(|t| super::driver::now().checked_add(t));
+        let mut retries = message::RefusedRetries::new();
         loop {
             if let Some(at) = deadline {
-                head.timeout = Some(at.saturating_duration_since(super::driver::now()));
+                let left = at.saturating_duration_since(super::driver::now());
+                parts.extensions.insert(Timeout(left));
             }
-            let body = Body::full(req.body.clone()).with_trailers(req.trailers.clone());
-            match self.send_request(head.clone(), body).await {
-                Err(e) if e.is_unprocessed() && tries < Self::REFUSED_RETRIES => tries += 1,
+            let mut body = Body::full(data.clone());
+            if let Some(t) = &trailers {
+                body = body.with_trailers(t.0.clone());
+            }
+            let req = http::Request::from_parts(parts.clone(), body);
+            match self.send_request(req).await {
+                Err(e) if retries.retry(e.is_unprocessed()) => {}
                 Err(e) => return Err(e),
-                Ok(mut res) => {
-                    let body = res.body.collect(self.inner.max_response_body).await?;
-                    let trailers = res.body.trailers().await?.unwrap_or_default();
-                    return Ok(crate::io::Response {
-                        status: res.status,
-                        headers: res.headers,
-                        body,
-                        trailers,
-                    });
+                Ok(res) => {
+                    let (mut parts, mut body) = res.into_parts();
+                    let data = body.collect(self.inner.max_response_body).await?;
+                    if let Some(t) = body.trailers().await? {
+                        parts.extensions.insert(message::Trailers(t));
+                    }
+                    return Ok(http::Response::from_parts(parts, data));
                 }
             }
         }
     }
 
-    /// How many times [`send`](Self::send) retries a refused request.
-    pub const REFUSED_RETRIES: usize = 3;
-
     /// `GET path`, whole.
-    pub async fn get(&self, path: &str) -> Result<crate::io::Response, Error> {
-        self.send(crate::io::Request::new("GET", path)).await
+    pub async fn get(&self, path: &str) -> Result<http::Response<Bytes>, Error> {
+        self.send(http::Request::get(path).body(Bytes::new())?)
+            .await
     }
 
     /// Waits until the connection can take one more request without
@@ -599,7 +539,7 @@ impl ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<IncomingResponse, Error>;
+    type Output = Result<http::Response<RecvBody>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -626,17 +566,17 @@ impl Future for ResponseFuture {
                 }
             }
         };
-        let status = head.status().unwrap_or(0);
-        let regular = head.fields().len();
-        let mut all = head.into_fields();
-        let headers = all.split_off(all.len() - regular);
         let Some(recv) = this.recv.take() else {
             return Poll::Ready(Err(Error::Closed));
         };
-        Poll::Ready(Ok(IncomingResponse {
-            status,
-            headers,
-            body: RecvBody::new(recv),
-        }))
+        let body = RecvBody::new(recv);
+        match message::response_head(head) {
+            Ok(head) => Poll::Ready(Ok(head.map(|()| body))),
+            // Only a status `http` refuses: the core checked the rest.
+            Err(_) => Poll::Ready(Err(Error::LocalReset {
+                reason: Reason::PROTOCOL_ERROR,
+                why: crate::proto::ResetCause::PeerError,
+            })),
+        }
     }
 }

@@ -254,7 +254,8 @@ impl HttpEngine {
             return;
         }
         if !slot.headers_sent {
-            let fields = vec![HeaderField::new(":status", "500")];
+            let answer = crate::message::internal_error();
+            let fields = crate::message::response_fields(answer.status(), answer.headers());
             if self.conn.send_response(id, fields, true).is_ok() {
                 slot.headers_sent = true;
                 slot.send_done = true;

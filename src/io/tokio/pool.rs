@@ -99,11 +99,11 @@
 //! ```
 //! use std::io;
 //! use h2proto::io::tokio::pool::{Pool, PoolConfig};
-//! use h2proto::io::tokio::{Client, Response, Server};
+//! use h2proto::io::tokio::{Body, Client, Server};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let server = Server::bind("127.0.0.1:0").await?
-//! #     .serve(|_req| async { Response::new(200).with_body("hi") });
+//! #     .serve(|_req| async { http::Response::new(Body::from("hi")) });
 //! # let addr = server.local_addr();
 //! let pool = Pool::new(PoolConfig::default(), move |_authority: String| async move {
 //!     // A real connector resolves the authority; this one knows the address.
@@ -112,7 +112,7 @@
 //!     Ok::<_, io::Error>(client)
 //! });
 //! let conn = pool.get("svc.local:80").await?;
-//! assert_eq!(&conn.get("/hello").await?.body[..], b"hi");
+//! assert_eq!(&conn.get("/hello").await?.body()[..], b"hi");
 //! # Ok(())
 //! # }
 //! ```

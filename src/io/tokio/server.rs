@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -19,8 +19,8 @@ use super::body::{Body, Kind, RecvBody, RecvSide, SendSide};
 use super::driver::Handle;
 use super::engine::{HttpEngine, OnRequest, ServerCtx};
 use crate::frame::{Reason, StreamId};
-use crate::hpack::HeaderField;
 use crate::io::Error;
+use crate::message;
 use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, HeaderList, Role};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
@@ -55,146 +55,48 @@ impl Default for ServerConfig {
     }
 }
 
-/// A request as a handler receives it: the head, and the body as it arrives.
-#[derive(Debug)]
-pub struct Request {
-    /// `:method`, e.g. `GET`.
-    pub method: String,
-    /// `:path`.
-    pub path: String,
-    /// `:scheme`.
-    pub scheme: String,
-    /// `:authority`, if sent.
-    pub authority: Option<String>,
-    /// Regular header fields, names lowercase.
-    pub headers: Vec<HeaderField>,
-    /// The body (and trailers).
-    pub body: RecvBody,
-}
-
-impl Request {
-    /// The value of the first header field named `name` (lowercase).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|f| f.name == name.as_bytes())
-            .map(|f| &f.value[..])
-    }
-
-    /// The whole request, body collected up to `limit` bytes.
-    pub async fn into_whole(mut self, limit: usize) -> Result<crate::io::Request, Error> {
-        let body = self.body.collect(limit).await?;
-        let trailers = self.body.trailers().await?.unwrap_or_default();
-        Ok(crate::io::Request {
-            method: self.method,
-            path: self.path,
-            scheme: self.scheme,
-            authority: self.authority,
-            headers: self.headers,
-            body,
-            trailers,
-        })
-    }
-
-    fn from_head(headers: HeaderList, mut body: RecvBody) -> Self {
-        let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
-        let method = text(headers.method()).unwrap_or_default();
-        let path = text(headers.path()).unwrap_or_default();
-        let scheme = text(headers.scheme()).unwrap_or_default();
-        let authority = text(headers.authority());
-        let regular = headers.fields().len();
-        let mut all = headers.into_fields();
-        let headers = all.split_off(all.len() - regular);
-        let declared = headers
-            .iter()
-            .find(|f| f.name == "content-length")
-            .and_then(|f| std::str::from_utf8(&f.value).ok()?.parse().ok());
-        body.set_expected(declared);
-        Request {
-            method,
-            path,
-            scheme,
-            authority,
-            headers,
-            body,
-        }
-    }
-}
-
-/// A handler's answer: status, header fields and a [`Body`] (whole, or
-/// written piece by piece through a [`BodySender`](super::BodySender)).
+/// A handler's request made whole: its body collected up to `limit` bytes
+/// ([`RecvBody::collect`]: [`Error::BodyTooLarge`] past it), its trailers,
+/// if any, in the extensions as [`message::Trailers`] (what the blocking
+/// server hands its handlers).
 ///
 /// ```
-/// use h2proto::io::tokio::{Body, Response};
-/// let res = Response::new(200)
-///     .with_header("content-type", "text/plain")
-///     .with_body("hello");
-/// assert_eq!(res.body.len(), Some(5));
-/// let (sender, body) = Body::channel();
-/// let streaming = Response::new(200).with_body(body);
-/// # drop((sender, streaming));
+/// use h2proto::io::tokio::{Body, RecvBody, collect_request};
+/// async fn handler(req: http::Request<RecvBody>) -> http::Response<Body> {
+///     match collect_request(req, 1 << 20).await {
+///         Ok(req) => http::Response::new(Body::from(req.into_body())),
+///         Err(_) => http::Response::new(Body::empty()),
+///     }
+/// }
 /// ```
-#[derive(Debug)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// Regular header fields (names lowercase).
-    pub headers: Vec<HeaderField>,
-    /// The body.
-    pub body: Body,
-}
-
-impl Response {
-    /// A response with this status, no headers and no body.
-    pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Body::empty(),
-        }
+pub async fn collect_request(
+    req: http::Request<RecvBody>,
+    limit: usize,
+) -> Result<http::Request<bytes::Bytes>, Error> {
+    let (mut parts, mut body) = req.into_parts();
+    let data = body.collect(limit).await?;
+    if let Some(t) = body.trailers().await? {
+        parts.extensions.insert(message::Trailers(t));
     }
-
-    /// Adds a header field; the name is lowercased (HTTP/2 requires it).
-    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(HeaderField::new(
-            name.as_ref().to_ascii_lowercase(),
-            value.into(),
-        ));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Body>) -> Self {
-        self.body = body.into();
-        self
-    }
-}
-
-impl From<crate::io::Response> for Response {
-    fn from(res: crate::io::Response) -> Self {
-        Response {
-            status: res.status,
-            headers: res.headers,
-            body: Body::full(res.body).with_trailers(res.trailers),
-        }
-    }
+    Ok(http::Request::from_parts(parts, data))
 }
 
 /// An HTTP/2 server over cleartext TCP (prior knowledge, h2c) on tokio.
 ///
+/// Handlers take an `http::Request<RecvBody>` (the body arrives as it
+/// comes) and answer an `http::Response<Body>`:
+///
 /// ```
-/// use h2proto::io::tokio::{Client, Response, Server};
+/// use h2proto::io::tokio::{Body, Client, Server};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let server = Server::bind("127.0.0.1:0").await?.serve(|mut req| async move {
-///     let body = req.body.collect(1 << 20).await.unwrap_or_default();
-///     Response::new(200).with_body(body)
+/// let server = Server::bind("127.0.0.1:0").await?.serve(|req: http::Request<_>| async move {
+///     let body = req.into_body().collect(1 << 20).await.unwrap_or_default();
+///     http::Response::new(Body::from(body))
 /// });
 /// let client = Client::connect(server.local_addr()).await?;
-/// let res = client
-///     .send(h2proto::io::Request::new("POST", "/echo").with_body("hi"))
-///     .await?;
-/// assert_eq!(&res.body[..], b"hi");
+/// let res = client.send(http::Request::post("/echo").body("hi".into())?).await?;
+/// assert_eq!(&res.body()[..], b"hi");
 /// server.shutdown(std::time::Duration::from_secs(1)).await;
 /// # Ok(())
 /// # }
@@ -249,7 +151,11 @@ impl Server {
     }
 
     /// Starts serving in the background (on the current tokio runtime):
-    /// each request runs `handler`. Dropping the returned handle leaves the
+    /// each request runs `handler`. The request's URI is absolute when it
+    /// has an authority (`:scheme`, `:authority` or else the `host` field,
+    /// `:path`), its version `HTTP/2.0`; one whose method or URI `http`
+    /// cannot represent is answered 400 without calling the handler. A
+    /// response to `HEAD` goes out without its body. Dropping the returned handle leaves the
     /// server running; [`ServerHandle::shutdown`] stops it.
     ///
     /// # Panics
@@ -257,8 +163,8 @@ impl Server {
     /// Outside a tokio runtime.
     pub fn serve<H, F>(self, handler: H) -> ServerHandle
     where
-        H: Fn(Request) -> F + Send + Sync + 'static,
-        F: Future<Output = Response> + Send + 'static,
+        H: Fn(http::Request<RecvBody>) -> F + Send + Sync + 'static,
+        F: Future<Output = http::Response<Body>> + Send + 'static,
     {
         let handler = Arc::new(handler);
         let on_request: OnRequest = Arc::new(move |handle, id, headers, end_stream| {
@@ -283,14 +189,10 @@ impl Server {
 }
 
 /// Runs one request: the handler (a panic answers 500), then its response.
-async fn run_handler<F, Fut>(
-    handle: Handle<HttpEngine>,
-    id: StreamId,
-    headers: HeaderList,
-    handler: F,
-) where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
+async fn run_handler<F, Fut>(handle: Handle<HttpEngine>, id: StreamId, headers: HeaderList, handler: F)
+where
+    F: FnOnce(http::Request<RecvBody>) -> Fut,
+    Fut: Future<Output = http::Response<Body>>,
 {
     let mut side = SendSide {
         handle: handle.clone(),
@@ -299,35 +201,45 @@ async fn run_handler<F, Fut>(
         released: false,
         charged: 0,
     };
-    let req = Request::from_head(
-        headers,
-        RecvBody::new(RecvSide {
-            handle: handle.clone(),
-            id,
-        }),
-    );
-    let head = req.method == "HEAD";
-    let mut fut = pin!(handler(req));
-    let res = poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(p) => p.map(Some),
-            Err(_) => Poll::Ready(None),
-        },
-    )
-    .await;
-    let Some(res) = res else {
-        handle.with(|e| e.handler_panicked(id));
-        return;
+    let declared = headers.content_length();
+    let mut body = RecvBody::new(RecvSide {
+        handle: handle.clone(),
+        id,
+    });
+    body.set_expected(declared.and_then(|n| usize::try_from(n).ok()));
+    let (res, sends_body) = match message::request_head(headers) {
+        Ok(head) => {
+            let sends_body = message::sends_body(head.method());
+            let mut fut = pin!(handler(head.map(|()| body)));
+            let res =
+                poll_fn(
+                    |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                        Ok(p) => p.map(Some),
+                        Err(_) => Poll::Ready(None),
+                    },
+                )
+                .await;
+            let Some(res) = res else {
+                handle.with(|e| e.handler_panicked(id));
+                return;
+            };
+            (res, sends_body)
+        }
+        // `http` cannot represent it: the handler never sees it.
+        Err(_) => {
+            drop(body);
+            let mut res = http::Response::new(Body::empty());
+            *res.status_mut() = http::StatusCode::BAD_REQUEST;
+            (res, true)
+        }
     };
-    let mut fields = Vec::with_capacity(res.headers.len() + 1);
-    fields.push(HeaderField::new(":status", status_value(res.status)));
-    fields.extend(res.headers);
-    let kind = if head {
-        Body::empty().into_kind()
+    let (parts, body) = res.into_parts();
+    let fields = message::response_fields(parts.status, &parts.headers);
+    let mut kind = if sends_body {
+        body.into_kind()
     } else {
-        res.body.into_kind()
+        Body::empty().into_kind()
     };
-    let mut kind = kind;
     let end =
         matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
     // Headers, and a whole body when it fits the send buffer, in one lock:
@@ -371,16 +283,6 @@ async fn run_handler<F, Fut>(
     }
     // An error means the stream ended early; dropping `side` cleans up.
     let _ = side.send_body(kind).await;
-}
-
-fn status_value(status: u16) -> Bytes {
-    match status {
-        200 => Bytes::from_static(b"200"),
-        204 => Bytes::from_static(b"204"),
-        404 => Bytes::from_static(b"404"),
-        500 => Bytes::from_static(b"500"),
-        s => Bytes::from(s.to_string()),
-    }
 }
 
 /// What the accept loop shares with the [`ServerHandle`].

@@ -1,18 +1,18 @@
 //! Bodies and heads between `http`/`http-body` and the adapter: the
 //! `http_body::Body` face of [`RecvBody`], an `http_body::Body` sent as a
-//! [`Body`], and header conversions.
+//! [`Body`] (heads and trailers convert in [`crate::message`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 
-use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::io::tokio::body::{Kind, Piece, PieceSource};
 use crate::io::tokio::{Body, RecvBody};
+use crate::message::{header_map, trailer_fields};
 
 /// The body of a request a tower service receives from the server, and of a
 /// response the tower client returns: frames as they arrive, then the
@@ -51,7 +51,7 @@ impl http_body::Body for RecvBody {
         // The data has ended: the trailers, once (then `None`).
         match this.poll_trailers(cx) {
             Poll::Ready(Ok(Some(fields))) if !fields.is_empty() => {
-                Poll::Ready(Some(Ok(Frame::trailers(to_header_map(fields)))))
+                Poll::Ready(Some(Ok(Frame::trailers(header_map(fields)))))
             }
             Poll::Ready(Ok(_)) => Poll::Ready(None),
             Poll::Ready(Err(Error::Timeout)) if this.deadline == DeadlineReport::AsStatus => {
@@ -91,96 +91,6 @@ pub(crate) fn deadline_exceeded() -> HeaderMap {
         HeaderValue::from_static("Deadline%20Exceeded"),
     );
     map
-}
-
-/// Header fields (names lowercase, as HTTP/2 has them) into a `HeaderMap`;
-/// a field `http` rejects is skipped (the core already validated them).
-pub(crate) fn to_header_map(fields: Vec<HeaderField>) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for f in fields {
-        let name = match grpc_name(&f.name) {
-            Some(name) => Ok(HeaderName::from_static(name)),
-            None => HeaderName::from_bytes(&f.name),
-        };
-        let (Ok(name), Ok(value)) = (name, HeaderValue::from_maybe_shared(f.value)) else {
-            continue;
-        };
-        map.append(name, value);
-    }
-    map
-}
-
-/// Connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): dropped
-/// when converting a head from `http`, as hyper does.
-fn connection_specific(name: &HeaderName) -> bool {
-    use http::header::{CONNECTION, TRANSFER_ENCODING, UPGRADE};
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
-}
-
-/// Appends a `HeaderMap`'s fields (less connection-specific ones, and `te`
-/// other than `trailers`) to `out`.
-pub(crate) fn push_fields(map: &HeaderMap, out: &mut Vec<HeaderField>) {
-    out.reserve(map.len());
-    for (name, value) in map {
-        if connection_specific(name) || (name == http::header::TE && value != "trailers") {
-            continue;
-        }
-        out.push(
-            HeaderField::new(shared(name.as_str()), shared_value(value.as_bytes()))
-                .with_sensitive(value.is_sensitive()),
-        );
-    }
-}
-
-/// gRPC's field names, which `http` does not know: `HeaderName::from_bytes`
-/// would copy them for every request.
-fn grpc_name(name: &[u8]) -> Option<&'static str> {
-    Some(match name {
-        b"grpc-status" => "grpc-status",
-        b"grpc-message" => "grpc-message",
-        b"grpc-timeout" => "grpc-timeout",
-        b"grpc-encoding" => "grpc-encoding",
-        b"grpc-accept-encoding" => "grpc-accept-encoding",
-        b"grpc-status-details-bin" => "grpc-status-details-bin",
-        _ => return None,
-    })
-}
-
-/// A field name as `Bytes`: the names every response carries without a
-/// copy, the others copied (`http` gives no access to its own bytes).
-fn shared(name: &str) -> Bytes {
-    match name {
-        "content-type" => Bytes::from_static(b"content-type"),
-        "content-length" => Bytes::from_static(b"content-length"),
-        "date" => Bytes::from_static(b"date"),
-        "te" => Bytes::from_static(b"te"),
-        other => match grpc_name(other.as_bytes()) {
-            Some(name) => Bytes::from_static(name.as_bytes()),
-            None => Bytes::copy_from_slice(other.as_bytes()),
-        },
-    }
-}
-
-/// A field value as `Bytes`: gRPC's usual ones without a copy.
-fn shared_value(value: &[u8]) -> Bytes {
-    match value {
-        b"application/grpc" => Bytes::from_static(b"application/grpc"),
-        b"0" => Bytes::from_static(b"0"),
-        b"trailers" => Bytes::from_static(b"trailers"),
-        b"text/plain; charset=utf-8" => Bytes::from_static(b"text/plain; charset=utf-8"),
-        other => Bytes::copy_from_slice(other),
-    }
-}
-
-/// A `HeaderMap` as trailer fields.
-fn trailer_fields(map: &HeaderMap) -> Vec<HeaderField> {
-    let mut out = Vec::with_capacity(map.len());
-    push_fields(map, &mut out);
-    out
 }
 
 /// An `http_body::Body` as a [`Body`] to send. A body that is already at

@@ -9,9 +9,9 @@ use std::time::Duration;
 use tower_service::Service;
 
 use super::BoxError;
-use super::body::{DeadlineReport, deadline_exceeded, push_fields, send_body, to_header_map};
+use super::body::{DeadlineReport, deadline_exceeded, send_body};
 use crate::io::Error;
-use crate::io::tokio::{Client, RecvBody, RequestHead};
+use crate::io::tokio::{Client, RecvBody, Timeout};
 
 /// The future of a [`Client`] called as a tower service.
 pub type ResponseFuture =
@@ -21,11 +21,8 @@ pub type ResponseFuture =
 /// `http::Response` once its head arrives, the body streaming in as a
 /// [`RecvBody`] (data frames, then the trailers).
 ///
-/// The request goes out as [`Client::send_request`] sends it: `:method`,
-/// `:scheme` (the URI's, `http` by default, `https` over TLS), `:authority`
-/// (the URI's, else the `host` field, else the address connected to),
-/// `:path` (with the query; `/` if none), the header fields less the
-/// connection-specific ones HTTP/2 forbids. The body is polled frame by
+/// The request goes out as [`Client::send_request`] sends it (its head
+/// built by [`crate::message::request_fields`]). The body is polled frame by
 /// frame as the server takes it, trailers included; a body that fails
 /// resets the stream. Dropping the future or the response body before the
 /// end cancels the stream (RST_STREAM CANCEL).
@@ -82,33 +79,18 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> ResponseFuture {
-        let (parts, body) = req.into_parts();
-        let uri = &parts.uri;
-        let authority = match uri.authority() {
-            Some(a) => Some(a.as_str().to_owned()),
-            None => parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned),
-        };
-        let grpc = is_grpc(&parts.headers);
-        let mut headers = Vec::with_capacity(parts.headers.len());
-        push_fields(&parts.headers, &mut headers);
-        let head = RequestHead {
-            method: parts.method.as_str().to_owned(),
-            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
-            scheme: uri.scheme_str().unwrap_or("http").to_owned(),
-            authority,
-            headers,
-            timeout: request_timeout(&parts.headers, grpc),
-        };
+        let grpc = is_grpc(req.headers());
         // No task context here: a body not ready at once is polled again,
         // with the pump's own context, once the request is out.
-        let body = send_body(body, &mut Context::from_waker(Waker::noop()));
-        let mut response = self.send_request(head, body);
+        let mut req = req.map(|body| send_body(body, &mut Context::from_waker(Waker::noop())));
+        if req.extensions().get::<Timeout>().is_none()
+            && let Some(timeout) = request_timeout(req.headers(), grpc)
+        {
+            req.extensions_mut().insert(Timeout(timeout));
+        }
+        let mut response = self.send_request(req);
         Box::pin(async move {
-            let res = match (&mut response).await {
+            let mut res = match (&mut response).await {
                 Ok(res) => res,
                 // A gRPC call past its deadline before the response head:
                 // answered as the trailers-only DEADLINE_EXCEEDED a server
@@ -128,16 +110,10 @@ where
                 }
                 Err(e) => return Err(e),
             };
-            let mut body = res.body;
             if grpc {
-                body.deadline = DeadlineReport::AsStatus;
+                res.body_mut().deadline = DeadlineReport::AsStatus;
             }
-            let mut out = http::Response::new(body);
-            *out.status_mut() =
-                http::StatusCode::from_u16(res.status).map_err(|_| Error::Closed)?;
-            *out.version_mut() = http::Version::HTTP_2;
-            *out.headers_mut() = to_header_map(res.headers);
-            Ok(out)
+            Ok(res)
         })
     }
 }

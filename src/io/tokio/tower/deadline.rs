@@ -14,7 +14,7 @@ use http_body::Frame;
 use tokio::time::{Instant, Sleep};
 
 use crate::grpc::timeout::parse_timeout;
-use crate::io::tokio::Response;
+use crate::io::tokio::Body;
 
 /// The status a call past its deadline ends with.
 const DEADLINE_EXCEEDED: &str = "4";
@@ -38,11 +38,13 @@ pub(crate) fn grpc_deadline<B>(req: &http::Request<B>) -> Option<Instant> {
 
 /// The answer when the service has not answered by the deadline: a
 /// trailers-only gRPC response, DEADLINE_EXCEEDED.
-pub(crate) fn exceeded_response() -> Response {
-    Response::new(200)
-        .with_header("content-type", "application/grpc")
-        .with_header("grpc-status", DEADLINE_EXCEEDED)
-        .with_header("grpc-message", MESSAGE)
+pub(crate) fn exceeded_response() -> http::Response<Body> {
+    let mut res = http::Response::new(Body::empty());
+    let headers = res.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from_static(DEADLINE_EXCEEDED));
+    headers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
+    res
 }
 
 /// A response body cut at the deadline: if it has not ended by then, it

@@ -30,8 +30,8 @@
 //!     .route("/echo", post(|body: axum::body::Body| async move { body }));
 //! let server = Server::bind("127.0.0.1:0").await?.serve_service(app);
 //! let client = Client::connect(server.local_addr()).await?;
-//! let res = client.send(h2proto::io::Request::new("POST", "/echo").with_body("ping")).await?;
-//! assert_eq!(&res.body[..], b"ping");
+//! let res = client.send(http::Request::post("/echo").body("ping".into())?).await?;
+//! assert_eq!(&res.body()[..], b"ping");
 //! server.shutdown(std::time::Duration::from_secs(1)).await;
 //! # Ok(())
 //! # }

@@ -4,14 +4,12 @@
 use std::future::poll_fn;
 use std::task::Poll;
 
-use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
 use tower_service::Service;
 
 use super::BoxError;
-use super::body::{push_fields, send_body, to_header_map};
+use super::body::send_body;
 use super::deadline::{Deadline, exceeded_response, grpc_deadline};
-use crate::io::tokio::{RecvBody, Request, Response, Server, ServerHandle};
+use crate::io::tokio::{Body, RecvBody, Server, ServerHandle};
 
 impl Server {
     /// Starts serving in the background with a tower service: each request
@@ -28,9 +26,8 @@ impl Server {
     /// request's `grpc-timeout` is enforced: a service that has not
     /// answered by then is answered DEADLINE_EXCEEDED (trailers-only), and
     /// a response body still going then ends with DEADLINE_EXCEEDED
-    /// trailers (the service's stream is dropped). The request's URI is absolute
-    /// (`:scheme`, `:authority` or else the `host` field, `:path`), its
-    /// version `HTTP/2.0`.
+    /// trailers (the service's stream is dropped). The request is the one
+    /// [`serve`](Self::serve) hands a handler (absolute URI, `HTTP/2.0`).
     ///
     /// ```
     /// use h2proto::io::tokio::{Client, Server};
@@ -40,7 +37,7 @@ impl Server {
     /// let app = Router::new().route("/", get(|| async { "hello from axum" }));
     /// let server = Server::bind("127.0.0.1:0").await?.serve_service(app);
     /// let client = Client::connect(server.local_addr()).await?;
-    /// assert_eq!(&client.get("/").await?.body[..], b"hello from axum");
+    /// assert_eq!(&client.get("/").await?.body()[..], b"hello from axum");
     /// server.shutdown(std::time::Duration::from_secs(1)).await;
     /// # Ok(())
     /// # }
@@ -64,9 +61,6 @@ impl Server {
         self.serve(move |req| {
             let mut service = service.clone();
             async move {
-                let Some(req) = into_http_request(req) else {
-                    return Response::new(400);
-                };
                 let deadline = grpc_deadline(&req);
                 let answer = async {
                     poll_fn(|cx| service.poll_ready(cx)).await.ok()?;
@@ -80,11 +74,9 @@ impl Server {
                     },
                 };
                 let Some(res) = answer else {
-                    return Response::new(500);
+                    return internal_error();
                 };
                 let (parts, body) = res.into_parts();
-                let mut headers = Vec::with_capacity(parts.headers.len());
-                push_fields(&parts.headers, &mut headers);
                 let mut body = Some(body);
                 let body = poll_fn(|cx| {
                     Poll::Ready(body.take().map(|b| match deadline {
@@ -94,47 +86,13 @@ impl Server {
                 })
                 .await
                 .unwrap_or_default();
-                Response {
-                    status: parts.status.as_u16(),
-                    headers,
-                    body,
-                }
+                http::Response::from_parts(parts, body)
             }
         })
     }
 }
 
-/// The adapter's request as an `http::Request`; `None` if its method or
-/// URI parts are not valid for `http`.
-fn into_http_request(req: Request) -> Option<http::Request<RecvBody>> {
-    let method = http::Method::from_bytes(req.method.as_bytes()).ok()?;
-    let mut parts = http::uri::Parts::default();
-    let authority = match req.authority {
-        Some(a) => Some(a),
-        None => req
-            .headers
-            .iter()
-            .find(|f| f.name == "host")
-            .and_then(|f| String::from_utf8(f.value.to_vec()).ok()),
-    };
-    if let Some(a) = authority {
-        parts.authority = Some(Authority::from_maybe_shared(Bytes::from(a)).ok()?);
-        // CONNECT has no `:scheme`: its URI is the authority alone.
-        parts.scheme = match req.scheme.as_str() {
-            "" => None,
-            "http" => Some(Scheme::HTTP),
-            "https" => Some(Scheme::HTTPS),
-            other => Some(other.parse().ok()?),
-        };
-    }
-    if !req.path.is_empty() {
-        parts.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(req.path)).ok()?);
-    }
-    let uri = http::Uri::from_parts(parts).ok()?;
-    let mut out = http::Request::new(req.body);
-    *out.method_mut() = method;
-    *out.uri_mut() = uri;
-    *out.version_mut() = http::Version::HTTP_2;
-    *out.headers_mut() = to_header_map(req.headers);
-    Some(out)
+/// A service that failed answers 500.
+fn internal_error() -> http::Response<Body> {
+    crate::message::internal_error().map(Body::from)
 }
