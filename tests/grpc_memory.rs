@@ -189,22 +189,15 @@ impl Client {
     }
 }
 
-/// Runs the scenario against the server at `addr`; `budget_peak` reads the
-/// server's own figure where it has one. Returns the heap's peak growth.
-fn unread_then_read(
-    addr: SocketAddr,
-    per_call: usize,
-    budget_peak: impl Fn() -> Option<usize>,
-) -> usize {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let heap_before = HEAP.load(Ordering::Relaxed);
-    let copies_before = COPIES.load(Ordering::SeqCst);
-    let mut client = Client::connect(addr);
+/// One scenario at a time: the heap is the process's.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Starts the calls and sends until nothing moves for a while; returns the
+/// heap's peak growth above `heap_before`.
+fn unread(client: &mut Client, heap_before: usize) -> usize {
     for _ in 0..CALLS {
         client.call();
     }
-    // Phase one: until nothing moves for a while.
     let (mut heap_peak, mut quiet_since, start) = (0usize, Instant::now(), Instant::now());
     while quiet_since.elapsed() < Duration::from_millis(500) {
         assert!(start.elapsed() < Duration::from_secs(60), "never settled");
@@ -213,6 +206,21 @@ fn unread_then_read(
         }
         heap_peak = heap_peak.max(HEAP.load(Ordering::Relaxed).saturating_sub(heap_before));
     }
+    heap_peak
+}
+
+/// Runs the scenario against the server at `addr`; `budget_peak` reads the
+/// server's own figure where it has one. Returns the heap's peak growth.
+fn unread_then_read(
+    addr: SocketAddr,
+    per_call: usize,
+    budget_peak: impl Fn() -> Option<usize>,
+) -> usize {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let heap_before = HEAP.load(Ordering::Relaxed);
+    let copies_before = COPIES.load(Ordering::SeqCst);
+    let mut client = Client::connect(addr);
+    let heap_peak = unread(&mut client, heap_before);
     assert!(
         client.ended < CALLS,
         "the client read nothing, yet every call ended"
@@ -315,4 +323,55 @@ fn blocking_grpc_server_holds_one_response_while_fifty_calls_go_unread() {
     // on the heap; its handle, channel and call state are).
     unread_then_read(server.local_addr(), 16 * 1024, || None);
     server.shutdown();
+}
+
+/// A client that leaves with its uploads parked and a response unread (its
+/// socket reset: unread bytes were waiting in it) leaves nothing behind on
+/// the tokio server: the failed connection's calls, parked bytes and
+/// response are let go at once, not when the next client connects.
+#[test]
+fn tokio_grpc_server_lets_go_of_a_connection_reset_mid_upload() {
+    use h2proto::io::tokio::grpc::Server;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        Server::builder()
+            .unary(
+                PATH,
+                |_ctx, request: Bytes| async move { Ok(copy(&request)) },
+            )
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+    });
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let heap_before = HEAP.load(Ordering::Relaxed);
+    let mut client = Client::connect(server.local_addr());
+    let peak = unread(&mut client, heap_before);
+    assert!(peak > MIB, "the server held nothing: {peak}");
+    // A PING whose ACK we leave unread: closing then resets the socket.
+    client.conn.ping(Instant::now()).unwrap();
+    client.output.clear();
+    client
+        .conn
+        .poll_transmit(&mut client.output, 256 * 1024, Instant::now());
+    client.sock.write_all(&client.output).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(client);
+    let start = Instant::now();
+    loop {
+        let left = HEAP.load(Ordering::Relaxed).saturating_sub(heap_before);
+        if left <= 256 * 1024 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{left} bytes still held after the client left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rt.block_on(server.shutdown());
 }
