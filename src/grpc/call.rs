@@ -264,6 +264,14 @@ impl RecvSide {
         self.partial_charged += n;
     }
 
+    /// The wire size of the message in assembly, as far as known: its
+    /// prefix's length once read, else what has arrived.
+    pub fn expected(&self) -> usize {
+        self.deframer
+            .expected()
+            .map_or(self.partial, |n| n.max(self.partial))
+    }
+
     /// END_STREAM arrived: an error if a message was cut short.
     pub fn finish(&self) -> Result<(), Status> {
         self.deframer.finish().map_err(|e| e.to_status())
@@ -288,6 +296,10 @@ pub(crate) struct Call {
     pub parked: VecDeque<(Bytes, bool, Hold)>,
     /// Server: the client half-closed after the parked messages.
     pub half_closed_parked: bool,
+    /// Server: the response a request handed to the application will
+    /// become, counted from the moment it is handed over until the call
+    /// sends (or ends): the largest such request's wire size.
+    pub reserved: usize,
 }
 
 impl Call {
@@ -307,6 +319,7 @@ impl Call {
             path: String::new(),
             parked: VecDeque::new(),
             half_closed_parked: false,
+            reserved: 0,
         }
     }
 }

@@ -87,12 +87,19 @@ impl DecodeError {
 /// was read into.
 pub const ZERO_COPY_MIN: usize = 4 * 1024;
 
+/// A message spanning chunks up to this long gets its buffer at its exact
+/// size when its first bytes arrive; a longer one only once more than this
+/// has come (before, its buffer grows with what arrived).
+const GATHER_AT_ONCE: usize = 64 * 1024;
+
 /// Reassembles length-prefixed messages from DATA chunks.
 ///
 /// A message contained in one chunk given to [`push_bytes`](Self::push_bytes)
 /// is a slice of that chunk (from [`ZERO_COPY_MIN`] bytes up); a message that
-/// spans chunks is gathered once into a buffer of exactly its length,
-/// allocated when its prefix arrives. Nothing else is copied or kept.
+/// spans chunks is gathered into a buffer of exactly its length, allocated
+/// when its first bytes arrive (up to 64 KiB) or once more than 64 KiB of it
+/// has come (larger ones: their first 64 KiB are copied a few times more).
+/// Nothing else is copied or kept.
 #[derive(Debug, Clone)]
 pub struct Deframer {
     max: usize,
@@ -144,6 +151,12 @@ impl Deframer {
         }
     }
 
+    /// The wire size (prefix included) of the message being read, once
+    /// its prefix has arrived.
+    pub fn expected(&self) -> Option<usize> {
+        self.head.map(|(_, len)| PREFIX_LEN + len)
+    }
+
     /// Bytes held (a partial message, or whole ones not yet taken).
     pub fn buffered(&self) -> usize {
         self.pending.len() + self.prefix_len + self.body.len() + self.head.map_or(0, |_| PREFIX_LEN)
@@ -152,6 +165,17 @@ impl Deframer {
     /// The next whole message, `None` until one is complete. After an error
     /// the deframer stays failed and holds nothing.
     pub fn next_message(&mut self) -> Result<Option<RawMessage>, DecodeError> {
+        let result = self.take_message();
+        if self.pending.is_empty() {
+            // An empty slice still keeps the buffer it was read into alive
+            // (often a whole socket read): a stream parked with part of a
+            // message must hold only that part.
+            self.pending = Bytes::new();
+        }
+        result
+    }
+
+    fn take_message(&mut self) -> Result<Option<RawMessage>, DecodeError> {
         if self.failed {
             return Ok(None);
         }
@@ -198,11 +222,22 @@ impl Deframer {
             };
             return Ok(Some(RawMessage { compressed, data }));
         }
-        if self.body.capacity() == 0 {
-            // Once, at its exact size: no regrowth, no slack.
-            self.body = BytesMut::with_capacity(len);
-        }
         let n = (len - self.body.len()).min(self.pending.len());
+        let need = self.body.len() + n;
+        if need > self.body.capacity() {
+            // A small message: once, at its exact size. A large one grows
+            // with what arrived up to GATHER_AT_ONCE (a stream that parks a
+            // few KiB of a 4 MiB message must not cost 4 MiB), then takes
+            // its exact size: no slack, and past that size no regrowth.
+            let cap = if len <= GATHER_AT_ONCE || need > GATHER_AT_ONCE {
+                len
+            } else {
+                need.max(2 * self.body.capacity()).min(GATHER_AT_ONCE)
+            };
+            let mut body = BytesMut::with_capacity(cap);
+            body.extend_from_slice(&self.body);
+            self.body = body;
+        }
         self.body.extend_from_slice(&self.pending[..n]);
         self.pending.advance(n);
         if self.body.len() < len {
@@ -360,6 +395,55 @@ mod tests {
             d.next_message(),
             Err(DecodeError::TooLarge { len: 5, max: 4 })
         ));
+    }
+
+    /// A stream that parks the first 16 KiB of a 1 MiB message costs
+    /// 16 KiB, not 1 MiB; the rest is gathered at the exact size.
+    #[test]
+    fn a_large_message_takes_its_full_buffer_only_once_more_than_64_kib_came() {
+        let len = 1 << 20;
+        let wire = frame_message(false, &vec![9u8; len]);
+        let mut d = Deframer::new(len);
+        // The prefix alone, then the parked bytes in two pieces.
+        for (from, to) in [(0, 5), (5, 8 * 1024), (8 * 1024, 16 * 1024)] {
+            d.push_bytes(wire.slice(from..to));
+            assert_eq!(d.next_message(), Ok(None));
+            assert!(d.body.capacity() <= 16 * 1024, "{}", d.body.capacity());
+        }
+        assert_eq!(d.expected(), Some(PREFIX_LEN + len));
+        d.push_bytes(wire.slice(16 * 1024..80 * 1024));
+        assert_eq!(d.next_message(), Ok(None));
+        assert_eq!(d.body.capacity(), len);
+        d.push_bytes(wire.slice(80 * 1024..));
+        let m = d.next_message().unwrap().unwrap();
+        assert_eq!(m.data, wire.slice(PREFIX_LEN..));
+        assert_eq!((d.buffered(), d.expected()), (0, None));
+    }
+
+    /// The chunk a partial message came in is let go once its bytes are
+    /// gathered (the message's own buffer holds them).
+    #[test]
+    fn a_gathered_chunk_is_not_kept() {
+        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>, Vec<u8>);
+        impl AsRef<[u8]> for Flag {
+            fn as_ref(&self) -> &[u8] {
+                &self.1
+            }
+        }
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let wire = frame_message(false, &[3u8; 100]);
+        let first = Bytes::from_owner(Flag(dropped.clone(), wire[..50].to_vec()));
+        let mut d = Deframer::new(1000);
+        d.push_bytes(first);
+        assert_eq!(d.next_message(), Ok(None));
+        assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+        d.push_bytes(wire.slice(50..));
+        assert_eq!(d.next_message().unwrap().unwrap().data.len(), 100);
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub(crate) struct Core {
     parked_charged: usize,
     /// Calls with parked messages, in turn.
     parked_calls: VecDeque<StreamId>,
+    /// Server: the calls' reservations (`Call::reserved`), summed.
+    reserved_total: usize,
     /// The connection receive window asked for (config, then BDP).
     conn_window: u32,
     /// What the window is grown by to cover withheld partial bytes.
@@ -111,6 +113,7 @@ impl Core {
             partial_charged: 0,
             parked_charged: 0,
             parked_calls: VecDeque::new(),
+            reserved_total: 0,
             conn_window: if directed.is_some() {
                 conn_full.min(crate::proto::flow::DEFAULT_WINDOW)
             } else {

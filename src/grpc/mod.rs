@@ -110,6 +110,10 @@ pub struct CallStats {
     /// Message bytes accepted by `send_message` and not yet taken by the
     /// HTTP/2 layer (charged to the budget).
     pub send_queued: usize,
+    /// Server: the response a request handed to the application will
+    /// become, counted until the call sends or ends (see
+    /// [`Config::memory_budget`]).
+    pub reserved: usize,
 }
 
 /// One call: the HTTP/2 stream it runs on.

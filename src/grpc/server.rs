@@ -115,6 +115,8 @@ impl Server {
             self.core.config.max_send_message_size,
         );
         self.call_mut(call)?.send.push(message, compress, q, m)?;
+        // The response exists: it counts as queued bytes now.
+        self.core.unreserve(call.stream_id());
         self.core.pump(call.stream_id());
         Ok(())
     }
@@ -135,6 +137,10 @@ impl Server {
             return Err(CallError::SendClosed);
         }
         let remote_done = c.remote_done;
+        self.core.unreserve(id);
+        let Some(c) = self.core.calls.get_mut(&id) else {
+            return Err(CallError::UnknownCall(call));
+        };
         if !c.headers && c.send.queued() == 0 {
             let mut fields = vec![
                 HeaderField::new(":status", "200"),

@@ -19,6 +19,14 @@
 //! starve the oldest (a peer that interleaves its streams): past half the
 //! window they are covered by a larger connection window (their streams'
 //! own windows stay shut), so the oldest can always finish.
+//!
+//! A server also counts the responses it owes: those queued, and the one
+//! each request handed to the application will become (reserved from the
+//! hand-over until the call sends or ends, so a handler on another thread
+//! that dropped its request and has not answered yet still counts). A new
+//! message is taken only when it fits beside them, or when none is owed: a
+//! peer that does not read its responses makes us hold one, not one per
+//! request that slipped in while the last was being answered.
 
 use std::time::Instant;
 
@@ -26,7 +34,8 @@ use bytes::Bytes;
 
 use super::{Core, Queued};
 use crate::frame::StreamId;
-use crate::grpc::call::{Call, Received};
+use crate::grpc::call::{Call, End, Received};
+use crate::grpc::codec::PREFIX_LEN;
 use crate::grpc::status::Status;
 use crate::grpc::{CallId, CallStats, Event, Hold};
 use crate::proto::Role;
@@ -83,6 +92,7 @@ impl Core {
     /// Forgets a call, giving back what its message in assembly holds.
     pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
         let mut call = self.calls.remove(&id)?;
+        self.reserved_total -= call.reserved;
         if let Some(seq) = call.recv.seq.take() {
             self.assembling.remove(&seq);
         }
@@ -126,12 +136,62 @@ impl Core {
         self.outside() < self.budget.limit()
     }
 
+    /// Whether a message of `n` wire bytes for the call on `id` may be
+    /// taken (handed over, or assembled with early credit): it is
+    /// [`permitted`](Self::permitted), and on a server the responses owed
+    /// besides this call's reservation (which its message replaces) leave
+    /// room for the one it will become, or there are none.
+    fn admits(&self, id: StreamId, n: usize) -> bool {
+        if !self.permitted() {
+            return false;
+        }
+        let limit = self.budget.limit();
+        // Cheap and usual: everything counted together fits.
+        if self.role() == Role::Client || self.budget.held() + self.reserved_total + n <= limit {
+            return true;
+        }
+        let owed: usize = self
+            .calls
+            .iter()
+            .map(|(c, call)| call.send.queued() + if *c == id { 0 } else { call.reserved })
+            .sum();
+        owed == 0 || owed + n <= limit
+    }
+
+    /// Server: counts the response a request of `n` wire bytes handed to
+    /// the call on `id` will become (its largest request's, until it sends).
+    fn reserve(&mut self, id: StreamId, n: usize) {
+        if self.role() != Role::Server {
+            return;
+        }
+        if let Some(call) = self.calls.get_mut(&id)
+            && call.send.end == End::Open
+            && n > call.reserved
+        {
+            self.reserved_total += n - call.reserved;
+            call.reserved = n;
+        }
+    }
+
+    /// The call on `id` sent (or ended): what it owes is its send queue.
+    pub fn unreserve(&mut self, id: StreamId) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            self.reserved_total -= std::mem::take(&mut call.reserved);
+        }
+    }
+
     /// Hands parked messages over while the budget permits, a call at a
     /// time in turn.
     fn flush_parked(&mut self) {
-        while self.permitted()
-            && let Some(&id) = self.parked_calls.front()
-        {
+        while let Some(&id) = self.parked_calls.front() {
+            let next = self
+                .calls
+                .get(&id)
+                .and_then(|c| c.parked.front())
+                .map(|m| m.2.charged);
+            if next.is_some_and(|n| !self.admits(id, n)) {
+                break;
+            }
             let Some(call) = self.calls.get_mut(&id) else {
                 self.parked_calls.pop_front();
                 continue;
@@ -183,6 +243,7 @@ impl Core {
         self.direct_credit();
         let limit = self.budget.limit();
         let permitted = self.permitted();
+        let oldest_admitted = self.oldest_admitted();
         let directed = self.directed.is_some();
         let mut withheld = 0usize;
         for (i, id) in self.assembling.values().enumerate() {
@@ -191,7 +252,7 @@ impl Core {
             };
             let u = call.recv.partial_unreleased;
             let n = match i {
-                0 if permitted => u,
+                0 if oldest_admitted => u,
                 0 => 0,
                 // A server directs its credit: the younger messages wait
                 // with their small window (one message at a time, as the
@@ -229,8 +290,19 @@ impl Core {
         self.set_conn_extra(extra);
     }
 
+    /// Whether the oldest message in assembly may come in full (early
+    /// credit, its stream's whole window): [`admits`](Self::admits) at its
+    /// expected size.
+    fn oldest_admitted(&self) -> bool {
+        let Some(&id) = self.assembling.values().next() else {
+            return false;
+        };
+        let n = self.calls.get(&id).map_or(0, |c| c.recv.expected());
+        self.admits(id, n)
+    }
+
     /// Server: the oldest message in assembly gets its stream's full window
-    /// while the budget permits; the stream that had it before goes back to
+    /// while it is admitted; the stream that had it before goes back to
     /// the small one (its message is complete, it is no longer first, or
     /// the budget is full).
     fn direct_credit(&mut self) {
@@ -238,9 +310,10 @@ impl Core {
             return;
         };
         // Over the budget (what the application and the peer hold fills
-        // it), no stream gets more than its small window: the oldest one's
-        // opens again once that is taken.
-        let oldest = if self.permitted() {
+        // it, or the responses owed leave no room for this one), no stream
+        // gets more than its small window: the oldest one's opens again
+        // once that is taken.
+        let oldest = if self.oldest_admitted() {
             self.assembling.values().next().copied()
         } else {
             None
@@ -302,6 +375,7 @@ impl Core {
                 partial_charged: c.recv.partial_charged,
                 parked: c.parked.iter().map(|m| m.2.charged).sum(),
                 send_queued: c.send.queued(),
+                reserved: c.reserved,
             })
             .collect();
         v.sort_by_key(|s| s.call);
@@ -312,7 +386,7 @@ impl Core {
     /// the budget is held by what the application and the peer have not
     /// taken (its credit stays withheld, so the peer stalls).
     pub fn push_message(&mut self, id: StreamId, message: Bytes, compressed: bool, hold: Hold) {
-        let permitted = self.permitted();
+        let permitted = self.admits(id, hold.charged);
         let Some(call) = self.calls.get_mut(&id) else {
             return self.push_event_message(CallId(id), message, compressed, hold);
         };
@@ -341,6 +415,10 @@ impl Core {
     }
 
     fn push_event_message(&mut self, call: CallId, message: Bytes, compressed: bool, hold: Hold) {
+        self.reserve(
+            call.stream_id(),
+            hold.charged.max(PREFIX_LEN + message.len()),
+        );
         self.events.push_back(Queued {
             event: Event::Message {
                 call,

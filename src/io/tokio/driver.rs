@@ -138,6 +138,11 @@ impl<E: Engine> Handle<E> {
         })))
     }
 
+    /// Whether both are handles to the same connection.
+    pub fn same(&self, other: &Handle<E>) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Locks the engine. A panic elsewhere while it was held does not make
     /// the connection unusable for the others: the engine is still consistent
     /// between calls.

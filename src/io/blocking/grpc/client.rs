@@ -303,3 +303,45 @@ impl Drop for ClientCall {
         self.cancel();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    use super::*;
+    use crate::grpc::Code;
+
+    /// A socket write that fails ends the calls with that error (the
+    /// blocking HTTP driver reports it too), not with a bare "connection
+    /// closed". The peer reads everything and never answers nor closes, so
+    /// the write error is the only way the connection can end.
+    #[test]
+    fn a_socket_write_error_is_the_calls_status() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let sink = thread::spawn(move || {
+            let mut buf = [0u8; 64 * 1024];
+            while matches!(peer.read(&mut buf), Ok(n) if n > 0) {}
+            peer
+        });
+        let ours = tcp.try_clone().unwrap();
+        let client = Client::over(Stream::Plain(tcp), Config::client()).unwrap();
+        let mut call = client
+            .call("/s.S/M", Metadata::new(), CallOptions::new())
+            .unwrap();
+        // From now on every write on our side fails (EPIPE).
+        ours.shutdown(Shutdown::Write).unwrap();
+        let _ = call.send(Bytes::from(vec![7u8; 64 * 1024]));
+        let status = call.status().unwrap();
+        assert_eq!(status.code(), Code::UNAVAILABLE, "{status:?}");
+        assert!(
+            status.message().starts_with("connection lost: "),
+            "{status:?}"
+        );
+        drop(call);
+        drop(client);
+        drop(sink.join());
+    }
+}

@@ -182,18 +182,25 @@ pub(super) fn run<E: Endpoint>(
     let mut st = State {
         calls: HashMap::new(),
         blocked: HashMap::new(),
+        lost: None,
     };
     let io_error = st.drive(ep, &rx, on_start, &credit_tx, &write_tx, &waker);
     ep.budget().unregister();
-    let closed = match io_error {
-        Some(e) => Status::new(Code::UNAVAILABLE, format!("connection lost: {e}")),
+    if let Some(e) = &io_error {
+        st.lose(e);
+    }
+    let closed = match &st.lost {
+        Some((status, _)) => status.clone(),
         None => Status::new(Code::UNAVAILABLE, "connection closed"),
     };
     for (_, items) in st.calls.drain() {
         let _ = items.send(Item::End(closed.clone(), Metadata::new()));
     }
     for (_, (_, _, reply)) in st.blocked.drain() {
-        let _ = reply.send(Err(Error::Closed));
+        let _ = reply.send(Err(st
+            .lost
+            .as_ref()
+            .map_or(Error::Closed, |l| Error::Io(l.1.into()))));
     }
     stream.shutdown();
     drop(credit_tx);
@@ -207,9 +214,29 @@ struct State {
     calls: HashMap<CallId, Sender<Item>>,
     /// A send the endpoint answered Busy: retried on `Writable`.
     blocked: HashMap<CallId, (Bytes, bool, Reply<()>)>,
+    /// The socket failed: the status every call ends with, and the error
+    /// kind a waiting send gets.
+    lost: Option<(Status, std::io::ErrorKind)>,
 }
 
 impl State {
+    /// The socket failed with `e`: what the calls learn from now on (the
+    /// endpoint, told the transport ended, only knows it closed).
+    fn lose(&mut self, e: &std::io::Error) {
+        if self.lost.is_none() {
+            let status = Status::new(Code::UNAVAILABLE, format!("connection lost: {e}"));
+            self.lost = Some((status, e.kind()));
+        }
+    }
+
+    /// How a call ends: with the socket's error once it failed.
+    fn end_status(&self, status: Status) -> Status {
+        match &self.lost {
+            Some((lost, _)) => lost.clone(),
+            None => status,
+        }
+    }
+
     /// The event loop; returns the socket error that ended it, if any.
     fn drive<E: Endpoint>(
         &mut self,
@@ -241,10 +268,12 @@ impl State {
                     output.clear();
                     if ep.poll_transmit(&mut output, MAX_WRITE, now) > 0 {
                         if write_tx.send(output.split()).is_err() {
-                            return Some(std::io::Error::new(
+                            let e = std::io::Error::new(
                                 std::io::ErrorKind::BrokenPipe,
                                 "the writer thread is gone",
-                            ));
+                            );
+                            self.lose(&e);
+                            return Some(e);
                         }
                         writing = true;
                         progress = true;
@@ -309,6 +338,9 @@ impl State {
                     output = buf;
                 }
                 Msg::Written(Err(e)) => {
+                    // Messages already received still reach their calls,
+                    // which then end with this error.
+                    self.lose(&e);
                     ep.recv_eof(Instant::now());
                     while let Some(event) = ep.poll_event_held() {
                         self.on_event(ep, event, on_start);
@@ -353,7 +385,11 @@ impl State {
     /// A blocked send whose call is over.
     fn unblock(&mut self, id: CallId) {
         if let Some((_, _, reply)) = self.blocked.remove(&id) {
-            let _ = reply.send(Err(Error::Call(CallError::UnknownCall(id))));
+            let e = match &self.lost {
+                Some((_, kind)) => Error::Io((*kind).into()),
+                None => Error::Call(CallError::UnknownCall(id)),
+            };
+            let _ = reply.send(Err(e));
         }
     }
 
@@ -369,6 +405,7 @@ impl State {
             Event::HalfClosed { call } => (call, Item::HalfClosed),
             Event::Cancelled { call, status } => {
                 self.unblock(call);
+                let status = self.end_status(status);
                 if let Some(items) = self.calls.remove(&call) {
                     let _ = items.send(Item::End(status, Metadata::new()));
                 }
@@ -380,6 +417,7 @@ impl State {
                 trailers,
             } => {
                 self.unblock(call);
+                let status = self.end_status(status);
                 if let Some(items) = self.calls.remove(&call) {
                     let _ = items.send(Item::End(status, trailers));
                 }

@@ -306,13 +306,14 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
                     }
                 }
                 Event::GoAway { .. } => self.goaway = true,
-                Event::Closed { error } => {
+                Event::Closed { error } if self.closed.is_none() => {
                     let msg = match error {
                         Some(e) => format!("connection closed: {e}"),
                         None => "connection closed".to_owned(),
                     };
                     self.closed = Some(Status::new(Code::UNAVAILABLE, msg));
                 }
+                Event::Closed { .. } => {}
             }
         }
         // Messages nobody will read were dropped above.
@@ -334,6 +335,11 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
         for st in self.calls.values_mut() {
             st.end(status.clone(), Metadata::new());
         }
+        // The endpoint learns the transport is gone, so it lets go of what
+        // its calls hold (messages in assembly, queued responses, the core's
+        // streams) now, not when the last handle to it is dropped. The
+        // calls above keep the status just set.
+        self.ep.recv_eof(driver::now());
         // Breaks the router's cycle through the connection's handle.
         self.starter = None;
     }

@@ -292,7 +292,16 @@ async fn accept_loop(
         handle.lock().engine.set_starter(Box::new(router));
         let close = |e: &mut ServerEngine, reason| e.ep.connection_mut().close(reason);
         let serve = crate::io::tokio::tls::serve(stream, tls.clone(), handle.clone(), close);
-        let task = tokio::spawn(serve);
+        // A finished connection leaves the list itself: the list's handle
+        // would otherwise keep its endpoint (and what that holds) alive
+        // until the next accept.
+        let (list_ref, me) = (conns.clone(), handle.clone());
+        let task = tokio::spawn(async move {
+            let result = serve.await;
+            let mut list = list_ref.lock().unwrap_or_else(|e| e.into_inner());
+            list.retain(|c| !c.handle.same(&me));
+            result
+        });
         let mut list = conns.lock().unwrap_or_else(|e| e.into_inner());
         list.retain(|c| !c.task.is_finished());
         list.push(Conn { handle, task });
