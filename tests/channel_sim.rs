@@ -432,7 +432,10 @@ fn flapping_never_loses_or_duplicates_calls() {
                 rng ^= rng << 17;
                 rng
             };
-            let mut sim = Sim::new(3, lb, Config::default());
+            let mut config = Config::default();
+            config.replay_per_call = 1000;
+            config.replay_per_channel = 3000;
+            let mut sim = Sim::new(3, lb, config);
             let mut wfr = Vec::new();
             for step in 0..300u64 {
                 let r = next();
@@ -445,7 +448,12 @@ fn flapping_never_loses_or_duplicates_calls() {
                     _ => {}
                 }
                 let w = (r >> 16) % 2 == 0;
-                let c = sim.call(CallOptions::default().wait_for_ready(w));
+                let options = CallOptions::default().wait_for_ready(w);
+                let c = match (r >> 24) % 3 {
+                    // A streaming call, its messages under or over a small cap.
+                    0 => sim.streaming_call(options, vec![300; (r >> 32) as usize % 6]),
+                    _ => sim.call(options),
+                };
                 if w {
                     wfr.push(c);
                 }
@@ -456,6 +464,12 @@ fn flapping_never_loses_or_duplicates_calls() {
             }
             sim.run_for(secs(600.0));
             sim.check_all_answered();
+            assert_eq!(sim.ch.replay_buffered(), 0, "{lb} seed {seed}");
+            for (c, sizes) in &sim.messages {
+                if let Some(&got) = sim.received.get(c) {
+                    assert_eq!(got, sizes.iter().sum::<usize>(), "{lb} seed {seed}");
+                }
+            }
             for c in wfr {
                 if let Err(e) = &sim.answers[&c] {
                     // Only a call caught on a dying connection, or refused
@@ -534,4 +548,89 @@ fn shutdown_fails_waiting_calls() {
     let d = sim.call(CallOptions::default());
     assert!(sim.answers[&d].is_err());
     assert_eq!(policy::by_name("weighted").map(|p| p.name()), None);
+}
+
+/// A streaming call refused after it sent messages is sent again elsewhere
+/// with all of them (replayed from what it kept); the replay buffer is
+/// counted while the call runs and released at its end.
+#[test]
+fn refused_streaming_call_replays_its_messages() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.streaming_call(CallOptions::default(), vec![100, 200, 300]);
+    assert_eq!(sim.ch.replay_buffered(), 600, "kept while it runs");
+    assert_eq!(sim.ch.is_committed(c), Some(false));
+    sim.run_for(ms(100));
+    let picks: Vec<_> = sim
+        .picks
+        .iter()
+        .filter(|p| p.0 == c)
+        .map(|p| p.1.clone())
+        .collect();
+    assert_eq!(picks, [addr(1), addr(2)]);
+    assert_eq!(sim.answers[&c].as_ref().unwrap(), &addr(2));
+    assert_eq!(sim.received[&c], 600, "every message reached the server");
+    assert_eq!(sim.ch.replay_buffered(), 0, "released at the end");
+    sim.check_all_answered();
+}
+
+/// Messages past the per-call cap commit the call: it is not retried, the
+/// refusal is its answer (UNAVAILABLE), and what it kept is released at once.
+#[test]
+fn replay_buffer_overflow_commits_the_call() {
+    let mut config = Config::default();
+    config.replay_per_call = 1000;
+    config.replay_per_channel = 1500;
+    let mut sim = Sim::new(2, "round_robin", config);
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.streaming_call(CallOptions::default(), vec![600, 600]);
+    assert_eq!(sim.ch.is_committed(c), Some(true));
+    assert_eq!(sim.ch.replay_buffered(), 0);
+    sim.run_for(ms(100));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == c).count(), 1);
+    let e = sim.answers[&c].as_ref().unwrap_err();
+    assert_eq!(e.code(), Code::UNAVAILABLE);
+
+    // The channel's cap: two calls of 800 each fit their own cap, not the
+    // channel's together; the second commits, the first is retried.
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    sim.backends.get_mut(&addr(2)).unwrap().refuse_streams = 1;
+    let d = sim.streaming_call(CallOptions::default(), vec![800]);
+    let e = sim.streaming_call(CallOptions::default(), vec![800]);
+    assert_eq!(sim.ch.replay_buffered(), 800);
+    assert_eq!(
+        (sim.ch.is_committed(d), sim.ch.is_committed(e)),
+        (Some(false), Some(true))
+    );
+    sim.run_for(ms(100));
+    assert_eq!(sim.received[&d], 800);
+    assert!(sim.answers[&d].is_ok());
+    assert!(
+        sim.answers[&e].is_err(),
+        "committed: its refusal is the answer"
+    );
+    assert_eq!(sim.ch.replay_buffered(), 0);
+    sim.check_all_answered();
+}
+
+/// Response headers commit a call: a refusal after them (which a server
+/// cannot really send, but a caller may report) is not retried, and the
+/// replay bytes are gone.
+#[test]
+fn response_headers_commit_the_call() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.streaming_call(CallOptions::default(), vec![10]);
+    sim.run_for(ms(5));
+    assert_eq!(sim.ch.replay_buffered(), 10);
+    sim.ch.commit(c);
+    assert_eq!(sim.ch.replay_buffered(), 0);
+    sim.run_for(ms(100));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == c).count(), 1);
+    assert!(sim.answers[&c].is_err());
+    sim.check_all_answered();
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use super::backoff::{Attempt, Backoff};
+use super::replay::Replay;
 use super::{
     Address, CallOptions, ChannelCallId, Config, ConnId, ConnectivityState, Disposition, Event,
     Jitter, LbAction, LbPolicy, Outcome, Resolution, Resolver, SeededJitter, SubchannelId,
@@ -39,6 +40,8 @@ struct Call {
     not_sent: u32,
     /// Attempts under the call's retry policy (transparent ones not counted).
     attempts: u32,
+    /// What the caller keeps of its sent messages, for a replay.
+    replay: Replay,
 }
 
 /// A gRPC channel over N subchannels, sans-IO. See the [module docs](super)
@@ -78,6 +81,8 @@ pub struct Channel {
     last_error: Option<String>,
     /// Subchannels whose state changed, for the policy.
     changed: VecDeque<SubchannelId>,
+    /// Bytes the caller keeps for replays, all calls together.
+    replay_total: usize,
 }
 
 impl Channel {
@@ -111,6 +116,7 @@ impl Channel {
             resolve_error: None,
             last_error: None,
             changed: VecDeque::new(),
+            replay_total: 0,
         }
     }
 
@@ -176,6 +182,7 @@ impl Channel {
                 retries: 0,
                 not_sent: 0,
                 attempts: 1,
+                replay: Replay::default(),
             },
         );
         self.enqueue(id, false);
@@ -203,8 +210,12 @@ impl Channel {
         {
             s.calls = s.calls.saturating_sub(1);
         }
+        let committed = c.replay.committed;
         let retry = match outcome {
             Outcome::Done => false,
+            // A committed call's messages are gone (or it was answered):
+            // it cannot be sent again.
+            Outcome::Unprocessed | Outcome::Failed(_) if committed => false,
             Outcome::Unprocessed if c.retries < self.config.transparent_retries => {
                 c.retries += 1;
                 true
@@ -236,11 +247,47 @@ impl Channel {
             self.enqueue(call, true);
             Disposition::Retry
         } else {
-            self.calls.remove(&call);
+            self.remove_call(call);
             Disposition::Done
         };
         self.update(now);
         disposition
+    }
+
+    /// The caller wants to keep `bytes` more of what it sent on `call`, to
+    /// send it again if the call is retried transparently. True: counted
+    /// (until the call commits or ends). False: that would pass
+    /// [`Config::replay_per_call`] or [`Config::replay_per_channel`], so
+    /// the call is committed: the caller drops what it kept, and a refusal
+    /// of this call now ends it (no retry).
+    pub fn keep_for_replay(&mut self, call: ChannelCallId, bytes: usize) -> bool {
+        let (per_call, per_channel) = (self.config.replay_per_call, self.config.replay_per_channel);
+        match self.calls.get_mut(&call) {
+            Some(c) => c
+                .replay
+                .keep(bytes, &mut self.replay_total, per_call, per_channel),
+            None => false,
+        }
+    }
+
+    /// The call is committed: its response headers arrived (the server is
+    /// processing it), or the caller will not keep its messages. What it
+    /// kept for a replay is released; it is no longer retried.
+    pub fn commit(&mut self, call: ChannelCallId) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.replay.commit(&mut self.replay_total);
+        }
+    }
+
+    /// Bytes kept for replays by all calls ([`keep_for_replay`](Self::keep_for_replay)).
+    pub fn replay_buffered(&self) -> usize {
+        self.replay_total
+    }
+
+    /// Whether `call` is committed (see [`commit`](Self::commit)); `None`
+    /// for a call the channel does not know (ended).
+    pub fn is_committed(&self, call: ChannelCallId) -> Option<bool> {
+        self.calls.get(&call).map(|c| c.replay.committed)
     }
 
     /// The caller gave up on a call that has not been picked (or ended);
@@ -489,13 +536,20 @@ impl Channel {
 
     /// Drops a waiting call's state.
     fn forget(&mut self, call: ChannelCallId) {
-        if let Some(c) = self.calls.remove(&call)
+        if let Some(c) = self.remove_call(call)
             && let Some(d) = c.options.deadline
         {
             self.deadlines.remove(&(d, call));
         }
         self.queue.retain(|&c| c != call);
         self.retry_timers.retain(|t| t.1 != call);
+    }
+
+    /// Removes a call, releasing its replay bytes.
+    fn remove_call(&mut self, call: ChannelCallId) -> Option<Call> {
+        let mut c = self.calls.remove(&call)?;
+        c.replay.release(&mut self.replay_total);
+        Some(c)
     }
 
     fn fail(&mut self, call: ChannelCallId, status: Status) {
@@ -706,7 +760,7 @@ impl Channel {
                     .clone()
                     .or_else(|| self.last_error.clone())
                     .unwrap_or_else(|| "no subchannel is READY".to_owned());
-                let Some(c) = self.calls.remove(&call) else {
+                let Some(c) = self.remove_call(call) else {
                     continue;
                 };
                 if let Some(d) = c.options.deadline {

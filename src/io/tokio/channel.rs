@@ -230,9 +230,11 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
         Err(e) => Err(e.to_string()),
     };
     let Some(s) = shared.upgrade() else { return };
-    let closed = match result {
+    let closing = match result {
         Ok(client) => {
-            let closed = client.closed();
+            // GOAWAY (or the end) takes the subchannel out of READY at once:
+            // new calls go elsewhere, calls on it finish on their clones.
+            let closing = client.closing();
             let current = s.with(|core, now| {
                 // Not if the channel gave up on this attempt meanwhile.
                 let current = core.conns.contains_key(&conn);
@@ -245,7 +247,7 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
             if !current {
                 return;
             }
-            closed
+            closing
         }
         Err(e) => {
             s.with(|core, now| {
@@ -256,7 +258,7 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
         }
     };
     drop(s);
-    closed.await;
+    closing.await;
     if let Some(s) = shared.upgrade() {
         s.with(|core, now| {
             core.conns.remove(&conn);
