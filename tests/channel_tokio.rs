@@ -271,6 +271,12 @@ async fn every_call_kind_through_the_channel() {
 /// A raw HTTP/2 server that refuses every stream (RST_STREAM
 /// REFUSED_STREAM), counting them.
 fn refuser() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    refuser_on(false)
+}
+
+/// A refuser that answers each stream's first DATA frame instead of its
+/// HEADERS: the refusal comes after the client sent a message.
+fn refuser_on(data: bool) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use bytes::BytesMut;
     use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings};
     use std::io::{Read, Write};
@@ -293,6 +299,7 @@ fn refuser() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
                 let _ = stream.write_all(&out);
                 let (mut input, mut preface) = (BytesMut::new(), false);
                 let mut decoder = frame::Decoder::new();
+                let mut refused = std::collections::HashSet::new();
                 let mut chunk = [0u8; 16 * 1024];
                 loop {
                     let n = match stream.read(&mut chunk) {
@@ -313,10 +320,17 @@ fn refuser() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
                             Frame::Settings(s) if !s.is_ack() => {
                                 enc(Settings::ack().into(), &mut out)
                             }
-                            Frame::Headers(h) => {
+                            Frame::Headers(h) if !data => {
                                 counter.fetch_add(1, SeqCst);
                                 enc(
                                     RstStream::new(h.stream_id, Reason::REFUSED_STREAM).into(),
+                                    &mut out,
+                                );
+                            }
+                            Frame::Data(d) if data && refused.insert(d.stream_id) => {
+                                counter.fetch_add(1, SeqCst);
+                                enc(
+                                    RstStream::new(d.stream_id, Reason::REFUSED_STREAM).into(),
                                     &mut out,
                                 );
                             }
@@ -457,4 +471,153 @@ async fn retry_policy_resends_failed_unary_calls() {
     assert_eq!(e.to_status().code(), Code::UNAVAILABLE);
     assert_eq!(seen.load(SeqCst), 4);
     server.shutdown().await;
+}
+
+/// GOAWAY reaches the channel when it arrives: the subchannel leaves READY
+/// (and the channel's state changes, seen by `wait_for_state_change`) while
+/// a call on that connection is still open; new calls go to the other
+/// backend; the open call finishes normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goaway_takes_the_subchannel_out_at_once() {
+    let a = backend("a", any()).await;
+    let a_addr = a.local_addr();
+    let ch = Channel::new(&format!("ipv4:{a_addr}"), fast("pick_first")).unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+    tx.send(Bytes::from("1")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "a::1");
+    assert_eq!(ch.state(), ConnectivityState::Ready);
+
+    // The server drains: GOAWAY now, its connection stays for our call.
+    let draining = tokio::spawn(a.shutdown());
+    assert!(
+        ch.wait_for_state_change(ConnectivityState::Ready, BOUND)
+            .await,
+        "the channel left READY on GOAWAY, with a call still open"
+    );
+    assert!(!draining.is_finished());
+    tx.send(Bytes::from("2")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "a::2");
+    tx.close_send().unwrap();
+    assert_eq!(rx.recv().await.unwrap(), None);
+    assert!(rx.status().await.is_ok());
+    drop((tx, rx));
+    tokio::time::timeout(BOUND, draining)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // round_robin over two: after b's GOAWAY every new call goes to c,
+    // while b's open call finishes.
+    let b = backend("b", any()).await;
+    let c = backend("c", any()).await;
+    let ch = Channel::new(&target(&[&b, &c]), fast("round_robin")).unwrap();
+    ch.connect();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut on_b = None;
+    for _ in 0..4 {
+        let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+        tx.send(Bytes::from("x")).await.unwrap();
+        let reply = rx.recv().await.unwrap().unwrap();
+        if reply.starts_with(b"b") {
+            on_b = Some((tx, rx));
+            break;
+        }
+    }
+    let (mut tx, mut rx) = on_b.expect("round_robin gave b a call");
+    let b_addr = b.local_addr().to_string();
+    let draining = tokio::spawn(b.shutdown());
+    let mut states = ch.watch_state();
+    tokio::time::timeout(BOUND, async {
+        while ch
+            .subchannels()
+            .iter()
+            .any(|s| s.address.0 == b_addr && s.state == ConnectivityState::Ready)
+        {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .expect("b left READY while its call is open");
+    for _ in 0..6 {
+        assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "c");
+    }
+    tx.send(Bytes::from("y")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "b::y");
+    tx.close_send().unwrap();
+    assert!(rx.status().await.is_ok());
+    drop((tx, rx));
+    tokio::time::timeout(BOUND, draining)
+        .await
+        .unwrap()
+        .unwrap();
+    c.shutdown().await;
+}
+
+/// A client-streaming or bidi call refused after it sent messages is sent
+/// again on the other backend with those messages; with messages past the
+/// replay cap it is not, and the refusal ends it UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_streaming_calls_replay_their_messages() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (bad, refused) = refuser_on(true);
+    let a = backend("a", any()).await;
+    let ch = Channel::new(
+        &format!("ipv4:{bad},{}", a.local_addr()),
+        fast("round_robin"),
+    )
+    .unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    ch.connect();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..6 {
+        let mut up = ch.client_streaming("/t.T/Sum", opts()).await.unwrap();
+        for m in ["ab", "cde", "f"] {
+            up.send(Bytes::from(m)).await.unwrap();
+        }
+        assert_eq!(up.response().await.unwrap().message, "6");
+    }
+    for i in 0..6 {
+        let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+        tx.send(Bytes::from(format!("m{i}"))).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap(), format!("a::m{i}"));
+        tx.send(Bytes::from("z")).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap(), "a::z");
+        tx.close_send().unwrap();
+        assert!(rx.status().await.is_ok());
+    }
+    assert!(
+        refused.load(SeqCst) >= 4,
+        "the refuser got its turns after messages"
+    );
+
+    // Alone behind a refuser: under the cap, sent twice (then UNAVAILABLE);
+    // past it (4 bytes per call here), sent once.
+    let (bad2, refused2) = refuser_on(true);
+    let mut config = fast("pick_first");
+    config.channel.replay_per_call = 4;
+    let only = Channel::new(&format!("ipv4:{bad2}"), config).unwrap();
+    let mut up = only.client_streaming("/t.T/Sum", opts()).await.unwrap();
+    up.send(Bytes::from("abc")).await.unwrap();
+    let e = up.response().await.unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(refused2.load(SeqCst), 2, "sent once, replayed once");
+    let mut up = only.client_streaming("/t.T/Sum", opts()).await.unwrap();
+    up.send(Bytes::from("abcdef")).await.unwrap_or(());
+    let e = up.response().await.unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(refused2.load(SeqCst), 3, "committed: not sent again");
+    a.shutdown().await;
 }

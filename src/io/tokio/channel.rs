@@ -54,7 +54,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::driver::now;
-use super::grpc::{CallOptions, Client, Config, Error, Response};
+use super::grpc::{CallOptions, Client, ClientCall, Config, Error, Response};
 use crate::channel::{
     self, Address, ChannelCallId, ConnId, ConnectivityState, Disposition, Event, Outcome,
     RetryPolicy, SeededJitter, SubchannelView, Target, TargetError,
@@ -466,41 +466,12 @@ impl Channel {
     }
 
     async fn wait(&self, id: ChannelCallId, rx: oneshot::Receiver<Picked>) -> Result<Guard, Error> {
-        let mut guard = Guard {
-            shared: self.shared().clone(),
-            id,
-            client: None,
-        };
-        match rx.await {
-            Ok(Picked::Go(client)) => {
-                guard.client = Some(client);
-                Ok(guard)
-            }
-            Ok(Picked::Fail(status)) => {
-                guard.id = ChannelCallId(0);
-                Err(Error::Ended(status))
-            }
-            Err(_) => Err(Error::Closed),
-        }
+        wait(self.shared(), id, rx).await
     }
 
     /// The call ended with `result`: done, or sent again (a new guard).
-    async fn after(&self, mut guard: Guard, outcome: Outcome) -> Option<Result<Guard, Error>> {
-        let id = guard.id;
-        guard.id = ChannelCallId(0);
-        let (tx, rx) = oneshot::channel();
-        let d = self.shared().with(|core, now| {
-            core.waiters.insert(id, tx);
-            let d = core.ch.call_finished(id, outcome, now);
-            if d == Disposition::Done {
-                core.waiters.remove(&id);
-            }
-            d
-        });
-        match d {
-            Disposition::Done => None,
-            Disposition::Retry => Some(self.wait(id, rx).await),
-        }
+    async fn after(&self, guard: Guard, outcome: Outcome) -> Option<Result<Guard, Error>> {
+        after(self.shared(), guard, outcome).await
     }
 
     /// A unary call: `message` in, the response (or the status as
@@ -517,7 +488,9 @@ impl Channel {
         let retry = self.retry_policy(path);
         let mut guard = self.pick(&options, start, retry).await?;
         loop {
-            let client = guard.client.clone().expect("picked");
+            let Some(client) = guard.client.clone() else {
+                return Err(Error::Closed);
+            };
             let result = client
                 .unary(path, message.clone(), remaining(&options, start))
                 .await;
@@ -550,7 +523,9 @@ impl Channel {
         let start = now();
         let mut guard = self.pick(&options, start, None).await?;
         loop {
-            let client = guard.client.clone().expect("picked");
+            let Some(client) = guard.client.clone() else {
+                return Err(Error::Closed);
+            };
             let result = client
                 .server_streaming(path, message.clone(), remaining(&options, start))
                 .await;
@@ -569,17 +544,15 @@ impl Channel {
             let refused =
                 !has_headers && rx.trailers().is_some() && is_unprocessed(&rx.status().await);
             if !refused {
-                return Ok(ChannelStreaming {
-                    inner: rx,
-                    _guard: Arc::new(guard),
-                });
+                return Ok(handles::settled(self.shared().clone(), guard, rx));
             }
             match self.after(guard, Outcome::Unprocessed).await {
                 None => {
-                    return Ok(ChannelStreaming {
-                        inner: rx,
-                        _guard: Arc::new(Guard::none(self)),
-                    });
+                    return Ok(handles::settled(
+                        self.shared().clone(),
+                        Guard::none(self),
+                        rx,
+                    ));
                 }
                 Some(next) => guard = next?,
             }
@@ -590,22 +563,16 @@ impl Channel {
     /// [`ClientCall`](super::grpc::ClientCall)). Waits for a subchannel first.
     pub async fn call(&self, path: &str, options: CallOptions) -> Result<ChannelCall, Error> {
         let start = now();
-        let mut guard = self.pick(&options, start, None).await?;
-        loop {
-            let client = guard.client.clone().expect("picked");
-            match client.call(path, remaining(&options, start)) {
-                Ok(call) => {
-                    return Ok(ChannelCall {
-                        inner: call,
-                        guard: Arc::new(guard),
-                    });
-                }
-                Err(e) => match self.after(guard, classify(Some(&e))).await {
-                    None => return Err(e),
-                    Some(next) => guard = next?,
-                },
-            }
-        }
+        let guard = self.pick(&options, start, None).await?;
+        let (guard, call) = start_on(self.shared(), guard, path, &options, start).await?;
+        Ok(handles::new_call(
+            self.shared().clone(),
+            guard,
+            call,
+            path,
+            options,
+            start,
+        ))
     }
 
     /// A client-streaming call: send the requests, then
@@ -625,6 +592,77 @@ impl Channel {
         options: CallOptions,
     ) -> Result<(ChannelSender, ChannelStreaming), Error> {
         Ok(self.call(path, options).await?.split())
+    }
+}
+
+/// Waits for the pick of call `id`.
+async fn wait(
+    shared: &Arc<Shared>,
+    id: ChannelCallId,
+    rx: oneshot::Receiver<Picked>,
+) -> Result<Guard, Error> {
+    let mut guard = Guard {
+        shared: shared.clone(),
+        id,
+        client: None,
+    };
+    match rx.await {
+        Ok(Picked::Go(client)) => {
+            guard.client = Some(client);
+            Ok(guard)
+        }
+        Ok(Picked::Fail(status)) => {
+            guard.id = ChannelCallId(0);
+            Err(Error::Ended(status))
+        }
+        Err(_) => Err(Error::Closed),
+    }
+}
+
+/// The call ended with `outcome`: done (`None`), or sent again (a new guard
+/// once picked).
+async fn after(
+    shared: &Arc<Shared>,
+    mut guard: Guard,
+    outcome: Outcome,
+) -> Option<Result<Guard, Error>> {
+    let id = guard.id;
+    guard.id = ChannelCallId(0);
+    let (tx, rx) = oneshot::channel();
+    let d = shared.with(|core, now| {
+        core.waiters.insert(id, tx);
+        let d = core.ch.call_finished(id, outcome, now);
+        if d == Disposition::Done {
+            core.waiters.remove(&id);
+        }
+        d
+    });
+    match d {
+        Disposition::Done => None,
+        Disposition::Retry => Some(wait(shared, id, rx).await),
+    }
+}
+
+/// Starts `path` on the guard's connection; a call that could not start
+/// there (its connection went away) is picked again as the channel says.
+async fn start_on(
+    shared: &Arc<Shared>,
+    mut guard: Guard,
+    path: &str,
+    options: &CallOptions,
+    start: Instant,
+) -> Result<(Guard, ClientCall), Error> {
+    loop {
+        let Some(client) = guard.client.clone() else {
+            return Err(Error::Closed);
+        };
+        match client.call(path, remaining(options, start)) {
+            Ok(call) => return Ok((guard, call)),
+            Err(e) => match after(shared, guard, classify(Some(&e))).await {
+                None => return Err(e),
+                Some(next) => guard = next?,
+            },
+        }
     }
 }
 
