@@ -64,7 +64,11 @@ use crate::grpc::{Code, Status};
 use crate::proto::Initiator;
 
 mod handles;
+mod link;
+#[cfg(feature = "tower")]
+mod tower;
 pub use handles::{ChannelCall, ChannelSender, ChannelStreaming};
+use link::{Kind, Link};
 
 /// Settings of a tokio [`Channel`].
 #[derive(Debug, Clone)]
@@ -76,6 +80,11 @@ pub struct ChannelConfig {
     pub channel: channel::Config,
     /// Each subchannel connection's settings (keepalive, windows, limits).
     pub grpc: Config,
+    /// The connections' settings of a channel built for tower calls
+    /// ([`Channel::new_http`]). Default: the client's defaults without a
+    /// request timeout (gRPC deadlines bound calls; streams may be long).
+    #[cfg(feature = "tower")]
+    pub http: super::ClientConfig,
     /// gRFC A6 retry policies of unary calls, by method
     /// (`/pkg.Service/Method`) or service (`/pkg.Service/`). Empty by
     /// default: no retries beyond the transparent ones.
@@ -88,6 +97,11 @@ impl Default for ChannelConfig {
             lb_policy: "pick_first".to_owned(),
             channel: channel::Config::default(),
             grpc: Config::client(),
+            #[cfg(feature = "tower")]
+            http: super::ClientConfig {
+                request_timeout: None,
+                ..super::ClientConfig::default()
+            },
             retry_policies: HashMap::new(),
         }
     }
@@ -117,11 +131,11 @@ pub enum ChannelError {
 
 enum Conn {
     Dialing(JoinHandle<()>),
-    Up(Client),
+    Up(Link),
 }
 
 enum Picked {
-    Go(Client),
+    Go(Link),
     Fail(Status),
 }
 
@@ -137,6 +151,13 @@ struct Shared {
     wake: Notify,
     state: watch::Sender<ConnectivityState>,
     grpc: Config,
+    #[cfg(feature = "tower")]
+    http: super::ClientConfig,
+    /// What the subchannels dial.
+    kind: Kind,
+    /// The target's name (`dns:`, passthrough), as tower calls' `:authority`.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    authority: Option<String>,
     retry: HashMap<String, RetryPolicy>,
 }
 
@@ -189,7 +210,7 @@ impl Shared {
                             continue;
                         }
                     };
-                    if let Some(limit) = client.peer_max_concurrent_streams() {
+                    if let Some(limit) = client.max_concurrent_streams() {
                         core.ch.set_stream_limit(conn, limit, now());
                     }
                     let taken = core
@@ -216,30 +237,29 @@ impl Shared {
 
 /// Dials one subchannel's connection and watches it until it ends.
 async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
-    let Some(config) = shared.upgrade().map(|s| s.grpc.clone()) else {
+    let Some(s) = shared.upgrade() else {
         return;
     };
-    let result = match Client::connect_with(address.0.as_str(), config).await {
-        // READY once the server's SETTINGS arrived: a peer that accepts and
-        // closes, or does not speak HTTP/2, is a failed attempt (its backoff
-        // goes on) rather than a READY connection that dies at once.
-        Ok(client) => match handshake(&client).await {
-            Ok(()) => Ok(client),
-            Err(why) => Err(why),
-        },
-        Err(e) => Err(e.to_string()),
-    };
+    let dialing = Link::dial(
+        s.kind,
+        address.0.as_str(),
+        s.grpc.clone(),
+        #[cfg(feature = "tower")]
+        s.http.clone(),
+    );
+    drop(s);
+    let result = dialing.await;
     let Some(s) = shared.upgrade() else { return };
     let closing = match result {
-        Ok(client) => {
+        Ok(link) => {
             // GOAWAY (or the end) takes the subchannel out of READY at once:
             // new calls go elsewhere, calls on it finish on their clones.
-            let closing = client.closing();
+            let closing = link.closing();
             let current = s.with(|core, now| {
                 // Not if the channel gave up on this attempt meanwhile.
                 let current = core.conns.contains_key(&conn);
                 if current {
-                    core.conns.insert(conn, Conn::Up(client));
+                    core.conns.insert(conn, Conn::Up(link));
                     core.ch.connected(conn, now);
                 }
                 current
@@ -264,24 +284,6 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
             core.conns.remove(&conn);
             core.ch.disconnected(conn, now);
         });
-    }
-}
-
-/// Waits for the server's SETTINGS (the channel's connect timeout bounds
-/// the wait: it abandons the attempt, aborting this task).
-async fn handshake(client: &Client) -> Result<(), String> {
-    let mut pause = Duration::from_micros(200);
-    loop {
-        if client.peer_settings_received() {
-            return Ok(());
-        }
-        if client.is_closing() {
-            return Err("connection closed before the server's SETTINGS".to_owned());
-        }
-        // No wake-up exists for the peer's SETTINGS; they come within a
-        // round trip, so a short, growing pause costs little.
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -354,14 +356,21 @@ impl Channel {
     /// `ipv6:...`, or `host:port`), IDLE until the first call or
     /// [`connect`](Self::connect). Must be called within a tokio runtime.
     pub fn new(target: &str, config: ChannelConfig) -> Result<Channel, ChannelError> {
+        Channel::build(target, config, Kind::Grpc)
+    }
+
+    fn build(target: &str, config: ChannelConfig, kind: Kind) -> Result<Channel, ChannelError> {
         let target = Target::parse(target)?;
         let policy = channel::policy::by_name(&config.lb_policy)
             .ok_or_else(|| ChannelError::UnknownPolicy(config.lb_policy.clone()))?;
         let mut grpc = config.grpc;
-        if let Target::Dns { host, port } = &target {
-            grpc.grpc.authority = format!("{host}:{port}");
-        } else if let Target::Passthrough(a) = &target {
-            grpc.grpc.authority = a.0.clone();
+        let authority = match &target {
+            Target::Dns { host, port } => Some(format!("{host}:{port}")),
+            Target::Passthrough(a) => Some(a.0.clone()),
+            _ => None,
+        };
+        if let Some(a) = &authority {
+            grpc.grpc.authority = a.clone();
         }
         let mut ch = channel::Channel::new(target.resolver(), policy, config.channel, now());
         let seed = std::time::SystemTime::now()
@@ -377,6 +386,10 @@ impl Channel {
             wake: Notify::new(),
             state: watch::channel(ConnectivityState::Idle).0,
             grpc,
+            #[cfg(feature = "tower")]
+            http: config.http,
+            kind,
+            authority,
             retry: config.retry_policies,
         });
         let timers = tokio::spawn(run_timers(Arc::downgrade(&shared)));
@@ -488,8 +501,8 @@ impl Channel {
         let retry = self.retry_policy(path);
         let mut guard = self.pick(&options, start, retry).await?;
         loop {
-            let Some(client) = guard.client.clone() else {
-                return Err(Error::Closed);
+            let Some(client) = guard.grpc() else {
+                return Err(wrong_kind());
             };
             let result = client
                 .unary(path, message.clone(), remaining(&options, start))
@@ -523,8 +536,8 @@ impl Channel {
         let start = now();
         let mut guard = self.pick(&options, start, None).await?;
         loop {
-            let Some(client) = guard.client.clone() else {
-                return Err(Error::Closed);
+            let Some(client) = guard.grpc() else {
+                return Err(wrong_kind());
             };
             let result = client
                 .server_streaming(path, message.clone(), remaining(&options, start))
@@ -653,8 +666,8 @@ async fn start_on(
     start: Instant,
 ) -> Result<(Guard, ClientCall), Error> {
     loop {
-        let Some(client) = guard.client.clone() else {
-            return Err(Error::Closed);
+        let Some(client) = guard.grpc() else {
+            return Err(wrong_kind());
         };
         match client.call(path, remaining(options, start)) {
             Ok(call) => return Ok((guard, call)),
@@ -708,7 +721,23 @@ fn classify(error: Option<&Error>) -> Outcome {
 struct Guard {
     shared: Arc<Shared>,
     id: ChannelCallId,
-    client: Option<Client>,
+    client: Option<Link>,
+}
+
+impl Guard {
+    /// The picked connection's gRPC client.
+    fn grpc(&self) -> Option<Client> {
+        self.client.as_ref().and_then(|l| l.grpc()).cloned()
+    }
+}
+
+/// A gRPC call on a channel built for tower calls.
+fn wrong_kind() -> Error {
+    Error::Ended(Status::new(
+        Code::FAILED_PRECONDITION,
+        "this Channel dials HTTP connections for tower calls (Channel::new_http): \
+         use Channel::new for the gRPC call API",
+    ))
 }
 
 impl Guard {
