@@ -634,3 +634,48 @@ fn response_headers_commit_the_call() {
     assert!(sim.answers[&c].is_err());
     sim.check_all_answered();
 }
+
+/// GOAWAY: the subchannel leaves READY the moment the caller reports it
+/// (the channel's state changes then, not at the next pick); the call
+/// running on it finishes there; new calls go to the other backend.
+#[test]
+fn goaway_leaves_ready_at_once_and_running_calls_finish() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    sim.call_time = ms(50);
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let running: Vec<_> = (0..2).map(|_| sim.call(CallOptions::default())).collect();
+    let on_1 = sim
+        .picks
+        .iter()
+        .find(|p| p.1 == addr(1))
+        .map(|p| p.0)
+        .unwrap();
+    sim.goaway(&addr(1));
+    let views = sim.ch.subchannels();
+    assert_ne!(views[0].state, Ready, "out of READY at once");
+    assert_eq!(views[1].state, Ready);
+    let later: Vec<_> = (0..4).map(|_| sim.call(CallOptions::default())).collect();
+    sim.run_for(ms(200));
+    assert_eq!(
+        sim.answers[&on_1].as_ref().unwrap(),
+        &addr(1),
+        "finished on its connection"
+    );
+    for c in later {
+        assert_eq!(sim.answers[&c].as_ref().unwrap(), &addr(2));
+    }
+    assert!(running.iter().all(|c| sim.answers[c].is_ok()));
+
+    // pick_first on one backend: the channel's state leaves READY at the
+    // GOAWAY, before any call.
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    assert_eq!(sim.ch.state(), Ready);
+    let before = sim.states.len();
+    sim.goaway(&addr(1));
+    assert_ne!(sim.ch.state(), Ready);
+    assert!(sim.states.len() > before, "a StateChanged event at once");
+    sim.check_all_answered();
+}

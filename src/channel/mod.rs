@@ -7,7 +7,10 @@
 //! that went ([`Channel::connected`], [`Channel::connect_failed`],
 //! [`Channel::disconnected`]), says which subchannel each call goes to
 //! ([`Event::Pick`]) and is driven by `now` ([`Channel::poll_timeout`],
-//! [`Channel::handle_timeout`]). The tokio adapter
+//! [`Channel::handle_timeout`]). It keeps no message: a caller that wants
+//! streaming calls retried after they sent keeps their messages and asks
+//! the channel first ([`Channel::keep_for_replay`]), which counts them
+//! against a per-call and a per-channel cap. The tokio adapter
 //! (`io::tokio::channel`, feature `tokio`) runs it over real connections.
 //!
 //! ```

@@ -329,6 +329,23 @@ impl Sim {
         self.drain();
     }
 
+    /// The backend sends GOAWAY and stops accepting: its connections take
+    /// no new call (the channel is told at once) but the calls on them
+    /// finish normally.
+    pub fn goaway(&mut self, a: &Address) {
+        self.backends.get_mut(a).unwrap().mode = Mode::Refuse;
+        let draining: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, (x, _))| x == a)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in draining {
+            self.ch.disconnected(c, self.now);
+        }
+        self.drain();
+    }
+
     /// The backend is up again.
     pub fn revive(&mut self, a: &Address) {
         self.backends.get_mut(a).unwrap().mode = Mode::Accept;

@@ -38,12 +38,28 @@
 //!
 //! Each subchannel's connection is a [`grpc::Client`](super::grpc::Client)
 //! (its keepalive and other settings from [`ChannelConfig::grpc`]); a
-//! subchannel is READY once the server's SETTINGS arrived. One background task
-//! runs the channel's timers; dials and DNS lookups (`lookup_host`) are
-//! tasks of their own. Calls the server did not process (REFUSED_STREAM,
-//! above its GOAWAY) are sent again once when the request is known in full
-//! (unary and server-streaming calls); a call whose connection went away
-//! before it started is picked again whatever its kind.
+//! subchannel is READY once the server's SETTINGS arrived, and leaves READY
+//! the moment a GOAWAY arrives (calls already on that connection finish
+//! there). One background task runs the channel's timers; dials and DNS
+//! lookups (`lookup_host`) are tasks of their own.
+//!
+//! Calls the server did not process (REFUSED_STREAM, above its GOAWAY) are
+//! sent again once, on another READY subchannel if there is one. Unary and
+//! server-streaming calls resend their one message; client-streaming and
+//! bidi calls ([`ChannelCall`]) keep what the application sent, within
+//! [`channel::Config::replay_per_call`] (1 MiB) and
+//! [`channel::Config::replay_per_channel`] (16 MiB), and replay it on the
+//! new attempt. The response headers commit a call (what was kept is
+//! dropped); so does a message past a cap, after which a refusal ends the
+//! call UNAVAILABLE. A call whose connection went away before it started is
+//! picked again whatever its kind.
+//!
+//! With feature `tower`, [`Channel::new_http`] builds a channel over the
+//! tokio HTTP [`Client`](super::Client) that is a
+//! `tower_service::Service<http::Request<B>>`, for tonic generated clients
+//! (see its `Service` implementation). The two kinds do not mix: a channel
+//! dials one kind of connection. As the `Service::call` and the gRPC
+//! [`Channel::call`] share a name, call the trait's as `Service::call(&mut ch, req)`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,6 +85,8 @@ mod link;
 mod tower;
 pub use handles::{ChannelCall, ChannelSender, ChannelStreaming};
 use link::{Kind, Link};
+#[cfg(feature = "tower")]
+pub use tower::{ChannelFuture, WaitForReady};
 
 /// Settings of a tokio [`Channel`].
 #[derive(Debug, Clone)]
@@ -259,8 +277,14 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
                 // Not if the channel gave up on this attempt meanwhile.
                 let current = core.conns.contains_key(&conn);
                 if current {
+                    // The server's SETTINGS are in: its stream limit is
+                    // known before the first pick.
+                    let limit = link.max_concurrent_streams();
                     core.conns.insert(conn, Conn::Up(link));
                     core.ch.connected(conn, now);
+                    if let Some(limit) = limit {
+                        core.ch.set_stream_limit(conn, limit, now);
+                    }
                 }
                 current
             });
@@ -573,7 +597,8 @@ impl Channel {
     }
 
     /// Starts a call of any kind on `path`: send, half-close, read (see
-    /// [`ClientCall`](super::grpc::ClientCall)). Waits for a subchannel first.
+    /// [`ChannelCall`]). Waits for a subchannel first; sent again with its
+    /// messages if refused (see the [module docs](self)).
     pub async fn call(&self, path: &str, options: CallOptions) -> Result<ChannelCall, Error> {
         let start = now();
         let guard = self.pick(&options, start, None).await?;
