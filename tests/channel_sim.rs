@@ -435,7 +435,12 @@ fn flapping_never_loses_or_duplicates_calls() {
             let mut config = Config::default();
             config.replay_per_call = 1000;
             config.replay_per_channel = 3000;
+            // A105 too: one stream per connection, two connections a backend.
+            config.max_connections_per_backend = 2;
             let mut sim = Sim::new(3, lb, config);
+            for b in sim.backends.values_mut() {
+                b.max_streams = Some(1);
+            }
             let mut wfr = Vec::new();
             for step in 0..300u64 {
                 let r = next();
@@ -678,4 +683,54 @@ fn goaway_leaves_ready_at_once_and_running_calls_finish() {
     assert_ne!(sim.ch.state(), Ready);
     assert!(sim.states.len() > before, "a StateChanged event at once");
     sim.check_all_answered();
+}
+
+/// gRFC A105, opt-in: with every connection full, a waiting call opens one
+/// more connection to the backend, one at a time, up to the cap; past it
+/// calls queue. The extras close with the backend's first connection. Off
+/// (the default), calls queue on the one connection.
+#[test]
+fn a105_more_connections_when_full() {
+    let mut config = Config::default();
+    config.max_connections_per_backend = 3;
+    let mut sim = Sim::new(1, "pick_first", config);
+    sim.backends.get_mut(&addr(1)).unwrap().max_streams = Some(2);
+    sim.call_time = ms(100);
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let calls: Vec<_> = (0..7).map(|_| sim.call(CallOptions::default())).collect();
+    sim.run_for(ms(20));
+    assert_eq!(
+        sim.connects.len(),
+        3,
+        "two more connections: {:?}",
+        sim.connects
+    );
+    assert_eq!(sim.live_conns().len(), 3);
+    assert_eq!(sim.ch.queued_calls(), 1, "six running, the cap reached");
+    sim.run_for(ms(500));
+    assert!(calls.iter().all(|c| sim.answers[c].is_ok()));
+    sim.check_all_answered();
+    assert_eq!(sim.connects.len(), 3, "no more once there is room");
+
+    // The first connection goes away: the extras are closed with it.
+    let first = sim.live_conns()[0];
+    let before = sim.disconnects;
+    sim.ch.disconnected(first, sim.now);
+    sim.drain();
+    assert_eq!(sim.disconnects - before, 2);
+
+    // Off: one connection, calls queue.
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().max_streams = Some(2);
+    sim.call_time = ms(100);
+    for _ in 0..7 {
+        sim.call(CallOptions::default());
+    }
+    sim.run_for(ms(20));
+    assert_eq!(sim.connects.len(), 1);
+    assert_eq!(sim.ch.queued_calls(), 5);
+    sim.run_for(ms(1000));
+    sim.check_all_answered();
+    assert_eq!(sim.failed(), 0);
 }

@@ -546,3 +546,41 @@ async fn refused_streaming_calls_replay_their_messages() {
     assert_eq!(refused2.load(SeqCst), 3, "committed: not sent again");
     a.shutdown().await;
 }
+
+/// gRFC A105 (opt-in) on tokio: a backend that allows 2 streams per
+/// connection gets a second and a third connection from the channel when
+/// six calls are open at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a105_opens_more_connections_to_a_full_backend() {
+    let mut config = h2proto::io::tokio::grpc::Config::server();
+    config.grpc.http2.max_concurrent_streams = 2;
+    let server = Server::builder()
+        .config(config)
+        .bidi_streaming("/t.T/Chat", |_ctx, mut reqs, mut out| async move {
+            while let Some(m) = reqs.recv().await.map_err(|e| e.to_status())? {
+                out.send(m).await.map_err(|e| e.to_status())?;
+            }
+            Ok(())
+        })
+        .bind(any())
+        .await
+        .unwrap();
+    let mut cfg = fast("pick_first");
+    cfg.channel.max_connections_per_backend = 3;
+    let ch = Channel::new(&server.local_addr().to_string(), cfg).unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    let mut open = Vec::new();
+    for i in 0..6 {
+        let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+        let m = Bytes::from(format!("m{i}"));
+        tx.send(m.clone()).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap(), m);
+        open.push((tx, rx));
+    }
+    assert_eq!(server.connection_stats().len(), 3, "two more connections");
+    for (mut tx, mut rx) in open {
+        tx.close_send().unwrap();
+        assert!(rx.status().await.is_ok());
+    }
+    server.shutdown().await;
+}

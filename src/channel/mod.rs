@@ -309,6 +309,13 @@ pub struct Config {
     /// The most all calls keep together for transparent retries. Default
     /// [`DEFAULT_REPLAY_PER_CHANNEL`] (16 MiB).
     pub replay_per_channel: usize,
+    /// gRFC A105: how many connections a READY backend may have. Default 1:
+    /// calls past a connection's MAX_CONCURRENT_STREAMS wait for a slot.
+    /// Above 1, when every READY connection is full and a call waits, one
+    /// more connection to a full backend is dialed ([`Event::Connect`] for
+    /// the same subchannel, a new [`ConnId`]), one at a time, up to this
+    /// many per backend; they close with the backend's first connection.
+    pub max_connections_per_backend: usize,
 }
 
 impl Default for Config {
@@ -322,6 +329,7 @@ impl Default for Config {
             not_sent_retries: 3,
             replay_per_call: DEFAULT_REPLAY_PER_CALL,
             replay_per_channel: DEFAULT_REPLAY_PER_CHANNEL,
+            max_connections_per_backend: 1,
         }
     }
 }

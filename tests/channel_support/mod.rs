@@ -28,6 +28,8 @@ pub struct Backend {
     /// The next this many calls end UNAVAILABLE (processed, failed).
     pub fail_calls: u32,
     pub served: usize,
+    /// Its SETTINGS_MAX_CONCURRENT_STREAMS, told to the channel on connect.
+    pub max_streams: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +106,7 @@ impl Sim {
                         refuse_streams: 0,
                         fail_calls: 0,
                         served: 0,
+                        max_streams: None,
                     };
                     (a, b)
                 })
@@ -247,6 +250,10 @@ impl Sim {
             Action::Connected(conn) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.1 = true;
+                    let limit = self.backends.get(&c.0).and_then(|b| b.max_streams);
+                    if let Some(l) = limit {
+                        self.ch.set_stream_limit(conn, l, self.now);
+                    }
                     self.ch.connected(conn, self.now);
                 }
             }

@@ -279,12 +279,11 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
                 if current {
                     // The server's SETTINGS are in: its stream limit is
                     // known before the first pick.
-                    let limit = link.max_concurrent_streams();
-                    core.conns.insert(conn, Conn::Up(link));
-                    core.ch.connected(conn, now);
-                    if let Some(limit) = limit {
+                    if let Some(limit) = link.max_concurrent_streams() {
                         core.ch.set_stream_limit(conn, limit, now);
                     }
+                    core.conns.insert(conn, Conn::Up(link));
+                    core.ch.connected(conn, now);
                 }
                 current
             });
