@@ -231,3 +231,45 @@ fn tokio_stream<T: Send + 'static>(
 ) -> impl futures_util::stream::Stream<Item = T> + Send {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// Fail-fast and wait-for-ready through the tower face: with no backend, a
+/// call fails at once (UNAVAILABLE in the message: tonic reports a
+/// transport error as UNKNOWN); with `WaitForReady` it waits, bounded by
+/// its `grpc-timeout`, and succeeds once the backend comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tower_calls_fail_fast_or_wait_for_ready() {
+    use h2proto::io::tokio::channel::WaitForReady;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = l.local_addr().unwrap();
+    drop(l);
+    let ch = Channel::new_http(&format!("ipv4:{dead}"), config()).unwrap();
+    let mut echo = EchoClient::new(ch.clone());
+    let req = || EchoRequest {
+        message: "x".into(),
+    };
+    let e = guard(echo.unary_echo(req())).await.unwrap_err();
+    assert!(e.message().contains("UNAVAILABLE"), "{e:?}");
+
+    let mut waiting = Request::new(req());
+    waiting.extensions_mut().insert(WaitForReady);
+    waiting.set_timeout(Duration::from_millis(300));
+    let e = guard(echo.unary_echo(waiting)).await.unwrap_err();
+    assert!(e.message().contains("DEADLINE_EXCEEDED"), "{e:?}");
+
+    let mut late = EchoClient::new(ch.clone());
+    let call = tokio::spawn(async move {
+        let mut waiting = Request::new(EchoRequest {
+            message: "late".into(),
+        });
+        waiting.extensions_mut().insert(WaitForReady);
+        late.unary_echo(waiting).await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let s = Server::bind(dead)
+        .await
+        .unwrap()
+        .serve_service(EchoServer::new(Named("late")));
+    let res = guard(call).await.unwrap().unwrap();
+    assert_eq!(res.into_inner().message, "late:late");
+    s.shutdown(Duration::from_secs(1)).await;
+}

@@ -55,7 +55,9 @@ impl Channel {
 /// - The call waits for a subchannel while the channel is IDLE or
 ///   CONNECTING; it fails at once while it is TRANSIENT_FAILURE unless the
 ///   request carries [`WaitForReady`]. A `grpc-timeout` header bounds the
-///   wait.
+///   wait. Such a failure is an [`Error::Io`] whose message starts with
+///   the gRPC status (`UNAVAILABLE: ...`, `DEADLINE_EXCEEDED: ...`); tonic
+///   shows any transport error as UNKNOWN with that message.
 /// - A request the server refused (REFUSED_STREAM, above its GOAWAY) is
 ///   sent again once, on another READY subchannel if there is one, its body
 ///   replayed: the body's data frames are kept as they are polled, within
