@@ -76,8 +76,8 @@ use crate::channel::{
     RetryPolicy, SeededJitter, SubchannelView, Target, TargetError,
 };
 use crate::frame::Reason;
-use crate::grpc::{Code, Status};
-use crate::proto::Initiator;
+use crate::grpc::{CallError, Code, Status};
+use crate::proto::{Initiator, UserError};
 
 mod handles;
 mod link;
@@ -731,9 +731,13 @@ fn classify(error: Option<&Error>) -> Outcome {
         {
             Outcome::NotSent
         }
-        // From starting the call: the connection was already gone. (A
-        // connection already closing is not handed out at all: see `pump`.)
-        Some(Error::Closed) => Outcome::NotSent,
+        // From starting the call: the connection was already gone, or a
+        // GOAWAY arrived between the pick and the start. (A connection
+        // already closing is not handed out at all: see `pump`.)
+        Some(Error::Closed)
+        | Some(Error::Call(CallError::Http2(
+            UserError::NotAccepting | UserError::StreamIdsExhausted,
+        ))) => Outcome::NotSent,
         // Anything else may have reached the server: a call in flight when
         // its connection died is not sent again.
         Some(_) => Outcome::Done,

@@ -16,6 +16,7 @@ use crate::io::Error;
 use crate::io::tokio::grpc::CallOptions;
 use crate::io::tokio::tower::BoxError;
 use crate::io::tokio::{Client, RecvBody};
+use crate::proto::UserError;
 
 /// A request extension: the call waits for a READY backend (until its
 /// `grpc-timeout`) instead of failing at once while the channel is
@@ -130,15 +131,21 @@ where
                 *req.headers_mut() = parts.headers.clone();
                 *req.extensions_mut() = parts.extensions.clone();
                 let result = Service::call(&mut Client::clone(&client), req).await;
-                let retry = match &result {
-                    Err(e) if e.is_unprocessed() => !lock(&tee).committed,
-                    _ => false,
+                let outcome = match &result {
+                    Err(e) if e.is_unprocessed() => Outcome::Unprocessed,
+                    // The stream never opened (GOAWAY arrived between the
+                    // pick and the call): picked again, like the gRPC API.
+                    Err(Error::User(UserError::NotAccepting | UserError::StreamIdsExhausted)) => {
+                        Outcome::NotSent
+                    }
+                    _ => Outcome::Done,
                 };
-                if !retry {
+                // What was polled of the body must have been kept.
+                if outcome == Outcome::Done || lock(&tee).committed {
                     lock(&tee).commit();
                     return result;
                 }
-                match after(&shared, guard, Outcome::Unprocessed).await {
+                match after(&shared, guard, outcome).await {
                     Some(Ok(next)) => guard = next,
                     _ => return result,
                 }
