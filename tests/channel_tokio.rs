@@ -584,3 +584,69 @@ async fn a105_opens_more_connections_to_a_full_backend() {
     }
     server.shutdown().await;
 }
+
+/// Backends drain (GOAWAY) and come back on their ports while four tasks
+/// make wait-for-ready calls: every call succeeds, and the backends
+/// processed exactly as many calls as were made (none twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_backends_lose_no_call_and_run_none_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let served = Arc::new(AtomicUsize::new(0));
+    let start = |addr: SocketAddr, served: Arc<AtomicUsize>| async move {
+        Server::builder()
+            .unary("/t.T/Count", move |_ctx, _m: Bytes| {
+                served.fetch_add(1, SeqCst);
+                async { Ok(Bytes::new()) }
+            })
+            .bind(addr)
+            .await
+            .expect("bind")
+    };
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(Some(start(any(), served.clone()).await));
+    }
+    let addrs: Vec<SocketAddr> = servers.iter().flatten().map(|s| s.local_addr()).collect();
+    let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let ch = Channel::new(&format!("ipv4:{}", list.join(",")), fast("round_robin")).unwrap();
+    // Calls run until the flapping is over (so they overlap it).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (ch, stop) = (ch.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut made = 0;
+                while !stop.load(SeqCst) || made < 50 {
+                    let options = CallOptions::new().wait_for_ready(true).timeout(BOUND);
+                    ch.unary("/t.T/Count", Bytes::new(), options)
+                        .await
+                        .map_err(|e| e.to_status())?;
+                    made += 1;
+                }
+                Ok::<_, h2proto::grpc::Status>(made)
+            })
+        })
+        .collect();
+    for round in 0..6 {
+        let i = round % 3;
+        if let Some(s) = servers[i].take() {
+            s.shutdown().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        servers[i] = Some(start(addrs[i], served.clone()).await);
+    }
+    stop.store(true, SeqCst);
+    let mut made = 0;
+    for t in tasks {
+        made += tokio::time::timeout(BOUND, t)
+            .await
+            .expect("bounded")
+            .unwrap()
+            .expect("no call lost");
+    }
+    assert_eq!(served.load(SeqCst), made, "each call processed once");
+    for s in servers.into_iter().flatten() {
+        s.shutdown().await;
+    }
+}

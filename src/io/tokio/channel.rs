@@ -51,8 +51,12 @@
 //! [`channel::Config::replay_per_channel`] (16 MiB), and replay it on the
 //! new attempt. The response headers commit a call (what was kept is
 //! dropped); so does a message past a cap, after which a refusal ends the
-//! call UNAVAILABLE. A call whose connection went away before it started is
-//! picked again whatever its kind.
+//! call UNAVAILABLE. A call whose connection went away (or received GOAWAY)
+//! before it started is picked again whatever its kind.
+//!
+//! Past a connection's MAX_CONCURRENT_STREAMS calls wait for a slot, or,
+//! with [`channel::Config::max_connections_per_backend`] above 1 (gRFC
+//! A105), the channel opens more connections to a full backend.
 //!
 //! With feature `tower`, [`Channel::new_http`] builds a channel over the
 //! tokio HTTP [`Client`](super::Client) that is a
