@@ -11,12 +11,17 @@
 //!
 //! Both are cleartext HTTP/2 with prior knowledge (h2c); hyper runs its
 //! HTTP/2 server only (`hyper::server::conn::http2`), so that the two
-//! compare like for like.
+//! compare like for like. Both run the same runtime layout: a current_thread
+//! runtime per core accepting from one socket (`support/per_core.rs`), or
+//! tokio's multi-thread runtime with `AXUM_WORK_STEALING=1`.
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::routing::{get, post};
+
+#[path = "support/per_core.rs"]
+mod per_core;
 
 const USAGE: &str = "usage: axum_server [--addr HOST:PORT] [--transport h2proto|hyper]";
 
@@ -32,9 +37,14 @@ fn app() -> Router {
         )
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut addr, mut transport) = ("127.0.0.1:8080".to_owned(), "h2proto".to_owned());
+#[derive(Clone, Copy)]
+enum Transport {
+    H2proto,
+    Hyper,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (mut addr, mut transport) = ("127.0.0.1:8080".to_owned(), Transport::H2proto);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, value) = match arg.split_once('=') {
@@ -42,32 +52,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None => (arg, None),
         };
         let value = value.or_else(|| args.next()).ok_or(USAGE)?;
-        match flag.as_str() {
-            "--addr" => addr = value,
-            "--transport" => transport = value,
+        match (flag.as_str(), value.as_str()) {
+            ("--addr", _) => addr = value,
+            ("--transport", "h2proto") => transport = Transport::H2proto,
+            ("--transport", "hyper") => transport = Transport::Hyper,
             _ => return Err(USAGE.into()),
         }
     }
-    match transport.as_str() {
-        "h2proto" => {
-            let server = h2proto::io::tokio::Server::bind(&addr)
-                .await?
-                .serve_service(app());
-            println!("h2proto serving axum on {}", server.local_addr());
-            std::future::pending::<()>().await;
-        }
-        "hyper" => serve_hyper(&addr).await?,
-        _ => return Err(USAGE.into()),
+    let name = match transport {
+        Transport::H2proto => "h2proto",
+        Transport::Hyper => "hyper",
+    };
+    if std::env::var_os("AXUM_WORK_STEALING").is_some() {
+        println!("{name} serving axum on {addr} (multi-thread runtime)");
+        let rt = tokio::runtime::Runtime::new()?;
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind(&addr).await?;
+            serve(listener, transport).await;
+            Ok::<_, std::io::Error>(())
+        })?;
+    } else {
+        println!("{name} serving axum on {addr} (a runtime per core)");
+        per_core::run(&addr, move |listener| serve(listener, transport))?;
     }
     Ok(())
 }
 
+/// Serves `app()` on `listener` until the process ends.
+async fn serve(listener: tokio::net::TcpListener, transport: Transport) {
+    match transport {
+        Transport::H2proto => {
+            use h2proto::io::tokio::{Server, ServerConfig};
+            // Kept: dropping the handle would stop the server.
+            let _server =
+                Server::from_listener(listener, ServerConfig::default()).serve_service(app());
+            std::future::pending::<()>().await;
+        }
+        Transport::Hyper => {
+            if let Err(e) = serve_hyper(listener).await {
+                eprintln!("hyper: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
 /// hyper's HTTP/2 server, one task per connection.
-async fn serve_hyper(addr: &str) -> std::io::Result<()> {
+async fn serve_hyper(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use tower_service::Service;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("hyper serving axum on {}", listener.local_addr()?);
     let app = app();
     loop {
         let (tcp, _) = listener.accept().await?;

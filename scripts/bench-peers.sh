@@ -11,6 +11,14 @@
 # std::net adapter: passed as `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1,
 # SKIP_LOAD=1 (memory only), UPLOAD_WAIT (10 s per upload scenario).
 # TLS_ONLY=1 (only the TLS rows: ours vs nghttpd over TLS; no peer builds).
+# TOWER_ONLY=1 (only the tower rows below; no peer builds).
+#
+# The tower rows (issue #16): the same axum Router (examples/axum_server) on
+# h2proto vs on hyper's HTTP/2 server (GET /, a 16-byte body), and the same
+# tonic generated echo service (examples/tonic_echo_server) on h2proto vs on
+# tonic's own transport (unary echo); both pairs with the same runtime
+# layout (a current_thread runtime per core), memory per idle connection and
+# slow_post.py's uploads for each.
 #
 # The TLS rows (issue #17): our h2_server with --tls-cert/--tls-key against
 # nghttpd with the same key and certificate (ECDSA P-256, made with openssl
@@ -29,7 +37,9 @@
 #    started: a warm-up of REQUESTS/10, then
 #    `h2load -n REQUESTS -c 4 -m 10` (HTTP GET /, then gRPC unary POSTs);
 #    a run with any failed request or non-2xx status counts as failed, and
-#    is reported, never averaged in;
+#    is reported, never averaged in; the server's CPU time (user + system,
+#    /proc/PID/stat) over the run, per request, is reported next to req/s:
+#    it depends less on what else runs on the machine;
 # 5. memory, each server freshly started: scripts/idle_conns.py (RSS per
 #    idle connection), scripts/slow_reader.py (RSS of a server whose
 #    client stops reading) and scripts/slow_post.py (issue #12's uploads:
@@ -53,6 +63,7 @@ SKIP_MEMORY=${SKIP_MEMORY:-}
 SKIP_LOAD=${SKIP_LOAD:-}
 UPLOAD_WAIT=${UPLOAD_WAIT:-10}
 TLS_ONLY=${TLS_ONLY:-}
+TOWER_ONLY=${TOWER_ONLY:-}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=$ROOT/benches/peers
@@ -90,7 +101,7 @@ apt_install() {
 
 command -v h2load >/dev/null && command -v nghttp >/dev/null || apt_install nghttp2-client
 command -v nghttpd >/dev/null || apt_install nghttp2-server
-[[ -n $TLS_ONLY ]] || command -v protoc >/dev/null || [[ -n ${PROTOC:-} ]] || apt_install protobuf-compiler
+[[ -n $TLS_ONLY || -n $TOWER_ONLY ]] || command -v protoc >/dev/null || [[ -n ${PROTOC:-} ]] || apt_install protobuf-compiler
 for tool in cargo python3 h2load nghttp nghttpd openssl; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -102,10 +113,11 @@ python3 -c 'import h2' 2>/dev/null || {
 # --- 2. build ---------------------------------------------------------------
 
 log "building our examples (release)"
-(cd "$ROOT" && nice cargo build --release --example h2_server --example grpc_echo_server) ||
+(cd "$ROOT" && nice cargo build --release --example h2_server --example grpc_echo_server \
+    --example axum_server --example tonic_echo_server) ||
     die "building our examples failed"
 for peer in hyper_server h2_server tonic_echo; do
-    [[ -n $TLS_ONLY ]] && break
+    [[ -n $TLS_ONLY || -n $TOWER_ONLY ]] && break
     log "building benches/peers/$peer (release)"
     (cd "$PEERS/$peer" && CARGO_TARGET_DIR=$PEERS/target nice cargo build --release) ||
         die "building $peer failed"
@@ -148,6 +160,10 @@ start_server() {
         hyper) cmd=("$PEER_BIN/hyper_server" --addr "$addr") ;;
         h2) cmd=("$PEER_BIN/h2_server" --addr "$addr") ;;
         tonic) cmd=("$PEER_BIN/tonic_echo" --addr "$addr") ;;
+        axum-h2proto) cmd=("$OUR_BIN/axum_server" --addr "$addr" --transport h2proto) ;;
+        axum-hyper) cmd=("$OUR_BIN/axum_server" --addr "$addr" --transport hyper) ;;
+        tonic-h2proto) cmd=("$OUR_BIN/tonic_echo_server" --addr "$addr" --transport h2proto) ;;
+        tonic-tonic) cmd=("$OUR_BIN/tonic_echo_server" --addr "$addr" --transport tonic) ;;
         *) die "unknown server $1" ;;
     esac
     # Started directly (no subshell) so that $! is the server's own PID.
@@ -182,15 +198,24 @@ GRPC_ARGS=(-d "$GRPC_BODY" -H 'content-type: application/grpc' -H 'te: trailers'
 
 log "checking responses"
 HTTP_SERVERS=(ours nghttpd hyper h2)
-GRPC_SERVERS=(ours-grpc tonic)
-[[ -n $TLS_ONLY ]] && HTTP_SERVERS=() && GRPC_SERVERS=()
+GRPC_SERVERS=(ours-grpc tonic tonic-h2proto tonic-tonic)
+AXUM_SERVERS=(axum-h2proto axum-hyper)
+TLS_SERVERS=(ours-tls nghttpd-tls)
+[[ -n $TLS_ONLY ]] && HTTP_SERVERS=() && GRPC_SERVERS=() && AXUM_SERVERS=()
+[[ -n $TOWER_ONLY ]] && HTTP_SERVERS=() && GRPC_SERVERS=(tonic-h2proto tonic-tonic) && TLS_SERVERS=()
 for s in "${HTTP_SERVERS[@]}"; do
     start_server "$s"
     len=$(nghttp "http://127.0.0.1:$PORT/" | wc -c)
     [[ $len == 26 ]] || die "$s answers GET / with $len bytes, not 26"
     stop_server
 done
-for s in ours-tls nghttpd-tls; do
+for s in "${AXUM_SERVERS[@]}"; do
+    start_server "$s"
+    body=$(nghttp "http://127.0.0.1:$PORT/")
+    [[ $body == "hello from axum" ]] || die "$s answers GET / with $body"
+    stop_server
+done
+for s in "${TLS_SERVERS[@]}"; do
     start_server "$s"
     nghttp -v "https://127.0.0.1:$PORT/" >"$WORK/check.txt" 2>&1 || true
     grep -q 'The negotiated protocol: h2' "$WORK/check.txt" || die "$s: no ALPN h2: $(cat "$WORK/check.txt")"
@@ -206,23 +231,29 @@ for s in "${GRPC_SERVERS[@]}"; do
     [[ $body == $(od -An -tx1 "$GRPC_BODY" | tr -d ' \n') ]] || die "$s: echo body $body"
     stop_server
 done
-log "checks passed: 26-byte GET / bodies (TLS: ALPN h2); the gRPC servers echo with grpc-status 0"
+log "checks passed: 26-byte GET / bodies (TLS: ALPN h2; axum: its text); the gRPC servers echo with grpc-status 0"
 
 # --- 4. load ----------------------------------------------------------------
 
-# run_load KIND NAME ROUND: appends "load KIND NAME ROUND REQ/S OK|FAILED(...)".
+CLK_TCK=$(getconf CLK_TCK)
+# utime + stime of the server, in clock ticks.
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
+
+# run_load KIND NAME ROUND: appends "load KIND NAME ROUND REQ/S OK|FAILED(...) CPU_US".
 run_load() {
     local kind=$1 name=$2 round=$3 url extra=()
     start_server "$name"
     url=http://127.0.0.1:$PORT/
     [[ $kind == tls ]] && url=https://127.0.0.1:$PORT/
-    if [[ $kind == grpc ]]; then
+    if [[ $kind == grpc || $kind == tgrpc ]]; then
         url=http://127.0.0.1:$PORT$GRPC_PATH
         extra=("${GRPC_ARGS[@]}")
     fi
     h2load -n $((REQUESTS / 10)) -c 4 -m 10 "${extra[@]}" "$url" >/dev/null 2>&1 || true
-    local out=$WORK/h2load.txt rc=0
+    local out=$WORK/h2load.txt rc=0 cpu0 cpu1
+    cpu0=$(server_cpu_ticks)
     h2load -n "$REQUESTS" -c 4 -m 10 "${extra[@]}" "$url" >"$out" 2>&1 || rc=$?
+    cpu1=$(server_cpu_ticks)
     stop_server
     local rps ok twoxx status=OK
     rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$out")
@@ -233,8 +264,12 @@ run_load() {
         echo "---- h2load output, $kind $name round $round:" >&2
         cat "$out" >&2
     fi
-    printf 'load\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$name" "$round" "${rps:-0}" "$status" >>"$RESULTS"
-    log "$kind $name round $round: ${rps:-?} req/s $status"
+    # The server's CPU time (user + system) per request: less sensitive to
+    # other load on the machine than req/s.
+    local cpu_us
+    cpu_us=$(awk -v d=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$REQUESTS" 'BEGIN { printf "%.2f", d / hz / n * 1e6 }')
+    printf 'load\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$name" "$round" "${rps:-0}" "$status" "$cpu_us" >>"$RESULTS"
+    log "$kind $name round $round: ${rps:-?} req/s $status, ${cpu_us} µs CPU per request"
 }
 
 rotate() { # rotate N WORDS...: the words shifted left by N
@@ -248,7 +283,7 @@ rotate() { # rotate N WORDS...: the words shifted left by N
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 [[ -n $SKIP_LOAD ]] && ROUNDS=0
 for ((round = 1; round <= ROUNDS; round++)); do
-    if [[ -z $TLS_ONLY ]]; then
+    if [[ -z $TLS_ONLY && -z $TOWER_ONLY ]]; then
         for s in $(rotate $((round - 1)) ours nghttpd hyper h2); do
             run_load http "$s" "$round"
         done
@@ -256,17 +291,29 @@ for ((round = 1; round <= ROUNDS; round++)); do
             run_load grpc "$s" "$round"
         done
     fi
-    for s in $(rotate $((round - 1)) ours-tls nghttpd-tls); do
-        run_load tls "$s" "$round"
-    done
+    if [[ -z $TLS_ONLY ]]; then
+        for s in $(rotate $((round - 1)) axum-h2proto axum-hyper); do
+            run_load axum "$s" "$round"
+        done
+        for s in $(rotate $((round - 1)) tonic-h2proto tonic-tonic); do
+            run_load tgrpc "$s" "$round"
+        done
+    fi
+    if [[ -z $TOWER_ONLY ]]; then
+        for s in $(rotate $((round - 1)) ours-tls nghttpd-tls); do
+            run_load tls "$s" "$round"
+        done
+    fi
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 5. memory --------------------------------------------------------------
 
 if [[ -z $SKIP_MEMORY ]]; then
-    IDLE_SERVERS=(ours nghttpd hyper h2 ours-grpc tonic ours-tls nghttpd-tls)
+    TOWER_SERVERS=(axum-h2proto axum-hyper tonic-h2proto tonic-tonic)
+    IDLE_SERVERS=(ours nghttpd hyper h2 ours-grpc tonic ours-tls nghttpd-tls "${TOWER_SERVERS[@]}")
     [[ -n $TLS_ONLY ]] && IDLE_SERVERS=(ours-tls nghttpd-tls)
+    [[ -n $TOWER_ONLY ]] && IDLE_SERVERS=("${TOWER_SERVERS[@]}")
     for s in "${IDLE_SERVERS[@]}"; do
         n=$IDLE_N
         tls_flag=()
@@ -288,7 +335,7 @@ if [[ -z $SKIP_MEMORY ]]; then
         log "idle $s: ${line:-failed}"
     done
     SLOW_SERVERS=(ours nghttpd hyper h2)
-    [[ -n $TLS_ONLY ]] && SLOW_SERVERS=()
+    [[ -n $TLS_ONLY || -n $TOWER_ONLY ]] && SLOW_SERVERS=()
     for s in "${SLOW_SERVERS[@]}"; do
         start_server "$s"
         log "slow reader: $s"
@@ -301,8 +348,12 @@ if [[ -z $SKIP_MEMORY ]]; then
         log "slow $s: ${line:-failed}"
     done
     # Uploads from a client that does not read (issue #12).
-    for spec in ours-tokio:http ours-blocking:http nghttpd:http hyper:http h2:http \
-        ours-grpc-tokio:grpc ours-grpc-blocking:grpc tonic:grpc; do
+    POST_SPECS=(ours-tokio:http ours-blocking:http nghttpd:http hyper:http h2:http
+        ours-grpc-tokio:grpc ours-grpc-blocking:grpc tonic:grpc)
+    TOWER_SPECS=(axum-h2proto:http axum-hyper:http tonic-h2proto:grpc tonic-tonic:grpc)
+    [[ -n $TLS_ONLY ]] && POST_SPECS=() && TOWER_SPECS=()
+    [[ -n $TOWER_ONLY ]] && POST_SPECS=()
+    for spec in "${POST_SPECS[@]}" "${TOWER_SPECS[@]}"; do
         s=${spec%%:*}
         kind=${spec##*:}
         flags=()
@@ -330,12 +381,15 @@ from collections import defaultdict
 
 path, rounds, requests, load_start, load_end, runtime, workers = sys.argv[1:]
 load = defaultdict(list)  # (kind, name) -> [(rps, status)]
+cpu = defaultdict(list)  # (kind, name) -> [server CPU µs per request]
 idle, idle_failed, slow, slow_died = {}, {}, {}, set()
 posts = defaultdict(dict)  # mode -> name -> kv
 for line in open(path):
     f = line.rstrip("\n").split("\t")
     if f[0] == "load":
         load[(f[1], f[2])].append((float(f[4]), f[5]))
+        if len(f) > 6 and f[5] == "OK":
+            cpu[(f[1], f[2])].append(float(f[6]))
     elif f[0] in ("idle", "slow"):
         kv = dict(x.split("=") for x in f[2].split()[1:])
         (idle if f[0] == "idle" else slow)[f[1]] = kv
@@ -365,42 +419,62 @@ print(f"Our runtime: {runtime}. nghttpd workers: {workers}. "
       f"load average {load_start} at the start, {load_end} at the end of the load runs.\n")
 labels = {"ours": "ours (h2_server)", "ours-grpc": "ours (grpc_echo_server)",
           "ours-tls": "ours (h2_server, TLS)", "nghttpd-tls": f"nghttpd -n {workers}, TLS",
-          "nghttpd": f"nghttpd -n {workers}", "hyper": "hyper", "h2": "h2", "tonic": "tonic"}
+          "nghttpd": f"nghttpd -n {workers}", "hyper": "hyper", "h2": "h2", "tonic": "tonic",
+          "axum-h2proto": "axum Router on h2proto", "axum-hyper": "axum Router on hyper",
+          "tonic-h2proto": "tonic service on h2proto", "tonic-tonic": "tonic service on tonic's transport"}
 for kind, title, names in (("http", "HTTP/2 GET /, 26-byte body", ["ours", "nghttpd", "hyper", "h2"]),
                            ("grpc", "gRPC unary echo.Echo/UnaryEcho", ["ours-grpc", "tonic"]),
                            ("tls", "HTTP/2 over TLS (ALPN h2, ECDSA P-256), GET /, 26-byte body",
-                            ["ours-tls", "nghttpd-tls"])):
+                            ["ours-tls", "nghttpd-tls"]),
+                           ("axum", "axum Router (examples/axum_server), GET /, 16-byte body",
+                            ["axum-h2proto", "axum-hyper"]),
+                           ("tgrpc", "tonic echo.Echo service (examples/tonic_echo_server), unary",
+                            ["tonic-h2proto", "tonic-tonic"])):
     if not any((kind, n) in load for n in names):
         continue
     print(f"#### {title}\n")
-    print("| server | median req/s | every run (req/s) | failed runs |")
-    print("|---|---:|---|---:|")
+    print("| server | median req/s | every run (req/s) | failed runs | server CPU per request (median) |")
+    print("|---|---:|---|---:|---:|")
     for n in names:
         runs = load.get((kind, n), [])
         every = ", ".join(f"{r / 1000:.1f} k" if s == "OK" else f"{s}" for r, s in runs)
         failed = sum(1 for _, s in runs if s != "OK")
-        print(f"| {labels[n]} | {fmt(median(kind, n))} | {every} | {failed} |")
+        c = cpu.get((kind, n))
+        c = f"{statistics.median(c):.2f} µs" if c else "—"
+        print(f"| {labels[n]} | {fmt(median(kind, n))} | {every} | {failed} | {c} |")
     print()
 
 print("#### Ratios (medians of the same run)\n")
 print("| ratio | value | target | met |")
 print("|---|---:|---:|:--:|")
 ours = median("http", "ours")
-if any(k[0] != "tls" for k in load):  # not TLS_ONLY
+if any(k[0] in ("http", "grpc") for k in load):  # neither TLS_ONLY nor TOWER_ONLY
     for label, other, target in (("ours / nghttpd", "nghttpd", 1.0), ("ours / hyper", "hyper", 1.6),
                                  ("ours / h2", "h2", None)):
         v, t, m = ratio(ours, median("http", other), target or 0)
         print(f"| {label} | {v} | {t if target else '—'} | {m if target else '—'} |")
     v, t, m = ratio(median("grpc", "ours-grpc"), median("grpc", "tonic"), 2.0)
     print(f"| gRPC ours / tonic | {v} | {t} | {m} |")
-v, t, m = ratio(median("tls", "ours-tls"), median("tls", "nghttpd-tls"), 1.0)
-print(f"| TLS ours / nghttpd | {v} | — | — |")
+if any(k[0] == "tls" for k in load):
+    v, t, m = ratio(median("tls", "ours-tls"), median("tls", "nghttpd-tls"), 1.0)
+    print(f"| TLS ours / nghttpd | {v} | — | — |")
+if any(k[0] in ("axum", "tgrpc") for k in load):
+    v, t, m = ratio(median("axum", "axum-h2proto"), median("axum", "axum-hyper"), 1.5)
+    print(f"| axum on h2proto / on hyper | {v} | {t} | {m} |")
+    v, t, m = ratio(median("tgrpc", "tonic-h2proto"), median("tgrpc", "tonic-tonic"), 2.0)
+    print(f"| tonic service on h2proto / on tonic | {v} | {t} | {m} |")
+    def cpu_ratio(kind, slow, fast):
+        a, b = cpu.get((kind, slow)), cpu.get((kind, fast))
+        return f"{statistics.median(a) / statistics.median(b):.2f}×" if a and b else "—"
+    print(f"| server CPU per request, axum: hyper / h2proto | {cpu_ratio('axum', 'axum-hyper', 'axum-h2proto')} | — | — |")
+    print(f"| server CPU per request, tonic: tonic / h2proto | {cpu_ratio('tgrpc', 'tonic-tonic', 'tonic-h2proto')} | — | — |")
 
 if idle or idle_failed:
     print("\n#### Resident memory per idle connection\n")
     print("| server | connections | VmRSS before | VmRSS after | per connection | threads after |")
     print("|---|---:|---:|---:|---:|---:|")
-    for n in ["ours", "nghttpd", "hyper", "h2", "ours-grpc", "tonic", "ours-tls", "nghttpd-tls"]:
+    for n in ["ours", "nghttpd", "hyper", "h2", "ours-grpc", "tonic", "ours-tls", "nghttpd-tls",
+              "axum-h2proto", "axum-hyper", "tonic-h2proto", "tonic-tonic"]:
         if n in idle_failed:
             print(f"| {labels[n]} | {idle_failed[n][0]}: failed ({idle_failed[n][1]}) | | | | |")
         if n in idle:
@@ -435,7 +509,8 @@ if posts:
     print("|---|---:|---:|---:|---:|---:|")
     mib = lambda d, k: f"{int(d[k]) / 1024:,.1f} MiB" if d and k in d else "—"
     for n in ["ours-tokio", "ours-blocking", "nghttpd", "hyper", "h2",
-              "ours-grpc-tokio", "ours-grpc-blocking", "tonic"]:
+              "ours-grpc-tokio", "ours-grpc-blocking", "tonic",
+              "axum-h2proto", "axum-hyper", "tonic-h2proto", "tonic-tonic"]:
         a, b = posts.get("never", {}).get(n), posts.get("slow", {}).get(n)
         if a or b:
             done = a.get("completed", "—") if a else "—"

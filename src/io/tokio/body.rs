@@ -410,6 +410,10 @@ pub struct RecvBody {
     /// The declared `content-length`, if any: a collection reserves it once
     /// it is the one being read.
     expected: Option<usize>,
+    /// How the tower face reports a passed deadline (gRPC calls: as a
+    /// DEADLINE_EXCEEDED status).
+    #[cfg(feature = "tower")]
+    pub(crate) deadline: super::tower::DeadlineReport,
 }
 
 impl fmt::Debug for RecvBody {
@@ -425,6 +429,8 @@ impl RecvBody {
         RecvBody {
             side,
             expected: None,
+            #[cfg(feature = "tower")]
+            deadline: Default::default(),
         }
     }
 

@@ -625,6 +625,13 @@ impl ResponseFuture {
     pub fn stream_id(&self) -> Option<StreamId> {
         self.recv.as_ref().map(|r| r.id)
     }
+
+    /// After the future failed: the stream's receiving handle as a body
+    /// (for the tower face's synthesized gRPC status), if the request went out.
+    #[cfg(feature = "tower")]
+    pub(crate) fn into_failed_body(mut self) -> Option<RecvBody> {
+        self.recv.take().map(RecvBody::new)
+    }
 }
 
 impl Future for ResponseFuture {

@@ -35,8 +35,15 @@ impl http_body::Body for RecvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
+        if this.deadline == DeadlineReport::Reported {
+            return Poll::Ready(None);
+        }
         match this.poll_chunk(cx) {
             Poll::Ready(Some(Ok(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Some(Err(Error::Timeout))) if this.deadline == DeadlineReport::AsStatus => {
+                this.deadline = DeadlineReport::Reported;
+                return Poll::Ready(Some(Ok(Frame::trailers(deadline_exceeded()))));
+            }
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => {}
             Poll::Pending => return Poll::Pending,
@@ -47,10 +54,43 @@ impl http_body::Body for RecvBody {
                 Poll::Ready(Some(Ok(Frame::trailers(to_header_map(fields)))))
             }
             Poll::Ready(Ok(_)) => Poll::Ready(None),
+            Poll::Ready(Err(Error::Timeout)) if this.deadline == DeadlineReport::AsStatus => {
+                this.deadline = DeadlineReport::Reported;
+                Poll::Ready(Some(Ok(Frame::trailers(deadline_exceeded()))))
+            }
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// How a [`RecvBody`] read through `http_body` reports its request's
+/// deadline passing.
+///
+/// A gRPC client expects DEADLINE_EXCEEDED as a status, not as a transport
+/// error: tonic turns a body error into UNKNOWN (or CANCELLED for its own
+/// timeout layer), but reads `grpc-status` in trailers as the call's status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeadlineReport {
+    /// As [`Error::Timeout`] (plain HTTP).
+    #[default]
+    AsError,
+    /// As trailers `grpc-status: 4` (a gRPC call), then the end.
+    AsStatus,
+    /// The trailers went out: the body has ended.
+    Reported,
+}
+
+/// The fields of a DEADLINE_EXCEEDED status, as trailers (or as the head
+/// of a trailers-only response).
+pub(crate) fn deadline_exceeded() -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(3);
+    map.insert("grpc-status", HeaderValue::from_static("4"));
+    map.insert(
+        "grpc-message",
+        HeaderValue::from_static("Deadline%20Exceeded"),
+    );
+    map
 }
 
 /// Header fields (names lowercase, as HTTP/2 has them) into a `HeaderMap`;
@@ -58,10 +98,11 @@ impl http_body::Body for RecvBody {
 pub(crate) fn to_header_map(fields: Vec<HeaderField>) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(fields.len());
     for f in fields {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(&f.name),
-            HeaderValue::from_maybe_shared(f.value),
-        ) else {
+        let name = match grpc_name(&f.name) {
+            Some(name) => Ok(HeaderName::from_static(name)),
+            None => HeaderName::from_bytes(&f.name),
+        };
+        let (Ok(name), Ok(value)) = (name, HeaderValue::from_maybe_shared(f.value)) else {
             continue;
         };
         map.append(name, value);
@@ -89,12 +130,49 @@ pub(crate) fn push_fields(map: &HeaderMap, out: &mut Vec<HeaderField>) {
             continue;
         }
         out.push(
-            HeaderField::new(
-                Bytes::copy_from_slice(name.as_str().as_bytes()),
-                Bytes::copy_from_slice(value.as_bytes()),
-            )
-            .with_sensitive(value.is_sensitive()),
+            HeaderField::new(shared(name.as_str()), shared_value(value.as_bytes()))
+                .with_sensitive(value.is_sensitive()),
         );
+    }
+}
+
+/// gRPC's field names, which `http` does not know: `HeaderName::from_bytes`
+/// would copy them for every request.
+fn grpc_name(name: &[u8]) -> Option<&'static str> {
+    Some(match name {
+        b"grpc-status" => "grpc-status",
+        b"grpc-message" => "grpc-message",
+        b"grpc-timeout" => "grpc-timeout",
+        b"grpc-encoding" => "grpc-encoding",
+        b"grpc-accept-encoding" => "grpc-accept-encoding",
+        b"grpc-status-details-bin" => "grpc-status-details-bin",
+        _ => return None,
+    })
+}
+
+/// A field name as `Bytes`: the names every response carries without a
+/// copy, the others copied (`http` gives no access to its own bytes).
+fn shared(name: &str) -> Bytes {
+    match name {
+        "content-type" => Bytes::from_static(b"content-type"),
+        "content-length" => Bytes::from_static(b"content-length"),
+        "date" => Bytes::from_static(b"date"),
+        "te" => Bytes::from_static(b"te"),
+        other => match grpc_name(other.as_bytes()) {
+            Some(name) => Bytes::from_static(name.as_bytes()),
+            None => Bytes::copy_from_slice(other.as_bytes()),
+        },
+    }
+}
+
+/// A field value as `Bytes`: gRPC's usual ones without a copy.
+fn shared_value(value: &[u8]) -> Bytes {
+    match value {
+        b"application/grpc" => Bytes::from_static(b"application/grpc"),
+        b"0" => Bytes::from_static(b"0"),
+        b"trailers" => Bytes::from_static(b"trailers"),
+        b"text/plain; charset=utf-8" => Bytes::from_static(b"text/plain; charset=utf-8"),
+        other => Bytes::copy_from_slice(other),
     }
 }
 

@@ -9,7 +9,11 @@
 //!   http::Response<B>>` with `B: http_body::Body` (data and trailers).
 //! - **Calling**: [`Client`](super::Client) implements
 //!   `Service<http::Request<B>>` for any `B: http_body::Body`, answering
-//!   `http::Response<RecvBody>`.
+//!   `http::Response<RecvBody>`; so does the connection
+//!   [`Pool`](super::pool::Pool) of clients, by the request's origin.
+//! - **Deadlines**: a request's `grpc-timeout` is its deadline (a gRPC call
+//!   past it ends DEADLINE_EXCEEDED); the client's `request_timeout` bounds
+//!   plain HTTP requests, not gRPC calls.
 //! - **Bodies**: [`RecvBody`](super::RecvBody) implements
 //!   `http_body::Body<Data = Bytes>`; each frame's `Bytes` keeps its
 //!   flow-control credit until dropped, and the trailers come as a trailers
@@ -35,9 +39,13 @@
 
 mod body;
 mod client;
+mod deadline;
+mod pool;
 mod server;
 
+pub(crate) use body::DeadlineReport;
 pub use client::ResponseFuture;
+pub use pool::PoolResponseFuture;
 
 /// The boxed error tower stacks use (`tower::BoxError`).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -10,6 +10,7 @@ use tower_service::Service;
 
 use super::BoxError;
 use super::body::{push_fields, send_body, to_header_map};
+use super::deadline::{Deadline, exceeded_response, grpc_deadline};
 use crate::io::tokio::{RecvBody, Request, Response, Server, ServerHandle};
 
 impl Server {
@@ -23,7 +24,11 @@ impl Server {
     ///
     /// As hyper does: a service error (from `poll_ready` or the call)
     /// answers 500; a response body that fails after the headers went out
-    /// resets the stream (CANCEL). The request's URI is absolute
+    /// resets the stream (CANCEL). As tonic's own server does, a gRPC
+    /// request's `grpc-timeout` is enforced: a service that has not
+    /// answered by then is answered DEADLINE_EXCEEDED (trailers-only), and
+    /// a response body still going then ends with DEADLINE_EXCEEDED
+    /// trailers (the service's stream is dropped). The request's URI is absolute
     /// (`:scheme`, `:authority` or else the `host` field, `:path`), its
     /// version `HTTP/2.0`.
     ///
@@ -62,19 +67,33 @@ impl Server {
                 let Some(req) = into_http_request(req) else {
                     return Response::new(400);
                 };
-                if poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
-                    return Response::new(500);
-                }
-                let Ok(res) = service.call(req).await else {
+                let deadline = grpc_deadline(&req);
+                let answer = async {
+                    poll_fn(|cx| service.poll_ready(cx)).await.ok()?;
+                    service.call(req).await.ok()
+                };
+                let answer = match deadline {
+                    None => answer.await,
+                    Some(at) => match tokio::time::timeout_at(at, answer).await {
+                        Ok(answer) => answer,
+                        Err(_) => return exceeded_response(),
+                    },
+                };
+                let Some(res) = answer else {
                     return Response::new(500);
                 };
                 let (parts, body) = res.into_parts();
                 let mut headers = Vec::with_capacity(parts.headers.len());
                 push_fields(&parts.headers, &mut headers);
                 let mut body = Some(body);
-                let body = poll_fn(|cx| Poll::Ready(body.take().map(|b| send_body(b, cx))))
-                    .await
-                    .unwrap_or_default();
+                let body = poll_fn(|cx| {
+                    Poll::Ready(body.take().map(|b| match deadline {
+                        None => send_body(b, cx),
+                        Some(at) => send_body(Deadline::new(b, at), cx),
+                    }))
+                })
+                .await
+                .unwrap_or_default();
                 Response {
                     status: parts.status.as_u16(),
                     headers,
