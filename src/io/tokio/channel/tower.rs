@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body::Frame;
@@ -12,6 +13,7 @@ use tower_service::Service;
 
 use super::{Channel, ChannelConfig, ChannelError, Kind, Link, Shared, after, now};
 use crate::channel::{ChannelCallId, ConnectivityState, Outcome};
+use crate::grpc::timeout::{format_timeout, parse_timeout};
 use crate::io::Error;
 use crate::io::tokio::grpc::CallOptions;
 use crate::io::tokio::tower::BoxError;
@@ -56,7 +58,7 @@ impl Channel {
 /// - The call waits for a subchannel while the channel is IDLE or
 ///   CONNECTING; it fails at once while it is TRANSIENT_FAILURE unless the
 ///   request carries [`WaitForReady`]. A `grpc-timeout` header bounds the
-///   wait. Such a failure is an [`Error::Io`] whose message starts with
+///   wait, and what is left of it goes out in the header. Such a failure is an [`Error::Io`] whose message starts with
 ///   the gRPC status (`UNAVAILABLE: ...`, `DEADLINE_EXCEEDED: ...`); tonic
 ///   shows any transport error as UNKNOWN with that message.
 /// - A request the server refused (REFUSED_STREAM, above its GOAWAY) is
@@ -92,16 +94,17 @@ where
             let (parts, body) = req.into_parts();
             let mut options =
                 CallOptions::new().wait_for_ready(parts.extensions.get::<WaitForReady>().is_some());
-            if let Some(t) = parts
+            let timeout = parts
                 .headers
                 .get("grpc-timeout")
-                .and_then(|v| crate::grpc::timeout::parse_timeout(v.as_bytes()))
-            {
+                .and_then(|v| parse_timeout(v.as_bytes()));
+            if let Some(t) = timeout {
                 options = options.timeout(t);
             }
+            let start = now();
             let shared = ch.shared().clone();
             let mut guard = ch
-                .pick(&options, now(), None)
+                .pick(&options, start, None)
                 .await
                 .map_err(|e| Error::Io(std::io::Error::other(e.to_status().to_string())))?;
             let tee = Arc::new(Mutex::new(Tee {
@@ -129,6 +132,15 @@ where
                 *req.uri_mut() = uri.clone();
                 *req.version_mut() = parts.version;
                 *req.headers_mut() = parts.headers.clone();
+                if let Some(t) = timeout {
+                    // What is left of it after the wait for a backend (and
+                    // a refused attempt): the server counts from now.
+                    let left = t.saturating_sub(now().saturating_duration_since(start));
+                    let left = format_timeout(left.max(Duration::from_millis(1)));
+                    if let Ok(v) = http::HeaderValue::from_str(&left) {
+                        req.headers_mut().insert("grpc-timeout", v);
+                    }
+                }
                 *req.extensions_mut() = parts.extensions.clone();
                 let result = Service::call(&mut Client::clone(&client), req).await;
                 let outcome = match &result {
