@@ -4,6 +4,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
+//! use h2proto::channel::ConnectivityState;
 //! use h2proto::io::tokio::channel::{Channel, ChannelConfig};
 //! use h2proto::io::tokio::grpc::{CallOptions, Server};
 //!
@@ -23,6 +24,13 @@
 //!     servers[1].local_addr()
 //! );
 //! let channel = Channel::new(&target, ChannelConfig::round_robin())?;
+//! // Both backends in the rotation first (round_robin picks READY ones).
+//! channel.connect();
+//! let mut states = channel.watch_state();
+//! while channel.subchannels().iter().any(|s| s.state != ConnectivityState::Ready) {
+//!     let wait = std::time::Duration::from_millis(5);
+//!     let _ = tokio::time::timeout(wait, states.changed()).await;
+//! }
 //! let mut seen = Vec::new();
 //! for _ in 0..4 {
 //!     let options = CallOptions::new().wait_for_ready(true);
