@@ -432,7 +432,15 @@ fn flapping_never_loses_or_duplicates_calls() {
                 rng ^= rng << 17;
                 rng
             };
-            let mut sim = Sim::new(3, lb, Config::default());
+            let mut config = Config::default();
+            config.replay_per_call = 1000;
+            config.replay_per_channel = 3000;
+            // A105 too: one stream per connection, two connections a backend.
+            config.max_connections_per_backend = 2;
+            let mut sim = Sim::new(3, lb, config);
+            for b in sim.backends.values_mut() {
+                b.max_streams = Some(1);
+            }
             let mut wfr = Vec::new();
             for step in 0..300u64 {
                 let r = next();
@@ -445,7 +453,12 @@ fn flapping_never_loses_or_duplicates_calls() {
                     _ => {}
                 }
                 let w = (r >> 16) % 2 == 0;
-                let c = sim.call(CallOptions::default().wait_for_ready(w));
+                let options = CallOptions::default().wait_for_ready(w);
+                let c = match (r >> 24) % 3 {
+                    // A streaming call, its messages under or over a small cap.
+                    0 => sim.streaming_call(options, vec![300; (r >> 32) as usize % 6]),
+                    _ => sim.call(options),
+                };
                 if w {
                     wfr.push(c);
                 }
@@ -456,6 +469,12 @@ fn flapping_never_loses_or_duplicates_calls() {
             }
             sim.run_for(secs(600.0));
             sim.check_all_answered();
+            assert_eq!(sim.ch.replay_buffered(), 0, "{lb} seed {seed}");
+            for (c, sizes) in &sim.messages {
+                if let Some(&got) = sim.received.get(c) {
+                    assert_eq!(got, sizes.iter().sum::<usize>(), "{lb} seed {seed}");
+                }
+            }
             for c in wfr {
                 if let Err(e) = &sim.answers[&c] {
                     // Only a call caught on a dying connection, or refused
@@ -534,4 +553,184 @@ fn shutdown_fails_waiting_calls() {
     let d = sim.call(CallOptions::default());
     assert!(sim.answers[&d].is_err());
     assert_eq!(policy::by_name("weighted").map(|p| p.name()), None);
+}
+
+/// A streaming call refused after it sent messages is sent again elsewhere
+/// with all of them (replayed from what it kept); the replay buffer is
+/// counted while the call runs and released at its end.
+#[test]
+fn refused_streaming_call_replays_its_messages() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.streaming_call(CallOptions::default(), vec![100, 200, 300]);
+    assert_eq!(sim.ch.replay_buffered(), 600, "kept while it runs");
+    assert_eq!(sim.ch.is_committed(c), Some(false));
+    sim.run_for(ms(100));
+    let picks: Vec<_> = sim
+        .picks
+        .iter()
+        .filter(|p| p.0 == c)
+        .map(|p| p.1.clone())
+        .collect();
+    assert_eq!(picks, [addr(1), addr(2)]);
+    assert_eq!(sim.answers[&c].as_ref().unwrap(), &addr(2));
+    assert_eq!(sim.received[&c], 600, "every message reached the server");
+    assert_eq!(sim.ch.replay_buffered(), 0, "released at the end");
+    sim.check_all_answered();
+}
+
+/// Messages past the per-call cap commit the call: it is not retried, the
+/// refusal is its answer (UNAVAILABLE), and what it kept is released at once.
+#[test]
+fn replay_buffer_overflow_commits_the_call() {
+    let mut config = Config::default();
+    config.replay_per_call = 1000;
+    config.replay_per_channel = 1500;
+    let mut sim = Sim::new(2, "round_robin", config);
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.streaming_call(CallOptions::default(), vec![600, 600]);
+    assert_eq!(sim.ch.is_committed(c), Some(true));
+    assert_eq!(sim.ch.replay_buffered(), 0);
+    sim.run_for(ms(100));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == c).count(), 1);
+    let e = sim.answers[&c].as_ref().unwrap_err();
+    assert_eq!(e.code(), Code::UNAVAILABLE);
+
+    // The channel's cap: two calls of 800 each fit their own cap, not the
+    // channel's together; the second commits, the first is retried.
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    sim.backends.get_mut(&addr(2)).unwrap().refuse_streams = 1;
+    let d = sim.streaming_call(CallOptions::default(), vec![800]);
+    let e = sim.streaming_call(CallOptions::default(), vec![800]);
+    assert_eq!(sim.ch.replay_buffered(), 800);
+    assert_eq!(
+        (sim.ch.is_committed(d), sim.ch.is_committed(e)),
+        (Some(false), Some(true))
+    );
+    sim.run_for(ms(100));
+    assert_eq!(sim.received[&d], 800);
+    assert!(sim.answers[&d].is_ok());
+    assert!(
+        sim.answers[&e].is_err(),
+        "committed: its refusal is the answer"
+    );
+    assert_eq!(sim.ch.replay_buffered(), 0);
+    sim.check_all_answered();
+}
+
+/// Response headers commit a call: a refusal after them (which a server
+/// cannot really send, but a caller may report) is not retried, and the
+/// replay bytes are gone.
+#[test]
+fn response_headers_commit_the_call() {
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
+    let c = sim.streaming_call(CallOptions::default(), vec![10]);
+    sim.run_for(ms(5));
+    assert_eq!(sim.ch.replay_buffered(), 10);
+    sim.ch.commit(c);
+    assert_eq!(sim.ch.replay_buffered(), 0);
+    sim.run_for(ms(100));
+    assert_eq!(sim.picks.iter().filter(|p| p.0 == c).count(), 1);
+    assert!(sim.answers[&c].is_err());
+    sim.check_all_answered();
+}
+
+/// GOAWAY: the subchannel leaves READY the moment the caller reports it
+/// (the channel's state changes then, not at the next pick); the call
+/// running on it finishes there; new calls go to the other backend.
+#[test]
+fn goaway_leaves_ready_at_once_and_running_calls_finish() {
+    let mut sim = Sim::new(2, "round_robin", Config::default());
+    sim.call_time = ms(50);
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let running: Vec<_> = (0..2).map(|_| sim.call(CallOptions::default())).collect();
+    let on_1 = sim
+        .picks
+        .iter()
+        .find(|p| p.1 == addr(1))
+        .map(|p| p.0)
+        .unwrap();
+    sim.goaway(&addr(1));
+    let views = sim.ch.subchannels();
+    assert_ne!(views[0].state, Ready, "out of READY at once");
+    assert_eq!(views[1].state, Ready);
+    let later: Vec<_> = (0..4).map(|_| sim.call(CallOptions::default())).collect();
+    sim.run_for(ms(200));
+    assert_eq!(
+        sim.answers[&on_1].as_ref().unwrap(),
+        &addr(1),
+        "finished on its connection"
+    );
+    for c in later {
+        assert_eq!(sim.answers[&c].as_ref().unwrap(), &addr(2));
+    }
+    assert!(running.iter().all(|c| sim.answers[c].is_ok()));
+
+    // pick_first on one backend: the channel's state leaves READY at the
+    // GOAWAY, before any call.
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    assert_eq!(sim.ch.state(), Ready);
+    let before = sim.states.len();
+    sim.goaway(&addr(1));
+    assert_ne!(sim.ch.state(), Ready);
+    assert!(sim.states.len() > before, "a StateChanged event at once");
+    sim.check_all_answered();
+}
+
+/// gRFC A105, opt-in: with every connection full, a waiting call opens one
+/// more connection to the backend, one at a time, up to the cap; past it
+/// calls queue. The extras close with the backend's first connection. Off
+/// (the default), calls queue on the one connection.
+#[test]
+fn a105_more_connections_when_full() {
+    let mut config = Config::default();
+    config.max_connections_per_backend = 3;
+    let mut sim = Sim::new(1, "pick_first", config);
+    sim.backends.get_mut(&addr(1)).unwrap().max_streams = Some(2);
+    sim.call_time = ms(100);
+    sim.ch.connect(sim.now);
+    sim.run_for(ms(5));
+    let calls: Vec<_> = (0..7).map(|_| sim.call(CallOptions::default())).collect();
+    sim.run_for(ms(20));
+    assert_eq!(
+        sim.connects.len(),
+        3,
+        "two more connections: {:?}",
+        sim.connects
+    );
+    assert_eq!(sim.live_conns().len(), 3);
+    assert_eq!(sim.ch.queued_calls(), 1, "six running, the cap reached");
+    sim.run_for(ms(500));
+    assert!(calls.iter().all(|c| sim.answers[c].is_ok()));
+    sim.check_all_answered();
+    assert_eq!(sim.connects.len(), 3, "no more once there is room");
+
+    // The first connection goes away: the extras are closed with it.
+    let first = sim.live_conns()[0];
+    let before = sim.disconnects;
+    sim.ch.disconnected(first, sim.now);
+    sim.drain();
+    assert_eq!(sim.disconnects - before, 2);
+
+    // Off: one connection, calls queue.
+    let mut sim = Sim::new(1, "pick_first", Config::default());
+    sim.backends.get_mut(&addr(1)).unwrap().max_streams = Some(2);
+    sim.call_time = ms(100);
+    for _ in 0..7 {
+        sim.call(CallOptions::default());
+    }
+    sim.run_for(ms(20));
+    assert_eq!(sim.connects.len(), 1);
+    assert_eq!(sim.ch.queued_calls(), 5);
+    sim.run_for(ms(1000));
+    sim.check_all_answered();
+    assert_eq!(sim.failed(), 0);
 }

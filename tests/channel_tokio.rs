@@ -12,6 +12,10 @@ use h2proto::grpc::{Code, Metadata};
 use h2proto::io::tokio::channel::{Channel, ChannelConfig};
 use h2proto::io::tokio::grpc::{CallOptions, Server, ServerHandle};
 
+#[path = "channel_support/refuser.rs"]
+mod refuser;
+use refuser::{refuser, refuser_on};
+
 /// Upper bound of every wait, so a bug fails instead of hanging.
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -268,71 +272,6 @@ async fn every_call_kind_through_the_channel() {
     a.shutdown().await;
 }
 
-/// A raw HTTP/2 server that refuses every stream (RST_STREAM
-/// REFUSED_STREAM), counting them.
-fn refuser() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use bytes::BytesMut;
-    use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings};
-    use std::io::{Read, Write};
-    use std::sync::atomic::Ordering::SeqCst;
-
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let counter = counter.clone();
-            std::thread::spawn(move || {
-                let enc = |f: Frame, out: &mut BytesMut| {
-                    f.encode(out, frame::DEFAULT_MAX_FRAME_SIZE).unwrap();
-                };
-                let mut out = BytesMut::new();
-                enc(Settings::default().into(), &mut out);
-                let _ = stream.write_all(&out);
-                let (mut input, mut preface) = (BytesMut::new(), false);
-                let mut decoder = frame::Decoder::new();
-                let mut chunk = [0u8; 16 * 1024];
-                loop {
-                    let n = match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    input.extend_from_slice(&chunk[..n]);
-                    if !preface {
-                        if input.len() < PREFACE.len() {
-                            continue;
-                        }
-                        let _ = input.split_to(PREFACE.len());
-                        preface = true;
-                    }
-                    let mut out = BytesMut::new();
-                    while let Ok(Some(f)) = decoder.decode(&mut input) {
-                        match f {
-                            Frame::Settings(s) if !s.is_ack() => {
-                                enc(Settings::ack().into(), &mut out)
-                            }
-                            Frame::Headers(h) => {
-                                counter.fetch_add(1, SeqCst);
-                                enc(
-                                    RstStream::new(h.stream_id, Reason::REFUSED_STREAM).into(),
-                                    &mut out,
-                                );
-                            }
-                            _ => {}
-                        }
-                    }
-                    if stream.write_all(&out).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (addr, count)
-}
-
 /// REFUSED_STREAM from the server: the call is sent again once, on the
 /// other backend; with only the refusing one, twice and then it fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,4 +396,257 @@ async fn retry_policy_resends_failed_unary_calls() {
     assert_eq!(e.to_status().code(), Code::UNAVAILABLE);
     assert_eq!(seen.load(SeqCst), 4);
     server.shutdown().await;
+}
+
+/// GOAWAY reaches the channel when it arrives: the subchannel leaves READY
+/// (and the channel's state changes, seen by `wait_for_state_change`) while
+/// a call on that connection is still open; new calls go to the other
+/// backend; the open call finishes normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goaway_takes_the_subchannel_out_at_once() {
+    let a = backend("a", any()).await;
+    let a_addr = a.local_addr();
+    let ch = Channel::new(&format!("ipv4:{a_addr}"), fast("pick_first")).unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+    tx.send(Bytes::from("1")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "a::1");
+    assert_eq!(ch.state(), ConnectivityState::Ready);
+
+    // The server drains: GOAWAY now, its connection stays for our call.
+    let draining = tokio::spawn(a.shutdown());
+    assert!(
+        ch.wait_for_state_change(ConnectivityState::Ready, BOUND)
+            .await,
+        "the channel left READY on GOAWAY, with a call still open"
+    );
+    assert!(!draining.is_finished());
+    tx.send(Bytes::from("2")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "a::2");
+    tx.close_send().unwrap();
+    assert_eq!(rx.recv().await.unwrap(), None);
+    assert!(rx.status().await.is_ok());
+    drop((tx, rx));
+    tokio::time::timeout(BOUND, draining)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // round_robin over two: after b's GOAWAY every new call goes to c,
+    // while b's open call finishes.
+    let b = backend("b", any()).await;
+    let c = backend("c", any()).await;
+    let ch = Channel::new(&target(&[&b, &c]), fast("round_robin")).unwrap();
+    ch.connect();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut on_b = None;
+    for _ in 0..4 {
+        let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+        tx.send(Bytes::from("x")).await.unwrap();
+        let reply = rx.recv().await.unwrap().unwrap();
+        if reply.starts_with(b"b") {
+            on_b = Some((tx, rx));
+            break;
+        }
+    }
+    let (mut tx, mut rx) = on_b.expect("round_robin gave b a call");
+    let b_addr = b.local_addr().to_string();
+    let draining = tokio::spawn(b.shutdown());
+    let mut states = ch.watch_state();
+    tokio::time::timeout(BOUND, async {
+        while ch
+            .subchannels()
+            .iter()
+            .any(|s| s.address.0 == b_addr && s.state == ConnectivityState::Ready)
+        {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .expect("b left READY while its call is open");
+    for _ in 0..6 {
+        assert_eq!(who(&ch, CallOptions::new()).await.unwrap(), "c");
+    }
+    tx.send(Bytes::from("y")).await.unwrap();
+    assert_eq!(rx.recv().await.unwrap().unwrap(), "b::y");
+    tx.close_send().unwrap();
+    assert!(rx.status().await.is_ok());
+    drop((tx, rx));
+    tokio::time::timeout(BOUND, draining)
+        .await
+        .unwrap()
+        .unwrap();
+    c.shutdown().await;
+}
+
+/// A client-streaming or bidi call refused after it sent messages is sent
+/// again on the other backend with those messages; with messages past the
+/// replay cap it is not, and the refusal ends it UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_streaming_calls_replay_their_messages() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (bad, refused) = refuser_on(true);
+    let a = backend("a", any()).await;
+    let ch = Channel::new(
+        &format!("ipv4:{bad},{}", a.local_addr()),
+        fast("round_robin"),
+    )
+    .unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    ch.connect();
+    while ch
+        .subchannels()
+        .iter()
+        .any(|s| s.state != ConnectivityState::Ready)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..6 {
+        let mut up = ch.client_streaming("/t.T/Sum", opts()).await.unwrap();
+        for m in ["ab", "cde", "f"] {
+            up.send(Bytes::from(m)).await.unwrap();
+        }
+        assert_eq!(up.response().await.unwrap().message, "6");
+    }
+    for i in 0..6 {
+        let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+        tx.send(Bytes::from(format!("m{i}"))).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap(), format!("a::m{i}"));
+        tx.send(Bytes::from("z")).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap(), "a::z");
+        tx.close_send().unwrap();
+        assert!(rx.status().await.is_ok());
+    }
+    assert!(
+        refused.load(SeqCst) >= 4,
+        "the refuser got its turns after messages"
+    );
+
+    // Alone behind a refuser: under the cap, sent twice (then UNAVAILABLE);
+    // past it (4 bytes per call here), sent once.
+    let (bad2, refused2) = refuser_on(true);
+    let mut config = fast("pick_first");
+    config.channel.replay_per_call = 4;
+    let only = Channel::new(&format!("ipv4:{bad2}"), config).unwrap();
+    let mut up = only.client_streaming("/t.T/Sum", opts()).await.unwrap();
+    up.send(Bytes::from("abc")).await.unwrap();
+    let e = up.response().await.unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(refused2.load(SeqCst), 2, "sent once, replayed once");
+    let mut up = only.client_streaming("/t.T/Sum", opts()).await.unwrap();
+    up.send(Bytes::from("abcdef")).await.unwrap_or(());
+    let e = up.response().await.unwrap_err();
+    assert_eq!(e.to_status().code(), Code::UNAVAILABLE, "{e}");
+    assert_eq!(refused2.load(SeqCst), 3, "committed: not sent again");
+    a.shutdown().await;
+}
+
+/// gRFC A105 (opt-in) on tokio: a backend that allows 2 streams per
+/// connection gets a second and a third connection from the channel when
+/// six calls are open at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a105_opens_more_connections_to_a_full_backend() {
+    let mut config = h2proto::io::tokio::grpc::Config::server();
+    config.grpc.http2.max_concurrent_streams = 2;
+    let server = Server::builder()
+        .config(config)
+        .bidi_streaming("/t.T/Chat", |_ctx, mut reqs, mut out| async move {
+            while let Some(m) = reqs.recv().await.map_err(|e| e.to_status())? {
+                out.send(m).await.map_err(|e| e.to_status())?;
+            }
+            Ok(())
+        })
+        .bind(any())
+        .await
+        .unwrap();
+    let mut cfg = fast("pick_first");
+    cfg.channel.max_connections_per_backend = 3;
+    let ch = Channel::new(&server.local_addr().to_string(), cfg).unwrap();
+    let opts = || CallOptions::new().wait_for_ready(true).timeout(BOUND);
+    let mut open = Vec::new();
+    for i in 0..6 {
+        let (mut tx, mut rx) = ch.bidi_streaming("/t.T/Chat", opts()).await.unwrap();
+        let m = Bytes::from(format!("m{i}"));
+        tx.send(m.clone()).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap().unwrap(), m);
+        open.push((tx, rx));
+    }
+    assert_eq!(server.connection_stats().len(), 3, "two more connections");
+    for (mut tx, mut rx) in open {
+        tx.close_send().unwrap();
+        assert!(rx.status().await.is_ok());
+    }
+    server.shutdown().await;
+}
+
+/// Backends drain (GOAWAY) and come back on their ports while four tasks
+/// make wait-for-ready calls: every call succeeds, and the backends
+/// processed exactly as many calls as were made (none twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_backends_lose_no_call_and_run_none_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let served = Arc::new(AtomicUsize::new(0));
+    let start = |addr: SocketAddr, served: Arc<AtomicUsize>| async move {
+        Server::builder()
+            .unary("/t.T/Count", move |_ctx, _m: Bytes| {
+                served.fetch_add(1, SeqCst);
+                async { Ok(Bytes::new()) }
+            })
+            .bind(addr)
+            .await
+            .expect("bind")
+    };
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(Some(start(any(), served.clone()).await));
+    }
+    let addrs: Vec<SocketAddr> = servers.iter().flatten().map(|s| s.local_addr()).collect();
+    let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    let ch = Channel::new(&format!("ipv4:{}", list.join(",")), fast("round_robin")).unwrap();
+    // Calls run until the flapping is over (so they overlap it).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (ch, stop) = (ch.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut made = 0;
+                while !stop.load(SeqCst) || made < 50 {
+                    let options = CallOptions::new().wait_for_ready(true).timeout(BOUND);
+                    ch.unary("/t.T/Count", Bytes::new(), options)
+                        .await
+                        .map_err(|e| e.to_status())?;
+                    made += 1;
+                }
+                Ok::<_, h2proto::grpc::Status>(made)
+            })
+        })
+        .collect();
+    for round in 0..6 {
+        let i = round % 3;
+        if let Some(s) = servers[i].take() {
+            s.shutdown().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        servers[i] = Some(start(addrs[i], served.clone()).await);
+    }
+    stop.store(true, SeqCst);
+    let mut made = 0;
+    for t in tasks {
+        made += tokio::time::timeout(BOUND, t)
+            .await
+            .expect("bounded")
+            .unwrap()
+            .expect("no call lost");
+    }
+    assert_eq!(served.load(SeqCst), made, "each call processed once");
+    for s in servers.into_iter().flatten() {
+        s.shutdown().await;
+    }
 }

@@ -4,14 +4,17 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use super::backoff::{Attempt, Backoff};
+use super::replay::Replay;
 use super::{
     Address, CallOptions, ChannelCallId, Config, ConnId, ConnectivityState, Disposition, Event,
-    Jitter, LbAction, LbPolicy, Outcome, Resolution, Resolver, SeededJitter, SubchannelId,
-    SubchannelView,
+    Jitter, LbAction, LbPolicy, Outcome, Resolver, SeededJitter, SubchannelId, SubchannelView,
 };
 use crate::grpc::{Code, Status};
 
 use ConnectivityState::*;
+
+mod resolution;
+mod scaling;
 
 #[derive(Debug)]
 struct Subchannel {
@@ -26,6 +29,8 @@ struct Subchannel {
     calls: usize,
     /// The peer's MAX_CONCURRENT_STREAMS.
     limit: usize,
+    /// More connections to the same backend (gRFC A105, opt-in).
+    extra: Vec<scaling::Extra>,
 }
 
 #[derive(Debug)]
@@ -39,6 +44,8 @@ struct Call {
     not_sent: u32,
     /// Attempts under the call's retry policy (transparent ones not counted).
     attempts: u32,
+    /// What the caller keeps of its sent messages, for a replay.
+    replay: Replay,
 }
 
 /// A gRPC channel over N subchannels, sans-IO. See the [module docs](super)
@@ -78,6 +85,8 @@ pub struct Channel {
     last_error: Option<String>,
     /// Subchannels whose state changed, for the policy.
     changed: VecDeque<SubchannelId>,
+    /// Bytes the caller keeps for replays, all calls together.
+    replay_total: usize,
 }
 
 impl Channel {
@@ -111,6 +120,7 @@ impl Channel {
             resolve_error: None,
             last_error: None,
             changed: VecDeque::new(),
+            replay_total: 0,
         }
     }
 
@@ -176,6 +186,7 @@ impl Channel {
                 retries: 0,
                 not_sent: 0,
                 attempts: 1,
+                replay: Replay::default(),
             },
         );
         self.enqueue(id, false);
@@ -199,12 +210,19 @@ impl Channel {
         let ran_on = c.running.take();
         if let Some((sub, conn)) = ran_on
             && let Some(s) = self.subs.iter_mut().find(|s| s.id == sub)
-            && s.conn == Some(conn)
         {
-            s.calls = s.calls.saturating_sub(1);
+            if s.conn == Some(conn) {
+                s.calls = s.calls.saturating_sub(1);
+            } else if let Some(e) = s.extra.iter_mut().find(|e| e.conn == conn) {
+                e.calls = e.calls.saturating_sub(1);
+            }
         }
+        let committed = c.replay.committed;
         let retry = match outcome {
             Outcome::Done => false,
+            // A committed call's messages are gone (or it was answered):
+            // it cannot be sent again.
+            Outcome::Unprocessed | Outcome::Failed(_) if committed => false,
             Outcome::Unprocessed if c.retries < self.config.transparent_retries => {
                 c.retries += 1;
                 true
@@ -236,11 +254,47 @@ impl Channel {
             self.enqueue(call, true);
             Disposition::Retry
         } else {
-            self.calls.remove(&call);
+            self.remove_call(call);
             Disposition::Done
         };
         self.update(now);
         disposition
+    }
+
+    /// The caller wants to keep `bytes` more of what it sent on `call`, to
+    /// send it again if the call is retried transparently. True: counted
+    /// (until the call commits or ends). False: that would pass
+    /// [`Config::replay_per_call`] or [`Config::replay_per_channel`], so
+    /// the call is committed: the caller drops what it kept, and a refusal
+    /// of this call now ends it (no retry).
+    pub fn keep_for_replay(&mut self, call: ChannelCallId, bytes: usize) -> bool {
+        let (per_call, per_channel) = (self.config.replay_per_call, self.config.replay_per_channel);
+        match self.calls.get_mut(&call) {
+            Some(c) => c
+                .replay
+                .keep(bytes, &mut self.replay_total, per_call, per_channel),
+            None => false,
+        }
+    }
+
+    /// The call is committed: its response headers arrived (the server is
+    /// processing it), or the caller will not keep its messages. What it
+    /// kept for a replay is released; it is no longer retried.
+    pub fn commit(&mut self, call: ChannelCallId) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.replay.commit(&mut self.replay_total);
+        }
+    }
+
+    /// Bytes kept for replays by all calls ([`keep_for_replay`](Self::keep_for_replay)).
+    pub fn replay_buffered(&self) -> usize {
+        self.replay_total
+    }
+
+    /// Whether `call` is committed (see [`commit`](Self::commit)); `None`
+    /// for a call the channel does not know (ended).
+    pub fn is_committed(&self, call: ChannelCallId) -> Option<bool> {
+        self.calls.get(&call).map(|c| c.replay.committed)
     }
 
     /// The caller gave up on a call that has not been picked (or ended);
@@ -265,15 +319,21 @@ impl Channel {
             self.subs[i].attempt = None;
             self.subs[i].calls = 0;
             self.set_state(i, Ready);
+        } else {
+            self.extra_connected(conn);
         }
         self.update(now);
     }
 
     /// The peer's MAX_CONCURRENT_STREAMS on `conn`: past it, calls wait
-    /// (or go to another READY subchannel). Unlimited until said.
+    /// (or go to another READY subchannel). Unlimited until said: when it is
+    /// known at connect time, say it before [`connected`](Self::connected),
+    /// which hands waiting calls out.
     pub fn set_stream_limit(&mut self, conn: ConnId, limit: u32, now: Instant) {
-        if let Some(i) = self.by_conn(conn) {
-            self.subs[i].limit = (limit as usize).max(1);
+        let limit = (limit as usize).max(1);
+        match self.by_conn(conn) {
+            Some(i) => self.subs[i].limit = limit,
+            None => self.extra_limit(conn, limit),
         }
         self.update(now);
     }
@@ -284,6 +344,8 @@ impl Channel {
         if let Some(i) = self.by_conn(conn) {
             self.last_error = Some(format!("{}: {why}", self.subs[i].address));
             self.fail_attempt(i, now);
+        } else {
+            self.extra_gone(conn);
         }
         self.update(now);
     }
@@ -301,69 +363,9 @@ impl Channel {
                     self.want_resolve(now);
                 }
             }
+        } else {
+            self.extra_gone(conn);
         }
-        self.update(now);
-    }
-
-    /// New addresses from the resolver (or the caller's lookup). Subchannels
-    /// of addresses still listed are kept; the others are dropped.
-    pub fn update_addresses(&mut self, addresses: Vec<Address>, now: Instant) {
-        self.resolving = false;
-        if addresses.is_empty() {
-            return self.resolve_failed("the resolver returned no address", now);
-        }
-        self.resolved = true;
-        self.resolve_error = None;
-        let mut old = std::mem::take(&mut self.subs);
-        for a in addresses {
-            if self.subs.iter().any(|s| s.address == a) {
-                continue;
-            }
-            match old.iter().position(|s| s.address == a) {
-                Some(i) => self.subs.push(old.remove(i)),
-                None => {
-                    let id = SubchannelId(self.next());
-                    self.subs.push(Subchannel {
-                        id,
-                        address: a,
-                        state: Idle,
-                        conn: None,
-                        backoff: Backoff::new(),
-                        attempt: None,
-                        calls: 0,
-                        limit: usize::MAX,
-                    });
-                }
-            }
-        }
-        for s in old {
-            if let Some(conn) = s.conn {
-                self.events.push_back(Event::Disconnect { conn });
-            }
-            self.events.push_back(Event::SubchannelState {
-                subchannel: s.id,
-                address: s.address,
-                state: Shutdown,
-            });
-        }
-        if !self.idle {
-            let mut actions = Vec::new();
-            self.policy
-                .addresses_changed(&self.subchannels(), &mut actions);
-            self.apply(actions, now);
-        }
-        self.update(now);
-    }
-
-    /// The caller's lookup failed. With no addresses yet, the channel is
-    /// TRANSIENT_FAILURE (calls that do not wait for ready fail); a new
-    /// lookup is asked for after `min_resolve_interval`.
-    pub fn resolve_failed(&mut self, why: &str, now: Instant) {
-        self.resolving = false;
-        if !self.resolved {
-            self.resolve_error = Some(why.to_owned());
-        }
-        self.next_resolve = Some(now + self.config.min_resolve_interval);
         self.update(now);
     }
 
@@ -371,6 +373,9 @@ impl Channel {
     /// SHUTDOWN for good.
     pub fn shutdown(&mut self, now: Instant) {
         self.shutdown = true;
+        for i in 0..self.subs.len() {
+            self.drop_extras(i);
+        }
         for s in &mut self.subs {
             if let Some(conn) = s.conn.take() {
                 self.events.push_back(Event::Disconnect { conn });
@@ -404,6 +409,7 @@ impl Channel {
         let deadline = self.deadlines.first().map(|d| d.0);
         let retry = self.retry_timers.first().map(|d| d.0);
         subs.chain(resolve)
+            .chain(self.extras_deadline())
             .chain(deadline)
             .chain(retry)
             .chain(self.idle_at())
@@ -430,6 +436,7 @@ impl Channel {
                 _ => {}
             }
         }
+        self.expire_extras(now);
         while let Some(&(at, call)) = self.retry_timers.first() {
             if at > now {
                 break;
@@ -489,7 +496,7 @@ impl Channel {
 
     /// Drops a waiting call's state.
     fn forget(&mut self, call: ChannelCallId) {
-        if let Some(c) = self.calls.remove(&call)
+        if let Some(c) = self.remove_call(call)
             && let Some(d) = c.options.deadline
         {
             self.deadlines.remove(&(d, call));
@@ -498,12 +505,22 @@ impl Channel {
         self.retry_timers.retain(|t| t.1 != call);
     }
 
+    /// Removes a call, releasing its replay bytes.
+    fn remove_call(&mut self, call: ChannelCallId) -> Option<Call> {
+        let mut c = self.calls.remove(&call)?;
+        c.replay.release(&mut self.replay_total);
+        Some(c)
+    }
+
     fn fail(&mut self, call: ChannelCallId, status: Status) {
         self.forget(call);
         self.events.push_back(Event::Fail { call, status });
     }
 
     fn set_state(&mut self, i: usize, state: ConnectivityState) {
+        if self.subs[i].state == Ready && state != Ready {
+            self.drop_extras(i);
+        }
         let s = &mut self.subs[i];
         if s.state == state {
             return;
@@ -528,35 +545,6 @@ impl Channel {
             self.set_state(i, Idle);
         }
         self.want_resolve(now);
-    }
-
-    /// A subchannel failed: resolve again soon, if the answer can change.
-    fn want_resolve(&mut self, now: Instant) {
-        if !self.resolver.is_dynamic() {
-            return;
-        }
-        let earliest = self
-            .last_resolve
-            .map_or(now, |t| t + self.config.min_resolve_interval)
-            .max(now);
-        self.next_resolve = Some(self.next_resolve.map_or(earliest, |t| t.min(earliest)));
-    }
-
-    fn resolve(&mut self, now: Instant) {
-        if self.resolving {
-            return;
-        }
-        self.last_resolve = Some(now);
-        if self.resolver.is_dynamic() {
-            self.next_resolve = Some(now + self.config.resolve_interval);
-        }
-        match self.resolver.resolve() {
-            Resolution::Addresses(a) => self.update_addresses(a, now),
-            Resolution::Lookup { host, port } => {
-                self.resolving = true;
-                self.events.push_back(Event::Resolve { host, port });
-            }
-        }
     }
 
     fn exit_idle(&mut self, now: Instant) {
@@ -683,9 +671,19 @@ impl Channel {
             let views = self.subchannels();
             if let Some(id) = self.policy.pick(&views, avoid)
                 && let Some(s) = self.subs.iter_mut().find(|s| s.id == id)
-                && let (Ready, Some(conn)) = (s.state, s.conn)
+                && let (Ready, Some(first)) = (s.state, s.conn)
             {
-                s.calls += 1;
+                // The first connection while it has room, then the extras.
+                let conn = match s.extra.iter_mut().find(|e| e.has_room()) {
+                    Some(e) if s.calls >= s.limit => {
+                        e.calls += 1;
+                        e.conn
+                    }
+                    _ => {
+                        s.calls += 1;
+                        first
+                    }
+                };
                 let deadline = self.calls.get_mut(&call).and_then(|c| {
                     c.running = Some((id, conn));
                     c.options.deadline
@@ -706,7 +704,7 @@ impl Channel {
                     .clone()
                     .or_else(|| self.last_error.clone())
                     .unwrap_or_else(|| "no subchannel is READY".to_owned());
-                let Some(c) = self.calls.remove(&call) else {
+                let Some(c) = self.remove_call(call) else {
                     continue;
                 };
                 if let Some(d) = c.options.deadline {
@@ -719,7 +717,12 @@ impl Channel {
             exit_idle |= self.state == Idle;
             waiting.push_back(call);
         }
+        let scale = !waiting.is_empty();
         self.queue = waiting;
+        if scale && !self.idle && !self.shutdown {
+            // Every READY connection is full (A105, opt-in): one more.
+            self.scale_up(now);
+        }
         if exit_idle && !self.idle && !self.shutdown {
             // pick_first went IDLE when its backend left: a call brings it back.
             let mut actions = Vec::new();
@@ -736,6 +739,6 @@ fn view(s: &Subchannel) -> SubchannelView {
         id: s.id,
         address: s.address.clone(),
         state: s.state,
-        has_room: s.state == Ready && s.calls < s.limit,
+        has_room: s.state == Ready && (s.calls < s.limit || s.extra.iter().any(|e| e.has_room())),
     }
 }

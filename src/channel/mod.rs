@@ -7,7 +7,10 @@
 //! that went ([`Channel::connected`], [`Channel::connect_failed`],
 //! [`Channel::disconnected`]), says which subchannel each call goes to
 //! ([`Event::Pick`]) and is driven by `now` ([`Channel::poll_timeout`],
-//! [`Channel::handle_timeout`]). The tokio adapter
+//! [`Channel::handle_timeout`]). It keeps no message: a caller that wants
+//! streaming calls retried after they sent keeps their messages and asks
+//! the channel first ([`Channel::keep_for_replay`]), which counts them
+//! against a per-call and a per-channel cap. The tokio adapter
 //! (`io::tokio::channel`, feature `tokio`) runs it over real connections.
 //!
 //! ```
@@ -52,6 +55,7 @@
 mod backoff;
 mod machine;
 pub mod policy;
+mod replay;
 mod resolver;
 mod retry;
 
@@ -61,6 +65,7 @@ use std::time::{Duration, Instant};
 pub use backoff::{ConnectParams, FixedJitter, Jitter, SeededJitter};
 pub use machine::Channel;
 pub use policy::{LbAction, LbPolicy, PickFirst, RoundRobin, SubchannelView};
+pub use replay::{DEFAULT_REPLAY_PER_CALL, DEFAULT_REPLAY_PER_CHANNEL};
 pub use resolver::{
     Address, DEFAULT_PORT, DnsResolver, Resolution, Resolver, StaticResolver, Target, TargetError,
 };
@@ -190,7 +195,8 @@ pub enum Outcome {
     /// The server provably did not process it: REFUSED_STREAM from the
     /// peer, or a stream above the last stream id of its GOAWAY. It is
     /// sent again once (transparent retry), on another subchannel if one
-    /// is READY.
+    /// is READY, unless it is committed ([`Channel::commit`]; messages that
+    /// did not fit the replay buffer, [`Channel::keep_for_replay`]).
     Unprocessed,
     /// It never left this side (the connection was gone or draining when
     /// the caller tried to start it). Picked again, a few times.
@@ -296,6 +302,20 @@ pub struct Config {
     /// How many times a call that could not be started (its connection
     /// went away first) is picked again. Default 3.
     pub not_sent_retries: u32,
+    /// The most one call keeps of its sent messages for a transparent
+    /// retry ([`Channel::keep_for_replay`]); past it the call is committed.
+    /// Default [`DEFAULT_REPLAY_PER_CALL`] (1 MiB).
+    pub replay_per_call: usize,
+    /// The most all calls keep together for transparent retries. Default
+    /// [`DEFAULT_REPLAY_PER_CHANNEL`] (16 MiB).
+    pub replay_per_channel: usize,
+    /// gRFC A105: how many connections a READY backend may have. Default 1:
+    /// calls past a connection's MAX_CONCURRENT_STREAMS wait for a slot.
+    /// Above 1, when every READY connection is full and a call waits, one
+    /// more connection to a full backend is dialed ([`Event::Connect`] for
+    /// the same subchannel, a new [`ConnId`]), one at a time, up to this
+    /// many per backend; they close with the backend's first connection.
+    pub max_connections_per_backend: usize,
 }
 
 impl Default for Config {
@@ -307,6 +327,9 @@ impl Default for Config {
             min_resolve_interval: Duration::from_secs(1),
             transparent_retries: 1,
             not_sent_retries: 3,
+            replay_per_call: DEFAULT_REPLAY_PER_CALL,
+            replay_per_channel: DEFAULT_REPLAY_PER_CHANNEL,
+            max_connections_per_backend: 1,
         }
     }
 }

@@ -75,6 +75,10 @@ pub struct TargetError {
 /// `ipv4:addr[:port][,addr[:port],...]`, `ipv6:...`, `passthrough:///addr`,
 /// or a bare `host:port`, which is passthrough.
 ///
+/// `dns:` lookups use the system resolver (the adapter's); a target naming
+/// its own DNS server (`dns://8.8.8.8/host:port`) is refused with a
+/// [`TargetError`] rather than resolved elsewhere.
+///
 /// ```
 /// use h2proto::channel::{Address, Resolution, Target};
 ///
@@ -114,11 +118,18 @@ impl Target {
             why,
         };
         if let Some(rest) = target.strip_prefix("dns:") {
-            // dns:[//authority/]host[:port]; the authority (a DNS server) is not supported.
+            // dns:[//authority/]host[:port]. A named DNS server would need a
+            // DNS client of our own (the adapter asks the system resolver):
+            // refused, so the target never silently goes to another server.
             let name = match rest.strip_prefix("//") {
                 Some(r) => match r.split_once('/') {
                     Some(("", name)) => name,
-                    Some(_) => return Err(err("a DNS server authority is not supported")),
+                    Some(_) => {
+                        return Err(err(
+                            "a DNS server authority (dns://SERVER/...) is not supported: \
+                             use dns:///host:port (the system resolver)",
+                        ));
+                    }
                     None => return Err(err("dns:// needs a third slash")),
                 },
                 None => rest,
@@ -275,6 +286,9 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
+        let e = Target::parse("dns://8.8.8.8:53/x:1").unwrap_err();
+        assert!(e.to_string().contains("8.8.8.8:53"), "{e}");
+        assert!(e.to_string().contains("DNS server authority"), "{e}");
         assert!(p("dns:///x:1").resolver().is_dynamic());
         assert!(!p("x:1").resolver().is_dynamic());
     }

@@ -28,6 +28,8 @@ pub struct Backend {
     /// The next this many calls end UNAVAILABLE (processed, failed).
     pub fail_calls: u32,
     pub served: usize,
+    /// Its SETTINGS_MAX_CONCURRENT_STREAMS, told to the channel on connect.
+    pub max_streams: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +64,15 @@ pub struct Sim {
     /// Every pick: call, backend, when.
     pub picks: Vec<(ChannelCallId, Address, Duration)>,
     pub disconnects: usize,
+    /// Streaming calls: the sizes of the messages each sends once picked.
+    pub messages: HashMap<ChannelCallId, Vec<usize>>,
+    /// What the simulated caller keeps of a streaming call's messages for
+    /// a replay (`None` once the channel said no: committed).
+    pub kept: HashMap<ChannelCallId, Option<usize>>,
+    /// Bytes the serving backend received on a call's successful attempt.
+    pub received: HashMap<ChannelCallId, usize>,
+    /// Bytes sent on a call's current attempt.
+    attempt_bytes: HashMap<ChannelCallId, usize>,
 }
 
 pub fn addr(i: usize) -> Address {
@@ -95,6 +106,7 @@ impl Sim {
                         refuse_streams: 0,
                         fail_calls: 0,
                         served: 0,
+                        max_streams: None,
                     };
                     (a, b)
                 })
@@ -112,6 +124,10 @@ impl Sim {
             dial_time: Duration::from_millis(1),
             picks: Vec::new(),
             disconnects: 0,
+            messages: HashMap::new(),
+            kept: HashMap::new(),
+            received: HashMap::new(),
+            attempt_bytes: HashMap::new(),
         }
     }
 
@@ -134,6 +150,40 @@ impl Sim {
         self.started.push(id);
         self.drain();
         id
+    }
+
+    /// A streaming call: once picked it sends messages of these sizes,
+    /// keeping them for a replay as long as the channel lets it.
+    pub fn streaming_call(&mut self, options: CallOptions, sizes: Vec<usize>) -> ChannelCallId {
+        let id = self.ch.start_call(options, self.now);
+        self.started.push(id);
+        self.messages.insert(id, sizes);
+        self.drain();
+        id
+    }
+
+    /// A picked streaming call sends: the first attempt its messages
+    /// (kept while the channel agrees), a retry what was kept.
+    fn send_messages(&mut self, call: ChannelCallId) {
+        let Some(sizes) = self.messages.get(&call).cloned() else {
+            return;
+        };
+        let bytes = match self.kept.get(&call) {
+            // A retry replays what was kept (a committed call is never
+            // sent again).
+            Some(Some(kept)) => *kept,
+            _ => {
+                let mut kept = Some(0);
+                for n in &sizes {
+                    if let Some(k) = kept {
+                        kept = self.ch.keep_for_replay(call, *n).then_some(k + n);
+                    }
+                }
+                self.kept.insert(call, kept);
+                sizes.iter().sum()
+            }
+        };
+        self.attempt_bytes.insert(call, bytes);
     }
 
     /// Handles every event the channel has queued.
@@ -171,6 +221,7 @@ impl Sim {
                         self.ch.disconnected(conn, self.now);
                         self.finish(call, Outcome::NotSent, None);
                     } else {
+                        self.send_messages(call);
                         self.schedule(self.call_time, Action::Finish(call, conn));
                     }
                 }
@@ -199,6 +250,10 @@ impl Sim {
             Action::Connected(conn) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.1 = true;
+                    let limit = self.backends.get(&c.0).and_then(|b| b.max_streams);
+                    if let Some(l) = limit {
+                        self.ch.set_stream_limit(conn, l, self.now);
+                    }
                     self.ch.connected(conn, self.now);
                 }
             }
@@ -225,6 +280,8 @@ impl Sim {
                     return self.finish(call, outcome, Some(Err(st)));
                 }
                 b.served += 1;
+                let got = self.attempt_bytes.get(&call).copied().unwrap_or(0);
+                self.received.insert(call, got);
                 self.finish(call, Outcome::Done, Some(Ok(address)));
             }
         }
@@ -274,6 +331,23 @@ impl Sim {
             .collect();
         for c in dead {
             self.conns.remove(&c);
+            self.ch.disconnected(c, self.now);
+        }
+        self.drain();
+    }
+
+    /// The backend sends GOAWAY and stops accepting: its connections take
+    /// no new call (the channel is told at once) but the calls on them
+    /// finish normally.
+    pub fn goaway(&mut self, a: &Address) {
+        self.backends.get_mut(a).unwrap().mode = Mode::Refuse;
+        let draining: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, (x, _))| x == a)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in draining {
             self.ch.disconnected(c, self.now);
         }
         self.drain();

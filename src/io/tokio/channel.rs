@@ -4,6 +4,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
+//! use h2proto::channel::ConnectivityState;
 //! use h2proto::io::tokio::channel::{Channel, ChannelConfig};
 //! use h2proto::io::tokio::grpc::{CallOptions, Server};
 //!
@@ -23,6 +24,13 @@
 //!     servers[1].local_addr()
 //! );
 //! let channel = Channel::new(&target, ChannelConfig::round_robin())?;
+//! // Both backends in the rotation first (round_robin picks READY ones).
+//! channel.connect();
+//! let mut states = channel.watch_state();
+//! while channel.subchannels().iter().any(|s| s.state != ConnectivityState::Ready) {
+//!     let wait = std::time::Duration::from_millis(5);
+//!     let _ = tokio::time::timeout(wait, states.changed()).await;
+//! }
 //! let mut seen = Vec::new();
 //! for _ in 0..4 {
 //!     let options = CallOptions::new().wait_for_ready(true);
@@ -38,12 +46,32 @@
 //!
 //! Each subchannel's connection is a [`grpc::Client`](super::grpc::Client)
 //! (its keepalive and other settings from [`ChannelConfig::grpc`]); a
-//! subchannel is READY once the server's SETTINGS arrived. One background task
-//! runs the channel's timers; dials and DNS lookups (`lookup_host`) are
-//! tasks of their own. Calls the server did not process (REFUSED_STREAM,
-//! above its GOAWAY) are sent again once when the request is known in full
-//! (unary and server-streaming calls); a call whose connection went away
+//! subchannel is READY once the server's SETTINGS arrived, and leaves READY
+//! the moment a GOAWAY arrives (calls already on that connection finish
+//! there). One background task runs the channel's timers; dials and DNS
+//! lookups (`lookup_host`) are tasks of their own.
+//!
+//! Calls the server did not process (REFUSED_STREAM, above its GOAWAY) are
+//! sent again once, on another READY subchannel if there is one. Unary and
+//! server-streaming calls resend their one message; client-streaming and
+//! bidi calls ([`ChannelCall`]) keep what the application sent, within
+//! [`channel::Config::replay_per_call`] (1 MiB) and
+//! [`channel::Config::replay_per_channel`] (16 MiB), and replay it on the
+//! new attempt. The response headers commit a call (what was kept is
+//! dropped); so does a message past a cap, after which a refusal ends the
+//! call UNAVAILABLE. A call whose connection went away (or received GOAWAY)
 //! before it started is picked again whatever its kind.
+//!
+//! Past a connection's MAX_CONCURRENT_STREAMS calls wait for a slot, or,
+//! with [`channel::Config::max_connections_per_backend`] above 1 (gRFC
+//! A105), the channel opens more connections to a full backend.
+//!
+//! With feature `tower`, [`Channel::new_http`] builds a channel over the
+//! tokio HTTP [`Client`](super::Client) that is a
+//! `tower_service::Service<http::Request<B>>`, for tonic generated clients
+//! (see its `Service` implementation). The two kinds do not mix: a channel
+//! dials one kind of connection. As the `Service::call` and the gRPC
+//! [`Channel::call`] share a name, call the trait's as `Service::call(&mut ch, req)`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,17 +82,23 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::driver::now;
-use super::grpc::{CallOptions, Client, Config, Error, Response};
+use super::grpc::{CallOptions, Client, ClientCall, Config, Error, Response};
 use crate::channel::{
     self, Address, ChannelCallId, ConnId, ConnectivityState, Disposition, Event, Outcome,
     RetryPolicy, SeededJitter, SubchannelView, Target, TargetError,
 };
 use crate::frame::Reason;
-use crate::grpc::{Code, Status};
-use crate::proto::Initiator;
+use crate::grpc::{CallError, Code, Status};
+use crate::proto::{Initiator, UserError};
 
 mod handles;
+mod link;
+#[cfg(feature = "tower")]
+mod tower;
 pub use handles::{ChannelCall, ChannelSender, ChannelStreaming};
+use link::{Kind, Link};
+#[cfg(feature = "tower")]
+pub use tower::{ChannelFuture, WaitForReady};
 
 /// Settings of a tokio [`Channel`].
 #[derive(Debug, Clone)]
@@ -76,6 +110,11 @@ pub struct ChannelConfig {
     pub channel: channel::Config,
     /// Each subchannel connection's settings (keepalive, windows, limits).
     pub grpc: Config,
+    /// The connections' settings of a channel built for tower calls
+    /// ([`Channel::new_http`]). Default: the client's defaults without a
+    /// request timeout (gRPC deadlines bound calls; streams may be long).
+    #[cfg(feature = "tower")]
+    pub http: super::ClientConfig,
     /// gRFC A6 retry policies of unary calls, by method
     /// (`/pkg.Service/Method`) or service (`/pkg.Service/`). Empty by
     /// default: no retries beyond the transparent ones.
@@ -88,6 +127,11 @@ impl Default for ChannelConfig {
             lb_policy: "pick_first".to_owned(),
             channel: channel::Config::default(),
             grpc: Config::client(),
+            #[cfg(feature = "tower")]
+            http: super::ClientConfig {
+                request_timeout: None,
+                ..super::ClientConfig::default()
+            },
             retry_policies: HashMap::new(),
         }
     }
@@ -117,11 +161,11 @@ pub enum ChannelError {
 
 enum Conn {
     Dialing(JoinHandle<()>),
-    Up(Client),
+    Up(Link),
 }
 
 enum Picked {
-    Go(Client),
+    Go(Link),
     Fail(Status),
 }
 
@@ -137,6 +181,13 @@ struct Shared {
     wake: Notify,
     state: watch::Sender<ConnectivityState>,
     grpc: Config,
+    #[cfg(feature = "tower")]
+    http: super::ClientConfig,
+    /// What the subchannels dial.
+    kind: Kind,
+    /// The target's name (`dns:`, passthrough), as tower calls' `:authority`.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    authority: Option<String>,
     retry: HashMap<String, RetryPolicy>,
 }
 
@@ -189,7 +240,7 @@ impl Shared {
                             continue;
                         }
                     };
-                    if let Some(limit) = client.peer_max_concurrent_streams() {
+                    if let Some(limit) = client.max_concurrent_streams() {
                         core.ch.set_stream_limit(conn, limit, now());
                     }
                     let taken = core
@@ -216,28 +267,34 @@ impl Shared {
 
 /// Dials one subchannel's connection and watches it until it ends.
 async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
-    let Some(config) = shared.upgrade().map(|s| s.grpc.clone()) else {
+    let Some(s) = shared.upgrade() else {
         return;
     };
-    let result = match Client::connect_with(address.0.as_str(), config).await {
-        // READY once the server's SETTINGS arrived: a peer that accepts and
-        // closes, or does not speak HTTP/2, is a failed attempt (its backoff
-        // goes on) rather than a READY connection that dies at once.
-        Ok(client) => match handshake(&client).await {
-            Ok(()) => Ok(client),
-            Err(why) => Err(why),
-        },
-        Err(e) => Err(e.to_string()),
-    };
+    let dialing = Link::dial(
+        s.kind,
+        address.0.as_str(),
+        s.grpc.clone(),
+        #[cfg(feature = "tower")]
+        s.http.clone(),
+    );
+    drop(s);
+    let result = dialing.await;
     let Some(s) = shared.upgrade() else { return };
-    let closed = match result {
-        Ok(client) => {
-            let closed = client.closed();
+    let closing = match result {
+        Ok(link) => {
+            // GOAWAY (or the end) takes the subchannel out of READY at once:
+            // new calls go elsewhere, calls on it finish on their clones.
+            let closing = link.closing();
             let current = s.with(|core, now| {
                 // Not if the channel gave up on this attempt meanwhile.
                 let current = core.conns.contains_key(&conn);
                 if current {
-                    core.conns.insert(conn, Conn::Up(client));
+                    // The server's SETTINGS are in: its stream limit is
+                    // known before the first pick.
+                    if let Some(limit) = link.max_concurrent_streams() {
+                        core.ch.set_stream_limit(conn, limit, now);
+                    }
+                    core.conns.insert(conn, Conn::Up(link));
                     core.ch.connected(conn, now);
                 }
                 current
@@ -245,7 +302,7 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
             if !current {
                 return;
             }
-            closed
+            closing
         }
         Err(e) => {
             s.with(|core, now| {
@@ -256,30 +313,12 @@ async fn dial(shared: std::sync::Weak<Shared>, conn: ConnId, address: Address) {
         }
     };
     drop(s);
-    closed.await;
+    closing.await;
     if let Some(s) = shared.upgrade() {
         s.with(|core, now| {
             core.conns.remove(&conn);
             core.ch.disconnected(conn, now);
         });
-    }
-}
-
-/// Waits for the server's SETTINGS (the channel's connect timeout bounds
-/// the wait: it abandons the attempt, aborting this task).
-async fn handshake(client: &Client) -> Result<(), String> {
-    let mut pause = Duration::from_micros(200);
-    loop {
-        if client.peer_settings_received() {
-            return Ok(());
-        }
-        if client.is_closing() {
-            return Err("connection closed before the server's SETTINGS".to_owned());
-        }
-        // No wake-up exists for the peer's SETTINGS; they come within a
-        // round trip, so a short, growing pause costs little.
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -352,14 +391,21 @@ impl Channel {
     /// `ipv6:...`, or `host:port`), IDLE until the first call or
     /// [`connect`](Self::connect). Must be called within a tokio runtime.
     pub fn new(target: &str, config: ChannelConfig) -> Result<Channel, ChannelError> {
+        Channel::build(target, config, Kind::Grpc)
+    }
+
+    fn build(target: &str, config: ChannelConfig, kind: Kind) -> Result<Channel, ChannelError> {
         let target = Target::parse(target)?;
         let policy = channel::policy::by_name(&config.lb_policy)
             .ok_or_else(|| ChannelError::UnknownPolicy(config.lb_policy.clone()))?;
         let mut grpc = config.grpc;
-        if let Target::Dns { host, port } = &target {
-            grpc.grpc.authority = format!("{host}:{port}");
-        } else if let Target::Passthrough(a) = &target {
-            grpc.grpc.authority = a.0.clone();
+        let authority = match &target {
+            Target::Dns { host, port } => Some(format!("{host}:{port}")),
+            Target::Passthrough(a) => Some(a.0.clone()),
+            _ => None,
+        };
+        if let Some(a) = &authority {
+            grpc.grpc.authority = a.clone();
         }
         let mut ch = channel::Channel::new(target.resolver(), policy, config.channel, now());
         let seed = std::time::SystemTime::now()
@@ -375,6 +421,10 @@ impl Channel {
             wake: Notify::new(),
             state: watch::channel(ConnectivityState::Idle).0,
             grpc,
+            #[cfg(feature = "tower")]
+            http: config.http,
+            kind,
+            authority,
             retry: config.retry_policies,
         });
         let timers = tokio::spawn(run_timers(Arc::downgrade(&shared)));
@@ -464,41 +514,12 @@ impl Channel {
     }
 
     async fn wait(&self, id: ChannelCallId, rx: oneshot::Receiver<Picked>) -> Result<Guard, Error> {
-        let mut guard = Guard {
-            shared: self.shared().clone(),
-            id,
-            client: None,
-        };
-        match rx.await {
-            Ok(Picked::Go(client)) => {
-                guard.client = Some(client);
-                Ok(guard)
-            }
-            Ok(Picked::Fail(status)) => {
-                guard.id = ChannelCallId(0);
-                Err(Error::Ended(status))
-            }
-            Err(_) => Err(Error::Closed),
-        }
+        wait(self.shared(), id, rx).await
     }
 
     /// The call ended with `result`: done, or sent again (a new guard).
-    async fn after(&self, mut guard: Guard, outcome: Outcome) -> Option<Result<Guard, Error>> {
-        let id = guard.id;
-        guard.id = ChannelCallId(0);
-        let (tx, rx) = oneshot::channel();
-        let d = self.shared().with(|core, now| {
-            core.waiters.insert(id, tx);
-            let d = core.ch.call_finished(id, outcome, now);
-            if d == Disposition::Done {
-                core.waiters.remove(&id);
-            }
-            d
-        });
-        match d {
-            Disposition::Done => None,
-            Disposition::Retry => Some(self.wait(id, rx).await),
-        }
+    async fn after(&self, guard: Guard, outcome: Outcome) -> Option<Result<Guard, Error>> {
+        after(self.shared(), guard, outcome).await
     }
 
     /// A unary call: `message` in, the response (or the status as
@@ -515,7 +536,9 @@ impl Channel {
         let retry = self.retry_policy(path);
         let mut guard = self.pick(&options, start, retry).await?;
         loop {
-            let client = guard.client.clone().expect("picked");
+            let Some(client) = guard.grpc() else {
+                return Err(wrong_kind());
+            };
             let result = client
                 .unary(path, message.clone(), remaining(&options, start))
                 .await;
@@ -548,7 +571,9 @@ impl Channel {
         let start = now();
         let mut guard = self.pick(&options, start, None).await?;
         loop {
-            let client = guard.client.clone().expect("picked");
+            let Some(client) = guard.grpc() else {
+                return Err(wrong_kind());
+            };
             let result = client
                 .server_streaming(path, message.clone(), remaining(&options, start))
                 .await;
@@ -567,17 +592,15 @@ impl Channel {
             let refused =
                 !has_headers && rx.trailers().is_some() && is_unprocessed(&rx.status().await);
             if !refused {
-                return Ok(ChannelStreaming {
-                    inner: rx,
-                    _guard: Arc::new(guard),
-                });
+                return Ok(handles::settled(self.shared().clone(), guard, rx));
             }
             match self.after(guard, Outcome::Unprocessed).await {
                 None => {
-                    return Ok(ChannelStreaming {
-                        inner: rx,
-                        _guard: Arc::new(Guard::none(self)),
-                    });
+                    return Ok(handles::settled(
+                        self.shared().clone(),
+                        Guard::none(self),
+                        rx,
+                    ));
                 }
                 Some(next) => guard = next?,
             }
@@ -585,25 +608,20 @@ impl Channel {
     }
 
     /// Starts a call of any kind on `path`: send, half-close, read (see
-    /// [`ClientCall`](super::grpc::ClientCall)). Waits for a subchannel first.
+    /// [`ChannelCall`]). Waits for a subchannel first; sent again with its
+    /// messages if refused (see the [module docs](self)).
     pub async fn call(&self, path: &str, options: CallOptions) -> Result<ChannelCall, Error> {
         let start = now();
-        let mut guard = self.pick(&options, start, None).await?;
-        loop {
-            let client = guard.client.clone().expect("picked");
-            match client.call(path, remaining(&options, start)) {
-                Ok(call) => {
-                    return Ok(ChannelCall {
-                        inner: call,
-                        guard: Arc::new(guard),
-                    });
-                }
-                Err(e) => match self.after(guard, classify(Some(&e))).await {
-                    None => return Err(e),
-                    Some(next) => guard = next?,
-                },
-            }
-        }
+        let guard = self.pick(&options, start, None).await?;
+        let (guard, call) = start_on(self.shared(), guard, path, &options, start).await?;
+        Ok(handles::new_call(
+            self.shared().clone(),
+            guard,
+            call,
+            path,
+            options,
+            start,
+        ))
     }
 
     /// A client-streaming call: send the requests, then
@@ -623,6 +641,77 @@ impl Channel {
         options: CallOptions,
     ) -> Result<(ChannelSender, ChannelStreaming), Error> {
         Ok(self.call(path, options).await?.split())
+    }
+}
+
+/// Waits for the pick of call `id`.
+async fn wait(
+    shared: &Arc<Shared>,
+    id: ChannelCallId,
+    rx: oneshot::Receiver<Picked>,
+) -> Result<Guard, Error> {
+    let mut guard = Guard {
+        shared: shared.clone(),
+        id,
+        client: None,
+    };
+    match rx.await {
+        Ok(Picked::Go(client)) => {
+            guard.client = Some(client);
+            Ok(guard)
+        }
+        Ok(Picked::Fail(status)) => {
+            guard.id = ChannelCallId(0);
+            Err(Error::Ended(status))
+        }
+        Err(_) => Err(Error::Closed),
+    }
+}
+
+/// The call ended with `outcome`: done (`None`), or sent again (a new guard
+/// once picked).
+async fn after(
+    shared: &Arc<Shared>,
+    mut guard: Guard,
+    outcome: Outcome,
+) -> Option<Result<Guard, Error>> {
+    let id = guard.id;
+    guard.id = ChannelCallId(0);
+    let (tx, rx) = oneshot::channel();
+    let d = shared.with(|core, now| {
+        core.waiters.insert(id, tx);
+        let d = core.ch.call_finished(id, outcome, now);
+        if d == Disposition::Done {
+            core.waiters.remove(&id);
+        }
+        d
+    });
+    match d {
+        Disposition::Done => None,
+        Disposition::Retry => Some(wait(shared, id, rx).await),
+    }
+}
+
+/// Starts `path` on the guard's connection; a call that could not start
+/// there (its connection went away) is picked again as the channel says.
+async fn start_on(
+    shared: &Arc<Shared>,
+    mut guard: Guard,
+    path: &str,
+    options: &CallOptions,
+    start: Instant,
+) -> Result<(Guard, ClientCall), Error> {
+    loop {
+        let Some(client) = guard.grpc() else {
+            return Err(wrong_kind());
+        };
+        match client.call(path, remaining(options, start)) {
+            Ok(call) => return Ok((guard, call)),
+            Err(e) => match after(shared, guard, classify(Some(&e))).await {
+                None => return Err(e),
+                Some(next) => guard = next?,
+            },
+        }
     }
 }
 
@@ -654,9 +743,13 @@ fn classify(error: Option<&Error>) -> Outcome {
         {
             Outcome::NotSent
         }
-        // From starting the call: the connection was already gone. (A
-        // connection already closing is not handed out at all: see `pump`.)
-        Some(Error::Closed) => Outcome::NotSent,
+        // From starting the call: the connection was already gone, or a
+        // GOAWAY arrived between the pick and the start. (A connection
+        // already closing is not handed out at all: see `pump`.)
+        Some(Error::Closed)
+        | Some(Error::Call(CallError::Http2(
+            UserError::NotAccepting | UserError::StreamIdsExhausted,
+        ))) => Outcome::NotSent,
         // Anything else may have reached the server: a call in flight when
         // its connection died is not sent again.
         Some(_) => Outcome::Done,
@@ -668,7 +761,23 @@ fn classify(error: Option<&Error>) -> Outcome {
 struct Guard {
     shared: Arc<Shared>,
     id: ChannelCallId,
-    client: Option<Client>,
+    client: Option<Link>,
+}
+
+impl Guard {
+    /// The picked connection's gRPC client.
+    fn grpc(&self) -> Option<Client> {
+        self.client.as_ref().and_then(|l| l.grpc()).cloned()
+    }
+}
+
+/// A gRPC call on a channel built for tower calls.
+fn wrong_kind() -> Error {
+    Error::Ended(Status::new(
+        Code::FAILED_PRECONDITION,
+        "this Channel dials HTTP connections for tower calls (Channel::new_http): \
+         use Channel::new for the gRPC call API",
+    ))
 }
 
 impl Guard {

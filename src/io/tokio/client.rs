@@ -463,6 +463,42 @@ impl Client {
         self.inner.handle.inspect(|e| e.goaway.map(|(_, r)| r))
     }
 
+    /// Whether the server's first SETTINGS arrived (a gRPC channel counts
+    /// the connection READY from then on).
+    #[cfg(feature = "tower")]
+    pub(crate) fn peer_settings_received(&self) -> bool {
+        self.inner.handle.inspect(|e| e.conn.got_settings)
+    }
+
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once said.
+    #[cfg(feature = "tower")]
+    pub(crate) fn peer_max_concurrent_streams(&self) -> Option<u32> {
+        self.inner
+            .handle
+            .inspect(|e| e.conn.peer_settings().max_concurrent_streams)
+    }
+
+    /// Completes once the connection is going or gone (GOAWAY received,
+    /// ended), without holding it open.
+    #[cfg(feature = "tower")]
+    pub(crate) fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        let weak = self.inner.handle.downgrade();
+        poll_fn(move |cx| {
+            let Some(handle) = weak.upgrade() else {
+                return Poll::Ready(());
+            };
+            let mut shared = handle.lock();
+            let done = shared.finished;
+            let e = &mut shared.engine;
+            if done || e.end.is_some() || e.goaway.is_some() || e.conn.is_closed() {
+                return Poll::Ready(());
+            }
+            // Woken on GOAWAY and at the end (and on other turns: checked again).
+            e.ready_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
     /// The core's counters, queues and windows.
     pub fn stats(&self) -> ConnectionStats {
         self.inner.handle.inspect(|e| e.conn.stats())

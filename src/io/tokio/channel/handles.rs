@@ -1,98 +1,462 @@
-//! The handles of a channel's streaming calls: the tokio gRPC client's,
-//! each holding the call's place in the channel until dropped.
+//! The handles of a channel's streaming calls, and their transparent retry.
+//!
+//! A call the server refused (REFUSED_STREAM, or above its GOAWAY) is sent
+//! again once, on another READY subchannel when there is one, even after
+//! the application sent messages: the sender keeps each message it sends
+//! (a `Bytes` clone) as long as the sans-IO channel's replay caps allow
+//! ([`channel::Config::replay_per_call`], [`channel::Config::replay_per_channel`]),
+//! and the retry sends them again, then the half-close if there was one.
+//! The response headers (or the first message) commit the call: what was
+//! kept is dropped and the call is no longer retried; so does a message
+//! that does not fit, after which a refusal ends the call UNAVAILABLE.
+//!
+//! Either half may see the refusal first (a failed send, or the end of
+//! the responses); the first one to take the attempt lock runs the retry
+//! and leaves the other half its new handle.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
-use super::Guard;
-use crate::io::tokio::grpc::{CallSender, ClientCall, Error, Response, Streaming};
+use bytes::Bytes;
 
-/// A call on a [`Channel`](super::Channel): a [`ClientCall`] (all its methods through
-/// `Deref`) that counts as active on its subchannel until dropped.
+use super::{Guard, Shared, after, is_unprocessed, start_on};
+use crate::channel::{ChannelCallId, Outcome};
+use crate::grpc::{CallId, Metadata, Status};
+use crate::io::tokio::grpc::{CallOptions, CallSender, ClientCall, Error, Response, Streaming};
+
+/// What both halves of a call share: the current attempt and what a
+/// retry needs.
+struct Attempts {
+    shared: Arc<Shared>,
+    path: String,
+    options: CallOptions,
+    start: Instant,
+    /// The call's id in the channel.
+    id: ChannelCallId,
+    /// Held through a retry, so that one runs per refused attempt.
+    retrying: tokio::sync::Mutex<()>,
+    /// Never held across an await.
+    state: Mutex<AttemptState>,
+}
+
+struct AttemptState {
+    /// Bumped by each retry: a half whose generation is older takes its
+    /// new handle from the slots below.
+    generation: u64,
+    /// The call's place in the channel (its current attempt).
+    guard: Option<Guard>,
+    new_tx: Option<CallSender>,
+    new_rx: Option<Streaming>,
+    /// Messages sent and kept for a replay, with their compress flag.
+    kept: Vec<(Bytes, bool)>,
+    half_closed: bool,
+    /// No retry any more: answered, cancelled, or past a replay cap.
+    committed: bool,
+}
+
+impl Attempts {
+    fn new(
+        shared: Arc<Shared>,
+        guard: Guard,
+        path: &str,
+        options: CallOptions,
+        start: Instant,
+        committed: bool,
+    ) -> Arc<Attempts> {
+        Arc::new(Attempts {
+            shared,
+            path: path.to_owned(),
+            options,
+            start,
+            id: guard.id,
+            retrying: tokio::sync::Mutex::new(()),
+            state: Mutex::new(AttemptState {
+                generation: 0,
+                guard: Some(guard),
+                new_tx: None,
+                new_rx: None,
+                kept: Vec::new(),
+                half_closed: false,
+                committed,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AttemptState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits the call: nothing more is kept, what was is dropped.
+    fn commit(&self, state: &mut AttemptState) {
+        if state.committed {
+            return;
+        }
+        state.committed = true;
+        state.kept = Vec::new();
+        let id = self.id;
+        self.shared.with(|core, _| core.ch.commit(id));
+    }
+
+    /// The attempt of `generation` was refused: sends the call again (once
+    /// per generation, whichever half asks first). Ok: a newer attempt is
+    /// in the slots.
+    async fn retry(&self, generation: u64) -> Result<(), ()> {
+        let _one = self.retrying.lock().await;
+        let guard = {
+            let mut state = self.lock();
+            if state.generation != generation {
+                return Ok(());
+            }
+            if state.committed {
+                return Err(());
+            }
+            state.guard.take().ok_or(())?
+        };
+        let picked = match after(&self.shared, guard, Outcome::Unprocessed).await {
+            Some(Ok(g)) => g,
+            // Retries used up, or no subchannel: the refusal stands.
+            None | Some(Err(_)) => return Err(()),
+        };
+        let Ok((guard, call)) =
+            start_on(&self.shared, picked, &self.path, &self.options, self.start).await
+        else {
+            return Err(());
+        };
+        let (mut tx, rx) = call.split();
+        let mut sent = 0;
+        loop {
+            // What the sender kept, including messages it added meanwhile;
+            // the switch happens under the lock once all went out.
+            let next = {
+                let mut state = self.lock();
+                match state.kept.get(sent).cloned() {
+                    Some(m) => m,
+                    None => {
+                        if state.half_closed {
+                            let _ = tx.close_send();
+                        }
+                        if state.committed {
+                            tx.cancel();
+                        }
+                        state.generation += 1;
+                        state.guard = Some(guard);
+                        state.new_tx = Some(tx);
+                        state.new_rx = Some(rx);
+                        return Ok(());
+                    }
+                }
+            };
+            sent += 1;
+            // A failure here shows on the new attempt's handles.
+            let _ = tx.send_with(next.0, next.1).await;
+        }
+    }
+}
+
+pub(super) fn new_call(
+    shared: Arc<Shared>,
+    guard: Guard,
+    call: ClientCall,
+    path: &str,
+    options: CallOptions,
+    start: Instant,
+) -> ChannelCall {
+    let attempts = Attempts::new(shared, guard, path, options, start, false);
+    let (tx, rx) = call.split();
+    ChannelCall {
+        tx: ChannelSender {
+            attempts: attempts.clone(),
+            generation: 0,
+            inner: tx,
+        },
+        rx: ChannelStreaming {
+            attempts,
+            generation: 0,
+            inner: rx,
+        },
+    }
+}
+
+/// The responses of a call that is not retried any more (a server-streaming
+/// call once its first item arrived).
+pub(super) fn settled(shared: Arc<Shared>, guard: Guard, rx: Streaming) -> ChannelStreaming {
+    let attempts = Attempts::new(shared, guard, "", CallOptions::new(), Instant::now(), true);
+    ChannelStreaming {
+        attempts,
+        generation: 0,
+        inner: rx,
+    }
+}
+
+/// A call on a [`Channel`](super::Channel), both halves: the tokio gRPC
+/// client's [`ClientCall`] API, sent again transparently if the server
+/// refuses it (see the [module docs](super)). It counts as active on its
+/// subchannel until dropped; dropping it before the end cancels it.
+#[derive(Debug)]
 pub struct ChannelCall {
-    pub(super) inner: ClientCall,
-    pub(super) guard: Arc<Guard>,
-}
-
-impl std::fmt::Debug for ChannelCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-impl std::ops::Deref for ChannelCall {
-    type Target = ClientCall;
-    fn deref(&self) -> &ClientCall {
-        &self.inner
-    }
-}
-
-impl std::ops::DerefMut for ChannelCall {
-    fn deref_mut(&mut self) -> &mut ClientCall {
-        &mut self.inner
-    }
+    tx: ChannelSender,
+    rx: ChannelStreaming,
 }
 
 impl ChannelCall {
     /// The halves, to send and receive from different tasks.
     pub fn split(self) -> (ChannelSender, ChannelStreaming) {
-        let (tx, rx) = self.inner.split();
-        (
-            ChannelSender {
-                inner: tx,
-                _guard: self.guard.clone(),
-            },
-            ChannelStreaming {
-                inner: rx,
-                _guard: self.guard,
-            },
-        )
+        (self.tx, self.rx)
+    }
+
+    /// The current attempt's id on its connection.
+    pub fn id(&self) -> CallId {
+        self.rx.id()
+    }
+
+    /// See [`ChannelSender::send`].
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.tx.send(message).await
+    }
+
+    /// See [`ChannelSender::send_with`].
+    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        self.tx.send_with(message, compress).await
+    }
+
+    /// See [`ChannelSender::close_send`].
+    pub fn close_send(&mut self) -> Result<(), Error> {
+        self.tx.close_send()
+    }
+
+    /// See [`ChannelSender::cancel`].
+    pub fn cancel(&mut self) {
+        self.tx.cancel();
+    }
+
+    /// See [`ChannelStreaming::headers`].
+    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
+        self.rx.headers().await
+    }
+
+    /// See [`ChannelStreaming::recv`].
+    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+        self.rx.recv().await
+    }
+
+    /// See [`ChannelStreaming::status`].
+    pub async fn status(&mut self) -> Status {
+        self.rx.status().await
+    }
+
+    /// See [`ChannelStreaming::trailers`].
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.rx.trailers()
     }
 
     /// Half-closes, then waits for the one response (client streaming).
-    pub async fn response(self) -> Result<Response, Error> {
-        self.inner.response().await
+    pub async fn response(mut self) -> Result<Response, Error> {
+        self.tx.close_send()?;
+        self.rx.response().await
     }
 }
 
-/// The sending half of a [`ChannelCall`] ([`CallSender`] through `Deref`).
+/// The sending half of a [`ChannelCall`].
 pub struct ChannelSender {
-    pub(super) inner: CallSender,
-    pub(super) _guard: Arc<Guard>,
+    attempts: Arc<Attempts>,
+    generation: u64,
+    inner: CallSender,
 }
 
-/// The receiving half of a channel call ([`Streaming`] through `Deref`).
+impl ChannelSender {
+    /// Takes the newer attempt's handle if a retry ran meanwhile.
+    fn catch_up(&mut self, state: &mut AttemptState) {
+        if state.generation != self.generation
+            && let Some(tx) = state.new_tx.take()
+        {
+            self.inner = tx;
+            self.generation = state.generation;
+        }
+    }
+
+    /// Sends a message (see [`CallSender::send`]), keeping it for a replay
+    /// while the call is not committed.
+    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
+        self.send_with(message, true).await
+    }
+
+    /// Sends a message; `compress` asks for the call's encoding.
+    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+        let a = self.attempts.clone();
+        let kept = {
+            let mut state = a.lock();
+            self.catch_up(&mut state);
+            let (id, n) = (a.id, message.len());
+            if state.committed {
+                false
+            } else if a.shared.with(|core, _| core.ch.keep_for_replay(id, n)) {
+                state.kept.push((message.clone(), compress));
+                true
+            } else {
+                // Past a cap: the channel committed the call.
+                a.commit(&mut state);
+                false
+            }
+        };
+        match self.inner.send_with(message, compress).await {
+            Err(Error::Ended(s)) if kept && is_unprocessed(&s) => {
+                if a.retry(self.generation).await.is_err() {
+                    return Err(Error::Ended(s));
+                }
+                // The retry sent what was kept, this message included.
+                self.catch_up(&mut a.lock());
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Half-closes: no more messages from us (a retry half-closes too).
+    pub fn close_send(&mut self) -> Result<(), Error> {
+        let a = self.attempts.clone();
+        let mut state = a.lock();
+        self.catch_up(&mut state);
+        state.half_closed = true;
+        self.inner.close_send()
+    }
+
+    /// Cancels the call (RST_STREAM CANCEL); its status becomes CANCELLED
+    /// and it is not retried.
+    pub fn cancel(&mut self) {
+        let a = self.attempts.clone();
+        let mut state = a.lock();
+        self.catch_up(&mut state);
+        a.commit(&mut state);
+        self.inner.cancel();
+    }
+}
+
+impl std::fmt::Debug for ChannelSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// The receiving half of a channel call: response headers, messages,
+/// status and trailers (see [`Streaming`]).
 pub struct ChannelStreaming {
-    pub(super) inner: Streaming,
-    pub(super) _guard: Arc<Guard>,
+    attempts: Arc<Attempts>,
+    generation: u64,
+    inner: Streaming,
+}
+
+impl std::fmt::Debug for ChannelStreaming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
 }
 
 impl ChannelStreaming {
-    /// The one response of a unary or client-streaming call.
-    pub async fn response(self) -> Result<Response, Error> {
-        self.inner.response().await
+    /// The current attempt's id on its connection.
+    pub fn id(&self) -> CallId {
+        self.inner.id()
+    }
+
+    /// The current attempt ended: if it was refused and the call is not
+    /// committed, switches to a retry. True: there is a new attempt.
+    async fn retried(&mut self) -> bool {
+        let a = self.attempts.clone();
+        if a.lock().committed || !is_unprocessed(&self.inner.status().await) {
+            return false;
+        }
+        if a.retry(self.generation).await.is_err() {
+            return false;
+        }
+        let mut state = a.lock();
+        match state.new_rx.take() {
+            Some(rx) if state.generation != self.generation => {
+                self.inner = rx;
+                self.generation = state.generation;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Commits the call once the server answered.
+    fn answered(&self) {
+        self.attempts.commit(&mut self.attempts.lock());
+    }
+
+    /// The response headers' metadata, waiting for them (`None` when the
+    /// call ended without any: a trailers-only response).
+    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
+        loop {
+            let has = self.inner.headers().await?.is_some();
+            if has {
+                self.answered();
+                break;
+            }
+            if self.inner.trailers().is_none() || !self.retried().await {
+                break;
+            }
+        }
+        self.inner.headers().await
+    }
+
+    /// The next message, or `None` when the call is over (see
+    /// [`status`](Self::status)); see [`Streaming::recv`].
+    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            if self.inner.headers().await?.is_some() {
+                self.answered();
+            }
+            match self.inner.recv().await? {
+                Some(m) => {
+                    self.answered();
+                    return Ok(Some(m));
+                }
+                None if self.retried().await => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Whether the last message received arrived compressed.
+    pub fn last_compressed(&self) -> bool {
+        self.inner.last_compressed()
+    }
+
+    /// Waits for the call's end (dropping messages not received yet) and
+    /// returns its status.
+    pub async fn status(&mut self) -> Status {
+        loop {
+            let status = self.inner.status().await;
+            if !self.retried().await {
+                return status;
+            }
+        }
+    }
+
+    /// The trailers' metadata, once the call is over.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.inner.trailers()
+    }
+
+    /// The one response of a unary or client-streaming call, with the
+    /// metadata; a status other than OK is [`Error::Ended`].
+    pub async fn response(mut self) -> Result<Response, Error> {
+        let message = self.recv().await?;
+        let status = self.status().await;
+        if !status.is_ok() {
+            return Err(Error::Ended(status));
+        }
+        let message = message.ok_or_else(|| {
+            Error::Ended(Status::new(
+                crate::grpc::Code::INTERNAL,
+                "cardinality violation: no response message",
+            ))
+        })?;
+        let headers = self.inner.headers().await?.cloned().unwrap_or_default();
+        Ok(Response {
+            headers,
+            message,
+            trailers: self.inner.trailers().cloned().unwrap_or_default(),
+        })
     }
 }
-
-macro_rules! deref_to {
-    ($t:ty => $target:ty) => {
-        impl std::ops::Deref for $t {
-            type Target = $target;
-            fn deref(&self) -> &$target {
-                &self.inner
-            }
-        }
-        impl std::ops::DerefMut for $t {
-            fn deref_mut(&mut self) -> &mut $target {
-                &mut self.inner
-            }
-        }
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.inner.fmt(f)
-            }
-        }
-    };
-}
-
-deref_to!(ChannelSender => CallSender);
-deref_to!(ChannelStreaming => Streaming);

@@ -128,6 +128,18 @@ impl Client {
         }
     }
 
+    /// Completes once the connection is going or gone: GOAWAY received,
+    /// closed by either side, or lost (what [`is_closing`](Self::is_closing)
+    /// tells). Calls already running may still finish. Holds no reference
+    /// to the connection.
+    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        // The driver's end sets it too; a dropped engine ends the wait.
+        let mut closing = self.inner.handle.inspect(|e| e.closing.subscribe());
+        async move {
+            let _ = closing.wait_for(|c| *c).await;
+        }
+    }
+
     /// Whether the connection is over or going (no new call can start):
     /// closed, lost, or the server sent GOAWAY.
     pub fn is_closing(&self) -> bool {

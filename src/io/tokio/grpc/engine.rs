@@ -173,6 +173,9 @@ pub(crate) struct Engine<E: Endpoint> {
     pub closed: Option<Status>,
     /// The peer sent GOAWAY (a client opens no more calls here).
     pub goaway: bool,
+    /// Turns true with GOAWAY or the end: a channel takes the connection
+    /// out of its rotation at that moment, not at its next pick.
+    pub closing: tokio::sync::watch::Sender<bool>,
     starter: Option<Box<dyn Starter<E>>>,
     /// The driver ended.
     done: bool,
@@ -185,6 +188,7 @@ impl<E: Endpoint> Engine<E> {
             calls: HashMap::new(),
             closed: None,
             goaway: false,
+            closing: tokio::sync::watch::Sender::new(false),
             starter: None,
             done: false,
         }
@@ -305,8 +309,12 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
                         w.wake();
                     }
                 }
-                Event::GoAway { .. } => self.goaway = true,
+                Event::GoAway { .. } => {
+                    self.goaway = true;
+                    self.closing.send_replace(true);
+                }
                 Event::Closed { error } if self.closed.is_none() => {
+                    self.closing.send_replace(true);
                     let msg = match error {
                         Some(e) => format!("connection closed: {e}"),
                         None => "connection closed".to_owned(),
@@ -324,6 +332,7 @@ impl<E: Endpoint> driver::Engine for Engine<E> {
 
     fn finish(&mut self, io_error: Option<&io::Error>) {
         self.done = true;
+        self.closing.send_replace(true);
         if self.closed.is_none() {
             let msg = match io_error {
                 Some(e) => format!("connection lost: {e}"),
