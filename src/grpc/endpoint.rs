@@ -1,24 +1,76 @@
-//! What both roles share: the connection, the call table, the event queue,
-//! the memory budget and early credit, timers (deadlines, keepalive), the
-//! BDP estimator and the RST_STREAM(NO_ERROR)-after-trailers rule.
+//! The gRPC endpoint, one type for both sides: [`Endpoint<S>`](Endpoint)
+//! owns the connection, the call table, the event queue, the memory budget
+//! and early credit, timers (deadlines, keepalive) and the BDP estimator.
+//! What differs by side (request or response rules, how a call ends) is
+//! the [`Side`] type parameter's, implemented in `client.rs` and
+//! `server.rs`, so this file never names either.
 //! Credit, the memory budget and parked messages are in `credit.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use super::bdp::BdpEstimator;
-use super::call::{Call, status_fields};
-use super::keepalive::{Keepalive, KeepaliveAction, PingEnforcer};
+use super::call::Call;
+use super::keepalive::{Keepalive, KeepaliveAction};
 use super::status::{Code, Status};
-use super::{Config, Event, Hold};
+use super::{CallError, CallId, Config, Event, Hold, Metadata};
 use crate::frame::{Reason, StreamId};
-use crate::hpack::HeaderField;
-use crate::proto::stream::state::StreamState;
-use crate::proto::{self, Connection, MemoryBudget, Role, SettingsUpdate};
+use crate::proto::{self, Connection, MemoryBudget, Role, SettingsUpdate, TransmitBuf};
 
 mod credit;
+
+/// Which end of the connection an [`Endpoint`] is:
+/// [`ClientSide`](super::ClientSide) or [`ServerSide`](super::ServerSide).
+/// Sealed: the two sides are the protocol's.
+pub trait Side: behaviour::Behaviour {}
+
+/// What each side implements for the shared endpoint (sealed: the module
+/// is private, so no other crate can implement [`Side`]).
+pub(super) mod behaviour {
+    use super::*;
+
+    /// The side-specific rules the shared endpoint calls into.
+    pub trait Behaviour: Debug + Send + Sized + 'static {
+        /// The HTTP/2 role of this side.
+        const ROLE: Role;
+        /// The shortest keepalive interval this side may ping at.
+        const MIN_KEEPALIVE_TIME: Duration;
+        /// The side's own state, from the configuration.
+        fn new(config: &Config) -> Self;
+        /// Directed credit (see `credit.rs`): shrinks the advertised
+        /// windows in `http2` and returns the stream window the message
+        /// being read gets; `None` keeps the configured windows.
+        fn directed_credit(http2: &mut proto::Config) -> Option<u32>;
+        /// A stream event of a call (headers, data, trailers).
+        fn on_event(ep: &mut Endpoint<Self>, event: proto::Event, now: Instant);
+        /// Ends the call on `id` and reports it (`Finished` to a client,
+        /// `Cancelled` to a server).
+        fn end_call(
+            ep: &mut Endpoint<Self>,
+            id: StreamId,
+            status: Status,
+            trailers: Option<Metadata>,
+        );
+        /// Before a message is queued (a server sends its headers first).
+        fn before_send(ep: &mut Endpoint<Self>, call: CallId) -> Result<(), CallError>;
+        /// The application cancels a call it holds.
+        fn cancel(ep: &mut Endpoint<Self>, id: StreamId) -> Result<(), CallError>;
+        /// The call's deadline passed: whether the side answered it (a
+        /// server's status), else the stream is reset with CANCEL.
+        fn answer_deadline(ep: &mut Endpoint<Self>, id: StreamId) -> bool;
+        /// After input was processed (a server enforces its ping policy).
+        fn after_recv(ep: &mut Endpoint<Self>, now: Instant);
+        /// After a `poll_transmit` round: whether it queued frames that
+        /// want another round.
+        fn after_transmit(ep: &mut Endpoint<Self>) -> bool;
+        /// A call's send side was pumped (`moved`: bytes went to the HTTP/2
+        /// layer).
+        fn after_pump(ep: &mut Endpoint<Self>, id: StreamId, moved: bool);
+    }
+}
 
 /// An event and, for a message, what it holds until the application takes it.
 #[derive(Debug)]
@@ -27,22 +79,26 @@ struct Queued {
     hold: Hold,
 }
 
+/// A gRPC connection, sans-IO, on side `S`: [`Client`](super::Client) or
+/// [`Server`](super::Server) (the usual names). Bytes in with
+/// [`recv`](Self::recv), [`Event`]s out with [`poll_event`](Self::poll_event),
+/// bytes out with [`poll_transmit`](Self::poll_transmit), timers with
+/// [`poll_timeout`](Self::poll_timeout) / [`handle_timeout`](Self::handle_timeout);
+/// the commands are the side's (`start_call` on a client, `finish` on a
+/// server, ...). See the [module docs](super) for a complete exchange.
 #[derive(Debug)]
-pub(crate) struct Core {
-    pub conn: Connection,
-    pub config: Config,
-    pub calls: HashMap<StreamId, Call>,
+pub struct Endpoint<S> {
+    pub(crate) conn: Connection,
+    pub(crate) config: Config,
+    pub(crate) calls: HashMap<StreamId, Call>,
+    /// What only this side keeps.
+    pub(crate) side: S,
     events: VecDeque<Queued>,
     keepalive: Keepalive,
-    enforcer: Option<PingEnforcer>,
-    pings_seen: u64,
     bdp: Option<BdpEstimator>,
     bdp_ping: Option<[u8; 8]>,
-    /// Server streams answered before the client half-closed: RST_STREAM
-    /// (NO_ERROR) once our END_STREAM is on the wire.
-    rst_after_end: Vec<StreamId>,
     /// What the application side holds (see the module docs).
-    pub budget: MemoryBudget,
+    pub(crate) budget: MemoryBudget,
     /// Messages in assembly, oldest first.
     assembling: BTreeMap<u64, StreamId>,
     next_seq: u64,
@@ -74,39 +130,30 @@ pub(crate) struct Core {
     pumped: bool,
 }
 
-impl Core {
-    pub fn new(config: Config, role: Role, now: Instant) -> Self {
+impl<S: Side> Endpoint<S> {
+    /// A connection on side `S`: a client's preface and SETTINGS go out
+    /// with the first `poll_transmit`; a server expects the client's.
+    pub fn new(config: Config, now: Instant) -> Self {
         let mut config = config;
-        config.http2.role = role;
+        config.http2.role = S::ROLE;
         let mut http2 = config.http2.clone();
-        // Server: directed credit. The connection window also stays at the
-        // RFC's 65,535 until the client acknowledged our small initial
-        // window (`conn_full` then), so what it can park before is 64 KiB.
+        // The connection window stays at the RFC's 65,535 until the client
+        // acknowledged a directed server's small initial window
+        // (`conn_full` then), so what it can park before is 64 KiB.
         let conn_full = http2.connection_window_size;
-        let directed = (role == Role::Server).then(|| {
-            let full = http2.initial_window_size;
-            http2.initial_window_size = full.min(crate::proto::DIRECTED_INITIAL_WINDOW);
-            http2.connection_window_size = conn_full.min(crate::proto::flow::DEFAULT_WINDOW);
-            full
-        });
+        let directed = S::directed_credit(&mut http2);
         let conn = Connection::new(http2, now);
         let mut keepalive_cfg = config.keepalive;
-        if role == Role::Client {
-            keepalive_cfg.time = keepalive_cfg
-                .time
-                .map(|t| t.max(super::keepalive::MIN_CLIENT_TIME));
-        }
-        Core {
+        keepalive_cfg.time = keepalive_cfg.time.map(|t| t.max(S::MIN_KEEPALIVE_TIME));
+        Endpoint {
             keepalive: Keepalive::new(keepalive_cfg, now),
-            enforcer: (role == Role::Server).then(|| PingEnforcer::new(config.enforcement)),
+            side: S::new(&config),
             bdp: config
                 .bdp
                 .then(|| BdpEstimator::new(config.http2.initial_window_size)),
             calls: HashMap::new(),
             events: VecDeque::new(),
-            pings_seen: 0,
             bdp_ping: None,
-            rst_after_end: Vec::new(),
             budget: MemoryBudget::new(config.memory_budget),
             assembling: BTreeMap::new(),
             next_seq: 0,
@@ -130,33 +177,32 @@ impl Core {
         }
     }
 
-    pub fn role(&self) -> Role {
-        self.conn.role()
-    }
-
-    pub fn push(&mut self, event: Event) {
+    pub(crate) fn push(&mut self, event: Event) {
         self.events.push_back(Queued {
             event,
             hold: Hold::default(),
         });
     }
 
+    /// Feeds bytes read from the transport; whole frames are consumed.
     pub fn recv(&mut self, input: &mut BytesMut, now: Instant) {
         let before = input.len();
         self.conn.recv(input, now);
         if input.len() != before {
             self.keepalive.on_read(now);
         }
-        self.enforce_pings(now);
+        S::after_recv(self, now);
         self.process(now);
     }
 
+    /// The transport reached end of file.
     pub fn recv_eof(&mut self, now: Instant) {
         self.conn.recv_eof();
         self.process(now);
     }
 
-    pub fn poll_transmit<B: crate::proto::TransmitBuf>(
+    /// Appends up to `max` bytes to send to `dst`; returns how many.
+    pub fn poll_transmit<B: TransmitBuf>(
         &mut self,
         dst: &mut B,
         max: usize,
@@ -174,14 +220,16 @@ impl Core {
             n += self.conn.poll_transmit(dst, max - n, now);
             self.pumped = false;
             self.process(now);
-            let reset = self.reset_finished_streams();
-            if !(self.pumped || reset) || n >= max {
+            let queued = S::after_transmit(self);
+            if !(self.pumped || queued) || n >= max {
                 break;
             }
         }
         n
     }
 
+    /// When [`handle_timeout`](Self::handle_timeout) is due (deadlines,
+    /// keepalive, the connection's timers).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let deadlines = self.calls.values().filter_map(|c| c.deadline);
         [self.conn.poll_timeout(), self.keepalive.poll_timeout()]
@@ -191,6 +239,7 @@ impl Core {
             .min()
     }
 
+    /// Runs what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.conn.handle_timeout(now);
         match self.keepalive.handle_timeout(now, self.calls.len()) {
@@ -213,16 +262,7 @@ impl Core {
             .map(|c| c.id.stream_id())
             .collect();
         for id in expired {
-            let unanswered =
-                self.role() == Role::Server && self.calls.get(&id).is_some_and(|c| !c.headers);
-            if unanswered && self.answer_deadline_exceeded(id) {
-                // A status, as grpc-go and grpc core send: a client whose
-                // own timer is later than ours learns DEADLINE_EXCEEDED, not
-                // CANCELLED. Then RST_STREAM(NO_ERROR) if the client has not
-                // half-closed (grpcio reports CANCELLED on a RST_STREAM(CANCEL)
-                // right after the trailers, whatever they said).
-                self.reset_after_end(id);
-            } else {
+            if !S::answer_deadline(self, id) {
                 let _ = self.conn.reset(id, Reason::CANCEL);
             }
             self.end_call(
@@ -234,48 +274,88 @@ impl Core {
         self.process(now);
     }
 
-    /// Server: a trailers-only DEADLINE_EXCEEDED response on a call that
-    /// sent nothing yet. Whether it was queued.
-    fn answer_deadline_exceeded(&mut self, id: StreamId) -> bool {
-        let mut fields = vec![
-            HeaderField::new(":status", "200"),
-            HeaderField::new("content-type", "application/grpc"),
-        ];
-        let status = Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded");
-        status_fields(&status, &super::Metadata::new(), &mut fields);
-        self.conn.send_response(id, fields, true).is_ok()
+    /// Queues a message, compressed when the call has an encoding. See
+    /// [`send_message_with`](Self::send_message_with).
+    pub fn send_message(&mut self, call: CallId, message: Bytes) -> Result<(), CallError> {
+        self.send_message_with(call, message, true)
     }
 
-    pub fn call_started(&mut self, now: Instant) {
+    /// Queues a message; `compress` asks for the call's encoding (ignored
+    /// for identity). A server sends its response headers first if it has
+    /// not. Returns [`CallError::Busy`] when the call already queued
+    /// [`Config::max_send_queue`] bytes: retry after [`Event::Writable`].
+    pub fn send_message_with(
+        &mut self,
+        call: CallId,
+        message: Bytes,
+        compress: bool,
+    ) -> Result<(), CallError> {
+        S::before_send(self, call)?;
+        let (q, m) = (
+            self.config.max_send_queue,
+            self.config.max_send_message_size,
+        );
+        self.call_mut(call)?.send.push(message, compress, q, m)?;
+        // A server's response exists: it counts as queued bytes now (a
+        // client reserves nothing).
+        self.unreserve(call.stream_id());
+        self.pump(call.stream_id());
+        Ok(())
+    }
+
+    /// Cancels the call: RST_STREAM(CANCEL). A client's call finishes
+    /// CANCELLED; a server's call ends without a status (the client sees
+    /// CANCELLED).
+    pub fn cancel(&mut self, call: CallId) -> Result<(), CallError> {
+        self.call_mut(call)?;
+        S::cancel(self, call.stream_id())
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The connection's memory budget (see [`Config::memory_budget`]);
+    /// `budget().stats()` next to `connection().stats()`.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
+    /// The HTTP/2 connection (stats, windows, settings).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The HTTP/2 connection, for what this layer does not wrap (e.g. a
+    /// graceful `shutdown`).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The BDP estimate (the receive window asked for), when BDP is on.
+    pub fn bdp_window(&self) -> Option<u32> {
+        self.bdp.as_ref().map(BdpEstimator::bdp)
+    }
+
+    pub(crate) fn call_mut(&mut self, call: CallId) -> Result<&mut Call, CallError> {
+        self.calls
+            .get_mut(&call.stream_id())
+            .ok_or(CallError::UnknownCall(call))
+    }
+
+    pub(crate) fn call_started(&mut self, now: Instant) {
         self.keepalive.on_call_started(now);
     }
 
     /// Removes a call and reports its end: `Finished` on a client,
     /// `Cancelled` on a server.
-    pub fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<super::Metadata>) {
-        if self.role() == Role::Client {
-            // The status follows every message the server sent.
-            self.deliver_parked(id);
-        }
-        let Some(call) = self.remove_call(id) else {
-            return;
-        };
-        let event = match self.role() {
-            Role::Client => Event::Finished {
-                call: call.id,
-                status,
-                trailers: trailers.unwrap_or_default(),
-            },
-            Role::Server => Event::Cancelled {
-                call: call.id,
-                status,
-            },
-        };
-        self.push(event);
+    pub(crate) fn end_call(&mut self, id: StreamId, status: Status, trailers: Option<Metadata>) {
+        S::end_call(self, id, status, trailers);
     }
 
     /// Ends every call with `status` (the connection is going away).
-    pub fn fail_all(&mut self, status: Status) {
+    pub(crate) fn fail_all(&mut self, status: Status) {
         let mut ids: Vec<StreamId> = self.calls.keys().copied().collect();
         ids.sort();
         for id in ids {
@@ -283,86 +363,24 @@ impl Core {
         }
     }
 
-    /// Queues RST_STREAM(NO_ERROR) after our END_STREAM is written.
-    pub fn reset_after_end(&mut self, id: StreamId) {
-        self.rst_after_end.push(id);
-    }
-
-    /// Sends the RST_STREAM(NO_ERROR)s whose END_STREAM went out. Returns
-    /// whether any was queued.
-    fn reset_finished_streams(&mut self) -> bool {
-        let mut queued = false;
-        let conn = &mut self.conn;
-        self.rst_after_end
-            .retain(|&id| match conn.stream_stats(id).map(|s| s.state) {
-                Some(StreamState::HalfClosedLocal) => {
-                    let _ = conn.reset(id, Reason::NO_ERROR);
-                    queued = true;
-                    false
-                }
-                Some(StreamState::Open | StreamState::Idle) => true,
-                _ => false,
-            });
-        queued
-    }
-
     /// Pumps one call's send side; reports Writable when it asked for it.
-    pub fn pump(&mut self, id: StreamId) {
+    pub(crate) fn pump(&mut self, id: StreamId) {
         let max_queue = self.config.max_send_queue;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let moved = call.send.pump(&mut self.conn, id);
         self.pumped |= moved;
-        if moved && self.role() == Role::Server {
-            self.note_server_send();
-        }
-        let server = self.role() == Role::Server;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let writable = call.send.want_writable && call.send.queued() < max_queue;
         if writable {
             call.send.want_writable = false;
-        }
-        let c = call.id;
-        // A server call whose trailers went to the HTTP/2 layer is over.
-        let done = server && call.send.end == super::call::End::Sent && call.headers;
-        if writable {
+            let c = call.id;
             self.push(Event::Writable { call: c });
         }
-        if done {
-            self.remove_call(id);
-        }
-    }
-
-    /// The server wrote headers or data: ping strikes start over.
-    pub fn note_server_send(&mut self) {
-        if let Some(e) = &mut self.enforcer {
-            e.on_send();
-        }
-    }
-
-    fn enforce_pings(&mut self, now: Instant) {
-        let seen = self.conn.stats().counters.pings_received;
-        let new = seen.saturating_sub(self.pings_seen);
-        self.pings_seen = seen;
-        let Some(enforcer) = &mut self.enforcer else {
-            return;
-        };
-        for _ in 0..new {
-            if enforcer.on_ping(now, self.calls.len()) {
-                self.fail_all(Status::new(
-                    Code::UNAVAILABLE,
-                    "connection closed: client sent too many pings",
-                ));
-                self.conn.close_with_debug_data(
-                    Reason::ENHANCE_YOUR_CALM,
-                    Bytes::from_static(b"too_many_pings"),
-                );
-                return;
-            }
-        }
+        S::after_pump(self, id, moved);
     }
 
     fn on_data_bytes(&mut self, n: usize, now: Instant) {
@@ -404,13 +422,8 @@ impl Core {
         }
     }
 
-    /// The BDP estimate, when the estimator runs.
-    pub fn bdp_window(&self) -> Option<u32> {
-        self.bdp.as_ref().map(BdpEstimator::bdp)
-    }
-
     /// Drains the connection's events into gRPC events.
-    pub fn process(&mut self, now: Instant) {
+    fn process(&mut self, now: Instant) {
         while let Some(ev) = self.conn.poll_event() {
             match ev {
                 proto::Event::Data {
@@ -424,7 +437,7 @@ impl Core {
                         let _ = self.conn.release_capacity(stream_id, data.len());
                         continue;
                     }
-                    self.dispatch(ev, now);
+                    S::on_event(self, ev, now);
                 }
                 proto::Event::Writable { stream_id } => self.pump(stream_id),
                 proto::Event::SettingsAcked if self.conn_window < self.conn_full => {
@@ -464,26 +477,18 @@ impl Core {
                         proto::Initiator::Local => Status::from_local_reset(
                             reason,
                             &why.unwrap_or(proto::ResetCause::PeerError),
-                            self.role(),
+                            S::ROLE,
                         ),
                         proto::Initiator::Remote => Status::from_reset(reason),
                     };
                     self.end_call(stream_id, status, None);
                 }
-                other => self.dispatch(other, now),
+                other => S::on_event(self, other, now),
             }
         }
         self.rebalance();
     }
-
-    fn dispatch(&mut self, ev: proto::Event, now: Instant) {
-        match self.role() {
-            Role::Client => super::client::on_event(self, ev),
-            Role::Server => super::server::on_event(self, ev, now),
-        }
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use std::time::Instant;

@@ -1,8 +1,10 @@
 //! gRPC over HTTP/2 (grpc/grpc `PROTOCOL-HTTP2.md`), sans-IO and
 //! payload-agnostic: messages are [`Bytes`]; protobuf is the caller's business.
 //!
-//! [`Client`] and [`Server`] each own a [`proto::Connection`](crate::proto::Connection)
-//! and offer the same verbs one level up: bytes in with `recv`, gRPC
+//! One type, [`Endpoint`], is either end of a connection, by its [`Side`]:
+//! [`Client`] is `Endpoint<ClientSide>` and [`Server`] `Endpoint<ServerSide>`.
+//! It owns a [`proto::Connection`](crate::proto::Connection) and offers the
+//! same verbs one level up: bytes in with `recv`, gRPC
 //! [`Event`]s out with `poll_event`, commands (`start_call`, `send_message`,
 //! `close_send`, `send_headers`, `finish`, `cancel`) that become HTTP/2
 //! commands, bytes out with `poll_transmit`, timers with `poll_timeout` /
@@ -66,11 +68,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use client::{CallOptions, Client};
+pub use client::{CallOptions, Client, ClientSide};
 pub use codec::Encoding;
 pub use config::Config;
+pub use endpoint::{Endpoint, Side};
 pub use metadata::{Metadata, MetadataError, MetadataValue};
-pub use server::Server;
+pub use server::{Server, ServerSide};
 pub use status::{Code, Status};
 
 use crate::frame::{Reason, StreamId};

@@ -1,22 +1,26 @@
-//! The server side: [`Server`], request validation and responses.
+//! The server side: [`Server`] (the endpoint on [`ServerSide`]), request
+//! validation, responses, and the ping policy a server enforces.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::call::{Call, End, is_grpc_content_type, status_fields};
+use super::call::{End, is_grpc_content_type, status_fields};
 use super::codec::Encoding;
-use super::endpoint::Core;
+use super::endpoint::behaviour::Behaviour;
+use super::endpoint::{Endpoint, Side};
+use super::keepalive::PingEnforcer;
 use super::metadata::Metadata;
 use super::status::{Code, Status};
 use super::timeout::parse_timeout;
-use super::{CallError, CallId, CallStats, Config, Event, Hold};
+use super::{CallError, CallId, Config, Event};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
-use crate::proto::{self, Connection, HeaderList, MemoryBudget, Role};
+use crate::proto::stream::state::StreamState;
+use crate::proto::{self, HeaderList, Role};
 
-/// A gRPC server connection, sans-IO. See the [module docs](super) for a
-/// complete exchange.
+/// A gRPC server connection, sans-IO: the [`Endpoint`] on the
+/// [`ServerSide`]. See the [module docs](super) for a complete exchange.
 ///
 /// Requests that are not gRPC are answered here and never reach the
 /// application: a method other than POST gets HTTP 405, a non-gRPC
@@ -33,26 +37,23 @@ use crate::proto::{self, Connection, HeaderList, MemoryBudget, Role};
 /// assert_eq!(server.active_calls(), 0);
 /// assert!(server.poll_event().is_none());
 /// ```
+pub type Server = Endpoint<ServerSide>;
+
+/// The server end of a connection: it answers calls (headers, messages,
+/// a status); a call that ends otherwise is [`Event::Cancelled`]. It
+/// enforces the client's ping rate and resets streams it answered before
+/// the client half-closed.
 #[derive(Debug)]
-pub struct Server {
-    core: Core,
+pub struct ServerSide {
+    enforcer: PingEnforcer,
+    /// PINGs the connection had received at the last check.
+    pings_seen: u64,
+    /// Streams answered before the client half-closed: RST_STREAM
+    /// (NO_ERROR) once our END_STREAM is on the wire.
+    rst_after_end: Vec<StreamId>,
 }
 
-impl Server {
-    /// A server connection expecting a client preface.
-    pub fn new(config: Config, now: Instant) -> Server {
-        Server {
-            core: Core::new(config, Role::Server, now),
-        }
-    }
-
-    fn call_mut(&mut self, call: CallId) -> Result<&mut Call, CallError> {
-        self.core
-            .calls
-            .get_mut(&call.stream_id())
-            .ok_or(CallError::UnknownCall(call))
-    }
-
+impl Endpoint<ServerSide> {
     /// Compresses this call's messages with `encoding` (announced in the
     /// response headers; call before [`send_headers`](Self::send_headers)).
     pub fn set_send_encoding(&mut self, call: CallId, encoding: Encoding) -> Result<(), CallError> {
@@ -82,42 +83,11 @@ impl Server {
             Encoding::accept_header(),
         ));
         metadata.write_fields(&mut fields);
-        self.core
-            .conn
-            .send_response(call.stream_id(), fields, false)?;
-        if let Some(c) = self.core.calls.get_mut(&call.stream_id()) {
+        self.conn.send_response(call.stream_id(), fields, false)?;
+        if let Some(c) = self.calls.get_mut(&call.stream_id()) {
             c.headers = true;
         }
-        self.core.note_server_send();
-        Ok(())
-    }
-
-    /// Queues a message (headers are sent first if they were not),
-    /// compressed when the call has an encoding.
-    pub fn send_message(&mut self, call: CallId, message: Bytes) -> Result<(), CallError> {
-        self.send_message_with(call, message, true)
-    }
-
-    /// Queues a message; `compress` asks for the call's encoding. Returns
-    /// [`CallError::Busy`] when the call's queue is full: retry after
-    /// [`Event::Writable`].
-    pub fn send_message_with(
-        &mut self,
-        call: CallId,
-        message: Bytes,
-        compress: bool,
-    ) -> Result<(), CallError> {
-        if !self.call_mut(call)?.headers {
-            self.send_headers(call, Metadata::new())?;
-        }
-        let (q, m) = (
-            self.core.config.max_send_queue,
-            self.core.config.max_send_message_size,
-        );
-        self.call_mut(call)?.send.push(message, compress, q, m)?;
-        // The response exists: it counts as queued bytes now.
-        self.core.unreserve(call.stream_id());
-        self.core.pump(call.stream_id());
+        self.note_send();
         Ok(())
     }
 
@@ -137,8 +107,8 @@ impl Server {
             return Err(CallError::SendClosed);
         }
         let remote_done = c.remote_done;
-        self.core.unreserve(id);
-        let Some(c) = self.core.calls.get_mut(&id) else {
+        self.unreserve(id);
+        let Some(c) = self.calls.get_mut(&id) else {
             return Err(CallError::UnknownCall(call));
         };
         if !c.headers && c.send.queued() == 0 {
@@ -147,17 +117,17 @@ impl Server {
                 HeaderField::new("content-type", "application/grpc"),
             ];
             status_fields(&status, &trailers, &mut fields);
-            self.core.remove_call(id);
-            self.core.conn.send_response(id, fields, true)?;
-            self.core.note_server_send();
+            self.remove_call(id);
+            self.conn.send_response(id, fields, true)?;
+            self.note_send();
         } else {
             let mut fields = Vec::new();
             status_fields(&status, &trailers, &mut fields);
             c.send.end = End::Trailers(fields);
-            self.core.pump(id);
+            self.pump(id);
         }
         if !remote_done {
-            self.core.reset_after_end(id);
+            self.reset_after_end(id);
         }
         Ok(())
     }
@@ -170,113 +140,153 @@ impl Server {
         self.finish(call, status, Metadata::new())
     }
 
-    /// Abandons the call: RST_STREAM(CANCEL); the client sees CANCELLED.
-    pub fn cancel(&mut self, call: CallId) -> Result<(), CallError> {
-        self.call_mut(call)?;
-        self.core.remove_call(call.stream_id());
-        self.core.conn.reset(call.stream_id(), Reason::CANCEL)?;
+    /// We wrote headers or data: ping strikes start over.
+    fn note_send(&mut self) {
+        self.side.enforcer.on_send();
+    }
+
+    /// Queues RST_STREAM(NO_ERROR) after our END_STREAM is written.
+    fn reset_after_end(&mut self, id: StreamId) {
+        self.side.rst_after_end.push(id);
+    }
+
+    /// Sends the RST_STREAM(NO_ERROR)s whose END_STREAM went out. Returns
+    /// whether any was queued.
+    fn reset_finished_streams(&mut self) -> bool {
+        let mut queued = false;
+        let conn = &mut self.conn;
+        self.side
+            .rst_after_end
+            .retain(|&id| match conn.stream_stats(id).map(|s| s.state) {
+                Some(StreamState::HalfClosedLocal) => {
+                    let _ = conn.reset(id, Reason::NO_ERROR);
+                    queued = true;
+                    false
+                }
+                Some(StreamState::Open | StreamState::Idle) => true,
+                _ => false,
+            });
+        queued
+    }
+
+    /// Closes the connection (ENHANCE_YOUR_CALM, `too_many_pings`) when
+    /// the client pings more often than the policy allows.
+    fn enforce_pings(&mut self, now: Instant) {
+        let seen = self.conn.stats().counters.pings_received;
+        let new = seen.saturating_sub(self.side.pings_seen);
+        self.side.pings_seen = seen;
+        for _ in 0..new {
+            if self.side.enforcer.on_ping(now, self.calls.len()) {
+                self.fail_all(Status::new(
+                    Code::UNAVAILABLE,
+                    "connection closed: client sent too many pings",
+                ));
+                self.conn.close_with_debug_data(
+                    Reason::ENHANCE_YOUR_CALM,
+                    Bytes::from_static(b"too_many_pings"),
+                );
+                return;
+            }
+        }
+    }
+}
+
+impl Side for ServerSide {}
+
+impl Behaviour for ServerSide {
+    const ROLE: Role = Role::Server;
+    const MIN_KEEPALIVE_TIME: Duration = Duration::ZERO;
+
+    fn new(config: &Config) -> Self {
+        ServerSide {
+            enforcer: PingEnforcer::new(config.enforcement),
+            pings_seen: 0,
+            rst_after_end: Vec::new(),
+        }
+    }
+
+    /// Directed credit: streams start with a small window (the oldest
+    /// message in assembly gets the configured one), and the connection
+    /// window stays at the RFC's default until our SETTINGS are acked.
+    fn directed_credit(http2: &mut proto::Config) -> Option<u32> {
+        let full = http2.initial_window_size;
+        http2.initial_window_size = full.min(crate::proto::DIRECTED_INITIAL_WINDOW);
+        http2.connection_window_size = http2
+            .connection_window_size
+            .min(crate::proto::flow::DEFAULT_WINDOW);
+        Some(full)
+    }
+
+    fn on_event(ep: &mut Server, event: proto::Event, now: Instant) {
+        on_event(ep, event, now);
+    }
+
+    fn end_call(ep: &mut Server, id: StreamId, status: Status, _: Option<Metadata>) {
+        let Some(call) = ep.remove_call(id) else {
+            return;
+        };
+        ep.push(Event::Cancelled {
+            call: call.id,
+            status,
+        });
+    }
+
+    fn before_send(ep: &mut Server, call: CallId) -> Result<(), CallError> {
+        if !ep.call_mut(call)?.headers {
+            ep.send_headers(call, Metadata::new())?;
+        }
         Ok(())
     }
 
-    /// Calls in progress.
-    pub fn active_calls(&self) -> usize {
-        self.core.calls.len()
+    fn cancel(ep: &mut Server, id: StreamId) -> Result<(), CallError> {
+        ep.remove_call(id);
+        ep.conn.reset(id, Reason::CANCEL)?;
+        Ok(())
     }
 
-    /// Feeds bytes read from the transport; whole frames are consumed.
-    pub fn recv(&mut self, input: &mut BytesMut, now: Instant) {
-        self.core.recv(input, now);
+    /// A trailers-only DEADLINE_EXCEEDED response on a call that sent
+    /// nothing yet, as grpc-go and grpc core send: a client whose own timer
+    /// is later than ours learns DEADLINE_EXCEEDED, not CANCELLED. Then
+    /// RST_STREAM(NO_ERROR) if the client has not half-closed (grpcio
+    /// reports CANCELLED on a RST_STREAM(CANCEL) right after the trailers,
+    /// whatever they said).
+    fn answer_deadline(ep: &mut Server, id: StreamId) -> bool {
+        if ep.calls.get(&id).is_none_or(|c| c.headers) {
+            return false;
+        }
+        let mut fields = vec![
+            HeaderField::new(":status", "200"),
+            HeaderField::new("content-type", "application/grpc"),
+        ];
+        let status = Status::new(Code::DEADLINE_EXCEEDED, "deadline exceeded");
+        status_fields(&status, &Metadata::new(), &mut fields);
+        if ep.conn.send_response(id, fields, true).is_err() {
+            return false;
+        }
+        ep.reset_after_end(id);
+        true
     }
 
-    /// The transport reached end of file.
-    pub fn recv_eof(&mut self, now: Instant) {
-        self.core.recv_eof(now);
+    fn after_recv(ep: &mut Server, now: Instant) {
+        ep.enforce_pings(now);
     }
 
-    /// The next event. What a message holds (its flow-control credit, its
-    /// share of the memory budget) is given back as it is taken here.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.core.poll_event()
+    fn after_transmit(ep: &mut Server) -> bool {
+        ep.reset_finished_streams()
     }
 
-    /// The next event, without giving back what a message holds: the
-    /// [`Hold`] says what, to be returned with [`release`](Self::release)
-    /// when the application has consumed the message (zero for other
-    /// events). Until then the client's windows, not our memory, absorb a
-    /// slow reader.
-    pub fn poll_event_deferred(&mut self) -> Option<(Event, Hold)> {
-        self.core.poll_event_deferred()
-    }
-
-    /// The next event, a message's buffer holding what the message holds
-    /// until its last reference is dropped (anywhere, on any thread): the
-    /// credit is then owed through the [`budget`](Self::budget) and applied
-    /// by [`release_owed`](Self::release_owed) (and by the next
-    /// `poll_transmit`). What an adapter hands its application.
-    pub fn poll_event_held(&mut self) -> Option<Event> {
-        self.core.poll_event_held()
-    }
-
-    /// Gives back what a message taken with
-    /// [`poll_event_deferred`](Self::poll_event_deferred) held, even after
-    /// the call ended.
-    pub fn release(&mut self, call: CallId, hold: Hold) {
-        self.core.release(call, hold);
-    }
-
-    /// Applies the credit owed by dropped message buffers (see
-    /// [`poll_event_held`](Self::poll_event_held)) and the early credit the
-    /// freed budget allows; returns the bytes given back. A driver calls it
-    /// when the budget's waker fires.
-    pub fn release_owed(&mut self) -> usize {
-        self.core.release_owed()
-    }
-
-    /// The connection's memory budget (see [`Config::memory_budget`]);
-    /// `budget().stats()` next to `connection().stats()`.
-    pub fn budget(&self) -> &MemoryBudget {
-        &self.core.budget
-    }
-
-    /// What each call in progress holds (message in assembly, send queue).
-    pub fn call_stats(&self) -> Vec<CallStats> {
-        self.core.call_stats()
-    }
-
-    /// Appends up to `max` bytes to send to `dst`; returns how many.
-    pub fn poll_transmit<B: crate::proto::TransmitBuf>(
-        &mut self,
-        dst: &mut B,
-        max: usize,
-        now: Instant,
-    ) -> usize {
-        self.core.poll_transmit(dst, max, now)
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) is due.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.core.poll_timeout()
-    }
-
-    /// Runs what is due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.core.handle_timeout(now);
-    }
-
-    /// The HTTP/2 connection (stats, windows, settings).
-    pub fn connection(&self) -> &Connection {
-        &self.core.conn
-    }
-
-    /// The HTTP/2 connection, for what this layer does not wrap (e.g. a
-    /// graceful `shutdown`).
-    pub fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.core.conn
-    }
-
-    /// The BDP estimate, when BDP is on.
-    pub fn bdp_window(&self) -> Option<u32> {
-        self.core.bdp_window()
+    /// A call whose trailers went to the HTTP/2 layer is over.
+    fn after_pump(ep: &mut Server, id: StreamId, moved: bool) {
+        if moved {
+            ep.note_send();
+        }
+        let done = ep
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.send.end == End::Sent && c.headers);
+        if done {
+            ep.remove_call(id);
+        }
     }
 }
 
@@ -361,7 +371,7 @@ fn check_request(
     Ok((path, deadline, encoding, metadata))
 }
 
-fn answer(core: &mut Core, id: StreamId, r: Reject, end_stream: bool) {
+fn answer(ep: &mut Server, id: StreamId, r: Reject, end_stream: bool) {
     let mut fields = vec![
         HeaderField::new(":status", r.http.to_string()),
         HeaderField::new("content-type", "application/grpc"),
@@ -373,13 +383,13 @@ fn answer(core: &mut Core, id: StreamId, r: Reject, end_stream: bool) {
         ));
     }
     status_fields(&r.status, &Metadata::new(), &mut fields);
-    let _ = core.conn.send_response(id, fields, true);
+    let _ = ep.conn.send_response(id, fields, true);
     if !end_stream {
-        core.reset_after_end(id);
+        ep.reset_after_end(id);
     }
 }
 
-pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
+fn on_event(ep: &mut Server, ev: proto::Event, now: Instant) {
     match ev {
         proto::Event::Headers {
             stream_id,
@@ -388,19 +398,19 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
         } => {
             let (path, deadline, encoding, metadata) = match check_request(&headers, now) {
                 Ok(ok) => ok,
-                Err(r) => return answer(core, stream_id, r, end_stream),
+                Err(r) => return answer(ep, stream_id, r, end_stream),
             };
-            let mut call = core.new_call(stream_id, deadline);
+            let mut call = ep.new_call(stream_id, deadline);
             call.recv.encoding = encoding;
             call.path = path.clone();
             call.remote_done = end_stream;
             let c = call.id;
-            core.calls.insert(stream_id, call);
-            core.call_started(now);
+            ep.calls.insert(stream_id, call);
+            ep.call_started(now);
             let authority = headers
                 .authority()
                 .map(|a| String::from_utf8_lossy(a).into_owned());
-            core.push(Event::CallStarted {
+            ep.push(Event::CallStarted {
                 call: c,
                 path,
                 authority,
@@ -408,7 +418,7 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
                 deadline,
             });
             if end_stream {
-                core.push(Event::HalfClosed { call: c });
+                ep.push(Event::HalfClosed { call: c });
             }
         }
         proto::Event::Data {
@@ -416,10 +426,10 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             data,
             end_stream,
         } => {
-            let Some((messages, result)) = core.on_call_data(stream_id, data) else {
+            let Some((messages, result)) = ep.on_call_data(stream_id, data) else {
                 return;
             };
-            let Some(call) = core.calls.get_mut(&stream_id) else {
+            let Some(call) = ep.calls.get_mut(&stream_id) else {
                 return;
             };
             let result = result.and_then(|()| {
@@ -431,20 +441,20 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
             });
             call.remote_done |= end_stream;
             for m in messages {
-                core.push_message(stream_id, m.data, m.compressed, m.hold);
+                ep.push_message(stream_id, m.data, m.compressed, m.hold);
             }
             match result {
-                Err(status) => abort(core, stream_id, status),
-                Ok(()) if end_stream => core.push_half_closed(stream_id),
+                Err(status) => abort(ep, stream_id, status),
+                Ok(()) if end_stream => ep.push_half_closed(stream_id),
                 Ok(()) => {}
             }
         }
         proto::Event::Trailers { stream_id, .. } => {
-            if let Some(call) = core.calls.get_mut(&stream_id) {
+            if let Some(call) = ep.calls.get_mut(&stream_id) {
                 call.remote_done = true;
                 match call.recv.finish() {
-                    Err(status) => abort(core, stream_id, status),
-                    Ok(()) => core.push_half_closed(stream_id),
+                    Err(status) => abort(ep, stream_id, status),
+                    Ok(()) => ep.push_half_closed(stream_id),
                 }
             }
         }
@@ -454,8 +464,8 @@ pub(super) fn on_event(core: &mut Core, ev: proto::Event, now: Instant) {
 
 /// The client sent something we cannot accept: answer with `status`
 /// (trailers, or trailers-only) and tell the application.
-fn abort(core: &mut Core, id: StreamId, status: Status) {
-    let Some(call) = core.calls.get_mut(&id) else {
+fn abort(ep: &mut Server, id: StreamId, status: Status) {
+    let Some(call) = ep.calls.get_mut(&id) else {
         return;
     };
     call.send.drop_all();
@@ -465,13 +475,13 @@ fn abort(core: &mut Core, id: StreamId, status: Status) {
         fields.push(HeaderField::new(":status", "200"));
         fields.push(HeaderField::new("content-type", "application/grpc"));
         status_fields(&status, &Metadata::new(), &mut fields);
-        let _ = core.conn.send_response(id, fields, true);
+        let _ = ep.conn.send_response(id, fields, true);
     } else {
         status_fields(&status, &Metadata::new(), &mut fields);
-        let _ = core.conn.send_trailers(id, fields);
+        let _ = ep.conn.send_trailers(id, fields);
     }
     if !remote_done {
-        core.reset_after_end(id);
+        ep.reset_after_end(id);
     }
-    core.end_call(id, status, None);
+    ep.end_call(id, status, None);
 }

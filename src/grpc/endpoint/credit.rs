@@ -3,7 +3,7 @@
 //!
 //! Every received byte belongs to a message. While the message is in
 //! assembly its bytes keep their flow-control credit, except those released
-//! early by [`Core::rebalance`]: all of the oldest message in assembly's
+//! early by [`Endpoint::rebalance`]: all of the oldest message in assembly's
 //! (while what the application and the peer hold is under the budget), and
 //! the others' while the budget has room. Early-released bytes are charged
 //! to the budget. A whole message is charged with all its bytes and keeps
@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Core, Queued};
+use super::{Endpoint, Queued, Side};
 use crate::frame::StreamId;
 use crate::grpc::call::{Call, End, Received};
 use crate::grpc::codec::PREFIX_LEN;
@@ -45,9 +45,9 @@ const MAX_WINDOW: usize = (1 << 31) - 1;
 /// The connection window grows for withheld partial bytes in steps of this.
 const WINDOW_STEP: usize = 64 * 1024;
 
-impl Core {
+impl<S: Side> Endpoint<S> {
     /// A new call's state.
-    pub fn new_call(&self, id: StreamId, deadline: Option<Instant>) -> Call {
+    pub(crate) fn new_call(&self, id: StreamId, deadline: Option<Instant>) -> Call {
         Call::new(
             id,
             self.config.max_recv_message_size,
@@ -59,7 +59,7 @@ impl Core {
     /// Takes a DATA chunk for a call (see `RecvSide::on_data`): the messages
     /// it completed and a decoding error. Early credit is decided by
     /// [`rebalance`](Self::rebalance) once the chunks of this turn are in.
-    pub fn on_call_data(
+    pub(crate) fn on_call_data(
         &mut self,
         id: StreamId,
         data: Bytes,
@@ -90,7 +90,7 @@ impl Core {
     }
 
     /// Forgets a call, giving back what its message in assembly holds.
-    pub fn remove_call(&mut self, id: StreamId) -> Option<Call> {
+    pub(crate) fn remove_call(&mut self, id: StreamId) -> Option<Call> {
         let mut call = self.calls.remove(&id)?;
         self.reserved_total -= call.reserved;
         if let Some(seq) = call.recv.seq.take() {
@@ -122,7 +122,7 @@ impl Core {
     /// requests became, and a client that does not read them must stall.
     fn outside(&self) -> usize {
         let ours = self.partial_charged + self.parked_charged;
-        let sending = match self.role() {
+        let sending = match S::ROLE {
             Role::Client => self.calls.values().map(|c| c.send.queued()).sum(),
             Role::Server => 0,
         };
@@ -147,7 +147,7 @@ impl Core {
         }
         let limit = self.budget.limit();
         // Cheap and usual: everything counted together fits.
-        if self.role() == Role::Client || self.budget.held() + self.reserved_total + n <= limit {
+        if S::ROLE == Role::Client || self.budget.held() + self.reserved_total + n <= limit {
             return true;
         }
         let owed: usize = self
@@ -161,7 +161,7 @@ impl Core {
     /// Server: counts the response a request of `n` wire bytes handed to
     /// the call on `id` will become (its largest request's, until it sends).
     fn reserve(&mut self, id: StreamId, n: usize) {
-        if self.role() != Role::Server {
+        if S::ROLE != Role::Server {
             return;
         }
         if let Some(call) = self.calls.get_mut(&id)
@@ -174,7 +174,7 @@ impl Core {
     }
 
     /// The call on `id` sent (or ended): what it owes is its send queue.
-    pub fn unreserve(&mut self, id: StreamId) {
+    pub(crate) fn unreserve(&mut self, id: StreamId) {
         if let Some(call) = self.calls.get_mut(&id) {
             self.reserved_total -= std::mem::take(&mut call.reserved);
         }
@@ -218,7 +218,7 @@ impl Core {
 
     /// Hands a call's parked messages over now, whatever the budget (the
     /// call is ending and its end must follow them).
-    pub(super) fn deliver_parked(&mut self, id: StreamId) {
+    pub(crate) fn deliver_parked(&mut self, id: StreamId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -236,7 +236,7 @@ impl Core {
     /// peer that reads never deadlocks; the others while the budget has
     /// room. Then the connection window covers what younger messages
     /// withhold past half of it, so the oldest's bytes can always arrive.
-    pub fn rebalance(&mut self) {
+    pub(crate) fn rebalance(&mut self) {
         if !self.parked_calls.is_empty() {
             self.flush_parked();
         }
@@ -345,8 +345,9 @@ impl Core {
     }
 
     /// Applies the credit owed by dropped message buffers (see
-    /// `poll_event_held`), then early credit the freed room allows.
-    /// Returns the bytes released.
+    /// [`poll_event_held`](Self::poll_event_held)) and the early credit the
+    /// freed budget allows; returns the bytes given back. A driver calls it
+    /// when the budget's waker fires.
     pub fn release_owed(&mut self) -> usize {
         let total = self.apply_owed();
         self.rebalance();
@@ -363,7 +364,7 @@ impl Core {
         total
     }
 
-    /// What each call holds now.
+    /// What each call in progress holds (message in assembly, send queue).
     pub fn call_stats(&self) -> Vec<CallStats> {
         let mut v: Vec<CallStats> = self
             .calls
@@ -385,7 +386,13 @@ impl Core {
     /// A whole message of the call on `id`: handed over, or parked while
     /// the budget is held by what the application and the peer have not
     /// taken (its credit stays withheld, so the peer stalls).
-    pub fn push_message(&mut self, id: StreamId, message: Bytes, compressed: bool, hold: Hold) {
+    pub(crate) fn push_message(
+        &mut self,
+        id: StreamId,
+        message: Bytes,
+        compressed: bool,
+        hold: Hold,
+    ) {
         let permitted = self.admits(id, hold.charged);
         let Some(call) = self.calls.get_mut(&id) else {
             return self.push_event_message(CallId(id), message, compressed, hold);
@@ -402,7 +409,7 @@ impl Core {
     }
 
     /// Server: the client half-closed (after its parked messages, if any).
-    pub fn push_half_closed(&mut self, id: StreamId) {
+    pub(crate) fn push_half_closed(&mut self, id: StreamId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -429,6 +436,8 @@ impl Core {
         });
     }
 
+    /// The next event. What a message holds (its flow-control credit, its
+    /// share of the memory budget) is given back as it is taken here.
     pub fn poll_event(&mut self) -> Option<Event> {
         let (event, hold) = self.poll_event_deferred()?;
         if let Event::Message { call, .. } = &event {
@@ -437,14 +446,21 @@ impl Core {
         Some(event)
     }
 
-    /// The next event and what its message holds, not given back yet.
+    /// The next event, without giving back what a message holds: the
+    /// [`Hold`] says what, to be returned with [`release`](Self::release)
+    /// when the application has consumed the message (zero for other
+    /// events). Until then the peer's windows, not our memory, absorb a
+    /// slow reader.
     pub fn poll_event_deferred(&mut self) -> Option<(Event, Hold)> {
         let q = self.events.pop_front()?;
         Some((q.event, q.hold))
     }
 
-    /// The next event, a message's buffer holding what it holds until the
-    /// last reference to it is dropped.
+    /// The next event, a message's buffer holding what the message holds
+    /// until its last reference is dropped (anywhere, on any thread): the
+    /// credit is then owed through the [`budget`](Self::budget) and applied
+    /// by [`release_owed`](Self::release_owed) (and by the next
+    /// `poll_transmit`). What an adapter hands its application.
     pub fn poll_event_held(&mut self) -> Option<Event> {
         let (mut event, hold) = self.poll_event_deferred()?;
         if let Event::Message { call, message, .. } = &mut event {
@@ -458,8 +474,10 @@ impl Core {
         Some(event)
     }
 
-    /// Gives back what a message of `call` held (the call may be over: its
-    /// stream's bytes still count against the connection window).
+    /// Gives back what a message taken with
+    /// [`poll_event_deferred`](Self::poll_event_deferred) held, even after
+    /// the call ended (its stream's bytes still count against the
+    /// connection window).
     pub fn release(&mut self, call: CallId, hold: Hold) {
         if hold.unreleased > 0 {
             let _ = self
