@@ -294,6 +294,7 @@ struct ClientRole {
 }
 
 impl driver::Role for ClientRole {
+    type Conn = Connection;
     type Cmd = ClientCmd;
 
     fn budget(&self) -> &MemoryBudget {

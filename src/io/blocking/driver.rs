@@ -1,17 +1,19 @@
-//! The per-connection driver shared by the blocking client and server.
+//! The per-connection driver shared by every blocking role: HTTP/2 client
+//! and server over a [`Connection`], gRPC client and server over a
+//! [`grpc::Endpoint`](crate::grpc::Endpoint), one loop over [`SansIo`].
 //!
 //! Three threads per connection:
 //!
-//! - the **driver** owns the [`Connection`] and is the only one touching it.
+//! - the **driver** owns the connection and is the only one touching it.
 //!   It waits on one channel for everything that can happen: bytes read,
 //!   a write finished, a command from the application (a handler's
 //!   response, a client's request), or the core's next timer
-//!   (`recv_timeout` up to [`Connection::poll_timeout`]);
+//!   (`recv_timeout` up to [`SansIo::poll_timeout`]);
 //! - the **reader** reads the socket, one chunk per credit the driver gives
-//!   it: while the core does not want input ([`Connection::wants_read`]) or
+//!   it: while the core does not want input ([`SansIo::wants_read`]) or
 //!   input is piling up, no credit is given and the reader stops reading, so
 //!   TCP pushes back on the peer;
-//! - the **writer** writes what [`Connection::poll_transmit`] produced, one
+//! - the **writer** writes what [`SansIo::poll_transmit`] produced, one
 //!   buffer at a time, and hands the buffer back.
 //!
 //! The driver never blocks on the socket, so a peer that stops reading can
@@ -27,7 +29,8 @@ use bytes::{Bytes, BytesMut};
 use super::tls::Stream;
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
-use crate::proto::{Connection, Event, MemoryBudget, UserError};
+use crate::io::sans_io::SansIo;
+use crate::proto::{Connection, MemoryBudget, UserError};
 
 /// Bytes per socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -64,30 +67,38 @@ impl<C: Send + 'static> std::task::Wake for CreditWaker<C> {
     }
 }
 
-/// What the role (client or server) does with events and commands.
+/// What the role (client or server, HTTP or gRPC) does with events and
+/// commands.
 pub(crate) trait Role {
+    /// The sans-IO connection the role runs on.
+    type Conn: SansIo;
     /// The role's application commands.
     type Cmd: Send + 'static;
     /// An event from the core.
-    fn on_event(&mut self, conn: &mut Connection, event: Event, now: Instant);
+    fn on_event(
+        &mut self,
+        conn: &mut Self::Conn,
+        event: <Self::Conn as SansIo>::Event,
+        now: Instant,
+    );
     /// A command from the application.
-    fn on_command(&mut self, conn: &mut Connection, cmd: Self::Cmd, now: Instant);
+    fn on_command(&mut self, conn: &mut Self::Conn, cmd: Self::Cmd, now: Instant);
     /// The connection is over (the core closed, or the socket failed).
     fn on_finished(&mut self, io_error: Option<std::io::Error>);
-    /// The connection's memory budget (bodies handed out owe their credit
-    /// through it when dropped).
+    /// The connection's memory budget (bodies and messages handed out owe
+    /// their credit through it when dropped; a gRPC endpoint's own).
     fn budget(&self) -> &MemoryBudget;
     /// The budget has more room (credit owed was applied): bodies waiting
     /// for early credit may take it now.
-    fn on_budget(&mut self, _conn: &mut Connection) {}
+    fn on_budget(&mut self, _conn: &mut Self::Conn) {}
     /// The driver is about to wait: a moment to publish figures.
-    fn before_wait(&mut self, _conn: &Connection) {}
+    fn before_wait(&mut self, _conn: &Self::Conn) {}
 }
 
 /// Runs one connection to its end on the calling thread.
 pub(crate) fn run<R: Role>(
     stream: Stream,
-    mut conn: Connection,
+    mut conn: R::Conn,
     tx: Sender<Msg<R::Cmd>>,
     rx: Receiver<Msg<R::Cmd>>,
     role: &mut R,
@@ -167,14 +178,13 @@ pub(crate) fn spawn_io<C: Send + 'static>(
 
 /// The event loop. Returns the socket error that ended it, if any.
 fn drive<R: Role>(
-    conn: &mut Connection,
+    conn: &mut R::Conn,
     rx: &Receiver<Msg<R::Cmd>>,
     role: &mut R,
     credit_tx: &SyncSender<()>,
     write_tx: &Sender<BytesMut>,
     waker: &std::task::Waker,
 ) -> Option<std::io::Error> {
-    let mut owed = Vec::new();
     let mut credit_msg = false;
     let mut input = BytesMut::new();
     let mut output = BytesMut::with_capacity(MAX_WRITE);
@@ -186,11 +196,9 @@ fn drive<R: Role>(
         // Everything that can be done without waiting.
         loop {
             let mut progress = false;
-            role.budget().take_owed(&mut owed);
-            if !owed.is_empty() || credit_msg {
-                for (id, n) in owed.drain(..) {
-                    let _ = conn.release_capacity(id, n);
-                }
+            // Credit of buffers the application dropped.
+            let released = conn.release_owed(role.budget()) > 0;
+            if released || credit_msg {
                 role.on_budget(conn);
                 progress = true;
                 credit_msg = false;
@@ -210,7 +218,10 @@ fn drive<R: Role>(
                 output.clear();
                 if conn.poll_transmit(&mut output, MAX_WRITE, now) > 0 {
                     if write_tx.send(output.split()).is_err() {
-                        return None;
+                        return Some(std::io::Error::new(
+                            std::io::ErrorKind::BrokenPipe,
+                            "the writer thread is gone",
+                        ));
                     }
                     writing = true;
                     progress = true;
@@ -266,15 +277,16 @@ fn drive<R: Role>(
                 eof = true;
                 credits_out = 0;
                 // Whatever was read before the end still counts.
-                conn.recv(&mut input, Instant::now());
-                conn.recv_eof();
+                let now = Instant::now();
+                conn.recv(&mut input, now);
+                conn.recv_eof(now);
             }
             Msg::Written(Ok(buf)) => {
                 writing = false;
                 output = buf;
             }
             Msg::Written(Err(e)) => {
-                conn.recv_eof();
+                conn.recv_eof(Instant::now());
                 while let Some(event) = conn.poll_event() {
                     role.on_event(conn, event, now);
                 }
@@ -326,7 +338,7 @@ impl Outgoing {
     }
 
     /// Hands the connection as much as it takes. Call again on
-    /// [`Event::Writable`] until [`is_done`](Self::is_done).
+    /// [`Event::Writable`](crate::proto::Event::Writable) until [`is_done`](Self::is_done).
     pub(crate) fn pump(&mut self, conn: &mut Connection, id: StreamId) -> Result<(), UserError> {
         while !self.done {
             if !self.body.is_empty() {

@@ -426,6 +426,7 @@ struct ServerRole {
 }
 
 impl driver::Role for ServerRole {
+    type Conn = Connection;
     type Cmd = Respond;
 
     fn budget(&self) -> &MemoryBudget {

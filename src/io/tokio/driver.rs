@@ -40,6 +40,7 @@ use bytes::BytesMut;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_util::io::poll_read_buf;
 
+use crate::io::sans_io::SansIo;
 use crate::proto::{MemoryBudget, Transmit};
 
 /// Room for the first read of a connection; doubled up to `MAX_READ` each
@@ -65,24 +66,21 @@ pub(crate) fn now() -> Instant {
 /// Work run on the connection's own task.
 pub(crate) type LocalTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// A sans-IO engine the driver can run: a [`Connection`](crate::proto::Connection)
-/// or a gRPC endpoint, plus the role's table of stream handles.
+/// What the driver runs: a sans-IO connection (a
+/// [`Connection`](crate::proto::Connection) or a gRPC endpoint) plus the
+/// role's table of stream handles.
 pub(crate) trait Engine: Send + 'static {
-    /// Feeds input (consumed from the front).
-    fn recv(&mut self, input: &mut BytesMut, now: Instant);
-    /// The peer closed its sending side.
-    fn recv_eof(&mut self, now: Instant);
-    /// Appends up to `max` bytes to send (large DATA payloads as their own
-    /// segments: `Connection::poll_transmit` takes a `Transmit` as is).
-    fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize;
-    /// The next time [`handle_timeout`](Engine::handle_timeout) is due.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Runs due timers.
-    fn handle_timeout(&mut self, now: Instant);
-    /// Whether to read more input.
-    fn wants_read(&self) -> bool;
-    /// Whether the connection is finished.
-    fn is_closed(&self) -> bool;
+    /// The sans-IO connection the driver feeds and polls.
+    type Conn: SansIo;
+    /// That connection.
+    fn conn(&mut self) -> &mut Self::Conn;
+    /// The engine's own next deadline (a client's request deadlines), as
+    /// opposed to the connection's timers.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// Runs the engine's own deadlines due at `now`.
+    fn expire(&mut self, _now: Instant) {}
     /// Hands the engine's events to the handles, waking their tasks; work to
     /// run on the connection's task goes to `spawn`.
     fn dispatch(&mut self, now: Instant, spawn: &mut Vec<LocalTask>);
@@ -235,23 +233,32 @@ where
         let mut shared = self.handle.lock();
         shared.dirty = false;
         let e = &mut shared.engine;
-        if e.poll_timeout().is_some_and(|at| at <= now) {
-            e.handle_timeout(now);
+        if e.conn().poll_timeout().is_some_and(|at| at <= now) {
+            e.conn().handle_timeout(now);
+        }
+        if e.deadline().is_some_and(|at| at <= now) {
+            e.expire(now);
         }
         if !self.input.is_empty() {
-            e.recv(&mut self.input, now);
+            e.conn().recv(&mut self.input, now);
         }
         if self.eof && !self.eof_told && self.input.is_empty() {
             self.eof_told = true;
-            e.recv_eof(now);
+            e.conn().recv_eof(now);
         }
         e.dispatch(now, &mut self.spawn);
         if self.output.is_empty() {
             // Also opens waiting requests and notices a finished connection.
-            e.poll_transmit(&mut self.output, MAX_WRITE, now);
+            e.conn().poll_transmit(&mut self.output, MAX_WRITE, now);
             e.dispatch(now, &mut self.spawn);
         }
-        (e.wants_read(), e.is_closed(), e.poll_timeout())
+        let own = e.deadline();
+        let conn = e.conn();
+        let next = match (conn.poll_timeout(), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (conn.wants_read(), conn.is_closed(), next)
     }
 
     fn fail(&mut self, e: io::Error) -> Poll<io::Result<()>> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::driver::{Engine, Handle, LocalTask, WeakHandle};
 use crate::frame::{Reason, StreamId};
@@ -355,26 +355,6 @@ impl HttpEngine {
         }
     }
 
-    /// Resets the streams whose deadline passed (see [`set_deadline`](Self::set_deadline)).
-    fn expire(&mut self, now: Instant) {
-        while let Some(&(at, id)) = self.deadlines.first() {
-            if at > now {
-                break;
-            }
-            self.deadlines.remove(&(at, id));
-            let Some(slot) = self.slots.get_mut(&id) else {
-                continue;
-            };
-            slot.deadline = None;
-            if slot.end.is_some() || slot.recv_end {
-                continue;
-            }
-            let _ = self.conn.reset(id, Reason::CANCEL);
-            slot.end = Some(End::Timeout);
-            slot.wake();
-        }
-    }
-
     fn remove_slot(&mut self, id: StreamId) {
         if let Some(at) = self.slots.remove(&id).and_then(|s| s.deadline) {
             self.deadlines.remove(&(at, id));
@@ -608,42 +588,35 @@ impl HttpEngine {
 }
 
 impl Engine for HttpEngine {
-    fn recv(&mut self, input: &mut BytesMut, now: Instant) {
-        self.conn.recv(input, now);
+    type Conn = Connection;
+
+    fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
-    fn recv_eof(&mut self, _now: Instant) {
-        self.conn.recv_eof();
+    /// The earliest request deadline (see [`set_deadline`](HttpEngine::set_deadline)).
+    fn deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|&(at, _)| at)
     }
 
-    fn poll_transmit(
-        &mut self,
-        dst: &mut crate::proto::Transmit,
-        max: usize,
-        now: Instant,
-    ) -> usize {
-        self.conn.poll_transmit(dst, max, now)
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        let request = self.deadlines.first().map(|&(at, _)| at);
-        match (self.conn.poll_timeout(), request) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    /// Resets the streams whose deadline passed.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.remove(&(at, id));
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            slot.deadline = None;
+            if slot.end.is_some() || slot.recv_end {
+                continue;
+            }
+            let _ = self.conn.reset(id, Reason::CANCEL);
+            slot.end = Some(End::Timeout);
+            slot.wake();
         }
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.conn.handle_timeout(now);
-        self.expire(now);
-    }
-
-    fn wants_read(&self) -> bool {
-        self.conn.wants_read()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.conn.is_closed()
     }
 
     fn budget(&self) -> &MemoryBudget {

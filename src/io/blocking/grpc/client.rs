@@ -73,8 +73,8 @@ impl Client {
         let thread = thread::Builder::new()
             .name("grpc-client".into())
             .spawn(move || {
-                let mut ep = grpc::Client::new(grpc_config, Instant::now());
-                driver::run(stream, &mut ep, driver_tx, rx, &mut |_, _| {});
+                let ep = grpc::Client::new(grpc_config, Instant::now());
+                driver::run(stream, ep, driver_tx, rx, &mut |_, _| {});
             })?;
         Ok(Client {
             tx,

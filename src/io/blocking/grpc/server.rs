@@ -111,7 +111,7 @@ fn serve_connection(
     };
     let call_tx = tx.clone();
     let max_wait = config.max_wait;
-    driver::run(stream, &mut ep, tx, rx, &mut |calls, event| {
+    driver::run(stream, ep, tx, rx, &mut |calls, event| {
         let Event::CallStarted {
             call,
             path,

@@ -15,11 +15,11 @@ use tokio::task::JoinHandle;
 use super::engine::{CallRef, CallState, Engine, Item, Next};
 use super::{CallOptions, Config, Error, Response};
 use crate::frame::Reason;
-use crate::grpc::{self, CallId, CallStats, Code, Metadata, Status};
+use crate::grpc::{self, CallId, CallStats, ClientSide, Code, Metadata, Status};
 use crate::io::tokio::driver::{Driver, Handle};
 use crate::proto::{BudgetStats, ConnectionStats};
 
-type ClientEngine = Engine<grpc::Client>;
+type ClientEngine = Engine<ClientSide>;
 
 /// The connection, shared by the clones of a [`Client`].
 #[derive(Debug)]
@@ -226,7 +226,7 @@ impl Client {
         path: &str,
         options: CallOptions,
         unary: Option<Bytes>,
-    ) -> Result<Arc<CallRef<grpc::Client>>, Error> {
+    ) -> Result<Arc<CallRef<ClientSide>>, Error> {
         let handle = &self.inner.handle;
         let mut shared = handle.lock();
         if shared.finished {
@@ -326,7 +326,7 @@ impl Client {
 /// The sending half of a call.
 #[derive(Debug)]
 pub struct CallSender {
-    call: Arc<CallRef<grpc::Client>>,
+    call: Arc<CallRef<ClientSide>>,
 }
 
 impl CallSender {
@@ -371,7 +371,7 @@ impl CallSender {
 /// trailers.
 #[derive(Debug)]
 pub struct Streaming {
-    call: Arc<CallRef<grpc::Client>>,
+    call: Arc<CallRef<ClientSide>>,
     headers: Option<Metadata>,
     /// A message read while waiting for the headers.
     pending: Option<Bytes>,
@@ -380,7 +380,7 @@ pub struct Streaming {
 }
 
 impl Streaming {
-    fn new(call: Arc<CallRef<grpc::Client>>) -> Streaming {
+    fn new(call: Arc<CallRef<ClientSide>>) -> Streaming {
         Streaming {
             call,
             headers: None,
@@ -487,7 +487,7 @@ pub struct ClientCall {
 }
 
 impl ClientCall {
-    fn new(call: Arc<CallRef<grpc::Client>>) -> ClientCall {
+    fn new(call: Arc<CallRef<ClientSide>>) -> ClientCall {
         ClientCall {
             tx: CallSender { call: call.clone() },
             rx: Streaming::new(call),

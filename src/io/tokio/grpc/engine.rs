@@ -3,7 +3,7 @@
 //! (take the next item, send with back-pressure, watch for the end, drop).
 //!
 //! A received message is a buffer of the endpoint's memory budget
-//! (`Endpoint::poll_event_held`): it keeps its flow-control credit (and its
+//! (`grpc::Endpoint::poll_event_held`): it keeps its flow-control credit (and its
 //! share of the budget) until the application drops the last reference to
 //! it, wherever that is (a handler done with a request, or the core once it
 //! wrote an echo back). The credit is then owed through the budget, which
@@ -15,90 +15,12 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::Error;
-use crate::grpc::{self, CallError, CallId, Code, Event, Metadata, Status};
+use crate::grpc::{self, CallError, CallId, Code, Event, Metadata, Side, Status};
 use crate::io::tokio::driver::{self, Handle, LocalTask};
-use crate::proto::{Connection, MemoryBudget, Transmit};
-
-/// The sans-IO endpoint verbs the engine needs, for both roles.
-pub(crate) trait Endpoint: Send + 'static {
-    fn recv(&mut self, input: &mut BytesMut, now: Instant);
-    fn recv_eof(&mut self, now: Instant);
-    fn poll_event_held(&mut self) -> Option<Event>;
-    fn release_owed(&mut self) -> usize;
-    fn budget(&self) -> &MemoryBudget;
-    fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize;
-    fn poll_timeout(&self) -> Option<Instant>;
-    fn handle_timeout(&mut self, now: Instant);
-    fn connection(&self) -> &Connection;
-    fn send_message_with(
-        &mut self,
-        call: CallId,
-        msg: Bytes,
-        compress: bool,
-    ) -> Result<(), CallError>;
-    fn cancel(&mut self, call: CallId) -> Result<(), CallError>;
-    /// A call nobody will serve (server: UNIMPLEMENTED).
-    fn refuse(&mut self, call: CallId);
-}
-
-macro_rules! endpoint {
-    ($t:ty, $refuse:expr) => {
-        impl Endpoint for $t {
-            fn recv(&mut self, input: &mut BytesMut, now: Instant) {
-                <$t>::recv(self, input, now)
-            }
-            fn recv_eof(&mut self, now: Instant) {
-                <$t>::recv_eof(self, now)
-            }
-            fn poll_event_held(&mut self) -> Option<Event> {
-                <$t>::poll_event_held(self)
-            }
-            fn release_owed(&mut self) -> usize {
-                <$t>::release_owed(self)
-            }
-            fn budget(&self) -> &MemoryBudget {
-                <$t>::budget(self)
-            }
-            fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize {
-                <$t>::poll_transmit(self, dst, max, now)
-            }
-            fn poll_timeout(&self) -> Option<Instant> {
-                <$t>::poll_timeout(self)
-            }
-            fn handle_timeout(&mut self, now: Instant) {
-                <$t>::handle_timeout(self, now)
-            }
-            fn connection(&self) -> &Connection {
-                <$t>::connection(self)
-            }
-            fn send_message_with(
-                &mut self,
-                call: CallId,
-                msg: Bytes,
-                compress: bool,
-            ) -> Result<(), CallError> {
-                <$t>::send_message_with(self, call, msg, compress)
-            }
-            fn cancel(&mut self, call: CallId) -> Result<(), CallError> {
-                <$t>::cancel(self, call)
-            }
-            fn refuse(&mut self, call: CallId) {
-                let refuse: fn(&mut $t, CallId) = $refuse;
-                refuse(self, call)
-            }
-        }
-    };
-}
-
-endpoint!(grpc::Server, |s, call| {
-    let _ = s.unimplemented(call);
-});
-endpoint!(grpc::Client, |c, call| {
-    let _ = c.cancel(call);
-});
+use crate::proto::MemoryBudget;
 
 /// A new call on a server, as the endpoint reported it.
 pub(crate) struct Started {
@@ -110,10 +32,13 @@ pub(crate) struct Started {
 }
 
 /// What turns a new call into a handler task (the server's router).
-pub(crate) trait Starter<E: Endpoint>: Send {
+pub(crate) trait Starter<S: Side>: Send {
     /// The task serving `started`, or `None` to refuse it. Called under
     /// the connection's lock: it must only build the future, not run it.
     fn start(&mut self, started: Started) -> Option<LocalTask>;
+    /// Answers a call [`start`](Starter::start) refused (a server:
+    /// UNIMPLEMENTED).
+    fn refuse(&mut self, ep: &mut grpc::Endpoint<S>, call: CallId);
 }
 
 /// What a call's handle reads, in order.
@@ -166,8 +91,8 @@ impl CallState {
 }
 
 /// A gRPC endpoint and its calls, run by the connection's driver.
-pub(crate) struct Engine<E: Endpoint> {
-    pub ep: E,
+pub(crate) struct Engine<S: Side> {
+    pub ep: grpc::Endpoint<S>,
     pub calls: HashMap<CallId, CallState>,
     /// Why the connection ended, once it did (new calls fail with it).
     pub closed: Option<Status>,
@@ -176,13 +101,13 @@ pub(crate) struct Engine<E: Endpoint> {
     /// Turns true with GOAWAY or the end: a channel takes the connection
     /// out of its rotation at that moment, not at its next pick.
     pub closing: tokio::sync::watch::Sender<bool>,
-    starter: Option<Box<dyn Starter<E>>>,
+    starter: Option<Box<dyn Starter<S>>>,
     /// The driver ended.
     done: bool,
 }
 
-impl<E: Endpoint> Engine<E> {
-    pub fn new(ep: E) -> Self {
+impl<S: Side> Engine<S> {
+    pub fn new(ep: grpc::Endpoint<S>) -> Self {
         Engine {
             ep,
             calls: HashMap::new(),
@@ -196,7 +121,7 @@ impl<E: Endpoint> Engine<E> {
 
     /// Sets the router. It usually holds the connection's own handle, a
     /// cycle that [`finish`](driver::Engine::finish) breaks.
-    pub fn set_starter(&mut self, starter: Box<dyn Starter<E>>) {
+    pub fn set_starter(&mut self, starter: Box<dyn Starter<S>>) {
         self.starter = Some(starter);
     }
 
@@ -210,14 +135,16 @@ impl<E: Endpoint> Engine<E> {
     fn started(&mut self, s: Started, spawn: &mut Vec<LocalTask>) {
         let call = s.call;
         let Some(starter) = self.starter.as_mut().filter(|_| !self.done) else {
-            return self.ep.refuse(call);
+            // Nobody serves calls any more (the transport is gone).
+            let _ = self.ep.cancel(call);
+            return;
         };
         self.calls.insert(call, CallState::default());
         match starter.start(s) {
             Some(task) => spawn.push(task),
             None => {
                 self.calls.remove(&call);
-                self.ep.refuse(call);
+                starter.refuse(&mut self.ep, call);
             }
         }
     }
@@ -243,27 +170,11 @@ impl<E: Endpoint> Engine<E> {
     }
 }
 
-impl<E: Endpoint> driver::Engine for Engine<E> {
-    fn recv(&mut self, input: &mut BytesMut, now: Instant) {
-        self.ep.recv(input, now);
-    }
-    fn recv_eof(&mut self, now: Instant) {
-        self.ep.recv_eof(now);
-    }
-    fn poll_transmit(&mut self, dst: &mut Transmit, max: usize, now: Instant) -> usize {
-        self.ep.poll_transmit(dst, max, now)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.ep.poll_timeout()
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-    }
-    fn wants_read(&self) -> bool {
-        self.ep.connection().wants_read()
-    }
-    fn is_closed(&self) -> bool {
-        self.ep.connection().is_closed()
+impl<S: Side> driver::Engine for Engine<S> {
+    type Conn = grpc::Endpoint<S>;
+
+    fn conn(&mut self) -> &mut grpc::Endpoint<S> {
+        &mut self.ep
     }
     fn budget(&self) -> &MemoryBudget {
         self.ep.budget()
@@ -363,18 +274,18 @@ pub(crate) enum Next {
 /// A handle's reference to its call. Dropping the last one frees the
 /// call's state, gives back the credit of messages nobody read, and cancels
 /// the call if it has not ended (RST_STREAM CANCEL).
-pub(crate) struct CallRef<E: Endpoint> {
-    pub handle: Handle<Engine<E>>,
+pub(crate) struct CallRef<S: Side> {
+    pub handle: Handle<Engine<S>>,
     pub id: CallId,
 }
 
-impl<E: Endpoint> std::fmt::Debug for CallRef<E> {
+impl<S: Side> std::fmt::Debug for CallRef<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("CallRef").field(&self.id).finish()
     }
 }
 
-impl<E: Endpoint> CallRef<E> {
+impl<S: Side> CallRef<S> {
     /// The next item or the end. A message keeps its credit until the
     /// application drops it.
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
@@ -453,7 +364,7 @@ impl<E: Endpoint> CallRef<E> {
     /// driver. `Err(Ended)` if the call has ended, `Closed` if it is gone.
     pub fn command<R>(
         &self,
-        f: impl FnOnce(&mut E, &mut CallState) -> Result<R, CallError>,
+        f: impl FnOnce(&mut grpc::Endpoint<S>, &mut CallState) -> Result<R, CallError>,
     ) -> Result<R, Error> {
         let mut shared = self.handle.lock();
         let engine = &mut shared.engine;
@@ -473,7 +384,7 @@ impl<E: Endpoint> CallRef<E> {
     }
 }
 
-impl<E: Endpoint> Drop for CallRef<E> {
+impl<S: Side> Drop for CallRef<S> {
     fn drop(&mut self) {
         let mut shared = self.handle.lock();
         let engine = &mut shared.engine;

@@ -18,11 +18,11 @@ use tokio::task::JoinHandle;
 use super::engine::{CallRef, Engine, Item, Next, Started, Starter};
 use super::{Config, Error};
 use crate::frame::Reason;
-use crate::grpc::{self, CallStats, Code, Encoding, Metadata, Status};
+use crate::grpc::{self, CallId, CallStats, Code, Encoding, Metadata, ServerSide, Status};
 use crate::io::tokio::driver::{Handle, LocalTask};
 use crate::proto::{BudgetStats, ConnectionStats};
 
-type ServerEngine = Engine<grpc::Server>;
+type ServerEngine = Engine<ServerSide>;
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 type Handler = Arc<dyn Fn(ServerCall) -> BoxFuture + Send + Sync>;
 
@@ -315,7 +315,11 @@ struct Router {
     spawn: bool,
 }
 
-impl Starter<grpc::Server> for Router {
+impl Starter<ServerSide> for Router {
+    fn refuse(&mut self, ep: &mut grpc::Server, call: CallId) {
+        let _ = ep.unimplemented(call);
+    }
+
     fn start(&mut self, s: Started) -> Option<LocalTask> {
         let handler = self
             .routes
@@ -461,7 +465,7 @@ struct Info {
 /// headers and trailers, and its cancellation. Cheap to clone.
 #[derive(Clone)]
 pub struct Context {
-    call: Arc<CallRef<grpc::Server>>,
+    call: Arc<CallRef<ServerSide>>,
     info: Arc<Info>,
 }
 
@@ -545,7 +549,7 @@ impl Context {
 /// The request messages of a call.
 #[derive(Debug)]
 pub struct Requests {
-    call: Arc<CallRef<grpc::Server>>,
+    call: Arc<CallRef<ServerSide>>,
     done: bool,
     last_compressed: bool,
 }
@@ -602,7 +606,7 @@ impl Requests {
 /// The response side of a call: messages, with back-pressure.
 #[derive(Debug)]
 pub struct Responses {
-    call: Arc<CallRef<grpc::Server>>,
+    call: Arc<CallRef<ServerSide>>,
 }
 
 impl Responses {
@@ -629,7 +633,7 @@ pub struct ServerCall {
 }
 
 impl ServerCall {
-    fn new(call: Arc<CallRef<grpc::Server>>, info: Arc<Info>) -> ServerCall {
+    fn new(call: Arc<CallRef<ServerSide>>, info: Arc<Info>) -> ServerCall {
         ServerCall {
             ctx: Context {
                 call: call.clone(),
