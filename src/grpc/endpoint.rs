@@ -86,6 +86,34 @@ struct Queued {
 /// [`poll_timeout`](Self::poll_timeout) / [`handle_timeout`](Self::handle_timeout);
 /// the commands are the side's (`start_call` on a client, `finish` on a
 /// server, ...). See the [module docs](super) for a complete exchange.
+///
+/// Code that only moves bytes and events is written once for both sides:
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::BytesMut;
+/// use h2proto::grpc::{Client, Code, Config, Endpoint, Event, Metadata, Server, Side};
+///
+/// /// What `a` has to send, delivered to `b`; returns `b`'s events.
+/// fn deliver<A: Side, B: Side>(a: &mut Endpoint<A>, b: &mut Endpoint<B>, now: Instant) -> Vec<Event> {
+///     let mut wire = BytesMut::new();
+///     a.poll_transmit(&mut wire, usize::MAX, now);
+///     b.recv(&mut wire, now);
+///     std::iter::from_fn(|| b.poll_event()).collect()
+/// }
+///
+/// let now = Instant::now();
+/// let mut client = Client::new(Config::client(), now);
+/// let mut server = Server::new(Config::server(), now);
+/// client.start_call("/no.Such/Method", Metadata::new(), None, now)?;
+/// let Some(Event::CallStarted { call, .. }) = deliver(&mut client, &mut server, now).pop() else {
+///     panic!("no call");
+/// };
+/// server.unimplemented(call)?;
+/// let events = deliver(&mut server, &mut client, now);
+/// assert!(matches!(&events[..], [Event::Finished { status, .. }] if status.code() == Code::UNIMPLEMENTED));
+/// # Ok::<(), h2proto::grpc::CallError>(())
+/// ```
 #[derive(Debug)]
 pub struct Endpoint<S> {
     pub(crate) conn: Connection,
