@@ -83,6 +83,9 @@ pub(crate) trait Role {
     );
     /// A command from the application.
     fn on_command(&mut self, conn: &mut Self::Conn, cmd: Self::Cmd, now: Instant);
+    /// The socket failed: called before the connection is told the
+    /// transport ended, so that what ends with it can carry the cause.
+    fn on_transport_error(&mut self, _error: &std::io::Error) {}
     /// The connection is over (the core closed, or the socket failed).
     fn on_finished(&mut self, io_error: Option<std::io::Error>);
     /// The connection's memory budget (bodies and messages handed out owe
@@ -218,10 +221,12 @@ fn drive<R: Role>(
                 output.clear();
                 if conn.poll_transmit(&mut output, MAX_WRITE, now) > 0 {
                     if write_tx.send(output.split()).is_err() {
-                        return Some(std::io::Error::new(
+                        let e = std::io::Error::new(
                             std::io::ErrorKind::BrokenPipe,
                             "the writer thread is gone",
-                        ));
+                        );
+                        role.on_transport_error(&e);
+                        return Some(e);
                     }
                     writing = true;
                     progress = true;
@@ -286,6 +291,7 @@ fn drive<R: Role>(
                 output = buf;
             }
             Msg::Written(Err(e)) => {
+                role.on_transport_error(&e);
                 conn.recv_eof(Instant::now());
                 while let Some(event) = conn.poll_event() {
                     role.on_event(conn, event, now);

@@ -127,6 +127,7 @@ pub(super) fn run<S: Commands>(
         blocked: HashMap::new(),
         budget: ep.budget().clone(),
         on_start,
+        lost: None,
         side: PhantomData,
     };
     driver::run(stream, ep, tx, rx, &mut calls);
@@ -141,6 +142,9 @@ struct Calls<'a, 'b, S> {
     /// The endpoint's own budget.
     budget: MemoryBudget,
     on_start: &'a mut OnStart<'b>,
+    /// The socket failed: the status every call ends with, and the error
+    /// kind a waiting send gets.
+    lost: Option<(Status, std::io::ErrorKind)>,
     side: PhantomData<fn() -> S>,
 }
 
@@ -148,7 +152,20 @@ impl<S> Calls<'_, '_, S> {
     /// A blocked send whose call is over.
     fn unblock(&mut self, id: CallId) {
         if let Some((_, _, reply)) = self.blocked.remove(&id) {
-            let _ = reply.send(Err(Error::Call(CallError::UnknownCall(id))));
+            let e = match &self.lost {
+                Some((_, kind)) => Error::Io((*kind).into()),
+                None => Error::Call(CallError::UnknownCall(id)),
+            };
+            let _ = reply.send(Err(e));
+        }
+    }
+
+    /// How a call ends: with the socket's error once it failed (the
+    /// endpoint, told the transport ended, only knows it closed).
+    fn end_status(&self, status: Status) -> Status {
+        match &self.lost {
+            Some((lost, _)) => lost.clone(),
+            None => status,
         }
     }
 }
@@ -161,16 +178,27 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
         &self.budget
     }
 
+    fn on_transport_error(&mut self, e: &std::io::Error) {
+        if self.lost.is_none() {
+            let status = Status::new(Code::UNAVAILABLE, format!("connection lost: {e}"));
+            self.lost = Some((status, e.kind()));
+        }
+    }
+
     fn on_finished(&mut self, io_error: Option<std::io::Error>) {
-        let closed = match io_error {
-            Some(e) => Status::new(Code::UNAVAILABLE, format!("connection lost: {e}")),
-            None => Status::new(Code::UNAVAILABLE, "connection closed"),
-        };
+        if let Some(e) = &io_error {
+            self.on_transport_error(e);
+        }
+        let closed = self.end_status(Status::new(Code::UNAVAILABLE, "connection closed"));
         for (_, items) in self.calls.drain() {
             let _ = items.send(Item::End(closed.clone(), Metadata::new()));
         }
         for (_, (_, _, reply)) in self.blocked.drain() {
-            let _ = reply.send(Err(Error::Closed));
+            let e = match &self.lost {
+                Some((_, kind)) => Error::Io((*kind).into()),
+                None => Error::Closed,
+            };
+            let _ = reply.send(Err(e));
         }
     }
 
@@ -215,6 +243,7 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
             Event::HalfClosed { call } => (call, Item::HalfClosed),
             Event::Cancelled { call, status } => {
                 self.unblock(call);
+                let status = self.end_status(status);
                 if let Some(items) = self.calls.remove(&call) {
                     let _ = items.send(Item::End(status, Metadata::new()));
                 }
@@ -226,6 +255,7 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
                 trailers,
             } => {
                 self.unblock(call);
+                let status = self.end_status(status);
                 if let Some(items) = self.calls.remove(&call) {
                     let _ = items.send(Item::End(status, trailers));
                 }
