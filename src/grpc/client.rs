@@ -285,12 +285,9 @@ fn on_event(ep: &mut Client, ev: proto::Event) {
             data,
             end_stream,
         } => {
-            let Some((messages, result)) = ep.on_call_data(stream_id, data) else {
+            let Some(result) = ep.take_data(stream_id, data) else {
                 return;
             };
-            for m in messages {
-                ep.push_message(stream_id, m.data, m.compressed, m.hold);
-            }
             if let Err(status) = result {
                 return fail(ep, stream_id, status, end_stream);
             }

@@ -372,6 +372,16 @@ impl<S: Side> Endpoint<S> {
             .ok_or(CallError::UnknownCall(call))
     }
 
+    /// Takes a DATA chunk of the call on `id` and queues the messages it
+    /// completed; returns the decoding result (`None`: no such call).
+    pub(crate) fn take_data(&mut self, id: StreamId, data: Bytes) -> Option<Result<(), Status>> {
+        let (messages, result) = self.on_call_data(id, data)?;
+        for m in messages {
+            self.push_message(id, m.data, m.compressed, m.hold);
+        }
+        Some(result)
+    }
+
     pub(crate) fn call_started(&mut self, now: Instant) {
         self.keepalive.on_call_started(now);
     }

@@ -426,7 +426,7 @@ fn on_event(ep: &mut Server, ev: proto::Event, now: Instant) {
             data,
             end_stream,
         } => {
-            let Some((messages, result)) = ep.on_call_data(stream_id, data) else {
+            let Some(result) = ep.take_data(stream_id, data) else {
                 return;
             };
             let Some(call) = ep.calls.get_mut(&stream_id) else {
@@ -440,9 +440,6 @@ fn on_event(ep: &mut Server, ev: proto::Event, now: Instant) {
                 }
             });
             call.remote_done |= end_stream;
-            for m in messages {
-                ep.push_message(stream_id, m.data, m.compressed, m.hold);
-            }
             match result {
                 Err(status) => abort(ep, stream_id, status),
                 Ok(()) if end_stream => ep.push_half_closed(stream_id),
