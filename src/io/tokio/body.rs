@@ -115,6 +115,15 @@ impl Body {
         matches!(&self.kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty())
     }
 
+    /// A whole body with trailer fields already converted.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn with_trailer_fields(mut self, fields: Vec<HeaderField>) -> Self {
+        if let Kind::Full { trailers, .. } = &mut self.kind {
+            *trailers = fields;
+        }
+        self
+    }
+
     pub(crate) fn into_kind(self) -> Kind {
         self.kind
     }

@@ -257,23 +257,31 @@ async fn run_handler<F, Fut>(
             e.reset_stream(id, Reason::INTERNAL_ERROR);
             return None;
         }
-        let mut done = end;
+        let (mut done, mut finished) = (end, end);
         if let Kind::Full { data, trailers } = &mut kind
             && !end
-            && trailers.is_empty()
-            && let Ok(taken) = e.conn.send_data(id, data.clone(), true)
         {
-            data.advance(taken.min(data.len()));
-            if data.is_empty() {
-                done = true;
+            let ends = trailers.is_empty();
+            let taken = match data.is_empty() {
+                true => Ok(0),
+                false => e.conn.send_data(id, data.clone(), ends),
+            };
+            if let Ok(taken) = taken {
+                data.advance(taken.min(data.len()));
+            }
+            if taken.is_ok() && data.is_empty() {
+                // Trailers (a gRPC status) go in the same lock; if they are
+                // refused, the stream is reset as `side`'s drop would.
+                let sent = ends || e.conn.send_trailers(id, std::mem::take(trailers)).is_ok();
                 if let Some(slot) = e.slots.get_mut(&id) {
-                    slot.send_done = true;
+                    slot.send_done = sent;
                 }
+                (done, finished) = (true, sent);
             }
         }
         if done {
             // What `side`'s drop would do, in this same lock.
-            e.drop_send(id, true);
+            e.drop_send(id, finished);
         }
         Some(done)
     });

@@ -95,10 +95,12 @@ pub(crate) fn deadline_exceeded() -> HeaderMap {
 
 /// An `http_body::Body` as a [`Body`] to send. A body that is already at
 /// its end, or whose first frame is all of it, becomes a whole body (the
-/// headers carry END_STREAM, or the data goes out with them); any other
-/// is polled frame by frame by the stream's pump, one frame at a time as the
-/// peer takes them, so a slow reader slows the body. `cx` is the task's
-/// context, for that first poll (a `Pending` only registers a wake-up).
+/// headers carry END_STREAM, or the data goes out with them); so does a
+/// small first frame whose trailers are ready right behind it (a gRPC unary
+/// answer: sent with the headers in one go). Any other is polled frame by
+/// frame by the stream's pump, one frame at a time as the peer takes them,
+/// so a slow reader slows the body. `cx` is the task's context, for those
+/// first polls (a `Pending` only registers a wake-up).
 pub(crate) fn send_body<B>(body: B, cx: &mut Context<'_>) -> Body
 where
     B: http_body::Body + Send + 'static,
@@ -108,25 +110,63 @@ where
         return Body::empty();
     }
     let mut body = Box::pin(body);
-    let first = match body.as_mut().poll_frame(cx) {
+    let first = match poll_piece(body.as_mut(), cx) {
         Poll::Ready(None) => return Body::empty(),
-        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-            Ok(mut data) => {
-                let data = data.copy_to_bytes(data.remaining());
-                if body.is_end_stream() {
-                    return Body::full(data);
-                }
-                Some(Ok(Piece::Data(data)))
-            }
-            Err(frame) => frame
-                .into_trailers()
-                .ok()
-                .map(|t| Ok(Piece::Trailers(trailer_fields(&t)))),
-        },
-        Poll::Ready(Some(Err(_))) => Some(Err(body_failed())),
+        Poll::Ready(Some(piece)) => Some(piece),
         Poll::Pending => None,
     };
-    Body::from_kind(Kind::Source(Box::pin(Source { body, first })))
+    let mut second = None;
+    if let Some(Ok(Piece::Data(data))) = &first {
+        if body.is_end_stream() {
+            return Body::full(data.clone());
+        }
+        // Looked ahead only behind a small frame: what waits here for the
+        // peer stays one frame plus at most this much.
+        if data.len() <= LOOK_AHEAD_MAX {
+            second = match poll_piece(body.as_mut(), cx) {
+                Poll::Ready(None) | Poll::Ready(Some(Ok(Piece::End))) => {
+                    return Body::full(data.clone());
+                }
+                Poll::Ready(Some(Ok(Piece::Trailers(t)))) => {
+                    return Body::full(data.clone()).with_trailer_fields(t);
+                }
+                Poll::Ready(Some(piece)) => Some(piece),
+                Poll::Pending => None,
+            };
+        }
+    }
+    Body::from_kind(Kind::Source(Box::pin(Source {
+        body,
+        first,
+        second,
+    })))
+}
+
+/// A first frame at most this long is sent with the frame behind it when
+/// that one is ready at once (the trailers of a gRPC unary answer).
+const LOOK_AHEAD_MAX: usize = 16 * 1024;
+
+/// The body's next frame as a [`Piece`]: data, trailers, or `End` (a frame
+/// of a kind we do not know is skipped).
+fn poll_piece<B>(mut body: Pin<&mut B>, cx: &mut Context<'_>) -> Poll<Option<Result<Piece, Error>>>
+where
+    B: http_body::Body,
+{
+    loop {
+        let piece = match body.as_mut().poll_frame(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(body_failed()))),
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(mut data) => Piece::Data(data.copy_to_bytes(data.remaining())),
+                Err(frame) => match frame.into_trailers() {
+                    Ok(t) => Piece::Trailers(trailer_fields(&t)),
+                    Err(_) => continue,
+                },
+            },
+        };
+        return Poll::Ready(Some(Ok(piece)));
+    }
 }
 
 /// What a failed body ends its stream with: a reset (CANCEL).
@@ -140,8 +180,9 @@ fn body_failed() -> Error {
 /// An `http_body::Body` the pump polls.
 struct Source<B> {
     body: Pin<Box<B>>,
-    /// What the first poll got, not yet handed over.
+    /// What the first polls got, not yet handed over, in order.
     first: Option<Result<Piece, Error>>,
+    second: Option<Result<Piece, Error>>,
 }
 
 impl<B> PieceSource for Source<B>
@@ -152,24 +193,89 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Piece, Error>>> {
-        if let Some(first) = self.first.take() {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
             return Poll::Ready(Some(first));
         }
-        loop {
-            let piece = match self.body.as_mut().poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => Piece::End,
-                Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(body_failed()))),
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(mut data) => Piece::Data(data.copy_to_bytes(data.remaining())),
-                    Err(frame) => match frame.into_trailers() {
-                        Ok(t) => Piece::Trailers(trailer_fields(&t)),
-                        // A frame of a kind we do not know: skip it.
-                        Err(_) => continue,
-                    },
-                },
-            };
-            return Poll::Ready(Some(Ok(piece)));
+        if let Some(second) = this.second.take() {
+            return Poll::Ready(Some(second));
         }
+        match poll_piece(this.body.as_mut(), cx) {
+            Poll::Ready(None) => Poll::Ready(Some(Ok(Piece::End))),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A body handing out prepared frames, each ready at once.
+    struct Frames(VecDeque<Frame<Bytes>>);
+
+    impl http_body::Body for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+    }
+
+    fn status_trailers() -> HeaderMap {
+        let mut t = HeaderMap::new();
+        t.insert("grpc-status", HeaderValue::from_static("0"));
+        t
+    }
+
+    fn sent(frames: Vec<Frame<Bytes>>) -> Kind {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        send_body(Frames(frames.into()), &mut cx).into_kind()
+    }
+
+    #[test]
+    fn a_small_message_then_trailers_is_sent_whole() {
+        let kind = sent(vec![
+            Frame::data(Bytes::from_static(b"msg")),
+            Frame::trailers(status_trailers()),
+        ]);
+        let Kind::Full { data, trailers } = kind else {
+            panic!("not a whole body");
+        };
+        assert_eq!(&data[..], b"msg");
+        assert_eq!(&trailers[0].name[..], b"grpc-status");
+    }
+
+    #[test]
+    fn more_data_behind_the_first_frame_keeps_both_in_order() {
+        let kind = sent(vec![
+            Frame::data(Bytes::from_static(b"a")),
+            Frame::data(Bytes::from_static(b"b")),
+            Frame::trailers(status_trailers()),
+        ]);
+        let Kind::Source(mut source) = kind else {
+            panic!("not polled frame by frame");
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut got = Vec::new();
+        while let Poll::Ready(Some(Ok(piece))) = source.as_mut().poll_piece(&mut cx) {
+            got.push(match piece {
+                Piece::Data(d) => String::from_utf8_lossy(&d).into_owned(),
+                Piece::Trailers(t) => format!("trailers {}", t.len()),
+                Piece::End => break,
+            });
+        }
+        assert_eq!(got, ["a", "b", "trailers 1"]);
+    }
+
+    #[test]
+    fn a_large_first_frame_is_not_looked_past() {
+        let big = Bytes::from(vec![0u8; LOOK_AHEAD_MAX + 1]);
+        let kind = sent(vec![Frame::data(big), Frame::trailers(status_trailers())]);
+        assert!(matches!(kind, Kind::Source(_)), "the trailers waited");
     }
 }
