@@ -109,20 +109,21 @@
 //! [RFC 7541]: https://www.rfc-editor.org/rfc/rfc7541
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// What is `pub` is the API: an item users cannot reach is `pub(crate)`, so
+// its visibility says what is promised. (Crate-level here rather than in
+// Cargo's `[lints]`, which would also hold the test and example crates,
+// whose support modules share items through `#[path]` and `pub`.)
+#![warn(unreachable_pub)]
 
 pub mod channel;
-#[warn(unreachable_pub)]
 pub mod frame;
 pub mod grpc;
-#[warn(unreachable_pub)]
 pub mod hpack;
 #[doc(hidden)]
 pub mod internal;
 pub mod io;
 pub mod message;
-#[warn(unreachable_pub)]
 pub mod proto;
-#[warn(unreachable_pub)]
 mod sched;
 #[cfg(feature = "testing")]
 pub mod testing;

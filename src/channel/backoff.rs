@@ -117,23 +117,28 @@ pub(crate) struct Attempt {
 }
 
 impl Backoff {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Backoff { current: None }
     }
 
     /// Back to the first step (a connection became READY).
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.current = None;
     }
 
     /// The backoff the next attempt will use, without jitter.
     #[cfg(test)]
-    pub fn current(&self) -> Option<Duration> {
+    pub(super) fn current(&self) -> Option<Duration> {
         self.current
     }
 
     /// Starts an attempt at `now`.
-    pub fn start(&mut self, p: &ConnectParams, jitter: &mut dyn Jitter, now: Instant) -> Attempt {
+    pub(super) fn start(
+        &mut self,
+        p: &ConnectParams,
+        jitter: &mut dyn Jitter,
+        now: Instant,
+    ) -> Attempt {
         let delay = match self.current {
             None => {
                 self.current = Some(p.initial_backoff);

@@ -34,7 +34,7 @@ pub(super) struct Replay {
 impl Replay {
     /// Counts `n` more bytes in `total` if both caps allow; otherwise
     /// commits the call (releasing what it held) and says no.
-    pub fn keep(
+    pub(super) fn keep(
         &mut self,
         n: usize,
         total: &mut usize,
@@ -56,13 +56,13 @@ impl Replay {
     }
 
     /// Commits the call and releases its bytes from `total`.
-    pub fn commit(&mut self, total: &mut usize) {
+    pub(super) fn commit(&mut self, total: &mut usize) {
         self.committed = true;
         self.release(total);
     }
 
     /// Releases the call's bytes from `total` (its end).
-    pub fn release(&mut self, total: &mut usize) {
+    pub(super) fn release(&mut self, total: &mut usize) {
         *total = total.saturating_sub(self.bytes);
         self.bytes = 0;
     }

@@ -44,7 +44,7 @@ pub(crate) struct SendSide {
 }
 
 impl SendSide {
-    pub fn new(budget: MemoryBudget) -> Self {
+    pub(crate) fn new(budget: MemoryBudget) -> Self {
         SendSide {
             queue: VecDeque::new(),
             queued: 0,
@@ -58,7 +58,7 @@ impl SendSide {
     /// Frames and queues one message. Refused (Busy) past `max_queue`, or
     /// when the connection's budget has no room for it; but one is always
     /// taken when the queue is empty, so every call can make progress.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         message: Bytes,
         compress: bool,
@@ -103,13 +103,13 @@ impl SendSide {
     }
 
     /// Bytes waiting.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queued
     }
 
     /// Hands queued bytes to the HTTP/2 layer while it takes them, then the
     /// end. Returns whether anything was taken.
-    pub fn pump(&mut self, conn: &mut Connection, id: StreamId) -> bool {
+    pub(crate) fn pump(&mut self, conn: &mut Connection, id: StreamId) -> bool {
         let mut moved = false;
         while let Some(front) = self.queue.front_mut() {
             let Ok(n) = conn.send_data(id, front.clone(), false) else {
@@ -141,7 +141,7 @@ impl SendSide {
     }
 
     /// Drops everything queued (the stream is gone).
-    pub fn drop_all(&mut self) {
+    pub(crate) fn drop_all(&mut self) {
         self.queue.clear();
         self.budget.uncharge(self.queued);
         self.queued = 0;
@@ -181,7 +181,7 @@ pub(crate) struct Received {
 }
 
 impl RecvSide {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         RecvSide {
             deframer: Deframer::new(max),
             encoding: Encoding::Identity,
@@ -199,7 +199,7 @@ impl RecvSide {
     /// message in assembly are left withheld here
     /// ([`partial_unreleased`](Self::partial_unreleased)): the endpoint
     /// decides which to release early.
-    pub fn on_data(&mut self, data: Bytes) -> (Vec<Received>, Result<(), Status>) {
+    pub(crate) fn on_data(&mut self, data: Bytes) -> (Vec<Received>, Result<(), Status>) {
         let mut left = data.len();
         self.deframer.push_bytes(data);
         let mut out = Vec::new();
@@ -259,21 +259,21 @@ impl RecvSide {
 
     /// Releases `n` withheld bytes of the message in assembly early: they
     /// are charged from now on.
-    pub fn release_early(&mut self, n: usize) {
+    pub(crate) fn release_early(&mut self, n: usize) {
         self.partial_unreleased -= n;
         self.partial_charged += n;
     }
 
     /// The wire size of the message in assembly, as far as known: its
     /// prefix's length once read, else what has arrived.
-    pub fn expected(&self) -> usize {
+    pub(crate) fn expected(&self) -> usize {
         self.deframer
             .expected()
             .map_or(self.partial, |n| n.max(self.partial))
     }
 
     /// END_STREAM arrived: an error if a message was cut short.
-    pub fn finish(&self) -> Result<(), Status> {
+    pub(crate) fn finish(&self) -> Result<(), Status> {
         self.deframer.finish().map_err(|e| e.to_status())
     }
 }
@@ -303,7 +303,7 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub fn new(
+    pub(crate) fn new(
         stream: StreamId,
         max_recv: usize,
         deadline: Option<Instant>,

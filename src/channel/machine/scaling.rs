@@ -25,7 +25,7 @@ pub(super) struct Extra {
 }
 
 impl Extra {
-    pub fn has_room(&self) -> bool {
+    pub(super) fn has_room(&self) -> bool {
         self.up && self.calls < self.limit
     }
 }

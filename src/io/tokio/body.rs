@@ -242,7 +242,7 @@ pub(crate) struct SendSide {
 impl SendSide {
     /// Queues `data` (and END_STREAM with its last byte when `end`), waiting
     /// for room in the stream's send buffer as often as needed.
-    pub async fn send_data(&mut self, mut data: Bytes, end: bool) -> Result<(), Error> {
+    pub(super) async fn send_data(&mut self, mut data: Bytes, end: bool) -> Result<(), Error> {
         let (handle, id) = (&self.handle, self.id);
         let charged = &mut self.charged;
         let result = poll_fn(|cx| {
@@ -292,7 +292,7 @@ impl SendSide {
     }
 
     /// Queues trailers: the end of the message.
-    pub fn send_trailers(&mut self, trailers: Vec<HeaderField>) -> Result<(), Error> {
+    pub(super) fn send_trailers(&mut self, trailers: Vec<HeaderField>) -> Result<(), Error> {
         let id = self.id;
         self.handle.with(|e| {
             if let Some(end) = e.slots.get(&id).and_then(|s| s.end.as_ref()) {
@@ -309,7 +309,7 @@ impl SendSide {
     }
 
     /// Sends a body after headers that did not end the stream.
-    pub async fn send_body(&mut self, kind: Kind) -> Result<(), Error> {
+    pub(super) async fn send_body(&mut self, kind: Kind) -> Result<(), Error> {
         match kind {
             Kind::Full { data, trailers } => {
                 let end = trailers.is_empty();
@@ -372,7 +372,7 @@ impl SendSide {
 
 impl SendSide {
     /// The engine was already told this side is gone: `Drop` does nothing.
-    pub fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.released = true;
     }
 }

@@ -109,7 +109,7 @@ impl<E> Shared<E> {
     /// Notes that the engine changed; returns the parked driver's waker, to
     /// be woken after the lock is released.
     #[must_use = "wake the returned waker after unlocking"]
-    pub fn touch(&mut self) -> Option<Waker> {
+    pub(crate) fn touch(&mut self) -> Option<Waker> {
         self.dirty = true;
         self.driver.take()
     }
@@ -127,7 +127,7 @@ impl<E> Clone for Handle<E> {
 
 impl<E: Engine> Handle<E> {
     /// Wraps an engine.
-    pub fn new(engine: E) -> Self {
+    pub(crate) fn new(engine: E) -> Self {
         Handle(Arc::new(Mutex::new(Shared {
             engine,
             dirty: false,
@@ -137,20 +137,20 @@ impl<E: Engine> Handle<E> {
     }
 
     /// Whether both are handles to the same connection.
-    pub fn same(&self, other: &Handle<E>) -> bool {
+    pub(crate) fn same(&self, other: &Handle<E>) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Locks the engine. A panic elsewhere while it was held does not make
     /// the connection unusable for the others: the engine is still consistent
     /// between calls.
-    pub fn lock(&self) -> MutexGuard<'_, Shared<E>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared<E>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` on the engine, then wakes the driver: something may be
     /// ready to write.
-    pub fn with<R>(&self, f: impl FnOnce(&mut E) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut E) -> R) -> R {
         let mut shared = self.lock();
         let r = f(&mut shared.engine);
         let waker = shared.touch();
@@ -162,13 +162,13 @@ impl<E: Engine> Handle<E> {
     }
 
     /// Runs `f` on the engine without waking the driver (reads only).
-    pub fn inspect<R>(&self, f: impl FnOnce(&E) -> R) -> R {
+    pub(crate) fn inspect<R>(&self, f: impl FnOnce(&E) -> R) -> R {
         f(&self.lock().engine)
     }
 
     /// A reference that does not keep the engine alive: what the engine
     /// itself may hold to hand out new handles without an `Arc` cycle.
-    pub fn downgrade(&self) -> WeakHandle<E> {
+    pub(crate) fn downgrade(&self) -> WeakHandle<E> {
         WeakHandle(Arc::downgrade(&self.0))
     }
 }
@@ -178,7 +178,7 @@ pub(crate) struct WeakHandle<E>(Weak<Mutex<Shared<E>>>);
 
 impl<E> WeakHandle<E> {
     /// The handle, while the connection still exists.
-    pub fn upgrade(&self) -> Option<Handle<E>> {
+    pub(crate) fn upgrade(&self) -> Option<Handle<E>> {
         self.0.upgrade().map(Handle)
     }
 }
@@ -208,7 +208,7 @@ where
     E: Engine,
 {
     /// A driver for `engine` over `io`; spawn it (or await it).
-    pub fn new(io: IO, handle: Handle<E>) -> Self {
+    pub(crate) fn new(io: IO, handle: Handle<E>) -> Self {
         Driver {
             io,
             handle,

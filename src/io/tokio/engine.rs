@@ -170,22 +170,22 @@ pub(crate) struct HttpEngine {
 
 impl HttpEngine {
     /// A client engine.
-    pub fn client(conn: Connection) -> Self {
+    pub(crate) fn client(conn: Connection) -> Self {
         Self::new(conn, None)
     }
 
     /// A server engine.
-    pub fn server(conn: Connection, ctx: ServerCtx) -> Self {
+    pub(crate) fn server(conn: Connection, ctx: ServerCtx) -> Self {
         Self::new(conn, Some(ctx))
     }
 
     /// Whether this is a client's engine.
-    pub fn is_client(&self) -> bool {
+    pub(crate) fn is_client(&self) -> bool {
         self.server.is_none()
     }
 
     /// Caps what the application may hold on this connection's behalf.
-    pub fn with_budget(mut self, limit: usize) -> Self {
+    pub(crate) fn with_budget(mut self, limit: usize) -> Self {
         self.budget = MemoryBudget::new(limit);
         self
     }
@@ -194,7 +194,7 @@ impl HttpEngine {
     /// window and a stream gets `stream` once it is read; the connection
     /// window becomes `conn` once the peer acknowledged our SETTINGS (see
     /// [`crate::io::direct_windows`]).
-    pub fn with_directed_windows(mut self, (stream, conn): (u32, u32)) -> Self {
+    pub(crate) fn with_directed_windows(mut self, (stream, conn): (u32, u32)) -> Self {
         self.stream_window = Some(stream);
         self.base_conn_window = conn;
         self.settings_acked = false;
@@ -202,7 +202,7 @@ impl HttpEngine {
     }
 
     /// Gives `id` its full window, once: it is being read.
-    pub fn open_window(&mut self, id: StreamId) {
+    pub(crate) fn open_window(&mut self, id: StreamId) {
         let Some(window) = self.stream_window else {
             return;
         };
@@ -238,7 +238,7 @@ impl HttpEngine {
     }
 
     /// Gives a server engine its own (weak) handle, once it has one.
-    pub fn set_me(&mut self, me: WeakHandle<HttpEngine>) {
+    pub(crate) fn set_me(&mut self, me: WeakHandle<HttpEngine>) {
         if let Some(ctx) = &mut self.server {
             ctx.me = Some(me);
         }
@@ -246,7 +246,7 @@ impl HttpEngine {
 
     /// A server handler panicked: answer 500 if nothing was sent yet, else
     /// reset the stream.
-    pub fn handler_panicked(&mut self, id: StreamId) {
+    pub(crate) fn handler_panicked(&mut self, id: StreamId) {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
@@ -291,7 +291,7 @@ impl HttpEngine {
 
     /// A collection ended (done, failed or dropped): the next oldest may
     /// now take credit beyond the budget.
-    pub fn stop_collecting(&mut self, id: StreamId) {
+    pub(crate) fn stop_collecting(&mut self, id: StreamId) {
         let Some(i) = self.collecting.iter().position(|&s| s == id) else {
             return;
         };
@@ -315,7 +315,7 @@ impl HttpEngine {
     /// A client takes it always: the responses it collects are the ones
     /// its application asked for, each capped by its body limit, and an
     /// application awaiting several at once must not wait on itself.
-    pub fn may_take_credit(&self, id: StreamId) -> bool {
+    pub(crate) fn may_take_credit(&self, id: StreamId) -> bool {
         if self.server.is_none() {
             return true;
         }
@@ -333,7 +333,7 @@ impl HttpEngine {
     }
 
     /// Resets a stream and records it in its slot.
-    pub fn reset_stream(&mut self, id: StreamId, reason: Reason) {
+    pub(crate) fn reset_stream(&mut self, id: StreamId, reason: Reason) {
         let _ = self.conn.reset(id, reason);
         if let Some(slot) = self.slots.get_mut(&id) {
             if slot.end.is_none() {
@@ -346,7 +346,7 @@ impl HttpEngine {
     /// The exchange on `id` must be over by `at`: past it, unless the
     /// response is complete, the stream is reset with CANCEL and its handles
     /// get [`Error::Timeout`].
-    pub fn set_deadline(&mut self, id: StreamId, at: Instant) {
+    pub(crate) fn set_deadline(&mut self, id: StreamId, at: Instant) {
         if let Some(slot) = self.slots.get_mut(&id) {
             if let Some(old) = slot.deadline.replace(at) {
                 self.deadlines.remove(&(old, id));
@@ -362,7 +362,7 @@ impl HttpEngine {
     }
 
     /// The receiving handle of `id` is gone.
-    pub fn drop_recv(&mut self, id: StreamId) {
+    pub(crate) fn drop_recv(&mut self, id: StreamId) {
         let is_server = self.server.is_some();
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
@@ -387,7 +387,7 @@ impl HttpEngine {
 
     /// The sending side of `id` is gone; `finished` if its message was
     /// completely queued.
-    pub fn drop_send(&mut self, id: StreamId, finished: bool) {
+    pub(crate) fn drop_send(&mut self, id: StreamId, finished: bool) {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };

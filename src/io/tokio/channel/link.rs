@@ -28,7 +28,7 @@ type Closing = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 impl Link {
     /// Dials `address` and waits for the server's SETTINGS.
-    pub async fn dial(
+    pub(super) async fn dial(
         kind: Kind,
         address: &str,
         grpc: Config,
@@ -75,7 +75,7 @@ impl Link {
     }
 
     /// No new call can start here (GOAWAY, closed).
-    pub fn is_closing(&self) -> bool {
+    pub(super) fn is_closing(&self) -> bool {
         match self {
             Link::Grpc(c) => c.is_closing(),
             #[cfg(feature = "tower")]
@@ -84,7 +84,7 @@ impl Link {
     }
 
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS.
-    pub fn max_concurrent_streams(&self) -> Option<u32> {
+    pub(super) fn max_concurrent_streams(&self) -> Option<u32> {
         match self {
             Link::Grpc(c) => c.peer_max_concurrent_streams(),
             #[cfg(feature = "tower")]
@@ -93,7 +93,7 @@ impl Link {
     }
 
     /// Completes at GOAWAY or the end (holds no reference to the connection).
-    pub fn closing(&self) -> Closing {
+    pub(super) fn closing(&self) -> Closing {
         match self {
             Link::Grpc(c) => Box::pin(c.closing()),
             #[cfg(feature = "tower")]
@@ -102,7 +102,7 @@ impl Link {
     }
 
     /// The gRPC client, for the channel's own call API.
-    pub fn grpc(&self) -> Option<&Client> {
+    pub(super) fn grpc(&self) -> Option<&Client> {
         match self {
             Link::Grpc(c) => Some(c),
             #[cfg(feature = "tower")]

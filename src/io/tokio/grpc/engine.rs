@@ -82,7 +82,7 @@ impl CallState {
         }
     }
 
-    pub fn end(&mut self, status: Status, trailers: Metadata) {
+    pub(crate) fn end(&mut self, status: Status, trailers: Metadata) {
         if self.end.is_none() {
             self.end = Some((status, trailers));
         }
@@ -107,7 +107,7 @@ pub(crate) struct Engine<S: Side> {
 }
 
 impl<S: Side> Engine<S> {
-    pub fn new(ep: grpc::Endpoint<S>) -> Self {
+    pub(crate) fn new(ep: grpc::Endpoint<S>) -> Self {
         Engine {
             ep,
             calls: HashMap::new(),
@@ -121,12 +121,12 @@ impl<S: Side> Engine<S> {
 
     /// Sets the router. It usually holds the connection's own handle, a
     /// cycle that [`finish`](driver::Engine::finish) breaks.
-    pub fn set_starter(&mut self, starter: Box<dyn Starter<S>>) {
+    pub(crate) fn set_starter(&mut self, starter: Box<dyn Starter<S>>) {
         self.starter = Some(starter);
     }
 
     /// The status of a call that cannot run because the connection is over.
-    pub fn closed_status(&self) -> Status {
+    pub(crate) fn closed_status(&self) -> Status {
         self.closed
             .clone()
             .unwrap_or_else(|| Status::new(Code::UNAVAILABLE, "connection closed"))
@@ -288,7 +288,7 @@ impl<S: Side> std::fmt::Debug for CallRef<S> {
 impl<S: Side> CallRef<S> {
     /// The next item or the end. A message keeps its credit until the
     /// application drops it.
-    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
+    pub(super) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Next> {
         let mut shared = self.handle.lock();
         let engine = &mut shared.engine;
         let Some(st) = engine.calls.get_mut(&self.id) else {
@@ -305,7 +305,7 @@ impl<S: Side> CallRef<S> {
     }
 
     /// Queues a message, waiting while the call's send queue is full.
-    pub fn poll_send(
+    pub(super) fn poll_send(
         &self,
         cx: &mut Context<'_>,
         message: &Bytes,
@@ -345,7 +345,7 @@ impl<S: Side> CallRef<S> {
     }
 
     /// Ready once the call has ended (not necessarily read to the end).
-    pub fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Status> {
+    pub(super) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Status> {
         let mut shared = self.handle.lock();
         let engine = &mut shared.engine;
         let Some(st) = engine.calls.get_mut(&self.id) else {
@@ -362,7 +362,7 @@ impl<S: Side> CallRef<S> {
 
     /// Runs `f` on the endpoint and the call's state, then wakes the
     /// driver. `Err(Ended)` if the call has ended, `Closed` if it is gone.
-    pub fn command<R>(
+    pub(super) fn command<R>(
         &self,
         f: impl FnOnce(&mut grpc::Endpoint<S>, &mut CallState) -> Result<R, CallError>,
     ) -> Result<R, Error> {
