@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Error, Item};
+use super::{Error, Item, ItemTx};
 use crate::grpc::{self, CallError, CallId, CallOptions, Code, Encoding, Event, Metadata, Status};
 use crate::io::blocking::driver::{Msg, spawn_io};
 use crate::io::blocking::tls::Stream;
@@ -68,7 +68,7 @@ pub(super) trait Endpoint {
     fn send(&mut self, call: CallId, msg: Bytes, compress: bool) -> Result<(), CallError>;
     fn cancel(&mut self, call: CallId) -> Result<(), CallError>;
     /// Role-specific commands; `Send` and `Cancel` are handled by the driver.
-    fn command(&mut self, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, Sender<Item>>);
+    fn command(&mut self, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, ItemTx>);
 }
 
 macro_rules! endpoint_io {
@@ -111,12 +111,12 @@ macro_rules! endpoint_io {
 
 impl Endpoint for grpc::Client {
     endpoint_io!();
-    fn command(&mut self, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, Sender<Item>>) {
+    fn command(&mut self, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, ItemTx>) {
         match cmd {
             Cmd::Start(path, md, opts, items, reply) => {
                 let r = self.start_call_with(&path, md, opts, now);
                 if let Ok(id) = r {
-                    calls.insert(id, items);
+                    calls.insert(id, ItemTx::new(items));
                 }
                 let _ = reply.send(r.map_err(Error::from));
             }
@@ -133,7 +133,7 @@ impl Endpoint for grpc::Client {
 
 impl Endpoint for grpc::Server {
     endpoint_io!();
-    fn command(&mut self, cmd: Cmd, _now: Instant, calls: &mut HashMap<CallId, Sender<Item>>) {
+    fn command(&mut self, cmd: Cmd, _now: Instant, calls: &mut HashMap<CallId, ItemTx>) {
         let (r, reply) = match cmd {
             Cmd::Headers(id, md, reply) => (self.send_headers(id, md), reply),
             Cmd::Encoding(id, enc, reply) => (self.set_send_encoding(id, enc), reply),
@@ -162,7 +162,7 @@ impl Wake for CreditWaker {
 }
 
 /// What the role does with a call it has not seen (server: a new call).
-pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, Sender<Item>>, Event) + 'a;
+pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, ItemTx>, Event) + 'a;
 
 /// Runs one connection to its end on the calling thread.
 pub(super) fn run<E: Endpoint>(
@@ -211,7 +211,7 @@ pub(super) fn run<E: Endpoint>(
 
 struct State {
     /// Where each call's items go.
-    calls: HashMap<CallId, Sender<Item>>,
+    calls: HashMap<CallId, ItemTx>,
     /// A send the endpoint answered Busy: retried on `Writable`.
     blocked: HashMap<CallId, (Bytes, bool, Reply<()>)>,
     /// The socket failed: the status every call ends with, and the error
