@@ -93,7 +93,10 @@ fn calls_waiting_for_their_message_hold_no_thread() {
         call.close_send().expect("close");
     }
     for (i, call) in waiting.iter_mut().enumerate() {
-        assert_eq!(call.recv().expect("echo"), Some(Bytes::from(format!("m{i}"))));
+        assert_eq!(
+            call.recv().expect("echo"),
+            Some(Bytes::from(format!("m{i}")))
+        );
         assert!(call.status().expect("status").is_ok());
     }
     client.shutdown();

@@ -189,8 +189,12 @@ impl Server {
 }
 
 /// Runs one request: the handler (a panic answers 500), then its response.
-async fn run_handler<F, Fut>(handle: Handle<HttpEngine>, id: StreamId, headers: HeaderList, handler: F)
-where
+async fn run_handler<F, Fut>(
+    handle: Handle<HttpEngine>,
+    id: StreamId,
+    headers: HeaderList,
+    handler: F,
+) where
     F: FnOnce(http::Request<RecvBody>) -> Fut,
     Fut: Future<Output = http::Response<Body>>,
 {

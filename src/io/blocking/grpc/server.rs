@@ -3,9 +3,9 @@
 //! handler starts once the call has something to handle (its first
 //! message, its half-close), unless its method is marked server-first.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::collections::HashSet;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -104,8 +104,7 @@ impl Server {
                         list.retain(|t: &Sender<Msg<Cmd>>| t.send(Msg::Cmd(Cmd::Nop)).is_ok());
                         list.push(tx.clone());
                     }
-                    let (handlers, config, tls) =
-                        (handlers.clone(), config.clone(), tls.clone());
+                    let (handlers, config, tls) = (handlers.clone(), config.clone(), tls.clone());
                     let _ = thread::Builder::new()
                         .name("grpc-conn".into())
                         .spawn(move || serve_connection(stream, &tls, config, tx, rx, handlers));
@@ -177,7 +176,8 @@ fn serve_connection(
             finished: false,
         };
         let (run, pool) = (handlers.run.clone(), handlers.pool.clone());
-        let start: Box<dyn FnOnce() + Send> = Box::new(move || pool.submit(Box::new(move || run(sc))));
+        let start: Box<dyn FnOnce() + Send> =
+            Box::new(move || pool.submit(Box::new(move || run(sc))));
         if server_first {
             calls.insert(call, ItemTx::new(items_tx));
             start();

@@ -41,7 +41,10 @@ pub(crate) fn grpc_deadline<B>(req: &http::Request<B>) -> Option<Instant> {
 pub(crate) fn exceeded_response() -> http::Response<Body> {
     let mut res = http::Response::new(Body::empty());
     let headers = res.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
     headers.insert("grpc-status", HeaderValue::from_static(DEADLINE_EXCEEDED));
     headers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
     res
