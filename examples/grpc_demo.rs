@@ -7,7 +7,7 @@
 //! ```
 //!
 //! `tokio` (the default) uses `io::tokio::grpc` (routed async handlers);
-//! `blocking` the same tour on `io::blocking::grpc` (a thread per call).
+//! `blocking` the same tour on `io::blocking::grpc` (handlers on a thread pool).
 //!
 //! Messages are plain UTF-8 here: gRPC carries bytes, and protobuf (see the
 //! interop examples) is the application's business.

@@ -12,6 +12,10 @@
 # SKIP_LOAD=1 (memory only), UPLOAD_WAIT (10 s per upload scenario).
 # TLS_ONLY=1 (only the TLS rows: ours vs nghttpd over TLS; no peer builds).
 # TOWER_ONLY=1 (only the tower rows below; no peer builds).
+# LOAD_SERVERS="ours-grpc tonic" (load-test only these servers, by the names
+# of start_server; the others' rows stay empty). OUR_BIN (our examples'
+# directory; default target/release/examples: set it to compare two builds).
+# SKIP_BUILD=1 (use the binaries as they are).
 #
 # The tower rows (issue #16): the same axum Router (examples/axum_server) on
 # h2proto vs on hyper's HTTP/2 server (GET /, a 16-byte body), and the same
@@ -68,7 +72,8 @@ TOWER_ONLY=${TOWER_ONLY:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PEERS=$ROOT/benches/peers
 PEER_BIN=$PEERS/target/release
-OUR_BIN=$ROOT/target/release/examples
+OUR_BIN=${OUR_BIN:-$ROOT/target/release/examples}
+LOAD_SERVERS=${LOAD_SERVERS:-}
 WORK=$(mktemp -d /tmp/bench-peers.XXXXXX)
 RESULTS=$WORK/results.tsv
 SERVER_PID=
@@ -112,12 +117,12 @@ python3 -c 'import h2' 2>/dev/null || {
 
 # --- 2. build ---------------------------------------------------------------
 
-log "building our examples (release)"
-(cd "$ROOT" && nice cargo build --release --example h2_server --example grpc_echo_server \
+[[ -n ${SKIP_BUILD:-} ]] || log "building our examples (release)"
+[[ -n ${SKIP_BUILD:-} ]] || (cd "$ROOT" && nice cargo build --release --example h2_server --example grpc_echo_server \
     --example axum_server --example tonic_echo_server) ||
     die "building our examples failed"
 for peer in hyper_server h2_server tonic_echo; do
-    [[ -n $TLS_ONLY || -n $TOWER_ONLY ]] && break
+    [[ -n $TLS_ONLY || -n $TOWER_ONLY || -n ${SKIP_BUILD:-} ]] && break
     log "building benches/peers/$peer (release)"
     (cd "$PEERS/$peer" && CARGO_TARGET_DIR=$PEERS/target nice cargo build --release) ||
         die "building $peer failed"
@@ -194,6 +199,9 @@ printf '\x00\x00\x00\x00\x07\x0a\x05hello' >"$GRPC_BODY"
 GRPC_PATH=/echo.Echo/UnaryEcho
 GRPC_ARGS=(-d "$GRPC_BODY" -H 'content-type: application/grpc' -H 'te: trailers')
 
+# wanted NAME: NAME is load-tested (and checked): LOAD_SERVERS is unset or lists it.
+wanted() { [[ -z $LOAD_SERVERS || " $LOAD_SERVERS " == *" $1 "* ]]; }
+
 # --- 3. checks --------------------------------------------------------------
 
 log "checking responses"
@@ -204,18 +212,21 @@ TLS_SERVERS=(ours-tls nghttpd-tls)
 [[ -n $TLS_ONLY ]] && HTTP_SERVERS=() && GRPC_SERVERS=() && AXUM_SERVERS=()
 [[ -n $TOWER_ONLY ]] && HTTP_SERVERS=() && GRPC_SERVERS=(tonic-h2proto tonic-tonic) && TLS_SERVERS=()
 for s in "${HTTP_SERVERS[@]}"; do
+    wanted "$s" || continue
     start_server "$s"
     len=$(nghttp "http://127.0.0.1:$PORT/" | wc -c)
     [[ $len == 26 ]] || die "$s answers GET / with $len bytes, not 26"
     stop_server
 done
 for s in "${AXUM_SERVERS[@]}"; do
+    wanted "$s" || continue
     start_server "$s"
     body=$(nghttp "http://127.0.0.1:$PORT/")
     [[ $body == "hello from axum" ]] || die "$s answers GET / with $body"
     stop_server
 done
 for s in "${TLS_SERVERS[@]}"; do
+    wanted "$s" || continue
     start_server "$s"
     nghttp -v "https://127.0.0.1:$PORT/" >"$WORK/check.txt" 2>&1 || true
     grep -q 'The negotiated protocol: h2' "$WORK/check.txt" || die "$s: no ALPN h2: $(cat "$WORK/check.txt")"
@@ -224,6 +235,7 @@ for s in "${TLS_SERVERS[@]}"; do
     stop_server
 done
 for s in "${GRPC_SERVERS[@]}"; do
+    wanted "$s" || continue
     start_server "$s"
     nghttp -v "${GRPC_ARGS[@]}" "http://127.0.0.1:$PORT$GRPC_PATH" >"$WORK/check.txt" 2>&1 || true
     grep -aq 'grpc-status: 0' "$WORK/check.txt" || die "$s: no grpc-status 0: $(cat -v "$WORK/check.txt")"
@@ -242,6 +254,7 @@ server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 # run_load KIND NAME ROUND: appends "load KIND NAME ROUND REQ/S OK|FAILED(...) CPU_US".
 run_load() {
     local kind=$1 name=$2 round=$3 url extra=()
+    wanted "$name" || return 0
     start_server "$name"
     url=http://127.0.0.1:$PORT/
     [[ $kind == tls ]] && url=https://127.0.0.1:$PORT/

@@ -14,6 +14,9 @@ over the streams as the server's windows allow, then:
   --mode slow    the client advertises 2^31-1 windows (flow control never
                  stops the server) and reads its socket at 64 KiB/s.
 
+Before the first sample, WARMUP requests like those (default 1), from a
+client that reads, on their own connection: code the server pages in on its
+first requests is not counted as growth (the same for every server measured).
 For WAIT seconds it samples the server's VmRSS (from /proc/PID/status)
 every 100 ms; then it closes the connection, waits 2 s and samples again.
 In --mode never it then repeats the uploads on a new connection that does
@@ -171,12 +174,23 @@ def main():
     ap.add_argument("--streams", type=int, default=None)
     ap.add_argument("--size", type=int, default=1 << 20)
     ap.add_argument("--wait", type=float, default=10.0)
+    ap.add_argument("--warmup", type=int, default=1, help="requests served before 'before'")
     args = ap.parse_args()
     if args.path is None:
         args.path = "/echo.Echo/UnaryEcho" if args.grpc else "/echo"
     if args.streams is None:
         args.streams = 50 if args.mode == "never" else 100
 
+    if args.warmup > 0:
+        warm = argparse.Namespace(**{**vars(args), "streams": args.warmup})
+        w = Uploader(warm, reading=True)
+        w.open_streams()
+        deadline = time.monotonic() + 30
+        while len(w.done) + len(w.failed) < warm.streams and time.monotonic() < deadline:
+            w.pump()
+            w.read(1 << 20)
+        w.close()
+        time.sleep(1)
     before = rss_kib(args.pid)
     up = Uploader(args, reading=False)
     up.open_streams()
@@ -212,7 +226,8 @@ def main():
         print(f"a reading client: {completed} completed, {len(ok.failed)} reset")
 
     kind = "gRPC unary" if args.grpc else "POST"
-    print(f"{args.streams} x {kind} {args.path} of {args.size} bytes, mode {args.mode}, {args.wait:g} s")
+    print(f"{args.streams} x {kind} {args.path} of {args.size} bytes, mode {args.mode}, {args.wait:g} s, "
+          f"after {args.warmup} warm-up request(s)")
     print(f"VmRSS before: {before} KiB, peak: {peak} KiB, 2 s after closing: {after_close} KiB")
     print(
         f"RESULT before_kib={before} peak_kib={peak} growth_kib={peak - before} "

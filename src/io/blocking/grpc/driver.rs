@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Error, Item};
+use super::{Error, Item, ItemTx};
 use crate::grpc::{
     self, CallError, CallId, CallOptions, ClientSide, Code, Encoding, Event, Metadata, ServerSide,
     Side, Status,
@@ -56,22 +56,17 @@ pub(super) trait Commands: Side {
         ep: &mut grpc::Endpoint<Self>,
         cmd: Cmd,
         now: Instant,
-        calls: &mut HashMap<CallId, Sender<Item>>,
+        calls: &mut HashMap<CallId, ItemTx>,
     );
 }
 
 impl Commands for ClientSide {
-    fn command(
-        ep: &mut grpc::Client,
-        cmd: Cmd,
-        now: Instant,
-        calls: &mut HashMap<CallId, Sender<Item>>,
-    ) {
+    fn command(ep: &mut grpc::Client, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, ItemTx>) {
         match cmd {
             Cmd::Start(path, md, opts, items, reply) => {
                 let r = ep.start_call_with(&path, md, opts, now);
                 if let Ok(id) = r {
-                    calls.insert(id, items);
+                    calls.insert(id, ItemTx::new(items));
                 }
                 let _ = reply.send(r.map_err(Error::from));
             }
@@ -91,7 +86,7 @@ impl Commands for ServerSide {
         ep: &mut grpc::Server,
         cmd: Cmd,
         _now: Instant,
-        calls: &mut HashMap<CallId, Sender<Item>>,
+        calls: &mut HashMap<CallId, ItemTx>,
     ) {
         let (r, reply) = match cmd {
             Cmd::Headers(id, md, reply) => (ep.send_headers(id, md), reply),
@@ -112,7 +107,7 @@ impl Commands for ServerSide {
 }
 
 /// What the role does with a call it has not seen (server: a new call).
-pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, Sender<Item>>, Event) + 'a;
+pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, ItemTx>, Event) + 'a;
 
 /// Runs one connection to its end on the calling thread.
 pub(super) fn run<S: Commands>(
@@ -136,7 +131,7 @@ pub(super) fn run<S: Commands>(
 /// The role: the handles of each call, over an endpoint on side `S`.
 struct Calls<'a, 'b, S> {
     /// Where each call's items go.
-    calls: HashMap<CallId, Sender<Item>>,
+    calls: HashMap<CallId, ItemTx>,
     /// A send the endpoint answered Busy: retried on `Writable`.
     blocked: HashMap<CallId, (Bytes, bool, Reply<()>)>,
     /// The endpoint's own budget.

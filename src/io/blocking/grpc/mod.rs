@@ -40,13 +40,17 @@
 
 mod client;
 mod driver;
+mod pool;
 mod server;
 
+use std::cell::Cell;
+use std::sync::mpsc::{SendError, Sender};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 pub use client::{Client, ClientCall};
+pub use pool::HandlerStats;
 pub use server::{Server, ServerCall, ServerHandle};
 
 use crate::grpc::{CallError, Metadata, Status};
@@ -60,6 +64,9 @@ pub struct Config {
     /// Longest a handle waits for anything when its call has no deadline.
     /// Default 60 s.
     pub max_wait: Duration,
+    /// Server: most handlers running at once (a handler waiting on its
+    /// client does not count). Default: the machine's parallelism.
+    pub handler_threads: usize,
 }
 
 impl Config {
@@ -68,6 +75,7 @@ impl Config {
         Config {
             grpc: crate::grpc::Config::client(),
             max_wait: Duration::from_secs(60),
+            handler_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 
@@ -113,4 +121,43 @@ enum Item {
     HalfClosed,
     /// The call is over.
     End(Status, Metadata),
+}
+
+/// Where the driver puts a call's items: the handle's channel and, for a
+/// server call whose handler waits for its first item, the start of that
+/// handler (a call holds no thread until it has something to handle).
+struct ItemTx {
+    tx: Sender<Item>,
+    start: Cell<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl ItemTx {
+    /// A channel whose handle already runs.
+    fn new(tx: Sender<Item>) -> ItemTx {
+        ItemTx {
+            tx,
+            start: Cell::new(None),
+        }
+    }
+
+    /// A channel whose handler `start` runs with the first item; a call
+    /// that ends before any never runs it.
+    fn deferred(tx: Sender<Item>, start: Box<dyn FnOnce() + Send>) -> ItemTx {
+        ItemTx {
+            tx,
+            start: Cell::new(Some(start)),
+        }
+    }
+
+    /// Hands `item` over, starting the handler if it waited for one.
+    fn send(&self, item: Item) -> Result<(), SendError<Item>> {
+        let ended = matches!(item, Item::End(..));
+        let r = self.tx.send(item);
+        if let Some(start) = self.start.take()
+            && !ended
+        {
+            start();
+        }
+        r
+    }
 }

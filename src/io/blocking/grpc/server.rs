@@ -1,9 +1,12 @@
 //! The blocking gRPC server: a thread per connection (plus its reader and
-//! writer) and a thread per call running the handler.
+//! writer), and handlers on a bounded pool of threads (`pool.rs`). A call's
+//! handler starts once the call has something to handle (its first
+//! message, its half-close), unless its method is marked server-first.
 
+use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -12,9 +15,14 @@ use bytes::Bytes;
 
 use super::client::command;
 use super::driver::{self, Cmd};
-use super::{Config, Error, Item};
+use super::pool::{HandlerStats, Pool};
+use super::{Config, Error, Item, ItemTx};
 use crate::grpc::{self, CallId, Code, Encoding, Event, Metadata, Status};
 use crate::io::blocking::driver::Msg;
+
+/// How long a send may wait for the driver before its handler counts as
+/// waiting on the client (the driver's answer normally takes microseconds).
+const SEND_GRACE: Duration = Duration::from_millis(2);
 
 /// A bound listener, not yet serving.
 #[derive(Debug)]
@@ -22,6 +30,8 @@ pub struct Server {
     listener: TcpListener,
     config: Config,
     tls: crate::io::blocking::tls::Acceptor,
+    /// Methods whose handler starts with the call, before any message.
+    server_first: HashSet<String>,
 }
 
 impl Server {
@@ -31,7 +41,19 @@ impl Server {
             listener: TcpListener::bind(addr)?,
             config: Config::server(),
             tls: None,
+            server_first: HashSet::new(),
         })
+    }
+
+    /// Starts the handler of `path` (`/Service/Method`) as soon as its call
+    /// arrives, before any request message: for a method whose server
+    /// speaks first (a bidi stream that opens with a server message).
+    /// Other handlers start once their call's first message (or its
+    /// half-close) arrived, so a call still waiting for its request holds
+    /// no thread; a call that ends before that never reaches its handler.
+    pub fn server_first(mut self, path: impl Into<String>) -> Server {
+        self.server_first.insert(path.into());
+        self
     }
 
     /// Serves gRPC over TLS with this rustls configuration (ALPN made `h2`
@@ -49,7 +71,9 @@ impl Server {
         self
     }
 
-    /// Serves in the background: each call runs `handler` on its own thread.
+    /// Serves in the background: each call runs `handler` on one of the
+    /// server's handler threads ([`Config::handler_threads`] run at once; a
+    /// handler waiting on its client lets a queued call run meanwhile).
     /// The handler routes on [`ServerCall::path`] and should end the call
     /// with [`ServerCall::finish`] (a dropped call is cancelled).
     pub fn spawn<H>(self, handler: H) -> std::io::Result<ServerHandle>
@@ -59,7 +83,12 @@ impl Server {
         let addr = self.listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>> = Arc::default();
-        let handler: Arc<dyn Fn(ServerCall) + Send + Sync> = Arc::new(handler);
+        let pool = Pool::new(self.config.handler_threads);
+        let handlers = Handlers {
+            run: Arc::new(handler),
+            pool: pool.clone(),
+            server_first: Arc::new(self.server_first),
+        };
         let (listener, config, tls) = (self.listener, self.config, self.tls);
         let (stop2, conns2) = (stop.clone(), conns.clone());
         let accept = thread::Builder::new()
@@ -75,10 +104,10 @@ impl Server {
                         list.retain(|t: &Sender<Msg<Cmd>>| t.send(Msg::Cmd(Cmd::Nop)).is_ok());
                         list.push(tx.clone());
                     }
-                    let (handler, config, tls) = (handler.clone(), config.clone(), tls.clone());
+                    let (handlers, config, tls) = (handlers.clone(), config.clone(), tls.clone());
                     let _ = thread::Builder::new()
                         .name("grpc-conn".into())
-                        .spawn(move || serve_connection(stream, &tls, config, tx, rx, handler));
+                        .spawn(move || serve_connection(stream, &tls, config, tx, rx, handlers));
                 }
             })?;
         Ok(ServerHandle {
@@ -86,8 +115,17 @@ impl Server {
             stop,
             conns,
             accept: Some(accept),
+            pool,
         })
     }
+}
+
+/// The application's handler and where it runs.
+#[derive(Clone)]
+struct Handlers {
+    run: Arc<dyn Fn(ServerCall) + Send + Sync>,
+    pool: Pool,
+    server_first: Arc<HashSet<String>>,
 }
 
 fn serve_connection(
@@ -96,7 +134,7 @@ fn serve_connection(
     config: Config,
     tx: Sender<Msg<Cmd>>,
     rx: Receiver<Msg<Cmd>>,
-    handler: Arc<dyn Fn(ServerCall) + Send + Sync>,
+    handlers: Handlers,
 ) {
     use crate::io::blocking::tls::{Accepted, accept};
     let mut ep = grpc::Server::new(config.grpc.clone(), Instant::now());
@@ -123,7 +161,7 @@ fn serve_connection(
             return;
         };
         let (items_tx, items) = mpsc::channel();
-        calls.insert(call, items_tx);
+        let server_first = handlers.server_first.contains(&path);
         let sc = ServerCall {
             id: call,
             path,
@@ -133,16 +171,19 @@ fn serve_connection(
             tx: call_tx.clone(),
             items,
             max_wait,
+            pool: handlers.pool.clone(),
             done: false,
             finished: false,
         };
-        let handler = handler.clone();
-        let spawned = thread::Builder::new()
-            .name("grpc-call".into())
-            .spawn(move || handler(sc));
-        if spawned.is_err() {
-            // No thread: the dropped call is cancelled.
-            calls.remove(&call);
+        let (run, pool) = (handlers.run.clone(), handlers.pool.clone());
+        let start: Box<dyn FnOnce() + Send> =
+            Box::new(move || pool.submit(Box::new(move || run(sc))));
+        if server_first {
+            calls.insert(call, ItemTx::new(items_tx));
+            start();
+        } else {
+            // Queued state until a message or the half-close arrives.
+            calls.insert(call, ItemTx::deferred(items_tx, start));
         }
     });
 }
@@ -155,12 +196,29 @@ pub struct ServerHandle {
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>>,
     accept: Option<JoinHandle<()>>,
+    pool: Pool,
 }
 
 impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What the handler threads are doing: how many live, run, wait on
+    /// their client, and how many calls wait for a free thread.
+    ///
+    /// ```
+    /// use h2proto::io::blocking::grpc::Server;
+    ///
+    /// let server = Server::bind("127.0.0.1:0")?.spawn(|call| drop(call))?;
+    /// // No call yet, no handler thread.
+    /// assert_eq!(server.handler_stats().threads, 0);
+    /// server.shutdown();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handler_stats(&self) -> HandlerStats {
+        self.pool.stats()
     }
 
     /// Stops accepting, sends GOAWAY on every connection, and waits for the
@@ -209,6 +267,8 @@ pub struct ServerCall {
     tx: Sender<Msg<Cmd>>,
     items: Receiver<Item>,
     max_wait: Duration,
+    /// The handler threads: a wait on the client gives this one's place away.
+    pool: Pool,
     done: bool,
     finished: bool,
 }
@@ -245,7 +305,7 @@ impl ServerCall {
             Some(d) => d.saturating_duration_since(Instant::now()) + Duration::from_secs(1),
             None => self.max_wait,
         };
-        match self.items.recv_timeout(bound) {
+        match self.next_item(bound) {
             Ok(Item::Message(m, compressed)) => Ok(Some((m, compressed))),
             Ok(Item::HalfClosed) => {
                 self.done = true;
@@ -258,15 +318,25 @@ impl ServerCall {
         }
     }
 
+    /// The next item, waiting at most `bound`; a wait (nothing arrived
+    /// yet) lets a queued call use this handler's place.
+    fn next_item(&self, bound: Duration) -> Result<Item, RecvTimeoutError> {
+        match self.items.try_recv() {
+            Ok(item) => Ok(item),
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            Err(TryRecvError::Empty) => {
+                let _waiting = self.pool.waiting();
+                self.items.recv_timeout(bound)
+            }
+        }
+    }
+
     /// Waits until the call is cancelled or its deadline passes, at most
     /// `max`: `true` if it ended.
     pub fn wait_cancelled(&mut self, max: Duration) -> bool {
         let until = Instant::now() + max;
         loop {
-            match self
-                .items
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-            {
+            match self.next_item(until.saturating_duration_since(Instant::now())) {
                 Ok(Item::End(..)) | Err(RecvTimeoutError::Disconnected) => return true,
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => return false,
@@ -295,9 +365,25 @@ impl ServerCall {
     /// Sends a message; `compress` asks for the call's encoding.
     pub fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
         let id = self.id;
-        command(&self.tx, self.max_wait, |r| {
-            Cmd::Send(id, message, compress, r)
-        })
+        let (reply_tx, reply) = mpsc::channel();
+        self.tx
+            .send(Msg::Cmd(Cmd::Send(id, message, compress, reply_tx)))
+            .map_err(|_| Error::Closed)?;
+        // The driver answers at once unless the call's queue is full; past
+        // a moment, this handler waits on its client's flow control.
+        let first = reply.recv_timeout(SEND_GRACE);
+        let r = match first {
+            Err(RecvTimeoutError::Timeout) => {
+                let _waiting = self.pool.waiting();
+                reply.recv_timeout(self.max_wait)
+            }
+            r => r,
+        };
+        match r {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
     }
 
     /// Ends the call with a status and trailing metadata.
