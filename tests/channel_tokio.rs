@@ -610,21 +610,27 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
     let addrs: Vec<SocketAddr> = servers.iter().flatten().map(|s| s.local_addr()).collect();
     let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     let ch = Channel::new(&format!("ipv4:{}", list.join(",")), fast("round_robin")).unwrap();
-    // Calls run until the flapping is over (so they overlap it).
+    // Calls run until the flapping is over (so they overlap it). Each call
+    // is answered once (its future returns once); it may fail only if it
+    // was refused (REFUSED_STREAM, or above a draining backend's GOAWAY),
+    // sent again once, and refused again by the next draining backend: the
+    // one transparent retry is spent, UNAVAILABLE is its answer (seen about
+    // once in 250 runs under load).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let (ch, stop) = (ch.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut made = 0;
-                while !stop.load(SeqCst) || made < 50 {
+                let (mut answered, mut ok, mut failed) = (0usize, 0usize, Vec::new());
+                while !stop.load(SeqCst) || answered < 50 {
                     let options = CallOptions::new().wait_for_ready(true).timeout(BOUND);
-                    ch.unary("/t.T/Count", Bytes::new(), options)
-                        .await
-                        .map_err(|e| e.to_status())?;
-                    made += 1;
+                    match ch.unary("/t.T/Count", Bytes::new(), options).await {
+                        Ok(_) => ok += 1,
+                        Err(e) => failed.push(e.to_status()),
+                    }
+                    answered += 1;
                 }
-                Ok::<_, h2proto::grpc::Status>(made)
+                (answered, ok, failed)
             })
         })
         .collect();
@@ -637,15 +643,30 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
         servers[i] = Some(start(addrs[i], served.clone()).await);
     }
     stop.store(true, SeqCst);
-    let mut made = 0;
+    let (mut answered, mut ok) = (0, 0);
     for t in tasks {
-        made += tokio::time::timeout(BOUND, t)
+        let (a, o, failed) = tokio::time::timeout(BOUND, t)
             .await
-            .expect("bounded")
-            .unwrap()
-            .expect("no call lost");
+            .expect("every call answered")
+            .unwrap();
+        for s in &failed {
+            assert!(
+                s.code() == Code::UNAVAILABLE
+                    && s.reset_reason() == Some(h2proto::frame::Reason::REFUSED_STREAM)
+                    && s.reset_initiator() == Some(h2proto::proto::Initiator::Remote),
+                "a call failed other than refused after its retry: {s:?}"
+            );
+        }
+        if !failed.is_empty() {
+            eprintln!("refused after the transparent retry: {failed:?}");
+        }
+        answered += a;
+        ok += o;
     }
-    assert_eq!(served.load(SeqCst), made, "each call processed once");
+    assert!(answered >= 200, "{answered}");
+    // A refused call never reached a handler: each successful call ran
+    // exactly once, and no other did.
+    assert_eq!(served.load(SeqCst), ok, "each call processed once");
     for s in servers.into_iter().flatten() {
         s.shutdown().await;
     }
