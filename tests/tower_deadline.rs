@@ -144,9 +144,7 @@ async fn plain_server() -> ServerHandle {
                                 return;
                             }
                         }
-                        let _ = tx
-                            .send_trailers(grpc_ok())
-                            .await;
+                        let _ = tx.send_trailers(grpc_ok()).await;
                     }
                     _ => {
                         while tx.send("x").await.is_ok() {
