@@ -615,7 +615,11 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
     // was refused (REFUSED_STREAM, or above a draining backend's GOAWAY),
     // sent again once, and refused again by the next draining backend: the
     // one transparent retry is spent, UNAVAILABLE is its answer (seen about
-    // once in 250 runs under load).
+    // once in 250 runs under load). Or it was sent on a connection whose
+    // server closed it (shutdown: its final GOAWAY and the close crossed our
+    // new stream; the write fails EPIPE before the GOAWAY is read): the
+    // call may have reached the server, so it is not sent again and fails
+    // UNAVAILABLE "connection lost" (seen once in 984 runs under a CPU hog).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks: Vec<_> = (0..4)
         .map(|_| {
@@ -643,30 +647,37 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
         servers[i] = Some(start(addrs[i], served.clone()).await);
     }
     stop.store(true, SeqCst);
-    let (mut answered, mut ok) = (0, 0);
+    let (mut answered, mut ok, mut lost) = (0, 0, 0);
     for t in tasks {
         let (a, o, failed) = tokio::time::timeout(BOUND, t)
             .await
             .expect("every call answered")
             .unwrap();
         for s in &failed {
+            let refused = s.reset_reason() == Some(h2proto::frame::Reason::REFUSED_STREAM)
+                && s.reset_initiator() == Some(h2proto::proto::Initiator::Remote);
+            let conn_lost = s.reset_reason().is_none() && s.message().contains("connection lost");
             assert!(
-                s.code() == Code::UNAVAILABLE
-                    && s.reset_reason() == Some(h2proto::frame::Reason::REFUSED_STREAM)
-                    && s.reset_initiator() == Some(h2proto::proto::Initiator::Remote),
-                "a call failed other than refused after its retry: {s:?}"
+                s.code() == Code::UNAVAILABLE && (refused || conn_lost),
+                "a call failed other than refused after its retry or caught on a lost connection: {s:?}"
             );
+            lost += usize::from(conn_lost);
         }
         if !failed.is_empty() {
-            eprintln!("refused after the transparent retry: {failed:?}");
+            eprintln!("answered UNAVAILABLE: {failed:?}");
         }
         answered += a;
         ok += o;
     }
     assert!(answered >= 200, "{answered}");
-    // A refused call never reached a handler: each successful call ran
-    // exactly once, and no other did.
-    assert_eq!(served.load(SeqCst), ok, "each call processed once");
+    // A refused call never reached a handler; one caught on a lost
+    // connection may have. Each successful call ran exactly once, and no
+    // other call ran, except perhaps one that lost its connection.
+    let served = served.load(SeqCst);
+    assert!(
+        ok <= served && served <= ok + lost,
+        "each call processed once: {served} served, {ok} ok, {lost} on a lost connection"
+    );
     for s in servers.into_iter().flatten() {
         s.shutdown().await;
     }
