@@ -593,15 +593,28 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     let served = Arc::new(AtomicUsize::new(0));
+    // A backend comes back on its old port: the old listener goes with its
+    // aborted accept task, which a loaded runtime may not have dropped yet
+    // (AddrInUse seen once in 600 runs): try again, bounded.
     let start = |addr: SocketAddr, served: Arc<AtomicUsize>| async move {
-        Server::builder()
-            .unary("/t.T/Count", move |_ctx, _m: Bytes| {
-                served.fetch_add(1, SeqCst);
-                async { Ok(Bytes::new()) }
-            })
-            .bind(addr)
-            .await
-            .expect("bind")
+        let mut tries = 0;
+        loop {
+            let served = served.clone();
+            let bound = Server::builder()
+                .unary("/t.T/Count", move |_ctx, _m: Bytes| {
+                    served.fetch_add(1, SeqCst);
+                    async { Ok(Bytes::new()) }
+                })
+                .bind(addr)
+                .await;
+            match bound {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 500 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => break other.expect("bind"),
+            }
+        }
     };
     let mut servers = Vec::new();
     for _ in 0..3 {
@@ -610,21 +623,31 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
     let addrs: Vec<SocketAddr> = servers.iter().flatten().map(|s| s.local_addr()).collect();
     let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
     let ch = Channel::new(&format!("ipv4:{}", list.join(",")), fast("round_robin")).unwrap();
-    // Calls run until the flapping is over (so they overlap it).
+    // Calls run until the flapping is over (so they overlap it). Each call
+    // is answered once (its future returns once); it may fail only if it
+    // was refused (REFUSED_STREAM, or above a draining backend's GOAWAY),
+    // sent again once, and refused again by the next draining backend: the
+    // one transparent retry is spent, UNAVAILABLE is its answer (seen about
+    // once in 250 runs under load). Or it was sent on a connection whose
+    // server closed it (shutdown: its final GOAWAY and the close crossed our
+    // new stream; the write fails EPIPE before the GOAWAY is read): the
+    // call may have reached the server, so it is not sent again and fails
+    // UNAVAILABLE "connection lost" (seen once in 984 runs under a CPU hog).
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let (ch, stop) = (ch.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut made = 0;
-                while !stop.load(SeqCst) || made < 50 {
+                let (mut answered, mut ok, mut failed) = (0usize, 0usize, Vec::new());
+                while !stop.load(SeqCst) || answered < 50 {
                     let options = CallOptions::new().wait_for_ready(true).timeout(BOUND);
-                    ch.unary("/t.T/Count", Bytes::new(), options)
-                        .await
-                        .map_err(|e| e.to_status())?;
-                    made += 1;
+                    match ch.unary("/t.T/Count", Bytes::new(), options).await {
+                        Ok(_) => ok += 1,
+                        Err(e) => failed.push(e.to_status()),
+                    }
+                    answered += 1;
                 }
-                Ok::<_, h2proto::grpc::Status>(made)
+                (answered, ok, failed)
             })
         })
         .collect();
@@ -637,15 +660,37 @@ async fn flapping_backends_lose_no_call_and_run_none_twice() {
         servers[i] = Some(start(addrs[i], served.clone()).await);
     }
     stop.store(true, SeqCst);
-    let mut made = 0;
+    let (mut answered, mut ok, mut lost) = (0, 0, 0);
     for t in tasks {
-        made += tokio::time::timeout(BOUND, t)
+        let (a, o, failed) = tokio::time::timeout(BOUND, t)
             .await
-            .expect("bounded")
-            .unwrap()
-            .expect("no call lost");
+            .expect("every call answered")
+            .unwrap();
+        for s in &failed {
+            let refused = s.reset_reason() == Some(h2proto::frame::Reason::REFUSED_STREAM)
+                && s.reset_initiator() == Some(h2proto::proto::Initiator::Remote);
+            let conn_lost = s.reset_reason().is_none() && s.message().contains("connection lost");
+            assert!(
+                s.code() == Code::UNAVAILABLE && (refused || conn_lost),
+                "a call failed other than refused after its retry or caught on a lost connection: {s:?}"
+            );
+            lost += usize::from(conn_lost);
+        }
+        if !failed.is_empty() {
+            eprintln!("answered UNAVAILABLE: {failed:?}");
+        }
+        answered += a;
+        ok += o;
     }
-    assert_eq!(served.load(SeqCst), made, "each call processed once");
+    assert!(answered >= 200, "{answered}");
+    // A refused call never reached a handler; one caught on a lost
+    // connection may have. Each successful call ran exactly once, and no
+    // other call ran, except perhaps one that lost its connection.
+    let served = served.load(SeqCst);
+    assert!(
+        ok <= served && served <= ok + lost,
+        "each call processed once: {served} served, {ok} ok, {lost} on a lost connection"
+    );
     for s in servers.into_iter().flatten() {
         s.shutdown().await;
     }
