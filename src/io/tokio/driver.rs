@@ -56,6 +56,15 @@ const MAX_WRITE: usize = 256 * 1024;
 const MAX_IO_SLICES: usize = 64;
 /// Turns with progress before the driver yields to other tasks.
 const TURNS_BEFORE_YIELD: usize = 32;
+/// After our last frame (a GOAWAY) and our FIN: how long, and for how many
+/// bytes, we keep reading and discarding before dropping the socket. A
+/// socket closed with unread input answers with a TCP RST, and a RST can
+/// destroy the GOAWAY still unread in the peer's receive buffer: the peer
+/// would then see "connection reset" instead of which of its streams we
+/// never processed (and could safely retry). The peer closes once it read
+/// our FIN; these bounds are for one that does not.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// The time the core runs on: tokio's clock (the same as the system's,
 /// except under a paused test clock, where timers then fire on virtual time).
@@ -200,6 +209,9 @@ pub(crate) struct Driver<IO, E: Engine> {
     tasks: FuturesUnordered<LocalTask>,
     spawn: Vec<LocalTask>,
     done: bool,
+    /// Closed cleanly: bytes still to discard before the socket goes
+    /// (see [`LINGER`]).
+    linger: Option<usize>,
 }
 
 impl<IO, E> Driver<IO, E>
@@ -224,6 +236,7 @@ where
             tasks: FuturesUnordered::new(),
             spawn: Vec::new(),
             done: false,
+            linger: None,
         }
     }
 
@@ -276,6 +289,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.linger.is_some() {
+            return this.poll_linger(cx);
+        }
         if this.done {
             return Poll::Ready(Ok(()));
         }
@@ -346,9 +362,19 @@ where
                 // Best effort: the peer may already be gone.
                 match Pin::new(&mut this.io).poll_shutdown(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(_) => {
+                    Poll::Ready(Err(_)) => {
                         this.finish(None);
                         return Poll::Ready(Ok(()));
+                    }
+                    Poll::Ready(Ok(())) => {
+                        this.finish(None);
+                        if this.eof {
+                            return Poll::Ready(Ok(()));
+                        }
+                        this.linger = Some(LINGER_BYTES);
+                        let until = ::tokio::time::Instant::now() + LINGER;
+                        this.timer.as_mut().reset(until);
+                        return this.poll_linger(cx);
                     }
                 }
             }
@@ -381,6 +407,31 @@ where
         // Busy for a while: let other tasks run, then go on.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+impl<IO: AsyncRead + Unpin, E: Engine> Driver<IO, E> {
+    /// After a clean close: read and discard until the peer's EOF, an
+    /// error, [`LINGER`] or [`LINGER_BYTES`], whichever comes first.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let Some(left) = self.linger else {
+                return Poll::Ready(Ok(()));
+            };
+            if self.timer.as_mut().poll(cx).is_ready() {
+                break;
+            }
+            self.input.clear();
+            self.input.reserve(FIRST_READ);
+            match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.input) {
+                Poll::Ready(Ok(n)) if n > 0 && n < left => self.linger = Some(left - n),
+                Poll::Ready(_) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.linger = None;
+        self.input = BytesMut::new();
+        Poll::Ready(Ok(()))
     }
 }
 
