@@ -11,8 +11,8 @@ use bytes::{Buf, Bytes};
 use http_body::Frame;
 use tower_service::Service;
 
-use super::{Channel, ChannelConfig, ChannelError, Kind, Link, Shared, after, now};
-use crate::channel::{ChannelCallId, ConnectivityState, Outcome};
+use super::{Channel, ChannelConfig, ChannelError, Kind, Link, after, now};
+use crate::channel::{ConnectivityState, Outcome};
 use crate::grpc::timeout::{format_timeout, parse_timeout};
 use crate::io::Error;
 use crate::io::tokio::grpc::CallOptions;
@@ -107,15 +107,16 @@ where
                 .pick(&options, start, None)
                 .await
                 .map_err(|e| Error::Io(std::io::Error::other(e.to_status().to_string())))?;
-            let tee = Arc::new(Mutex::new(Tee {
-                source: Box::pin(body),
-                kept: Vec::new(),
-                trailers: None,
-                ended: false,
-                committed: false,
-                shared: shared.clone(),
-                id: guard.id,
-            }));
+            let tee = Arc::new(Mutex::new(Tee::new(body, {
+                let (shared, id) = (shared.clone(), guard.id);
+                move |step| match step {
+                    Some(n) => shared.with(|core, _| core.ch.keep_for_replay(id, n)),
+                    None => {
+                        shared.with(|core, _| core.ch.commit(id));
+                        true
+                    }
+                }
+            })));
             let uri = with_authority(&parts.uri, shared.authority.as_deref());
             loop {
                 let Some(Link::Http(client)) = guard.client.clone() else {
@@ -123,11 +124,7 @@ where
                         "this Channel dials gRPC connections: build it with Channel::new_http",
                     )));
                 };
-                let mut req = http::Request::new(ReplayBody {
-                    tee: tee.clone(),
-                    pos: 0,
-                    trailers_sent: false,
-                });
+                let mut req = http::Request::new(ReplayBody::next_attempt(&tee));
                 *req.method_mut() = parts.method.clone();
                 *req.uri_mut() = uri.clone();
                 *req.version_mut() = parts.version;
@@ -181,24 +178,55 @@ fn lock<B>(tee: &Mutex<Tee<B>>) -> std::sync::MutexGuard<'_, Tee<B>> {
     tee.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The channel's replay accounting for one call: `Some(n)` asks to keep
+/// `n` more bytes (false: past a cap, the call is committed), `None` says
+/// the call committed (the answer is ignored).
+type Budget = Box<dyn FnMut(Option<usize>) -> bool + Send>;
+
 /// The request body, polled once, and what of it is kept for a replay.
+///
+/// Only the latest attempt reads it: a refused attempt's stream may still
+/// be pumped for a while, and what it pulled from the source then would
+/// be missing from the attempt that replaces it (and its waker would
+/// replace the live attempt's in the source).
 struct Tee<B> {
     source: Pin<Box<B>>,
+    /// The frames kept for a replay; once committed, those the current
+    /// attempt has not sent yet (it sends them, then they are dropped).
     kept: Vec<Bytes>,
+    /// How many of `kept` the current attempt has sent.
+    read: usize,
+    /// The attempt that reads the body (counted from 1).
+    current: usize,
     trailers: Option<http::HeaderMap>,
     ended: bool,
     committed: bool,
-    shared: Arc<Shared>,
-    id: ChannelCallId,
+    budget: Budget,
 }
 
 impl<B> Tee<B> {
+    fn new(body: B, budget: impl FnMut(Option<usize>) -> bool + Send + 'static) -> Self {
+        Tee {
+            source: Box::pin(body),
+            kept: Vec::new(),
+            read: 0,
+            current: 0,
+            trailers: None,
+            ended: false,
+            committed: false,
+            budget: Box::new(budget),
+        }
+    }
+
+    /// No more replays: nothing more is kept, and what the current attempt
+    /// has sent is dropped. What it has not sent yet stays until it has:
+    /// the answer (and the commit) can come before the request's end.
     fn commit(&mut self) {
         if !self.committed {
             self.committed = true;
-            self.kept = Vec::new();
-            let id = self.id;
-            self.shared.with(|core, _| core.ch.commit(id));
+            self.kept.drain(..self.read);
+            self.read = 0;
+            (self.budget)(None);
         }
     }
 }
@@ -207,8 +235,24 @@ impl<B> Tee<B> {
 /// of the source.
 struct ReplayBody<B> {
     tee: Arc<Mutex<Tee<B>>>,
-    pos: usize,
+    /// Which attempt this is: once another one starts, this one is stale.
+    attempt: usize,
     trailers_sent: bool,
+}
+
+impl<B> ReplayBody<B> {
+    /// The body of a new attempt, which reads the kept frames from the
+    /// start; the one before it (if any) reads nothing more.
+    fn next_attempt(tee: &Arc<Mutex<Tee<B>>>) -> Self {
+        let mut t = lock(tee);
+        t.current += 1;
+        t.read = 0;
+        ReplayBody {
+            tee: tee.clone(),
+            attempt: t.current,
+            trailers_sent: false,
+        }
+    }
 }
 
 impl<B> http_body::Body for ReplayBody<B>
@@ -225,8 +269,23 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         let mut t = lock(&this.tee);
-        if let Some(b) = t.kept.get(this.pos).cloned() {
-            this.pos += 1;
+        if t.current != this.attempt {
+            // Refused and replaced: its stream is gone.
+            return Poll::Ready(Some(Err("the request was sent again".into())));
+        }
+        let (read, committed) = (t.read, t.committed);
+        if let Some(slot) = t.kept.get_mut(read) {
+            // Once committed, a kept frame is sent once more at most.
+            let b = if committed {
+                std::mem::take(slot)
+            } else {
+                slot.clone()
+            };
+            t.read += 1;
+            if t.committed && t.read == t.kept.len() {
+                t.kept = Vec::new();
+                t.read = 0;
+            }
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
         loop {
@@ -252,14 +311,14 @@ where
                 Ok(mut d) => {
                     let data = d.copy_to_bytes(d.remaining());
                     if !t.committed {
-                        let (id, n) = (t.id, data.len());
-                        if t.shared.with(|core, _| core.ch.keep_for_replay(id, n)) {
+                        if (t.budget)(Some(data.len())) {
                             t.kept.push(data.clone());
-                            this.pos += 1;
+                            t.read += 1;
                         } else {
                             // Past a cap: the channel committed the call.
                             t.committed = true;
                             t.kept = Vec::new();
+                            t.read = 0;
                         }
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
@@ -279,6 +338,90 @@ where
 
     fn is_end_stream(&self) -> bool {
         let t = lock(&self.tee);
-        t.ended && self.pos >= t.kept.len() && (self.trailers_sent || t.trailers.is_none())
+        t.current == self.attempt
+            && t.ended
+            && t.read >= t.kept.len()
+            && (self.trailers_sent || t.trailers.is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+    use std::collections::VecDeque;
+
+    /// A body handing out prepared data frames, each ready at once.
+    struct Frames(VecDeque<&'static str>);
+
+    impl http_body::Body for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|s| Ok(Frame::data(Bytes::from(s)))))
+        }
+    }
+
+    fn tee(parts: &[&'static str]) -> Arc<Mutex<Tee<Frames>>> {
+        let body = Frames(parts.iter().copied().collect());
+        Arc::new(Mutex::new(Tee::new(body, |_| true)))
+    }
+
+    /// The next frame's data (`None` at the end, `Err` for an error).
+    fn next(body: &mut ReplayBody<Frames>) -> Result<Option<String>, String> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(f))) => {
+                let d = f.into_data().map_err(|_| "not data".to_string())?;
+                Ok(Some(String::from_utf8_lossy(&d).into_owned()))
+            }
+            Poll::Ready(Some(Err(e))) => Err(e.to_string()),
+            Poll::Ready(None) => Ok(None),
+            Poll::Pending => Err("pending".into()),
+        }
+    }
+
+    fn rest(body: &mut ReplayBody<Frames>) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Ok(Some(d)) = next(body) {
+            got.push(d);
+        }
+        got
+    }
+
+    /// The answer (and the commit) arrived while the replay had sent only
+    /// part of what was kept: the rest still goes out (an echo server
+    /// answers before it has read the request).
+    #[test]
+    fn a_commit_mid_replay_keeps_what_the_replay_has_not_sent() {
+        let tee = tee(&["one ", "two ", "three"]);
+        let mut first = ReplayBody::next_attempt(&tee);
+        assert_eq!(rest(&mut first), ["one ", "two ", "three"]);
+        let mut second = ReplayBody::next_attempt(&tee);
+        assert_eq!(next(&mut second), Ok(Some("one ".into())));
+        assert_eq!(next(&mut second), Ok(Some("two ".into())));
+        lock(&tee).commit();
+        assert!(!second.is_end_stream(), "\"three\" is still to send");
+        assert_eq!(rest(&mut second), ["three"]);
+        assert!(second.is_end_stream());
+        assert!(lock(&tee).kept.is_empty(), "dropped once sent");
+    }
+
+    /// A refused attempt whose stream is still pumped takes nothing from
+    /// the attempt that replaced it.
+    #[test]
+    fn a_replaced_attempt_reads_nothing_more() {
+        let tee = tee(&["one ", "two ", "three"]);
+        let mut first = ReplayBody::next_attempt(&tee);
+        assert_eq!(next(&mut first), Ok(Some("one ".into())));
+        let mut second = ReplayBody::next_attempt(&tee);
+        assert_eq!(next(&mut second), Ok(Some("one ".into())));
+        lock(&tee).commit();
+        assert!(next(&mut first).is_err(), "the stale attempt read on");
+        assert!(!first.is_end_stream());
+        assert_eq!(rest(&mut second), ["two ", "three"]);
     }
 }
