@@ -292,7 +292,7 @@ impl Client {
         let end = matches!(&kind, Kind::Full { data, trailers } if data.is_empty() && trailers.is_empty());
         // Open the stream and hand over as much of a whole body as fits, in one lock.
         let opened = handle.with(|e| -> Result<(StreamId, bool), Error> {
-            check_open(e)?;
+            check_not_closed(e)?;
             let id = e.conn.send_request(fields, end)?;
             let mut done = end;
             if let Kind::Full { data, trailers } = &mut kind
@@ -432,7 +432,7 @@ impl Client {
             if e.conn.can_take_new_request() {
                 return Poll::Ready(Ok(()));
             }
-            check_open(e)?;
+            check_not_closed(e)?;
             if e.goaway.is_some() {
                 return Poll::Ready(Err(Error::Closed));
             }
@@ -535,6 +535,17 @@ impl Client {
         if let Some(task) = task {
             let _ = task.await;
         }
+    }
+}
+
+/// [`check_open`] before a new stream: a connection that closed cleanly
+/// (after its GOAWAY) is "not accepting", the error that says the request
+/// never left and may go elsewhere, as the core's own refusal of a new
+/// stream on a closing connection says it.
+fn check_not_closed(e: &HttpEngine) -> Result<(), Error> {
+    match check_open(e) {
+        Err(Error::Closed) => Err(Error::User(crate::proto::UserError::NotAccepting)),
+        other => other,
     }
 }
 
