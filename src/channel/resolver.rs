@@ -7,8 +7,7 @@
 //! the result to [`Channel::update_addresses`](super::Channel::update_addresses).
 
 use std::fmt;
-// ok: address types only (parsing `ipv4:`/`ipv6:` targets); no sockets here.
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr}; // ok: address types only (parsing `ipv4:`/`ipv6:` targets), no sockets
 
 /// One backend address as the caller dials it: `host:port`, where host is
 /// an IP literal (IPv6 in brackets) or a name the dialer resolves itself
