@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::error::ConnectionError;
-use super::validate::{CheckedBlock, Malformed};
+use super::validate::{CheckedBlock, Malformed, Pseudo};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::{DecoderError, HeaderField};
 
@@ -188,28 +188,29 @@ impl HeaderList {
         HeaderList { fields, checked }
     }
 
-    fn pseudo(&self, at: Option<usize>) -> Option<&[u8]> {
-        at.and_then(|i| self.fields.get(i)).map(|f| &f.value[..])
+    fn pseudo(&self, field: Pseudo) -> Option<&[u8]> {
+        let at = self.checked.pseudo.get(field)?;
+        self.fields.get(usize::from(at)).map(|f| &f.value[..])
     }
 
     /// `:method` of a request.
     pub fn method(&self) -> Option<&[u8]> {
-        self.pseudo(self.checked.pseudo.method)
+        self.pseudo(Pseudo::Method)
     }
 
     /// `:scheme` of a request.
     pub fn scheme(&self) -> Option<&[u8]> {
-        self.pseudo(self.checked.pseudo.scheme)
+        self.pseudo(Pseudo::Scheme)
     }
 
     /// `:authority` of a request.
     pub fn authority(&self) -> Option<&[u8]> {
-        self.pseudo(self.checked.pseudo.authority)
+        self.pseudo(Pseudo::Authority)
     }
 
     /// `:path` of a request.
     pub fn path(&self) -> Option<&[u8]> {
-        self.pseudo(self.checked.pseudo.path)
+        self.pseudo(Pseudo::Path)
     }
 
     /// `:status` of a response.
@@ -225,7 +226,7 @@ impl HeaderList {
     /// The regular (non-pseudo) fields, in order.
     pub fn fields(&self) -> &[HeaderField] {
         self.fields
-            .get(self.checked.first_regular..)
+            .get(usize::from(self.checked.first_regular)..)
             .unwrap_or_default()
     }
 

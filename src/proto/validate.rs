@@ -86,51 +86,89 @@ pub enum Malformed {
     HostMismatch,
 }
 
-/// Where the pseudo-header fields of a block are, as indexes into the caller's field list.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct PseudoFields {
-    /// `:method`
-    pub method: Option<usize>,
-    /// `:scheme`
-    pub scheme: Option<usize>,
-    /// `:authority`
-    pub authority: Option<usize>,
-    /// `:path`
-    pub path: Option<usize>,
-    /// `:status`
-    pub status: Option<usize>,
+/// A pseudo-header field of a request or response (§8.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pseudo {
+    Method = 0,
+    Scheme = 1,
+    Authority = 2,
+    Path = 3,
+    Status = 4,
+}
+
+/// Where the pseudo-header fields of a block are, as indexes into the
+/// caller's field list: a byte each (0xff when absent), packed in one word so
+/// that the checker's state stays in registers. Pseudo-header fields come
+/// first and each at most once, so every index is below 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PseudoFields(u64);
+
+impl Default for PseudoFields {
+    fn default() -> Self {
+        PseudoFields(u64::MAX)
+    }
+}
+
+impl PseudoFields {
+    /// The position of `field`, if the block has it.
+    #[inline]
+    pub(crate) fn get(self, field: Pseudo) -> Option<u8> {
+        let at = (self.0 >> (8 * field as u32)) as u8;
+        (at != u8::MAX).then_some(at)
+    }
+
+    /// Whether the block has `field`.
+    #[inline]
+    fn has(self, field: Pseudo) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Records `field` at `index`; false if it was there already.
+    #[inline]
+    fn set(&mut self, field: Pseudo, index: u8) -> bool {
+        if self.has(field) {
+            return false;
+        }
+        let shift = 8 * field as u32;
+        self.0 = (self.0 & !(0xff << shift)) | (u64::from(index) << shift);
+        true
+    }
 }
 
 /// The result of a valid block: where its pseudo fields are and the parsed
-/// bits the connection needs.
+/// bits the connection needs. Kept small: it travels in every header event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CheckedBlock {
     /// Positions of the pseudo-header fields.
     pub pseudo: PseudoFields,
     /// Index of the first regular field (all before it are pseudo fields).
-    pub first_regular: usize,
-    /// The content-length value, if one was given.
-    pub content_length: Option<u64>,
-    /// The `:status` code of a response.
-    pub status: Option<u16>,
+    pub first_regular: u8,
     /// Whether the request method is CONNECT (§8.5).
     pub is_connect: bool,
     /// Whether the request method is HEAD (its response has no body).
     pub is_head: bool,
+    /// The `:status` code of a response.
+    pub status: Option<u16>,
+    /// The content-length value, if one was given.
+    pub content_length: Option<u64>,
 }
 
-/// Validates one header block, field by field.
+/// Validates one header block, field by field; for a request it also keeps
+/// `:scheme` and `:authority` to compare `host` fields with.
 #[derive(Debug, Clone)]
-pub(crate) struct BlockChecker {
+struct BlockChecker<'a> {
     kind: BlockKind,
     index: usize,
     seen_regular: bool,
     pseudo: PseudoFields,
+    pseudo_count: u8,
     content_length: Option<u64>,
     status: Option<u16>,
     is_connect: bool,
     is_head: bool,
     path_empty: bool,
+    scheme: Option<&'a [u8]>,
+    authority: Option<&'a [u8]>,
 }
 
 /// Bytes that may appear in a field name (§8.2.1): visible ASCII but
@@ -146,24 +184,38 @@ const fn name_byte_table() -> [bool; 256] {
 }
 static NAME_BYTE: [bool; 256] = name_byte_table();
 
-impl BlockChecker {
+/// Bytes that may appear in a field value (§8.2.1): all but NUL, CR and LF.
+const fn value_byte_table() -> [bool; 256] {
+    let mut t = [true; 256];
+    t[0] = false;
+    t[b'\r' as usize] = false;
+    t[b'\n' as usize] = false;
+    t
+}
+static VALUE_BYTE: [bool; 256] = value_byte_table();
+
+impl<'a> BlockChecker<'a> {
     /// A checker for a block of the given kind.
-    pub(crate) fn new(kind: BlockKind) -> Self {
+    fn new(kind: BlockKind) -> Self {
         BlockChecker {
             kind,
             index: 0,
             seen_regular: false,
             pseudo: PseudoFields::default(),
+            pseudo_count: 0,
             content_length: None,
             status: None,
             is_connect: false,
             is_head: false,
             path_empty: false,
+            scheme: None,
+            authority: None,
         }
     }
 
     /// Checks the next field of the block.
-    pub(crate) fn field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+    #[inline]
+    fn field(&mut self, name: &'a [u8], value: &'a [u8]) -> Result<(), Malformed> {
         let index = self.index;
         self.index += 1;
         check_value(value)?;
@@ -178,31 +230,48 @@ impl BlockChecker {
         }
     }
 
-    fn pseudo_field(&mut self, index: usize, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+    fn pseudo_field(
+        &mut self,
+        index: usize,
+        name: &[u8],
+        value: &'a [u8],
+    ) -> Result<(), Malformed> {
         if self.seen_regular {
             return Err(Malformed::PseudoAfterRegular);
         }
-        let slot = match (self.kind, name) {
+        let field = match (self.kind, name) {
             (BlockKind::Request, b"method") => {
                 self.is_connect = value == b"CONNECT";
                 self.is_head = value == b"HEAD";
-                &mut self.pseudo.method
+                Pseudo::Method
             }
-            (BlockKind::Request, b"scheme") => &mut self.pseudo.scheme,
-            (BlockKind::Request, b"authority") => &mut self.pseudo.authority,
+            (BlockKind::Request, b"scheme") => {
+                self.scheme = Some(value);
+                Pseudo::Scheme
+            }
+            (BlockKind::Request, b"authority") => {
+                self.authority = Some(value);
+                Pseudo::Authority
+            }
             (BlockKind::Request, b"path") => {
                 self.path_empty = value.is_empty();
-                &mut self.pseudo.path
+                Pseudo::Path
             }
             (BlockKind::Response, b"status") => {
                 self.status = Some(parse_status(value)?);
-                &mut self.pseudo.status
+                Pseudo::Status
             }
             _ => return Err(Malformed::UnexpectedPseudo),
         };
-        if slot.replace(index).is_some() {
+        // Only the first five fields can get here (pseudo fields lead and a
+        // sixth would be a duplicate), so the index fits.
+        let Ok(index) = u8::try_from(index) else {
+            return Err(Malformed::DuplicatePseudo);
+        };
+        if !self.pseudo.set(field, index) {
             return Err(Malformed::DuplicatePseudo);
         }
+        self.pseudo_count += 1;
         Ok(())
     }
 
@@ -218,45 +287,54 @@ impl BlockChecker {
                     _ => Ok(()),
                 }
             }
+            // §8.3.1; the pseudo fields are all in, since they come first.
+            // Only requests record an :authority.
+            b"host"
+                if self
+                    .authority
+                    .is_some_and(|a| !super::authority::same_authority(self.scheme, a, value)) =>
+            {
+                Err(Malformed::HostMismatch)
+            }
             _ => Ok(()),
         }
     }
 
     /// Ends the block: checks the required pseudo-header fields.
-    pub(crate) fn finish(self) -> Result<CheckedBlock, Malformed> {
-        let p = &self.pseudo;
+    fn finish(self) -> Result<CheckedBlock, Malformed> {
+        let p = self.pseudo;
         match self.kind {
             BlockKind::Request if self.is_connect => {
                 // §8.5: CONNECT carries :authority only.
-                if p.scheme.is_some() || p.path.is_some() {
+                if p.has(Pseudo::Scheme) || p.has(Pseudo::Path) {
                     return Err(Malformed::ConnectWithPath);
                 }
-                if p.authority.is_none() {
+                if !p.has(Pseudo::Authority) {
                     return Err(Malformed::MissingPseudo(":authority"));
                 }
             }
             BlockKind::Request => {
-                if p.method.is_none() {
+                if !p.has(Pseudo::Method) {
                     return Err(Malformed::MissingPseudo(":method"));
                 }
-                if p.scheme.is_none() {
+                if !p.has(Pseudo::Scheme) {
                     return Err(Malformed::MissingPseudo(":scheme"));
                 }
-                if p.path.is_none() {
+                if !p.has(Pseudo::Path) {
                     return Err(Malformed::MissingPseudo(":path"));
                 }
                 if self.path_empty {
                     return Err(Malformed::EmptyPath);
                 }
             }
-            BlockKind::Response if p.status.is_none() => {
+            BlockKind::Response if !p.has(Pseudo::Status) => {
                 return Err(Malformed::MissingPseudo(":status"));
             }
             BlockKind::Response | BlockKind::Trailers => {}
         }
         Ok(CheckedBlock {
             pseudo: self.pseudo,
-            first_regular: count_pseudo(&self.pseudo),
+            first_regular: self.pseudo_count,
             content_length: self.content_length,
             status: self.status,
             is_connect: self.is_connect,
@@ -265,14 +343,79 @@ impl BlockChecker {
     }
 }
 
-fn count_pseudo(p: &PseudoFields) -> usize {
-    [p.method, p.scheme, p.authority, p.path, p.status]
-        .iter()
-        .flatten()
-        .count()
+/// Eight bytes with `fill` in each.
+const fn splat(fill: u8) -> u64 {
+    0x0101_0101_0101_0101 * fill as u64
 }
 
+/// The high bit of every byte.
+const HIGH_BITS: u64 = splat(0x80);
+
+/// Eight bytes as one word.
+#[inline]
+fn word(bytes: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*bytes)
+}
+
+/// Whether `bad` flags no word of `bytes`, eight bytes at a time; the last
+/// word overlaps the one before when the length is not a multiple of eight
+/// (checking a byte twice is harmless). Shorter inputs go byte by byte
+/// through `ok`.
+#[inline]
+fn all_pass(bytes: &[u8], ok: &[bool; 256], bad: impl Fn(u64) -> u64) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().fold(true, |all, &b| all & ok[usize::from(b)]);
+    }
+    let mut chunks = bytes.as_chunks::<8>().0.iter();
+    let mut flagged = 0;
+    for chunk in &mut chunks {
+        flagged |= bad(word(chunk));
+    }
+    if let Some(last) = bytes.last_chunk::<8>() {
+        flagged |= bad(word(last));
+    }
+    flagged == 0
+}
+
+/// Nonzero when some byte of `w` is zero (exact as to whether one is).
+#[inline]
+fn zero_byte(w: u64) -> u64 {
+    w.wrapping_sub(splat(1)) & !w & HIGH_BITS
+}
+
+/// Nonzero when some byte of `w` is NUL, CR or LF.
+#[inline]
+fn bad_value_bytes(w: u64) -> u64 {
+    zero_byte(w) | zero_byte(w ^ splat(b'\r')) | zero_byte(w ^ splat(b'\n'))
+}
+
+/// Nonzero when some byte of `w` may not be in a field name: outside
+/// 0x21..=0x7e, uppercase, or a colon. Once no byte has its high bit set, no
+/// sum below carries into the next byte, so each test is exact per byte.
+#[inline]
+fn bad_name_bytes(w: u64) -> u64 {
+    let non_ascii = w & HIGH_BITS;
+    // x + 0x5f reaches 0x80 exactly when x >= 0x21.
+    let control_or_space = !w.wrapping_add(splat(0x5f)) & HIGH_BITS;
+    // x + 1 reaches 0x80 exactly when x >= 0x7f (DEL, for ASCII x).
+    let del = w.wrapping_add(splat(1)) & HIGH_BITS;
+    // 0x41 <= x < 0x5b: A to Z.
+    let upper = w.wrapping_add(splat(0x3f)) & !w.wrapping_add(splat(0x25)) & HIGH_BITS;
+    let colon = !(w ^ splat(b':')).wrapping_add(splat(0x7f)) & HIGH_BITS;
+    non_ascii | control_or_space | del | upper | colon
+}
+
+#[inline]
 fn check_name(name: &[u8]) -> Result<(), Malformed> {
+    if all_pass(name, &NAME_BYTE, bad_name_bytes) {
+        return Ok(());
+    }
+    name_error(name)
+}
+
+/// Which rule a name that failed the fast check breaks.
+#[cold]
+fn name_error(name: &[u8]) -> Result<(), Malformed> {
     if name.iter().all(|&b| NAME_BYTE[usize::from(b)]) {
         return Ok(());
     }
@@ -283,8 +426,9 @@ fn check_name(name: &[u8]) -> Result<(), Malformed> {
     }
 }
 
+#[inline]
 fn check_value(value: &[u8]) -> Result<(), Malformed> {
-    if value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+    if !all_pass(value, &VALUE_BYTE, bad_value_bytes) {
         return Err(Malformed::InvalidValue);
     }
     let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
@@ -313,34 +457,19 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Malformed> {
     })
 }
 
-/// Checks a whole block given as (name, value) pairs: every
-/// [`BlockChecker`] rule, and for a request that each `host` field names the
-/// same authority as `:authority` (§8.3.1; a `host` without `:authority` is
-/// fine).
+/// Checks a whole block given as (name, value) pairs, field by field: names
+/// and values (§8.2.1), connection-specific fields (§8.2.2), pseudo-header
+/// fields (§8.3: allowed for this kind of block, each at most once, all
+/// first, the required ones present), and for a request that each `host`
+/// field names the same authority as `:authority` (§8.3.1; a `host` without
+/// `:authority` is fine).
 pub(crate) fn check_block<'a>(
     kind: BlockKind,
     fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Result<CheckedBlock, Malformed> {
     let mut checker = BlockChecker::new(kind);
-    let (mut scheme, mut authority) = (None, None);
     for (name, value) in fields {
         checker.field(name, value)?;
-        if kind != BlockKind::Request {
-            continue;
-        }
-        match name {
-            b":scheme" => scheme = Some(value),
-            b":authority" => authority = Some(value),
-            // Pseudo-header fields come first (or `field` failed), so both
-            // are final by the time a regular field arrives.
-            b"host"
-                if authority
-                    .is_some_and(|a| !super::authority::same_authority(scheme, a, value)) =>
-            {
-                return Err(Malformed::HostMismatch);
-            }
-            _ => {}
-        }
     }
     checker.finish()
 }
@@ -415,8 +544,9 @@ mod tests {
             &with(&GET, &[("user-agent", "t"), ("te", "Trailers")]),
         )
         .unwrap();
-        assert_eq!(req.pseudo.method, Some(0));
-        assert_eq!(req.pseudo.path, Some(3));
+        assert_eq!(req.pseudo.get(Pseudo::Method), Some(0));
+        assert_eq!(req.pseudo.get(Pseudo::Path), Some(3));
+        assert_eq!(req.pseudo.get(Pseudo::Status), None);
         assert_eq!(req.first_regular, 4);
         let res = check(Response, &[(":status", "204"), ("content-length", "0")]).unwrap();
         assert_eq!(res.status, Some(204));
@@ -737,6 +867,36 @@ mod tests {
         let mut any = BodyLength::new(None);
         assert_eq!(any.data(usize::MAX), Ok(()));
         assert_eq!(any.end(), Ok(()));
+    }
+
+    /// The word-at-a-time checks agree with the byte rules for every byte
+    /// value at every position of names and values up to 17 bytes long
+    /// (two full words and a padded tail).
+    #[test]
+    fn word_checks_agree_with_the_byte_rules() {
+        for len in 1..=17 {
+            for at in 0..len {
+                for b in 0u8..=255 {
+                    let mut s = vec![b'x'; len];
+                    s[at] = b;
+                    let name_ok = !(b <= 0x20 || b.is_ascii_uppercase() || b >= 0x7f || b == b':');
+                    assert_eq!(check_name(&s).is_ok(), name_ok, "name byte {b:#x} at {at}/{len}");
+                    let value_ok = !matches!(b, 0 | b'\r' | b'\n');
+                    let whitespace_edge = matches!(b, b' ' | b'\t') && (at == 0 || at == len - 1);
+                    let want = if !value_ok {
+                        Err(InvalidValue)
+                    } else if whitespace_edge {
+                        Err(ValueWhitespace)
+                    } else {
+                        Ok(())
+                    };
+                    assert_eq!(check_value(&s), want, "value byte {b:#x} at {at}/{len}");
+                }
+            }
+        }
+        assert_eq!(check_value(b""), Ok(()));
+        assert_eq!(check_name(b"a\x80b\xff"), Err(InvalidName));
+        assert_eq!(check_name(b"\xffA"), Err(UppercaseName));
     }
 
     #[test]
