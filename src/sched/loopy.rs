@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::control::{ControlItem, ControlQueue};
 use super::transmit::TransmitBuf;
@@ -131,7 +131,6 @@ pub(crate) struct Loopy {
     limits: SendLimits,
     queued_data: usize,
     encoder: hpack::Encoder,
-    block: BytesMut,
     overflow: BytesMut,
     written: Vec<Written>,
     /// DATA payload bytes written since creation.
@@ -153,7 +152,6 @@ impl Loopy {
             limits,
             queued_data: 0,
             encoder: hpack::Encoder::new(header_table_size),
-            block: BytesMut::new(),
             overflow: BytesMut::new(),
             written: Vec::new(),
             data_written: 0,
@@ -491,13 +489,35 @@ impl Loopy {
         end_stream: bool,
         dst: &mut BytesMut,
     ) -> Result<(), frame::EncodeError> {
-        self.block.clear();
-        self.encoder.encode(fields, &mut self.block);
-        let block = self.block.split().freeze();
         self.written.push(Written::Headers {
             stream_id,
             end_stream,
         });
+        // The block is encoded in place, after room for the frame header,
+        // which is filled in once the block's length is known: no copy of the
+        // block when it fits one frame, as it nearly always does.
+        let start = dst.len();
+        dst.put_bytes(0, frame::HEADER_LEN);
+        self.encoder.encode(fields, dst);
+        let len = dst.len() - start - frame::HEADER_LEN;
+        if len <= frame::limit(self.max_frame_size) && !stream_id.is_zero() {
+            let mut flags = frame::flags::END_HEADERS;
+            if end_stream {
+                flags |= frame::flags::END_STREAM;
+            }
+            let head = Head {
+                // At most the frame size limit, below 2^24.
+                length: len as u32,
+                frame_type: FrameType::Headers,
+                flags,
+                stream_id,
+            };
+            head.encode(&mut &mut dst[start..start + frame::HEADER_LEN]);
+            return Ok(());
+        }
+        // Larger than a frame: HEADERS and CONTINUATION frames.
+        let block = dst.split_off(start + frame::HEADER_LEN).freeze();
+        dst.truncate(start);
         frame::Headers::new(stream_id, block, end_stream, true).encode(dst, self.max_frame_size)
     }
 

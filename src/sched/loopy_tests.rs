@@ -360,3 +360,55 @@ fn a_stream_with_window_queues_past_a_cap_filled_by_parked_streams() {
     assert_eq!(sent, 800, "stream 1's bytes went out");
     assert_eq!(w.stream_window(id(1)), Some(0));
 }
+
+/// Header blocks are encoded in place after their frame header; one larger
+/// than the peer's frame size still goes out as HEADERS and CONTINUATIONs,
+/// and the blocks around it stay whole.
+#[test]
+fn header_blocks_fit_one_frame_or_continue() {
+    let mut w = Loopy::new(LIMITS, 4096);
+    let big = "v".repeat(30_000);
+    for (n, value) in [(1, "small"), (3, big.as_str()), (5, "after")] {
+        w.open_stream(id(n));
+        w.control().push(ControlItem::Headers {
+            stream_id: id(n),
+            fields: vec![
+                HeaderField::new(":status", "200"),
+                HeaderField::copy_from("x-v", value),
+            ],
+            end_stream: n == 5,
+        });
+    }
+    let out = transmit(&mut w, usize::MAX);
+    let mut decoder = hpack::Decoder::new(4096);
+    let mut blocks: Vec<(u32, bool, Vec<u8>)> = Vec::new();
+    for f in &out {
+        match f {
+            Frame::Headers(h) => {
+                assert_eq!(h.end_headers, h.stream_id != id(3), "{h}");
+                blocks.push((h.stream_id.value(), h.end_stream, h.field_block_fragment.to_vec()));
+            }
+            Frame::Continuation(c) => {
+                let last = blocks.last_mut().expect("CONTINUATION after HEADERS");
+                assert_eq!(c.stream_id.value(), last.0);
+                last.2.extend_from_slice(&c.field_block_fragment);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(out.len(), 4, "HEADERS, HEADERS + CONTINUATION, HEADERS");
+    let summary: Vec<(u32, bool)> = blocks.iter().map(|b| (b.0, b.1)).collect();
+    assert_eq!(summary, [(1, false), (3, false), (5, true)]);
+    for (n, _, block) in blocks {
+        let mut fields = Vec::new();
+        decoder.decode(&Bytes::from(block), &mut fields).unwrap();
+        let want = match n {
+            1 => "small",
+            3 => big.as_str(),
+            _ => "after",
+        };
+        assert_eq!(fields[1].value, want.as_bytes());
+    }
+    let written: Vec<Written> = w.drain_written().collect();
+    assert_eq!(written.len(), 3);
+}
