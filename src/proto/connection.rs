@@ -502,15 +502,20 @@ impl Connection {
     /// half-closed (local) stream), the store's once the application also
     /// released all its received data.
     pub(crate) fn free_if_done(&mut self, id: StreamId) {
-        if self.store.get(id).is_none_or(|s| s.state.is_closed()) {
-            self.loopy.close_stream(id);
+        if self.store.get(id).is_some_and(|s| !s.state.is_closed()) {
+            // Still open: nothing to free (the store frees closed streams only).
+            return;
         }
+        self.loopy.close_stream(id);
         self.store.free_if_done(id);
     }
 
     /// Sends queued requests while the peer's concurrency limit allows.
     pub(crate) fn open_pending(&mut self) {
-        while self.lifecycle == Lifecycle::Open && self.has_open_slot() {
+        while !self.pending_open.is_empty()
+            && self.lifecycle == Lifecycle::Open
+            && self.has_open_slot()
+        {
             let Some(p) = self.pending_open.pop_front() else {
                 break;
             };

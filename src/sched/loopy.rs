@@ -32,6 +32,12 @@ const MIN_SPLIT_PAYLOAD: usize = 1024;
 /// (say 100 HEADERS in one call) does not pin its memory.
 const KEEP_WRITTEN: usize = 64;
 
+/// Emptied chunk queues kept for the next streams (a queue allocates on its
+/// first chunk, and most streams queue one or two): at most this many, each
+/// of the smallest capacity a queue allocates (4 chunks), 2 KiB in all.
+const SPARE_QUEUES: usize = 16;
+const SPARE_QUEUE_CAPACITY: usize = 4;
+
 /// Something the writer did that the connection must know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Written {
@@ -133,6 +139,8 @@ pub(crate) struct Loopy {
     encoder: hpack::Encoder,
     overflow: BytesMut,
     written: Vec<Written>,
+    /// Emptied chunk queues for the next streams to queue DATA.
+    spare_queues: Vec<VecDeque<Bytes>>,
     /// DATA payload bytes written since creation.
     data_written: usize,
 }
@@ -154,6 +162,7 @@ impl Loopy {
             encoder: hpack::Encoder::new(header_table_size),
             overflow: BytesMut::new(),
             written: Vec::new(),
+            spare_queues: Vec::new(),
             data_written: 0,
         }
     }
@@ -191,9 +200,24 @@ impl Loopy {
     /// items already queued for it (a final response before a reset) still
     /// go out; use [`cancel_stream`](Loopy::cancel_stream) to drop them.
     pub(crate) fn close_stream(&mut self, id: StreamId) {
-        self.trailers.remove(&id);
+        if !self.trailers.is_empty() {
+            self.trailers.remove(&id);
+        }
         if let Some(stream) = self.streams.remove(&id) {
             self.queued_data -= stream.queued;
+            self.recycle_queue(stream.chunks);
+        }
+    }
+
+    /// Keeps an emptied chunk queue for a later stream, within the bounds.
+    fn recycle_queue(&mut self, mut queue: VecDeque<Bytes>) {
+        let capacity = queue.capacity();
+        if capacity > 0
+            && capacity <= SPARE_QUEUE_CAPACITY
+            && self.spare_queues.len() < SPARE_QUEUES
+        {
+            queue.clear();
+            self.spare_queues.push(queue);
         }
     }
 
@@ -240,6 +264,11 @@ impl Loopy {
         if !data.is_empty() {
             stream.queued += taken;
             self.queued_data += taken;
+            if stream.chunks.capacity() == 0
+                && let Some(spare) = self.spare_queues.pop()
+            {
+                stream.chunks = spare;
+            }
             stream.chunks.push_back(data);
         }
         self.schedule(id);
@@ -600,13 +629,16 @@ impl Loopy {
     /// A stream's end went out: drop what it queued, keep its window until
     /// [`close_stream`](Loopy::close_stream).
     fn forget(&mut self, id: StreamId) {
-        self.trailers.remove(&id);
+        if !self.trailers.is_empty() {
+            self.trailers.remove(&id);
+        }
         if let Some(stream) = self.streams.get_mut(&id) {
             self.queued_data -= stream.queued;
             stream.queued = 0;
-            stream.chunks = VecDeque::new();
+            let chunks = std::mem::take(&mut stream.chunks);
             stream.end = Finish::Sent;
             stream.blocked = false;
+            self.recycle_queue(chunks);
         }
     }
 

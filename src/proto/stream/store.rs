@@ -6,6 +6,7 @@
 //! the application has yet to release.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 
 use super::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
 use crate::frame::StreamId;
@@ -73,13 +74,46 @@ pub(crate) struct Store {
     closed: IdMap<CloseCause>,
     closed_order: VecDeque<StreamId>,
     max_closed: usize,
+    counts: Counts,
+    is_server: bool,
+}
+
+/// Stream counts against the concurrency limits.
+#[derive(Debug, Default)]
+struct Counts {
     /// Active streams we opened / the peer opened (§5.1.2).
     active_local: usize,
     active_remote: usize,
     /// Our own streams whose HEADERS are queued but not yet on the wire: they
     /// count toward the peer's limit already.
     dispatched_local: usize,
-    is_server: bool,
+}
+
+impl Counts {
+    /// Moves `stream` (ours if `local`) to `next`, keeping the counts exact.
+    fn apply(&mut self, stream: &mut Stream, local: bool, next: StreamState) {
+        stream.state = next;
+        let active = next.is_active();
+        if active == stream.counted {
+            return;
+        }
+        stream.counted = active;
+        let count = if local {
+            &mut self.active_local
+        } else {
+            &mut self.active_remote
+        };
+        if active {
+            *count += 1;
+        } else {
+            *count -= 1;
+        }
+        if active && stream.dispatched {
+            // Its HEADERS went out: it moves from dispatched to active.
+            stream.dispatched = false;
+            self.dispatched_local -= 1;
+        }
+    }
 }
 
 impl Store {
@@ -90,9 +124,7 @@ impl Store {
             closed: IdMap::default(),
             closed_order: VecDeque::new(),
             max_closed,
-            active_local: 0,
-            active_remote: 0,
-            dispatched_local: 0,
+            counts: Counts::default(),
             is_server,
         }
     }
@@ -130,10 +162,11 @@ impl Store {
         dir: Direction,
         input: Input,
     ) -> Option<Result<Verdict, Fault>> {
+        let local = self.is_local(id);
         let stream = self.streams.get_mut(&id)?;
         let result = transition(stream.state, dir, input);
         if let Ok(Verdict::Apply(next)) = result {
-            self.set_state(id, next);
+            self.counts.apply(stream, local, next);
         }
         Some(result)
     }
@@ -142,43 +175,21 @@ impl Store {
     /// free it with [`free_if_done`](Store::free_if_done) when done).
     pub(crate) fn set_state(&mut self, id: StreamId, next: StreamState) {
         let local = self.is_local(id);
-        let Some(stream) = self.streams.get_mut(&id) else {
-            return;
-        };
-        stream.state = next;
-        let active = next.is_active();
-        if active != stream.counted {
-            stream.counted = active;
-            let count = if local {
-                &mut self.active_local
-            } else {
-                &mut self.active_remote
-            };
-            if active {
-                *count += 1;
-            } else {
-                *count -= 1;
-            }
-            if active && stream.dispatched {
-                // Its HEADERS went out: it moves from dispatched to active.
-                stream.dispatched = false;
-                self.dispatched_local -= 1;
-            }
+        if let Some(stream) = self.streams.get_mut(&id) {
+            self.counts.apply(stream, local, next);
         }
     }
 
     /// Frees a closed stream once the application released all its data.
     pub(crate) fn free_if_done(&mut self, id: StreamId) {
-        let done = self
-            .streams
-            .get(&id)
-            .is_some_and(|s| s.state.is_closed() && s.recv.unreleased() == 0);
-        if !done {
+        let Entry::Occupied(entry) = self.streams.entry(id) else {
+            return;
+        };
+        let s = entry.get();
+        if !(s.state.is_closed() && s.recv.unreleased() == 0) {
             return;
         }
-        if let Some(stream) = self.streams.remove(&id)
-            && let StreamState::Closed(cause) = stream.state
-        {
+        if let StreamState::Closed(cause) = entry.remove().state {
             self.remember(id, cause);
         }
     }
@@ -188,13 +199,13 @@ impl Store {
     pub(crate) fn remove(&mut self, id: StreamId) -> Option<Stream> {
         let stream = self.streams.remove(&id)?;
         if stream.dispatched {
-            self.dispatched_local -= 1;
+            self.counts.dispatched_local -= 1;
         }
         if stream.counted {
             if self.is_local(id) {
-                self.active_local -= 1;
+                self.counts.active_local -= 1;
             } else {
-                self.active_remote -= 1;
+                self.counts.active_remote -= 1;
             }
         }
         Some(stream)
@@ -222,18 +233,18 @@ impl Store {
             && !stream.dispatched
         {
             stream.dispatched = true;
-            self.dispatched_local += 1;
+            self.counts.dispatched_local += 1;
         }
     }
 
     /// Our streams counting against the peer's MAX_CONCURRENT_STREAMS.
     pub(crate) fn local_in_use(&self) -> usize {
-        self.active_local + self.dispatched_local
+        self.counts.active_local + self.counts.dispatched_local
     }
 
     /// Active streams the peer opened (against our MAX_CONCURRENT_STREAMS).
     pub(crate) fn active_remote(&self) -> usize {
-        self.active_remote
+        self.counts.active_remote
     }
 
     /// Live streams.
