@@ -69,7 +69,15 @@ pub struct Encoder {
     by_field: HashIndex,
     /// Hash of name → sequence number of the newest entry with that name.
     by_name: HashIndex,
+    /// Where a block is encoded before it is appended to the caller's
+    /// buffer in one copy: pushing a byte to a `Vec` is a store, to a
+    /// `BytesMut` a call. Emptied after each block; dropped if a large block
+    /// grew it past [`KEEP_SCRATCH`].
+    scratch: Vec<u8>,
 }
+
+/// Largest scratch capacity kept between blocks.
+const KEEP_SCRATCH: usize = 4096;
 
 impl Encoder {
     /// An encoder whose dynamic table never exceeds `max_table_size` bytes,
@@ -84,6 +92,7 @@ impl Encoder {
             pending: None,
             by_field: HashIndex::new(DEFAULT_TABLE_SIZE),
             by_name: HashIndex::new(DEFAULT_TABLE_SIZE),
+            scratch: Vec::new(),
         };
         encoder.set_peer_max_table_size(DEFAULT_TABLE_SIZE);
         encoder
@@ -125,18 +134,24 @@ impl Encoder {
     where
         I: IntoIterator<Item = &'a HeaderField>,
     {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
         if let Some((min, size)) = self.pending.take() {
             if min < size && min < self.table.max_size() {
-                self.update_size(min, dst);
+                self.update_size(min, &mut out);
             }
-            self.update_size(size, dst);
+            self.update_size(size, &mut out);
         }
         for field in fields {
-            self.encode_field(field, dst);
+            self.encode_field(field, &mut out);
+        }
+        dst.extend_from_slice(&out);
+        if out.capacity() <= KEEP_SCRATCH {
+            self.scratch = out;
         }
     }
 
-    fn update_size(&mut self, size: usize, dst: &mut BytesMut) {
+    fn update_size(&mut self, size: usize, dst: &mut Vec<u8>) {
         encode_int(dst, 0x20, 5, size);
         // Evicted entries need no unindexing: lookups check that the entry
         // they find is still in the table.
@@ -156,7 +171,7 @@ impl Encoder {
         }
     }
 
-    fn encode_field(&mut self, field: &HeaderField, dst: &mut BytesMut) {
+    fn encode_field(&mut self, field: &HeaderField, dst: &mut Vec<u8>) {
         let name: &[u8] = &field.name;
         let value: &[u8] = &field.value;
         let never = field.sensitive || never_indexed(name, value);
@@ -328,7 +343,7 @@ fn never_indexed(name: &[u8], value: &[u8]) -> bool {
 /// or 0 and a literal name, then the value.
 #[inline]
 fn write_literal(
-    dst: &mut BytesMut,
+    dst: &mut Vec<u8>,
     flags: u8,
     prefix: u32,
     name_index: Option<usize>,

@@ -234,7 +234,7 @@ pub(crate) fn encoded_len(src: &[u8]) -> usize {
 
 /// Huffman-encodes `src` onto the end of `dst`; `len` must be
 /// `encoded_len(src)`.
-pub(crate) fn encode(src: &[u8], len: usize, dst: &mut BytesMut) {
+pub(crate) fn encode(src: &[u8], len: usize, dst: &mut Vec<u8>) {
     let start = dst.len();
     dst.resize(start + len, 0);
     let out = &mut dst[start..];
@@ -282,9 +282,9 @@ mod tests {
     }
 
     fn enc(src: &[u8]) -> Vec<u8> {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         encode(src, encoded_len(src), &mut out);
-        out.to_vec()
+        out
     }
 
     #[test]

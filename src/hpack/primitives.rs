@@ -1,6 +1,5 @@
 //! Prefixed integers (RFC 7541 §5.1) and string literals (§5.2) on the wire.
 
-use bytes::{BufMut, BytesMut};
 
 use super::error::DecoderError;
 use super::huffman;
@@ -40,25 +39,26 @@ pub(crate) fn decode_int(buf: &[u8], pos: &mut usize, prefix: u32) -> Result<u32
 
 /// Appends `value` as a prefixed integer: the first byte is `flags` (the
 /// representation's pattern bits above the prefix) or'ed with the prefix.
+/// (Into a `Vec`: a push is a store, where a `BytesMut` byte was a call.)
 #[inline]
-pub(crate) fn encode_int(dst: &mut BytesMut, flags: u8, prefix: u32, value: usize) {
+pub(crate) fn encode_int(dst: &mut Vec<u8>, flags: u8, prefix: u32, value: usize) {
     let mask = (1usize << prefix) - 1;
     if value < mask {
-        dst.put_u8(flags | value as u8);
+        dst.push(flags | value as u8);
         return;
     }
-    dst.put_u8(flags | mask as u8);
+    dst.push(flags | mask as u8);
     let mut rest = value - mask;
     while rest >= 0x80 {
-        dst.put_u8((rest as u8 & 0x7f) | 0x80);
+        dst.push((rest as u8 & 0x7f) | 0x80);
         rest >>= 7;
     }
-    dst.put_u8(rest as u8);
+    dst.push(rest as u8);
 }
 
 /// Appends a string literal, Huffman-encoded only if that is strictly shorter.
 #[inline]
-pub(crate) fn encode_string(dst: &mut BytesMut, s: &[u8]) {
+pub(crate) fn encode_string(dst: &mut Vec<u8>, s: &[u8]) {
     let hlen = huffman::encoded_len(s);
     if hlen < s.len() {
         encode_int(dst, 0x80, 7, hlen);
@@ -74,9 +74,9 @@ mod tests {
     use super::*;
 
     fn enc(prefix: u32, v: usize) -> Vec<u8> {
-        let mut b = BytesMut::new();
+        let mut b = Vec::new();
         encode_int(&mut b, 0, prefix, v);
-        b.to_vec()
+        b
     }
 
     #[test]

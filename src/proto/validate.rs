@@ -213,8 +213,9 @@ impl<'a> BlockChecker<'a> {
         }
     }
 
-    /// Checks the next field of the block.
-    #[inline]
+    /// Checks the next field of the block (inlined into the block's loop:
+    /// the call itself was a tenth of a field's cost).
+    #[inline(always)]
     fn field(&mut self, name: &'a [u8], value: &'a [u8]) -> Result<(), Malformed> {
         let index = self.index;
         self.index += 1;
