@@ -1,6 +1,5 @@
 //! Prefixed integers (RFC 7541 §5.1) and string literals (§5.2) on the wire.
 
-
 use super::error::DecoderError;
 use super::huffman;
 

@@ -881,7 +881,11 @@ mod tests {
                     let mut s = vec![b'x'; len];
                     s[at] = b;
                     let name_ok = !(b <= 0x20 || b.is_ascii_uppercase() || b >= 0x7f || b == b':');
-                    assert_eq!(check_name(&s).is_ok(), name_ok, "name byte {b:#x} at {at}/{len}");
+                    assert_eq!(
+                        check_name(&s).is_ok(),
+                        name_ok,
+                        "name byte {b:#x} at {at}/{len}"
+                    );
                     let value_ok = !matches!(b, 0 | b'\r' | b'\n');
                     let whitespace_edge = matches!(b, b' ' | b'\t') && (at == 0 || at == len - 1);
                     let want = if !value_ok {

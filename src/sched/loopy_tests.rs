@@ -386,7 +386,11 @@ fn header_blocks_fit_one_frame_or_continue() {
         match f {
             Frame::Headers(h) => {
                 assert_eq!(h.end_headers, h.stream_id != id(3), "{h}");
-                blocks.push((h.stream_id.value(), h.end_stream, h.field_block_fragment.to_vec()));
+                blocks.push((
+                    h.stream_id.value(),
+                    h.end_stream,
+                    h.field_block_fragment.to_vec(),
+                ));
             }
             Frame::Continuation(c) => {
                 let last = blocks.last_mut().expect("CONTINUATION after HEADERS");
