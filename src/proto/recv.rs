@@ -155,8 +155,10 @@ impl Connection {
         end_stream: bool,
         forced: Option<Reason>,
     ) {
-        // Room for a typical request's fields: no regrowth on the hot path.
-        let mut fields = Vec::with_capacity(8);
+        // Room for a typical request's fields (a field takes at least a
+        // byte, so a short block never regrows; 14 fields stay within the
+        // allocator's small-size cache): no regrowth on the hot path.
+        let mut fields = Vec::with_capacity(block.len().min(14));
         let oversize = match self.hpack.decode(&block, &mut fields) {
             Ok(()) => None,
             Err(e) if e.keeps_table_in_sync() => Some(e),
