@@ -101,7 +101,7 @@ fn concurrent_calls_share_one_connection() {
 fn shutdown_is_bounded_when_a_call_never_ends() {
     use std::time::{Duration, Instant};
 
-    use h2proto::grpc::{CallOptions, Code, Metadata};
+    use h2proto::grpc::{CallOptions, Code};
     use h2proto::io::blocking::grpc::Config;
 
     let mut config = Config::client();
@@ -109,9 +109,7 @@ fn shutdown_is_bounded_when_a_call_never_ends() {
     let client = Client::connect_with(("127.0.0.1", server()), config).expect("connect");
     // A bidi call that neither side ends.
     let path = messages::path::FULL_DUPLEX_CALL;
-    let mut call = client
-        .call(path, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut call = client.call(path, CallOptions::new()).expect("call");
     let started = Instant::now();
     client.shutdown();
     assert!(

@@ -577,7 +577,7 @@ impl Conn for blocking::grpc::Client {
         options: CallOptions,
     ) -> Result<Box<dyn Call + '_>, String> {
         Ok(Box::new(
-            blocking::grpc::Client::call(self, path, md, options).map_err(e)?,
+            blocking::grpc::Client::call(self, path, options.metadata(md)).map_err(e)?,
         ))
     }
 }
@@ -648,9 +648,7 @@ impl Conn for TokioConn {
         md: Metadata,
         options: CallOptions,
     ) -> Result<Box<dyn Call + '_>, String> {
-        let mut o = tk::grpc::CallOptions::from(options.clone()).metadata(md);
-        o.encoding = options.encoding;
-        let call = self.client.call(path, o).map_err(e)?;
+        let call = self.client.call(path, options.metadata(md)).map_err(e)?;
         Ok(Box::new(TokioCall {
             call,
             rt: &self.rt,

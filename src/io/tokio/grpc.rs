@@ -85,10 +85,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use crate::grpc::CallOptions;
 pub use client::{CallSender, Client, ClientCall, Streaming};
 pub use server::{Context, Requests, Responses, Server, ServerCall, ServerHandle};
 
-use crate::grpc::{CallError, Code, Encoding, Metadata, Status};
+use crate::grpc::{CallError, Code, Metadata, Status};
 
 /// Settings of the tokio gRPC client and server.
 #[derive(Debug, Clone)]
@@ -119,80 +120,6 @@ impl Config {
         Config {
             grpc: crate::grpc::Config::server(),
             ..Config::client()
-        }
-    }
-}
-
-/// Per-call options of the [`Client`]: timeout, request metadata and
-/// compression.
-///
-/// ```
-/// use std::time::Duration;
-/// use h2proto::grpc::{Encoding, Metadata};
-/// use h2proto::io::tokio::grpc::CallOptions;
-///
-/// let mut md = Metadata::new();
-/// md.insert("x-request-id", "42")?;
-/// let options = CallOptions::new()
-///     .timeout(Duration::from_secs(1))
-///     .metadata(md)
-///     .encoding(Encoding::Identity);
-/// assert_eq!(options.timeout, Some(Duration::from_secs(1)));
-/// # Ok::<(), h2proto::grpc::MetadataError>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// The call's timeout (`grpc-timeout`; the call ends DEADLINE_EXCEEDED).
-    pub timeout: Option<Duration>,
-    /// Custom request metadata.
-    pub metadata: Metadata,
-    /// Compression of the messages we send (`grpc-encoding`).
-    pub encoding: Encoding,
-    /// On a channel (`io::tokio::channel`): wait for a READY backend
-    /// (until the timeout) instead of failing UNAVAILABLE while none can
-    /// be reached. A single-connection [`Client`] ignores it.
-    pub wait_for_ready: bool,
-}
-
-impl CallOptions {
-    /// No timeout, no metadata, no compression.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets the request metadata.
-    pub fn metadata(mut self, metadata: Metadata) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// Sets the send compression.
-    pub fn encoding(mut self, encoding: Encoding) -> Self {
-        self.encoding = encoding;
-        self
-    }
-
-    /// Sets [`wait_for_ready`](CallOptions::wait_for_ready).
-    pub fn wait_for_ready(mut self, on: bool) -> Self {
-        self.wait_for_ready = on;
-        self
-    }
-}
-
-impl From<crate::grpc::CallOptions> for CallOptions {
-    fn from(o: crate::grpc::CallOptions) -> Self {
-        CallOptions {
-            timeout: o.timeout,
-            metadata: Metadata::new(),
-            encoding: o.encoding,
-            wait_for_ready: false,
         }
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use h2proto::grpc::{CallOptions, Metadata, Status};
-//! use h2proto::io::blocking::grpc::{Client, Server};
+//! use h2proto::grpc::{Metadata, Status};
+//! use h2proto::io::blocking::grpc::{CallOptions, Client, Server};
 //!
 //! let server = Server::bind("127.0.0.1:0")?.spawn(|mut call| {
 //!     // Echo every message, then OK.
@@ -17,7 +17,7 @@
 //!     let _ = call.finish(Status::ok(), Metadata::new());
 //! })?;
 //! let client = Client::connect(server.local_addr())?;
-//! let mut call = client.call("/echo.Echo/Say", Metadata::new(), CallOptions::new())?;
+//! let mut call = client.call("/echo.Echo/Say", CallOptions::new())?;
 //! call.send(Bytes::from_static(b"hi"))?;
 //! call.close_send()?;
 //! assert_eq!(call.recv()?.as_deref(), Some(&b"hi"[..]));
@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use crate::grpc::CallOptions;
 pub use client::{Client, ClientCall};
 pub use pool::HandlerStats;
 pub use server::{Server, ServerCall, ServerHandle};

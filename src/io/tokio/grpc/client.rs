@@ -233,16 +233,8 @@ impl Client {
             return Err(Error::Closed);
         }
         let e = &mut shared.engine;
-        let mut opts = grpc::CallOptions::new().encoding(options.encoding);
-        if let Some(t) = options.timeout {
-            opts = opts.timeout(t);
-        }
-        let id = e.ep.start_call_with(
-            path,
-            options.metadata,
-            opts,
-            crate::io::tokio::driver::now(),
-        )?;
+        let id =
+            e.ep.start_call_with(path, options, crate::io::tokio::driver::now())?;
         let mut result = Ok(());
         if let Some(message) = unary {
             // One message always fits an empty queue.
