@@ -40,6 +40,19 @@ pub struct ConnectionSnapshot {
 
 pub(crate) use crate::proto::DIRECTED_INITIAL_WINDOW;
 
+/// A server's TLS configuration, if it serves TLS (either adapter: the
+/// handshake differs, the setting does not).
+#[cfg(feature = "tls")]
+pub(crate) type Acceptor = Option<std::sync::Arc<rustls::ServerConfig>>;
+/// Without the `tls` feature a server serves TCP only.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Acceptor = Option<NoTls>;
+
+/// No TLS configuration can exist without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Debug)]
+pub(crate) struct NoTls(std::convert::Infallible);
+
 /// Directed credit for a server's configuration: lowers the advertised
 /// initial window to [`DIRECTED_INITIAL_WINDOW`] and the connection window to
 /// the RFC's 65,535 until the peer has acknowledged that (so what it can
