@@ -77,6 +77,7 @@
 //! - **Dropping** every handle of a call that has not ended cancels it
 //!   (RST_STREAM CANCEL) and frees its state.
 
+mod call;
 mod client;
 mod engine;
 mod server;
@@ -86,7 +87,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use crate::grpc::CallOptions;
-pub use client::{CallSender, Client, ClientCall, Streaming};
+pub use call::{CallSender, ClientCall, Streaming};
+pub use client::Client;
+pub(crate) use client::{ConnSender, ConnStreaming};
 pub use server::{Context, Requests, Responses, Server, ServerCall, ServerHandle};
 
 use crate::grpc::{CallError, Code, Metadata, Status};
