@@ -87,12 +87,13 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use crate::grpc::CallOptions;
+pub use crate::io::grpc_error::Error;
 pub use call::{CallSender, ClientCall, Streaming};
 pub use client::Client;
 pub(crate) use client::{ConnSender, ConnStreaming};
 pub use server::{Context, Requests, Responses, Server, ServerCall, ServerHandle};
 
-use crate::grpc::{CallError, Code, Metadata, Status};
+use crate::grpc::Metadata;
 
 /// Settings of the tokio gRPC client and server.
 #[derive(Debug, Clone)]
@@ -137,35 +138,4 @@ pub struct Response {
     pub message: Bytes,
     /// The trailers' metadata.
     pub trailers: Metadata,
-}
-
-/// What can go wrong with a call.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The sans-IO endpoint refused the command.
-    #[error(transparent)]
-    Call(#[from] CallError),
-    /// The call ended with this status (not OK, or before what was asked).
-    #[error("call ended: {0:?}")]
-    Ended(Status),
-    /// The connection is gone.
-    #[error("connection closed")]
-    Closed,
-    /// A socket error.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
-
-impl Error {
-    /// The status this error stands for: the call's own for
-    /// [`Error::Ended`], UNAVAILABLE for a lost connection, INTERNAL
-    /// otherwise. Handy in a handler: `out.send(m).await.map_err(|e| e.to_status())?`.
-    pub fn to_status(&self) -> Status {
-        match self {
-            Error::Ended(s) => s.clone(),
-            Error::Closed | Error::Io(_) => Status::new(Code::UNAVAILABLE, self.to_string()),
-            Error::Call(e) => Status::new(Code::INTERNAL, e.to_string()),
-        }
-    }
 }

@@ -50,11 +50,12 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use crate::grpc::CallOptions;
+pub use crate::io::grpc_error::Error;
 pub use client::{Client, ClientCall};
 pub use pool::HandlerStats;
 pub use server::{Server, ServerCall, ServerHandle};
 
-use crate::grpc::{CallError, Metadata, Status};
+use crate::grpc::{Metadata, Status};
 
 /// Settings of the blocking gRPC client and server.
 #[derive(Debug, Clone)]
@@ -87,28 +88,6 @@ impl Config {
             ..Config::client()
         }
     }
-}
-
-/// What can go wrong with a call handle's command or wait.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The sans-IO endpoint refused the command.
-    #[error(transparent)]
-    Call(#[from] CallError),
-    /// The call is over (its status is in
-    /// [`ClientCall::status`] or the [`ServerCall::recv`] error).
-    #[error("call ended: {0:?}")]
-    Ended(Status),
-    /// The connection's driver is gone.
-    #[error("connection closed")]
-    Closed,
-    /// A wait passed its bound (the deadline or [`Config::max_wait`]).
-    #[error("timed out waiting")]
-    Timeout,
-    /// A socket error.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
 /// What the driver hands to a call's handle.
