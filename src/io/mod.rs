@@ -39,6 +39,45 @@ pub struct ConnectionSnapshot {
     pub memory: crate::proto::BudgetStats,
 }
 
+/// A snapshot of a server, summed over its connections
+/// (`ServerHandle::stats` on either adapter).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Streams alive in the connections' cores, summed (tokio adapter; the
+    /// blocking one reports 0).
+    pub live_streams: usize,
+    /// Streams the adapter still tracks for a handle, summed (tokio
+    /// adapter; the blocking one reports 0).
+    pub tracked_streams: usize,
+    /// DATA bytes queued to send in the cores, summed.
+    pub queued_data: usize,
+    /// Received DATA bytes not yet given back to the peers (held by the
+    /// cores' queues or by the application), summed.
+    pub recv_unreleased: usize,
+    /// Bytes counted in the connections' memory budgets, summed.
+    pub budget_held: usize,
+    /// The most any one connection's budget ever counted.
+    pub budget_peak: usize,
+}
+
+impl ServerStats {
+    /// Counts one more connection with its core's and budget's figures.
+    pub(crate) fn add_connection(
+        &mut self,
+        core: &crate::proto::ConnectionStats,
+        budget: &crate::proto::BudgetStats,
+    ) {
+        self.connections += 1;
+        self.queued_data += core.queued_data;
+        self.recv_unreleased += core.recv_unreleased as usize;
+        self.budget_held += budget.held;
+        self.budget_peak = self.budget_peak.max(budget.peak);
+    }
+}
+
 pub(crate) use crate::proto::DIRECTED_INITIAL_WINDOW;
 
 /// A server's TLS configuration, if it serves TLS (either adapter: the
