@@ -11,7 +11,6 @@
 
 mod grpc_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,30 +22,13 @@ use grpc_support::grpc_request;
 use h2proto::frame::StreamId;
 use h2proto::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, DIRECTED_INITIAL_WINDOW, Event};
 
-struct Counting;
-
-static HEAP: AtomicUsize = AtomicUsize::new(0);
-static COPIES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HEAP.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        HEAP.fetch_add(new, Ordering::Relaxed);
-        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+mod alloc_support;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: alloc_support::Counting = alloc_support::Counting;
+
+/// Responses the handlers made.
+static COPIES: AtomicUsize = AtomicUsize::new(0);
 
 const CALLS: usize = 50;
 const MIB: usize = 1 << 20;
@@ -194,7 +176,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Starts the calls and sends until nothing moves for a while; returns the
 /// heap's peak growth above `heap_before`.
-fn unread(client: &mut Client, heap_before: usize) -> usize {
+fn unread(client: &mut Client, heap_before: isize) -> usize {
     for _ in 0..CALLS {
         client.call();
     }
@@ -204,7 +186,7 @@ fn unread(client: &mut Client, heap_before: usize) -> usize {
         if client.step() {
             quiet_since = Instant::now();
         }
-        heap_peak = heap_peak.max(HEAP.load(Ordering::Relaxed).saturating_sub(heap_before));
+        heap_peak = heap_peak.max(alloc_support::growth_since(heap_before));
     }
     heap_peak
 }
@@ -217,7 +199,7 @@ fn unread_then_read(
     budget_peak: impl Fn() -> Option<usize>,
 ) -> usize {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let heap_before = HEAP.load(Ordering::Relaxed);
+    let heap_before = alloc_support::live();
     let copies_before = COPIES.load(Ordering::SeqCst);
     let mut client = Client::connect(addr);
     let heap_peak = unread(&mut client, heap_before);
@@ -353,7 +335,7 @@ fn tokio_grpc_server_lets_go_of_a_connection_reset_mid_upload() {
             .unwrap()
     });
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let heap_before = HEAP.load(Ordering::Relaxed);
+    let heap_before = alloc_support::live();
     let mut client = Client::connect(server.local_addr());
     let peak = unread(&mut client, heap_before);
     assert!(peak > MIB, "the server held nothing: {peak}");
@@ -368,7 +350,7 @@ fn tokio_grpc_server_lets_go_of_a_connection_reset_mid_upload() {
     drop(client);
     let start = Instant::now();
     loop {
-        let left = HEAP.load(Ordering::Relaxed).saturating_sub(heap_before);
+        let left = alloc_support::growth_since(heap_before);
         if left <= 256 * 1024 {
             break;
         }

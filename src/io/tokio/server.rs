@@ -1,6 +1,7 @@
 //! The tokio HTTP/2 server: accept loop, one driver task per connection,
 //! handlers run on the connection's task (or spawned), graceful shutdown.
 
+pub use crate::io::ServerStats;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -327,27 +328,6 @@ impl std::fmt::Debug for ServerHandle {
     }
 }
 
-/// A snapshot of a server, from [`ServerHandle::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Open connections.
-    pub connections: usize,
-    /// Streams alive in the connections' cores, summed.
-    pub live_streams: usize,
-    /// Streams the adapter still tracks for a handle, summed.
-    pub tracked_streams: usize,
-    /// DATA bytes queued to send, summed.
-    pub queued_data: usize,
-    /// Received DATA bytes not yet given back to the peers (held by the
-    /// cores' queues or by the application), summed.
-    pub recv_unreleased: usize,
-    /// Bytes counted in the connections' memory budgets, summed.
-    pub budget_held: usize,
-    /// The most any one connection's budget ever counted.
-    pub budget_peak: usize,
-}
-
 impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
@@ -359,15 +339,9 @@ impl ServerHandle {
         let mut stats = ServerStats::default();
         for h in self.state.handles() {
             h.inspect(|e| {
-                stats.connections += 1;
+                stats.add_connection(&e.conn.stats(), &e.budget.stats());
                 stats.live_streams += e.conn.live_streams();
                 stats.tracked_streams += e.slots.len();
-                let core = e.conn.stats();
-                stats.queued_data += core.queued_data;
-                stats.recv_unreleased += core.recv_unreleased as usize;
-                let budget = e.budget.stats();
-                stats.budget_held += budget.held;
-                stats.budget_peak = stats.budget_peak.max(budget.peak);
             });
         }
         stats
