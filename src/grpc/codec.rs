@@ -173,13 +173,14 @@ impl Body {
             return;
         }
         let exact = len <= GATHER_AT_ONCE || need > GATHER_AT_ONCE;
-        if exact && len >= OWN_MAPPING_MIN {
-            if let Ok(mut map) = MmapOptions::new().len(len).map_anon() {
-                let have = self.len();
-                map[..have].copy_from_slice(self.gathered());
-                *self = Body::Mapped { map, len: have };
-                return;
-            }
+        if exact
+            && len >= OWN_MAPPING_MIN
+            && let Ok(mut map) = MmapOptions::new().len(len).map_anon()
+        {
+            let have = self.len();
+            map[..have].copy_from_slice(self.gathered());
+            *self = Body::Mapped { map, len: have };
+            return;
         }
         let cap = if exact {
             len
