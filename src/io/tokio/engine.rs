@@ -9,7 +9,7 @@
 //! back to the peer only when the application takes them, so the peer's
 //! window (not our memory) bounds the queue.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::task::Waker;
@@ -22,6 +22,7 @@ use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::proto::stream::state::StreamState;
+use crate::sched::IdMap;
 use crate::proto::{
     Connection, ConnectionError, Event, HeaderList, Initiator, MemoryBudget, ResetCause,
 };
@@ -126,7 +127,9 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
 /// The HTTP/2 engine: see the module documentation.
 pub(crate) struct HttpEngine {
     pub conn: Connection,
-    pub slots: HashMap<StreamId, Slot>,
+    /// Keyed with the core's cheap stream-id hash (looked up several times
+    /// per request).
+    pub slots: IdMap<Slot>,
     server: Option<ServerCtx>,
     /// Work queued by handles (client request-body pumps) for the driver.
     pub tasks: Vec<LocalTask>,
@@ -269,7 +272,7 @@ impl HttpEngine {
         let window = conn.config().connection_window_size;
         HttpEngine {
             conn,
-            slots: HashMap::new(),
+            slots: IdMap::default(),
             server,
             tasks: Vec::new(),
             ready_wakers: Vec::new(),
