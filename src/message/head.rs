@@ -82,33 +82,63 @@ pub fn trailer_fields(headers: &HeaderMap) -> Vec<HeaderField> {
 /// version `HTTP/2.0`, the regular fields. Give it a body with
 /// [`http::Request::map`].
 pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHead> {
+    request_head_cached(headers, &mut HeadCache::default())
+}
+
+/// What one connection's requests usually repeat, kept between them so that
+/// it is parsed once: the last `:authority` (clients send the same one on
+/// every request of a connection). Holds its own copy, never a view of a
+/// decoded block (that would pin the block's memory).
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache {
+    authority: Option<Authority>,
+}
+
+impl HeadCache {
+    fn authority(&mut self, a: &[u8]) -> Result<Authority, InvalidHead> {
+        if let Some(cached) = &self.authority
+            && cached.as_str().as_bytes() == a
+        {
+            return Ok(cached.clone());
+        }
+        let parsed = Authority::from_maybe_shared(Bytes::copy_from_slice(a))
+            .map_err(|_| InvalidHead("authority"))?;
+        self.authority = Some(parsed.clone());
+        Ok(parsed)
+    }
+}
+
+/// [`request_head`], with a connection's [`HeadCache`].
+pub(crate) fn request_head_cached(
+    headers: HeaderList,
+    cache: &mut HeadCache,
+) -> Result<http::Request<()>, InvalidHead> {
     let mut method = None;
     let (mut scheme, mut authority, mut path) = (None, None, None);
-    let fields = headers.into_fields();
-    let mut map = HeaderMap::with_capacity(fields.len().saturating_sub(3));
-    for f in fields {
+    // The core put the pseudo-header fields first (RFC 9113 §8.3).
+    let pseudo = headers.all().len() - headers.fields().len();
+    let mut fields = headers.into_fields().into_iter();
+    for f in fields.by_ref().take(pseudo) {
         match &f.name[..] {
-            b":method" => {
-                method = Some(Method::from_bytes(&f.value).map_err(|_| InvalidHead("method"))?)
-            }
+            b":method" => method = Some(method_of(&f.value)?),
             b":scheme" => scheme = Some(f.value),
             b":authority" => authority = Some(f.value),
             b":path" => path = Some(f.value),
             // `:protocol` (extended CONNECT) has no place in `http`'s head.
-            [b':', ..] => {}
-            _ => append(&mut map, f),
+            _ => {}
         }
     }
-    let authority = match authority {
-        Some(a) => Some(a),
-        None => map
-            .get(http::header::HOST)
-            .map(|h| Bytes::copy_from_slice(h.as_bytes())),
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for f in fields {
+        append(&mut map, f);
+    }
+    let authority = match &authority {
+        Some(a) => Some(&a[..]),
+        None => map.get(http::header::HOST).map(HeaderValue::as_bytes),
     };
     let mut parts = uri::Parts::default();
     if let Some(a) = authority.filter(|a| !a.is_empty()) {
-        parts.authority =
-            Some(Authority::from_maybe_shared(a).map_err(|_| InvalidHead("authority"))?);
+        parts.authority = Some(cache.authority(a)?);
         // CONNECT has no `:scheme`: its URI is the authority alone.
         parts.scheme = match scheme.as_deref() {
             None | Some(b"") => None,
@@ -133,6 +163,15 @@ pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHea
     *req.version_mut() = http::Version::HTTP_2;
     *req.headers_mut() = map;
     Ok(req)
+}
+
+/// The usual methods without `Method::from_bytes`'s parse.
+fn method_of(value: &[u8]) -> Result<Method, InvalidHead> {
+    Ok(match value {
+        b"GET" => Method::GET,
+        b"POST" => Method::POST,
+        other => Method::from_bytes(other).map_err(|_| InvalidHead("method"))?,
+    })
 }
 
 /// A received response head as an `http::Response<()>`: status, version
@@ -164,8 +203,8 @@ pub fn header_map(fields: Vec<HeaderField>) -> HeaderMap {
 fn append(map: &mut HeaderMap, f: HeaderField) {
     // gRPC's names are not among `http`'s standard ones: from_bytes would
     // copy them for every call.
-    let name = match grpc_name(&f.name) {
-        Some(name) => Ok(HeaderName::from_static(name)),
+    let name = match known_name(&f.name) {
+        Some(name) => Ok(name),
         None => HeaderName::from_bytes(&f.name),
     };
     let (Ok(name), Ok(mut value)) = (name, HeaderValue::from_maybe_shared(f.value)) else {
@@ -173,6 +212,22 @@ fn append(map: &mut HeaderMap, f: HeaderField) {
     };
     value.set_sensitive(f.sensitive);
     map.append(name, value);
+}
+
+/// The names requests and gRPC calls carry most, without
+/// `HeaderName::from_bytes`'s parse (and, for gRPC's, its copy: they are
+/// not among `http`'s standard names).
+fn known_name(name: &[u8]) -> Option<HeaderName> {
+    use http::header;
+    Some(match name {
+        b"user-agent" => header::USER_AGENT,
+        b"accept" => header::ACCEPT,
+        b"accept-encoding" => header::ACCEPT_ENCODING,
+        b"content-type" => header::CONTENT_TYPE,
+        b"content-length" => header::CONTENT_LENGTH,
+        b"te" => header::TE,
+        other => HeaderName::from_static(grpc_name(other)?),
+    })
 }
 
 fn pseudo(name: &'static [u8], value: Bytes) -> HeaderField {

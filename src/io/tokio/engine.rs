@@ -21,6 +21,7 @@ use super::driver::{Engine, Handle, LocalTask, WeakHandle};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
+use crate::message::{HeadCache, InvalidHead, request_head_cached};
 use crate::proto::stream::state::StreamState;
 use crate::sched::IdMap;
 use crate::proto::{
@@ -59,10 +60,17 @@ impl End {
     }
 }
 
+/// A new request as the server's handler gets it: its head as `http`'s
+/// (or why `http` cannot hold it) and its declared `content-length`.
+pub(crate) struct NewRequest {
+    pub head: Result<http::Request<()>, InvalidHead>,
+    pub content_length: Option<u64>,
+}
+
 /// What a server does with a new request: returns the work to run for it
 /// (the handler), given a handle on the connection.
 pub(crate) type OnRequest =
-    Arc<dyn Fn(Handle<HttpEngine>, StreamId, HeaderList, bool) -> LocalTask + Send + Sync>;
+    Arc<dyn Fn(Handle<HttpEngine>, StreamId, NewRequest) -> LocalTask + Send + Sync>;
 
 /// The server's part of the engine.
 pub(crate) struct ServerCtx {
@@ -72,6 +80,8 @@ pub(crate) struct ServerCtx {
     /// This engine's own handle, weak so the engine does not keep itself
     /// alive (set right after the handle is made).
     pub me: Option<WeakHandle<HttpEngine>>,
+    /// What this connection's request heads repeat (their `:authority`).
+    pub heads: HeadCache,
 }
 
 /// One stream as the handles see it.
@@ -536,12 +546,16 @@ impl HttpEngine {
         end_stream: bool,
         spawn: &mut Vec<LocalTask>,
     ) {
-        let Some(ctx) = &self.server else { return };
+        let Some(ctx) = &mut self.server else { return };
         let Some(handle) = ctx.me.as_ref().and_then(WeakHandle::upgrade) else {
             let _ = self.conn.reset(id, Reason::REFUSED_STREAM);
             return;
         };
-        let task = (ctx.on_request)(handle, id, headers, end_stream);
+        let request = NewRequest {
+            content_length: headers.content_length(),
+            head: request_head_cached(headers, &mut ctx.heads),
+        };
+        let task = (ctx.on_request)(handle, id, request);
         let spawn_it = ctx.spawn;
         self.slots.insert(
             id,

@@ -17,11 +17,11 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::body::{Body, Kind, RecvBody, RecvSide, SendSide};
 use super::driver::Handle;
-use super::engine::{HttpEngine, OnRequest, ServerCtx};
+use super::engine::{HttpEngine, NewRequest, OnRequest, ServerCtx};
 use crate::frame::{Reason, StreamId};
 use crate::io::Error;
 use crate::message;
-use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, HeaderList, Role};
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Role};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -167,10 +167,9 @@ impl Server {
         F: Future<Output = http::Response<Body>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let on_request: OnRequest = Arc::new(move |handle, id, headers, end_stream| {
-            let _ = end_stream;
+        let on_request: OnRequest = Arc::new(move |handle, id, request| {
             let handler = handler.clone();
-            Box::pin(run_handler(handle, id, headers, move |req| handler(req)))
+            Box::pin(run_handler(handle, id, request, move |req| handler(req)))
         });
         let addr = self
             .listener
@@ -192,7 +191,7 @@ impl Server {
 async fn run_handler<F, Fut>(
     handle: Handle<HttpEngine>,
     id: StreamId,
-    headers: HeaderList,
+    request: NewRequest,
     handler: F,
 ) where
     F: FnOnce(http::Request<RecvBody>) -> Fut,
@@ -205,13 +204,13 @@ async fn run_handler<F, Fut>(
         released: false,
         charged: 0,
     };
-    let declared = headers.content_length();
+    let declared = request.content_length;
     let mut body = RecvBody::new(RecvSide {
         handle: handle.clone(),
         id,
     });
     body.set_expected(declared.and_then(|n| usize::try_from(n).ok()));
-    let (res, sends_body) = match message::request_head(headers) {
+    let (res, sends_body) = match request.head {
         Ok(head) => {
             let sends_body = message::sends_body(head.method());
             let mut fut = pin!(handler(head.map(|()| body)));
@@ -472,6 +471,7 @@ fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
         on_request: on_request.clone(),
         spawn: config.spawn_handlers,
         me: None,
+        heads: Default::default(),
     };
     let engine = HttpEngine::server(conn, ctx)
         .with_budget(config.memory_budget)
