@@ -87,14 +87,45 @@ pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHea
 
 /// What one connection's requests usually repeat, kept between them so that
 /// it is parsed once: the last `:authority` (clients send the same one on
-/// every request of a connection). Holds its own copy, never a view of a
-/// decoded block (that would pin the block's memory).
+/// every request of a connection) and the last few paths (a gRPC client
+/// calls the same few methods). Holds its own copies, never views of a
+/// decoded block (they would pin the block's memory).
 #[derive(Debug, Default)]
 pub(crate) struct HeadCache {
     authority: Option<Authority>,
+    paths: [Option<PathAndQuery>; PATHS],
+    /// Where the next new path goes (round robin).
+    next_path: usize,
 }
 
+/// Paths a [`HeadCache`] remembers.
+const PATHS: usize = 4;
+
+/// Paths longer than this are parsed every time (not copied into the cache).
+const PATH_MAX: usize = 256;
+
 impl HeadCache {
+    fn path(&mut self, p: Bytes) -> Result<PathAndQuery, InvalidHead> {
+        for cached in self.paths.iter().flatten() {
+            if cached.as_str().as_bytes() == &p[..] {
+                return Ok(cached.clone());
+            }
+        }
+        // A fragment is never part of a request target (RFC 9110 §7.1), and
+        // `http` would drop it without a word: refused instead.
+        if p.contains(&b'#') {
+            return Err(InvalidHead("path"));
+        }
+        if p.len() > PATH_MAX {
+            return PathAndQuery::from_maybe_shared(p).map_err(|_| InvalidHead("path"));
+        }
+        let parsed = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(&p))
+            .map_err(|_| InvalidHead("path"))?;
+        self.paths[self.next_path] = Some(parsed.clone());
+        self.next_path = (self.next_path + 1) % PATHS;
+        Ok(parsed)
+    }
+
     fn authority(&mut self, a: &[u8]) -> Result<Authority, InvalidHead> {
         if let Some(cached) = &self.authority
             && cached.as_str().as_bytes() == a
@@ -128,9 +159,14 @@ pub(crate) fn request_head_cached(
             _ => {}
         }
     }
-    let mut map = HeaderMap::with_capacity(fields.len());
+    // Built in place: the request is large, every move of it is a copy.
+    let mut req = http::Request::new(());
+    let map = req.headers_mut();
+    if fields.len() > 0 {
+        map.reserve(fields.len());
+    }
     for f in fields {
-        append(&mut map, f);
+        append(map, f);
     }
     let authority = match &authority {
         Some(a) => Some(&a[..]),
@@ -148,20 +184,11 @@ pub(crate) fn request_head_cached(
         };
     }
     if let Some(p) = path.filter(|p| !p.is_empty()) {
-        // A fragment is never part of a request target (RFC 9110 §7.1), and
-        // `http` would drop it without a word: refused instead.
-        if p.contains(&b'#') {
-            return Err(InvalidHead("path"));
-        }
-        parts.path_and_query =
-            Some(PathAndQuery::from_maybe_shared(p).map_err(|_| InvalidHead("path"))?);
+        parts.path_and_query = Some(cache.path(p)?);
     }
-    let uri = http::Uri::from_parts(parts).map_err(|_| InvalidHead("uri"))?;
-    let mut req = http::Request::new(());
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| InvalidHead("uri"))?;
     *req.method_mut() = method.ok_or(InvalidHead("method"))?;
-    *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_2;
-    *req.headers_mut() = map;
     Ok(req)
 }
 
