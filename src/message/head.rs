@@ -265,11 +265,15 @@ fn pseudo(name: &'static [u8], value: Bytes) -> HeaderField {
 /// other than `trailers`: dropped on the way out, as hyper does.
 fn forbidden(name: &HeaderName, value: &HeaderValue) -> bool {
     use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+    // Names compared as names, not as text: a standard name then costs an
+    // enum comparison.
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     name == CONNECTION
         || name == TRANSFER_ENCODING
         || name == UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
         || (name == TE && value != "trailers")
 }
 
@@ -326,15 +330,43 @@ fn grpc_name(name: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// A value's bytes; gRPC's usual ones are static (no copy per call).
+/// A value's bytes; gRPC's usual ones and short numbers (a small body's
+/// `content-length`) are static (no copy per call).
 fn value_bytes(value: &[u8]) -> Bytes {
     match value {
         b"application/grpc" => Bytes::from_static(b"application/grpc"),
-        b"0" => Bytes::from_static(b"0"),
         b"trailers" => Bytes::from_static(b"trailers"),
         b"text/plain; charset=utf-8" => Bytes::from_static(b"text/plain; charset=utf-8"),
-        other => Bytes::copy_from_slice(other),
+        other => match short_number(other) {
+            Some(digits) => Bytes::from_static(digits),
+            None => Bytes::copy_from_slice(other),
+        },
     }
+}
+
+/// Every number of three digits, `000` to `999`, one after the other.
+static NUMBERS: [u8; 3000] = {
+    let mut table = [0u8; 3000];
+    let mut n = 0;
+    while n < 1000 {
+        table[3 * n] = b'0' + (n / 100) as u8;
+        table[3 * n + 1] = b'0' + (n / 10 % 10) as u8;
+        table[3 * n + 2] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    table
+};
+
+/// A value of one to three digits, as the same digits in [`NUMBERS`].
+fn short_number(value: &[u8]) -> Option<&'static [u8]> {
+    if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = value
+        .iter()
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    let end = 3 * n + 3;
+    NUMBERS.get(end - value.len()..end)
 }
 
 fn method_value(method: &Method) -> Bytes {
@@ -481,6 +513,16 @@ mod tests {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(res.headers()["content-type"], "text/plain");
         assert_eq!(res.headers().len(), 1);
+    }
+
+    #[test]
+    fn short_numbers_are_the_same_digits() {
+        for v in ["0", "7", "16", "05", "100", "999", "007"] {
+            assert_eq!(value_bytes(v.as_bytes()), v.as_bytes());
+        }
+        assert_eq!(short_number(b"1000"), None);
+        assert_eq!(short_number(b"1a"), None);
+        assert_eq!(short_number(b""), None);
     }
 
     #[test]

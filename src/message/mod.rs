@@ -43,11 +43,11 @@
 mod head;
 mod rules;
 
+pub(crate) use head::{HeadCache, request_head_cached};
 pub use head::{
     InvalidHead, header_map, request_fields, request_head, response_fields, response_head,
     trailer_fields,
 };
-pub(crate) use head::{HeadCache, request_head_cached};
 pub use rules::{REFUSED_RETRIES, RefusedRetries, internal_error, payload_too_large, sends_body};
 
 /// The `http` crate this layer speaks (re-exported: no version to match).

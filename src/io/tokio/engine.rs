@@ -23,10 +23,10 @@ use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::message::{HeadCache, InvalidHead, request_head_cached};
 use crate::proto::stream::state::StreamState;
-use crate::sched::IdMap;
 use crate::proto::{
     Connection, ConnectionError, Event, HeaderList, Initiator, MemoryBudget, ResetCause,
 };
+use crate::sched::IdMap;
 
 /// How a stream (or the whole connection) ended early.
 #[derive(Debug, Clone)]

@@ -188,12 +188,17 @@ impl Server {
 }
 
 /// Runs one request: the handler (a panic answers 500), then its response.
-async fn run_handler<F, Fut>(
+///
+/// The request is made (and its body attached) before the returned future
+/// exists, and only the request is kept for the handler: the future is
+/// boxed for every request, and one over 1 KiB costs malloc much more.
+fn run_handler<F, Fut>(
     handle: Handle<HttpEngine>,
     id: StreamId,
     request: NewRequest,
     handler: F,
-) where
+) -> impl Future<Output = ()>
+where
     F: FnOnce(http::Request<RecvBody>) -> Fut,
     Fut: Future<Output = http::Response<Body>>,
 {
@@ -204,38 +209,58 @@ async fn run_handler<F, Fut>(
         released: false,
         charged: 0,
     };
-    let declared = request.content_length;
     let mut body = RecvBody::new(RecvSide {
         handle: handle.clone(),
         id,
     });
-    body.set_expected(declared.and_then(|n| usize::try_from(n).ok()));
-    let (res, sends_body) = match request.head {
-        Ok(head) => {
-            let sends_body = message::sends_body(head.method());
-            let mut fut = pin!(handler(head.map(|()| body)));
-            let res =
-                poll_fn(
-                    |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                        Ok(p) => p.map(Some),
-                        Err(_) => Poll::Ready(None),
-                    },
-                )
-                .await;
-            let Some(res) = res else {
-                handle.with(|e| e.handler_panicked(id));
-                return;
-            };
-            (res, sends_body)
+    body.set_expected(request.content_length.and_then(|n| usize::try_from(n).ok()));
+    // `http` cannot represent it (`Err`): the handler never sees it, and
+    // the body is dropped here.
+    let req = request.head.map(|head| head.map(|()| body));
+    async move {
+        let sends_body = req
+            .as_ref()
+            .map_or(true, |req| message::sends_body(req.method()));
+        let res = match req {
+            Ok(req) => {
+                let mut fut = pin!(handler(req));
+                let res =
+                    poll_fn(
+                        |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                            Ok(p) => p.map(Some),
+                            Err(_) => Poll::Ready(None),
+                        },
+                    )
+                    .await;
+                let Some(res) = res else {
+                    handle.with(|e| e.handler_panicked(id));
+                    return;
+                };
+                res
+            }
+            Err(_) => {
+                let mut res = http::Response::new(Body::empty());
+                *res.status_mut() = http::StatusCode::BAD_REQUEST;
+                res
+            }
+        };
+        if let Some(kind) = respond(&handle, id, &mut side, res, sends_body) {
+            // An error means the stream ended early; dropping `side` cleans up.
+            let _ = side.send_body(kind).await;
         }
-        // `http` cannot represent it: the handler never sees it.
-        Err(_) => {
-            drop(body);
-            let mut res = http::Response::new(Body::empty());
-            *res.status_mut() = http::StatusCode::BAD_REQUEST;
-            (res, true)
-        }
-    };
+    }
+}
+
+/// Queues a handler's response on stream `id`: its headers, and its body
+/// when it is whole and fits the send buffer. Returns the body still to
+/// send, if any.
+fn respond(
+    handle: &Handle<HttpEngine>,
+    id: StreamId,
+    side: &mut SendSide,
+    res: http::Response<Body>,
+    sends_body: bool,
+) -> Option<Kind> {
     let (parts, body) = res.into_parts();
     let fields = message::response_fields(parts.status, &parts.headers);
     let mut kind = if sends_body {
@@ -285,15 +310,13 @@ async fn run_handler<F, Fut>(
         Some(done)
     });
     match sent {
-        None => return,
+        None => None,
         Some(true) => {
             side.forget();
-            return;
+            None
         }
-        Some(false) => {}
+        Some(false) => Some(kind),
     }
-    // An error means the stream ended early; dropping `side` cleans up.
-    let _ = side.send_body(kind).await;
 }
 
 /// What the accept loop shares with the [`ServerHandle`].
