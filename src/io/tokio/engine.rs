@@ -92,7 +92,7 @@ pub(crate) struct Slot {
     /// and servers never use this.)
     pub head: Option<Box<HeaderList>>,
     /// Received body chunks not yet taken (their credit is not released yet).
-    pub chunks: VecDeque<Bytes>,
+    pub chunks: Chunks,
     /// The peer's message is complete (END_STREAM or trailers).
     pub recv_end: bool,
     /// Received trailers, until taken.
@@ -113,6 +113,35 @@ pub(crate) struct Slot {
     pub window_opened: bool,
     /// Client: when the exchange must be over (see [`HttpEngine::set_deadline`]).
     pub deadline: Option<Instant>,
+}
+
+/// Received body chunks waiting for their reader, in order. The first is
+/// kept inline: most request bodies are one chunk, and then the queue
+/// allocates nothing.
+#[derive(Default)]
+pub(crate) struct Chunks {
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
+}
+
+impl Chunks {
+    pub(crate) fn push_back(&mut self, chunk: Bytes) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(chunk);
+        } else {
+            self.rest.push_back(chunk);
+        }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Bytes> {
+        self.first.take().or_else(|| self.rest.pop_front())
+    }
+
+    /// Drops every chunk; returns how many bytes they held.
+    pub(crate) fn discard(&mut self) -> usize {
+        let first = self.first.take().map_or(0, |c| c.len());
+        first + self.rest.drain(..).map(|c| c.len()).sum::<usize>()
+    }
 }
 
 impl Slot {
@@ -382,7 +411,7 @@ impl HttpEngine {
         };
         slot.recv_open = false;
         slot.recv_waker = None;
-        let unread: usize = slot.chunks.drain(..).map(|c| c.len()).sum();
+        let unread = slot.chunks.discard();
         slot.head = None;
         let _ = self.conn.release_capacity(id, unread);
         if slot.recv_end || slot.end.is_some() {
@@ -676,5 +705,26 @@ impl Engine for HttpEngine {
             None => End::Closed(None),
         };
         self.end_all(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_come_out_in_order_whatever_the_interleaving() {
+        let mut chunks = Chunks::default();
+        let mut out = Vec::new();
+        chunks.push_back(Bytes::from_static(b"a"));
+        chunks.push_back(Bytes::from_static(b"b"));
+        out.extend(chunks.pop_front());
+        chunks.push_back(Bytes::from_static(b"c"));
+        out.extend(chunks.pop_front());
+        chunks.push_back(Bytes::from_static(b"dd"));
+        out.extend(chunks.pop_front());
+        assert_eq!(out, ["a", "b", "c"]);
+        assert_eq!(chunks.discard(), 2);
+        assert_eq!(chunks.pop_front(), None);
     }
 }
