@@ -90,8 +90,13 @@ pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHea
 /// every request of a connection) and the last few paths (a gRPC client
 /// calls the same few methods). Holds its own copies, never views of a
 /// decoded block (they would pin the block's memory).
+///
+/// The default one keeps nothing: each request is parsed from its own
+/// memory (no copy), as a single conversion wants.
 #[derive(Debug, Default)]
 pub(crate) struct HeadCache {
+    /// Whether to keep what was parsed (see [`HeadCache::new`]).
+    keep: bool,
     authority: Option<Authority>,
     paths: [Option<PathAndQuery>; PATHS],
     /// Where the next new path goes (round robin).
@@ -101,10 +106,19 @@ pub(crate) struct HeadCache {
 /// Paths a [`HeadCache`] remembers.
 const PATHS: usize = 4;
 
-/// Paths longer than this are parsed every time (not copied into the cache).
+/// Paths and authorities longer than this are parsed every time (not
+/// copied into the cache).
 const PATH_MAX: usize = 256;
 
 impl HeadCache {
+    /// A cache that keeps what it parses, for a connection's requests.
+    pub(crate) fn new() -> Self {
+        HeadCache {
+            keep: true,
+            ..HeadCache::default()
+        }
+    }
+
     fn path(&mut self, p: Bytes) -> Result<PathAndQuery, InvalidHead> {
         for cached in self.paths.iter().flatten() {
             if cached.as_str().as_bytes() == &p[..] {
@@ -116,7 +130,7 @@ impl HeadCache {
         if p.contains(&b'#') {
             return Err(InvalidHead("path"));
         }
-        if p.len() > PATH_MAX {
+        if !self.keep || p.len() > PATH_MAX {
             return PathAndQuery::from_maybe_shared(p).map_err(|_| InvalidHead("path"));
         }
         let parsed = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(&p))
@@ -126,13 +140,16 @@ impl HeadCache {
         Ok(parsed)
     }
 
-    fn authority(&mut self, a: &[u8]) -> Result<Authority, InvalidHead> {
+    fn authority(&mut self, a: Bytes) -> Result<Authority, InvalidHead> {
         if let Some(cached) = &self.authority
-            && cached.as_str().as_bytes() == a
+            && cached.as_str().as_bytes() == &a[..]
         {
             return Ok(cached.clone());
         }
-        let parsed = Authority::from_maybe_shared(Bytes::copy_from_slice(a))
+        if !self.keep || a.len() > PATH_MAX {
+            return Authority::from_maybe_shared(a).map_err(|_| InvalidHead("authority"));
+        }
+        let parsed = Authority::from_maybe_shared(Bytes::copy_from_slice(&a))
             .map_err(|_| InvalidHead("authority"))?;
         self.authority = Some(parsed.clone());
         Ok(parsed)
@@ -168,9 +185,11 @@ pub(crate) fn request_head_cached(
     for f in fields {
         append(map, f);
     }
-    let authority = match &authority {
-        Some(a) => Some(&a[..]),
-        None => map.get(http::header::HOST).map(HeaderValue::as_bytes),
+    let authority = match authority {
+        Some(a) => Some(a),
+        None => map
+            .get(http::header::HOST)
+            .map(|h| Bytes::copy_from_slice(h.as_bytes())),
     };
     let mut parts = uri::Parts::default();
     if let Some(a) = authority.filter(|a| !a.is_empty()) {
@@ -513,6 +532,29 @@ mod tests {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(res.headers()["content-type"], "text/plain");
         assert_eq!(res.headers().len(), 1);
+    }
+
+    #[test]
+    fn a_connection_cache_gives_the_heads_a_fresh_parse_gives() {
+        let mut cache = HeadCache::new();
+        for i in 0..20 {
+            let path = format!("/p{}?q={}", i % 7, i % 2);
+            let authority = if i % 5 == 0 { "b.test" } else { "a.test:8080" };
+            let head = block(vec![
+                HeaderField::new(":method", "GET"),
+                HeaderField::new(":scheme", "https"),
+                HeaderField::new(":authority", authority),
+                HeaderField::new(":path", path.clone()),
+            ]);
+            let cached = request_head_cached(head.clone(), &mut cache).unwrap();
+            assert_eq!(cached.uri(), request_head(head).unwrap().uri());
+            assert_eq!(cached.uri(), &*format!("https://{authority}{path}"));
+        }
+        let fragment = received(&[(":method", "GET"), (":scheme", "http"), (":path", "/p0#f")]);
+        assert_eq!(
+            request_head_cached(fragment, &mut cache).err(),
+            Some(InvalidHead("path"))
+        );
     }
 
     #[test]

@@ -140,6 +140,9 @@ impl Chunks {
     /// Drops every chunk; returns how many bytes they held.
     pub(crate) fn discard(&mut self) -> usize {
         let first = self.first.take().map_or(0, |c| c.len());
+        if self.rest.is_empty() {
+            return first;
+        }
         first + self.rest.drain(..).map(|c| c.len()).sum::<usize>()
     }
 }

@@ -494,7 +494,7 @@ fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
         on_request: on_request.clone(),
         spawn: config.spawn_handlers,
         me: None,
-        heads: Default::default(),
+        heads: crate::message::HeadCache::new(),
     };
     let engine = HttpEngine::server(conn, ctx)
         .with_budget(config.memory_budget)
