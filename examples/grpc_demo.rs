@@ -118,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::connect(server.local_addr())?;
 
     println!("\nunary /demo.Demo/Shout \"hello\"");
-    let mut call = client.call("/demo.Demo/Shout", Metadata::new(), options())?;
+    let mut call = client.call("/demo.Demo/Shout", options())?;
     call.send(Bytes::from_static(b"hello"))?;
     call.close_send()?;
     while let Some(m) = call.recv()? {
@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  status {}", name(&call.status()?));
 
     println!("\nserver streaming /demo.Demo/Count \"3\"");
-    let mut call = client.call("/demo.Demo/Count", Metadata::new(), options())?;
+    let mut call = client.call("/demo.Demo/Count", options())?;
     call.send(Bytes::from_static(b"3"))?;
     call.close_send()?;
     while let Some(m) = call.recv()? {
@@ -136,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  status {}", name(&call.status()?));
 
     println!("\nclient streaming /demo.Demo/Sum");
-    let mut call = client.call("/demo.Demo/Sum", Metadata::new(), options())?;
+    let mut call = client.call("/demo.Demo/Sum", options())?;
     for word in ["one", "two", "three"] {
         println!("  -> {word}");
         call.send(Bytes::from(word))?;
@@ -148,7 +148,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  status {}", name(&call.status()?));
 
     println!("\nbidi /demo.Demo/Chat");
-    let mut call = client.call("/demo.Demo/Chat", Metadata::new(), options())?;
+    let mut call = client.call("/demo.Demo/Chat", options())?;
     for word in ["ping", "pong"] {
         println!("  -> {word}");
         call.send(Bytes::from(word))?;
@@ -162,7 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\ndeadline: /demo.Demo/Slow with a 200 ms timeout");
     let started = Instant::now();
     let timeout = CallOptions::new().timeout(Duration::from_millis(200));
-    let mut call = client.call("/demo.Demo/Slow", Metadata::new(), timeout)?;
+    let mut call = client.call("/demo.Demo/Slow", timeout)?;
     call.close_send()?;
     let status = call.status()?;
     let ms = started.elapsed().as_millis();
@@ -170,7 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(status.code(), Code::DEADLINE_EXCEEDED);
 
     println!("\ncancellation: /demo.Demo/Chat cancelled after one reply");
-    let mut call = client.call("/demo.Demo/Chat", Metadata::new(), options())?;
+    let mut call = client.call("/demo.Demo/Chat", options())?;
     call.send(Bytes::from_static(b"bye"))?;
     if let Some(m) = call.recv()? {
         println!("  <- {}", text(&m));

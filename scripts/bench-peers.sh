@@ -9,7 +9,11 @@
 # connections per server), IDLE_N_FALLBACK (1000, used for a server that
 # fails at IDLE_N), NGHTTPD_WORKERS (2), OUR_RUNTIME (tokio; `blocking` for the
 # std::net adapter: passed as `--runtime $OUR_RUNTIME`), SKIP_MEMORY=1,
-# SKIP_LOAD=1 (memory only), UPLOAD_WAIT (10 s per upload scenario).
+# SKIP_LOAD=1 (memory only), UPLOAD_WAIT (10 s per upload scenario),
+# UPLOAD_RUNS (1: each upload scenario this many times, each server freshly
+# started; the tables give medians), UPLOAD_SERVERS="ours-grpc-tokio tonic"
+# (the upload scenarios of only these), MEMORY_PARTS ("idle slow uploads":
+# which memory measurements to run).
 # TLS_ONLY=1 (only the TLS rows: ours vs nghttpd over TLS; no peer builds).
 # TOWER_ONLY=1 (only the tower rows below; no peer builds).
 # LOAD_SERVERS="ours-grpc tonic" (load-test only these servers, by the names
@@ -66,6 +70,9 @@ OUR_RUNTIME=${OUR_RUNTIME:-tokio}
 SKIP_MEMORY=${SKIP_MEMORY:-}
 SKIP_LOAD=${SKIP_LOAD:-}
 UPLOAD_WAIT=${UPLOAD_WAIT:-10}
+UPLOAD_RUNS=${UPLOAD_RUNS:-1}
+UPLOAD_SERVERS=${UPLOAD_SERVERS:-}
+MEMORY_PARTS=${MEMORY_PARTS:-idle slow uploads}
 TLS_ONLY=${TLS_ONLY:-}
 TOWER_ONLY=${TOWER_ONLY:-}
 
@@ -327,6 +334,7 @@ if [[ -z $SKIP_MEMORY ]]; then
     IDLE_SERVERS=(ours nghttpd hyper h2 ours-grpc tonic ours-tls nghttpd-tls "${TOWER_SERVERS[@]}")
     [[ -n $TLS_ONLY ]] && IDLE_SERVERS=(ours-tls nghttpd-tls)
     [[ -n $TOWER_ONLY ]] && IDLE_SERVERS=("${TOWER_SERVERS[@]}")
+    [[ " $MEMORY_PARTS " == *" idle "* ]] || IDLE_SERVERS=()
     for s in "${IDLE_SERVERS[@]}"; do
         n=$IDLE_N
         tls_flag=()
@@ -349,6 +357,7 @@ if [[ -z $SKIP_MEMORY ]]; then
     done
     SLOW_SERVERS=(ours nghttpd hyper h2)
     [[ -n $TLS_ONLY || -n $TOWER_ONLY ]] && SLOW_SERVERS=()
+    [[ " $MEMORY_PARTS " == *" slow "* ]] || SLOW_SERVERS=()
     for s in "${SLOW_SERVERS[@]}"; do
         start_server "$s"
         log "slow reader: $s"
@@ -366,11 +375,14 @@ if [[ -z $SKIP_MEMORY ]]; then
     TOWER_SPECS=(axum-h2proto:http axum-hyper:http tonic-h2proto:grpc tonic-tonic:grpc)
     [[ -n $TLS_ONLY ]] && POST_SPECS=() && TOWER_SPECS=()
     [[ -n $TOWER_ONLY ]] && POST_SPECS=()
+    [[ " $MEMORY_PARTS " == *" uploads "* ]] || { POST_SPECS=(); TOWER_SPECS=(); }
     for spec in "${POST_SPECS[@]}" "${TOWER_SPECS[@]}"; do
         s=${spec%%:*}
         kind=${spec##*:}
+        [[ -z $UPLOAD_SERVERS || " $UPLOAD_SERVERS " == *" $s "* ]] || continue
         flags=()
         [[ $kind == grpc ]] && flags=(--grpc)
+        for ((run = 1; run <= UPLOAD_RUNS; run++)); do
         for mode in never slow; do
             start_server "$s"
             log "uploads ($mode): $s"
@@ -381,6 +393,7 @@ if [[ -z $SKIP_MEMORY ]]; then
             line=$(grep '^RESULT' "$WORK/post.txt" || true)
             [[ -n $line ]] && printf 'post-%s\t%s\t%s\n' "$mode" "$s" "$line" >>"$RESULTS"
             log "uploads $mode $s: ${line:-failed}"
+        done
         done
     done
 fi
@@ -396,7 +409,7 @@ path, rounds, requests, load_start, load_end, runtime, workers = sys.argv[1:]
 load = defaultdict(list)  # (kind, name) -> [(rps, status)]
 cpu = defaultdict(list)  # (kind, name) -> [server CPU µs per request]
 idle, idle_failed, slow, slow_died = {}, {}, {}, set()
-posts = defaultdict(dict)  # mode -> name -> kv
+posts = defaultdict(lambda: defaultdict(list))  # mode -> name -> [kv, one a run]
 for line in open(path):
     f = line.rstrip("\n").split("\t")
     if f[0] == "load":
@@ -407,7 +420,7 @@ for line in open(path):
         kv = dict(x.split("=") for x in f[2].split()[1:])
         (idle if f[0] == "idle" else slow)[f[1]] = kv
     elif f[0].startswith("post-"):
-        posts[f[0][5:]][f[1]] = dict(x.split("=", 1) for x in f[2].split()[1:])
+        posts[f[0][5:]][f[1]].append(dict(x.split("=", 1) for x in f[2].split()[1:]))
     elif f[0] == "idle-failed":
         idle_failed[f[1]] = (f[2], f[3])
     elif f[0] == "slow-died":
@@ -517,16 +530,23 @@ if posts:
     print("\n#### Uploads from a client that does not read (issue #12; scripts/slow_post.py)\n")
     print("never: 50 × 1 MiB POST /echo (gRPC: unary echo), client windows 65,535, never gives credit back;")
     print("slow: 100 × 1 MiB, client windows 2^31−1, reads 64 KiB/s. Peak RSS growth over the run, and")
-    print("RSS 2 s after the client left, above the start.\n")
+    print("RSS 2 s after the client left, above the start. Medians of the runs (each server")
+    print("freshly started), every run in brackets.\n")
     print("| server | never: growth | never: after close | never: a reading client completes | slow: growth | slow: after close |")
     print("|---|---:|---:|---:|---:|---:|")
-    mib = lambda d, k: f"{int(d[k]) / 1024:,.1f} MiB" if d and k in d else "—"
+
+    def mib(runs, k):
+        xs = [int(d[k]) / 1024 for d in runs or [] if k in d]
+        if not xs:
+            return "—"
+        each = f" ({', '.join(f'{x:.1f}' for x in xs)})" if len(xs) > 1 else ""
+        return f"{statistics.median(xs):,.1f} MiB{each}"
     for n in ["ours-tokio", "ours-blocking", "nghttpd", "hyper", "h2",
               "ours-grpc-tokio", "ours-grpc-blocking", "tonic",
               "axum-h2proto", "axum-hyper", "tonic-h2proto", "tonic-tonic"]:
         a, b = posts.get("never", {}).get(n), posts.get("slow", {}).get(n)
         if a or b:
-            done = a.get("completed", "—") if a else "—"
+            done = ", ".join(d.get("completed", "—") for d in a) if a else "—"
             print(f"| {labels.get(n, n)} | {mib(a, 'growth_kib')} | {mib(a, 'after_close_kib')} | {done} | "
                   f"{mib(b, 'growth_kib')} | {mib(b, 'after_close_kib')} |")
 EOF

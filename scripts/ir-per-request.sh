@@ -22,7 +22,7 @@ LOAD=()
 case $(basename "$BIN") in
 *grpc* | *tonic*)
     printf '\x00\x00\x00\x00\x07\x0a\x05hello' >"$WORK/req"
-    URL=http://127.0.0.1:$PORT/grpc.examples.echo.Echo/UnaryEcho
+    URL=http://127.0.0.1:$PORT/echo.Echo/UnaryEcho
     LOAD=(-d "$WORK/req" -H 'content-type: application/grpc' -H 'te: trailers')
     ;;
 esac

@@ -67,17 +67,11 @@ fn calls_waiting_for_their_message_hold_no_thread() {
     let (server, _gate) = serve(2);
     let client = Client::connect(server.local_addr()).expect("connect");
     let mut waiting: Vec<_> = (0..50)
-        .map(|_| {
-            client
-                .call(ECHO, Metadata::new(), CallOptions::new())
-                .expect("call")
-        })
+        .map(|_| client.call(ECHO, CallOptions::new()).expect("call"))
         .collect();
     // A server-first call opened after them: its hello means the server
     // has seen the 50 calls' headers (one connection, in order).
-    let mut hello = client
-        .call(HELLO, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut hello = client.call(HELLO, CallOptions::new()).expect("call");
     assert_eq!(hello.recv().expect("hello").as_deref(), Some(&b"hello"[..]));
     let st = server.handler_stats();
     assert!(
@@ -109,9 +103,7 @@ fn at_most_handler_threads_run_and_the_rest_queue() {
     let client = Client::connect(server.local_addr()).expect("connect");
     let mut calls: Vec<_> = (0..10)
         .map(|i| {
-            let mut call = client
-                .call(GATED, Metadata::new(), CallOptions::new())
-                .expect("call");
+            let mut call = client.call(GATED, CallOptions::new()).expect("call");
             call.send(Bytes::from(format!("g{i}"))).expect("send");
             call.close_send().expect("close");
             call
@@ -139,13 +131,9 @@ fn a_handler_waiting_on_its_client_does_not_block_the_queue() {
     // the client sends only after the unary call answered.
     let (server, _gate) = serve(1);
     let client = Client::connect(server.local_addr()).expect("connect");
-    let mut stream = client
-        .call(COLLECT, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut stream = client.call(COLLECT, CallOptions::new()).expect("call");
     stream.send(Bytes::from_static(b"first")).expect("send");
-    let mut unary = client
-        .call(ECHO, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut unary = client.call(ECHO, CallOptions::new()).expect("call");
     unary.send(Bytes::from_static(b"ping")).expect("send");
     unary.close_send().expect("close");
     assert_eq!(unary.recv().expect("echo").as_deref(), Some(&b"ping"[..]));
@@ -162,9 +150,7 @@ fn a_handler_waiting_on_its_client_does_not_block_the_queue() {
 fn a_server_first_bidi_call_starts_before_any_message() {
     let (server, _gate) = serve(1);
     let client = Client::connect(server.local_addr()).expect("connect");
-    let mut call = client
-        .call(HELLO, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut call = client.call(HELLO, CallOptions::new()).expect("call");
     // Nothing sent yet: the handler's hello comes first.
     assert_eq!(call.recv().expect("hello").as_deref(), Some(&b"hello"[..]));
     call.send(Bytes::from_static(b"ping")).expect("send");
@@ -180,15 +166,11 @@ fn a_server_first_bidi_call_starts_before_any_message() {
 fn a_call_cancelled_before_its_message_leaves_the_connection_serving() {
     let (server, _gate) = serve(1);
     let client = Client::connect(server.local_addr()).expect("connect");
-    let mut call = client
-        .call(ECHO, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut call = client.call(ECHO, CallOptions::new()).expect("call");
     call.cancel();
     // The connection still serves, and no handler thread was used for
     // the cancelled call.
-    let mut ok = client
-        .call(ECHO, Metadata::new(), CallOptions::new())
-        .expect("call");
+    let mut ok = client.call(ECHO, CallOptions::new()).expect("call");
     ok.send(Bytes::from_static(b"x")).expect("send");
     ok.close_send().expect("close");
     assert_eq!(ok.recv().expect("echo").as_deref(), Some(&b"x"[..]));

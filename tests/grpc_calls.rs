@@ -386,9 +386,7 @@ fn gzip_messages_both_ways_with_flag() {
     let mut d = default_pair();
     let now = d.now;
     let opts = CallOptions::new().encoding(Encoding::Gzip);
-    let call =
-        d.c.start_call_with("/s/m", Metadata::new(), opts, now)
-            .unwrap();
+    let call = d.c.start_call_with("/s/m", opts, now).unwrap();
     let body = Bytes::from(vec![b'a'; 50_000]);
     d.c.send_message(call, body.clone()).unwrap();
     d.c.send_message_with(call, Bytes::from_static(b"plain"), false)

@@ -12,6 +12,7 @@
 //! `SKIPPED: python grpcio not installed` and pass (with `CI=true`, a
 //! failure); the directions between our adapters always run.
 
+#[macro_use]
 #[path = "../examples/interop/cases.rs"]
 #[allow(dead_code)]
 mod cases;
@@ -23,16 +24,12 @@ mod service;
 #[path = "../examples/interop/service_tokio.rs"]
 mod service_tokio;
 
-use std::io::{BufRead, BufReader};
-use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{ChildStdin, Command};
 use std::sync::{Mutex, OnceLock};
-use std::thread;
-use std::time::Duration;
 
 use cases::{Conn, TokioConn};
 use h2proto::io::blocking::grpc::{Client, Server, ServerHandle};
-use peers::{available, run};
+use peers::{grpc_script, grpcio, run, start_grpcio_server};
 
 /// The runtime of our tokio server and clients, shared by every test.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -103,17 +100,6 @@ fn ours_against_ours(case: &str, client: Ours, server: Ours) {
     }
 }
 
-fn grpcio() -> bool {
-    available(
-        "python grpcio",
-        &["python3", "-c", "import grpc, grpc_tools"],
-    )
-}
-
-fn script(name: &str) -> String {
-    format!("{}/tests/peers/grpc/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Our interop server, shared by every test of this binary.
 fn our_server() -> u16 {
     static SERVER: OnceLock<ServerHandle> = OnceLock::new();
@@ -133,34 +119,7 @@ fn python_server() -> u16 {
     static SERVER: OnceLock<(u16, Mutex<ChildStdin>)> = OnceLock::new();
     SERVER
         .get_or_init(|| {
-            let mut child = Command::new("python3")
-                .arg(script("interop_server.py"))
-                .args(["--port", "0"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start the grpcio server");
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let (tx, rx) = mpsc::channel();
-            thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(stdout).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-            let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-            let port = line
-                .trim()
-                .strip_prefix("READY ")
-                .and_then(|p| p.parse().ok());
-            let Some(port) = port else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the grpcio server did not start: {line:?}");
-            };
-            // Reap it when it exits; it exits when our end of stdin closes.
-            thread::spawn(move || child.wait());
+            let (port, stdin) = start_grpcio_server(&[]);
             (port, Mutex::new(stdin))
         })
         .0
@@ -190,7 +149,7 @@ fn python_against_ours(case: &str, server: Ours) {
     }
     .to_string();
     let out = run(Command::new("python3")
-        .arg(script("interop_client.py"))
+        .arg(grpc_script("interop_client.py"))
         .args(["--server_host", "127.0.0.1", "--server_port", &port])
         .args(["--test_case", case]));
     let text = out.stdout_text();
@@ -252,32 +211,7 @@ macro_rules! cases {
                 super::ours_against_ours(stringify!($case), super::Ours::Tokio, super::Ours::Tokio);
             })*
         }
-        #[test]
-        fn every_case_is_listed() {
-            let listed = [$(stringify!($case)),*];
-            let known: Vec<_> = cases::CASES.iter().map(|c| c.0).collect();
-            assert_eq!(listed.to_vec(), known);
-        }
     };
 }
 
-cases!(
-    empty_unary,
-    large_unary,
-    client_streaming,
-    server_streaming,
-    ping_pong,
-    empty_stream,
-    custom_metadata,
-    status_code_and_message,
-    special_status_message,
-    unimplemented_method,
-    unimplemented_service,
-    cancel_after_begin,
-    cancel_after_first_response,
-    timeout_on_sleeping_server,
-    client_compressed_unary,
-    server_compressed_unary,
-    client_compressed_streaming,
-    server_compressed_streaming,
-);
+interop_cases!(cases);

@@ -21,17 +21,13 @@ mod service;
 mod service_tokio;
 mod tls_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{ChildStdin, Command};
 use std::sync::{Mutex, OnceLock};
-use std::thread;
-use std::time::Duration;
 
 use cases::{Conn, TokioConn};
 use h2proto::io::blocking::grpc as bgrpc;
 use h2proto::io::tokio::grpc as tgrpc;
-use peers::{available, run};
+use peers::{grpc_script, grpcio, run, start_grpcio_server};
 use tls_support::TestPki;
 
 /// The name every server certificate here is valid for.
@@ -149,54 +145,19 @@ fn blocking_vs_tokio_over_tls() {
     ours_against_ours(Ours::Blocking, Ours::Tokio);
 }
 
-fn grpcio() -> bool {
-    available(
-        "python grpcio",
-        &["python3", "-c", "import grpc, grpc_tools"],
-    )
-}
-
-fn script(name: &str) -> String {
-    format!("{}/tests/peers/grpc/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The grpcio interop server on a secure port, shared by the tests of this
 /// binary; it serves until its stdin closes (when this process exits).
 fn python_server() -> u16 {
     static SERVER: OnceLock<(u16, Mutex<ChildStdin>)> = OnceLock::new();
     SERVER
         .get_or_init(|| {
-            let mut child = Command::new("python3")
-                .arg(script("interop_server.py"))
-                .args(["--port", "0", "--use_tls"])
-                .arg("--tls_cert_file")
-                .arg(&pki().cert_pem)
-                .arg("--tls_key_file")
-                .arg(&pki().key_pem)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start the grpcio server");
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let (tx, rx) = mpsc::channel();
-            thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(stdout).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-            let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-            let port = line
-                .trim()
-                .strip_prefix("READY ")
-                .and_then(|p| p.parse().ok());
-            let Some(port) = port else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the grpcio TLS server did not start: {line:?}");
-            };
-            thread::spawn(move || child.wait());
+            let (port, stdin) = start_grpcio_server(&[
+                "--use_tls".as_ref(),
+                "--tls_cert_file".as_ref(),
+                pki().cert_pem.as_ref(),
+                "--tls_key_file".as_ref(),
+                pki().key_pem.as_ref(),
+            ]);
             (port, Mutex::new(stdin))
         })
         .0
@@ -232,7 +193,7 @@ fn grpcio_against_ours(server: Ours) {
     }
     let port = our_server(server).to_string();
     let out = run(Command::new("python3")
-        .arg(script("interop_client.py"))
+        .arg(grpc_script("interop_client.py"))
         .args(["--server_host", "127.0.0.1", "--server_port", &port])
         .args([
             "--test_case",

@@ -9,11 +9,9 @@
 //! budget, received bytes not given back, DATA queued in the core), and
 //! the process heap is watched by a counting allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -26,29 +24,10 @@ mod http_support;
 #[allow(unused_imports)]
 use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
-struct Counting;
-
-static HEAP: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HEAP.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        HEAP.fetch_add(new, Ordering::Relaxed);
-        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+mod alloc_support;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: alloc_support::Counting = alloc_support::Counting;
 
 const STREAMS: usize = 50;
 const BODY: usize = 1 << 20;
@@ -215,7 +194,7 @@ fn stop_reading_then_read(addr: SocketAddr, path: &str, held: impl Fn() -> Held)
     // One scenario at a time: the heap is the process's.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let heap_before = HEAP.load(Ordering::Relaxed);
+    let heap_before = alloc_support::live();
     let mut client = Client::connect(addr);
     for _ in 0..STREAMS {
         client.post(path);
@@ -234,7 +213,7 @@ fn stop_reading_then_read(addr: SocketAddr, path: &str, held: impl Fn() -> Held)
         if h.total() > peak.total() {
             peak = h;
         }
-        heap_peak = heap_peak.max(HEAP.load(Ordering::Relaxed).saturating_sub(heap_before));
+        heap_peak = heap_peak.max(alloc_support::growth_since(heap_before));
     }
     let stalled = client.done.len();
     assert!(

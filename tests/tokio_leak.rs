@@ -3,8 +3,6 @@
 //! stream is alive on either side, no task is left over, and the heap has
 //! not grown. A counting global allocator measures the heap.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,43 +13,10 @@ mod http_support;
 #[allow(unused_imports)]
 use http_support::{header, header_map, request, response, trailer, with_header, with_trailers};
 
-/// Counts the bytes allocated and not yet freed.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded to `System` unchanged; only counts are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod alloc_support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOC: alloc_support::Counting = alloc_support::Counting;
 
 /// A tiny seeded xorshift: reproducible drop points without a dependency.
 struct XorShift(u64);
@@ -183,12 +148,12 @@ fn dropped_responses_leak_nothing() {
         run(&client, 10_000, 1).await;
         settle("after warm-up", || quiet(&client)).await;
         let tasks_before = metrics.num_alive_tasks();
-        let heap_before = LIVE.load(Ordering::Relaxed);
+        let heap_before = alloc_support::live();
 
         run(&client, 100_000, 2).await;
         settle("after the run", || quiet(&client)).await;
         settle("tasks", || metrics.num_alive_tasks() <= tasks_before).await;
-        let heap_after = LIVE.load(Ordering::Relaxed);
+        let heap_after = alloc_support::live();
         let growth = heap_after - heap_before;
         eprintln!(
             "heap before {heap_before} after {heap_after} growth {growth}; tasks {tasks_before}; client {:?}",

@@ -27,27 +27,41 @@ pub static PROBE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 /// One case: runs its calls on the client; `Err` says what did not hold.
 pub type Case = fn(&dyn Conn) -> Result<(), String>;
 
-/// Every case, by its interop name.
-pub const CASES: &[(&str, Case)] = &[
-    ("empty_unary", empty_unary),
-    ("large_unary", large_unary),
-    ("client_streaming", client_streaming),
-    ("server_streaming", server_streaming),
-    ("ping_pong", ping_pong),
-    ("empty_stream", empty_stream),
-    ("custom_metadata", custom_metadata),
-    ("status_code_and_message", status_code_and_message),
-    ("special_status_message", special_status_message),
-    ("unimplemented_method", unimplemented_method),
-    ("unimplemented_service", unimplemented_service),
-    ("cancel_after_begin", cancel_after_begin),
-    ("cancel_after_first_response", cancel_after_first_response),
-    ("timeout_on_sleeping_server", timeout_on_sleeping_server),
-    ("client_compressed_unary", client_compressed_unary),
-    ("server_compressed_unary", server_compressed_unary),
-    ("client_compressed_streaming", client_compressed_streaming),
-    ("server_compressed_streaming", server_compressed_streaming),
-];
+/// Calls `$then!` with every case's name, in order: the one list behind
+/// [`CASES`] and the test suites that make a test per case
+/// (`#[macro_use] mod cases;`, then `interop_cases!(their_macro);`).
+macro_rules! interop_cases {
+    ($then:ident) => {
+        $then!(
+            empty_unary,
+            large_unary,
+            client_streaming,
+            server_streaming,
+            ping_pong,
+            empty_stream,
+            custom_metadata,
+            status_code_and_message,
+            special_status_message,
+            unimplemented_method,
+            unimplemented_service,
+            cancel_after_begin,
+            cancel_after_first_response,
+            timeout_on_sleeping_server,
+            client_compressed_unary,
+            server_compressed_unary,
+            client_compressed_streaming,
+            server_compressed_streaming,
+        );
+    };
+}
+
+macro_rules! case_table {
+    ($($case:ident),* $(,)?) => {
+        /// Every case, by its interop name.
+        pub const CASES: &[(&str, Case)] = &[$((stringify!($case), $case)),*];
+    };
+}
+interop_cases!(case_table);
 
 /// The case names, comma-separated.
 pub fn names() -> String {
@@ -577,7 +591,7 @@ impl Conn for blocking::grpc::Client {
         options: CallOptions,
     ) -> Result<Box<dyn Call + '_>, String> {
         Ok(Box::new(
-            blocking::grpc::Client::call(self, path, md, options).map_err(e)?,
+            blocking::grpc::Client::call(self, path, options.metadata(md)).map_err(e)?,
         ))
     }
 }
@@ -648,9 +662,7 @@ impl Conn for TokioConn {
         md: Metadata,
         options: CallOptions,
     ) -> Result<Box<dyn Call + '_>, String> {
-        let mut o = tk::grpc::CallOptions::from(options.clone()).metadata(md);
-        o.encoding = options.encoding;
-        let call = self.client.call(path, o).map_err(e)?;
+        let call = self.client.call(path, options.metadata(md)).map_err(e)?;
         Ok(Box::new(TokioCall {
             call,
             rt: &self.rt,

@@ -48,14 +48,7 @@ impl Data {
     }
 
     fn flags(&self) -> u8 {
-        let mut f = 0;
-        if self.end_stream {
-            f |= flags::END_STREAM;
-        }
-        if self.pad_length.is_some() {
-            f |= flags::PADDED;
-        }
-        f
+        super::end_stream_padded_flags(self.end_stream, self.pad_length.is_some())
     }
 
     pub(crate) fn decode(head: &Head, mut payload: Bytes) -> Result<Data, FrameError> {

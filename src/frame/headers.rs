@@ -81,13 +81,7 @@ impl Headers {
     }
 
     fn flags(&self) -> u8 {
-        let mut f = 0;
-        if self.end_stream {
-            f |= flags::END_STREAM;
-        }
-        if self.pad_length.is_some() {
-            f |= flags::PADDED;
-        }
+        let mut f = super::end_stream_padded_flags(self.end_stream, self.pad_length.is_some());
         if self.priority.is_some() {
             f |= flags::PRIORITY;
         }

@@ -477,6 +477,18 @@ pub(crate) fn limit(max_frame_size: u32) -> usize {
     max_frame_size.clamp(1, MAX_MAX_FRAME_SIZE) as usize
 }
 
+/// The flags DATA and HEADERS share (§6.1, §6.2): END_STREAM and PADDED.
+pub(crate) fn end_stream_padded_flags(end_stream: bool, padded: bool) -> u8 {
+    let mut f = 0;
+    if end_stream {
+        f |= flags::END_STREAM;
+    }
+    if padded {
+        f |= flags::PADDED;
+    }
+    f
+}
+
 /// Removes the Pad Length octet and the padding from a padded payload, leaving
 /// `fixed` octets of fixed fields plus the fragment or data.
 ///

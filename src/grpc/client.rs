@@ -15,19 +15,42 @@ use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::proto::{self, HeaderList, Role};
 
-/// Per-call options for [`Client::start_call_with`].
+/// Per-call options of a gRPC client call: timeout, request metadata,
+/// compression, and how a channel waits for a backend. One type for every
+/// client: the sans-IO [`Client::start_call_with`], the tokio and blocking
+/// clients and the tokio channel.
+///
+/// ```
+/// use std::time::Duration;
+/// use h2proto::grpc::{CallOptions, Encoding, Metadata};
+///
+/// let mut md = Metadata::new();
+/// md.insert("x-request-id", "42")?;
+/// let options = CallOptions::new()
+///     .timeout(Duration::from_secs(1))
+///     .metadata(md)
+///     .encoding(Encoding::Identity);
+/// assert_eq!(options.timeout, Some(Duration::from_secs(1)));
+/// # Ok::<(), h2proto::grpc::MetadataError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallOptions {
     /// The call's timeout (sent as `grpc-timeout`; the call ends
     /// DEADLINE_EXCEEDED when it passes).
     pub timeout: Option<Duration>,
+    /// Custom request metadata.
+    pub metadata: Metadata,
     /// Compression of the messages we send (`grpc-encoding`).
     pub encoding: Encoding,
+    /// On a channel (`io::tokio::channel`): wait for a READY backend
+    /// (until the timeout) instead of failing UNAVAILABLE while none can
+    /// be reached. A single connection ignores it.
+    pub wait_for_ready: bool,
 }
 
 impl CallOptions {
-    /// No timeout, no compression.
+    /// No timeout, no metadata, no compression.
     pub fn new() -> Self {
         Self::default()
     }
@@ -38,9 +61,21 @@ impl CallOptions {
         self
     }
 
+    /// Sets the request metadata.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
     /// Sets the send compression.
     pub fn encoding(mut self, encoding: Encoding) -> Self {
         self.encoding = encoding;
+        self
+    }
+
+    /// Sets [`wait_for_ready`](CallOptions::wait_for_ready).
+    pub fn wait_for_ready(mut self, on: bool) -> Self {
+        self.wait_for_ready = on;
         self
     }
 }
@@ -85,16 +120,16 @@ impl Endpoint<ClientSide> {
     ) -> Result<CallId, CallError> {
         let options = CallOptions {
             timeout,
+            metadata,
             ..CallOptions::default()
         };
-        self.start_call_with(path, metadata, options, now)
+        self.start_call_with(path, options, now)
     }
 
-    /// Starts a call with [`CallOptions`].
+    /// Starts a call with [`CallOptions`] (timeout, metadata, encoding).
     pub fn start_call_with(
         &mut self,
         path: &str,
-        metadata: Metadata,
         options: CallOptions,
         now: Instant,
     ) -> Result<CallId, CallError> {
@@ -129,7 +164,7 @@ impl Endpoint<ClientSide> {
             Encoding::accept_header(),
         ));
         fields.push(HeaderField::new("user-agent", c.user_agent.clone()));
-        metadata.write_fields(&mut fields);
+        options.metadata.write_fields(&mut fields);
         let id = self.conn.send_request(fields, false)?;
         // A timeout past what `Instant` can hold is no deadline.
         let deadline = options.timeout.and_then(|t| now.checked_add(t));

@@ -1,7 +1,8 @@
 //! Length-prefixed messages: a 1-byte compressed flag, a 4-byte big-endian
 //! length, then the message. The [`Deframer`] reassembles them across any
 //! DATA frame boundaries and refuses a message over the size limit as soon
-//! as its prefix arrives (before buffering it). Compression ([`Encoding`]):
+//! as its prefix arrives (before buffering it); a large one is gathered in
+//! a memory mapping of its own (see [`OWN_MAPPING_MIN`]). Compression ([`Encoding`]):
 //! identity always, gzip with the `gzip` feature; decompression is capped
 //! at the same limit.
 //!
@@ -21,6 +22,7 @@
 //! ```
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use memmap2::{MmapMut, MmapOptions};
 
 use super::status::{Code, Status};
 
@@ -92,13 +94,140 @@ pub const ZERO_COPY_MIN: usize = 4 * 1024;
 /// has come (before, its buffer grows with what arrived).
 const GATHER_AT_ONCE: usize = 64 * 1024;
 
+/// A message at least this long that spans chunks is gathered in an
+/// anonymous memory mapping of its own (once more than 64 KiB of it has
+/// come), not on the heap: when the message is dropped its memory goes back
+/// to the system at once, whatever the allocator would do with it.
+///
+/// Why: 128 KiB is glibc's default mmap threshold. malloc serves a buffer
+/// that large with a mapping, and freeing it raises the threshold to its
+/// size (up to 32 MiB) and the trim threshold to twice that; from then on
+/// message-sized buffers come from the per-thread arenas, which keep up to
+/// the trim threshold of freed memory resident, and more where a live
+/// allocation sits above it. One 1 MiB message was enough for a server to
+/// keep ~2 MiB resident after a client that parked 50 uploads had left.
+/// Where mapping fails (a platform without `mmap`, the process's mapping
+/// limit), the message is gathered on the heap as before.
+pub const OWN_MAPPING_MIN: usize = 128 * 1024;
+
+/// The body of a message that spans chunks, while it is gathered.
+#[derive(Debug, Default)]
+enum Body {
+    /// On the heap: small messages, and the first 64 KiB of large ones.
+    Heap(BytesMut),
+    /// A large message's own mapping (its exact size), filled up to `len`.
+    Mapped { map: MmapMut, len: usize },
+    /// Nothing gathered.
+    #[default]
+    Empty,
+}
+
+impl Clone for Body {
+    fn clone(&self) -> Body {
+        match self {
+            Body::Heap(b) => Body::Heap(b.clone()),
+            // A copy on the heap (cloning a deframer mid-message is rare).
+            Body::Mapped { map, len } => {
+                let mut b = BytesMut::with_capacity(map.len());
+                b.extend_from_slice(&map[..*len]);
+                Body::Heap(b)
+            }
+            Body::Empty => Body::Empty,
+        }
+    }
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Heap(b) => b.len(),
+            Body::Mapped { len, .. } => *len,
+            Body::Empty => 0,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        match self {
+            Body::Heap(b) => b.capacity(),
+            Body::Mapped { map, .. } => map.len(),
+            Body::Empty => 0,
+        }
+    }
+
+    fn gathered(&self) -> &[u8] {
+        match self {
+            Body::Heap(b) => b,
+            Body::Mapped { map, len } => &map[..*len],
+            Body::Empty => &[],
+        }
+    }
+
+    /// Room for `need` bytes of a message of `len`: a small message's
+    /// buffer at its exact size at once; a large one's grows with what
+    /// arrived up to [`GATHER_AT_ONCE`] (a stream that parks a few KiB of a
+    /// 4 MiB message must not cost 4 MiB), then takes its exact size, in a
+    /// mapping of its own from [`OWN_MAPPING_MIN`] up: no slack, and past
+    /// that size no regrowth.
+    fn make_room(&mut self, len: usize, need: usize) {
+        if need <= self.capacity() {
+            return;
+        }
+        let exact = len <= GATHER_AT_ONCE || need > GATHER_AT_ONCE;
+        if exact
+            && len >= OWN_MAPPING_MIN
+            && let Ok(mut map) = MmapOptions::new().len(len).map_anon()
+        {
+            let have = self.len();
+            map[..have].copy_from_slice(self.gathered());
+            *self = Body::Mapped { map, len: have };
+            return;
+        }
+        let cap = if exact {
+            len
+        } else {
+            need.max(2 * self.capacity()).min(GATHER_AT_ONCE)
+        };
+        let mut body = BytesMut::with_capacity(cap);
+        body.extend_from_slice(self.gathered());
+        *self = Body::Heap(body);
+    }
+
+    /// Appends bytes [`make_room`](Self::make_room) made room for.
+    fn extend(&mut self, data: &[u8]) {
+        match self {
+            Body::Heap(b) => b.extend_from_slice(data),
+            Body::Mapped { map, len } => {
+                // make_room sized the mapping to the whole message.
+                if let Some(dst) = map.get_mut(*len..*len + data.len()) {
+                    dst.copy_from_slice(data);
+                    *len += data.len();
+                }
+            }
+            Body::Empty if data.is_empty() => {}
+            Body::Empty => *self = Body::Heap(BytesMut::from(data)),
+        }
+    }
+
+    /// The gathered bytes as a message; the body is empty afterwards.
+    fn take(&mut self) -> Bytes {
+        match std::mem::take(self) {
+            Body::Heap(b) => b.freeze(),
+            // Unmapped when the last reference to the message is dropped.
+            Body::Mapped { map, len } if len == map.len() => Bytes::from_owner(map),
+            Body::Mapped { map, len } => Bytes::from_owner(map).slice(..len),
+            Body::Empty => Bytes::new(),
+        }
+    }
+}
+
 /// Reassembles length-prefixed messages from DATA chunks.
 ///
 /// A message contained in one chunk given to [`push_bytes`](Self::push_bytes)
 /// is a slice of that chunk (from [`ZERO_COPY_MIN`] bytes up); a message that
 /// spans chunks is gathered into a buffer of exactly its length, allocated
 /// when its first bytes arrive (up to 64 KiB) or once more than 64 KiB of it
-/// has come (larger ones: their first 64 KiB are copied a few times more).
+/// has come (larger ones: their first 64 KiB are copied a few times more;
+/// from [`OWN_MAPPING_MIN`] up, a mapping of its own rather than the heap).
 /// Nothing else is copied or kept.
 #[derive(Debug, Clone)]
 pub struct Deframer {
@@ -111,7 +240,7 @@ pub struct Deframer {
     /// The prefix of the message being gathered, once read.
     head: Option<(bool, usize)>,
     /// The body of a message that spans chunks.
-    body: BytesMut,
+    body: Body,
     failed: bool,
 }
 
@@ -124,7 +253,7 @@ impl Deframer {
             prefix: [0; PREFIX_LEN],
             prefix_len: 0,
             head: None,
-            body: BytesMut::new(),
+            body: Body::Empty,
             failed: false,
         }
     }
@@ -210,7 +339,7 @@ impl Deframer {
                 (compressed, len)
             }
         };
-        if self.body.is_empty() && self.pending.len() >= len {
+        if self.body.len() == 0 && self.pending.len() >= len {
             // Wholly inside one chunk.
             self.head = None;
             let data = if len >= ZERO_COPY_MIN {
@@ -223,28 +352,14 @@ impl Deframer {
             return Ok(Some(RawMessage { compressed, data }));
         }
         let n = (len - self.body.len()).min(self.pending.len());
-        let need = self.body.len() + n;
-        if need > self.body.capacity() {
-            // A small message: once, at its exact size. A large one grows
-            // with what arrived up to GATHER_AT_ONCE (a stream that parks a
-            // few KiB of a 4 MiB message must not cost 4 MiB), then takes
-            // its exact size: no slack, and past that size no regrowth.
-            let cap = if len <= GATHER_AT_ONCE || need > GATHER_AT_ONCE {
-                len
-            } else {
-                need.max(2 * self.body.capacity()).min(GATHER_AT_ONCE)
-            };
-            let mut body = BytesMut::with_capacity(cap);
-            body.extend_from_slice(&self.body);
-            self.body = body;
-        }
-        self.body.extend_from_slice(&self.pending[..n]);
+        self.body.make_room(len, self.body.len() + n);
+        self.body.extend(&self.pending[..n]);
         self.pending.advance(n);
         if self.body.len() < len {
             return Ok(None);
         }
         self.head = None;
-        let data = std::mem::take(&mut self.body).freeze();
+        let data = self.body.take();
         Ok(Some(RawMessage { compressed, data }))
     }
 
@@ -260,7 +375,7 @@ impl Deframer {
     fn fail(&mut self, e: DecodeError) -> DecodeError {
         self.failed = true;
         self.pending = Bytes::new();
-        self.body = BytesMut::new();
+        self.body = Body::Empty;
         self.prefix_len = 0;
         self.head = None;
         e
@@ -414,6 +529,10 @@ mod tests {
         d.push_bytes(wire.slice(16 * 1024..80 * 1024));
         assert_eq!(d.next_message(), Ok(None));
         assert_eq!(d.body.capacity(), len);
+        assert!(
+            matches!(d.body, Body::Mapped { .. }),
+            "not in its own mapping"
+        );
         d.push_bytes(wire.slice(80 * 1024..));
         let m = d.next_message().unwrap().unwrap();
         assert_eq!(m.data, wire.slice(PREFIX_LEN..));
@@ -444,6 +563,49 @@ mod tests {
         assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
         d.push_bytes(wire.slice(50..));
         assert_eq!(d.next_message().unwrap().unwrap().data.len(), 100);
+    }
+
+    /// From OWN_MAPPING_MIN up a message is gathered in its own mapping
+    /// (the heap never holds a buffer its size) and comes out whole,
+    /// whatever the chunking; below, on the heap; a clone mid-message
+    /// carries on with a heap copy.
+    #[test]
+    fn a_large_message_is_gathered_in_its_own_mapping() {
+        for len in [
+            OWN_MAPPING_MIN - 1,
+            OWN_MAPPING_MIN,
+            3 * OWN_MAPPING_MIN + 7,
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let wire = frame_message(false, &payload);
+            let mut d = Deframer::new(1 << 20);
+            let mut copy = None;
+            for (i, chunk) in wire.chunks(16_384 + 9).enumerate() {
+                d.push(chunk);
+                if let Some(m) = d.next_message().unwrap() {
+                    assert_eq!(&m.data[..], &payload[..]);
+                    assert!(matches!(d.body, Body::Empty));
+                    continue;
+                }
+                let mapped = matches!(d.body, Body::Mapped { .. });
+                assert_eq!(
+                    mapped,
+                    len >= OWN_MAPPING_MIN && d.body.len() > GATHER_AT_ONCE,
+                    "len {len}, {} gathered",
+                    d.body.len()
+                );
+                if i == 6 {
+                    copy = Some(d.clone());
+                }
+            }
+            let mut copy = copy.unwrap();
+            copy.push(&wire[7 * (16_384 + 9)..]);
+            assert_eq!(
+                &copy.next_message().unwrap().unwrap().data[..],
+                &payload[..]
+            );
+            assert_eq!((d.buffered(), copy.buffered()), (0, 0));
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! knowledge (h2c, RFC 9113 §3.3); `tokio` (feature `tokio`) the async one.
 
 pub mod blocking;
+mod grpc_error;
 mod sans_io;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -38,7 +39,59 @@ pub struct ConnectionSnapshot {
     pub memory: crate::proto::BudgetStats,
 }
 
+/// A snapshot of a server, summed over its connections
+/// (`ServerHandle::stats` on either adapter).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Streams alive in the connections' cores, summed (tokio adapter; the
+    /// blocking one reports 0).
+    pub live_streams: usize,
+    /// Streams the adapter still tracks for a handle, summed (tokio
+    /// adapter; the blocking one reports 0).
+    pub tracked_streams: usize,
+    /// DATA bytes queued to send in the cores, summed.
+    pub queued_data: usize,
+    /// Received DATA bytes not yet given back to the peers (held by the
+    /// cores' queues or by the application), summed.
+    pub recv_unreleased: usize,
+    /// Bytes counted in the connections' memory budgets, summed.
+    pub budget_held: usize,
+    /// The most any one connection's budget ever counted.
+    pub budget_peak: usize,
+}
+
+impl ServerStats {
+    /// Counts one more connection with its core's and budget's figures.
+    pub(crate) fn add_connection(
+        &mut self,
+        core: &crate::proto::ConnectionStats,
+        budget: &crate::proto::BudgetStats,
+    ) {
+        self.connections += 1;
+        self.queued_data += core.queued_data;
+        self.recv_unreleased += core.recv_unreleased as usize;
+        self.budget_held += budget.held;
+        self.budget_peak = self.budget_peak.max(budget.peak);
+    }
+}
+
 pub(crate) use crate::proto::DIRECTED_INITIAL_WINDOW;
+
+/// A server's TLS configuration, if it serves TLS (either adapter: the
+/// handshake differs, the setting does not).
+#[cfg(feature = "tls")]
+pub(crate) type Acceptor = Option<std::sync::Arc<rustls::ServerConfig>>;
+/// Without the `tls` feature a server serves TCP only.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Acceptor = Option<NoTls>;
+
+/// No TLS configuration can exist without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Debug)]
+pub(crate) struct NoTls(std::convert::Infallible);
 
 /// Directed credit for a server's configuration: lowers the advertised
 /// initial window to [`DIRECTED_INITIAL_WINDOW`] and the connection window to

@@ -82,22 +82,108 @@ pub fn trailer_fields(headers: &HeaderMap) -> Vec<HeaderField> {
 /// version `HTTP/2.0`, the regular fields. Give it a body with
 /// [`http::Request::map`].
 pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHead> {
+    request_head_cached(headers, &mut HeadCache::default())
+}
+
+/// What one connection's requests usually repeat, kept between them so that
+/// it is parsed once: the last `:authority` (clients send the same one on
+/// every request of a connection) and the last few paths (a gRPC client
+/// calls the same few methods). Holds its own copies, never views of a
+/// decoded block (they would pin the block's memory).
+///
+/// The default one keeps nothing: each request is parsed from its own
+/// memory (no copy), as a single conversion wants.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache {
+    /// Whether to keep what was parsed (see [`HeadCache::new`]).
+    keep: bool,
+    authority: Option<Authority>,
+    paths: [Option<PathAndQuery>; PATHS],
+    /// Where the next new path goes (round robin).
+    next_path: usize,
+}
+
+/// Paths a [`HeadCache`] remembers.
+const PATHS: usize = 4;
+
+/// Paths and authorities longer than this are parsed every time (not
+/// copied into the cache).
+const PATH_MAX: usize = 256;
+
+impl HeadCache {
+    /// A cache that keeps what it parses, for a connection's requests.
+    pub(crate) fn new() -> Self {
+        HeadCache {
+            keep: true,
+            ..HeadCache::default()
+        }
+    }
+
+    fn path(&mut self, p: Bytes) -> Result<PathAndQuery, InvalidHead> {
+        for cached in self.paths.iter().flatten() {
+            if cached.as_str().as_bytes() == &p[..] {
+                return Ok(cached.clone());
+            }
+        }
+        // A fragment is never part of a request target (RFC 9110 §7.1), and
+        // `http` would drop it without a word: refused instead.
+        if p.contains(&b'#') {
+            return Err(InvalidHead("path"));
+        }
+        if !self.keep || p.len() > PATH_MAX {
+            return PathAndQuery::from_maybe_shared(p).map_err(|_| InvalidHead("path"));
+        }
+        let parsed = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(&p))
+            .map_err(|_| InvalidHead("path"))?;
+        self.paths[self.next_path] = Some(parsed.clone());
+        self.next_path = (self.next_path + 1) % PATHS;
+        Ok(parsed)
+    }
+
+    fn authority(&mut self, a: Bytes) -> Result<Authority, InvalidHead> {
+        if let Some(cached) = &self.authority
+            && cached.as_str().as_bytes() == &a[..]
+        {
+            return Ok(cached.clone());
+        }
+        if !self.keep || a.len() > PATH_MAX {
+            return Authority::from_maybe_shared(a).map_err(|_| InvalidHead("authority"));
+        }
+        let parsed = Authority::from_maybe_shared(Bytes::copy_from_slice(&a))
+            .map_err(|_| InvalidHead("authority"))?;
+        self.authority = Some(parsed.clone());
+        Ok(parsed)
+    }
+}
+
+/// [`request_head`], with a connection's [`HeadCache`].
+pub(crate) fn request_head_cached(
+    headers: HeaderList,
+    cache: &mut HeadCache,
+) -> Result<http::Request<()>, InvalidHead> {
     let mut method = None;
     let (mut scheme, mut authority, mut path) = (None, None, None);
-    let fields = headers.into_fields();
-    let mut map = HeaderMap::with_capacity(fields.len().saturating_sub(3));
-    for f in fields {
+    // The core put the pseudo-header fields first (RFC 9113 §8.3).
+    let pseudo = headers.all().len() - headers.fields().len();
+    let mut fields = headers.into_fields().into_iter();
+    for f in fields.by_ref().take(pseudo) {
         match &f.name[..] {
-            b":method" => {
-                method = Some(Method::from_bytes(&f.value).map_err(|_| InvalidHead("method"))?)
-            }
+            b":method" => method = Some(method_of(&f.value)?),
             b":scheme" => scheme = Some(f.value),
             b":authority" => authority = Some(f.value),
             b":path" => path = Some(f.value),
             // `:protocol` (extended CONNECT) has no place in `http`'s head.
-            [b':', ..] => {}
-            _ => append(&mut map, f),
+            _ => {}
         }
+    }
+    // Built in place: the request is large, every move of it is a copy.
+    let mut req = http::Request::new(());
+    let map = req.headers_mut();
+    if fields.len() > 0 {
+        map.reserve(fields.len());
+    }
+    for f in fields {
+        append(map, f);
     }
     let authority = match authority {
         Some(a) => Some(a),
@@ -107,8 +193,7 @@ pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHea
     };
     let mut parts = uri::Parts::default();
     if let Some(a) = authority.filter(|a| !a.is_empty()) {
-        parts.authority =
-            Some(Authority::from_maybe_shared(a).map_err(|_| InvalidHead("authority"))?);
+        parts.authority = Some(cache.authority(a)?);
         // CONNECT has no `:scheme`: its URI is the authority alone.
         parts.scheme = match scheme.as_deref() {
             None | Some(b"") => None,
@@ -118,21 +203,21 @@ pub fn request_head(headers: HeaderList) -> Result<http::Request<()>, InvalidHea
         };
     }
     if let Some(p) = path.filter(|p| !p.is_empty()) {
-        // A fragment is never part of a request target (RFC 9110 §7.1), and
-        // `http` would drop it without a word: refused instead.
-        if p.contains(&b'#') {
-            return Err(InvalidHead("path"));
-        }
-        parts.path_and_query =
-            Some(PathAndQuery::from_maybe_shared(p).map_err(|_| InvalidHead("path"))?);
+        parts.path_and_query = Some(cache.path(p)?);
     }
-    let uri = http::Uri::from_parts(parts).map_err(|_| InvalidHead("uri"))?;
-    let mut req = http::Request::new(());
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| InvalidHead("uri"))?;
     *req.method_mut() = method.ok_or(InvalidHead("method"))?;
-    *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_2;
-    *req.headers_mut() = map;
     Ok(req)
+}
+
+/// The usual methods without `Method::from_bytes`'s parse.
+fn method_of(value: &[u8]) -> Result<Method, InvalidHead> {
+    Ok(match value {
+        b"GET" => Method::GET,
+        b"POST" => Method::POST,
+        other => Method::from_bytes(other).map_err(|_| InvalidHead("method"))?,
+    })
 }
 
 /// A received response head as an `http::Response<()>`: status, version
@@ -164,8 +249,8 @@ pub fn header_map(fields: Vec<HeaderField>) -> HeaderMap {
 fn append(map: &mut HeaderMap, f: HeaderField) {
     // gRPC's names are not among `http`'s standard ones: from_bytes would
     // copy them for every call.
-    let name = match grpc_name(&f.name) {
-        Some(name) => Ok(HeaderName::from_static(name)),
+    let name = match known_name(&f.name) {
+        Some(name) => Ok(name),
         None => HeaderName::from_bytes(&f.name),
     };
     let (Ok(name), Ok(mut value)) = (name, HeaderValue::from_maybe_shared(f.value)) else {
@@ -173,6 +258,22 @@ fn append(map: &mut HeaderMap, f: HeaderField) {
     };
     value.set_sensitive(f.sensitive);
     map.append(name, value);
+}
+
+/// The names requests and gRPC calls carry most, without
+/// `HeaderName::from_bytes`'s parse (and, for gRPC's, its copy: they are
+/// not among `http`'s standard names).
+fn known_name(name: &[u8]) -> Option<HeaderName> {
+    use http::header;
+    Some(match name {
+        b"user-agent" => header::USER_AGENT,
+        b"accept" => header::ACCEPT,
+        b"accept-encoding" => header::ACCEPT_ENCODING,
+        b"content-type" => header::CONTENT_TYPE,
+        b"content-length" => header::CONTENT_LENGTH,
+        b"te" => header::TE,
+        other => HeaderName::from_static(grpc_name(other)?),
+    })
 }
 
 fn pseudo(name: &'static [u8], value: Bytes) -> HeaderField {
@@ -183,11 +284,15 @@ fn pseudo(name: &'static [u8], value: Bytes) -> HeaderField {
 /// other than `trailers`: dropped on the way out, as hyper does.
 fn forbidden(name: &HeaderName, value: &HeaderValue) -> bool {
     use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+    // Names compared as names, not as text: a standard name then costs an
+    // enum comparison.
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     name == CONNECTION
         || name == TRANSFER_ENCODING
         || name == UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
         || (name == TE && value != "trailers")
 }
 
@@ -244,15 +349,43 @@ fn grpc_name(name: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// A value's bytes; gRPC's usual ones are static (no copy per call).
+/// A value's bytes; gRPC's usual ones and short numbers (a small body's
+/// `content-length`) are static (no copy per call).
 fn value_bytes(value: &[u8]) -> Bytes {
     match value {
         b"application/grpc" => Bytes::from_static(b"application/grpc"),
-        b"0" => Bytes::from_static(b"0"),
         b"trailers" => Bytes::from_static(b"trailers"),
         b"text/plain; charset=utf-8" => Bytes::from_static(b"text/plain; charset=utf-8"),
-        other => Bytes::copy_from_slice(other),
+        other => match short_number(other) {
+            Some(digits) => Bytes::from_static(digits),
+            None => Bytes::copy_from_slice(other),
+        },
     }
+}
+
+/// Every number of three digits, `000` to `999`, one after the other.
+static NUMBERS: [u8; 3000] = {
+    let mut table = [0u8; 3000];
+    let mut n = 0;
+    while n < 1000 {
+        table[3 * n] = b'0' + (n / 100) as u8;
+        table[3 * n + 1] = b'0' + (n / 10 % 10) as u8;
+        table[3 * n + 2] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    table
+};
+
+/// A value of one to three digits, as the same digits in [`NUMBERS`].
+fn short_number(value: &[u8]) -> Option<&'static [u8]> {
+    if value.is_empty() || value.len() > 3 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = value
+        .iter()
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    let end = 3 * n + 3;
+    NUMBERS.get(end - value.len()..end)
 }
 
 fn method_value(method: &Method) -> Bytes {
@@ -399,6 +532,39 @@ mod tests {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(res.headers()["content-type"], "text/plain");
         assert_eq!(res.headers().len(), 1);
+    }
+
+    #[test]
+    fn a_connection_cache_gives_the_heads_a_fresh_parse_gives() {
+        let mut cache = HeadCache::new();
+        for i in 0..20 {
+            let path = format!("/p{}?q={}", i % 7, i % 2);
+            let authority = if i % 5 == 0 { "b.test" } else { "a.test:8080" };
+            let head = block(vec![
+                HeaderField::new(":method", "GET"),
+                HeaderField::new(":scheme", "https"),
+                HeaderField::new(":authority", authority),
+                HeaderField::new(":path", path.clone()),
+            ]);
+            let cached = request_head_cached(head.clone(), &mut cache).unwrap();
+            assert_eq!(cached.uri(), request_head(head).unwrap().uri());
+            assert_eq!(cached.uri(), &*format!("https://{authority}{path}"));
+        }
+        let fragment = received(&[(":method", "GET"), (":scheme", "http"), (":path", "/p0#f")]);
+        assert_eq!(
+            request_head_cached(fragment, &mut cache).err(),
+            Some(InvalidHead("path"))
+        );
+    }
+
+    #[test]
+    fn short_numbers_are_the_same_digits() {
+        for v in ["0", "7", "16", "05", "100", "999", "007"] {
+            assert_eq!(value_bytes(v.as_bytes()), v.as_bytes());
+        }
+        assert_eq!(short_number(b"1000"), None);
+        assert_eq!(short_number(b"1a"), None);
+        assert_eq!(short_number(b""), None);
     }
 
     #[test]

@@ -43,6 +43,7 @@
 mod head;
 mod rules;
 
+pub(crate) use head::{HeadCache, request_head_cached};
 pub use head::{
     InvalidHead, header_map, request_fields, request_head, response_fields, response_head,
     trailer_fields,

@@ -12,6 +12,24 @@ fn id(n: u32) -> StreamId {
     StreamId::new(n)
 }
 
+/// Opens a stream per id, its HEADERS (`fields`) queued.
+fn open(w: &mut Loopy, ids: &[u32], fields: Vec<HeaderField>) {
+    for &n in ids {
+        w.open_stream(id(n));
+        w.control().push(ControlItem::Headers {
+            stream_id: id(n),
+            fields: fields.clone(),
+            end_stream: false,
+        });
+    }
+}
+
+/// Caps small enough that a few streams fill the connection's.
+const SMALL_LIMITS: SendLimits = SendLimits {
+    stream_buffer: 1000,
+    connection_buffer: 1500,
+};
+
 /// A writer with one established stream per id, windows as given.
 fn writer(ids: &[u32], window: u32) -> Loopy {
     let mut w = Loopy::new(LIMITS, 4096);
@@ -19,14 +37,7 @@ fn writer(ids: &[u32], window: u32) -> Loopy {
     if window > 65_535 {
         w.window_update(StreamId::ZERO, window - 65_535).unwrap();
     }
-    for &n in ids {
-        w.open_stream(id(n));
-        w.control().push(ControlItem::Headers {
-            stream_id: id(n),
-            fields: vec![HeaderField::new(":status", "200")],
-            end_stream: false,
-        });
-    }
+    open(&mut w, ids, vec![HeaderField::new(":status", "200")]);
     let mut sink = BytesMut::new();
     w.poll_transmit(&mut sink, usize::MAX);
     w.drain_written().for_each(drop);
@@ -180,21 +191,10 @@ fn nothing_is_sent_before_the_stream_headers() {
 
 #[test]
 fn queues_are_capped_and_writable_follows_when_room_frees() {
-    let limits = SendLimits {
-        stream_buffer: 1000,
-        connection_buffer: 1500,
-    };
-    let mut w = Loopy::new(limits, 4096);
+    let mut w = Loopy::new(SMALL_LIMITS, 4096);
     // No stream window: the connection-wide cap applies to everything.
     w.set_initial_window(0).unwrap();
-    for n in [1, 3] {
-        w.open_stream(id(n));
-        w.control().push(ControlItem::Headers {
-            stream_id: id(n),
-            fields: vec![],
-            end_stream: false,
-        });
-    }
+    open(&mut w, &[1, 3], vec![]);
     assert_eq!(
         w.push_data(id(1), Bytes::from(vec![0; 5000]), true),
         Ok(1000)
@@ -314,20 +314,9 @@ fn cancelling_drops_queued_data_and_unsent_control_items() {
 /// full of bytes parked on the streams without window.
 #[test]
 fn a_stream_with_window_queues_past_a_cap_filled_by_parked_streams() {
-    let limits = SendLimits {
-        stream_buffer: 1000,
-        connection_buffer: 1500,
-    };
-    let mut w = Loopy::new(limits, 4096);
+    let mut w = Loopy::new(SMALL_LIMITS, 4096);
     w.set_initial_window(0).unwrap();
-    for n in [1, 3, 5] {
-        w.open_stream(id(n));
-        w.control().push(ControlItem::Headers {
-            stream_id: id(n),
-            fields: vec![],
-            end_stream: false,
-        });
-    }
+    open(&mut w, &[1, 3, 5], vec![]);
     // Streams 3 and 5 park 1500 bytes: the connection cap is full.
     assert_eq!(
         w.push_data(id(3), Bytes::from(vec![3; 1000]), false),

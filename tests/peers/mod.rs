@@ -190,3 +190,54 @@ pub fn wait_listening(port: u16) {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether python grpcio (and grpc_tools, for the interop scripts) can run
+/// here (see [`available`]).
+pub fn grpcio() -> bool {
+    available(
+        "python grpcio",
+        &["python3", "-c", "import grpc, grpc_tools"],
+    )
+}
+
+/// The path of a script in `tests/peers/grpc`.
+pub fn grpc_script(name: &str) -> String {
+    format!("{}/tests/peers/grpc/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts the grpcio interop server (`interop_server.py --port 0` and
+/// `extra`) and waits for its `READY <port>`. It serves until the returned
+/// stdin is dropped (kept in a test binary's static: until the process
+/// exits); the child is reaped when it exits.
+pub fn start_grpcio_server(extra: &[&std::ffi::OsStr]) -> (u16, std::process::ChildStdin) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("python3")
+        .arg(grpc_script("interop_server.py"))
+        .args(["--port", "0"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the grpcio server");
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok());
+    let Some(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the grpcio server ({extra:?}) did not start: {line:?}");
+    };
+    thread::spawn(move || child.wait());
+    (port, stdin)
+}

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use super::driver::{self, Msg, Outgoing};
 use super::tls::Accepted;
 use crate::frame::{Reason, StreamId};
+pub use crate::io::ServerStats;
 use crate::message;
 use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, MemoryBudget};
 
@@ -181,13 +182,8 @@ impl ServerHandle {
         let mut gauges = self.shared.gauges.lock().unwrap_or_else(|e| e.into_inner());
         gauges.retain(|g| g.strong_count() > 0);
         for g in gauges.iter().filter_map(std::sync::Weak::upgrade) {
-            stats.connections += 1;
             let core = *g.core.lock().unwrap_or_else(|e| e.into_inner());
-            stats.recv_unreleased += core.recv_unreleased as usize;
-            stats.queued_data += core.queued_data;
-            let budget = g.budget.stats();
-            stats.budget_held += budget.held;
-            stats.budget_peak = stats.budget_peak.max(budget.peak);
+            stats.add_connection(&core, &g.budget.stats());
         }
         stats
     }
@@ -227,22 +223,6 @@ impl ServerHandle {
             let _ = thread.join();
         }
     }
-}
-
-/// A snapshot of a blocking server, from [`ServerHandle::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Open connections.
-    pub connections: usize,
-    /// DATA bytes queued in the cores, summed.
-    pub queued_data: usize,
-    /// Received DATA bytes not yet given back to the peers, summed.
-    pub recv_unreleased: usize,
-    /// Bytes counted in the connections' memory budgets, summed.
-    pub budget_held: usize,
-    /// The most any one connection's budget ever counted.
-    pub budget_peak: usize,
 }
 
 /// One connection's figures, published by its driver each turn.

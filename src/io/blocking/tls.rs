@@ -79,17 +79,7 @@ impl Stream {
     }
 }
 
-/// A server's TLS configuration, if it serves TLS.
-#[cfg(feature = "tls")]
-pub(crate) type Acceptor = Option<std::sync::Arc<rustls::ServerConfig>>;
-/// Without the `tls` feature a server serves TCP only.
-#[cfg(not(feature = "tls"))]
-pub(crate) type Acceptor = Option<NoTls>;
-
-/// No TLS configuration can exist without the `tls` feature.
-#[cfg(not(feature = "tls"))]
-#[derive(Clone, Debug)]
-pub(crate) struct NoTls(std::convert::Infallible);
+pub(crate) use crate::io::Acceptor;
 
 /// What a server does with an accepted socket before HTTP/2 starts.
 #[cfg_attr(not(feature = "tls"), allow(dead_code))]

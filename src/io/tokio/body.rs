@@ -510,7 +510,7 @@ impl RecvBody {
             let Some(slot) = e.slots.get_mut(&id) else {
                 return Poll::Ready(Ok(None));
             };
-            let unread: usize = slot.chunks.drain(..).map(|c| c.len()).sum();
+            let unread = slot.chunks.discard();
             let result = if slot.recv_end {
                 Poll::Ready(Ok(slot.trailers.take()))
             } else if let Some(end) = &slot.end {

@@ -54,7 +54,7 @@
 //! Calls the server did not process (REFUSED_STREAM, above its GOAWAY) are
 //! sent again once, on another READY subchannel if there is one. Unary and
 //! server-streaming calls resend their one message; client-streaming and
-//! bidi calls ([`ChannelCall`]) keep what the application sent, within
+//! bidi calls ([`ClientCall`]) keep what the application sent, within
 //! [`channel::Config::replay_per_call`] (1 MiB) and
 //! [`channel::Config::replay_per_channel`] (16 MiB), and replay it on the
 //! new attempt. The response headers commit a call (what was kept is
@@ -82,7 +82,10 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::driver::now;
-use super::grpc::{CallOptions, Client, ClientCall, Config, Error, Response};
+use super::grpc::{
+    CallOptions, CallSender, Client, ClientCall, Config, ConnSender, ConnStreaming, Error,
+    Response, Streaming,
+};
 use crate::channel::{
     self, ChannelCallId, ConnId, ConnectivityState, Disposition, Event, Outcome, RetryPolicy,
     SeededJitter, SubchannelView, Target, TargetError,
@@ -97,7 +100,7 @@ mod tasks;
 use tasks::{dial, lookup, run_timers};
 #[cfg(feature = "tower")]
 mod tower;
-pub use handles::{ChannelCall, ChannelSender, ChannelStreaming};
+pub(crate) use handles::{ChannelSender, ChannelStreaming};
 use link::{Kind, Link};
 #[cfg(feature = "tower")]
 pub use tower::{ChannelFuture, WaitForReady};
@@ -478,18 +481,17 @@ impl Channel {
         path: &str,
         message: Bytes,
         options: CallOptions,
-    ) -> Result<ChannelStreaming, Error> {
+    ) -> Result<Streaming, Error> {
         let start = now();
         let mut guard = self.pick(&options, start, None).await?;
         loop {
             let Some(client) = guard.grpc() else {
                 return Err(wrong_kind());
             };
-            let result = client
-                .server_streaming(path, message.clone(), remaining(&options, start))
-                .await;
+            let result =
+                client.start_halves(path, remaining(&options, start), Some(message.clone()));
             let mut rx = match result {
-                Ok(rx) => rx,
+                Ok((_, rx)) => rx,
                 Err(e) => match self.after(guard, classify(Some(&e))).await {
                     None => return Err(e),
                     Some(next) => {
@@ -519,9 +521,9 @@ impl Channel {
     }
 
     /// Starts a call of any kind on `path`: send, half-close, read (see
-    /// [`ChannelCall`]). Waits for a subchannel first; sent again with its
+    /// [`ClientCall`]). Waits for a subchannel first; sent again with its
     /// messages if refused (see the [module docs](self)).
-    pub async fn call(&self, path: &str, options: CallOptions) -> Result<ChannelCall, Error> {
+    pub async fn call(&self, path: &str, options: CallOptions) -> Result<ClientCall, Error> {
         let start = now();
         let guard = self.pick(&options, start, None).await?;
         let (guard, call) = start_on(self.shared(), guard, path, &options, start).await?;
@@ -536,12 +538,12 @@ impl Channel {
     }
 
     /// A client-streaming call: send the requests, then
-    /// [`ChannelCall::response`].
+    /// [`ClientCall::response`].
     pub async fn client_streaming(
         &self,
         path: &str,
         options: CallOptions,
-    ) -> Result<ChannelCall, Error> {
+    ) -> Result<ClientCall, Error> {
         self.call(path, options).await
     }
 
@@ -550,7 +552,7 @@ impl Channel {
         &self,
         path: &str,
         options: CallOptions,
-    ) -> Result<(ChannelSender, ChannelStreaming), Error> {
+    ) -> Result<(CallSender, Streaming), Error> {
         Ok(self.call(path, options).await?.split())
     }
 }
@@ -611,12 +613,12 @@ async fn start_on(
     path: &str,
     options: &CallOptions,
     start: Instant,
-) -> Result<(Guard, ClientCall), Error> {
+) -> Result<(Guard, (ConnSender, ConnStreaming)), Error> {
     loop {
         let Some(client) = guard.grpc() else {
             return Err(wrong_kind());
         };
-        match client.call(path, remaining(options, start)) {
+        match client.start_halves(path, remaining(options, start), None) {
             Ok(call) => return Ok((guard, call)),
             Err(e) => match after(shared, guard, classify(Some(&e))).await {
                 None => return Err(e),

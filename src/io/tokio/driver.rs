@@ -317,8 +317,15 @@ where
 
             // Read, when the engine wants input and little is buffered.
             if wants_read && !this.eof && this.input.len() < MAX_BUFFERED_INPUT {
-                if this.input.capacity() - this.input.len() < this.read_size / 2 {
-                    this.input.reserve(this.read_size);
+                if this.input.capacity() - this.input.len() < this.read_size / 2
+                    && !this.input.try_reclaim(this.read_size)
+                {
+                    // Not `reserve`: it doubles a 64 KiB buffer holding a
+                    // partial frame to 128 KiB, glibc's mmap threshold (its
+                    // free raises the threshold for good). Exact instead.
+                    let mut fresh = BytesMut::with_capacity(this.input.len() + this.read_size);
+                    fresh.extend_from_slice(&this.input);
+                    this.input = fresh;
                 }
                 let room = this.input.capacity() - this.input.len();
                 match poll_read_buf(Pin::new(&mut this.io), cx, &mut this.input) {

@@ -9,7 +9,7 @@
 //! back to the peer only when the application takes them, so the peer's
 //! window (not our memory) bounds the queue.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::task::Waker;
@@ -21,10 +21,12 @@ use super::driver::{Engine, Handle, LocalTask, WeakHandle};
 use crate::frame::{Reason, StreamId};
 use crate::hpack::HeaderField;
 use crate::io::Error;
+use crate::message::{HeadCache, InvalidHead, request_head_cached};
 use crate::proto::stream::state::StreamState;
 use crate::proto::{
     Connection, ConnectionError, Event, HeaderList, Initiator, MemoryBudget, ResetCause,
 };
+use crate::sched::IdMap;
 
 /// How a stream (or the whole connection) ended early.
 #[derive(Debug, Clone)]
@@ -58,10 +60,17 @@ impl End {
     }
 }
 
+/// A new request as the server's handler gets it: its head as `http`'s
+/// (or why `http` cannot hold it) and its declared `content-length`.
+pub(crate) struct NewRequest {
+    pub head: Result<http::Request<()>, InvalidHead>,
+    pub content_length: Option<u64>,
+}
+
 /// What a server does with a new request: returns the work to run for it
 /// (the handler), given a handle on the connection.
 pub(crate) type OnRequest =
-    Arc<dyn Fn(Handle<HttpEngine>, StreamId, HeaderList, bool) -> LocalTask + Send + Sync>;
+    Arc<dyn Fn(Handle<HttpEngine>, StreamId, NewRequest) -> LocalTask + Send + Sync>;
 
 /// The server's part of the engine.
 pub(crate) struct ServerCtx {
@@ -71,6 +80,8 @@ pub(crate) struct ServerCtx {
     /// This engine's own handle, weak so the engine does not keep itself
     /// alive (set right after the handle is made).
     pub me: Option<WeakHandle<HttpEngine>>,
+    /// What this connection's request heads repeat (their `:authority`).
+    pub heads: HeadCache,
 }
 
 /// One stream as the handles see it.
@@ -81,7 +92,7 @@ pub(crate) struct Slot {
     /// and servers never use this.)
     pub head: Option<Box<HeaderList>>,
     /// Received body chunks not yet taken (their credit is not released yet).
-    pub chunks: VecDeque<Bytes>,
+    pub chunks: Chunks,
     /// The peer's message is complete (END_STREAM or trailers).
     pub recv_end: bool,
     /// Received trailers, until taken.
@@ -102,6 +113,38 @@ pub(crate) struct Slot {
     pub window_opened: bool,
     /// Client: when the exchange must be over (see [`HttpEngine::set_deadline`]).
     pub deadline: Option<Instant>,
+}
+
+/// Received body chunks waiting for their reader, in order. The first is
+/// kept inline: most request bodies are one chunk, and then the queue
+/// allocates nothing.
+#[derive(Default)]
+pub(crate) struct Chunks {
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
+}
+
+impl Chunks {
+    pub(crate) fn push_back(&mut self, chunk: Bytes) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(chunk);
+        } else {
+            self.rest.push_back(chunk);
+        }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Bytes> {
+        self.first.take().or_else(|| self.rest.pop_front())
+    }
+
+    /// Drops every chunk; returns how many bytes they held.
+    pub(crate) fn discard(&mut self) -> usize {
+        let first = self.first.take().map_or(0, |c| c.len());
+        if self.rest.is_empty() {
+            return first;
+        }
+        first + self.rest.drain(..).map(|c| c.len()).sum::<usize>()
+    }
 }
 
 impl Slot {
@@ -126,7 +169,9 @@ pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
 /// The HTTP/2 engine: see the module documentation.
 pub(crate) struct HttpEngine {
     pub conn: Connection,
-    pub slots: HashMap<StreamId, Slot>,
+    /// Keyed with the core's cheap stream-id hash (looked up several times
+    /// per request).
+    pub slots: IdMap<Slot>,
     server: Option<ServerCtx>,
     /// Work queued by handles (client request-body pumps) for the driver.
     pub tasks: Vec<LocalTask>,
@@ -269,7 +314,7 @@ impl HttpEngine {
         let window = conn.config().connection_window_size;
         HttpEngine {
             conn,
-            slots: HashMap::new(),
+            slots: IdMap::default(),
             server,
             tasks: Vec::new(),
             ready_wakers: Vec::new(),
@@ -369,7 +414,7 @@ impl HttpEngine {
         };
         slot.recv_open = false;
         slot.recv_waker = None;
-        let unread: usize = slot.chunks.drain(..).map(|c| c.len()).sum();
+        let unread = slot.chunks.discard();
         slot.head = None;
         let _ = self.conn.release_capacity(id, unread);
         if slot.recv_end || slot.end.is_some() {
@@ -533,12 +578,16 @@ impl HttpEngine {
         end_stream: bool,
         spawn: &mut Vec<LocalTask>,
     ) {
-        let Some(ctx) = &self.server else { return };
+        let Some(ctx) = &mut self.server else { return };
         let Some(handle) = ctx.me.as_ref().and_then(WeakHandle::upgrade) else {
             let _ = self.conn.reset(id, Reason::REFUSED_STREAM);
             return;
         };
-        let task = (ctx.on_request)(handle, id, headers, end_stream);
+        let request = NewRequest {
+            content_length: headers.content_length(),
+            head: request_head_cached(headers, &mut ctx.heads),
+        };
+        let task = (ctx.on_request)(handle, id, request);
         let spawn_it = ctx.spawn;
         self.slots.insert(
             id,
@@ -659,5 +708,26 @@ impl Engine for HttpEngine {
             None => End::Closed(None),
         };
         self.end_all(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_come_out_in_order_whatever_the_interleaving() {
+        let mut chunks = Chunks::default();
+        let mut out = Vec::new();
+        chunks.push_back(Bytes::from_static(b"a"));
+        chunks.push_back(Bytes::from_static(b"b"));
+        out.extend(chunks.pop_front());
+        chunks.push_back(Bytes::from_static(b"c"));
+        out.extend(chunks.pop_front());
+        chunks.push_back(Bytes::from_static(b"dd"));
+        out.extend(chunks.pop_front());
+        assert_eq!(out, ["a", "b", "c"]);
+        assert_eq!(chunks.discard(), 2);
+        assert_eq!(chunks.pop_front(), None);
     }
 }

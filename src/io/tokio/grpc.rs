@@ -77,6 +77,7 @@
 //! - **Dropping** every handle of a call that has not ended cancels it
 //!   (RST_STREAM CANCEL) and frees its state.
 
+mod call;
 mod client;
 mod engine;
 mod server;
@@ -85,10 +86,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use client::{CallSender, Client, ClientCall, Streaming};
+pub use crate::grpc::CallOptions;
+pub use crate::io::grpc_error::Error;
+pub use call::{CallSender, ClientCall, Streaming};
+pub use client::Client;
+pub(crate) use client::{ConnSender, ConnStreaming};
 pub use server::{Context, Requests, Responses, Server, ServerCall, ServerHandle};
 
-use crate::grpc::{CallError, Code, Encoding, Metadata, Status};
+use crate::grpc::Metadata;
 
 /// Settings of the tokio gRPC client and server.
 #[derive(Debug, Clone)]
@@ -123,80 +128,6 @@ impl Config {
     }
 }
 
-/// Per-call options of the [`Client`]: timeout, request metadata and
-/// compression.
-///
-/// ```
-/// use std::time::Duration;
-/// use h2proto::grpc::{Encoding, Metadata};
-/// use h2proto::io::tokio::grpc::CallOptions;
-///
-/// let mut md = Metadata::new();
-/// md.insert("x-request-id", "42")?;
-/// let options = CallOptions::new()
-///     .timeout(Duration::from_secs(1))
-///     .metadata(md)
-///     .encoding(Encoding::Identity);
-/// assert_eq!(options.timeout, Some(Duration::from_secs(1)));
-/// # Ok::<(), h2proto::grpc::MetadataError>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallOptions {
-    /// The call's timeout (`grpc-timeout`; the call ends DEADLINE_EXCEEDED).
-    pub timeout: Option<Duration>,
-    /// Custom request metadata.
-    pub metadata: Metadata,
-    /// Compression of the messages we send (`grpc-encoding`).
-    pub encoding: Encoding,
-    /// On a channel (`io::tokio::channel`): wait for a READY backend
-    /// (until the timeout) instead of failing UNAVAILABLE while none can
-    /// be reached. A single-connection [`Client`] ignores it.
-    pub wait_for_ready: bool,
-}
-
-impl CallOptions {
-    /// No timeout, no metadata, no compression.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets the request metadata.
-    pub fn metadata(mut self, metadata: Metadata) -> Self {
-        self.metadata = metadata;
-        self
-    }
-
-    /// Sets the send compression.
-    pub fn encoding(mut self, encoding: Encoding) -> Self {
-        self.encoding = encoding;
-        self
-    }
-
-    /// Sets [`wait_for_ready`](CallOptions::wait_for_ready).
-    pub fn wait_for_ready(mut self, on: bool) -> Self {
-        self.wait_for_ready = on;
-        self
-    }
-}
-
-impl From<crate::grpc::CallOptions> for CallOptions {
-    fn from(o: crate::grpc::CallOptions) -> Self {
-        CallOptions {
-            timeout: o.timeout,
-            metadata: Metadata::new(),
-            encoding: o.encoding,
-            wait_for_ready: false,
-        }
-    }
-}
-
 /// The answer of a unary or client-streaming call that ended OK.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -207,35 +138,4 @@ pub struct Response {
     pub message: Bytes,
     /// The trailers' metadata.
     pub trailers: Metadata,
-}
-
-/// What can go wrong with a call.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The sans-IO endpoint refused the command.
-    #[error(transparent)]
-    Call(#[from] CallError),
-    /// The call ended with this status (not OK, or before what was asked).
-    #[error("call ended: {0:?}")]
-    Ended(Status),
-    /// The connection is gone.
-    #[error("connection closed")]
-    Closed,
-    /// A socket error.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
-
-impl Error {
-    /// The status this error stands for: the call's own for
-    /// [`Error::Ended`], UNAVAILABLE for a lost connection, INTERNAL
-    /// otherwise. Handy in a handler: `out.send(m).await.map_err(|e| e.to_status())?`.
-    pub fn to_status(&self) -> Status {
-        match self {
-            Error::Ended(s) => s.clone(),
-            Error::Closed | Error::Io(_) => Status::new(Code::UNAVAILABLE, self.to_string()),
-            Error::Call(e) => Status::new(Code::INTERNAL, e.to_string()),
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! The tokio HTTP/2 server: accept loop, one driver task per connection,
 //! handlers run on the connection's task (or spawned), graceful shutdown.
 
+pub use crate::io::ServerStats;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -17,11 +18,11 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::body::{Body, Kind, RecvBody, RecvSide, SendSide};
 use super::driver::Handle;
-use super::engine::{HttpEngine, OnRequest, ServerCtx};
+use super::engine::{HttpEngine, NewRequest, OnRequest, ServerCtx};
 use crate::frame::{Reason, StreamId};
 use crate::io::Error;
 use crate::message;
-use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, HeaderList, Role};
+use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Role};
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -167,10 +168,9 @@ impl Server {
         F: Future<Output = http::Response<Body>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let on_request: OnRequest = Arc::new(move |handle, id, headers, end_stream| {
-            let _ = end_stream;
+        let on_request: OnRequest = Arc::new(move |handle, id, request| {
             let handler = handler.clone();
-            Box::pin(run_handler(handle, id, headers, move |req| handler(req)))
+            Box::pin(run_handler(handle, id, request, move |req| handler(req)))
         });
         let addr = self
             .listener
@@ -189,12 +189,17 @@ impl Server {
 }
 
 /// Runs one request: the handler (a panic answers 500), then its response.
-async fn run_handler<F, Fut>(
+///
+/// The request is made (and its body attached) before the returned future
+/// exists, and only the request is kept for the handler: the future is
+/// boxed for every request, and one over 1 KiB costs malloc much more.
+fn run_handler<F, Fut>(
     handle: Handle<HttpEngine>,
     id: StreamId,
-    headers: HeaderList,
+    request: NewRequest,
     handler: F,
-) where
+) -> impl Future<Output = ()>
+where
     F: FnOnce(http::Request<RecvBody>) -> Fut,
     Fut: Future<Output = http::Response<Body>>,
 {
@@ -205,38 +210,58 @@ async fn run_handler<F, Fut>(
         released: false,
         charged: 0,
     };
-    let declared = headers.content_length();
     let mut body = RecvBody::new(RecvSide {
         handle: handle.clone(),
         id,
     });
-    body.set_expected(declared.and_then(|n| usize::try_from(n).ok()));
-    let (res, sends_body) = match message::request_head(headers) {
-        Ok(head) => {
-            let sends_body = message::sends_body(head.method());
-            let mut fut = pin!(handler(head.map(|()| body)));
-            let res =
-                poll_fn(
-                    |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                        Ok(p) => p.map(Some),
-                        Err(_) => Poll::Ready(None),
-                    },
-                )
-                .await;
-            let Some(res) = res else {
-                handle.with(|e| e.handler_panicked(id));
-                return;
-            };
-            (res, sends_body)
+    body.set_expected(request.content_length.and_then(|n| usize::try_from(n).ok()));
+    // `http` cannot represent it (`Err`): the handler never sees it, and
+    // the body is dropped here.
+    let req = request.head.map(|head| head.map(|()| body));
+    async move {
+        let sends_body = req
+            .as_ref()
+            .map_or(true, |req| message::sends_body(req.method()));
+        let res = match req {
+            Ok(req) => {
+                let mut fut = pin!(handler(req));
+                let res =
+                    poll_fn(
+                        |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                            Ok(p) => p.map(Some),
+                            Err(_) => Poll::Ready(None),
+                        },
+                    )
+                    .await;
+                let Some(res) = res else {
+                    handle.with(|e| e.handler_panicked(id));
+                    return;
+                };
+                res
+            }
+            Err(_) => {
+                let mut res = http::Response::new(Body::empty());
+                *res.status_mut() = http::StatusCode::BAD_REQUEST;
+                res
+            }
+        };
+        if let Some(kind) = respond(&handle, id, &mut side, res, sends_body) {
+            // An error means the stream ended early; dropping `side` cleans up.
+            let _ = side.send_body(kind).await;
         }
-        // `http` cannot represent it: the handler never sees it.
-        Err(_) => {
-            drop(body);
-            let mut res = http::Response::new(Body::empty());
-            *res.status_mut() = http::StatusCode::BAD_REQUEST;
-            (res, true)
-        }
-    };
+    }
+}
+
+/// Queues a handler's response on stream `id`: its headers, and its body
+/// when it is whole and fits the send buffer. Returns the body still to
+/// send, if any.
+fn respond(
+    handle: &Handle<HttpEngine>,
+    id: StreamId,
+    side: &mut SendSide,
+    res: http::Response<Body>,
+    sends_body: bool,
+) -> Option<Kind> {
     let (parts, body) = res.into_parts();
     let fields = message::response_fields(parts.status, &parts.headers);
     let mut kind = if sends_body {
@@ -286,15 +311,13 @@ async fn run_handler<F, Fut>(
         Some(done)
     });
     match sent {
-        None => return,
+        None => None,
         Some(true) => {
             side.forget();
-            return;
+            None
         }
-        Some(false) => {}
+        Some(false) => Some(kind),
     }
-    // An error means the stream ended early; dropping `side` cleans up.
-    let _ = side.send_body(kind).await;
 }
 
 /// What the accept loop shares with the [`ServerHandle`].
@@ -327,27 +350,6 @@ impl std::fmt::Debug for ServerHandle {
     }
 }
 
-/// A snapshot of a server, from [`ServerHandle::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerStats {
-    /// Open connections.
-    pub connections: usize,
-    /// Streams alive in the connections' cores, summed.
-    pub live_streams: usize,
-    /// Streams the adapter still tracks for a handle, summed.
-    pub tracked_streams: usize,
-    /// DATA bytes queued to send, summed.
-    pub queued_data: usize,
-    /// Received DATA bytes not yet given back to the peers (held by the
-    /// cores' queues or by the application), summed.
-    pub recv_unreleased: usize,
-    /// Bytes counted in the connections' memory budgets, summed.
-    pub budget_held: usize,
-    /// The most any one connection's budget ever counted.
-    pub budget_peak: usize,
-}
-
 impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
@@ -359,15 +361,9 @@ impl ServerHandle {
         let mut stats = ServerStats::default();
         for h in self.state.handles() {
             h.inspect(|e| {
-                stats.connections += 1;
+                stats.add_connection(&e.conn.stats(), &e.budget.stats());
                 stats.live_streams += e.conn.live_streams();
                 stats.tracked_streams += e.slots.len();
-                let core = e.conn.stats();
-                stats.queued_data += core.queued_data;
-                stats.recv_unreleased += core.recv_unreleased as usize;
-                let budget = e.budget.stats();
-                stats.budget_held += budget.held;
-                stats.budget_peak = stats.budget_peak.max(budget.peak);
             });
         }
         stats
@@ -472,6 +468,7 @@ fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
         on_request: on_request.clone(),
         spawn: config.spawn_handlers,
         me: None,
+        heads: crate::message::HeadCache::new(),
     };
     let engine = HttpEngine::server(conn, ctx)
         .with_budget(config.memory_budget)

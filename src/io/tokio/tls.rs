@@ -87,17 +87,7 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// A server's TLS configuration, if it serves TLS.
-#[cfg(feature = "tls")]
-pub(crate) type Acceptor = Option<std::sync::Arc<rustls::ServerConfig>>;
-/// Without the `tls` feature a server serves TCP only.
-#[cfg(not(feature = "tls"))]
-pub(crate) type Acceptor = Option<NoTls>;
-
-/// No TLS configuration can exist without the `tls` feature.
-#[cfg(not(feature = "tls"))]
-#[derive(Clone, Debug)]
-pub(crate) struct NoTls(std::convert::Infallible);
+pub(crate) use crate::io::Acceptor;
 
 /// Runs one accepted connection: the TLS handshake and checks when `tls`
 /// says so, then the driver. `close` closes the engine's connection with a

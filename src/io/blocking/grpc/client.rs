@@ -84,16 +84,11 @@ impl Client {
     }
 
     /// Starts a call on `path` (`/package.Service/Method`).
-    pub fn call(
-        &self,
-        path: &str,
-        metadata: Metadata,
-        options: CallOptions,
-    ) -> Result<ClientCall, Error> {
+    pub fn call(&self, path: &str, options: CallOptions) -> Result<ClientCall, Error> {
         let deadline = options.timeout.map(|t| Instant::now() + t + DEADLINE_SLACK);
         let (items_tx, items) = mpsc::channel();
         let (reply_tx, reply) = mpsc::channel();
-        let cmd = Cmd::Start(path.to_owned(), metadata, options, items_tx, reply_tx);
+        let cmd = Cmd::Start(path.to_owned(), options, items_tx, reply_tx);
         self.tx.send(Msg::Cmd(cmd)).map_err(|_| Error::Closed)?;
         let id = wait(&reply, self.max_wait)??;
         Ok(ClientCall {
@@ -328,9 +323,7 @@ mod tests {
         });
         let ours = tcp.try_clone().unwrap();
         let client = Client::over(Stream::Plain(tcp), Config::client()).unwrap();
-        let mut call = client
-            .call("/s.S/M", Metadata::new(), CallOptions::new())
-            .unwrap();
+        let mut call = client.call("/s.S/M", CallOptions::new()).unwrap();
         // From now on every write on our side fails (EPIPE).
         ours.shutdown(Shutdown::Write).unwrap();
         let _ = call.send(Bytes::from(vec![7u8; 64 * 1024]));

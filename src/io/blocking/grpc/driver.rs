@@ -29,7 +29,7 @@ pub(super) type Reply<T> = Sender<Result<T, Error>>;
 /// A command from a call handle.
 pub(super) enum Cmd {
     /// Client: start a call; its items go to the sender.
-    Start(String, Metadata, CallOptions, Sender<Item>, Reply<CallId>),
+    Start(String, CallOptions, Sender<Item>, Reply<CallId>),
     /// Queue a message (`bool`: compress with the call's encoding).
     Send(CallId, Bytes, bool, Reply<()>),
     /// Client: half-close.
@@ -63,8 +63,8 @@ pub(super) trait Commands: Side {
 impl Commands for ClientSide {
     fn command(ep: &mut grpc::Client, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, ItemTx>) {
         match cmd {
-            Cmd::Start(path, md, opts, items, reply) => {
-                let r = ep.start_call_with(&path, md, opts, now);
+            Cmd::Start(path, opts, items, reply) => {
+                let r = ep.start_call_with(&path, opts, now);
                 if let Ok(id) = r {
                     calls.insert(id, ItemTx::new(items));
                 }

@@ -6,8 +6,8 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use h2proto::grpc::{CallOptions, Metadata, Status};
-//! use h2proto::io::blocking::grpc::{Client, Server};
+//! use h2proto::grpc::{Metadata, Status};
+//! use h2proto::io::blocking::grpc::{CallOptions, Client, Server};
 //!
 //! let server = Server::bind("127.0.0.1:0")?.spawn(|mut call| {
 //!     // Echo every message, then OK.
@@ -17,7 +17,7 @@
 //!     let _ = call.finish(Status::ok(), Metadata::new());
 //! })?;
 //! let client = Client::connect(server.local_addr())?;
-//! let mut call = client.call("/echo.Echo/Say", Metadata::new(), CallOptions::new())?;
+//! let mut call = client.call("/echo.Echo/Say", CallOptions::new())?;
 //! call.send(Bytes::from_static(b"hi"))?;
 //! call.close_send()?;
 //! assert_eq!(call.recv()?.as_deref(), Some(&b"hi"[..]));
@@ -49,11 +49,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use crate::grpc::CallOptions;
+pub use crate::io::grpc_error::Error;
 pub use client::{Client, ClientCall};
 pub use pool::HandlerStats;
 pub use server::{Server, ServerCall, ServerHandle};
 
-use crate::grpc::{CallError, Metadata, Status};
+use crate::grpc::{Metadata, Status};
 
 /// Settings of the blocking gRPC client and server.
 #[derive(Debug, Clone)]
@@ -86,28 +88,6 @@ impl Config {
             ..Config::client()
         }
     }
-}
-
-/// What can go wrong with a call handle's command or wait.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The sans-IO endpoint refused the command.
-    #[error(transparent)]
-    Call(#[from] CallError),
-    /// The call is over (its status is in
-    /// [`ClientCall::status`] or the [`ServerCall::recv`] error).
-    #[error("call ended: {0:?}")]
-    Ended(Status),
-    /// The connection's driver is gone.
-    #[error("connection closed")]
-    Closed,
-    /// A wait passed its bound (the deadline or [`Config::max_wait`]).
-    #[error("timed out waiting")]
-    Timeout,
-    /// A socket error.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
 /// What the driver hands to a call's handle.

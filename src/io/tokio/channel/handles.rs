@@ -22,7 +22,9 @@ use bytes::Bytes;
 use super::{Guard, Shared, after, is_unprocessed, start_on};
 use crate::channel::{ChannelCallId, Outcome};
 use crate::grpc::{CallId, Metadata, Status};
-use crate::io::tokio::grpc::{CallOptions, CallSender, ClientCall, Error, Response, Streaming};
+use crate::io::tokio::grpc::{
+    CallOptions, CallSender, ClientCall, ConnSender, ConnStreaming, Error, Streaming,
+};
 
 /// What both halves of a call share: the current attempt and what a
 /// retry needs.
@@ -45,8 +47,8 @@ struct AttemptState {
     generation: u64,
     /// The call's place in the channel (its current attempt).
     guard: Option<Guard>,
-    new_tx: Option<CallSender>,
-    new_rx: Option<Streaming>,
+    new_tx: Option<ConnSender>,
+    new_rx: Option<ConnStreaming>,
     /// Messages sent and kept for a replay, with their compress flag.
     kept: Vec<(Bytes, bool)>,
     half_closed: bool,
@@ -117,12 +119,11 @@ impl Attempts {
             // Retries used up, or no subchannel: the refusal stands.
             None | Some(Err(_)) => return Err(()),
         };
-        let Ok((guard, call)) =
+        let Ok((guard, (mut tx, rx))) =
             start_on(&self.shared, picked, &self.path, &self.options, self.start).await
         else {
             return Err(());
         };
-        let (mut tx, rx) = call.split();
         let mut sent = 0;
         loop {
             // What the sender kept, including messages it added meanwhile;
@@ -153,114 +154,45 @@ impl Attempts {
     }
 }
 
+/// A call on the channel, both halves, sent again if refused.
 pub(super) fn new_call(
     shared: Arc<Shared>,
     guard: Guard,
-    call: ClientCall,
+    (tx, rx): (ConnSender, ConnStreaming),
     path: &str,
     options: CallOptions,
     start: Instant,
-) -> ChannelCall {
+) -> ClientCall {
     let attempts = Attempts::new(shared, guard, path, options, start, false);
-    let (tx, rx) = call.split();
-    ChannelCall {
-        tx: ChannelSender {
-            attempts: attempts.clone(),
-            generation: 0,
-            inner: tx,
-        },
-        rx: ChannelStreaming {
-            attempts,
-            generation: 0,
-            inner: rx,
-        },
-    }
+    let tx = ChannelSender {
+        attempts: attempts.clone(),
+        generation: 0,
+        inner: tx,
+    };
+    let rx = ChannelStreaming {
+        attempts,
+        generation: 0,
+        inner: rx,
+    };
+    ClientCall::new(CallSender::channel(tx), Streaming::channel(rx))
 }
 
 /// The responses of a call that is not retried any more (a server-streaming
 /// call once its first item arrived).
-pub(super) fn settled(shared: Arc<Shared>, guard: Guard, rx: Streaming) -> ChannelStreaming {
+pub(super) fn settled(shared: Arc<Shared>, guard: Guard, rx: ConnStreaming) -> Streaming {
     let attempts = Attempts::new(shared, guard, "", CallOptions::new(), Instant::now(), true);
-    ChannelStreaming {
+    Streaming::channel(ChannelStreaming {
         attempts,
         generation: 0,
         inner: rx,
-    }
+    })
 }
 
-/// A call on a [`Channel`](super::Channel), both halves: the tokio gRPC
-/// client's [`ClientCall`] API, sent again transparently if the server
-/// refuses it (see the [module docs](super)). It counts as active on its
-/// subchannel until dropped; dropping it before the end cancels it.
-#[derive(Debug)]
-pub struct ChannelCall {
-    tx: ChannelSender,
-    rx: ChannelStreaming,
-}
-
-impl ChannelCall {
-    /// The halves, to send and receive from different tasks.
-    pub fn split(self) -> (ChannelSender, ChannelStreaming) {
-        (self.tx, self.rx)
-    }
-
-    /// The current attempt's id on its connection.
-    pub fn id(&self) -> CallId {
-        self.rx.id()
-    }
-
-    /// See [`ChannelSender::send`].
-    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
-        self.tx.send(message).await
-    }
-
-    /// See [`ChannelSender::send_with`].
-    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
-        self.tx.send_with(message, compress).await
-    }
-
-    /// See [`ChannelSender::close_send`].
-    pub fn close_send(&mut self) -> Result<(), Error> {
-        self.tx.close_send()
-    }
-
-    /// See [`ChannelSender::cancel`].
-    pub fn cancel(&mut self) {
-        self.tx.cancel();
-    }
-
-    /// See [`ChannelStreaming::headers`].
-    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
-        self.rx.headers().await
-    }
-
-    /// See [`ChannelStreaming::recv`].
-    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
-        self.rx.recv().await
-    }
-
-    /// See [`ChannelStreaming::status`].
-    pub async fn status(&mut self) -> Status {
-        self.rx.status().await
-    }
-
-    /// See [`ChannelStreaming::trailers`].
-    pub fn trailers(&self) -> Option<&Metadata> {
-        self.rx.trailers()
-    }
-
-    /// Half-closes, then waits for the one response (client streaming).
-    pub async fn response(mut self) -> Result<Response, Error> {
-        self.tx.close_send()?;
-        self.rx.response().await
-    }
-}
-
-/// The sending half of a [`ChannelCall`].
-pub struct ChannelSender {
+/// The sending half of a channel's call (inside a [`CallSender`]).
+pub(crate) struct ChannelSender {
     attempts: Arc<Attempts>,
     generation: u64,
-    inner: CallSender,
+    inner: ConnSender,
 }
 
 impl ChannelSender {
@@ -274,14 +206,9 @@ impl ChannelSender {
         }
     }
 
-    /// Sends a message (see [`CallSender::send`]), keeping it for a replay
-    /// while the call is not committed.
-    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
-        self.send_with(message, true).await
-    }
-
-    /// Sends a message; `compress` asks for the call's encoding.
-    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+    /// Sends a message (see [`CallSender::send_with`]), keeping it for a
+    /// replay while the call is not committed.
+    pub(crate) async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
         let a = self.attempts.clone();
         let kept = {
             let mut state = a.lock();
@@ -312,7 +239,7 @@ impl ChannelSender {
     }
 
     /// Half-closes: no more messages from us (a retry half-closes too).
-    pub fn close_send(&mut self) -> Result<(), Error> {
+    pub(crate) fn close_send(&mut self) -> Result<(), Error> {
         let a = self.attempts.clone();
         let mut state = a.lock();
         self.catch_up(&mut state);
@@ -321,12 +248,17 @@ impl ChannelSender {
     }
 
     /// Cancels the call (RST_STREAM CANCEL); its status becomes CANCELLED
-    /// and it is not retried.
-    pub fn cancel(&mut self) {
-        let a = self.attempts.clone();
+    /// and it is not retried. A newer attempt this half has not taken up
+    /// yet is cancelled too (one still starting sees the commit).
+    pub(crate) fn cancel(&self) {
+        let a = &self.attempts;
         let mut state = a.lock();
-        self.catch_up(&mut state);
         a.commit(&mut state);
+        if state.generation != self.generation
+            && let Some(tx) = &state.new_tx
+        {
+            tx.cancel();
+        }
         self.inner.cancel();
     }
 }
@@ -337,12 +269,11 @@ impl std::fmt::Debug for ChannelSender {
     }
 }
 
-/// The receiving half of a channel call: response headers, messages,
-/// status and trailers (see [`Streaming`]).
-pub struct ChannelStreaming {
+/// The receiving half of a channel's call (inside a [`Streaming`]).
+pub(crate) struct ChannelStreaming {
     attempts: Arc<Attempts>,
     generation: u64,
-    inner: Streaming,
+    inner: ConnStreaming,
 }
 
 impl std::fmt::Debug for ChannelStreaming {
@@ -353,7 +284,7 @@ impl std::fmt::Debug for ChannelStreaming {
 
 impl ChannelStreaming {
     /// The current attempt's id on its connection.
-    pub fn id(&self) -> CallId {
+    pub(crate) fn id(&self) -> CallId {
         self.inner.id()
     }
 
@@ -385,7 +316,7 @@ impl ChannelStreaming {
 
     /// The response headers' metadata, waiting for them (`None` when the
     /// call ended without any: a trailers-only response).
-    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
+    pub(crate) async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
         loop {
             let has = self.inner.headers().await?.is_some();
             if has {
@@ -401,7 +332,7 @@ impl ChannelStreaming {
 
     /// The next message, or `None` when the call is over (see
     /// [`status`](Self::status)); see [`Streaming::recv`].
-    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+    pub(crate) async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
         loop {
             if self.inner.headers().await?.is_some() {
                 self.answered();
@@ -418,13 +349,13 @@ impl ChannelStreaming {
     }
 
     /// Whether the last message received arrived compressed.
-    pub fn last_compressed(&self) -> bool {
+    pub(crate) fn last_compressed(&self) -> bool {
         self.inner.last_compressed()
     }
 
     /// Waits for the call's end (dropping messages not received yet) and
     /// returns its status.
-    pub async fn status(&mut self) -> Status {
+    pub(crate) async fn status(&mut self) -> Status {
         loop {
             let status = self.inner.status().await;
             if !self.retried().await {
@@ -434,29 +365,12 @@ impl ChannelStreaming {
     }
 
     /// The trailers' metadata, once the call is over.
-    pub fn trailers(&self) -> Option<&Metadata> {
+    pub(crate) fn trailers(&self) -> Option<&Metadata> {
         self.inner.trailers()
     }
 
-    /// The one response of a unary or client-streaming call, with the
-    /// metadata; a status other than OK is [`Error::Ended`].
-    pub async fn response(mut self) -> Result<Response, Error> {
-        let message = self.recv().await?;
-        let status = self.status().await;
-        if !status.is_ok() {
-            return Err(Error::Ended(status));
-        }
-        let message = message.ok_or_else(|| {
-            Error::Ended(Status::new(
-                crate::grpc::Code::INTERNAL,
-                "cardinality violation: no response message",
-            ))
-        })?;
-        let headers = self.inner.headers().await?.cloned().unwrap_or_default();
-        Ok(Response {
-            headers,
-            message,
-            trailers: self.inner.trailers().cloned().unwrap_or_default(),
-        })
+    /// See [`ConnStreaming::take_metadata`]: the last attempt's.
+    pub(crate) fn take_metadata(&mut self) -> (Metadata, Metadata) {
+        self.inner.take_metadata()
     }
 }

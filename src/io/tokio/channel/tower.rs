@@ -349,24 +349,20 @@ where
 mod tests {
     use super::*;
     use http_body::Body as _;
-    use std::collections::VecDeque;
+    use http_body_util::StreamBody;
+    use std::convert::Infallible;
 
-    /// A body handing out prepared data frames, each ready at once.
-    struct Frames(VecDeque<&'static str>);
-
-    impl http_body::Body for Frames {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.0.pop_front().map(|s| Ok(Frame::data(Bytes::from(s)))))
-        }
-    }
+    /// A body handing out prepared frames, each ready at once.
+    type Frames = StreamBody<
+        futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>,
+    >;
 
     fn tee(parts: &[&'static str]) -> Arc<Mutex<Tee<Frames>>> {
-        let body = Frames(parts.iter().copied().collect());
+        let frames: Vec<_> = parts
+            .iter()
+            .map(|s| Ok(Frame::data(Bytes::from(*s))))
+            .collect();
+        let body = StreamBody::new(futures_util::stream::iter(frames));
         Arc::new(Mutex::new(Tee::new(body, |_| true)))
     }
 

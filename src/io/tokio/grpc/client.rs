@@ -1,6 +1,7 @@
 //! The tokio gRPC client: one connection, any number of calls of the four
 //! kinds, each a [`ClientCall`] or its halves ([`CallSender`],
-//! [`Streaming`]).
+//! [`Streaming`]) over this module's [`ConnSender`] and [`ConnStreaming`]
+//! (a call on one connection, never sent again).
 
 use std::future::{Future, poll_fn};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 use crate::io::tokio::tls::Stream;
 use tokio::task::JoinHandle;
 
+use super::call::{CallSender, ClientCall, Streaming};
 use super::engine::{CallRef, CallState, Engine, Item, Next};
 use super::{CallOptions, Config, Error, Response};
 use crate::frame::Reason;
@@ -172,8 +174,8 @@ impl Client {
     /// [`close_send`](ClientCall::close_send), read with
     /// [`recv`](ClientCall::recv).
     pub fn call(&self, path: &str, options: CallOptions) -> Result<ClientCall, Error> {
-        let call = self.start(path, options, None)?;
-        Ok(ClientCall::new(call))
+        let (tx, rx) = self.start_halves(path, options, None)?;
+        Ok(ClientCall::new(CallSender::conn(tx), Streaming::conn(rx)))
     }
 
     /// A unary call: `message` in, the response (or the status as
@@ -184,8 +186,8 @@ impl Client {
         message: Bytes,
         options: CallOptions,
     ) -> Result<Response, Error> {
-        let call = self.start(path, options, Some(message))?;
-        Streaming::new(call).response().await
+        let (_, rx) = self.start_halves(path, options, Some(message))?;
+        Streaming::conn(rx).response().await
     }
 
     /// A client-streaming call: send the requests, then
@@ -205,8 +207,8 @@ impl Client {
         message: Bytes,
         options: CallOptions,
     ) -> Result<Streaming, Error> {
-        let call = self.start(path, options, Some(message))?;
-        Ok(Streaming::new(call))
+        let (_, rx) = self.start_halves(path, options, Some(message))?;
+        Ok(Streaming::conn(rx))
     }
 
     /// A bidi-streaming call, as two halves that may live in different
@@ -219,30 +221,22 @@ impl Client {
         Ok(self.call(path, options)?.split())
     }
 
-    /// Starts a call; with `unary`, sends it and half-closes in the same
-    /// turn.
-    fn start(
+    /// Starts a call on this connection; with `unary`, sends it and
+    /// half-closes in the same turn.
+    pub(crate) fn start_halves(
         &self,
         path: &str,
         options: CallOptions,
         unary: Option<Bytes>,
-    ) -> Result<Arc<CallRef<ClientSide>>, Error> {
+    ) -> Result<(ConnSender, ConnStreaming), Error> {
         let handle = &self.inner.handle;
         let mut shared = handle.lock();
         if shared.finished {
             return Err(Error::Closed);
         }
         let e = &mut shared.engine;
-        let mut opts = grpc::CallOptions::new().encoding(options.encoding);
-        if let Some(t) = options.timeout {
-            opts = opts.timeout(t);
-        }
-        let id = e.ep.start_call_with(
-            path,
-            options.metadata,
-            opts,
-            crate::io::tokio::driver::now(),
-        )?;
+        let id =
+            e.ep.start_call_with(path, options, crate::io::tokio::driver::now())?;
         let mut result = Ok(());
         if let Some(message) = unary {
             // One message always fits an empty queue.
@@ -262,10 +256,11 @@ impl Client {
             w.wake();
         }
         result?;
-        Ok(Arc::new(CallRef {
+        let call = Arc::new(CallRef {
             handle: handle.clone(),
             id,
-        }))
+        });
+        Ok((ConnSender { call: call.clone() }, ConnStreaming::new(call)))
     }
 
     /// Calls in progress (with state in the adapter or the endpoint): 0
@@ -323,29 +318,22 @@ impl Client {
     }
 }
 
-/// The sending half of a call.
+/// The sending half of a call on this connection.
 #[derive(Debug)]
-pub struct CallSender {
+pub(crate) struct ConnSender {
     call: Arc<CallRef<ClientSide>>,
 }
 
-impl CallSender {
-    /// Sends a message, compressed when the call has an encoding. Waits
-    /// while the call's send queue is full. On a call that is over (the
-    /// server may answer before reading what we send), [`Error::Ended`]
-    /// with its status.
-    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
-        self.send_with(message, true).await
-    }
-
-    /// Sends a message; `compress` asks for the call's encoding.
-    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
+impl ConnSender {
+    /// Sends a message; `compress` asks for the call's encoding (see
+    /// [`CallSender::send`]).
+    pub(crate) async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
         poll_fn(|cx| self.call.poll_send(cx, &message, compress)).await
     }
 
     /// Half-closes: no more messages from us. A call already over is not an
     /// error (its status says how it ended).
-    pub fn close_send(&mut self) -> Result<(), Error> {
+    pub(crate) fn close_send(&mut self) -> Result<(), Error> {
         let id = self.call.id;
         match self.call.command(|ep, _| ep.close_send(id)) {
             Err(Error::Ended(_)) | Err(Error::Call(grpc::CallError::SendClosed)) => Ok(()),
@@ -354,7 +342,7 @@ impl CallSender {
     }
 
     /// Cancels the call (RST_STREAM CANCEL); its status becomes CANCELLED.
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         let id = self.call.id;
         let _ = self.call.command(|ep, st| {
             let r = ep.cancel(id);
@@ -367,10 +355,10 @@ impl CallSender {
     }
 }
 
-/// The receiving half of a call: response headers, messages, status and
-/// trailers.
+/// The receiving half of a call on this connection: response headers,
+/// messages, status and trailers.
 #[derive(Debug)]
-pub struct Streaming {
+pub(crate) struct ConnStreaming {
     call: Arc<CallRef<ClientSide>>,
     headers: Option<Metadata>,
     /// A message read while waiting for the headers.
@@ -379,9 +367,9 @@ pub struct Streaming {
     last_compressed: bool,
 }
 
-impl Streaming {
-    fn new(call: Arc<CallRef<ClientSide>>) -> Streaming {
-        Streaming {
+impl ConnStreaming {
+    fn new(call: Arc<CallRef<ClientSide>>) -> ConnStreaming {
+        ConnStreaming {
             call,
             headers: None,
             pending: None,
@@ -391,13 +379,13 @@ impl Streaming {
     }
 
     /// The call's id on its connection.
-    pub fn id(&self) -> CallId {
+    pub(crate) fn id(&self) -> CallId {
         self.call.id
     }
 
     /// The response headers' metadata, waiting for them (`None` when the
     /// call ended without any: a trailers-only response).
-    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
+    pub(crate) async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
         while self.headers.is_none() && self.end.is_none() && self.pending.is_none() {
             self.pending = self.next().await;
         }
@@ -408,7 +396,7 @@ impl Streaming {
     /// [`status`](Self::status)). The message keeps its flow-control credit
     /// until it is dropped (every clone and slice of it): a caller that
     /// keeps messages stops the server through its windows.
-    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+    pub(crate) async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
         if let Some(m) = self.pending.take() {
             return Ok(Some(m));
         }
@@ -416,13 +404,13 @@ impl Streaming {
     }
 
     /// Whether the last message received arrived compressed.
-    pub fn last_compressed(&self) -> bool {
+    pub(crate) fn last_compressed(&self) -> bool {
         self.last_compressed
     }
 
     /// Waits for the call's end (dropping messages not received yet) and
     /// returns its status.
-    pub async fn status(&mut self) -> Status {
+    pub(crate) async fn status(&mut self) -> Status {
         self.pending = None;
         while self.end.is_none() {
             self.next().await;
@@ -434,29 +422,15 @@ impl Streaming {
     }
 
     /// The trailers' metadata, once the call is over.
-    pub fn trailers(&self) -> Option<&Metadata> {
+    pub(crate) fn trailers(&self) -> Option<&Metadata> {
         self.end.as_ref().map(|e| &e.1)
     }
 
-    /// The one response of a unary or client-streaming call, with the
-    /// metadata; a status other than OK is [`Error::Ended`].
-    pub async fn response(mut self) -> Result<Response, Error> {
-        let message = self.recv().await?;
-        let status = self.status().await;
-        if !status.is_ok() {
-            return Err(Error::Ended(status));
-        }
-        let message = message.ok_or_else(|| {
-            Error::Ended(Status::new(
-                Code::INTERNAL,
-                "cardinality violation: no response message",
-            ))
-        })?;
-        Ok(Response {
-            headers: self.headers.take().unwrap_or_default(),
-            message,
-            trailers: self.end.take().map(|e| e.1).unwrap_or_default(),
-        })
+    /// The response headers' and the trailers' metadata, taken out (once
+    /// the call is over: for [`Streaming::response`]).
+    pub(crate) fn take_metadata(&mut self) -> (Metadata, Metadata) {
+        let headers = self.headers.take().unwrap_or_default();
+        (headers, self.end.take().map(|e| e.1).unwrap_or_default())
     }
 
     /// Takes items until a message (`Some`) or the end (`None`).
@@ -475,84 +449,5 @@ impl Streaming {
                 Next::End(status, trailers) => self.end = Some((status, trailers)),
             }
         }
-    }
-}
-
-/// One call of a [`Client`], both halves. Dropping it before the call
-/// ended cancels it.
-#[derive(Debug)]
-pub struct ClientCall {
-    tx: CallSender,
-    rx: Streaming,
-}
-
-impl ClientCall {
-    fn new(call: Arc<CallRef<ClientSide>>) -> ClientCall {
-        ClientCall {
-            tx: CallSender { call: call.clone() },
-            rx: Streaming::new(call),
-        }
-    }
-
-    /// The halves, to send and receive from different tasks.
-    pub fn split(self) -> (CallSender, Streaming) {
-        (self.tx, self.rx)
-    }
-
-    /// The call's id on its connection.
-    pub fn id(&self) -> CallId {
-        self.rx.id()
-    }
-
-    /// See [`CallSender::send`].
-    pub async fn send(&mut self, message: Bytes) -> Result<(), Error> {
-        self.tx.send(message).await
-    }
-
-    /// See [`CallSender::send_with`].
-    pub async fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
-        self.tx.send_with(message, compress).await
-    }
-
-    /// See [`CallSender::close_send`].
-    pub fn close_send(&mut self) -> Result<(), Error> {
-        self.tx.close_send()
-    }
-
-    /// See [`CallSender::cancel`].
-    pub fn cancel(&mut self) {
-        self.tx.cancel();
-    }
-
-    /// See [`Streaming::headers`].
-    pub async fn headers(&mut self) -> Result<Option<&Metadata>, Error> {
-        self.rx.headers().await
-    }
-
-    /// See [`Streaming::recv`].
-    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
-        self.rx.recv().await
-    }
-
-    /// See [`Streaming::last_compressed`].
-    pub fn last_compressed(&self) -> bool {
-        self.rx.last_compressed()
-    }
-
-    /// See [`Streaming::status`].
-    pub async fn status(&mut self) -> Status {
-        self.rx.status().await
-    }
-
-    /// See [`Streaming::trailers`].
-    pub fn trailers(&self) -> Option<&Metadata> {
-        self.rx.trailers()
-    }
-
-    /// Half-closes, then waits for the one response of a client-streaming
-    /// call (see [`Streaming::response`]).
-    pub async fn response(mut self) -> Result<Response, Error> {
-        self.tx.close_send()?;
-        self.rx.response().await
     }
 }

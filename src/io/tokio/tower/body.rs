@@ -210,21 +210,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
-
-    /// A body handing out prepared frames, each ready at once.
-    struct Frames(VecDeque<Frame<Bytes>>);
-
-    impl http_body::Body for Frames {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.0.pop_front().map(Ok))
-        }
-    }
+    use http_body_util::StreamBody;
+    use std::convert::Infallible;
 
     fn status_trailers() -> HeaderMap {
         let mut t = HeaderMap::new();
@@ -234,7 +221,9 @@ mod tests {
 
     fn sent(frames: Vec<Frame<Bytes>>) -> Kind {
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        send_body(Frames(frames.into()), &mut cx).into_kind()
+        // Every frame ready at once.
+        let frames = futures_util::stream::iter(frames.into_iter().map(Ok::<_, Infallible>));
+        send_body(StreamBody::new(frames), &mut cx).into_kind()
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::Frame;
 use tokio::time::{Instant, Sleep};
 
@@ -19,6 +19,8 @@ use crate::io::tokio::Body;
 /// The status a call past its deadline ends with.
 const DEADLINE_EXCEEDED: &str = "4";
 const MESSAGE: &str = "Deadline Exceeded";
+/// Made once: looking a `&str` up parses it as a name on every call.
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// When a gRPC request (`content-type: application/grpc…`) with a
 /// `grpc-timeout` must be over, counted from now. `None` for other
@@ -32,7 +34,7 @@ pub(crate) fn grpc_deadline<B>(req: &http::Request<B>) -> Option<Instant> {
     if !grpc {
         return None;
     }
-    let timeout: Duration = parse_timeout(headers.get("grpc-timeout")?.as_bytes())?;
+    let timeout: Duration = parse_timeout(headers.get(&GRPC_TIMEOUT)?.as_bytes())?;
     Instant::now().checked_add(timeout)
 }
 

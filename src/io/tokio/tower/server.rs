@@ -1,7 +1,7 @@
 //! Serving a `tower_service::Service` (an axum `Router`, a tonic server)
 //! on the tokio [`Server`].
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::task::Poll;
 
 use tower_service::Service;
@@ -58,37 +58,61 @@ impl Server {
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.serve(move |req| {
-            let mut service = service.clone();
-            async move {
-                let deadline = grpc_deadline(&req);
-                let answer = async {
+        self.serve(move |req| call(service.clone(), req))
+    }
+}
+
+/// One call of the service: readiness, the call (under the request's gRPC
+/// deadline, if any), the response's body made a [`Body`].
+///
+/// Written so that its future stays small (it is part of a future boxed
+/// for every request, and past 1 KiB malloc costs much more): without a
+/// deadline, the request and the call's future are all it holds (an
+/// `async fn` would hold its arguments twice); the deadline's timer is
+/// boxed on its own.
+fn call<S, B>(
+    mut service: S,
+    req: http::Request<RecvBody>,
+) -> impl Future<Output = http::Response<Body>>
+where
+    S: Service<http::Request<RecvBody>, Response = http::Response<B>>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let deadline = grpc_deadline(&req);
+    async move {
+        let res = match deadline {
+            None => {
+                if poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
+                    return internal_error();
+                }
+                service.call(req).await.ok()
+            }
+            Some(at) => {
+                let answer = async move {
                     poll_fn(|cx| service.poll_ready(cx)).await.ok()?;
                     service.call(req).await.ok()
                 };
-                let answer = match deadline {
-                    None => answer.await,
-                    Some(at) => match tokio::time::timeout_at(at, answer).await {
-                        Ok(answer) => answer,
-                        Err(_) => return exceeded_response(),
-                    },
-                };
-                let Some(res) = answer else {
-                    return internal_error();
-                };
-                let (parts, body) = res.into_parts();
-                let mut body = Some(body);
-                let body = poll_fn(|cx| {
-                    Poll::Ready(body.take().map(|b| match deadline {
-                        None => send_body(b, cx),
-                        Some(at) => send_body(Deadline::new(b, at), cx),
-                    }))
-                })
-                .await
-                .unwrap_or_default();
-                http::Response::from_parts(parts, body)
+                match Box::pin(tokio::time::timeout_at(at, answer)).await {
+                    Ok(answer) => answer,
+                    Err(_) => return exceeded_response(),
+                }
             }
+        };
+        let Some(res) = res else {
+            return internal_error();
+        };
+        let (parts, body) = res.into_parts();
+        let mut body = Some(body);
+        let body = poll_fn(|cx| {
+            Poll::Ready(body.take().map(|b| match deadline {
+                None => send_body(b, cx),
+                Some(at) => send_body(Deadline::new(b, at), cx),
+            }))
         })
+        .await
+        .unwrap_or_default();
+        http::Response::from_parts(parts, body)
     }
 }
 
