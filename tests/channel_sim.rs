@@ -9,7 +9,7 @@ mod channel_support;
 use std::time::Duration;
 
 use channel_support::{Mode, Sim, addr};
-use h2proto::channel::{CallOptions, Config, ConnectivityState::*, DnsResolver, aggregate, policy};
+use h2proto::channel::{Config, ConnectivityState::*, DnsResolver, PickOptions, aggregate, policy};
 use h2proto::grpc::Code;
 
 fn ms(n: u64) -> Duration {
@@ -72,7 +72,7 @@ fn hanging_connect_times_out_at_min_connect_timeout() {
         "each timed-out attempt is abandoned"
     );
     // A call that does not wait for ready fails fast once TRANSIENT_FAILURE.
-    let c = sim.call(CallOptions::default());
+    let c = sim.call(PickOptions::default());
     assert_eq!(
         sim.answers[&c].as_ref().unwrap_err().code(),
         Code::UNAVAILABLE
@@ -174,7 +174,7 @@ fn round_robin_channel_states() {
 fn round_robin_spreads_evenly() {
     let mut sim = Sim::new(3, "round_robin", Config::default());
     for i in 0..300 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
         sim.run_until(ms(100 * (i + 1)));
     }
     sim.run_for(secs(1.0));
@@ -201,7 +201,7 @@ fn round_robin_backend_leaves_and_returns() {
             revived_at = Some(t);
         }
         sim.run_until(t);
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
     }
     sim.run_for(secs(1.0));
     sim.check_all_answered();
@@ -226,7 +226,7 @@ fn pick_first_order_stay_move() {
     let mut sim = Sim::new(3, "pick_first", Config::default());
     sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Refuse;
     for i in 0..20 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
         sim.run_until(ms(100 * (i + 1)));
     }
     assert_eq!(sim.ok_by_backend().get(&addr(2)), Some(&20));
@@ -238,7 +238,7 @@ fn pick_first_order_stay_move() {
     // Channel IDLE until the next call, which starts a new pass from the top.
     assert_eq!(sim.ch.state(), Idle);
     for i in 20..40 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
         sim.run_until(ms(100 * (i + 1)));
     }
     sim.check_all_answered();
@@ -247,13 +247,13 @@ fn pick_first_order_stay_move() {
     // Now 1 dies too, and 2 stays dead: the pass moves on to 3, and stays.
     sim.kill(&addr(1));
     for i in 40..60 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
         sim.run_until(ms(100 * (i + 1)));
     }
     sim.revive(&addr(1));
     sim.revive(&addr(2));
     for i in 60..80 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
         sim.run_until(ms(100 * (i + 1)));
     }
     sim.check_all_answered();
@@ -269,7 +269,7 @@ fn fail_fast_and_wait_for_ready() {
     for i in 1..=2 {
         sim.backends.get_mut(&addr(i)).unwrap().mode = Mode::Refuse;
     }
-    let first = sim.call(CallOptions::default());
+    let first = sim.call(PickOptions::default());
     sim.run_for(ms(5));
     assert_eq!(sim.ch.state(), TransientFailure);
     let e = sim.answers[&first].as_ref().unwrap_err();
@@ -277,11 +277,11 @@ fn fail_fast_and_wait_for_ready() {
     assert!(e.message().contains("connection refused"), "{e}");
     let now = sim.now;
     let short = sim.call(
-        CallOptions::default()
+        PickOptions::default()
             .wait_for_ready(true)
             .deadline(now + secs(2.0)),
     );
-    let long = sim.call(CallOptions::default().wait_for_ready(true));
+    let long = sim.call(PickOptions::default().wait_for_ready(true));
     sim.run_for(secs(3.0));
     assert_eq!(
         sim.answers[&short].as_ref().unwrap_err().code(),
@@ -299,7 +299,7 @@ fn fail_fast_and_wait_for_ready() {
 fn calls_wait_while_connecting() {
     let mut sim = Sim::new(1, "pick_first", Config::default());
     sim.dial_time = ms(500);
-    let c = sim.call(CallOptions::default());
+    let c = sim.call(PickOptions::default());
     assert_eq!(sim.ch.state(), Connecting);
     assert_eq!(sim.ch.queued_calls(), 1);
     sim.run_for(secs(1.0));
@@ -314,7 +314,7 @@ fn transparent_retry_once_elsewhere() {
     sim.ch.connect(sim.now);
     sim.run_for(ms(5));
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
-    let c = sim.call(CallOptions::default());
+    let c = sim.call(PickOptions::default());
     sim.run_for(ms(100));
     let picks: Vec<_> = sim
         .picks
@@ -327,7 +327,7 @@ fn transparent_retry_once_elsewhere() {
     // Both refuse: two attempts, then the refusal is the answer.
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 5;
     sim.backends.get_mut(&addr(2)).unwrap().refuse_streams = 5;
-    let d = sim.call(CallOptions::default());
+    let d = sim.call(PickOptions::default());
     sim.run_for(ms(100));
     assert_eq!(sim.picks.iter().filter(|p| p.0 == d).count(), 2);
     assert!(sim.answers[&d].is_err());
@@ -339,7 +339,7 @@ fn transparent_retry_once_elsewhere() {
 fn transparent_retry_same_backend_when_alone() {
     let mut sim = Sim::new(1, "pick_first", Config::default());
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
-    let c = sim.call(CallOptions::default());
+    let c = sim.call(PickOptions::default());
     sim.run_for(ms(100));
     assert_eq!(sim.picks.iter().filter(|p| p.0 == c).count(), 2);
     assert!(sim.answers[&c].is_ok());
@@ -350,14 +350,14 @@ fn transparent_retry_same_backend_when_alone() {
 #[test]
 fn idle_timeout_drops_and_reconnects() {
     let mut sim = Sim::new(2, "round_robin", Config::default());
-    sim.call(CallOptions::default());
+    sim.call(PickOptions::default());
     sim.run_for(secs(60.0));
     assert_eq!(sim.ch.state(), Ready);
     assert_eq!(sim.connects.len(), 2);
     sim.run_for(secs(30.0 * 60.0));
     assert_eq!(sim.ch.state(), Idle);
     assert_eq!(sim.disconnects, 2);
-    let c = sim.call(CallOptions::default());
+    let c = sim.call(PickOptions::default());
     assert_eq!(sim.connects.len(), 4);
     sim.run_for(secs(1.0));
     assert!(sim.answers[&c].is_ok());
@@ -373,7 +373,7 @@ fn stream_limit_queues_calls() {
     let conn = sim.live_conns()[0];
     sim.ch.set_stream_limit(conn, 2, sim.now);
     sim.call_time = ms(100);
-    let calls: Vec<_> = (0..5).map(|_| sim.call(CallOptions::default())).collect();
+    let calls: Vec<_> = (0..5).map(|_| sim.call(PickOptions::default())).collect();
     assert_eq!(sim.ch.queued_calls(), 3);
     sim.run_for(ms(150));
     assert_eq!(sim.ch.queued_calls(), 1);
@@ -396,7 +396,7 @@ fn dns_reresolution_finds_new_backends() {
     let mut sim = Sim::with_resolver(Box::new(resolver), all, "round_robin", Config::default());
     sim.lookup = vec![addr(1)];
     for i in 0..40u64 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
         sim.run_until(secs(i as f64));
         if i == 10 {
             sim.lookup = vec![addr(1), addr(2)];
@@ -453,7 +453,7 @@ fn flapping_never_loses_or_duplicates_calls() {
                     _ => {}
                 }
                 let w = (r >> 16) % 2 == 0;
-                let options = CallOptions::default().wait_for_ready(w);
+                let options = PickOptions::default().wait_for_ready(w);
                 let c = match (r >> 24) % 3 {
                     // A streaming call, its messages under or over a small cap.
                     0 => sim.streaming_call(options, vec![300; (r >> 32) as usize % 6]),
@@ -502,7 +502,7 @@ fn retry_policy_a6() {
     sim.run_for(ms(5));
     let t0 = sim.since();
     sim.backends.get_mut(&addr(1)).unwrap().fail_calls = 2;
-    let c = sim.call(CallOptions::default().retry(policy));
+    let c = sim.call(PickOptions::default().retry(policy));
     sim.run_for(secs(2.0));
     let at: Vec<Duration> = sim
         .picks
@@ -516,14 +516,14 @@ fn retry_policy_a6() {
 
     // Out of attempts: the third failure is the answer.
     sim.backends.get_mut(&addr(1)).unwrap().fail_calls = 5;
-    let d = sim.call(CallOptions::default().retry(policy));
+    let d = sim.call(PickOptions::default().retry(policy));
     sim.run_for(secs(2.0));
     assert_eq!(sim.picks.iter().filter(|p| p.0 == d).count(), 3);
     assert!(sim.answers[&d].is_err());
 
     // Not retryable, or no policy: one attempt.
     let other = RetryPolicy::new(5, CodeSet::of(&[Code::RESOURCE_EXHAUSTED]));
-    for options in [CallOptions::default().retry(other), CallOptions::default()] {
+    for options in [PickOptions::default().retry(other), PickOptions::default()] {
         let e = sim.call(options);
         sim.run_for(secs(2.0));
         assert_eq!(sim.picks.iter().filter(|p| p.0 == e).count(), 1);
@@ -532,7 +532,7 @@ fn retry_policy_a6() {
 
     // A backoff that would pass the deadline: no retry.
     let now = sim.now;
-    let f = sim.call(CallOptions::default().retry(policy).deadline(now + ms(50)));
+    let f = sim.call(PickOptions::default().retry(policy).deadline(now + ms(50)));
     sim.run_for(secs(2.0));
     assert_eq!(sim.picks.iter().filter(|p| p.0 == f).count(), 1);
     sim.check_all_answered();
@@ -542,7 +542,7 @@ fn retry_policy_a6() {
 fn shutdown_fails_waiting_calls() {
     let mut sim = Sim::new(1, "pick_first", Config::default());
     sim.backends.get_mut(&addr(1)).unwrap().mode = Mode::Hang;
-    let c = sim.call(CallOptions::default().wait_for_ready(true));
+    let c = sim.call(PickOptions::default().wait_for_ready(true));
     sim.ch.shutdown(sim.now);
     sim.drain();
     assert_eq!(sim.ch.state(), Shutdown);
@@ -550,7 +550,7 @@ fn shutdown_fails_waiting_calls() {
         sim.answers[&c].as_ref().unwrap_err().code(),
         Code::UNAVAILABLE
     );
-    let d = sim.call(CallOptions::default());
+    let d = sim.call(PickOptions::default());
     assert!(sim.answers[&d].is_err());
     assert_eq!(policy::by_name("weighted").map(|p| p.name()), None);
 }
@@ -564,7 +564,7 @@ fn refused_streaming_call_replays_its_messages() {
     sim.ch.connect(sim.now);
     sim.run_for(ms(5));
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
-    let c = sim.streaming_call(CallOptions::default(), vec![100, 200, 300]);
+    let c = sim.streaming_call(PickOptions::default(), vec![100, 200, 300]);
     assert_eq!(sim.ch.replay_buffered(), 600, "kept while it runs");
     assert_eq!(sim.ch.is_committed(c), Some(false));
     sim.run_for(ms(100));
@@ -592,7 +592,7 @@ fn replay_buffer_overflow_commits_the_call() {
     sim.ch.connect(sim.now);
     sim.run_for(ms(5));
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
-    let c = sim.streaming_call(CallOptions::default(), vec![600, 600]);
+    let c = sim.streaming_call(PickOptions::default(), vec![600, 600]);
     assert_eq!(sim.ch.is_committed(c), Some(true));
     assert_eq!(sim.ch.replay_buffered(), 0);
     sim.run_for(ms(100));
@@ -604,8 +604,8 @@ fn replay_buffer_overflow_commits_the_call() {
     // channel's together; the second commits, the first is retried.
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
     sim.backends.get_mut(&addr(2)).unwrap().refuse_streams = 1;
-    let d = sim.streaming_call(CallOptions::default(), vec![800]);
-    let e = sim.streaming_call(CallOptions::default(), vec![800]);
+    let d = sim.streaming_call(PickOptions::default(), vec![800]);
+    let e = sim.streaming_call(PickOptions::default(), vec![800]);
     assert_eq!(sim.ch.replay_buffered(), 800);
     assert_eq!(
         (sim.ch.is_committed(d), sim.ch.is_committed(e)),
@@ -629,7 +629,7 @@ fn replay_buffer_overflow_commits_the_call() {
 fn response_headers_commit_the_call() {
     let mut sim = Sim::new(1, "pick_first", Config::default());
     sim.backends.get_mut(&addr(1)).unwrap().refuse_streams = 1;
-    let c = sim.streaming_call(CallOptions::default(), vec![10]);
+    let c = sim.streaming_call(PickOptions::default(), vec![10]);
     sim.run_for(ms(5));
     assert_eq!(sim.ch.replay_buffered(), 10);
     sim.ch.commit(c);
@@ -649,7 +649,7 @@ fn goaway_leaves_ready_at_once_and_running_calls_finish() {
     sim.call_time = ms(50);
     sim.ch.connect(sim.now);
     sim.run_for(ms(5));
-    let running: Vec<_> = (0..2).map(|_| sim.call(CallOptions::default())).collect();
+    let running: Vec<_> = (0..2).map(|_| sim.call(PickOptions::default())).collect();
     let on_1 = sim
         .picks
         .iter()
@@ -660,7 +660,7 @@ fn goaway_leaves_ready_at_once_and_running_calls_finish() {
     let views = sim.ch.subchannels();
     assert_ne!(views[0].state, Ready, "out of READY at once");
     assert_eq!(views[1].state, Ready);
-    let later: Vec<_> = (0..4).map(|_| sim.call(CallOptions::default())).collect();
+    let later: Vec<_> = (0..4).map(|_| sim.call(PickOptions::default())).collect();
     sim.run_for(ms(200));
     assert_eq!(
         sim.answers[&on_1].as_ref().unwrap(),
@@ -698,7 +698,7 @@ fn a105_more_connections_when_full() {
     sim.call_time = ms(100);
     sim.ch.connect(sim.now);
     sim.run_for(ms(5));
-    let calls: Vec<_> = (0..7).map(|_| sim.call(CallOptions::default())).collect();
+    let calls: Vec<_> = (0..7).map(|_| sim.call(PickOptions::default())).collect();
     sim.run_for(ms(20));
     assert_eq!(
         sim.connects.len(),
@@ -725,7 +725,7 @@ fn a105_more_connections_when_full() {
     sim.backends.get_mut(&addr(1)).unwrap().max_streams = Some(2);
     sim.call_time = ms(100);
     for _ in 0..7 {
-        sim.call(CallOptions::default());
+        sim.call(PickOptions::default());
     }
     sim.run_for(ms(20));
     assert_eq!(sim.connects.len(), 1);

@@ -6,8 +6,8 @@ use std::time::Instant;
 use super::backoff::{Attempt, Backoff};
 use super::replay::Replay;
 use super::{
-    Address, CallOptions, ChannelCallId, Config, ConnId, ConnectivityState, Disposition, Event,
-    Jitter, LbAction, LbPolicy, Outcome, Resolver, SeededJitter, SubchannelId, SubchannelView,
+    Address, ChannelCallId, Config, ConnId, ConnectivityState, Disposition, Event, Jitter,
+    LbAction, LbPolicy, Outcome, PickOptions, Resolver, SeededJitter, SubchannelId, SubchannelView,
 };
 use crate::grpc::{Code, Status};
 
@@ -35,7 +35,7 @@ struct Subchannel {
 
 #[derive(Debug)]
 struct Call {
-    options: CallOptions,
+    options: PickOptions,
     /// Where it runs, while it does.
     running: Option<(SubchannelId, ConnId)>,
     /// A subchannel to avoid on the next pick (where it was refused).
@@ -169,7 +169,7 @@ impl Channel {
 
     /// Starts a call: an [`Event::Pick`] follows when a subchannel can take
     /// it, or an [`Event::Fail`].
-    pub fn start_call(&mut self, options: CallOptions, now: Instant) -> ChannelCallId {
+    pub fn start_call(&mut self, options: PickOptions, now: Instant) -> ChannelCallId {
         let id = ChannelCallId(self.next());
         self.last_activity = now;
         if self.shutdown {

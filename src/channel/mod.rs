@@ -16,7 +16,7 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use h2proto::channel::{
-//!     CallOptions, Channel, Config, ConnectivityState, Disposition, Event, Outcome, Target, policy,
+//!     PickOptions, Channel, Config, ConnectivityState, Disposition, Event, Outcome, Target, policy,
 //! };
 //!
 //! let now = Instant::now();
@@ -26,7 +26,7 @@
 //! assert_eq!(ch.state(), ConnectivityState::Idle);
 //!
 //! // A call wakes the channel up: it asks for both connections.
-//! let call = ch.start_call(CallOptions::default(), now);
+//! let call = ch.start_call(PickOptions::default(), now);
 //! let mut dials = Vec::new();
 //! while let Some(ev) = ch.poll_event() {
 //!     if let Event::Connect { conn, address, .. } = ev {
@@ -149,10 +149,12 @@ pub struct ConnId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelCallId(pub u64);
 
-/// How a call waits for a connection, and whether it is retried.
+/// How a call waits for a connection, and whether it is retried: what the
+/// channel needs of a call's [`crate::grpc::CallOptions`] (whose timeout
+/// becomes the `deadline` here) to pick a subchannel for it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
-pub struct CallOptions {
+pub struct PickOptions {
     /// Wait for a READY subchannel even while the channel is
     /// TRANSIENT_FAILURE (until the deadline). Off: the call fails
     /// UNAVAILABLE as soon as the channel is TRANSIENT_FAILURE (it still
@@ -165,7 +167,7 @@ pub struct CallOptions {
     pub retry: Option<RetryPolicy>,
 }
 
-impl CallOptions {
+impl PickOptions {
     /// Sets `wait_for_ready`.
     pub fn wait_for_ready(mut self, on: bool) -> Self {
         self.wait_for_ready = on;

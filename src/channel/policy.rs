@@ -42,7 +42,7 @@ pub enum LbAction {
 /// ```
 /// use std::time::Instant;
 /// use h2proto::channel::{
-///     aggregate, CallOptions, Channel, Config, ConnectivityState, Event, LbAction, LbPolicy,
+///     aggregate, PickOptions, Channel, Config, ConnectivityState, Event, LbAction, LbPolicy,
 ///     StaticResolver, SubchannelId, SubchannelView,
 /// };
 ///
@@ -82,7 +82,7 @@ pub enum LbAction {
 /// for &c in &conns {
 ///     ch.connected(c, now);
 /// }
-/// let call = ch.start_call(CallOptions::default(), now);
+/// let call = ch.start_call(PickOptions::default(), now);
 /// let on = std::iter::from_fn(|| ch.poll_event()).find_map(|e| match e {
 ///     Event::Pick { call: c, conn, .. } if c == call => Some(conn),
 ///     _ => None,

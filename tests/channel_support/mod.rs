@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use h2proto::channel::{
-    Address, CallOptions, Channel, ChannelCallId, Config, ConnId, ConnectivityState, Disposition,
-    Event, FixedJitter, Outcome, Resolver, StaticResolver, policy,
+    Address, Channel, ChannelCallId, Config, ConnId, ConnectivityState, Disposition, Event,
+    FixedJitter, Outcome, PickOptions, Resolver, StaticResolver, policy,
 };
 use h2proto::grpc::{Code, Status};
 
@@ -145,7 +145,7 @@ impl Sim {
         assert!(prev.is_none(), "{call:?} answered twice");
     }
 
-    pub fn call(&mut self, options: CallOptions) -> ChannelCallId {
+    pub fn call(&mut self, options: PickOptions) -> ChannelCallId {
         let id = self.ch.start_call(options, self.now);
         self.started.push(id);
         self.drain();
@@ -154,7 +154,7 @@ impl Sim {
 
     /// A streaming call: once picked it sends messages of these sizes,
     /// keeping them for a replay as long as the channel lets it.
-    pub fn streaming_call(&mut self, options: CallOptions, sizes: Vec<usize>) -> ChannelCallId {
+    pub fn streaming_call(&mut self, options: PickOptions, sizes: Vec<usize>) -> ChannelCallId {
         let id = self.ch.start_call(options, self.now);
         self.started.push(id);
         self.messages.insert(id, sizes);

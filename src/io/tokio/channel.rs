@@ -409,7 +409,7 @@ impl Channel {
         start: Instant,
         retry: Option<RetryPolicy>,
     ) -> Result<Guard, Error> {
-        let mut ch_opts = channel::CallOptions::default().wait_for_ready(options.wait_for_ready);
+        let mut ch_opts = channel::PickOptions::default().wait_for_ready(options.wait_for_ready);
         if let Some(t) = options.timeout {
             ch_opts = ch_opts.deadline(start + t);
         }
