@@ -435,6 +435,10 @@ impl fmt::Debug for RecvBody {
     }
 }
 
+/// A received body's next chunk, or (`Err`) its trailers once the data
+/// has ended.
+type ChunkOrTrailers = Result<Bytes, Option<Vec<HeaderField>>>;
+
 impl RecvBody {
     pub(crate) fn new(side: RecvSide) -> Self {
         RecvBody {
@@ -460,6 +464,29 @@ impl RecvBody {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Error>>> {
+        self.poll_next(cx, false).map(|next| match next {
+            Some(Ok(Ok(chunk))) => Some(Ok(chunk)),
+            Some(Err(e)) => Some(Err(e)),
+            Some(Ok(Err(_))) | None => None,
+        })
+    }
+
+    /// [`poll_chunk`](Self::poll_chunk), but once the data has ended the
+    /// trailers (`Ok(Err(trailers))`), taken in the same lock: what the
+    /// `http_body` face polls (a unary request's second poll is its end).
+    #[cfg(feature = "tower")]
+    pub(crate) fn poll_chunk_or_trailers(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<ChunkOrTrailers, Error>>> {
+        self.poll_next(cx, true)
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        trailers: bool,
+    ) -> Poll<Option<Result<ChunkOrTrailers, Error>>> {
         let (handle, id) = (&self.side.handle, self.side.id);
         {
             let mut shared = handle.lock();
@@ -469,10 +496,13 @@ impl RecvBody {
             };
             if let Some(chunk) = slot.chunks.pop_front() {
                 let n = chunk.len();
-                return Poll::Ready(Some(Ok(e.budget.hold(chunk, id, n, 0))));
+                return Poll::Ready(Some(Ok(Ok(e.budget.hold(chunk, id, n, 0)))));
             }
             if slot.recv_end {
-                return Poll::Ready(None);
+                return Poll::Ready(match trailers {
+                    true => Some(Ok(Err(slot.trailers.take()))),
+                    false => None,
+                });
             }
             if let Some(end) = &slot.end {
                 return Poll::Ready(Some(Err(end.to_error())));

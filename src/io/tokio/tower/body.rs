@@ -38,27 +38,19 @@ impl http_body::Body for RecvBody {
         if this.deadline == DeadlineReport::Reported {
             return Poll::Ready(None);
         }
-        match this.poll_chunk(cx) {
-            Poll::Ready(Some(Ok(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-            Poll::Ready(Some(Err(Error::Timeout))) if this.deadline == DeadlineReport::AsStatus => {
-                this.deadline = DeadlineReport::Reported;
-                return Poll::Ready(Some(Ok(Frame::trailers(deadline_exceeded()))));
-            }
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => {}
-            Poll::Pending => return Poll::Pending,
-        }
-        // The data has ended: the trailers, once (then `None`).
-        match this.poll_trailers(cx) {
-            Poll::Ready(Ok(Some(fields))) if !fields.is_empty() => {
+        // The data, then (in the same poll once it has ended) the trailers,
+        // once: then `None`.
+        match this.poll_chunk_or_trailers(cx) {
+            Poll::Ready(Some(Ok(Ok(data)))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Some(Ok(Err(Some(fields))))) if !fields.is_empty() => {
                 Poll::Ready(Some(Ok(Frame::trailers(header_map(fields)))))
             }
-            Poll::Ready(Ok(_)) => Poll::Ready(None),
-            Poll::Ready(Err(Error::Timeout)) if this.deadline == DeadlineReport::AsStatus => {
+            Poll::Ready(Some(Ok(Err(_))) | None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(Error::Timeout))) if this.deadline == DeadlineReport::AsStatus => {
                 this.deadline = DeadlineReport::Reported;
                 Poll::Ready(Some(Ok(Frame::trailers(deadline_exceeded()))))
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Pending => Poll::Pending,
         }
     }

@@ -2,7 +2,7 @@
 //! on the tokio [`Server`].
 
 use std::future::{Future, poll_fn};
-use std::task::Poll;
+use std::pin::pin;
 
 use tower_service::Service;
 
@@ -69,7 +69,9 @@ impl Server {
 /// for every request, and past 1 KiB malloc costs much more): without a
 /// deadline, the request and the call's future are all it holds (an
 /// `async fn` would hold its arguments twice); the deadline's timer is
-/// boxed on its own.
+/// boxed on its own. The response is taken apart in the poll that
+/// produced it (its body's first frames are polled with that poll's
+/// context), so none of it is held across an await.
 fn call<S, B>(
     mut service: S,
     req: http::Request<RecvBody>,
@@ -81,39 +83,43 @@ where
 {
     let deadline = grpc_deadline(&req);
     async move {
-        let res = match deadline {
+        match deadline {
             None => {
                 if poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
                     return internal_error();
                 }
-                service.call(req).await.ok()
+                let mut answer = pin!(service.call(req));
+                poll_fn(|cx| {
+                    answer.as_mut().poll(cx).map(|res| match res {
+                        Ok(res) => with_body(res, |b| send_body(b, cx)),
+                        Err(_) => internal_error(),
+                    })
+                })
+                .await
             }
             Some(at) => {
                 let answer = async move {
                     poll_fn(|cx| service.poll_ready(cx)).await.ok()?;
                     service.call(req).await.ok()
                 };
-                match Box::pin(tokio::time::timeout_at(at, answer)).await {
-                    Ok(answer) => answer,
-                    Err(_) => return exceeded_response(),
-                }
+                let mut answer = Box::pin(tokio::time::timeout_at(at, answer));
+                poll_fn(|cx| {
+                    answer.as_mut().poll(cx).map(|res| match res {
+                        Ok(Some(res)) => with_body(res, |b| send_body(Deadline::new(b, at), cx)),
+                        Ok(None) => internal_error(),
+                        Err(_) => exceeded_response(),
+                    })
+                })
+                .await
             }
-        };
-        let Some(res) = res else {
-            return internal_error();
-        };
-        let (parts, body) = res.into_parts();
-        let mut body = Some(body);
-        let body = poll_fn(|cx| {
-            Poll::Ready(body.take().map(|b| match deadline {
-                None => send_body(b, cx),
-                Some(at) => send_body(Deadline::new(b, at), cx),
-            }))
-        })
-        .await
-        .unwrap_or_default();
-        http::Response::from_parts(parts, body)
+        }
     }
+}
+
+/// The service's response with its body made a [`Body`] by `make`.
+fn with_body<B>(res: http::Response<B>, make: impl FnOnce(B) -> Body) -> http::Response<Body> {
+    let (parts, body) = res.into_parts();
+    http::Response::from_parts(parts, make(body))
 }
 
 /// A service that failed answers 500.
