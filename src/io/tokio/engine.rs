@@ -416,7 +416,11 @@ impl HttpEngine {
         slot.recv_waker = None;
         let unread = slot.chunks.discard();
         slot.head = None;
-        let _ = self.conn.release_capacity(id, unread);
+        // A body read to its end has nothing to credit back (its chunks
+        // return theirs when dropped) and its stream no longer receives.
+        if unread > 0 || !slot.recv_end {
+            let _ = self.conn.release_capacity(id, unread);
+        }
         if slot.recv_end || slot.end.is_some() {
             self.maybe_remove(id);
         } else if !is_server {
