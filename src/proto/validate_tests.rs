@@ -1,0 +1,400 @@
+//! Tests of `validate`: RFC 9113 §8.2–§8.3 field and block rules.
+
+use super::BlockKind::*;
+use super::Malformed::*;
+use super::*;
+
+fn check(kind: BlockKind, fields: &[(&str, &str)]) -> Result<CheckedBlock, Malformed> {
+    check_block(
+        kind,
+        fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+    )
+}
+
+const GET: [(&str, &str); 4] = [
+    (":method", "GET"),
+    (":scheme", "https"),
+    (":authority", "a.example"),
+    (":path", "/"),
+];
+
+fn with(
+    base: &[(&'static str, &'static str)],
+    extra: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    base.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn valid_request_response_and_trailers() {
+    let req = check(
+        Request,
+        &with(&GET, &[("user-agent", "t"), ("te", "Trailers")]),
+    )
+    .unwrap();
+    assert_eq!(req.pseudo.get(Pseudo::Method), Some(0));
+    assert_eq!(req.pseudo.get(Pseudo::Path), Some(3));
+    assert_eq!(req.pseudo.get(Pseudo::Status), None);
+    assert_eq!(req.first_regular, 4);
+    let res = check(Response, &[(":status", "204"), ("content-length", "0")]).unwrap();
+    assert_eq!(res.status, Some(204));
+    assert_eq!(res.content_length, Some(0));
+    assert!(check(Trailers, &[("grpc-status", "0")]).is_ok());
+    assert!(check(Trailers, &[]).is_ok());
+    let connect = check(Request, &[(":method", "CONNECT"), (":authority", "a:443")]).unwrap();
+    assert!(connect.is_connect);
+    // §8.3.1: host must name the :authority's entity, after
+    // scheme-based normalization; host alone is fine.
+    assert!(check(Request, &with(&GET, &[("host", "A.Example:443")])).is_ok());
+    let host_only = [
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":path", "/"),
+        ("host", "b.example"),
+    ];
+    assert!(check(Request, &host_only).is_ok());
+    // No :authority is allowed (§8.3.1 says SHOULD for origin-form).
+    assert!(
+        check(
+            Request,
+            &[(":method", "GET"), (":scheme", "http"), (":path", "*")]
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn every_malformed_case_gives_its_reason() {
+    type Case = (
+        &'static str,
+        BlockKind,
+        Vec<(&'static str, &'static str)>,
+        Malformed,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "§8.2.1 uppercase name",
+            Request,
+            with(&GET, &[("User-Agent", "x")]),
+            UppercaseName,
+        ),
+        (
+            "§8.2.1 empty name",
+            Request,
+            with(&GET, &[("", "x")]),
+            EmptyName,
+        ),
+        (
+            "§8.2.1 space in name",
+            Request,
+            with(&GET, &[("a b", "x")]),
+            InvalidName,
+        ),
+        (
+            "§8.2.1 colon in name",
+            Request,
+            with(&GET, &[("a:b", "x")]),
+            InvalidName,
+        ),
+        (
+            "§8.2.1 non-ASCII name",
+            Request,
+            with(&GET, &[("caf\u{e9}", "x")]),
+            InvalidName,
+        ),
+        (
+            "§8.2.1 DEL in name",
+            Request,
+            with(&GET, &[("a\u{7f}", "x")]),
+            InvalidName,
+        ),
+        (
+            "§8.2.1 NUL in value",
+            Request,
+            with(&GET, &[("a", "x\0y")]),
+            InvalidValue,
+        ),
+        (
+            "§8.2.1 CR in value",
+            Request,
+            with(&GET, &[("a", "x\ry")]),
+            InvalidValue,
+        ),
+        (
+            "§8.2.1 LF in value",
+            Request,
+            with(&GET, &[("a", "x\ny")]),
+            InvalidValue,
+        ),
+        (
+            "§8.2.1 leading space",
+            Request,
+            with(&GET, &[("a", " x")]),
+            ValueWhitespace,
+        ),
+        (
+            "§8.2.1 trailing tab",
+            Request,
+            with(&GET, &[("a", "x\t")]),
+            ValueWhitespace,
+        ),
+        (
+            "§8.2.2 connection",
+            Request,
+            with(&GET, &[("connection", "close")]),
+            ConnectionSpecific,
+        ),
+        (
+            "§8.2.2 keep-alive",
+            Request,
+            with(&GET, &[("keep-alive", "1")]),
+            ConnectionSpecific,
+        ),
+        (
+            "§8.2.2 proxy-connection",
+            Request,
+            with(&GET, &[("proxy-connection", "x")]),
+            ConnectionSpecific,
+        ),
+        (
+            "§8.2.2 transfer-encoding",
+            Response,
+            vec![(":status", "200"), ("transfer-encoding", "chunked")],
+            ConnectionSpecific,
+        ),
+        (
+            "§8.2.2 upgrade",
+            Request,
+            with(&GET, &[("upgrade", "h2c")]),
+            ConnectionSpecific,
+        ),
+        (
+            "§8.2.2 te gzip",
+            Request,
+            with(&GET, &[("te", "gzip")]),
+            InvalidTe,
+        ),
+        (
+            "§8.3 pseudo after regular",
+            Request,
+            vec![
+                (":method", "GET"),
+                ("a", "b"),
+                (":scheme", "http"),
+                (":path", "/"),
+            ],
+            PseudoAfterRegular,
+        ),
+        (
+            "§8.3 unknown pseudo",
+            Request,
+            with(&GET, &[(":foo", "x")]),
+            UnexpectedPseudo,
+        ),
+        (
+            "§8.3 :protocol without extended CONNECT",
+            Request,
+            with(&GET, &[(":protocol", "websocket")]),
+            UnexpectedPseudo,
+        ),
+        (
+            "§8.3 response pseudo in request",
+            Request,
+            with(&GET, &[(":status", "200")]),
+            UnexpectedPseudo,
+        ),
+        (
+            "§8.3 request pseudo in response",
+            Response,
+            vec![(":status", "200"), (":path", "/")],
+            UnexpectedPseudo,
+        ),
+        (
+            "§8.1 pseudo in trailers",
+            Trailers,
+            vec![(":status", "200")],
+            UnexpectedPseudo,
+        ),
+        (
+            "§8.3.1 host names another authority",
+            Request,
+            with(&GET, &[("host", "b.example")]),
+            HostMismatch,
+        ),
+        (
+            "§8.3.1 host with another port",
+            Request,
+            with(&GET, &[("host", "a.example:8443")]),
+            HostMismatch,
+        ),
+        (
+            "§8.3.1 second host names another authority",
+            Request,
+            with(&GET, &[("host", "a.example"), ("host", "b.example")]),
+            HostMismatch,
+        ),
+        (
+            "§8.3.1 duplicate :path",
+            Request,
+            vec![
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                (":path", "/x"),
+            ],
+            DuplicatePseudo,
+        ),
+        (
+            "§8.3.2 duplicate :status",
+            Response,
+            vec![(":status", "200"), (":status", "200")],
+            DuplicatePseudo,
+        ),
+        (
+            "§8.3.1 missing :method",
+            Request,
+            vec![(":scheme", "http"), (":path", "/")],
+            MissingPseudo(":method"),
+        ),
+        (
+            "§8.3.1 missing :scheme",
+            Request,
+            vec![(":method", "GET"), (":path", "/")],
+            MissingPseudo(":scheme"),
+        ),
+        (
+            "§8.3.1 missing :path",
+            Request,
+            vec![(":method", "GET"), (":scheme", "http")],
+            MissingPseudo(":path"),
+        ),
+        (
+            "§8.3.1 empty :path",
+            Request,
+            vec![(":method", "GET"), (":scheme", "http"), (":path", "")],
+            EmptyPath,
+        ),
+        (
+            "§8.3.2 missing :status",
+            Response,
+            vec![("server", "x")],
+            MissingPseudo(":status"),
+        ),
+        (
+            "§8.3.2 two-digit :status",
+            Response,
+            vec![(":status", "20")],
+            InvalidStatus,
+        ),
+        (
+            "§8.3.2 non-digit :status",
+            Response,
+            vec![(":status", "2x0")],
+            InvalidStatus,
+        ),
+        (
+            "§8.3.2 :status 099",
+            Response,
+            vec![(":status", "099")],
+            InvalidStatus,
+        ),
+        (
+            "§8.5 CONNECT with :path",
+            Request,
+            vec![
+                (":method", "CONNECT"),
+                (":authority", "a:1"),
+                (":path", "/"),
+            ],
+            ConnectWithPath,
+        ),
+        (
+            "§8.5 CONNECT without :authority",
+            Request,
+            vec![(":method", "CONNECT")],
+            MissingPseudo(":authority"),
+        ),
+        (
+            "content-length not a number",
+            Request,
+            with(&GET, &[("content-length", "1x")]),
+            InvalidContentLength,
+        ),
+        (
+            "content-length empty",
+            Request,
+            with(&GET, &[("content-length", "")]),
+            InvalidContentLength,
+        ),
+        (
+            "content-length overflow",
+            Request,
+            with(&GET, &[("content-length", "99999999999999999999")]),
+            InvalidContentLength,
+        ),
+        (
+            "content-length disagree",
+            Request,
+            with(&GET, &[("content-length", "1"), ("content-length", "2")]),
+            InvalidContentLength,
+        ),
+    ];
+    for (name, kind, fields, want) in cases {
+        assert_eq!(check(kind, &fields), Err(want), "{name}");
+    }
+}
+
+#[test]
+fn body_length_is_checked_against_content_length() {
+    let mut b = BodyLength::new(Some(10));
+    assert_eq!(b.data(4), Ok(()));
+    assert_eq!(b.end(), Err(ContentLengthMismatch));
+    assert_eq!(b.data(6), Ok(()));
+    assert_eq!(b.end(), Ok(()));
+    assert_eq!(b.data(1), Err(ContentLengthMismatch));
+    let mut any = BodyLength::new(None);
+    assert_eq!(any.data(usize::MAX), Ok(()));
+    assert_eq!(any.end(), Ok(()));
+}
+
+/// The word-at-a-time checks agree with the byte rules for every byte
+/// value at every position of names and values up to 17 bytes long
+/// (two full words and a padded tail).
+#[test]
+fn word_checks_agree_with_the_byte_rules() {
+    for len in 1..=17 {
+        for at in 0..len {
+            for b in 0u8..=255 {
+                let mut s = vec![b'x'; len];
+                s[at] = b;
+                let name_ok = !(b <= 0x20 || b.is_ascii_uppercase() || b >= 0x7f || b == b':');
+                assert_eq!(
+                    check_name(&s).is_ok(),
+                    name_ok,
+                    "name byte {b:#x} at {at}/{len}"
+                );
+                let value_ok = !matches!(b, 0 | b'\r' | b'\n');
+                let whitespace_edge = matches!(b, b' ' | b'\t') && (at == 0 || at == len - 1);
+                let want = if !value_ok {
+                    Err(InvalidValue)
+                } else if whitespace_edge {
+                    Err(ValueWhitespace)
+                } else {
+                    Ok(())
+                };
+                assert_eq!(check_value(&s), want, "value byte {b:#x} at {at}/{len}");
+            }
+        }
+    }
+    assert_eq!(check_value(b""), Ok(()));
+    assert_eq!(check_name(b"a\x80b\xff"), Err(InvalidName));
+    assert_eq!(check_name(b"\xffA"), Err(UppercaseName));
+}
+
+#[test]
+fn name_table_matches_the_rfc_ranges() {
+    for b in 0u8..=255 {
+        let forbidden = b <= 0x20 || (0x41..=0x5a).contains(&b) || b >= 0x7f || b == b':';
+        assert_eq!(NAME_BYTE[usize::from(b)], !forbidden, "byte {b:#x}");
+    }
+}
