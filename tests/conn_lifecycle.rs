@@ -274,6 +274,36 @@ fn s6_8_frames_on_streams_ignored_after_our_goaway_are_discarded_quietly() {
 }
 
 #[test]
+fn s6_8_a_later_goaway_never_raises_the_last_stream_id_we_sent() {
+    // Found by the fuzzer (stream_ops): after the final GOAWAY of a graceful
+    // shutdown, a request the peer had in flight is ignored, but its id was
+    // still recorded as the highest seen; a connection error then sent a
+    // second GOAWAY with that higher id, which §6.8 forbids ("MUST NOT
+    // increase") and which the peer rightly took as a PROTOCOL_ERROR.
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    raw.conn.shutdown(raw.now);
+    raw.read();
+    raw.advance(Duration::from_secs(10));
+    assert_eq!(
+        raw.goaway().map(|g| g.last_stream_id),
+        Some(StreamId::new(1))
+    );
+    raw.headers(3, &request("POST", "/"), false);
+    raw.read();
+    raw.conn.close(Reason::INTERNAL_ERROR);
+    let last: Vec<_> = raw
+        .read()
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::GoAway(g) => Some((g.last_stream_id, g.error_code)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(last, [(StreamId::new(1), Reason::INTERNAL_ERROR)]);
+}
+
+#[test]
 fn s6_8_goaway_with_an_error_is_reported_when_the_connection_ends() {
     let mut raw = client_peer(Config::client());
     raw.send(GoAway {

@@ -578,9 +578,10 @@ impl Connection {
         // `close`); `wants_write()` stays true until the GOAWAY is out.
         self.unreported_close = Some(Some(error));
         self.drop_all_streams();
-        let mut goaway = GoAway::new(self.last_remote_id, reason);
+        let last = self.goaway_last_id();
+        let mut goaway = GoAway::new(last, reason);
         goaway.additional_debug_data = debug;
-        self.goaway_sent = Some(self.last_remote_id);
+        self.goaway_sent = Some(last);
         self.loopy.control().push(ControlItem::GoAway(goaway));
         self.lifecycle = Lifecycle::Closing;
         for t in Timer::ALL {
@@ -614,9 +615,21 @@ impl Connection {
         }
         self.shutdown = Shutdown::Final;
         self.timers.stop(Timer::ShutdownPing);
-        self.goaway_sent = Some(self.last_remote_id);
-        let goaway = GoAway::new(self.last_remote_id, Reason::NO_ERROR);
+        let last = self.goaway_last_id();
+        self.goaway_sent = Some(last);
+        let goaway = GoAway::new(last, Reason::NO_ERROR);
         self.loopy.control().push(ControlItem::GoAway(goaway));
+    }
+
+    /// The last stream id for a GOAWAY: the highest the peer opened, but
+    /// never above one we sent already (§6.8: it "MUST NOT increase"). The
+    /// peer may still open streams after our GOAWAY; they are ignored, and
+    /// a later GOAWAY must not claim them.
+    pub(crate) fn goaway_last_id(&self) -> StreamId {
+        match self.goaway_sent {
+            Some(sent) => sent.min(self.last_remote_id),
+            None => self.last_remote_id,
+        }
     }
 
     /// Closes once nothing is left to do: after an error once the GOAWAY is

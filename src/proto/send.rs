@@ -330,12 +330,12 @@ impl Connection {
             self.timers
                 .set(Timer::ShutdownPing, now + self.config.shutdown_ping_timeout);
         } else {
-            self.goaway_sent = Some(self.last_remote_id);
+            let last = self.goaway_last_id();
+            self.goaway_sent = Some(last);
             self.shutdown = Shutdown::Final;
-            self.loopy.control().push(ControlItem::GoAway(GoAway::new(
-                self.last_remote_id,
-                Reason::NO_ERROR,
-            )));
+            self.loopy
+                .control()
+                .push(ControlItem::GoAway(GoAway::new(last, Reason::NO_ERROR)));
             for p in std::mem::take(&mut self.pending_open) {
                 self.loopy.cancel_stream(p.id);
                 self.store.remove(p.id);
