@@ -149,7 +149,7 @@ impl Server {
         Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
     {
         self.one_request(path, move |ctx, message, responses| {
-            handler(ctx, message).then(|answer| send_reply(responses, answer))
+            send_reply(responses, handler(ctx, message))
         })
     }
 
@@ -159,8 +159,8 @@ impl Server {
         F: Fn(Context, Requests) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
     {
-        self.method(path, move |ctx, requests, responses| {
-            handler(ctx, requests).then(|answer| send_reply(responses, answer))
+        self.request_stream(path, move |ctx, requests, responses| {
+            send_reply(responses, handler(ctx, requests))
         })
     }
 
@@ -182,49 +182,49 @@ impl Server {
         F: Fn(Context, Requests, Responses) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        self.method(path, move |ctx, requests, responses| {
+        self.request_stream(path, move |ctx, requests, responses| {
             handler(ctx, requests, responses).map(final_status)
         })
     }
 
-    /// What every method kind shares: the call taken apart, `body` run
-    /// with it, the call ended with the status `body` gives (`None`: none
-    /// is due, see [`send_reply`] and [`Server::one_request`]).
-    fn method<F, Fut>(self, path: impl Into<String>, body: F) -> Server
+    /// A method that takes the request messages as they come
+    /// (client-streaming, bidi): `body` runs with the call taken apart, and
+    /// the call ends with the status it gives (see [`end_call`]).
+    fn request_stream<F, Fut>(self, path: impl Into<String>, body: F) -> Server
     where
         F: Fn(Context, Requests, Responses) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Option<Status>> + Send + 'static,
     {
         // `body` runs when the route's task first runs (outside the lock),
-        // as the handlers it wraps always did. `map`, not an `async` block
-        // (which needs `body` in an `Arc`): fewer instructions per call.
+        // as the handlers it wraps always did.
         self.route(path, move |call: ServerCall| {
             let (ctx, requests, responses) = call.into_parts();
-            body(ctx.clone(), requests, responses).map(move |status| {
-                if let Some(status) = status {
-                    ctx.finish(status);
-                }
-            })
+            body(ctx.clone(), requests, responses).map(move |status| end_call(&ctx, status))
         })
     }
 
     /// A method that takes exactly one request message (unary,
-    /// server-streaming). A call that ended before it came gets no status
-    /// (`None`); one the client half-closed without a message ends
-    /// INTERNAL.
+    /// server-streaming): `body` runs with it, and the call ends with the
+    /// status it gives (see [`end_call`]). A call that ended before the
+    /// message came gets no status; one the client half-closed without a
+    /// message ends INTERNAL.
     fn one_request<F, Fut>(self, path: impl Into<String>, body: F) -> Server
     where
         F: Fn(Context, Bytes, Responses) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Option<Status>> + Send + 'static,
     {
         let body = Arc::new(body);
-        self.method(path, move |ctx, mut requests, responses| {
+        // Not built on `method`: one state machine less per call (the
+        // hot path of a unary server).
+        self.route(path, move |call: ServerCall| {
             let body = body.clone();
             async move {
-                match requests.one().await {
-                    Ok(message) => body(ctx, message, responses).await,
+                let (ctx, mut requests, responses) = call.into_parts();
+                let status = match requests.one().await {
+                    Ok(message) => body(ctx.clone(), message, responses).await,
                     Err(status) => status,
-                }
+                };
+                end_call(&ctx, status);
             }
         })
     }
@@ -260,10 +260,21 @@ impl Server {
 /// Sends a single-response handler's answer: the status to end the call
 /// with, `None` if the answer could not be sent (the call is dropped
 /// without a status: cancelled, unless it already ended).
-async fn send_reply(mut responses: Responses, answer: Result<Bytes, Status>) -> Option<Status> {
-    match answer {
+async fn send_reply(
+    mut responses: Responses,
+    answer: impl Future<Output = Result<Bytes, Status>>,
+) -> Option<Status> {
+    match answer.await {
         Ok(message) => responses.send(message).await.ok().map(|()| Status::ok()),
         Err(status) => Some(status),
+    }
+}
+
+/// Ends the call with `status`; `None`: no status is due (the call already
+/// ended, or the answer could not be sent and the dropped call cancels it).
+fn end_call(ctx: &Context, status: Option<Status>) {
+    if let Some(status) = status {
+        ctx.finish(status);
     }
 }
 
