@@ -437,3 +437,37 @@ async fn graceful_shutdown_lets_a_call_finish() {
     let err = bounded(client.unary("/t.T/Echo", Bytes::new(), CallOptions::new())).await;
     assert!(err.is_err());
 }
+
+/// The single-message method kinds' edge cases (one code path serves
+/// unary and server-streaming): a call half-closed without its request
+/// message ends INTERNAL without running the handler; a unary answer that
+/// cannot be sent (over the server's max send size) is not followed by an
+/// OK status: the call is cancelled instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_message_methods_without_a_message_or_an_unsendable_answer() {
+    let mut config = Config::server();
+    config.grpc.max_send_message_size = 4;
+    let (server, client) = start(config).await;
+    for path in ["/t.T/Echo", "/t.T/Count"] {
+        let mut call = client.call(path, CallOptions::new()).unwrap();
+        call.close_send().unwrap();
+        let status = bounded(call.status()).await;
+        assert_eq!(status.code(), Code::INTERNAL, "{path}: {status:?}");
+        assert!(
+            status.message().contains("no request message"),
+            "{status:?}"
+        );
+    }
+    let err = bounded(client.unary(
+        "/t.T/Echo",
+        Bytes::from_static(b"longer than four"),
+        CallOptions::new(),
+    ))
+    .await;
+    assert!(
+        matches!(&err, Err(Error::Ended(s)) if s.code() == Code::CANCELLED),
+        "{err:?}"
+    );
+    client.shutdown().await;
+    server.shutdown().await;
+}

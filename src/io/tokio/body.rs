@@ -240,6 +240,17 @@ pub(crate) struct SendSide {
 }
 
 impl SendSide {
+    /// The sending side of stream `id`, nothing of its message queued yet.
+    pub(super) fn new(handle: Handle<HttpEngine>, id: StreamId) -> SendSide {
+        SendSide {
+            handle,
+            id,
+            finished: false,
+            released: false,
+            charged: 0,
+        }
+    }
+
     /// Queues `data` (and END_STREAM with its last byte when `end`), waiting
     /// for room in the stream's send buffer as often as needed.
     pub(super) async fn send_data(&mut self, mut data: Bytes, end: bool) -> Result<(), Error> {

@@ -340,13 +340,7 @@ impl Client {
             id,
         };
         if !done {
-            let mut side = SendSide {
-                handle: handle.clone(),
-                id,
-                finished: false,
-                released: false,
-                charged: 0,
-            };
+            let mut side = SendSide::new(handle.clone(), id);
             let task: LocalTask = Box::pin(async move {
                 let _ = side.send_body(kind).await;
             });

@@ -203,13 +203,7 @@ where
     F: FnOnce(http::Request<RecvBody>) -> Fut,
     Fut: Future<Output = http::Response<Body>>,
 {
-    let mut side = SendSide {
-        handle: handle.clone(),
-        id,
-        finished: false,
-        released: false,
-        charged: 0,
-    };
+    let mut side = SendSide::new(handle.clone(), id);
     let mut body = RecvBody::new(RecvSide {
         handle: handle.clone(),
         id,

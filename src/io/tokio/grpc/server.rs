@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::task::JoinHandle;
 
@@ -147,18 +148,8 @@ impl Server {
         F: Fn(Context, Bytes) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        self.route(path, move |call: ServerCall| {
-            let handler = handler.clone();
-            async move {
-                let (ctx, mut requests, responses) = call.into_parts();
-                let result = match requests.one().await {
-                    Ok(message) => handler(ctx.clone(), message).await.map(Some),
-                    Err(None) => return,
-                    Err(Some(status)) => Err(status),
-                };
-                respond(&ctx, responses, result).await;
-            }
+        self.one_request(path, move |ctx, message, responses| {
+            send_reply(responses, handler(ctx, message))
         })
     }
 
@@ -168,14 +159,8 @@ impl Server {
         F: Fn(Context, Requests) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Bytes, Status>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        self.route(path, move |call: ServerCall| {
-            let handler = handler.clone();
-            async move {
-                let (ctx, requests, responses) = call.into_parts();
-                let result = handler(ctx.clone(), requests).await.map(Some);
-                respond(&ctx, responses, result).await;
-            }
+        self.request_stream(path, move |ctx, requests, responses| {
+            send_reply(responses, handler(ctx, requests))
         })
     }
 
@@ -186,18 +171,8 @@ impl Server {
         F: Fn(Context, Bytes, Responses) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        self.route(path, move |call: ServerCall| {
-            let handler = handler.clone();
-            async move {
-                let (ctx, mut requests, responses) = call.into_parts();
-                let result = match requests.one().await {
-                    Ok(message) => handler(ctx.clone(), message, responses).await,
-                    Err(None) => return,
-                    Err(Some(status)) => Err(status),
-                };
-                ctx.finish(result.err().unwrap_or_else(Status::ok));
-            }
+        self.one_request(path, move |ctx, message, responses| {
+            handler(ctx, message, responses).map(final_status)
         })
     }
 
@@ -207,13 +182,49 @@ impl Server {
         F: Fn(Context, Requests, Responses) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
+        self.request_stream(path, move |ctx, requests, responses| {
+            handler(ctx, requests, responses).map(final_status)
+        })
+    }
+
+    /// A method that takes the request messages as they come
+    /// (client-streaming, bidi): `body` runs with the call taken apart, and
+    /// the call ends with the status it gives (see [`end_call`]).
+    fn request_stream<F, Fut>(self, path: impl Into<String>, body: F) -> Server
+    where
+        F: Fn(Context, Requests, Responses) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Status>> + Send + 'static,
+    {
+        // `body` runs when the route's task first runs (outside the lock),
+        // as the handlers it wraps always did.
         self.route(path, move |call: ServerCall| {
-            let handler = handler.clone();
+            let (ctx, requests, responses) = call.into_parts();
+            body(ctx.clone(), requests, responses).map(move |status| end_call(&ctx, status))
+        })
+    }
+
+    /// A method that takes exactly one request message (unary,
+    /// server-streaming): `body` runs with it, and the call ends with the
+    /// status it gives (see [`end_call`]). A call that ended before the
+    /// message came gets no status; one the client half-closed without a
+    /// message ends INTERNAL.
+    fn one_request<F, Fut>(self, path: impl Into<String>, body: F) -> Server
+    where
+        F: Fn(Context, Bytes, Responses) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Status>> + Send + 'static,
+    {
+        let body = Arc::new(body);
+        // Not built on `method`: one state machine less per call (the
+        // hot path of a unary server).
+        self.route(path, move |call: ServerCall| {
+            let body = body.clone();
             async move {
-                let (ctx, requests, responses) = call.into_parts();
-                let result = handler(ctx.clone(), requests, responses).await;
-                ctx.finish(result.err().unwrap_or_else(Status::ok));
+                let (ctx, mut requests, responses) = call.into_parts();
+                let status = match requests.one().await {
+                    Ok(message) => body(ctx.clone(), message, responses).await,
+                    Err(status) => status,
+                };
+                end_call(&ctx, status);
             }
         })
     }
@@ -246,17 +257,30 @@ impl Server {
     }
 }
 
-/// Sends a unary answer and the status.
-async fn respond(ctx: &Context, mut responses: Responses, result: Result<Option<Bytes>, Status>) {
-    match result {
-        Ok(Some(message)) => {
-            if responses.send(message).await.is_ok() {
-                ctx.finish(Status::ok());
-            }
-        }
-        Ok(None) => ctx.finish(Status::ok()),
-        Err(status) => ctx.finish(status),
+/// Sends a single-response handler's answer: the status to end the call
+/// with, `None` if the answer could not be sent (the call is dropped
+/// without a status: cancelled, unless it already ended).
+async fn send_reply(
+    mut responses: Responses,
+    answer: impl Future<Output = Result<Bytes, Status>>,
+) -> Option<Status> {
+    match answer.await {
+        Ok(message) => responses.send(message).await.ok().map(|()| Status::ok()),
+        Err(status) => Some(status),
     }
+}
+
+/// Ends the call with `status`; `None`: no status is due (the call already
+/// ended, or the answer could not be sent and the dropped call cancels it).
+fn end_call(ctx: &Context, status: Option<Status>) {
+    if let Some(status) = status {
+        ctx.finish(status);
+    }
+}
+
+/// A streaming handler's outcome as the status to end the call with.
+fn final_status(outcome: Result<(), Status>) -> Option<Status> {
+    Some(outcome.err().unwrap_or_else(Status::ok))
 }
 
 /// One served connection.
