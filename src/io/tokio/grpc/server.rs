@@ -214,7 +214,7 @@ impl Server {
         Fut: Future<Output = Option<Status>> + Send + 'static,
     {
         let body = Arc::new(body);
-        // Not built on `method`: one state machine less per call (the
+        // Not built on `request_stream`: one state machine less per call (the
         // hot path of a unary server).
         self.route(path, move |call: ServerCall| {
             let body = body.clone();
