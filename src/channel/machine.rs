@@ -1,6 +1,6 @@
 //! [`Channel`]: the state machine. See the [module docs](super).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 use super::backoff::{Attempt, Backoff};
@@ -10,6 +10,7 @@ use super::{
     LbAction, LbPolicy, Outcome, PickOptions, Resolver, SeededJitter, SubchannelId, SubchannelView,
 };
 use crate::grpc::{Code, Status};
+use crate::sched::IdKeyMap;
 
 use ConnectivityState::*;
 
@@ -63,7 +64,7 @@ pub struct Channel {
     jitter: Box<dyn Jitter>,
     subs: Vec<Subchannel>,
     next_id: u64,
-    calls: HashMap<ChannelCallId, Call>,
+    calls: IdKeyMap<ChannelCallId, Call>,
     /// Calls waiting for a pick, oldest first.
     queue: VecDeque<ChannelCallId>,
     deadlines: BTreeSet<(Instant, ChannelCallId)>,
@@ -104,7 +105,7 @@ impl Channel {
             jitter: Box::new(SeededJitter::new(0)),
             subs: Vec::new(),
             next_id: 1,
-            calls: HashMap::new(),
+            calls: IdKeyMap::default(),
             queue: VecDeque::new(),
             deadlines: BTreeSet::new(),
             retry_timers: BTreeSet::new(),

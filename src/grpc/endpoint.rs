@@ -6,7 +6,7 @@
 //! `server.rs`, so this file never names either.
 //! Credit, the memory budget and parked messages are in `credit.rs`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use super::status::{Code, Status};
 use super::{CallError, CallId, Config, Event, Hold, Metadata};
 use crate::frame::{Reason, StreamId};
 use crate::proto::{self, Connection, MemoryBudget, Role, SettingsUpdate, TransmitBuf};
+use crate::sched::IdMap;
 
 mod credit;
 
@@ -118,7 +119,7 @@ struct Queued {
 pub struct Endpoint<S> {
     pub(crate) conn: Connection,
     pub(crate) config: Config,
-    pub(crate) calls: HashMap<StreamId, Call>,
+    pub(crate) calls: IdMap<Call>,
     /// What only this side keeps.
     pub(crate) side: S,
     events: VecDeque<Queued>,
@@ -179,7 +180,7 @@ impl<S: Side> Endpoint<S> {
             bdp: config
                 .bdp
                 .then(|| BdpEstimator::new(config.http2.initial_window_size)),
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             events: VecDeque::new(),
             bdp_ping: None,
             budget: MemoryBudget::new(config.memory_budget),

@@ -173,7 +173,7 @@ impl Metadata {
             {
                 continue;
             }
-            let name_s = String::from_utf8_lossy(name).into_owned();
+            let name_s = text(name);
             if name.ends_with(b"-bin") {
                 for part in f.value.split(|&b| b == b',') {
                     let part = part.trim_ascii();
@@ -188,6 +188,16 @@ impl Metadata {
             }
         }
         Ok(md)
+    }
+}
+
+/// Received bytes as text: what is valid UTF-8 (nearly always ASCII: names,
+/// paths, authorities) without `from_utf8_lossy`'s slower scan, anything
+/// else with its invalid sequences replaced.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 

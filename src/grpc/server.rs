@@ -10,7 +10,7 @@ use super::codec::Encoding;
 use super::endpoint::behaviour::Behaviour;
 use super::endpoint::{Endpoint, Side};
 use super::keepalive::PingEnforcer;
-use super::metadata::Metadata;
+use super::metadata::{Metadata, text};
 use super::status::{Code, Status};
 use super::timeout::parse_timeout;
 use super::{CallError, CallId, Config, Event};
@@ -349,7 +349,7 @@ fn check_request(
             format!("grpc: malformed metadata: {e}"),
         )
     })?;
-    let path = String::from_utf8_lossy(h.path().unwrap_or_default()).into_owned();
+    let path = text(h.path().unwrap_or_default());
     let encoding = match h.get(b"grpc-encoding") {
         None => Encoding::Identity,
         Some(e) => match Encoding::parse(e) {
@@ -407,9 +407,7 @@ fn on_event(ep: &mut Server, ev: proto::Event, now: Instant) {
             let c = call.id;
             ep.calls.insert(stream_id, call);
             ep.call_started(now);
-            let authority = headers
-                .authority()
-                .map(|a| String::from_utf8_lossy(a).into_owned());
+            let authority = headers.authority().map(text);
             ep.push(Event::CallStarted {
                 call: c,
                 path,

@@ -34,6 +34,10 @@ pub(crate) enum SendError {
 /// could cost. Much cheaper than SipHash on the per-frame lookup path.
 pub(crate) type IdMap<V> = HashMap<StreamId, V, BuildHasherDefault<IdHasher>>;
 
+/// [`IdMap`]'s cheap hash for other id keys: a gRPC `CallId` (a stream id
+/// underneath, bounded the same way), or ids we number ourselves.
+pub(crate) type IdKeyMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// The hasher behind [`IdMap`].
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
@@ -51,6 +55,10 @@ impl Hasher for IdHasher {
 
     fn write_u32(&mut self, n: u32) {
         self.0 = mix(self.0 ^ u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix(self.0 ^ n);
     }
 }
 

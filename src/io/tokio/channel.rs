@@ -93,6 +93,7 @@ use crate::channel::{
 use crate::frame::Reason;
 use crate::grpc::{CallError, Code, Status};
 use crate::proto::{Initiator, UserError};
+use crate::sched::IdKeyMap;
 
 mod handles;
 mod link;
@@ -176,8 +177,8 @@ enum Picked {
 
 struct Core {
     ch: channel::Channel,
-    conns: HashMap<ConnId, Conn>,
-    waiters: HashMap<ChannelCallId, oneshot::Sender<Picked>>,
+    conns: IdKeyMap<ConnId, Conn>,
+    waiters: IdKeyMap<ChannelCallId, oneshot::Sender<Picked>>,
 }
 
 struct Shared {
@@ -329,8 +330,8 @@ impl Channel {
         let shared = Arc::new(Shared {
             core: Mutex::new(Core {
                 ch,
-                conns: HashMap::new(),
-                waiters: HashMap::new(),
+                conns: IdKeyMap::default(),
+                waiters: IdKeyMap::default(),
             }),
             wake: Notify::new(),
             state: watch::channel(ConnectivityState::Idle).0,

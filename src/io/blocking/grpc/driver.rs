@@ -7,7 +7,6 @@
 //! wakes the driver ([`Msg::Credit`]) while anything is lent; each turn
 //! applies what is owed (`release_owed`).
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
@@ -22,6 +21,7 @@ use crate::grpc::{
 use crate::io::blocking::driver::{self, Msg};
 use crate::io::blocking::tls::Stream;
 use crate::proto::MemoryBudget;
+use crate::sched::IdKeyMap;
 
 /// A reply to a handle's command.
 pub(super) type Reply<T> = Sender<Result<T, Error>>;
@@ -56,12 +56,17 @@ pub(super) trait Commands: Side {
         ep: &mut grpc::Endpoint<Self>,
         cmd: Cmd,
         now: Instant,
-        calls: &mut HashMap<CallId, ItemTx>,
+        calls: &mut IdKeyMap<CallId, ItemTx>,
     );
 }
 
 impl Commands for ClientSide {
-    fn command(ep: &mut grpc::Client, cmd: Cmd, now: Instant, calls: &mut HashMap<CallId, ItemTx>) {
+    fn command(
+        ep: &mut grpc::Client,
+        cmd: Cmd,
+        now: Instant,
+        calls: &mut IdKeyMap<CallId, ItemTx>,
+    ) {
         match cmd {
             Cmd::Start(path, opts, items, reply) => {
                 let r = ep.start_call_with(&path, opts, now);
@@ -86,7 +91,7 @@ impl Commands for ServerSide {
         ep: &mut grpc::Server,
         cmd: Cmd,
         _now: Instant,
-        calls: &mut HashMap<CallId, ItemTx>,
+        calls: &mut IdKeyMap<CallId, ItemTx>,
     ) {
         let (r, reply) = match cmd {
             Cmd::Headers(id, md, reply) => (ep.send_headers(id, md), reply),
@@ -107,7 +112,7 @@ impl Commands for ServerSide {
 }
 
 /// What the role does with a call it has not seen (server: a new call).
-pub(super) type OnStart<'a> = dyn FnMut(&mut HashMap<CallId, ItemTx>, Event) + 'a;
+pub(super) type OnStart<'a> = dyn FnMut(&mut IdKeyMap<CallId, ItemTx>, Event) + 'a;
 
 /// Runs one connection to its end on the calling thread.
 pub(super) fn run<S: Commands>(
@@ -118,8 +123,8 @@ pub(super) fn run<S: Commands>(
     on_start: &mut OnStart<'_>,
 ) {
     let mut calls = Calls {
-        calls: HashMap::new(),
-        blocked: HashMap::new(),
+        calls: IdKeyMap::default(),
+        blocked: IdKeyMap::default(),
         budget: ep.budget().clone(),
         on_start,
         lost: None,
@@ -131,9 +136,9 @@ pub(super) fn run<S: Commands>(
 /// The role: the handles of each call, over an endpoint on side `S`.
 struct Calls<'a, 'b, S> {
     /// Where each call's items go.
-    calls: HashMap<CallId, ItemTx>,
+    calls: IdKeyMap<CallId, ItemTx>,
     /// A send the endpoint answered Busy: retried on `Writable`.
-    blocked: HashMap<CallId, (Bytes, bool, Reply<()>)>,
+    blocked: IdKeyMap<CallId, (Bytes, bool, Reply<()>)>,
     /// The endpoint's own budget.
     budget: MemoryBudget,
     on_start: &'a mut OnStart<'b>,

@@ -10,7 +10,7 @@
 //! wakes the driver; `dispatch` applies it through the endpoint. A reader
 //! that stops reading stops the peer through its windows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -21,6 +21,7 @@ use super::Error;
 use crate::grpc::{self, CallError, CallId, Code, Event, Metadata, Side, Status};
 use crate::io::tokio::driver::{self, Handle, LocalTask};
 use crate::proto::MemoryBudget;
+use crate::sched::IdKeyMap;
 
 /// A new call on a server, as the endpoint reported it.
 pub(crate) struct Started {
@@ -93,7 +94,7 @@ impl CallState {
 /// A gRPC endpoint and its calls, run by the connection's driver.
 pub(crate) struct Engine<S: Side> {
     pub ep: grpc::Endpoint<S>,
-    pub calls: HashMap<CallId, CallState>,
+    pub calls: IdKeyMap<CallId, CallState>,
     /// Why the connection ended, once it did (new calls fail with it).
     pub closed: Option<Status>,
     /// The peer sent GOAWAY (a client opens no more calls here).
@@ -110,7 +111,7 @@ impl<S: Side> Engine<S> {
     pub(crate) fn new(ep: grpc::Endpoint<S>) -> Self {
         Engine {
             ep,
-            calls: HashMap::new(),
+            calls: IdKeyMap::default(),
             closed: None,
             goaway: false,
             closing: tokio::sync::watch::Sender::new(false),
