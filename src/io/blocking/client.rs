@@ -1,6 +1,5 @@
 //! The blocking client: one connection, requests from any thread.
 
-use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -17,6 +16,7 @@ use crate::io::Error;
 use crate::io::reset_error;
 use crate::message;
 use crate::proto::{Config, Connection, Event, MemoryBudget, ResetCause};
+use crate::sched::{IdKeyMap, IdMap};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
 /// fields.
@@ -163,8 +163,8 @@ impl Client {
         let mut role = ClientRole {
             budget: budget.clone(),
             max_body: config.max_response_body,
-            streams: HashMap::new(),
-            tokens: HashMap::new(),
+            streams: IdMap::default(),
+            tokens: IdKeyMap::default(),
         };
         let driver_tx = tx.clone();
         let thread = thread::Builder::new()
@@ -289,8 +289,8 @@ struct InFlight {
 struct ClientRole {
     budget: MemoryBudget,
     max_body: usize,
-    streams: HashMap<StreamId, InFlight>,
-    tokens: HashMap<u64, StreamId>,
+    streams: IdMap<InFlight>,
+    tokens: IdKeyMap<u64, StreamId>,
 }
 
 impl driver::Role for ClientRole {

@@ -1,6 +1,5 @@
 //! The blocking server: accept loop, per-connection drivers, handler pool.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +16,7 @@ use crate::frame::{Reason, StreamId};
 pub use crate::io::ServerStats;
 use crate::message;
 use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, MemoryBudget};
+use crate::sched::IdMap;
 
 /// How a [`Server`] behaves. Start from [`ServerConfig::default`] and change
 /// fields.
@@ -351,7 +351,7 @@ fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg
         collecting: Vec::new(),
         shared,
         tx: tx.clone(),
-        streams: HashMap::new(),
+        streams: IdMap::default(),
     };
     driver::run(stream, conn, tx, rx, &mut role);
 }
@@ -402,7 +402,7 @@ struct ServerRole {
     collecting: Vec<StreamId>,
     shared: Shared,
     tx: ConnTx,
-    streams: HashMap<StreamId, ServerStream>,
+    streams: IdMap<ServerStream>,
 }
 
 impl driver::Role for ServerRole {
