@@ -326,10 +326,7 @@ impl Call {
 
 /// `grpc-status`, `grpc-message`, `grpc-status-details-bin`, then metadata.
 pub(crate) fn status_fields(status: &Status, trailers: &Metadata, out: &mut Vec<HeaderField>) {
-    out.push(HeaderField::new(
-        "grpc-status",
-        status.code().value().to_string(),
-    ));
+    out.push(HeaderField::new("grpc-status", code_text(status.code())));
     if !status.message().is_empty() {
         out.push(HeaderField::new(
             "grpc-message",
@@ -343,6 +340,18 @@ pub(crate) fn status_fields(status: &Status, trailers: &Metadata, out: &mut Vec<
         ));
     }
     trailers.write_fields(out);
+}
+
+/// A code as `grpc-status` text: the 17 codes gRPC defines without an
+/// allocation (they end every call), any other code formatted.
+fn code_text(code: Code) -> Bytes {
+    const TEXT: [&str; 17] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    ];
+    match TEXT.get(code.value() as usize) {
+        Some(text) => Bytes::from_static(text.as_bytes()),
+        None => Bytes::from(code.value().to_string()),
+    }
 }
 
 /// The status a trailer block carries; UNKNOWN when `grpc-status` is

@@ -163,7 +163,7 @@ impl Metadata {
     /// commas; a field whose name is not a valid metadata name is skipped.
     pub(crate) fn from_fields(fields: &[HeaderField]) -> Result<Metadata, MetadataError> {
         let mut md = Metadata::new();
-        for f in fields {
+        for (i, f) in fields.iter().enumerate() {
             let name = &f.name[..];
             if name.starts_with(b":")
                 || name.starts_with(b"grpc-")
@@ -172,6 +172,10 @@ impl Metadata {
                 || !is_valid_name(name)
             {
                 continue;
+            }
+            if md.entries.capacity() == 0 {
+                // Room for every field left at once, not grown push by push.
+                md.entries.reserve_exact(fields.len() - i);
             }
             let name_s = text(name);
             if name.ends_with(b"-bin") {

@@ -71,10 +71,10 @@ impl Endpoint<ServerSide> {
         if c.headers {
             return Err(CallError::HeadersSent);
         }
-        let mut fields = vec![
-            HeaderField::new(":status", "200"),
-            HeaderField::new("content-type", "application/grpc"),
-        ];
+        // Sized once: status, content-type, the two encodings, metadata.
+        let mut fields = Vec::with_capacity(4 + metadata.len());
+        fields.push(HeaderField::new(":status", "200"));
+        fields.push(HeaderField::new("content-type", "application/grpc"));
         if c.send.encoding != Encoding::Identity {
             fields.push(HeaderField::new("grpc-encoding", c.send.encoding.name()));
         }
@@ -112,16 +112,15 @@ impl Endpoint<ServerSide> {
             return Err(CallError::UnknownCall(call));
         };
         if !c.headers && c.send.queued() == 0 {
-            let mut fields = vec![
-                HeaderField::new(":status", "200"),
-                HeaderField::new("content-type", "application/grpc"),
-            ];
+            let mut fields = Vec::with_capacity(5 + trailers.len());
+            fields.push(HeaderField::new(":status", "200"));
+            fields.push(HeaderField::new("content-type", "application/grpc"));
             status_fields(&status, &trailers, &mut fields);
             self.remove_call(id);
             self.conn.send_response(id, fields, true)?;
             self.note_send();
         } else {
-            let mut fields = Vec::new();
+            let mut fields = Vec::with_capacity(3 + trailers.len());
             status_fields(&status, &trailers, &mut fields);
             c.send.end = End::Trailers(fields);
             self.pump(id);
