@@ -17,6 +17,8 @@
 //! # Ok::<(), h2proto::grpc::MetadataError>(())
 //! ```
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use crate::hpack::HeaderField;
@@ -54,7 +56,29 @@ pub enum MetadataValue {
 /// An ordered multimap of metadata (repeated names allowed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
-    entries: Vec<(String, MetadataValue)>,
+    entries: Vec<(Name, MetadataValue)>,
+}
+
+/// An entry's name: the ones most calls carry are static text (no copy
+/// in, none out), any other is owned.
+type Name = Cow<'static, str>;
+
+/// Names nearly every call carries: received and sent without allocating.
+const KNOWN_NAMES: [&str; 6] = [
+    "user-agent",
+    "content-length",
+    "accept-encoding",
+    "authorization",
+    "x-request-id",
+    "traceparent",
+];
+
+/// `name` (a valid metadata name) as an entry's name.
+fn name_of(name: &[u8]) -> Name {
+    match KNOWN_NAMES.iter().find(|k| k.as_bytes() == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(text(name)),
+    }
 }
 
 /// Whether `name` is a valid metadata name (reserved or not).
@@ -91,7 +115,7 @@ impl Metadata {
             return Err(MetadataError::InvalidValue(name.to_owned()));
         }
         self.entries.push((
-            name.to_owned(),
+            name_of(name.as_bytes()),
             MetadataValue::Ascii(Bytes::copy_from_slice(value.as_bytes())),
         ));
         Ok(())
@@ -101,7 +125,7 @@ impl Metadata {
     pub fn insert_bin(&mut self, name: &str, value: &[u8]) -> Result<(), MetadataError> {
         check_name(name, true)?;
         self.entries.push((
-            name.to_owned(),
+            name_of(name.as_bytes()),
             MetadataValue::Binary(Bytes::copy_from_slice(value)),
         ));
         Ok(())
@@ -133,7 +157,7 @@ impl Metadata {
 
     /// All entries, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &MetadataValue)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+        self.entries.iter().map(|(n, v)| (&**n, v))
     }
 
     /// Number of entries.
@@ -153,7 +177,11 @@ impl Metadata {
                 MetadataValue::Ascii(b) => b.clone(),
                 MetadataValue::Binary(b) => Bytes::from(base64_encode(b)),
             };
-            out.push(HeaderField::new(Bytes::copy_from_slice(name.as_bytes()), v));
+            let name = match name {
+                Cow::Borrowed(known) => Bytes::from_static(known.as_bytes()),
+                Cow::Owned(other) => Bytes::copy_from_slice(other.as_bytes()),
+            };
+            out.push(HeaderField::new(name, v));
         }
     }
 
@@ -177,12 +205,12 @@ impl Metadata {
                 // Room for every field left at once, not grown push by push.
                 md.entries.reserve_exact(fields.len() - i);
             }
-            let name_s = text(name);
+            let name_s = name_of(name);
             if name.ends_with(b"-bin") {
                 for part in f.value.split(|&b| b == b',') {
                     let part = part.trim_ascii();
                     let decoded = base64_decode(part)
-                        .ok_or_else(|| MetadataError::BadBase64(name_s.clone()))?;
+                        .ok_or_else(|| MetadataError::BadBase64(name_s.to_string()))?;
                     md.entries
                         .push((name_s.clone(), MetadataValue::Binary(Bytes::from(decoded))));
                 }
@@ -296,6 +324,25 @@ mod tests {
         assert!(md.insert_bin("x", b"x").is_err());
         assert!(md.insert("x", "\n").is_err());
         assert!(md.insert("ok_.-9", "v").is_ok());
+    }
+
+    #[test]
+    fn known_and_other_names_round_trip_alike() {
+        let received = [
+            HeaderField::new("user-agent", "grpc-go/1.70"),
+            HeaderField::new("x-tenant", "blue"),
+            HeaderField::new("te", "trailers"),
+        ];
+        let md = Metadata::from_fields(&received).unwrap();
+        assert_eq!(md.get("user-agent"), Some("grpc-go/1.70"));
+        assert_eq!(md.get("x-tenant"), Some("blue"));
+        let mut sent = Vec::new();
+        md.write_fields(&mut sent);
+        assert_eq!(sent, received[..2]);
+        let mut built = Metadata::new();
+        built.insert("user-agent", "grpc-go/1.70").unwrap();
+        built.insert("x-tenant", "blue").unwrap();
+        assert_eq!(built, md);
     }
 
     #[test]
