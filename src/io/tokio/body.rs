@@ -410,12 +410,28 @@ impl Drop for SendSide {
 pub(crate) struct RecvSide {
     pub handle: Handle<HttpEngine>,
     pub id: StreamId,
+    /// Read to its end and released already: the last chunk's poll did what
+    /// the drop would (one engine lock a body less, two for a one-chunk
+    /// request).
+    released: bool,
+}
+
+impl RecvSide {
+    pub(crate) fn new(handle: Handle<HttpEngine>, id: StreamId) -> Self {
+        RecvSide {
+            handle,
+            id,
+            released: false,
+        }
+    }
 }
 
 impl Drop for RecvSide {
     fn drop(&mut self) {
-        let id = self.id;
-        self.handle.with(|e| e.drop_recv(id));
+        if !self.released {
+            let id = self.id;
+            self.handle.with(|e| e.drop_recv(id));
+        }
     }
 }
 
@@ -498,6 +514,10 @@ impl RecvBody {
         cx: &mut Context<'_>,
         trailers: bool,
     ) -> Poll<Option<Result<ChunkOrTrailers, Error>>> {
+        if self.side.released {
+            // Ended without trailers, as the slot said when it was released.
+            return Poll::Ready(trailers.then_some(Ok(Err(None))));
+        }
         let (handle, id) = (&self.side.handle, self.side.id);
         {
             let mut shared = handle.lock();
@@ -507,6 +527,12 @@ impl RecvBody {
             };
             if let Some(chunk) = slot.chunks.pop_front() {
                 let n = chunk.len();
+                if slot.recv_end && slot.chunks.is_empty() && slot.trailers.is_none() {
+                    // The last chunk and no trailers: what the next poll and
+                    // the drop would do, done in this lock.
+                    e.drop_recv(id);
+                    self.side.released = true;
+                }
                 return Poll::Ready(Some(Ok(Ok(e.budget.hold(chunk, id, n, 0)))));
             }
             if slot.recv_end {

@@ -335,10 +335,7 @@ impl Client {
             Ok(opened) => opened,
             Err(error) => return ResponseFuture::failed(error),
         };
-        let recv = RecvSide {
-            handle: handle.clone(),
-            id,
-        };
+        let recv = RecvSide::new(handle.clone(), id);
         if !done {
             let mut side = SendSide::new(handle.clone(), id);
             let task: LocalTask = Box::pin(async move {

@@ -137,6 +137,10 @@ impl Chunks {
         self.first.take().or_else(|| self.rest.pop_front())
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
     /// Drops every chunk; returns how many bytes they held.
     pub(crate) fn discard(&mut self) -> usize {
         let first = self.first.take().map_or(0, |c| c.len());

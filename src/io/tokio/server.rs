@@ -204,10 +204,7 @@ where
     Fut: Future<Output = http::Response<Body>>,
 {
     let mut side = SendSide::new(handle.clone(), id);
-    let mut body = RecvBody::new(RecvSide {
-        handle: handle.clone(),
-        id,
-    });
+    let mut body = RecvBody::new(RecvSide::new(handle.clone(), id));
     body.set_expected(request.content_length.and_then(|n| usize::try_from(n).ok()));
     // `http` cannot represent it (`Err`): the handler never sees it, and
     // the body is dropped here.
