@@ -238,12 +238,9 @@ fn s6_8_streams_above_last_stream_id_are_refused_and_retryable() {
     assert!(raw.conn.is_closed());
 }
 
-#[test]
-fn s6_8_frames_on_streams_ignored_after_our_goaway_are_discarded_quietly() {
-    // Found by the simulation: a request racing the server's final GOAWAY
-    // was ignored, but its DATA then drew RST_STREAM(STREAM_CLOSED) and was
-    // charged to the peer's reset budget, and its trailers were a connection
-    // PROTOCOL_ERROR. §6.8: the sender of GOAWAY just discards such frames.
+/// A server draining with stream 1 open, its final GOAWAY (last stream 1,
+/// sent when the shutdown PING went unanswered) read by the peer.
+fn server_after_final_goaway() -> ScriptedPeer {
     let mut raw = server_peer(Config::server());
     // Stream 1 keeps the connection open while it drains.
     raw.headers(1, &request("POST", "/"), false);
@@ -254,6 +251,16 @@ fn s6_8_frames_on_streams_ignored_after_our_goaway_are_discarded_quietly() {
         raw.goaway().map(|g| g.last_stream_id),
         Some(StreamId::new(1))
     );
+    raw
+}
+
+#[test]
+fn s6_8_frames_on_streams_ignored_after_our_goaway_are_discarded_quietly() {
+    // Found by the simulation: a request racing the server's final GOAWAY
+    // was ignored, but its DATA then drew RST_STREAM(STREAM_CLOSED) and was
+    // charged to the peer's reset budget, and its trailers were a connection
+    // PROTOCOL_ERROR. §6.8: the sender of GOAWAY just discards such frames.
+    let mut raw = server_after_final_goaway();
     raw.take_events();
     raw.headers(3, &request("POST", "/"), false);
     raw.data(3, b"body", false);
@@ -280,15 +287,7 @@ fn s6_8_a_later_goaway_never_raises_the_last_stream_id_we_sent() {
     // still recorded as the highest seen; a connection error then sent a
     // second GOAWAY with that higher id, which §6.8 forbids ("MUST NOT
     // increase") and which the peer rightly took as a PROTOCOL_ERROR.
-    let mut raw = server_peer(Config::server());
-    raw.headers(1, &request("POST", "/"), false);
-    raw.conn.shutdown(raw.now);
-    raw.read();
-    raw.advance(Duration::from_secs(10));
-    assert_eq!(
-        raw.goaway().map(|g| g.last_stream_id),
-        Some(StreamId::new(1))
-    );
+    let mut raw = server_after_final_goaway();
     raw.headers(3, &request("POST", "/"), false);
     raw.read();
     raw.conn.close(Reason::INTERNAL_ERROR);
