@@ -223,6 +223,69 @@ fn s8_2_malformed_requests_reset_the_stream_only() {
     }
 }
 
+/// HPACK lets a block index a field that made an earlier block malformed
+/// (the entry stays in the table: a stream error does not undo the insert).
+/// The decoder notes per entry whether its bytes are valid, and the block
+/// check skips the bytes of the fields it knows: an entry noted wrongly would
+/// let the second request through.
+#[test]
+fn s8_2_1_a_malformed_field_stays_malformed_when_indexed_by_a_later_block() {
+    // :method GET, :scheme http, :path / (static), :authority a.b (literal,
+    // not indexed): nothing enters the table but the field under test.
+    const HEAD: [u8; 8] = [0x82, 0x86, 0x84, 0x01, 0x03, b'a', b'.', b'b'];
+    let cases: [(&[u8], &[u8], bool); 5] = [
+        (b"x-upper", b"1", true),
+        (b"X-Upper", b"1", false),
+        (b"x-cr", b"a\rb", false),
+        (b"x-space", b" a", false),
+        (b"x-nul", b"a\0", false),
+    ];
+    for (name, value, valid) in cases {
+        let mut raw = server_peer(Config::server());
+        // Literal with incremental indexing, new name (RFC 7541 §6.2.1).
+        let mut first = HEAD.to_vec();
+        first.extend([0x40, name.len() as u8]);
+        first.extend(name);
+        first.push(value.len() as u8);
+        first.extend(value);
+        // The same field as dynamic index 62, the entry just inserted.
+        let mut second = HEAD.to_vec();
+        second.push(0x80 | 62);
+        for (id, block) in [(1, first), (3, second)] {
+            raw.send(frame::Headers::new(
+                StreamId::new(id),
+                Bytes::from(block),
+                true,
+                true,
+            ));
+        }
+        let what = String::from_utf8_lossy(name);
+        let resets = raw.resets();
+        assert!(raw.goaway().is_none(), "{what}: connection lives");
+        if valid {
+            assert!(resets.is_empty(), "{what}");
+            let requests = raw
+                .take_events()
+                .iter()
+                .filter(|e| match e {
+                    Event::Headers { headers, .. } => {
+                        headers.get(name).map(|v| &v[..]) == Some(value)
+                    }
+                    _ => false,
+                })
+                .count();
+            assert_eq!(requests, 2, "{what}: both requests carry the field");
+        } else {
+            assert_eq!(
+                resets,
+                [(1, Reason::PROTOCOL_ERROR), (3, Reason::PROTOCOL_ERROR)],
+                "{what}"
+            );
+            assert!(headers_event(&raw.take_events()).is_none(), "{what}");
+        }
+    }
+}
+
 #[test]
 fn s8_1_1_content_length_must_match_the_data() {
     let mut raw = server_peer(Config::server());

@@ -7,6 +7,7 @@ use super::error::DecoderError;
 use super::huffman;
 use super::primitives::decode_int;
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, STATIC_TABLE};
+use crate::proto::validate::field_bytes_valid;
 
 /// Limits the decoder enforces on every header block, while decoding.
 ///
@@ -175,6 +176,32 @@ impl Decoder {
         result
     }
 
+    /// [`decode`](Self::decode), also setting bit `i` of `*bytes_valid` when
+    /// the `i`th field of this block (`i < 64`) is known to pass RFC 9113
+    /// §8.2.1's byte rules: a static table entry, a dynamic one checked when
+    /// it went in, or a literal checked as it was indexed. The block check
+    /// then reads the bytes of the other fields only.
+    pub(crate) fn decode_marking_valid(
+        &mut self,
+        block: &Bytes,
+        out: &mut Vec<HeaderField>,
+        bytes_valid: &mut u64,
+    ) -> Result<(), DecoderError> {
+        let start = out.len();
+        let result = self.decode_fields(block, |field, valid| {
+            let i = out.len() - start;
+            if valid && i < 64 {
+                *bytes_valid |= 1 << i;
+            }
+            out.push(field);
+        });
+        if result.is_err() {
+            out.truncate(start);
+            *bytes_valid = 0;
+        }
+        result
+    }
+
     /// Decodes one complete header block, calling `on_field` for each field
     /// in order.
     ///
@@ -182,6 +209,17 @@ impl Decoder {
     /// earlier fields were already delivered: on `Err`, discard what the
     /// callback received for this block.
     pub fn decode_with<F: FnMut(HeaderField)>(
+        &mut self,
+        block: &Bytes,
+        mut on_field: F,
+    ) -> Result<(), DecoderError> {
+        self.decode_fields(block, |field, _| on_field(field))
+    }
+
+    /// The decoding loop: `on_field` gets each field and whether its bytes
+    /// are known valid (see [`decode_marking_valid`](Self::decode_marking_valid)).
+    #[inline]
+    fn decode_fields<F: FnMut(HeaderField, bool)>(
         &mut self,
         block: &Bytes,
         mut on_field: F,
@@ -218,10 +256,12 @@ impl Decoder {
             error: None,
         };
         while let Some(&b) = buf.get(pos) {
+            let mut bytes_valid = false;
             let field = if b & 0x80 != 0 {
                 // Indexed header field (§6.1).
                 let index = decode_int(buf, &mut pos, 7)?;
-                let (name, value) = self.field_at(index)?;
+                let (name, value, valid) = self.field_at(index)?;
+                bytes_valid = valid;
                 HeaderField {
                     name,
                     value,
@@ -237,7 +277,11 @@ impl Decoder {
                 };
                 let value = self.read_string(block, &mut pos, &mut state)?;
                 let owned = if name_owned { Some(&name) } else { None };
-                self.table.insert(owned, &name, &value, &mut |_, _| {});
+                // Checked once here, for this field and every later
+                // reference to the entry.
+                bytes_valid = field_bytes_valid(&name, &value);
+                self.table
+                    .insert(owned, &name, &value, bytes_valid, &mut |_, _| {});
                 HeaderField {
                     name,
                     value,
@@ -277,7 +321,7 @@ impl Decoder {
                         limit: self.limits.max_header_list_size,
                     });
                 } else {
-                    on_field(field);
+                    on_field(field, bytes_valid);
                 }
             }
         }
@@ -296,16 +340,17 @@ impl Decoder {
 
     /// Name and value of the entry at `index` (static or dynamic).
     #[inline]
-    fn field_at(&self, index: u32) -> Result<(Bytes, Bytes), DecoderError> {
+    /// and whether its bytes are known valid (every static entry is).
+    fn field_at(&self, index: u32) -> Result<(Bytes, Bytes, bool), DecoderError> {
         let i = index as usize;
         if i == 0 {
             Err(DecoderError::IndexZero)
         } else if i <= STATIC_LEN {
             let (name, value) = STATIC_TABLE[i - 1];
-            Ok((Bytes::from_static(name), Bytes::from_static(value)))
+            Ok((Bytes::from_static(name), Bytes::from_static(value), true))
         } else {
             match self.table.get(i - STATIC_LEN - 1) {
-                Some(e) => Ok((e.name.clone(), e.value.clone())),
+                Some(e) => Ok((e.name.clone(), e.value.clone(), e.bytes_valid)),
                 None => Err(DecoderError::IndexOutOfRange {
                     index,
                     dynamic_len: self.table.len(),

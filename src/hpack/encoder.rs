@@ -241,7 +241,7 @@ impl Encoder {
         };
         if self
             .table
-            .insert(owned.as_ref(), name, value, &mut |_, _| {})
+            .insert(owned.as_ref(), name, value, false, &mut |_, _| {})
             .is_some()
         {
             let seq = self.table.seq_of(0);

@@ -160,6 +160,10 @@ pub(crate) fn static_find(name: &[u8], value: &[u8]) -> StaticMatch {
 pub(crate) struct Entry {
     pub(crate) name: Bytes,
     pub(crate) value: Bytes,
+    /// The decoder's note that name and value pass RFC 9113 §8.2.1's byte
+    /// rules, made once at insertion so fields taken from the entry need not
+    /// be read again (always false in the encoder's table, which never asks).
+    pub(crate) bytes_valid: bool,
 }
 
 impl Entry {
@@ -288,11 +292,13 @@ impl DynamicTable {
     ///
     /// The value is always copied; the name too unless `owned_name` gives it
     /// as a `Bytes` that is static or already owned by this table.
+    /// `bytes_valid` is kept with the entry (see [`Entry::bytes_valid`]).
     pub(crate) fn insert(
         &mut self,
         owned_name: Option<&Bytes>,
         name: &[u8],
         value: &[u8],
+        bytes_valid: bool,
         on_evict: &mut impl FnMut(u64, &Entry),
     ) -> Option<&Entry> {
         let size = name.len() + value.len() + ENTRY_OVERHEAD;
@@ -306,7 +312,11 @@ impl DynamicTable {
             None => self.store(name),
         };
         let value = self.store(value);
-        self.entries.push_back(Entry { name, value });
+        self.entries.push_back(Entry {
+            name,
+            value,
+            bytes_valid,
+        });
         self.size += size;
         self.inserted += 1;
         self.entries.back()
@@ -316,6 +326,17 @@ impl DynamicTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoder marks every static entry's bytes valid without looking.
+    #[test]
+    fn every_static_entry_passes_the_field_byte_rules() {
+        for (name, value) in STATIC_TABLE {
+            assert!(
+                crate::proto::validate::field_bytes_valid(name, value),
+                "{name:?}"
+            );
+        }
+    }
 
     #[test]
     fn static_find_agrees_with_the_table() {
@@ -342,16 +363,16 @@ mod tests {
         let mut ev = |seq: u64, _: &Entry| evicted.borrow_mut().push(seq);
         let n = Bytes::from_static(b"abcd");
         // 4 + 4 + 32 = 40 bytes each: two fit in 100, the third evicts the first.
-        t.insert(None, &n, b"1234", &mut ev);
-        t.insert(None, &n, b"5678", &mut ev);
+        t.insert(None, &n, b"1234", false, &mut ev);
+        t.insert(None, &n, b"5678", false, &mut ev);
         assert_eq!(t.size(), 80);
-        t.insert(None, &n, b"9abc", &mut ev);
+        t.insert(None, &n, b"9abc", false, &mut ev);
         assert_eq!((t.len(), t.size()), (2, 80));
         assert_eq!(&t.get(0).unwrap().value[..], b"9abc");
         assert_eq!(t.position_of(0), None);
         assert_eq!(t.position_of(2), Some(0));
         // Too large: empties the table.
-        assert!(t.insert(None, &n, &[0; 70], &mut ev).is_none());
+        assert!(t.insert(None, &n, &[0; 70], false, &mut ev).is_none());
         assert_eq!((t.len(), t.size()), (0, 0));
         assert_eq!(*evicted.borrow(), [0, 1, 2]);
     }

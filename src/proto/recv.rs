@@ -9,7 +9,7 @@ use super::error::{ConnectionError, PeerViolation};
 use super::event::{Event, HeaderList, Initiator, ResetCause};
 use super::stream::state::{CloseCause, Direction, Fault, Input, StreamState, Verdict, transition};
 use super::stream::store::{RecvPhase, Stream};
-use super::validate::{BlockKind, BodyLength, Malformed, check_block};
+use super::validate::{BlockKind, BodyLength, Malformed, check_decoded_block};
 use crate::frame::{self, Frame, FrameError, Reason, RstStream, Setting, StreamId, WindowUpdate};
 use crate::hpack::{DecoderError, HeaderField};
 use crate::sched::control::ControlItem;
@@ -159,7 +159,11 @@ impl Connection {
         // byte, so a short block never regrows; 14 fields stay within the
         // allocator's small-size cache): no regrowth on the hot path.
         let mut fields = Vec::with_capacity(block.len().min(14));
-        let oversize = match self.hpack.decode(&block, &mut fields) {
+        let mut bytes_valid = 0;
+        let oversize = match self
+            .hpack
+            .decode_marking_valid(&block, &mut fields, &mut bytes_valid)
+        {
             Ok(()) => None,
             Err(e) if e.keeps_table_in_sync() => Some(e),
             Err(e) => {
@@ -181,7 +185,7 @@ impl Connection {
             self.refuse_oversize(id, e);
             return;
         }
-        self.message_headers(id, fields, end_stream);
+        self.message_headers(id, fields, bytes_valid, end_stream);
     }
 
     /// A header block on a stream we do not hold: a new peer stream, or a
@@ -247,13 +251,19 @@ impl Connection {
         true
     }
 
-    /// Checks the decoded fields as the next block of the stream's message.
-    fn message_headers(&mut self, id: StreamId, fields: Vec<HeaderField>, end_stream: bool) {
+    /// Checks the decoded fields as the next block of the stream's message
+    /// (`bytes_valid`: which fields HPACK already knows pass the byte rules).
+    fn message_headers(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+        bytes_valid: u64,
+        end_stream: bool,
+    ) {
         let is_server = self.config.role == super::config::Role::Server;
         let Some(stream) = self.store.get_mut(id) else {
             return;
         };
-        let pairs = || fields.iter().map(|f| (&f.name[..], &f.value[..]));
         let event = match stream.phase {
             RecvPhase::Head => {
                 let kind = if is_server {
@@ -261,7 +271,7 @@ impl Connection {
                 } else {
                     BlockKind::Response
                 };
-                let checked = match check_block(kind, pairs()) {
+                let checked = match check_decoded_block(kind, &fields, bytes_valid) {
                     Ok(c) => c,
                     Err(m) => return self.malformed(id, m),
                 };
@@ -299,7 +309,7 @@ impl Connection {
                 if !end_stream {
                     return self.malformed(id, Malformed::UnexpectedHeaders);
                 }
-                let checked = match check_block(BlockKind::Trailers, pairs()) {
+                let checked = match check_decoded_block(BlockKind::Trailers, &fields, bytes_valid) {
                     Ok(c) => c,
                     Err(m) => return self.malformed(id, m),
                 };

@@ -398,3 +398,36 @@ fn name_table_matches_the_rfc_ranges() {
         assert_eq!(NAME_BYTE[usize::from(b)], !forbidden, "byte {b:#x}");
     }
 }
+
+proptest::proptest! {
+    /// `field_bytes_valid` says yes exactly when the block check finds no
+    /// fault in a regular field's bytes: the decoder's note stands in for
+    /// those reads, so the two must never disagree.
+    #[test]
+    fn field_bytes_valid_agrees_with_the_block_check(
+        name in proptest::collection::vec(proptest::sample::select(
+            b"aZ-:_ \t\r\n\0\x7f\x80ce".to_vec()), 0..12),
+        value in proptest::collection::vec(proptest::sample::select(
+            b"a -\t\r\n\0\x7f\x80:".to_vec()), 0..12),
+    ) {
+        proptest::prop_assume!(name.first() != Some(&b':'));
+        let byte_fault = matches!(
+            check_block(Trailers, [(&name[..], &value[..])]),
+            Err(EmptyName | UppercaseName | InvalidName | InvalidValue | ValueWhitespace)
+        );
+        proptest::prop_assert_eq!(field_bytes_valid(&name, &value), !byte_fault);
+    }
+
+    /// A field known valid is checked for the block rules all the same.
+    #[test]
+    fn known_valid_fields_still_meet_the_block_rules(known in proptest::num::u64::ANY) {
+        let fields = [
+            crate::hpack::HeaderField::new(":status", "200"),
+            crate::hpack::HeaderField::new("connection", "close"),
+        ];
+        proptest::prop_assert_eq!(
+            check_decoded_block(Response, &fields, known).map(|_| ()),
+            Err(ConnectionSpecific)
+        );
+    }
+}
