@@ -7,7 +7,6 @@ use super::error::DecoderError;
 use super::huffman;
 use super::primitives::decode_int;
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, STATIC_TABLE};
-use crate::proto::validate::field_bytes_valid;
 
 /// Limits the decoder enforces on every header block, while decoding.
 ///
@@ -82,7 +81,15 @@ pub struct Decoder {
     pending_min: Option<usize>,
     limits: DecoderLimits,
     scratch: BytesMut,
+    /// The layer above's rule for a field's bytes, noted per dynamic entry
+    /// as it goes in (see [`note_valid_entries`](Self::note_valid_entries)).
+    entry_check: Option<EntryCheck>,
 }
+
+/// A rule about a field's name and value bytes that the decoder notes per
+/// dynamic table entry (checked once, as the entry goes in), so fields taken
+/// from the tables come marked.
+pub(crate) type EntryCheck = fn(&[u8], &[u8]) -> bool;
 
 /// Per-block bookkeeping of the limits.
 struct BlockState {
@@ -112,6 +119,7 @@ impl Decoder {
             pending_min: None,
             limits,
             scratch: BytesMut::new(),
+            entry_check: None,
         };
         decoder.set_max_table_size(max_table_size);
         decoder
@@ -176,11 +184,21 @@ impl Decoder {
         result
     }
 
+    /// Has the decoder note, for every dynamic table entry from now on,
+    /// whether `check` holds for its name and value (called once, as the
+    /// entry goes in). The connection passes RFC 9113 §8.2.1's byte rules;
+    /// `check` must hold for every static table entry, which are taken as
+    /// passing without a call. This module knows nothing of the rule itself.
+    pub(crate) fn note_valid_entries(&mut self, check: EntryCheck) {
+        self.entry_check = Some(check);
+    }
+
     /// [`decode`](Self::decode), also setting bit `i` of `*bytes_valid` when
-    /// the `i`th field of this block (`i < 64`) is known to pass RFC 9113
-    /// §8.2.1's byte rules: a static table entry, a dynamic one checked when
-    /// it went in, or a literal checked as it was indexed. The block check
-    /// then reads the bytes of the other fields only.
+    /// the `i`th field of this block (`i < 64`) is known to pass the check
+    /// given to [`note_valid_entries`](Self::note_valid_entries): a static
+    /// table entry, a dynamic one checked when it went in, or a literal
+    /// checked as it was indexed (nothing is marked without a check). The
+    /// caller then reads the bytes of the other fields only.
     pub(crate) fn decode_marking_valid(
         &mut self,
         block: &Bytes,
@@ -279,7 +297,7 @@ impl Decoder {
                 let owned = if name_owned { Some(&name) } else { None };
                 // Checked once here, for this field and every later
                 // reference to the entry.
-                bytes_valid = field_bytes_valid(&name, &value);
+                bytes_valid = self.entry_check.is_some_and(|check| check(&name, &value));
                 self.table
                     .insert(owned, &name, &value, bytes_valid, &mut |_, _| {});
                 HeaderField {
@@ -340,14 +358,16 @@ impl Decoder {
 
     /// Name and value of the entry at `index` (static or dynamic).
     #[inline]
-    /// and whether its bytes are known valid (every static entry is).
+    /// and whether its bytes are known valid (every static entry is, once
+    /// there is a check).
     fn field_at(&self, index: u32) -> Result<(Bytes, Bytes, bool), DecoderError> {
         let i = index as usize;
         if i == 0 {
             Err(DecoderError::IndexZero)
         } else if i <= STATIC_LEN {
             let (name, value) = STATIC_TABLE[i - 1];
-            Ok((Bytes::from_static(name), Bytes::from_static(value), true))
+            let valid = self.entry_check.is_some();
+            Ok((Bytes::from_static(name), Bytes::from_static(value), valid))
         } else {
             match self.table.get(i - STATIC_LEN - 1) {
                 Some(e) => Ok((e.name.clone(), e.value.clone(), e.bytes_valid)),
@@ -415,5 +435,43 @@ impl Decoder {
             });
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which fields of a block come marked: none without a check; with one,
+    /// static references, an indexed literal that passes, and later
+    /// references to its entry; never a literal that is not indexed, nor an
+    /// entry that failed.
+    #[test]
+    fn marks_follow_the_entry_check() {
+        let block = |bytes: &[u8]| Bytes::copy_from_slice(bytes);
+        // :method GET (static 2); "x-a: 1" indexed; "X-B: 1" indexed;
+        // "x-c: 1" not indexed.
+        let first = block(&[
+            0x82, 0x40, 3, b'x', b'-', b'a', 1, b'1', 0x40, 3, b'X', b'-', b'B', 1, b'1', 0x00, 3,
+            b'x', b'-', b'c', 1, b'1',
+        ]);
+        // Dynamic 63 ("x-a") and 62 ("X-B").
+        let second = block(&[0xbf, 0xbe]);
+        let decode = |decoder: &mut Decoder, b: &Bytes| {
+            let (mut out, mut marks) = (Vec::new(), 0);
+            decoder
+                .decode_marking_valid(b, &mut out, &mut marks)
+                .unwrap();
+            marks
+        };
+        let mut plain = Decoder::new(4096);
+        assert_eq!(
+            (decode(&mut plain, &first), decode(&mut plain, &second)),
+            (0, 0)
+        );
+        let mut noting = Decoder::new(4096);
+        noting.note_valid_entries(|name, _| !name.iter().any(u8::is_ascii_uppercase));
+        assert_eq!(decode(&mut noting, &first), 0b0011);
+        assert_eq!(decode(&mut noting, &second), 0b01);
     }
 }

@@ -192,7 +192,7 @@ impl Connection {
             stream_buffer: config.max_send_buffer_per_stream,
             connection_buffer: config.max_send_buffer_per_connection,
         };
-        let hpack = hpack::Decoder::with_limits(
+        let mut hpack = hpack::Decoder::with_limits(
             // Until our SETTINGS are acknowledged the peer may use the default 4096.
             (config.header_table_size as usize).max(4096),
             DecoderLimits {
@@ -201,6 +201,8 @@ impl Connection {
                 max_string_len: config.max_header_list_size as usize,
             },
         );
+        // Fields taken from the tables then skip the block check's byte reads.
+        hpack.note_valid_entries(super::validate::field_bytes_valid);
         let mut conn = Connection {
             decoder: frame::Decoder::with_max_frame_size(config.max_frame_size),
             hpack,

@@ -431,3 +431,17 @@ proptest::proptest! {
         );
     }
 }
+
+/// The decoder takes every static table entry as passing the check it is
+/// given (`Decoder::note_valid_entries`) without calling it: they must.
+#[test]
+fn every_static_table_entry_passes_the_field_byte_rules() {
+    let mut decoder = crate::hpack::Decoder::new(4096);
+    let block = bytes::Bytes::from((1..=61u8).map(|i| 0x80 | i).collect::<Vec<_>>());
+    let mut fields = Vec::new();
+    decoder.decode(&block, &mut fields).unwrap();
+    assert_eq!(fields.len(), 61);
+    for f in &fields {
+        assert!(field_bytes_valid(&f.name, &f.value), "{f:?}");
+    }
+}
