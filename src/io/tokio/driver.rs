@@ -317,6 +317,11 @@ where
 
             // Read, when the engine wants input and little is buffered.
             if wants_read && !this.eof && this.input.len() < MAX_BUFFERED_INPUT {
+                if this.input.capacity() == 0
+                    && let Some(spare) = spare::take()
+                {
+                    this.input = spare;
+                }
                 if this.input.capacity() - this.input.len() < this.read_size / 2
                     && !this.input.try_reclaim(this.read_size)
                 {
@@ -448,7 +453,7 @@ impl<IO, E: Engine> Driver<IO, E> {
     /// call; the next one reserves again).
     fn release_idle_buffers(&mut self) {
         if self.input.is_empty() && self.input.capacity() != 0 {
-            self.input = BytesMut::new();
+            spare::give(std::mem::take(&mut self.input));
         }
         // The output buffer is small on an idle connection; one grown by a
         // burst is given back too (keeping small ones saves reallocating
@@ -482,6 +487,85 @@ impl<IO, E: Engine> Drop for Driver<IO, E> {
             let aborted =
                 io::Error::new(io::ErrorKind::ConnectionAborted, "connection task dropped");
             self.finish(Some(&aborted));
+        }
+    }
+}
+
+/// Read buffers that connections gave back as they went idle, kept for the
+/// next read on the same thread. An idle connection still holds no buffer,
+/// and a busy one that drains its input every turn does not pay for a fresh
+/// one each time: glibc serves an 8 KiB `malloc` from its large-chunk path,
+/// consolidating its fast bins first (about 300 instructions a request at
+/// h2load's batches of ten, `scripts/ir-per-request.sh`).
+mod spare {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+
+    use super::FIRST_READ;
+
+    /// Buffers kept per thread: what a thread's busy connections hand back
+    /// and take again within one wake-up.
+    const KEPT: usize = 8;
+    /// A buffer grown past this (a burst) goes back to the allocator.
+    const MAX_KEPT_SIZE: usize = 2 * FIRST_READ;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Keeps an emptied read buffer for a later read, when its memory is
+    /// ours alone (no frame, body chunk or header value still views it) and
+    /// small; otherwise drops it.
+    pub(super) fn give(mut buf: BytesMut) {
+        if !buf.try_reclaim(FIRST_READ) || buf.capacity() > MAX_KEPT_SIZE {
+            return;
+        }
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < KEPT {
+                spare.push(buf);
+            }
+        });
+    }
+
+    /// A kept buffer, empty, with room for at least `FIRST_READ` bytes.
+    pub(super) fn take() -> Option<BytesMut> {
+        SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use bytes::BufMut;
+
+        #[test]
+        fn only_unshared_small_buffers_are_kept() {
+            // Drained by frames split off and dropped: kept, whole again.
+            let mut buf = BytesMut::with_capacity(FIRST_READ);
+            buf.put_bytes(1, 700);
+            drop(buf.split_to(700));
+            give(buf);
+            let kept = take().expect("kept");
+            assert!(kept.is_empty() && kept.capacity() >= FIRST_READ);
+            // A frame still held elsewhere: its memory is not ours to reuse.
+            let mut buf = BytesMut::with_capacity(FIRST_READ);
+            buf.put_bytes(1, 700);
+            let frame = buf.split_to(700).freeze();
+            give(buf);
+            assert!(take().is_none());
+            drop(frame);
+            // Grown by a burst: given back to the allocator.
+            give(BytesMut::with_capacity(4 * FIRST_READ));
+            assert!(take().is_none());
+            // At most KEPT per thread.
+            for _ in 0..KEPT + 3 {
+                give(BytesMut::with_capacity(FIRST_READ));
+            }
+            assert_eq!(std::iter::from_fn(take).count(), KEPT);
         }
     }
 }
