@@ -356,10 +356,10 @@ impl Decoder {
         }
     }
 
-    /// Name and value of the entry at `index` (static or dynamic).
+    /// Name and value of the entry at `index` (static or dynamic), and
+    /// whether its bytes are known valid (every static entry is, once there
+    /// is a check).
     #[inline]
-    /// and whether its bytes are known valid (every static entry is, once
-    /// there is a check).
     fn field_at(&self, index: u32) -> Result<(Bytes, Bytes, bool), DecoderError> {
         let i = index as usize;
         if i == 0 {

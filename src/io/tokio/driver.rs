@@ -197,6 +197,9 @@ pub(crate) struct Driver<IO, E: Engine> {
     io: IO,
     handle: Handle<E>,
     input: BytesMut,
+    /// `input` came empty (new, or from the spare list) and nothing was read
+    /// into it since: no frame can view it.
+    input_untouched: bool,
     /// Room offered to the next read.
     read_size: usize,
     /// What the engine produced and the socket has not taken yet.
@@ -225,6 +228,7 @@ where
             io,
             handle,
             input: BytesMut::new(),
+            input_untouched: false,
             read_size: FIRST_READ,
             output: Transmit::new(),
             eof: false,
@@ -321,6 +325,7 @@ where
                     && let Some(spare) = spare::take()
                 {
                     this.input = spare;
+                    this.input_untouched = true;
                 }
                 if this.input.capacity() - this.input.len() < this.read_size / 2
                     && !this.input.try_reclaim(this.read_size)
@@ -330,11 +335,13 @@ where
                     // free raises the threshold for good). Exact instead.
                     let mut fresh = BytesMut::with_capacity(this.input.len() + this.read_size);
                     fresh.extend_from_slice(&this.input);
+                    this.input_untouched = fresh.is_empty();
                     this.input = fresh;
                 }
                 let room = this.input.capacity() - this.input.len();
                 match poll_read_buf(Pin::new(&mut this.io), cx, &mut this.input) {
                     Poll::Ready(Ok(n)) => {
+                        this.input_untouched &= n == 0;
                         if n == 0 {
                             this.eof = true;
                         } else if n == room {
@@ -435,6 +442,7 @@ impl<IO: AsyncRead + Unpin, E: Engine> Driver<IO, E> {
             }
             self.input.clear();
             self.input.reserve(FIRST_READ);
+            self.input_untouched = false;
             match poll_read_buf(Pin::new(&mut self.io), cx, &mut self.input) {
                 Poll::Ready(Ok(n)) if n > 0 && n < left => self.linger = Some(left - n),
                 Poll::Ready(_) => break,
@@ -453,7 +461,8 @@ impl<IO, E: Engine> Driver<IO, E> {
     /// call; the next one reserves again).
     fn release_idle_buffers(&mut self) {
         if self.input.is_empty() && self.input.capacity() != 0 {
-            spare::give(std::mem::take(&mut self.input));
+            spare::give(std::mem::take(&mut self.input), self.input_untouched);
+            self.input_untouched = false;
         }
         // The output buffer is small on an idle connection; one grown by a
         // burst is given back too (keeping small ones saves reallocating
@@ -516,9 +525,16 @@ mod spare {
 
     /// Keeps an emptied read buffer for a later read, when its memory is
     /// ours alone (no frame, body chunk or header value still views it) and
-    /// small; otherwise drops it.
-    pub(super) fn give(mut buf: BytesMut) {
-        if !buf.try_reclaim(FIRST_READ) || buf.capacity() > MAX_KEPT_SIZE {
+    /// small; otherwise drops it. `untouched`: it was taken empty and
+    /// nothing was read into it, so it is ours alone as it is (a wake-up
+    /// without input takes a buffer and gives it back unused).
+    pub(super) fn give(mut buf: BytesMut, untouched: bool) {
+        // Asking for more than the room it has left makes `try_reclaim`
+        // take the whole allocation back, which it can only do when nothing
+        // else refers to it; the capacity is then the allocation's.
+        let room = buf.capacity();
+        let whole = untouched || buf.try_reclaim(room + 1);
+        if !whole || !(FIRST_READ..=MAX_KEPT_SIZE).contains(&buf.capacity()) {
             return;
         }
         let _ = SPARE.try_with(|spare| {
@@ -529,7 +545,8 @@ mod spare {
         });
     }
 
-    /// A kept buffer, empty, with room for at least `FIRST_READ` bytes.
+    /// A kept buffer, empty, its whole allocation free (`FIRST_READ` to
+    /// `MAX_KEPT_SIZE` bytes).
     pub(super) fn take() -> Option<BytesMut> {
         SPARE
             .try_with(|spare| spare.borrow_mut().pop())
@@ -548,22 +565,35 @@ mod spare {
             let mut buf = BytesMut::with_capacity(FIRST_READ);
             buf.put_bytes(1, 700);
             drop(buf.split_to(700));
-            give(buf);
+            give(buf, false);
             let kept = take().expect("kept");
             assert!(kept.is_empty() && kept.capacity() >= FIRST_READ);
-            // A frame still held elsewhere: its memory is not ours to reuse.
-            let mut buf = BytesMut::with_capacity(FIRST_READ);
-            buf.put_bytes(1, 700);
-            let frame = buf.split_to(700).freeze();
-            give(buf);
-            assert!(take().is_none());
-            drop(frame);
+            // A frame still held elsewhere: its memory is not ours to reuse,
+            // even with room left for a read.
+            for size in [FIRST_READ, 2 * FIRST_READ] {
+                let mut buf = BytesMut::with_capacity(size);
+                buf.put_bytes(1, 700);
+                let frame = buf.split_to(700).freeze();
+                give(buf, false);
+                assert!(take().is_none());
+                drop(frame);
+            }
             // Grown by a burst: given back to the allocator.
-            give(BytesMut::with_capacity(4 * FIRST_READ));
+            let mut buf = BytesMut::with_capacity(4 * FIRST_READ);
+            buf.put_bytes(1, 10);
+            drop(buf.split_to(10));
+            give(buf, false);
             assert!(take().is_none());
+            // Taken and given back unused (a wake-up without input).
+            let unused = BytesMut::with_capacity(FIRST_READ);
+            give(unused, true);
+            assert_eq!(take().map(|b| b.capacity()), Some(FIRST_READ));
             // At most KEPT per thread.
             for _ in 0..KEPT + 3 {
-                give(BytesMut::with_capacity(FIRST_READ));
+                let mut buf = BytesMut::with_capacity(FIRST_READ);
+                buf.put_bytes(1, 10);
+                drop(buf.split_to(10));
+                give(buf, false);
             }
             assert_eq!(std::iter::from_fn(take).count(), KEPT);
         }
