@@ -32,8 +32,12 @@ use crate::hpack::HeaderField;
 use crate::io::sans_io::SansIo;
 use crate::proto::{Connection, MemoryBudget, UserError};
 
-/// Bytes per socket read.
+/// Most bytes one socket read asks for.
 const READ_CHUNK: usize = 64 * 1024;
+/// Least bytes one socket read asks for: the reader's buffer starts here,
+/// doubles after a read that fills it and halves after one that uses under
+/// a quarter of it (see [`next_read_size`]).
+const FIRST_READ: usize = 8 * 1024;
 /// Reads in flight between the reader and the driver.
 const READ_CREDITS: usize = 4;
 /// Unconsumed input past which we stop asking for more.
@@ -137,6 +141,17 @@ pub(crate) type Io = (
     Sender<BytesMut>,
 );
 
+/// The reader's next buffer size after a read of `n` bytes into `size`.
+fn next_read_size(size: usize, n: usize) -> usize {
+    if n >= size {
+        (size * 2).min(READ_CHUNK)
+    } else if n < size / 4 {
+        (size / 2).max(FIRST_READ)
+    } else {
+        size
+    }
+}
+
 pub(crate) fn spawn_io<C: Send + 'static>(
     stream: &Stream,
     tx: &Sender<Msg<C>>,
@@ -147,16 +162,24 @@ pub(crate) fn spawn_io<C: Send + 'static>(
     let reader = thread::Builder::new()
         .name("h2-read".into())
         .spawn(move || {
+            // One buffer for every read, the bytes read copied out of it:
+            // a fresh zeroed 64 KiB buffer per read cost more than the
+            // rest of a small request's handling (glibc's `memset`), and
+            // an idle connection's blocked read held all of it.
+            let mut scratch = vec![0u8; FIRST_READ];
             while credit_rx.recv().is_ok() {
-                let mut buf = BytesMut::zeroed(READ_CHUNK);
-                match read_half.read(&mut buf) {
+                match read_half.read(&mut scratch) {
                     Ok(0) | Err(_) => {
                         let _ = read_tx.send(Msg::Eof);
                         return;
                     }
                     Ok(n) => {
-                        buf.truncate(n);
-                        if read_tx.send(Msg::Read(buf)).is_err() {
+                        let chunk = BytesMut::from(&scratch[..n.min(scratch.len())]);
+                        let size = next_read_size(scratch.len(), n);
+                        if size != scratch.len() {
+                            scratch = vec![0u8; size];
+                        }
+                        if read_tx.send(Msg::Read(chunk)).is_err() {
                             return;
                         }
                     }
@@ -365,5 +388,24 @@ impl Outgoing {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_follows_what_reads_bring() {
+        // Full reads double it up to the cap; small ones halve it down to
+        // the floor; others keep it.
+        assert_eq!(next_read_size(FIRST_READ, FIRST_READ), 2 * FIRST_READ);
+        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK), READ_CHUNK);
+        assert_eq!(next_read_size(4 * FIRST_READ, 100), 2 * FIRST_READ);
+        assert_eq!(next_read_size(FIRST_READ, 100), FIRST_READ);
+        assert_eq!(
+            next_read_size(4 * FIRST_READ, 2 * FIRST_READ),
+            4 * FIRST_READ
+        );
     }
 }
