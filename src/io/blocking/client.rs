@@ -2,7 +2,7 @@
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -220,7 +220,7 @@ impl Client {
 
     fn send_once(&self, req: Outbound) -> Result<http::Response<Bytes>, Error> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let (reply, answer) = mpsc::channel();
+        let (reply, answer) = mpsc::sync_channel(1);
         self.tx
             .send(Msg::Cmd(ClientCmd::Request { req, token, reply }))
             .map_err(|_| Error::Closed)?;
@@ -256,7 +256,9 @@ impl Drop for Client {
     }
 }
 
-type Reply = Sender<Result<http::Response<Bytes>, Error>>;
+/// Where the driver answers a request: once, so a one-slot channel (an
+/// unbounded one allocates a block of 31 slots on its first send).
+type Reply = SyncSender<Result<http::Response<Bytes>, Error>>;
 
 /// A request as the driver sends it: the head's fields, body, trailers.
 #[derive(Clone)]
@@ -378,14 +380,14 @@ impl driver::Role for ClientRole {
         match cmd {
             ClientCmd::Request { req, token, reply } => {
                 if conn.is_closed() {
-                    let _ = reply.send(Err(Error::Closed));
+                    let _ = reply.try_send(Err(Error::Closed));
                     return;
                 }
                 let end = req.body.is_empty() && req.trailers.is_empty();
                 let id = match conn.send_request(req.fields, end) {
                     Ok(id) => id,
                     Err(e) => {
-                        let _ = reply.send(Err(Error::User(e)));
+                        let _ = reply.try_send(Err(Error::User(e)));
                         return;
                     }
                 };
@@ -396,7 +398,7 @@ impl driver::Role for ClientRole {
                 };
                 if let Err(e) = request_body.pump(conn, id) {
                     let _ = conn.reset(id, Reason::INTERNAL_ERROR);
-                    let _ = reply.send(Err(Error::User(e)));
+                    let _ = reply.try_send(Err(Error::User(e)));
                     return;
                 }
                 self.tokens.insert(token, id);
@@ -445,7 +447,7 @@ impl ClientRole {
 
     fn fail(&mut self, id: StreamId, error: Error) {
         if let Some(s) = self.remove(id) {
-            let _ = s.reply.send(Err(error));
+            let _ = s.reply.try_send(Err(error));
         }
     }
 
@@ -477,6 +479,6 @@ impl ClientRole {
                 why: ResetCause::PeerError,
             }),
         };
-        let _ = s.reply.send(result);
+        let _ = s.reply.try_send(result);
     }
 }

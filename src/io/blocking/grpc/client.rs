@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::driver::{self, Cmd};
+use super::driver::{self, Cmd, Reply};
 use super::{Config, Error, Item};
 use crate::grpc::{self, CallError, CallId, CallOptions, Metadata, Status};
 use crate::io::blocking::driver::Msg;
@@ -87,7 +87,7 @@ impl Client {
     pub fn call(&self, path: &str, options: CallOptions) -> Result<ClientCall, Error> {
         let deadline = options.timeout.map(|t| Instant::now() + t + DEADLINE_SLACK);
         let (items_tx, items) = mpsc::channel();
-        let (reply_tx, reply) = mpsc::channel();
+        let (reply_tx, reply) = mpsc::sync_channel(1);
         let cmd = Cmd::Start(path.to_owned(), options, items_tx, reply_tx);
         self.tx.send(Msg::Cmd(cmd)).map_err(|_| Error::Closed)?;
         let id = wait(&reply, self.max_wait)??;
@@ -144,9 +144,9 @@ fn wait<T>(rx: &Receiver<T>, max: Duration) -> Result<T, Error> {
 pub(super) fn command(
     tx: &Sender<Msg<Cmd>>,
     max: Duration,
-    make: impl FnOnce(Sender<Result<(), Error>>) -> Cmd,
+    make: impl FnOnce(Reply<()>) -> Cmd,
 ) -> Result<(), Error> {
-    let (reply_tx, reply) = mpsc::channel();
+    let (reply_tx, reply) = mpsc::sync_channel(1);
     tx.send(Msg::Cmd(make(reply_tx)))
         .map_err(|_| Error::Closed)?;
     wait(&reply, max)?

@@ -8,7 +8,7 @@
 //! applies what is owed (`release_owed`).
 
 use std::marker::PhantomData;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -24,7 +24,10 @@ use crate::proto::MemoryBudget;
 use crate::sched::IdKeyMap;
 
 /// A reply to a handle's command.
-pub(super) type Reply<T> = Sender<Result<T, Error>>;
+/// Where the driver answers a handle's command: once, so a one-slot
+/// channel (an unbounded one allocates a block of 31 slots on its first
+/// send, for every command).
+pub(super) type Reply<T> = SyncSender<Result<T, Error>>;
 
 /// A command from a call handle.
 pub(super) enum Cmd {
@@ -73,13 +76,13 @@ impl Commands for ClientSide {
                 if let Ok(id) = r {
                     calls.insert(id, ItemTx::new(items));
                 }
-                let _ = reply.send(r.map_err(Error::from));
+                let _ = reply.try_send(r.map_err(Error::from));
             }
             Cmd::CloseSend(id, reply) => {
-                let _ = reply.send(ep.close_send(id).map_err(Error::from));
+                let _ = reply.try_send(ep.close_send(id).map_err(Error::from));
             }
             Cmd::Headers(.., reply) | Cmd::Encoding(.., reply) | Cmd::Finish(.., reply) => {
-                let _ = reply.send(Err(Error::Closed));
+                let _ = reply.try_send(Err(Error::Closed));
             }
             Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop | Cmd::Close => {}
         }
@@ -101,13 +104,13 @@ impl Commands for ServerSide {
                 (ep.finish(id, status, md), reply)
             }
             Cmd::Start(.., reply) => {
-                let _ = reply.send(Err(Error::Closed));
+                let _ = reply.try_send(Err(Error::Closed));
                 return;
             }
             Cmd::CloseSend(.., reply) => (Err(CallError::SendClosed), reply),
             Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop | Cmd::Close => return,
         };
-        let _ = reply.send(r.map_err(Error::from));
+        let _ = reply.try_send(r.map_err(Error::from));
     }
 }
 
@@ -156,7 +159,7 @@ impl<S> Calls<'_, '_, S> {
                 Some((_, kind)) => Error::Io((*kind).into()),
                 None => Error::Call(CallError::UnknownCall(id)),
             };
-            let _ = reply.send(Err(e));
+            let _ = reply.try_send(Err(e));
         }
     }
 
@@ -198,7 +201,7 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
                 Some((_, kind)) => Error::Io((*kind).into()),
                 None => Error::Closed,
             };
-            let _ = reply.send(Err(e));
+            let _ = reply.try_send(Err(e));
         }
     }
 
@@ -206,7 +209,7 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
         match cmd {
             Cmd::Send(id, msg, compress, reply) => {
                 if self.blocked.contains_key(&id) {
-                    let _ = reply.send(Err(Error::Call(CallError::Busy)));
+                    let _ = reply.try_send(Err(Error::Call(CallError::Busy)));
                     return;
                 }
                 match ep.send_message_with(id, msg.clone(), compress) {
@@ -214,7 +217,7 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
                         self.blocked.insert(id, (msg, compress, reply));
                     }
                     r => {
-                        let _ = reply.send(r.map_err(Error::from));
+                        let _ = reply.try_send(r.map_err(Error::from));
                     }
                 }
             }
@@ -268,7 +271,7 @@ impl<S: Commands> driver::Role for Calls<'_, '_, S> {
                             self.blocked.insert(call, (msg, compress, reply));
                         }
                         r => {
-                            let _ = reply.send(r.map_err(Error::from));
+                            let _ = reply.try_send(r.map_err(Error::from));
                         }
                     }
                 }

@@ -365,7 +365,7 @@ impl ServerCall {
     /// Sends a message; `compress` asks for the call's encoding.
     pub fn send_with(&mut self, message: Bytes, compress: bool) -> Result<(), Error> {
         let id = self.id;
-        let (reply_tx, reply) = mpsc::channel();
+        let (reply_tx, reply) = mpsc::sync_channel(1);
         self.tx
             .send(Msg::Cmd(Cmd::Send(id, message, compress, reply_tx)))
             .map_err(|_| Error::Closed)?;
