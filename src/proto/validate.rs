@@ -479,11 +479,7 @@ pub(crate) fn check_block<'a>(
     kind: BlockKind,
     fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Result<CheckedBlock, Malformed> {
-    let mut checker = BlockChecker::new(kind);
-    for (name, value) in fields {
-        checker.field(name, value, false)?;
-    }
-    checker.finish()
+    check_fields(kind, fields.into_iter().map(|(n, v)| (n, v, false)))
 }
 
 /// [`check_block`] for a decoded block whose field `i` (for `i < 64`) is
@@ -496,10 +492,23 @@ pub(crate) fn check_decoded_block(
     fields: &[crate::hpack::HeaderField],
     bytes_valid: u64,
 ) -> Result<CheckedBlock, Malformed> {
+    let known = |i: usize| i < 64 && (bytes_valid >> i) & 1 == 1;
+    let fields = fields.iter().enumerate();
+    check_fields(
+        kind,
+        fields.map(|(i, f)| (&f.name[..], &f.value[..], known(i))),
+    )
+}
+
+/// The block check over (name, value, bytes known valid) triples.
+#[inline(always)]
+fn check_fields<'a>(
+    kind: BlockKind,
+    fields: impl Iterator<Item = (&'a [u8], &'a [u8], bool)>,
+) -> Result<CheckedBlock, Malformed> {
     let mut checker = BlockChecker::new(kind);
-    for (i, f) in fields.iter().enumerate() {
-        let known = i < 64 && (bytes_valid >> i) & 1 == 1;
-        checker.field(&f.name, &f.value, known)?;
+    for (name, value, bytes_valid) in fields {
+        checker.field(name, value, bytes_valid)?;
     }
     checker.finish()
 }

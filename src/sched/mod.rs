@@ -32,7 +32,7 @@ pub(crate) enum SendError {
 /// bits the table indexes by; and every such map is bounded (concurrent
 /// streams, remembered closed streams), which caps what crafted collisions
 /// could cost. Much cheaper than SipHash on the per-frame lookup path.
-pub(crate) type IdMap<V> = HashMap<StreamId, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<V> = IdKeyMap<StreamId, V>;
 
 /// [`IdMap`]'s cheap hash for other id keys: a gRPC `CallId` (a stream id
 /// underneath, bounded the same way), or ids we number ourselves.
