@@ -456,3 +456,43 @@ async fn handler_panic_is_a_500() {
     assert_eq!(client.get("/ok").await.unwrap().status(), 204);
     server.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A body writer that waits between pieces (for an event that may never
+/// come) does not keep its stream alive once the peer has reset it: the
+/// connection drops its end of the body, and the writer's next send fails.
+#[tokio::test]
+async fn a_waiting_body_sender_learns_the_peer_reset_the_stream() {
+    let go = Arc::new(Notify::new());
+    let (result_tx, mut result_rx) = mpsc::unbounded_channel();
+    let handler = {
+        let go = go.clone();
+        move |_req: Request<RecvBody>| {
+            let (go, result_tx) = (go.clone(), result_tx.clone());
+            async move {
+                let (mut tx, body) = Body::channel();
+                tokio::spawn(async move {
+                    tx.send("first").await.unwrap();
+                    go.notified().await;
+                    let _ = result_tx.send(tx.send("second").await);
+                });
+                response(200, body)
+            }
+        }
+    };
+    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(handler);
+    let client = Client::connect(server.local_addr()).await.unwrap();
+    let mut res = client
+        .send_request(request("GET", "/wait", Body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(
+        &res.body_mut().chunk().await.unwrap().unwrap()[..],
+        b"first"
+    );
+    drop(res);
+    settle(|| server.stats().tracked_streams + server.stats().live_streams == 0).await;
+    go.notify_one();
+    let second = result_rx.recv().await.unwrap();
+    assert!(matches!(second, Err(Error::Closed)), "{second:?}");
+    server.shutdown(Duration::from_secs(1)).await;
+}

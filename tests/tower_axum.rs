@@ -496,3 +496,68 @@ async fn dropping_the_response_body_cancels_the_stream() {
     assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// One frame, then nothing for ever (a watch whose value never changes):
+/// only the stream's end can free it.
+struct Stalled {
+    sent: bool,
+    dropped: Arc<Notify>,
+}
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if std::mem::replace(&mut this.sent, true) {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"first")))))
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        self.dropped.notify_one();
+    }
+}
+
+#[tokio::test]
+async fn a_response_body_waiting_for_ever_is_dropped_when_the_peer_resets() {
+    let dropped = Arc::new(Notify::new());
+    let app = Router::new().route(
+        "/stalled",
+        get({
+            let dropped = dropped.clone();
+            move || async move {
+                let body = Stalled {
+                    sent: false,
+                    dropped,
+                };
+                AxumBody::new(body).into_response()
+            }
+        }),
+    );
+    let server = serve(app).await;
+    let mut client = Client::connect(server.local_addr()).await.unwrap();
+    let req = http::Request::get("/stalled").body(empty()).unwrap();
+    let mut body = guard(call(&mut client, req)).await.unwrap().into_body();
+    let frame = guard(body.frame()).await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "first");
+    // The service's body is waiting, not sending: only the RST_STREAM that
+    // dropping our end sends can end it.
+    drop(body);
+    guard(dropped.notified()).await;
+    guard(async {
+        while server.stats().tracked_streams > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
+    server.shutdown(Duration::from_secs(1)).await;
+}

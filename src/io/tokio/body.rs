@@ -330,7 +330,7 @@ impl SendSide {
                 }
             }
             Kind::Channel(mut rx) => loop {
-                match rx.recv().await {
+                match self.next_or_end(|cx| rx.poll_recv(cx)).await? {
                     Some(Piece::Data(data)) if !data.is_empty() => {
                         self.send_data(data, false).await?
                     }
@@ -348,19 +348,22 @@ impl SendSide {
                 }
             },
             Kind::Recv(mut body) => {
-                while let Some(chunk) = body.chunk().await {
+                while let Some(chunk) = self.next_or_end(|cx| body.poll_chunk(cx)).await? {
                     let chunk = chunk?;
                     if !chunk.is_empty() {
                         self.send_data(chunk, false).await?;
                     }
                 }
-                match poll_fn(|cx| body.poll_trailers(cx)).await? {
+                match self.next_or_end(|cx| body.poll_trailers(cx)).await?? {
                     Some(t) if !t.is_empty() => return self.send_trailers(t),
                     _ => return self.send_data(Bytes::new(), true).await,
                 }
             }
             Kind::Source(mut source) => loop {
-                match poll_fn(|cx| source.as_mut().poll_piece(cx)).await {
+                match self
+                    .next_or_end(|cx| source.as_mut().poll_piece(cx))
+                    .await?
+                {
                     Some(Ok(Piece::Data(data))) if !data.is_empty() => {
                         self.send_data(data, false).await?
                     }
@@ -382,6 +385,39 @@ impl SendSide {
 }
 
 impl SendSide {
+    /// What `next` gives once it is ready, or the stream's early end (the
+    /// peer reset it, the connection closed), whichever comes first.
+    ///
+    /// A body's source may wait for a long time, or for ever (a watch that
+    /// streams changes, a proxied body whose peer went quiet): the stream's
+    /// end must still drop it, with whatever it holds.
+    async fn next_or_end<T>(
+        &self,
+        mut next: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Result<T, Error> {
+        poll_fn(|cx| match next(cx) {
+            Poll::Ready(v) => Poll::Ready(Ok(v)),
+            Poll::Pending => self.poll_ended(cx).map(Err),
+        })
+        .await
+    }
+
+    /// Ready with the stream's early end; otherwise `cx` hears of it (the
+    /// engine wakes the send waker when the stream or connection ends).
+    fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Error> {
+        let id = self.id;
+        self.handle.with(|e| match e.slots.get_mut(&id) {
+            Some(slot) => match &slot.end {
+                Some(end) => Poll::Ready(end.to_error()),
+                None => {
+                    register(&mut slot.send_waker, cx.waker());
+                    Poll::Pending
+                }
+            },
+            None => Poll::Ready(Error::Closed),
+        })
+    }
+
     /// The engine was already told this side is gone: `Drop` does nothing.
     pub(super) fn forget(&mut self) {
         self.released = true;
@@ -443,8 +479,13 @@ impl Drop for RecvSide {
 /// the stream's receive window (`Config::initial_window_size`). Dropping it
 /// before the end cancels the stream (client) or discards the rest of the
 /// request (server).
+///
+/// `RecvBody::default()` is an empty body on no stream: what tower layers
+/// that answer without calling the service (tonic's client interceptors)
+/// need of a response body type.
 pub struct RecvBody {
-    side: RecvSide,
+    /// `None` for the empty default body.
+    side: Option<RecvSide>,
     /// The declared `content-length`, if any: a collection reserves it once
     /// it is the one being read.
     expected: Option<usize>,
@@ -457,7 +498,7 @@ pub struct RecvBody {
 impl fmt::Debug for RecvBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvBody")
-            .field("stream", &self.side.id)
+            .field("stream", &self.side.as_ref().map(|s| s.id))
             .finish()
     }
 }
@@ -469,11 +510,15 @@ type ChunkOrTrailers = Result<Bytes, Option<Vec<HeaderField>>>;
 impl RecvBody {
     pub(crate) fn new(side: RecvSide) -> Self {
         RecvBody {
-            side,
-            expected: None,
-            #[cfg(feature = "tower")]
-            deadline: Default::default(),
+            side: Some(side),
+            ..RecvBody::default()
         }
+    }
+
+    /// Whether nothing more can come: the default body, or a body whose
+    /// last chunk was handed out with no trailers to follow.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.side.as_ref().is_none_or(|s| s.released)
     }
 
     /// The next chunk; `None` at the end of the body.
@@ -514,11 +559,13 @@ impl RecvBody {
         cx: &mut Context<'_>,
         trailers: bool,
     ) -> Poll<Option<Result<ChunkOrTrailers, Error>>> {
-        if self.side.released {
-            // Ended without trailers, as the slot said when it was released.
-            return Poll::Ready(trailers.then_some(Ok(Err(None))));
-        }
-        let (handle, id) = (&self.side.handle, self.side.id);
+        let side = match &mut self.side {
+            Some(side) if !side.released => side,
+            // Ended without trailers: the empty body, or as the slot said
+            // when it was released.
+            _ => return Poll::Ready(trailers.then_some(Ok(Err(None)))),
+        };
+        let (handle, id) = (&side.handle, side.id);
         {
             let mut shared = handle.lock();
             let e = &mut shared.engine;
@@ -531,7 +578,7 @@ impl RecvBody {
                     // The last chunk and no trailers: what the next poll and
                     // the drop would do, done in this lock.
                     e.drop_recv(id);
-                    self.side.released = true;
+                    side.released = true;
                 }
                 return Poll::Ready(Some(Ok(Ok(e.budget.hold(chunk, id, n, 0)))));
             }
@@ -570,7 +617,10 @@ impl RecvBody {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Vec<HeaderField>>, Error>> {
-        let (handle, id) = (&self.side.handle, self.side.id);
+        let Some(side) = &self.side else {
+            return Poll::Ready(Ok(None));
+        };
+        let (handle, id) = (&side.handle, side.id);
         {
             let mut shared = handle.lock();
             let e = &mut shared.engine;
@@ -612,7 +662,10 @@ impl RecvBody {
     ///
     /// [`MemoryBudget`]: crate::proto::MemoryBudget
     pub async fn collect(&mut self, limit: usize) -> Result<Bytes, Error> {
-        let (handle, id) = (&self.side.handle, self.side.id);
+        let Some(side) = &self.side else {
+            return Ok(Bytes::new());
+        };
+        let (handle, id) = (&side.handle, side.id);
         let mut acc = Collecting {
             handle,
             id,
@@ -633,9 +686,22 @@ impl RecvBody {
         self.expected = n;
     }
 
-    /// The stream this body arrives on.
+    /// The stream this body arrives on (stream 0, the connection's own
+    /// id, for the empty default body).
     pub fn stream_id(&self) -> StreamId {
-        self.side.id
+        self.side.as_ref().map_or(StreamId::ZERO, |s| s.id)
+    }
+}
+
+impl Default for RecvBody {
+    /// An empty body on no stream: no data, no trailers.
+    fn default() -> Self {
+        RecvBody {
+            side: None,
+            expected: None,
+            #[cfg(feature = "tower")]
+            deadline: Default::default(),
+        }
     }
 }
 

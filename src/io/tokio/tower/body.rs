@@ -54,6 +54,10 @@ impl http_body::Body for RecvBody {
             Poll::Pending => Poll::Pending,
         }
     }
+
+    fn is_end_stream(&self) -> bool {
+        self.has_ended() || self.deadline == DeadlineReport::Reported
+    }
 }
 
 /// How a [`RecvBody`] read through `http_body` reports its request's
