@@ -561,3 +561,33 @@ async fn a_response_body_waiting_for_ever_is_dropped_when_the_peer_resets() {
     assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_request_body_waiting_for_ever_is_dropped_once_the_server_is_done() {
+    // The server answers at once, without reading the request body: once
+    // the response is complete it resets the stream with NO_ERROR (RFC 9113
+    // §8.1), and the client's pump must let go of the body that waits.
+    let server = serve(app()).await;
+    let mut client = Client::connect(server.local_addr()).await.unwrap();
+    let dropped = Arc::new(Notify::new());
+    let body = Stalled {
+        sent: false,
+        dropped: dropped.clone(),
+    };
+    let req = http::Request::post("http://ignored.example/bytes/3")
+        .body(body)
+        .unwrap();
+    let res = guard(call(&mut client, req)).await;
+    // axum's route is GET-only: a 405, complete, while our body waits.
+    let res = res.unwrap();
+    assert_eq!(res.status(), 405);
+    let _ = guard(res.into_body().collect()).await.unwrap();
+    guard(dropped.notified()).await;
+    guard(async {
+        while client.tracked_streams() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
