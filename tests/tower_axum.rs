@@ -591,3 +591,52 @@ async fn a_request_body_waiting_for_ever_is_dropped_once_the_server_is_done() {
     .await;
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Notifies when dropped.
+struct DropSignal(Arc<Notify>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+#[tokio::test]
+async fn a_handler_still_working_is_dropped_when_the_client_cancels() {
+    let dropped = Arc::new(Notify::new());
+    let started = Arc::new(Notify::new());
+    let app = Router::new().route(
+        "/slow",
+        get({
+            let (dropped, started) = (dropped.clone(), started.clone());
+            move || async move {
+                let _signal = DropSignal(dropped);
+                started.notify_one();
+                std::future::pending::<()>().await;
+                "never"
+            }
+        }),
+    );
+    let server = serve(app).await;
+    let mut client = Client::connect(server.local_addr()).await.unwrap();
+    let pending = tokio::spawn({
+        let mut client = client.clone();
+        async move {
+            let req = http::Request::get("/slow").body(empty()).unwrap();
+            call(&mut client, req).await
+        }
+    });
+    guard(started.notified()).await;
+    pending.abort();
+    // The handler's future goes with its stream, as under hyper.
+    guard(dropped.notified()).await;
+    guard(async {
+        while server.stats().tracked_streams > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    // The connection goes on.
+    assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -404,7 +404,7 @@ impl SendSide {
 
     /// Ready with the stream's early end; otherwise `cx` hears of it (the
     /// engine wakes the send waker when the stream or connection ends).
-    fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Error> {
+    pub(super) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Error> {
         let id = self.id;
         self.handle.with(|e| match e.slots.get_mut(&id) {
             Some(slot) => match &slot.end {

@@ -156,8 +156,13 @@ impl Server {
     /// has an authority (`:scheme`, `:authority` or else the `host` field,
     /// `:path`), its version `HTTP/2.0`; one whose method or URI `http`
     /// cannot represent is answered 400 without calling the handler. A
-    /// response to `HEAD` goes out without its body. Dropping the returned handle leaves the
-    /// server running; [`ServerHandle::shutdown`] stops it.
+    /// response to `HEAD` goes out without its body. When the stream ends
+    /// before the handler has answered (the client reset it, the connection
+    /// closed), the handler's future is dropped, as hyper drops a service's:
+    /// work that must finish regardless belongs in a spawned task. A body
+    /// still being sent is dropped the same way when its stream ends.
+    /// Dropping the returned handle leaves the server running;
+    /// [`ServerHandle::shutdown`] stops it.
     ///
     /// # Panics
     ///
@@ -216,19 +221,26 @@ where
         let res = match req {
             Ok(req) => {
                 let mut fut = pin!(handler(req));
-                let res =
+                // While the handler works, the stream's end (the client
+                // reset it, the connection closed) drops it, as hyper drops
+                // a service's future: nobody is left to answer.
+                let handled =
                     poll_fn(
                         |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                            Ok(p) => p.map(Some),
-                            Err(_) => Poll::Ready(None),
+                            Ok(Poll::Ready(res)) => Poll::Ready(Handled::Answer(res)),
+                            Ok(Poll::Pending) => side.poll_ended(cx).map(|_| Handled::StreamEnded),
+                            Err(_) => Poll::Ready(Handled::Panicked),
                         },
                     )
                     .await;
-                let Some(res) = res else {
-                    handle.with(|e| e.handler_panicked(id));
-                    return;
-                };
-                res
+                match handled {
+                    Handled::Answer(res) => res,
+                    Handled::StreamEnded => return,
+                    Handled::Panicked => {
+                        handle.with(|e| e.handler_panicked(id));
+                        return;
+                    }
+                }
             }
             Err(_) => {
                 let mut res = http::Response::new(Body::empty());
@@ -241,6 +253,16 @@ where
             let _ = side.send_body(kind).await;
         }
     }
+}
+
+/// How a handler's run ended.
+enum Handled<R> {
+    /// It answered.
+    Answer(R),
+    /// Its stream ended first: the handler was dropped.
+    StreamEnded,
+    /// It panicked: a 500.
+    Panicked,
 }
 
 /// Queues a handler's response on stream `id`: its headers, and its body

@@ -26,8 +26,12 @@ impl Server {
     /// request's `grpc-timeout` is enforced: a service that has not
     /// answered by then is answered DEADLINE_EXCEEDED (trailers-only), and
     /// a response body still going then ends with DEADLINE_EXCEEDED
-    /// trailers (the service's stream is dropped). The request is the one
-    /// [`serve`](Self::serve) hands a handler (absolute URI, `HTTP/2.0`).
+    /// trailers (the service's stream is dropped). When the client cancels
+    /// (resets the stream) or the connection closes, the service's future
+    /// or its response body is dropped at once, as under hyper and tonic's
+    /// transport: a tonic handler waiting on anything sees cancellation as
+    /// its drop. The request is the one [`serve`](Self::serve) hands a
+    /// handler (absolute URI, `HTTP/2.0`).
     ///
     /// ```
     /// use h2proto::io::tokio::{Client, Server};
