@@ -618,7 +618,7 @@ async fn a_handler_still_working_is_dropped_when_the_client_cancels() {
         }),
     );
     let server = serve(app).await;
-    let mut client = Client::connect(server.local_addr()).await.unwrap();
+    let client = Client::connect(server.local_addr()).await.unwrap();
     let pending = tokio::spawn({
         let mut client = client.clone();
         async move {
