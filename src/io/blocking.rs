@@ -49,5 +49,6 @@ pub mod grpc;
 mod server;
 mod tls;
 
+pub use crate::io::ConnectionInfo;
 pub use client::{Client, ClientConfig};
 pub use server::{Server, ServerConfig, ServerHandle, ServerStats};

@@ -25,6 +25,22 @@ pub mod tokio;
 use crate::frame::Reason;
 use crate::proto::{ConnectionError, Initiator, ResetCause, UserError};
 
+/// Where a server's connection comes from. The tokio server puts it in
+/// every request's extensions when `ServerConfig::connection_info` is on
+/// (the blocking server always does): an axum handler takes it as
+/// `Extension<ConnectionInfo>`, a tonic one reads
+/// `request.extensions().get::<ConnectionInfo>()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub remote_addr: std::net::SocketAddr,
+    /// Our address, the one the client connected to.
+    pub local_addr: std::net::SocketAddr,
+    /// Whether the connection runs over TLS.
+    pub tls: bool,
+}
+
 /// One connection as a server sees it: the core's queues, windows and
 /// counters, and what the application side holds against the connection's
 /// memory budget. The "why is this connection using memory" view, per

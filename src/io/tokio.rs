@@ -104,4 +104,6 @@ pub mod tower;
 
 pub use body::{Body, BodySender, RecvBody};
 pub use client::{Client, ClientConfig, ResponseFuture, Timeout};
-pub use server::{Server, ServerConfig, ServerHandle, ServerStats, collect_request};
+pub use server::{
+    ConnectionInfo, Server, ServerConfig, ServerHandle, ServerStats, collect_request,
+};

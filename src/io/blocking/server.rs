@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use super::driver::{self, Msg, Outgoing};
 use super::tls::Accepted;
 use crate::frame::{Reason, StreamId};
+use crate::io::ConnectionInfo;
 pub use crate::io::ServerStats;
 use crate::message;
 use crate::proto::{Config, Connection, DEFAULT_MEMORY_BUDGET, Event, MemoryBudget};
@@ -124,7 +125,8 @@ impl Server {
     /// is answered 400 without calling the handler. A body over
     /// [`ServerConfig::max_request_body`] is answered 413
     /// ([`message::payload_too_large`]), a handler that panics 500; a
-    /// response to `HEAD` goes out without its body.
+    /// response to `HEAD` goes out without its body. Every request carries
+    /// its connection's [`ConnectionInfo`] in its extensions.
     pub fn serve<H>(self, handler: H) -> std::io::Result<()>
     where
         H: Fn(http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync + 'static,
@@ -320,6 +322,14 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
 }
 
 fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {
+    let info = match (tcp.peer_addr(), tcp.local_addr()) {
+        (Ok(remote_addr), Ok(local_addr)) => Some(ConnectionInfo {
+            remote_addr,
+            local_addr,
+            tls: shared.tls.is_some(),
+        }),
+        _ => None,
+    };
     let (stream, inadequate) = match super::tls::accept(tcp, &shared.tls) {
         Accepted::Ready(stream) => (stream, false),
         Accepted::Inadequate(stream) => (stream, true),
@@ -349,6 +359,7 @@ fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg
         gauge,
         budget,
         collecting: Vec::new(),
+        info,
         shared,
         tx: tx.clone(),
         streams: IdMap::default(),
@@ -400,6 +411,8 @@ struct ServerRole {
     /// Streams collecting a body, oldest first: the oldest always gets
     /// credit to finish.
     collecting: Vec<StreamId>,
+    /// Put in every request's extensions.
+    info: Option<ConnectionInfo>,
     shared: Shared,
     tx: ConnTx,
     streams: IdMap<ServerStream>,
@@ -571,6 +584,9 @@ impl ServerRole {
         let mut request = head.map(|()| self.budget.hold(body, id, unreleased, charged));
         if let Some(t) = trailers {
             request.extensions_mut().insert(message::Trailers(t));
+        }
+        if let Some(info) = self.info {
+            request.extensions_mut().insert(info);
         }
         self.stop_collecting(conn, id);
         let handler = self.shared.handler.clone();

@@ -82,6 +82,8 @@ pub(crate) struct ServerCtx {
     pub me: Option<WeakHandle<HttpEngine>>,
     /// What this connection's request heads repeat (their `:authority`).
     pub heads: HeadCache,
+    /// Put in every request's extensions (`ServerConfig::connection_info`).
+    pub info: Option<crate::io::ConnectionInfo>,
 }
 
 /// One stream as the handles see it.
@@ -591,10 +593,13 @@ impl HttpEngine {
             let _ = self.conn.reset(id, Reason::REFUSED_STREAM);
             return;
         };
-        let request = NewRequest {
+        let mut request = NewRequest {
             content_length: headers.content_length(),
             head: request_head_cached(headers, &mut ctx.heads),
         };
+        if let (Some(info), Ok(head)) = (ctx.info, &mut request.head) {
+            head.extensions_mut().insert(info);
+        }
         let task = (ctx.on_request)(handle, id, request);
         let spawn_it = ctx.spawn;
         self.slots.insert(

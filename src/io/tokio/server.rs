@@ -1,7 +1,7 @@
 //! The tokio HTTP/2 server: accept loop, one driver task per connection,
 //! handlers run on the connection's task (or spawned), graceful shutdown.
 
-pub use crate::io::ServerStats;
+pub use crate::io::{ConnectionInfo, ServerStats};
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// refused with REFUSED_STREAM (safe to retry). Default
     /// [`DEFAULT_MEMORY_BUDGET`] (1 MiB); see `docs/security.md`.
     pub memory_budget: usize,
+    /// Put the connection's [`ConnectionInfo`] (the client's address,
+    /// ours, TLS or not) in every request's extensions. Off by default: it
+    /// costs a few allocations per request, and most servers never look.
+    pub connection_info: bool,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +56,7 @@ impl Default for ServerConfig {
             h2: Config::server(),
             spawn_handlers: false,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            connection_info: false,
         }
     }
 }
@@ -428,9 +433,17 @@ async fn accept_loop(
         .await;
         match accepted {
             None => break,
-            Some(Ok((stream, _))) => {
+            Some(Ok((stream, remote_addr))) => {
                 next_id += 1;
-                let handle = start(&config, &on_request);
+                let info = match (config.connection_info, stream.local_addr()) {
+                    (true, Ok(local_addr)) => Some(ConnectionInfo {
+                        remote_addr,
+                        local_addr,
+                        tls: tls.is_some(),
+                    }),
+                    _ => None,
+                };
+                let handle = start(&config, &on_request, info);
                 let mut conns_map = state.conns.lock().unwrap_or_else(|e| e.into_inner());
                 conns_map.insert(next_id, handle.clone());
                 drop(conns_map);
@@ -472,7 +485,11 @@ async fn accept_loop(
     }
 }
 
-fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
+fn start(
+    config: &ServerConfig,
+    on_request: &OnRequest,
+    info: Option<ConnectionInfo>,
+) -> Handle<HttpEngine> {
     let mut h2 = config.h2.clone();
     h2.role = Role::Server;
     let windows = crate::io::direct_windows(&mut h2);
@@ -482,6 +499,7 @@ fn start(config: &ServerConfig, on_request: &OnRequest) -> Handle<HttpEngine> {
         spawn: config.spawn_handlers,
         me: None,
         heads: crate::message::HeadCache::new(),
+        info,
     };
     let engine = HttpEngine::server(conn, ctx)
         .with_budget(config.memory_budget)
