@@ -477,3 +477,32 @@ fn s8_3_1_host_differing_from_authority_is_malformed() {
         Err(UserError::Malformed(Malformed::HostMismatch))
     );
 }
+
+#[test]
+fn s8_1_a_server_sends_100_continue_before_the_request_body() {
+    let mut raw = server_peer(Config::server());
+    raw.headers(1, &request("POST", "/"), false);
+    let _ = raw.take_events();
+    raw.conn
+        .send_response(StreamId::new(1), status(100), false)
+        .unwrap();
+    let frames = raw.read();
+    assert!(
+        frames.iter().any(
+            |f| matches!(f, frame::Frame::Headers(h) if h.stream_id.value() == 1 && !h.end_stream)
+        ),
+        "{frames:?}"
+    );
+    // The final response still follows, once the body is in.
+    raw.data(1, b"body", true);
+    raw.conn
+        .send_response(StreamId::new(1), status(200), true)
+        .unwrap();
+    let frames = raw.read();
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, frame::Frame::Headers(h) if h.end_stream)),
+        "{frames:?}"
+    );
+}

@@ -136,3 +136,33 @@ fn h2load_20000_requests() {
         "{text}"
     );
 }
+
+/// curl's `Expect: 100-continue` upload: it sends its body only after `100
+/// Continue`. Its wait is set past the test's deadline, so a server that
+/// never sends 100 fails the test instead of passing a minute late.
+#[test]
+fn curl_upload_expecting_100_continue() {
+    if !available("curl", &["curl", "--version"]) {
+        return;
+    }
+    let server = Running::start();
+    let (file, data) = temp_file(1 << 20);
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "--expect100-timeout",
+        "600",
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &server.url("/echo"),
+    ]));
+    let _ = std::fs::remove_file(&file);
+    assert!(out.status.success(), "curl failed: {}", out.stderr);
+    assert!(
+        out.stdout == data,
+        "echo differs: {} bytes",
+        out.stdout.len()
+    );
+}

@@ -48,7 +48,10 @@ pub use head::{
     InvalidHead, header_map, request_fields, request_head, response_fields, response_head,
     trailer_fields,
 };
-pub use rules::{REFUSED_RETRIES, RefusedRetries, internal_error, payload_too_large, sends_body};
+pub use rules::{
+    REFUSED_RETRIES, RefusedRetries, continue_fields, expects_continue, internal_error,
+    payload_too_large, sends_body,
+};
 
 /// The `http` crate this layer speaks (re-exported: no version to match).
 pub use http;

@@ -10,6 +10,28 @@ pub fn sends_body(method: &Method) -> bool {
     method != Method::HEAD
 }
 
+/// Whether a request asks for `100 Continue` before it sends its body
+/// (`expect: 100-continue`, RFC 9110 §10.1.1). A server must then answer
+/// at once, with its final response or with `100 Continue`: a client
+/// that waits for it (curl waits a second) sends nothing until then.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// assert!(!h2proto::message::expects_continue(&headers));
+/// headers.insert("expect", "100-Continue".parse().unwrap());
+/// assert!(h2proto::message::expects_continue(&headers));
+/// ```
+pub fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// The fields of an interim `100 Continue` response.
+pub fn continue_fields() -> Vec<crate::hpack::HeaderField> {
+    super::response_fields(StatusCode::CONTINUE, &http::HeaderMap::new())
+}
+
 /// The answer to a request whose body is over the server's limit: `413
 /// Content Too Large` (RFC 9110 §15.5.14), sent without calling the handler;
 /// the rest of the body is discarded as it arrives.

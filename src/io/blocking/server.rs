@@ -433,12 +433,17 @@ impl driver::Role for ServerRole {
                 headers,
                 end_stream,
             } => {
-                let expected = headers
+                let max = self.shared.config.max_request_body;
+                let declared = headers
                     .content_length()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .filter(|&n| n <= self.shared.config.max_request_body);
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+                let expected = declared.filter(|&n| n <= max);
                 // `None`: a head `http` cannot represent, answered 400 below.
                 let request = message::request_head(headers).ok();
+                let expects_continue = !end_stream
+                    && request
+                        .as_ref()
+                        .is_some_and(|r| message::expects_continue(r.headers()));
                 let head = request
                     .as_ref()
                     .is_some_and(|r| !message::sends_body(r.method()));
@@ -463,6 +468,14 @@ impl driver::Role for ServerRole {
                     let mut res = http::Response::new(Bytes::new());
                     *res.status_mut() = http::StatusCode::BAD_REQUEST;
                     self.respond(conn, stream_id, res);
+                } else if expects_continue {
+                    // RFC 9110 §10.1.1: answer at once, the final response
+                    // if the head decides it, else `100 Continue`.
+                    if declared.is_some_and(|n| n > max) {
+                        self.reject_too_large(conn, stream_id);
+                    } else {
+                        let _ = conn.send_response(stream_id, message::continue_fields(), false);
+                    }
                 }
                 if end_stream {
                     self.request_end(conn, stream_id);
@@ -480,14 +493,7 @@ impl driver::Role for ServerRole {
                     return;
                 };
                 if !s.discarding && s.body.len() + data.len() > max {
-                    s.discarding = true;
-                    s.body = BytesMut::new();
-                    s.request = None;
-                    let held = std::mem::take(&mut s.unreleased);
-                    self.budget.uncharge(std::mem::take(&mut s.charged));
-                    let _ = conn.release_capacity(stream_id, held);
-                    self.stop_collecting(conn, stream_id);
-                    self.respond(conn, stream_id, message::payload_too_large());
+                    self.reject_too_large(conn, stream_id);
                 }
                 let Some(s) = self.streams.get_mut(&stream_id) else {
                     return;
@@ -674,6 +680,22 @@ impl ServerRole {
         self.budget.uncharge(s.charged + s.charged_response);
         let _ = conn.release_capacity(id, s.unreleased);
         self.stop_collecting(conn, id);
+    }
+
+    /// The request's body is over the limit: 413 without the handler, and
+    /// the body, what came and what comes, discarded.
+    fn reject_too_large(&mut self, conn: &mut Connection, id: StreamId) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        s.discarding = true;
+        s.body = BytesMut::new();
+        s.request = None;
+        let held = std::mem::take(&mut s.unreleased);
+        self.budget.uncharge(std::mem::take(&mut s.charged));
+        let _ = conn.release_capacity(id, held);
+        self.stop_collecting(conn, id);
+        self.respond(conn, id, message::payload_too_large());
     }
 
     fn stop_collecting(&mut self, conn: &mut Connection, id: StreamId) {

@@ -592,9 +592,12 @@ impl RecvBody {
                 return Poll::Ready(Some(Err(end.to_error())));
             }
             register(&mut slot.recv_waker, cx.waker());
-            if !slot.window_opened {
-                // A reader is here: the stream gets its full window.
+            let expects = slot.expect_continue;
+            if !slot.window_opened || expects {
+                // A reader is here: the stream gets its full window, and a
+                // client waiting for `100 Continue` gets it.
                 e.open_window(id);
+                e.continue_if_expected(id);
                 let waker = shared.touch();
                 drop(shared);
                 if let Some(w) = waker {
@@ -770,7 +773,7 @@ impl Collecting<'_> {
         }
         register(&mut slot.recv_waker, cx.waker());
         let opened = slot.window_opened;
-        let mut touched = false;
+        let mut touched = slot.expect_continue && e.continue_if_expected(id);
         if e.collecting.first() == Some(&id) && !opened {
             // The oldest collection: its full window, whatever else waits,
             // and room for the whole body at once (no doubling copies).

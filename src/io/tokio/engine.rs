@@ -113,6 +113,9 @@ pub(crate) struct Slot {
     pub send_done: bool,
     /// Directed credit: the stream has its full receive window.
     pub window_opened: bool,
+    /// Server: the request expects `100 Continue`, sent when a reader first
+    /// waits for its body (unless the response went out first).
+    pub expect_continue: bool,
     /// Client: when the exchange must be over (see [`HttpEngine::set_deadline`]).
     pub deadline: Option<Instant>,
 }
@@ -253,6 +256,20 @@ impl HttpEngine {
     }
 
     /// Gives `id` its full window, once: it is being read.
+    /// A reader waits for the request body of `id`: a client that asked
+    /// for `100 Continue` gets it now, once, unless the response is already
+    /// out. Returns whether anything was queued.
+    pub(crate) fn continue_if_expected(&mut self, id: StreamId) -> bool {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return false;
+        };
+        if !std::mem::take(&mut slot.expect_continue) || slot.headers_sent || slot.end.is_some() {
+            return false;
+        }
+        let fields = crate::message::continue_fields();
+        self.conn.send_response(id, fields, false).is_ok()
+    }
+
     pub(crate) fn open_window(&mut self, id: StreamId) {
         let Some(window) = self.stream_window else {
             return;
@@ -600,6 +617,11 @@ impl HttpEngine {
         if let (Some(info), Ok(head)) = (ctx.info, &mut request.head) {
             head.extensions_mut().insert(info);
         }
+        let expect_continue = !end_stream
+            && request
+                .head
+                .as_ref()
+                .is_ok_and(|h| crate::message::expects_continue(h.headers()));
         let task = (ctx.on_request)(handle, id, request);
         let spawn_it = ctx.spawn;
         self.slots.insert(
@@ -608,6 +630,7 @@ impl HttpEngine {
                 recv_end: end_stream,
                 recv_open: true,
                 send_open: true,
+                expect_continue,
                 ..Slot::default()
             },
         );

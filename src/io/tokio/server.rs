@@ -293,6 +293,12 @@ fn respond(
     // the common small response is done here.
     let sent = handle.with(|e| {
         let slot = e.slots.get_mut(&id).filter(|s| s.end.is_none())?;
+        if std::mem::take(&mut slot.expect_continue) && slot.recv_open && !slot.recv_end && !end {
+            // The response goes first but the handler kept the request body
+            // (an echo): the client waiting for `100 Continue` gets it, or it
+            // would wait before sending what the response streams back.
+            let _ = e.conn.send_response(id, message::continue_fields(), false);
+        }
         slot.headers_sent = true;
         slot.send_done = end;
         if e.conn.send_response(id, fields, end).is_err() {
