@@ -8,10 +8,12 @@
 //! (`grpcio-health-checking`, `grpcio-reflection`) against the same server.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use h2proto::io::tokio::channel::{Channel, ChannelConfig};
 use h2proto::io::tokio::{Client, Server, ServerHandle};
+use tokio::sync::Notify;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::Routes;
@@ -40,7 +42,22 @@ async fn guard<F: Future>(f: F) -> F::Output {
         .expect("hung")
 }
 
-struct Echoer;
+/// Echoes; "hang" waits for ever, saying when it starts and when its
+/// future is dropped.
+#[derive(Default)]
+struct Echoer {
+    hanging: Arc<Notify>,
+    dropped: Arc<Notify>,
+}
+
+/// Notifies when dropped.
+struct DropSignal(Arc<Notify>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
 
 #[tonic::async_trait]
 impl Echo for Echoer {
@@ -49,6 +66,11 @@ impl Echo for Echoer {
         request: Request<EchoRequest>,
     ) -> Result<Response<EchoResponse>, Status> {
         let message = request.into_inner().message;
+        if message == "hang" {
+            let _signal = DropSignal(self.dropped.clone());
+            self.hanging.notify_one();
+            std::future::pending::<()>().await;
+        }
         Ok(Response::new(EchoResponse { message }))
     }
 }
@@ -73,6 +95,10 @@ fn add_token(mut req: Request<()>) -> Result<Request<()>, Status> {
 /// (describing the health service), and the echo service behind the token
 /// interceptor, on one h2proto server.
 async fn serve() -> (ServerHandle, HealthReporter) {
+    serve_echo(Echoer::default()).await
+}
+
+async fn serve_echo(echoer: Echoer) -> (ServerHandle, HealthReporter) {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_not_serving::<EchoServer<Echoer>>().await;
     let reflection = || {
@@ -82,7 +108,7 @@ async fn serve() -> (ServerHandle, HealthReporter) {
     let routes = Routes::new(health)
         .add_service(reflection().build_v1().unwrap())
         .add_service(reflection().build_v1alpha().unwrap())
-        .add_service(EchoServer::with_interceptor(Echoer, require_token))
+        .add_service(EchoServer::with_interceptor(echoer, require_token))
         .prepare();
     let server = Server::bind("127.0.0.1:0")
         .await
@@ -219,6 +245,28 @@ async fn tonic_interceptors_run_on_both_sides() {
     let mut with_token = EchoClient::with_interceptor(client, add_token);
     let res = guard(with_token.unary_echo(hello())).await.unwrap();
     assert_eq!(res.into_inner().message, "hi");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_tonic_handler_is_dropped_when_its_client_cancels() {
+    let echoer = Echoer::default();
+    let (hanging, dropped) = (echoer.hanging.clone(), echoer.dropped.clone());
+    let (server, _reporter) = serve_echo(echoer).await;
+    let client = Client::connect(server.local_addr()).await.unwrap();
+    let mut echo = EchoClient::with_interceptor(client, add_token);
+    let call = tokio::spawn(async move {
+        echo.unary_echo(EchoRequest {
+            message: "hang".into(),
+        })
+        .await
+    });
+    guard(hanging.notified()).await;
+    // Dropping the call resets its stream: the handler's future goes, as
+    // on tonic's own transport (tonic handlers see cancellation so).
+    call.abort();
+    guard(dropped.notified()).await;
+    no_stream_left(&server).await;
     server.shutdown(Duration::from_secs(1)).await;
 }
 
