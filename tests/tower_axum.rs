@@ -640,3 +640,35 @@ async fn a_handler_still_working_is_dropped_when_the_client_cancels() {
     assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_declared_content_length_is_the_request_bodys_exact_size_hint() {
+    use http_body::Body as _;
+    let app = Router::new().route(
+        "/hint",
+        post(|body: AxumBody| async move { format!("{:?}", body.size_hint().exact()) }),
+    );
+    let server = serve(app).await;
+    let mut client = Client::connect(server.local_addr()).await.unwrap();
+    let req = http::Request::post("/hint")
+        .header("content-length", "5")
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .unwrap();
+    let res = guard(call(&mut client, req)).await.unwrap();
+    let text = guard(res.into_body().collect()).await.unwrap().to_bytes();
+    assert_eq!(&text[..], b"Some(5)");
+    // Streamed without a declared length: no hint.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let body = http_body_util::StreamBody::new(futures_util::stream::unfold(rx, |mut rx| async {
+        let data = rx.recv().await?;
+        Some((Ok::<_, Infallible>(Frame::data(data)), rx))
+    }));
+    let req = http::Request::post("/hint").body(body).unwrap();
+    let res = call(&mut client, req);
+    tx.send(Bytes::from_static(b"x")).await.unwrap();
+    drop(tx);
+    let res = guard(res).await.unwrap();
+    let text = guard(res.into_body().collect()).await.unwrap().to_bytes();
+    assert_eq!(&text[..], b"None");
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -486,8 +486,10 @@ impl Drop for RecvSide {
 pub struct RecvBody {
     /// `None` for the empty default body.
     side: Option<RecvSide>,
-    /// The declared `content-length`, if any: a collection reserves it once
-    /// it is the one being read.
+    /// What the declared `content-length` says is still to come, if it was
+    /// declared: a collection reserves it once it is the one being read,
+    /// and the `http_body` face reports it as the exact size hint (the core
+    /// resets a stream whose DATA disagrees with it).
     expected: Option<usize>,
     /// How the tower face reports a passed deadline (gRPC calls: as a
     /// DEADLINE_EXCEEDED status).
@@ -574,6 +576,9 @@ impl RecvBody {
             };
             if let Some(chunk) = slot.chunks.pop_front() {
                 let n = chunk.len();
+                if let Some(left) = &mut self.expected {
+                    *left = left.saturating_sub(n);
+                }
                 if slot.recv_end && slot.chunks.is_empty() && slot.trailers.is_none() {
                     // The last chunk and no trailers: what the next poll and
                     // the drop would do, done in this lock.
@@ -687,6 +692,15 @@ impl RecvBody {
     /// Notes the declared length (`content-length`).
     pub(crate) fn set_expected(&mut self, n: Option<usize>) {
         self.expected = n;
+    }
+
+    /// How many bytes are still to come, when that is known: none once the
+    /// body has ended, else what the declared length leaves.
+    pub(crate) fn remaining(&self) -> Option<usize> {
+        match self.has_ended() {
+            true => Some(0),
+            false => self.expected,
+        }
     }
 
     /// The stream this body arrives on (stream 0, the connection's own

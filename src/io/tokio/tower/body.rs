@@ -58,6 +58,16 @@ impl http_body::Body for RecvBody {
     fn is_end_stream(&self) -> bool {
         self.has_ended() || self.deadline == DeadlineReport::Reported
     }
+
+    /// Exact when the request declared its `content-length`: axum's body
+    /// limit (`DefaultBodyLimit`, through `http_body_util::Limited`) then
+    /// refuses an oversized body before reading any of it.
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.remaining() {
+            Some(n) => http_body::SizeHint::with_exact(n as u64),
+            None => http_body::SizeHint::default(),
+        }
+    }
 }
 
 /// How a [`RecvBody`] read through `http_body` reports its request's
