@@ -15,6 +15,7 @@
 //! knowledge (h2c, RFC 9113 §3.3); `tokio` (feature `tokio`) the async one.
 
 pub mod blocking;
+mod date;
 mod grpc_error;
 mod sans_io;
 #[cfg(feature = "tls")]

@@ -63,7 +63,8 @@ pub fn request_fields(
 /// The header fields of a response head: `:status`, then `headers` less the
 /// connection-specific fields.
 pub fn response_fields(status: StatusCode, headers: &HeaderMap) -> Vec<HeaderField> {
-    let mut fields = Vec::with_capacity(headers.len() + 1);
+    // Room for the `date` a server adds (`push_date`).
+    let mut fields = Vec::with_capacity(headers.len() + 2);
     fields.push(pseudo(b":status", status_value(status)));
     push_regular(headers, &mut fields);
     fields

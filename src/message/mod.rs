@@ -14,7 +14,8 @@
 //!   lowercase, connection-specific fields HTTP/2 forbids dropped on the way
 //!   out (RFC 9113 §8.2.2). Received values become `HeaderValue`s on the
 //!   same memory (no copy).
-//! - **Server rules**: a response to `HEAD` has no body ([`sends_body`]); a
+//! - **Server rules**: every response carries `date` ([`push_date`],
+//!   [`http_date`]; RFC 9110 §6.6.1); a response to `HEAD` has no body ([`sends_body`]); a
 //!   request body over the server's limit is answered
 //!   [`payload_too_large`] (413); a handler that panics or fails,
 //!   [`internal_error`] (500).
@@ -40,9 +41,11 @@
 //! # Ok::<(), http::Error>(())
 //! ```
 
+mod date;
 mod head;
 mod rules;
 
+pub use date::{http_date, push_date};
 pub(crate) use head::{HeadCache, request_head_cached};
 pub use head::{
     InvalidHead, header_map, request_fields, request_head, response_fields, response_head,

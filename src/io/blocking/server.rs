@@ -616,7 +616,8 @@ impl ServerRole {
             return; // already answered (413, 400)
         }
         let (parts, mut body) = res.into_parts();
-        let fields = message::response_fields(parts.status, &parts.headers);
+        let mut fields = message::response_fields(parts.status, &parts.headers);
+        message::push_date(&mut fields, &parts.headers, crate::io::date::now());
         let mut trailers = message::trailers(&parts.extensions)
             .map(message::trailer_fields)
             .unwrap_or_default();

@@ -281,7 +281,8 @@ fn respond(
     sends_body: bool,
 ) -> Option<Kind> {
     let (parts, body) = res.into_parts();
-    let fields = message::response_fields(parts.status, &parts.headers);
+    let mut fields = message::response_fields(parts.status, &parts.headers);
+    message::push_date(&mut fields, &parts.headers, crate::io::date::now());
     let mut kind = if sends_body {
         body.into_kind()
     } else {
