@@ -2,7 +2,6 @@
 //! time, without reading any clock (the adapters hand in the time).
 
 use bytes::Bytes;
-use http::HeaderMap;
 
 use crate::hpack::HeaderField;
 
@@ -47,11 +46,15 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// Adds `date` to a response's fields unless its head has one already:
-/// what the servers do with every response (`date` is the adapters'
-/// per-second text of their clock).
-pub fn push_date(fields: &mut Vec<HeaderField>, headers: &HeaderMap, date: Bytes) {
-    if !headers.contains_key(http::header::DATE) {
+/// Adds `date` to a response's fields (as [`response_fields`] made them)
+/// unless they have one already: what the servers do with every response
+/// (`date` is the adapters' per-second text of their clock).
+///
+/// [`response_fields`]: super::response_fields
+pub fn push_date(fields: &mut Vec<HeaderField>, date: Bytes) {
+    // The fields' names are lowercase: a scan of the few there are costs
+    // less than a `HeaderMap` lookup.
+    if !fields.iter().any(|f| f.name[..] == *b"date") {
         fields.push(HeaderField::new(Bytes::from_static(b"date"), date));
     }
 }

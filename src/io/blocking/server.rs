@@ -617,7 +617,7 @@ impl ServerRole {
         }
         let (parts, mut body) = res.into_parts();
         let mut fields = message::response_fields(parts.status, &parts.headers);
-        message::push_date(&mut fields, &parts.headers, crate::io::date::now());
+        message::push_date(&mut fields, crate::io::date::now());
         let mut trailers = message::trailers(&parts.extensions)
             .map(message::trailer_fields)
             .unwrap_or_default();

@@ -282,7 +282,7 @@ fn respond(
 ) -> Option<Kind> {
     let (parts, body) = res.into_parts();
     let mut fields = message::response_fields(parts.status, &parts.headers);
-    message::push_date(&mut fields, &parts.headers, crate::io::date::now());
+    message::push_date(&mut fields, crate::io::date::now());
     let mut kind = if sends_body {
         body.into_kind()
     } else {
