@@ -672,3 +672,26 @@ async fn a_declared_content_length_is_the_request_bodys_exact_size_hint() {
     assert_eq!(&text[..], b"None");
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_204_or_304_goes_out_without_the_handlers_body() {
+    let app = Router::new()
+        .route(
+            "/204",
+            get(|| async { (http::StatusCode::NO_CONTENT, "dropped") }),
+        )
+        .route(
+            "/304",
+            get(|| async { (http::StatusCode::NOT_MODIFIED, "dropped") }),
+        );
+    let server = serve(app).await;
+    let mut client = Client::connect(server.local_addr()).await.unwrap();
+    for (path, status) in [("/204", 204), ("/304", 304)] {
+        let req = http::Request::get(path).body(empty()).unwrap();
+        let res = guard(call(&mut client, req)).await.unwrap();
+        assert_eq!(res.status(), status);
+        let body = guard(res.into_body().collect()).await.unwrap().to_bytes();
+        assert!(body.is_empty(), "{path}: {body:?}");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -53,7 +53,7 @@ pub use head::{
 };
 pub use rules::{
     REFUSED_RETRIES, RefusedRetries, continue_fields, expects_continue, internal_error,
-    payload_too_large, sends_body,
+    payload_too_large, sends_body, status_has_content,
 };
 
 /// The `http` crate this layer speaks (re-exported: no version to match).

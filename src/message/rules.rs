@@ -10,6 +10,21 @@ pub fn sends_body(method: &Method) -> bool {
     method != Method::HEAD
 }
 
+/// Whether a response with this status may carry content: not a 204 or a
+/// 304 (RFC 9110 §6.4.1; 1xx are interim). A server sends such a handler's
+/// headers, `content-length` included, and drops its body and trailers, as
+/// for `HEAD` ([`sends_body`]).
+///
+/// ```
+/// use http::StatusCode;
+/// assert!(h2proto::message::status_has_content(StatusCode::OK));
+/// assert!(!h2proto::message::status_has_content(StatusCode::NO_CONTENT));
+/// assert!(!h2proto::message::status_has_content(StatusCode::NOT_MODIFIED));
+/// ```
+pub fn status_has_content(status: StatusCode) -> bool {
+    !matches!(status.as_u16(), 204 | 304)
+}
+
 /// Whether a request asks for `100 Continue` before it sends its body
 /// (`expect: 100-continue`, RFC 9110 §10.1.1). A server must then answer
 /// at once, with its final response or with `100 Continue`: a client

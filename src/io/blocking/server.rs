@@ -621,7 +621,7 @@ impl ServerRole {
         let mut trailers = message::trailers(&parts.extensions)
             .map(message::trailer_fields)
             .unwrap_or_default();
-        if s.head {
+        if s.head || !message::status_has_content(parts.status) {
             body = Bytes::new();
             trailers.clear();
         }

@@ -283,7 +283,7 @@ fn respond(
     let (parts, body) = res.into_parts();
     let mut fields = message::response_fields(parts.status, &parts.headers);
     message::push_date(&mut fields, crate::io::date::now());
-    let mut kind = if sends_body {
+    let mut kind = if sends_body && message::status_has_content(parts.status) {
         body.into_kind()
     } else {
         Body::empty().into_kind()

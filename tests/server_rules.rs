@@ -1,6 +1,7 @@
-//! RFC 9110 §6.6.1: an origin server with a clock sends `date` in its
-//! responses. Both servers add it, in IMF-fixdate form, unless the handler
-//! set one.
+//! The rules both servers apply to every response a handler returns: a
+//! `date` (RFC 9110 §6.6.1: an origin server with a clock sends it), in
+//! IMF-fixdate form, unless the handler set one; no content on a 204 or a
+//! 304 (§6.4.1), whatever body the handler gave.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -55,4 +56,20 @@ fn the_blocking_server_dates_its_responses() {
     let before = unix_now();
     let res = client.get("/").unwrap();
     check_date(res.headers(), before, unix_now());
+}
+
+#[test]
+fn the_blocking_server_drops_the_body_of_a_204() {
+    let server = h2proto::io::blocking::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .spawn(|_req: http::Request<Bytes>| {
+            let mut res = http::Response::new(Bytes::from_static(b"dropped"));
+            *res.status_mut() = http::StatusCode::NO_CONTENT;
+            res
+        })
+        .unwrap();
+    let client = h2proto::io::blocking::Client::connect(server.local_addr()).unwrap();
+    let res = client.get("/").unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(res.body().is_empty());
 }
