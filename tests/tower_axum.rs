@@ -497,6 +497,14 @@ async fn dropping_the_response_body_cancels_the_stream() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Polls `done` until it holds (a stream freed on a driver's next turn):
+/// wrapped in `guard`, so a leak fails instead of hanging.
+async fn until(done: impl Fn() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// One frame, then nothing for ever (a watch whose value never changes):
 /// only the stream's end can free it.
 struct Stalled {
@@ -552,12 +560,7 @@ async fn a_response_body_waiting_for_ever_is_dropped_when_the_peer_resets() {
     // dropping our end sends can end it.
     drop(body);
     guard(dropped.notified()).await;
-    guard(async {
-        while server.stats().tracked_streams > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    guard(until(|| server.stats().tracked_streams == 0)).await;
     assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -583,12 +586,7 @@ async fn a_request_body_waiting_for_ever_is_dropped_once_the_server_is_done() {
     assert_eq!(res.status(), 405);
     let _ = guard(res.into_body().collect()).await.unwrap();
     guard(dropped.notified()).await;
-    guard(async {
-        while client.tracked_streams() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    guard(until(|| client.tracked_streams() == 0)).await;
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -630,12 +628,7 @@ async fn a_handler_still_working_is_dropped_when_the_client_cancels() {
     pending.abort();
     // The handler's future goes with its stream, as under hyper.
     guard(dropped.notified()).await;
-    guard(async {
-        while server.stats().tracked_streams > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    guard(until(|| server.stats().tracked_streams == 0)).await;
     // The connection goes on.
     assert_eq!(guard(client.get("/nowhere")).await.unwrap().status(), 404);
     server.shutdown(Duration::from_secs(1)).await;
