@@ -255,7 +255,6 @@ impl HttpEngine {
         self
     }
 
-    /// Gives `id` its full window, once: it is being read.
     /// A reader waits for the request body of `id`: a client that asked
     /// for `100 Continue` gets it now, once, unless the response is already
     /// out. Returns whether anything was queued.
@@ -270,6 +269,7 @@ impl HttpEngine {
         self.conn.send_response(id, fields, false).is_ok()
     }
 
+    /// Gives `id` its full window, once: it is being read.
     pub(crate) fn open_window(&mut self, id: StreamId) {
         let Some(window) = self.stream_window else {
             return;
