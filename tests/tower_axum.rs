@@ -688,3 +688,41 @@ async fn a_204_or_304_goes_out_without_the_handlers_body() {
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A service that is `Send` but not `Sync` (a `Cell` inside, as in
+/// `tower::util::BoxCloneService`'s box): served as hyper would serve it.
+#[derive(Clone, Default)]
+struct NotSync {
+    calls: std::cell::Cell<u32>,
+}
+
+impl Service<http::Request<RecvBody>> for NotSync {
+    type Response = http::Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: http::Request<RecvBody>) -> Self::Future {
+        self.calls.set(self.calls.get() + 1);
+        let body = Full::new(Bytes::from(format!("call {}", self.calls.get())));
+        std::future::ready(Ok(http::Response::new(body)))
+    }
+}
+
+#[tokio::test]
+async fn a_service_that_is_not_sync_is_served() {
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve_service(NotSync::default());
+    let client = Client::connect(server.local_addr()).await.unwrap();
+    for _ in 0..3 {
+        let res = guard(client.get("/")).await.unwrap();
+        // Each request has its own clone of the connection's copy.
+        assert_eq!(&res.body()[..], b"call 1");
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+}

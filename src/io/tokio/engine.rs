@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io;
-use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -68,9 +67,11 @@ pub(crate) struct NewRequest {
 }
 
 /// What a server does with a new request: returns the work to run for it
-/// (the handler), given a handle on the connection.
+/// (the handler), given a handle on the connection. Each connection has its
+/// own (made by the accept loop), used only under the engine's lock: it
+/// needs `Send`, not `Sync`, so a service that is not `Sync` can be served.
 pub(crate) type OnRequest =
-    Arc<dyn Fn(Handle<HttpEngine>, StreamId, NewRequest) -> LocalTask + Send + Sync>;
+    Box<dyn Fn(Handle<HttpEngine>, StreamId, NewRequest) -> LocalTask + Send>;
 
 /// The server's part of the engine.
 pub(crate) struct ServerCtx {

@@ -177,11 +177,30 @@ impl Server {
         H: Fn(http::Request<RecvBody>) -> F + Send + Sync + 'static,
         F: Future<Output = http::Response<Body>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        let on_request: OnRequest = Arc::new(move |handle, id, request| {
+        self.serve_cloned(Arc::new(handler), |handler| {
             let handler = handler.clone();
-            Box::pin(run_handler(handle, id, request, move |req| handler(req)))
-        });
+            move |req| handler(req)
+        })
+    }
+
+    /// Serves with `shared` cloned once per connection; `for_request` makes
+    /// one request's handler from the connection's copy. `serve` shares one
+    /// `Arc`'d handler; `serve_service` gives each connection its own clone
+    /// of the service, so the service needs `Send` but not `Sync` (as under
+    /// hyper and tonic's transport).
+    pub(crate) fn serve_cloned<C, P, R, F>(self, shared: C, for_request: P) -> ServerHandle
+    where
+        C: Clone + Send + 'static,
+        P: Fn(&C) -> R + Clone + Send + 'static,
+        R: FnOnce(http::Request<RecvBody>) -> F + Send + 'static,
+        F: Future<Output = http::Response<Body>> + Send + 'static,
+    {
+        let make_on_request = move || -> OnRequest {
+            let (copy, for_request) = (shared.clone(), for_request.clone());
+            Box::new(move |handle, id, request| {
+                Box::pin(run_handler(handle, id, request, for_request(&copy)))
+            })
+        };
         let addr = self
             .listener
             .local_addr()
@@ -191,7 +210,7 @@ impl Server {
             self.listener,
             Arc::new(self.config),
             self.tls,
-            on_request,
+            make_on_request,
             state.clone(),
         ));
         ServerHandle { addr, state, task }
@@ -424,7 +443,7 @@ async fn accept_loop(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     tls: super::tls::Acceptor,
-    on_request: OnRequest,
+    mut make_on_request: impl FnMut() -> OnRequest,
     state: Arc<State>,
 ) {
     let mut conns = JoinSet::new();
@@ -450,7 +469,7 @@ async fn accept_loop(
                     }),
                     _ => None,
                 };
-                let handle = start(&config, &on_request, info);
+                let handle = start(&config, make_on_request(), info);
                 let mut conns_map = state.conns.lock().unwrap_or_else(|e| e.into_inner());
                 conns_map.insert(next_id, handle.clone());
                 drop(conns_map);
@@ -494,7 +513,7 @@ async fn accept_loop(
 
 fn start(
     config: &ServerConfig,
-    on_request: &OnRequest,
+    on_request: OnRequest,
     info: Option<ConnectionInfo>,
 ) -> Handle<HttpEngine> {
     let mut h2 = config.h2.clone();
@@ -502,7 +521,7 @@ fn start(
     let windows = crate::io::direct_windows(&mut h2);
     let conn = Connection::new(h2, crate::io::tokio::driver::now());
     let ctx = ServerCtx {
-        on_request: on_request.clone(),
+        on_request,
         spawn: config.spawn_handlers,
         me: None,
         heads: crate::message::HeadCache::new(),

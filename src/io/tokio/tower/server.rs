@@ -12,8 +12,11 @@ use super::deadline::{Deadline, exceeded_response, grpc_deadline};
 use crate::io::tokio::{Body, RecvBody, Server, ServerHandle};
 
 impl Server {
-    /// Starts serving in the background with a tower service: each request
-    /// is handed to a clone of `service` as an `http::Request<RecvBody>`
+    /// Starts serving in the background with a tower service: each
+    /// connection works on its own clone of `service` (so it needs `Clone +
+    /// Send`, not `Sync`: a `tower::util::BoxCloneService` serves as it
+    /// is), and each request is handed to a clone of that as an
+    /// `http::Request<RecvBody>`
     /// once its `poll_ready` says so, and its `http::Response<B>` is sent
     /// back, the body (data and trailers) pumped into the stream as the
     /// peer takes it. Everything else is [`serve`](Self::serve)'s: h2c or
@@ -52,17 +55,16 @@ impl Server {
     /// Outside a tokio runtime.
     pub fn serve_service<S, B>(self, service: S) -> ServerHandle
     where
-        S: Service<http::Request<RecvBody>, Response = http::Response<B>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        S: Service<http::Request<RecvBody>, Response = http::Response<B>> + Clone + Send + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.serve(move |req| call(service.clone(), req))
+        self.serve_cloned(service, |service| {
+            let service = service.clone();
+            move |req| call(service, req)
+        })
     }
 }
 
