@@ -232,8 +232,10 @@ where
     F: FnOnce(http::Request<RecvBody>) -> Fut,
     Fut: Future<Output = http::Response<Body>>,
 {
-    let mut side = SendSide::new(handle.clone(), id);
+    // The future keeps `side` (the handle and the id with it) and nothing
+    // else of the arguments.
     let mut body = RecvBody::new(RecvSide::new(handle.clone(), id));
+    let mut side = SendSide::new(handle, id);
     body.set_expected(request.content_length.and_then(|n| usize::try_from(n).ok()));
     // `http` cannot represent it (`Err`): the handler never sees it, and
     // the body is dropped here.
@@ -261,7 +263,8 @@ where
                     Handled::Answer(res) => res,
                     Handled::StreamEnded => return,
                     Handled::Panicked => {
-                        handle.with(|e| e.handler_panicked(id));
+                        let id = side.id;
+                        side.handle.with(|e| e.handler_panicked(id));
                         return;
                     }
                 }
@@ -272,7 +275,7 @@ where
                 res
             }
         };
-        if let Some(kind) = respond(&handle, id, &mut side, res, sends_body) {
+        if let Some(kind) = respond(&mut side, res, sends_body) {
             // An error means the stream ended early; dropping `side` cleans up.
             let _ = side.send_body(kind).await;
         }
@@ -292,13 +295,8 @@ enum Handled<R> {
 /// Queues a handler's response on stream `id`: its headers, and its body
 /// when it is whole and fits the send buffer. Returns the body still to
 /// send, if any.
-fn respond(
-    handle: &Handle<HttpEngine>,
-    id: StreamId,
-    side: &mut SendSide,
-    res: http::Response<Body>,
-    sends_body: bool,
-) -> Option<Kind> {
+fn respond(side: &mut SendSide, res: http::Response<Body>, sends_body: bool) -> Option<Kind> {
+    let (handle, id) = (&side.handle, side.id);
     let (parts, body) = res.into_parts();
     let mut fields = message::response_fields(parts.status, &parts.headers);
     message::push_date(&mut fields, crate::io::date::now());
