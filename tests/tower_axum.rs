@@ -444,8 +444,19 @@ async fn poll_ready_holds_requests_until_the_service_is_ready() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Notifies when dropped.
+struct DropSignal(Arc<Notify>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 /// An endless response body that signals when it is dropped.
-struct Endless(Arc<Notify>);
+struct Endless {
+    _dropped: DropSignal,
+}
 
 impl http_body::Body for Endless {
     type Data = Bytes;
@@ -459,12 +470,6 @@ impl http_body::Body for Endless {
     }
 }
 
-impl Drop for Endless {
-    fn drop(&mut self) {
-        self.0.notify_one();
-    }
-}
-
 #[tokio::test]
 async fn dropping_the_response_body_cancels_the_stream() {
     let dropped = Arc::new(Notify::new());
@@ -472,7 +477,12 @@ async fn dropping_the_response_body_cancels_the_stream() {
         "/endless",
         get({
             let dropped = dropped.clone();
-            move || async move { AxumBody::new(Endless(dropped)).into_response() }
+            move || async move {
+                AxumBody::new(Endless {
+                    _dropped: DropSignal(dropped),
+                })
+                .into_response()
+            }
         }),
     );
     let server = serve(app).await;
@@ -509,7 +519,7 @@ async fn until(done: impl Fn() -> bool) {
 /// only the stream's end can free it.
 struct Stalled {
     sent: bool,
-    dropped: Arc<Notify>,
+    _dropped: DropSignal,
 }
 
 impl http_body::Body for Stalled {
@@ -528,12 +538,6 @@ impl http_body::Body for Stalled {
     }
 }
 
-impl Drop for Stalled {
-    fn drop(&mut self) {
-        self.dropped.notify_one();
-    }
-}
-
 #[tokio::test]
 async fn a_response_body_waiting_for_ever_is_dropped_when_the_peer_resets() {
     let dropped = Arc::new(Notify::new());
@@ -544,7 +548,7 @@ async fn a_response_body_waiting_for_ever_is_dropped_when_the_peer_resets() {
             move || async move {
                 let body = Stalled {
                     sent: false,
-                    dropped,
+                    _dropped: DropSignal(dropped),
                 };
                 AxumBody::new(body).into_response()
             }
@@ -575,7 +579,7 @@ async fn a_request_body_waiting_for_ever_is_dropped_once_the_server_is_done() {
     let dropped = Arc::new(Notify::new());
     let body = Stalled {
         sent: false,
-        dropped: dropped.clone(),
+        _dropped: DropSignal(dropped.clone()),
     };
     let req = http::Request::post("http://ignored.example/bytes/3")
         .body(body)
@@ -588,15 +592,6 @@ async fn a_request_body_waiting_for_ever_is_dropped_once_the_server_is_done() {
     guard(dropped.notified()).await;
     guard(until(|| client.tracked_streams() == 0)).await;
     server.shutdown(Duration::from_secs(1)).await;
-}
-
-/// Notifies when dropped.
-struct DropSignal(Arc<Notify>);
-
-impl Drop for DropSignal {
-    fn drop(&mut self) {
-        self.0.notify_one();
-    }
 }
 
 #[tokio::test]
