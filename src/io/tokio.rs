@@ -97,13 +97,15 @@ pub(crate) mod driver;
 mod engine;
 pub mod grpc;
 pub mod pool;
+mod recv_body;
 mod server;
 pub(crate) mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use body::{Body, BodySender, RecvBody};
+pub use body::{Body, BodySender};
 pub use client::{Client, ClientConfig, ResponseFuture, Timeout};
+pub use recv_body::RecvBody;
 pub use server::{
     ConnectionInfo, Server, ServerConfig, ServerHandle, ServerStats, collect_request,
 };

@@ -12,9 +12,10 @@ use bytes::{Buf, Bytes};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::task::JoinHandle;
 
-use super::body::{Body, Kind, RecvBody, RecvSide, SendSide, check_open};
+use super::body::{Body, Kind, SendSide};
 use super::driver::{Driver, Handle, LocalTask};
 use super::engine::{HttpEngine, Slot, register};
+use super::recv_body::{RecvBody, RecvSide, check_open};
 use super::tls::Stream;
 use crate::frame::{Reason, StreamId};
 use crate::io::Error;

@@ -16,9 +16,10 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::body::{Body, Kind, RecvBody, RecvSide, SendSide};
+use super::body::{Body, Kind, SendSide};
 use super::driver::Handle;
 use super::engine::{HttpEngine, NewRequest, OnRequest, ServerCtx};
+use super::recv_body::{RecvBody, RecvSide};
 use crate::frame::{Reason, StreamId};
 use crate::io::Error;
 use crate::message;
