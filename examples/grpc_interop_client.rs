@@ -19,17 +19,18 @@ mod cases;
 #[path = "interop/messages.rs"]
 mod messages;
 
-use cases::{CASES, Conn, PROBE, TokioConn, names};
+use cases::{CASES, Conn, NoProbe, TokioConn, names};
 use h2proto::io::blocking::grpc::Client;
 
 fn main() {
     let (mut host, mut port, mut case) = ("127.0.0.1".to_owned(), 10000u16, String::new());
     let mut tokio = true;
+    let mut probe = true;
     let (mut use_tls, mut ca_file, mut host_override) = (false, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--skip_compression_probe" {
-            PROBE.store(false, std::sync::atomic::Ordering::Relaxed);
+            probe = false;
             continue;
         }
         let (name, value) = match arg.split_once('=') {
@@ -92,6 +93,7 @@ fn main() {
             .map_err(|e| e.to_string())
     };
     let client = match client {
+        Ok(c) if !probe => Box::new(NoProbe(c)),
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot connect to {host}:{port}: {e}");

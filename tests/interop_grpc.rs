@@ -8,9 +8,16 @@
 //! blocking client against the tokio server, tokio against tokio. One
 //! `#[test]` per case and direction.
 //!
+//! The same cases both ways against a second gRPC implementation that shares
+//! no code with grpcio's C core: `@grpc/grpc-js` on Node's own HTTP/2
+//! (`tests/peers/node/grpc_interop_{client,server}.js`). Its server never
+//! compresses a response, so our clients skip the two `server_compressed_*`
+//! cases against it.
+//!
 //! Without python3 + grpcio + grpcio-tools the grpcio directions print
-//! `SKIPPED: python grpcio not installed` and pass (with `CI=true`, a
-//! failure); the directions between our adapters always run.
+//! `SKIPPED: python grpcio not installed` and pass, and without node and
+//! `npm ci --prefix tests/peers/node` the grpc-js ones print `SKIPPED` (with
+//! `CI=true`, a failure); the directions between our adapters always run.
 
 #[macro_use]
 #[path = "../examples/interop/cases.rs"]
@@ -27,9 +34,11 @@ mod service_tokio;
 use std::process::{ChildStdin, Command};
 use std::sync::{Mutex, OnceLock};
 
-use cases::{Conn, TokioConn};
+use cases::{Conn, NoProbe, TokioConn};
 use h2proto::io::blocking::grpc::{Client, Server, ServerHandle};
-use peers::{grpc_script, grpcio, run, start_grpcio_server};
+use peers::{
+    grpc_js, grpc_script, grpcio, node_script, run, start_grpc_js_server, start_grpcio_server,
+};
 
 /// The runtime of our tokio server and clients, shared by every test.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -67,26 +76,29 @@ enum Ours {
     Tokio,
 }
 
-/// Runs `case` with our client of kind `client` against `port`.
-fn run_ours(case: &str, client: Ours, port: u16) -> Result<(), String> {
+/// Runs `case` with our client of kind `client` against `port`; `probe`:
+/// send the compression probe ([`Conn::probe`]).
+fn run_ours(case: &str, client: Ours, port: u16, probe: bool) -> Result<(), String> {
     let (_, run_case) = cases::CASES
         .iter()
         .find(|(name, _)| *name == case)
         .expect("known case");
-    match client {
+    let conn: Box<dyn Conn> = match client {
         Ours::Blocking => {
-            let c = Client::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-            let result = run_case(&c);
-            c.shutdown();
-            result
+            Box::new(Client::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?)
         }
-        Ours::Tokio => {
-            let c = TokioConn::connect(runtime().handle().clone(), &format!("127.0.0.1:{port}"))?;
-            let result = run_case(&c as &dyn Conn);
-            c.shutdown();
-            result
-        }
-    }
+        Ours::Tokio => Box::new(TokioConn::connect(
+            runtime().handle().clone(),
+            &format!("127.0.0.1:{port}"),
+        )?),
+    };
+    let conn: Box<dyn Conn> = match probe {
+        true => conn,
+        false => Box::new(NoProbe(conn)),
+    };
+    let result = run_case(conn.as_ref());
+    conn.close();
+    result
 }
 
 /// Our `client` against our `server`, probes included.
@@ -95,7 +107,7 @@ fn ours_against_ours(case: &str, client: Ours, server: Ours) {
         Ours::Blocking => our_server(),
         Ours::Tokio => our_tokio_server(),
     };
-    if let Err(e) = run_ours(case, client, port) {
+    if let Err(e) = run_ours(case, client, port, true) {
         panic!("{case}: {e}");
     }
 }
@@ -132,8 +144,7 @@ fn ours_against_python(case: &str, client: Ours) {
     }
     let port = python_server();
     // grpcio servicers cannot see whether a request arrived compressed.
-    cases::PROBE.store(false, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = run_ours(case, client, port) {
+    if let Err(e) = run_ours(case, client, port, false) {
         panic!("{case}, our client against grpcio: {e}");
     }
 }
@@ -156,6 +167,56 @@ fn python_against_ours(case: &str, server: Ours) {
     assert!(
         out.status.success() && text.contains(&format!("PASS {case}")),
         "{case}, grpcio client against our server: {text}{}",
+        out.stderr
+    );
+}
+
+/// The grpc-js interop server (`tests/peers/node/grpc_interop_server.js`),
+/// shared by every test of this binary, as [`python_server`] is.
+fn grpc_js_server() -> u16 {
+    static SERVER: OnceLock<(u16, Mutex<ChildStdin>)> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let (port, stdin) = start_grpc_js_server();
+            (port, Mutex::new(stdin))
+        })
+        .0
+}
+
+/// Cases the grpc-js server cannot take part in: it never compresses a
+/// response (grpc-js 1.14's server has no response compression).
+const GRPC_JS_SERVER_LACKS: [&str; 2] = ["server_compressed_unary", "server_compressed_streaming"];
+
+/// Our client runs `case` against the grpc-js server.
+fn ours_against_grpc_js(case: &str, client: Ours) {
+    if !grpc_js() || GRPC_JS_SERVER_LACKS.contains(&case) {
+        return;
+    }
+    let port = grpc_js_server();
+    // grpc-js handlers cannot see whether a request arrived compressed.
+    if let Err(e) = run_ours(case, client, port, false) {
+        panic!("{case}, our client against grpc-js: {e}");
+    }
+}
+
+/// The grpc-js client runs `case` against our server.
+fn grpc_js_against_ours(case: &str, server: Ours) {
+    if !grpc_js() {
+        return;
+    }
+    let port = match server {
+        Ours::Blocking => our_server(),
+        Ours::Tokio => our_tokio_server(),
+    }
+    .to_string();
+    let out = run(Command::new("node")
+        .arg(node_script("grpc_interop_client.js"))
+        .args(["--server_host", "127.0.0.1", "--server_port", &port])
+        .args(["--test_case", case]));
+    let text = out.stdout_text();
+    assert!(
+        out.status.success() && text.contains(&format!("PASS {case}")),
+        "{case}, grpc-js client against our server: {text}{}",
         out.stderr
     );
 }
@@ -188,6 +249,34 @@ macro_rules! cases {
             $(#[test]
             fn $case() {
                 super::python_against_ours(stringify!($case), super::Ours::Tokio);
+            })*
+        }
+        /// Our blocking client against the grpc-js server.
+        mod ours_vs_grpc_js {
+            $(#[test]
+            fn $case() {
+                super::ours_against_grpc_js(stringify!($case), super::Ours::Blocking);
+            })*
+        }
+        /// Our tokio client against the grpc-js server.
+        mod tokio_vs_grpc_js {
+            $(#[test]
+            fn $case() {
+                super::ours_against_grpc_js(stringify!($case), super::Ours::Tokio);
+            })*
+        }
+        /// The grpc-js client against our blocking server.
+        mod grpc_js_vs_ours {
+            $(#[test]
+            fn $case() {
+                super::grpc_js_against_ours(stringify!($case), super::Ours::Blocking);
+            })*
+        }
+        /// The grpc-js client against our tokio server.
+        mod grpc_js_vs_tokio {
+            $(#[test]
+            fn $case() {
+                super::grpc_js_against_ours(stringify!($case), super::Ours::Tokio);
             })*
         }
         /// Our tokio client against our blocking server.

@@ -8,6 +8,9 @@
 //!   (`tests/peers/grpc/interop_server.py`);
 //! - `grpcio_vs_tonic`: grpcio's client (`interop_client.py`) against the
 //!   tonic server;
+//! - `tonic_vs_grpc_js`, `grpc_js_vs_tonic`: the same against
+//!   `@grpc/grpc-js` (`tests/peers/node/`), whose server never compresses a
+//!   response (the two `server_compressed_*` cases are skipped against it);
 //! - `tonic_vs_ours`: the tonic client against our own tokio interop
 //!   server (`examples/interop/service_tokio.rs`);
 //! - `ours_vs_tonic`: our own tokio interop client
@@ -44,7 +47,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use h2proto::io::tokio::{Client, Server, ServerHandle};
-use peers::{grpc_script, grpcio, run, start_grpcio_server};
+use peers::{
+    grpc_js, grpc_script, grpcio, node_script, run, start_grpc_js_server, start_grpcio_server,
+};
 use tonic_cases::Clients;
 
 /// A hang guard per case run by the tonic client (its calls' deadlines are
@@ -163,6 +168,43 @@ fn grpcio_vs_tonic(case: &str) {
     );
 }
 
+/// The grpc-js interop server (`tests/peers/node/grpc_interop_server.js`).
+fn grpc_js_server() -> u16 {
+    static SERVER: OnceLock<(u16, Mutex<ChildStdin>)> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let (port, stdin) = start_grpc_js_server();
+            (port, Mutex::new(stdin))
+        })
+        .0
+}
+
+fn tonic_vs_grpc_js(case: &str) {
+    // grpc-js 1.14's server never compresses a response.
+    let lacks = ["server_compressed_unary", "server_compressed_streaming"];
+    if grpc_js() && !lacks.contains(&case) {
+        // Its handlers cannot see whether a request arrived compressed.
+        tonic_against(case, grpc_js_server(), false, "grpc-js");
+    }
+}
+
+fn grpc_js_vs_tonic(case: &str) {
+    if !grpc_js() {
+        return;
+    }
+    let port = tonic_server().to_string();
+    let out = run(Command::new("node")
+        .arg(node_script("grpc_interop_client.js"))
+        .args(["--server_host", "127.0.0.1", "--server_port", &port])
+        .args(["--test_case", case]));
+    let text = out.stdout_text();
+    assert!(
+        out.status.success() && text.contains(&format!("PASS {case}")),
+        "{case}, grpc-js client against the tonic server: {text}{}",
+        out.stderr
+    );
+}
+
 /// Our own tokio interop client against the tonic server, on one shared
 /// connection.
 fn ours_vs_tonic(case: &str) {
@@ -194,6 +236,20 @@ macro_rules! cases {
             $(#[test]
             fn $case() {
                 super::grpcio_vs_tonic(stringify!($case));
+            })*
+        }
+        /// The tonic client on h2proto against grpc-js's server.
+        mod tonic_vs_grpc_js {
+            $(#[test]
+            fn $case() {
+                super::tonic_vs_grpc_js(stringify!($case));
+            })*
+        }
+        /// grpc-js's client against the tonic server on h2proto.
+        mod grpc_js_vs_tonic {
+            $(#[test]
+            fn $case() {
+                super::grpc_js_vs_tonic(stringify!($case));
             })*
         }
         /// The tonic client on h2proto against our own interop server.

@@ -19,11 +19,6 @@ const ECHO_TRAILING: &str = "x-grpc-test-echo-trailing-bin";
 /// Every call is bounded.
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Whether to send the client_compressed_* feature probe (off for servers
-/// that cannot see whether a request was compressed, like grpcio's Python
-/// servicers). Set before running the cases.
-pub static PROBE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
 /// One case: runs its calls on the client; `Err` says what did not hold.
 pub type Case = fn(&dyn Conn) -> Result<(), String>;
 
@@ -389,10 +384,6 @@ fn expect_compressed(value: bool) -> Option<BoolValue> {
     Some(BoolValue { value })
 }
 
-fn probe() -> bool {
-    PROBE.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 fn gzip() -> CallOptions {
     opts().encoding(Encoding::Gzip)
 }
@@ -401,7 +392,7 @@ fn client_compressed_unary(client: &dyn Conn) -> Result<(), String> {
     // The probe: an uncompressed message that says it is compressed.
     let mut req = large_request();
     req.expect_compressed = expect_compressed(true);
-    if probe() {
+    if client.probe() {
         let mut call = unary(
             client,
             path::UNARY_CALL,
@@ -459,7 +450,7 @@ fn client_compressed_streaming(client: &dyn Conn) -> Result<(), String> {
         expect_compressed: expect_compressed(true),
     };
     let p = path::STREAMING_INPUT_CALL;
-    if self::probe() {
+    if client.probe() {
         let mut call = unary(client, p, Metadata::new(), opts(), &probe, false)?;
         expect_status(&mut call, Code::INVALID_ARGUMENT, None)
             .map_err(|err| format!("probe: {err}"))?;
@@ -526,10 +517,40 @@ pub trait Conn {
         options: CallOptions,
     ) -> Result<Box<dyn Call + '_>, String>;
 
+    /// Whether the client_compressed_* cases send grpc's feature probe (an
+    /// uncompressed message that says it is compressed). Off, through
+    /// [`NoProbe`], for servers that cannot see whether a request was
+    /// compressed, like grpcio's Python servicers and grpc-js.
+    fn probe(&self) -> bool {
+        true
+    }
+
     /// Closes the connection gracefully, within a short deadline, so its
     /// last frames (GOAWAY) leave before the process exits. Default: drop
     /// it (the blocking client's drop already waits for the close).
     fn close(self: Box<Self>) {}
+}
+
+/// A connection whose cases skip the compression probe ([`Conn::probe`]).
+pub struct NoProbe(pub Box<dyn Conn>);
+
+impl Conn for NoProbe {
+    fn call(
+        &self,
+        path: &str,
+        md: Metadata,
+        options: CallOptions,
+    ) -> Result<Box<dyn Call + '_>, String> {
+        self.0.call(path, md, options)
+    }
+
+    fn probe(&self) -> bool {
+        false
+    }
+
+    fn close(self: Box<Self>) {
+        self.0.close()
+    }
 }
 
 /// One call, as the cases use it.

@@ -210,16 +210,52 @@ pub fn grpc_script(name: &str) -> String {
 /// stdin is dropped (kept in a test binary's static: until the process
 /// exits); the child is reaped when it exits.
 pub fn start_grpcio_server(extra: &[&std::ffi::OsStr]) -> (u16, std::process::ChildStdin) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new("python3")
-        .arg(grpc_script("interop_server.py"))
+    let mut cmd = Command::new("python3");
+    cmd.arg(grpc_script("interop_server.py"))
         .args(["--port", "0"])
-        .args(extra)
+        .args(extra);
+    start_ready_server(cmd, "the grpcio server")
+}
+
+/// A script of `tests/peers/node/` (run with `node`; its packages are
+/// installed there by `npm ci --prefix tests/peers/node`).
+pub fn node_script(name: &str) -> String {
+    format!("{}/tests/peers/node/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether node and `@grpc/grpc-js` (installed under `tests/peers/node`)
+/// can run here (see [`available`]).
+pub fn grpc_js() -> bool {
+    available(
+        "node @grpc/grpc-js",
+        &[
+            "node",
+            "-e",
+            "require.resolve('@grpc/grpc-js', { paths: [process.argv[1]] })",
+            &node_script(""),
+        ],
+    )
+}
+
+/// Starts the grpc-js interop server (`grpc_interop_server.js --port 0`),
+/// as [`start_grpcio_server`] does grpcio's.
+pub fn start_grpc_js_server() -> (u16, std::process::ChildStdin) {
+    let mut cmd = Command::new("node");
+    cmd.arg(node_script("grpc_interop_server.js"))
+        .args(["--port", "0"]);
+    start_ready_server(cmd, "the grpc-js server")
+}
+
+/// Starts `cmd`, a server that prints `READY <port>` once serving and
+/// serves until its stdin closes; returns the port and that stdin.
+fn start_ready_server(mut cmd: Command, what: &str) -> (u16, std::process::ChildStdin) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start the grpcio server");
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -236,7 +272,7 @@ pub fn start_grpcio_server(extra: &[&std::ffi::OsStr]) -> (u16, std::process::Ch
     let Some(port) = port else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the grpcio server ({extra:?}) did not start: {line:?}");
+        panic!("{what} did not start: {line:?}");
     };
     thread::spawn(move || child.wait());
     (port, stdin)
