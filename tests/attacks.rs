@@ -479,6 +479,75 @@ fn slow_reader_trickling_one_byte_window_updates() {
     ));
 }
 
+/// A browser pausing a download (or a gRPC client whose application stops
+/// consuming one stream) keeps that stream's window shut while it reads the
+/// rest of the connection: flow control it is entitled to (RFC 9113 §5.2),
+/// not a slow reader. The connection, and every other stream on it, lives.
+#[test]
+fn a_stream_the_peer_holds_shut_while_reading_the_connection_is_not_a_slow_reader() {
+    let mut peer = server_peer(Config::server());
+    peer.send(WindowUpdate::new(StreamId::ZERO, 10 << 20));
+    peer.headers(1, &get("/video"), true);
+    peer.headers(3, &get("/long-poll"), true);
+    let (video, quiet) = (StreamId::new(1), StreamId::new(3));
+    peer.conn.send_response(video, status(200), false).unwrap();
+    peer.conn
+        .send_data(video, Bytes::from(vec![0u8; 64 * 1024]), false)
+        .unwrap();
+    peer.read(); // the stream's 65,535 go out; its window is shut
+    peer.conn
+        .send_data(video, Bytes::from(vec![0u8; 1024]), false)
+        .unwrap();
+    for _ in 0..10 {
+        peer.advance(Duration::from_secs(61));
+        assert_eq!(goaway_code(&mut peer), None);
+    }
+    assert!(!peer.conn.is_closed());
+    let counters = peer.conn.stats().counters;
+    assert_eq!(counters.send_stalls, 0);
+    assert!(counters.streams_held_by_peer_windows >= 9);
+    // Both streams still work: the quiet one answers, the held one resumes.
+    peer.conn.send_response(quiet, status(204), true).unwrap();
+    peer.send(WindowUpdate::new(video, 2048));
+    let frames = peer.read();
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(f, Frame::Data(d) if d.stream_id == video))
+    );
+    assert_eq!(goaway_code(&mut peer), None);
+    assert!(!peer.conn.is_closed());
+}
+
+/// Queued DATA that the windows would let out but that never leaves,
+/// because the transport stopped taking bytes (the peer does not read its
+/// socket, so the adapter stops calling `poll_transmit`), is a slow reader
+/// whatever the windows say.
+#[test]
+fn a_transport_that_takes_nothing_is_a_slow_reader_even_with_open_windows() {
+    let mut peer = server_peer(Config::server());
+    peer.headers(1, &get("/big"), true);
+    peer.read();
+    let id = StreamId::new(1);
+    peer.conn.send_response(id, status(200), false).unwrap();
+    peer.conn
+        .send_data(id, Bytes::from(vec![0u8; 32 * 1024]), false)
+        .unwrap();
+    // The socket takes one small write, then nothing more.
+    let mut out = BytesMut::new();
+    peer.conn.poll_transmit(&mut out, 1000, peer.now);
+    let start = peer.now;
+    peer.conn.handle_timeout(start + Duration::from_secs(59));
+    assert_eq!(peer.conn.stats().counters.send_stalls, 0);
+    peer.conn.handle_timeout(start + Duration::from_secs(61));
+    assert_eq!(peer.conn.stats().counters.send_stalls, 1);
+    assert_eq!(peer.conn.stats().counters.streams_held_by_peer_windows, 0);
+    assert!(matches!(
+        closed_with(&mut peer),
+        Some(ConnectionError::Timeout(TimeoutKind::SendStall))
+    ));
+}
+
 #[test]
 fn a_reader_that_keeps_up_is_never_a_slow_reader() {
     let mut p = pair();

@@ -113,6 +113,7 @@ const PATH_MAX: usize = 256;
 
 impl HeadCache {
     /// A cache that keeps what it parses, for a connection's requests.
+    #[cfg(feature = "tokio")]
     pub(crate) fn new() -> Self {
         HeadCache {
             keep: true,

@@ -46,6 +46,7 @@ mod head;
 mod rules;
 
 pub use date::{http_date, push_date};
+#[cfg(feature = "tokio")]
 pub(crate) use head::{HeadCache, request_head_cached};
 pub use head::{
     InvalidHead, header_map, request_fields, request_head, response_fields, response_head,

@@ -111,8 +111,15 @@ pub struct Config {
     /// odd bytes, but not that much).
     pub max_header_block_size: usize,
     /// Queued DATA that makes no progress for this long (the peer keeps its
-    /// window shut, or trickles tiny WINDOW_UPDATEs) ends the connection with
-    /// ENHANCE_YOUR_CALM. `None` disables it. Default 60 s.
+    /// connection window shut, trickles tiny WINDOW_UPDATEs, or its transport
+    /// takes nothing) ends the connection with ENHANCE_YOUR_CALM. Not when
+    /// the connection window is open and only the streams' own windows hold
+    /// the DATA back: that peer reads the connection and flow-controls those
+    /// streams (a paused download, a slow consumer of one gRPC stream), which
+    /// RFC 9113 §5.2 allows; what they hold stays capped per stream
+    /// (`max_send_buffer_per_stream`), and the check repeats a timeout later
+    /// (counted in `streams_held_by_peer_windows`). `None` disables it.
+    /// Default 60 s.
     pub send_stall_timeout: Option<Duration>,
     /// DATA bytes that must be written within `send_stall_timeout` to count as
     /// progress. Default 16 KiB.

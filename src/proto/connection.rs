@@ -395,6 +395,16 @@ impl Connection {
                     );
                 }
                 Timer::ShutdownPing => self.final_goaway(),
+                // Streams the peer holds shut while it reads the rest of the
+                // connection are flow control, not a slow reader: what they
+                // hold is capped per stream. Looked at again a timeout later.
+                Timer::SendStall if self.loopy.held_by_stream_windows() => {
+                    self.counters.streams_held_by_peer_windows += 1;
+                    self.stall_progress = 0;
+                    if let Some(timeout) = self.config.send_stall_timeout {
+                        self.timers.set(Timer::SendStall, now + timeout);
+                    }
+                }
                 Timer::SendStall if self.loopy.queued_data() > 0 => {
                     self.counters.send_stalls += 1;
                     self.close_with(

@@ -178,6 +178,10 @@ pub struct Counters {
     pub header_block_limit_hits: u64,
     /// See `reset_limit_hits`.
     pub send_stalls: u64,
+    /// Times `send_stall_timeout` passed with DATA queued only behind the
+    /// peer's shut stream windows while its connection window was open:
+    /// flow control the peer is entitled to, so nothing was closed.
+    pub streams_held_by_peer_windows: u64,
     /// See `reset_limit_hits` (`Config::ping_rate`).
     pub ping_limit_hits: u64,
     /// See `reset_limit_hits` (`Config::settings_rate`).

@@ -395,6 +395,21 @@ impl Loopy {
         self.streams.len()
     }
 
+    /// Whether all the DATA queued waits only on its streams' own windows:
+    /// the connection window is open, and every stream with DATA queued has
+    /// sent its HEADERS and has a shut window. The peer reads the
+    /// connection and holds those streams back (RFC 9113 §5.2), as a
+    /// browser does with a paused download.
+    pub(crate) fn held_by_stream_windows(&self) -> bool {
+        self.queued_data > 0
+            && self.conn_window.available() > 0
+            && self
+                .streams
+                .values()
+                .filter(|s| s.queued > 0)
+                .all(|s| s.established && s.window.available() == 0)
+    }
+
     /// Whether anything is waiting that could be written now.
     pub(crate) fn wants_write(&self) -> bool {
         let conn_open = self.conn_window.available() > 0;

@@ -95,6 +95,7 @@ impl RecvBody {
 
     /// Whether nothing more can come: the default body, or a body whose
     /// last chunk was handed out with no trailers to follow.
+    #[cfg(feature = "tower")]
     pub(crate) fn has_ended(&self) -> bool {
         self.side.as_ref().is_none_or(|s| s.released)
     }
@@ -272,6 +273,7 @@ impl RecvBody {
 
     /// How many bytes are still to come, when that is known: none once the
     /// body has ended, else what the declared length leaves.
+    #[cfg(feature = "tower")]
     pub(crate) fn remaining(&self) -> Option<usize> {
         match self.has_ended() {
             true => Some(0),
