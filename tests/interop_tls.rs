@@ -1,7 +1,9 @@
 //! HTTP/2 over TLS against independent peers, with certificates generated
 //! at test time (rcgen): curl (`--http2`, OpenSSL + nghttp2), nghttp and
 //! h2load (nghttp2's clients, OpenSSL) and Python's `h2` over `ssl` against
-//! our servers (tokio and blocking); our clients against nghttpd. Each
+//! our servers (tokio and blocking); Chromium (its own HTTP/2, driven by
+//! `tests/peers/node/browser_h2.js`) against our servers; our clients
+//! against nghttpd. Each
 //! checks that ALPN selected `h2` where the peer can say so. A peer that
 //! is missing prints `SKIPPED: <peer> not installed` (under `CI=true`, a
 //! failure).
@@ -14,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use h2proto::io::blocking::{Client, ClientConfig, Server, ServerHandle};
-use peers::{Background, available, free_port, handler, run, temp_file, wait_listening};
+use peers::{
+    Background, available, free_port, handler, node_script, run, temp_file, wait_listening,
+};
 use tls_support::TestPki;
 
 use bytes::Bytes;
@@ -39,6 +43,10 @@ struct TokioServer {
 
 impl TokioServer {
     fn start(pki: &TestPki) -> TokioServer {
+        Self::start_with(pki, h2proto::io::tokio::ServerConfig::default())
+    }
+
+    fn start_with(pki: &TestPki, server_config: h2proto::io::tokio::ServerConfig) -> TokioServer {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -46,9 +54,8 @@ impl TokioServer {
             .unwrap();
         let config = pki.server_config();
         let handle = rt.block_on(async move {
-            h2proto::io::tokio::Server::bind("127.0.0.1:0")
-                .await
-                .unwrap()
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            h2proto::io::tokio::Server::from_listener(listener, server_config)
                 .with_tls(config)
                 .serve(|req| async move {
                     match h2proto::io::tokio::collect_request(req, 16 << 20).await {
@@ -326,4 +333,60 @@ fn our_clients_against_nghttpd_over_tls() {
         assert_eq!(&res.body()[..], b"hello from nghttpd\n");
         client.shutdown().await;
     });
+}
+
+/// Whether Debian's chromium and playwright-core (under `tests/peers/node`)
+/// are here.
+fn chromium() -> bool {
+    available(
+        "chromium + playwright-core",
+        &[
+            "node",
+            "-e",
+            "require.resolve('playwright-core', { paths: [process.argv[1]] }); \
+             require('fs').accessSync('/usr/bin/chromium')",
+            &node_script(""),
+        ],
+    )
+}
+
+/// What a browser does on one connection: a page, 120 downloads at once,
+/// uploads (one echoed, 20 at once, one streamed from the page), 30
+/// downloads cancelled after their first chunk, HEAD, and one download left
+/// unread for 5 s, past the servers' 2 s send-stall timer, then read to its
+/// end beside a new request. Chromium reports what it negotiated (`h2`).
+#[test]
+fn chromium_against_our_servers() {
+    if !chromium() {
+        return;
+    }
+    let pki = TestPki::new("chromium");
+    let mut h2 = h2proto::proto::Config::server();
+    h2.send_stall_timeout = Some(Duration::from_secs(2));
+    let mut blocking_config = h2proto::io::blocking::ServerConfig::default();
+    blocking_config.h2 = h2.clone();
+    let blocking = Server::bind_with("127.0.0.1:0", blocking_config)
+        .unwrap()
+        .with_tls(pki.server_config())
+        .spawn(handler)
+        .expect("start our TLS server");
+    let mut tokio_config = h2proto::io::tokio::ServerConfig::default();
+    tokio_config.h2 = h2;
+    let tokio = TokioServer::start_with(&pki, tokio_config);
+    for (name, port) in [
+        ("blocking", blocking.local_addr().port()),
+        ("tokio", tokio.port()),
+    ] {
+        let url = format!("https://localhost:{port}/");
+        let out = run(Command::new("node")
+            .arg(node_script("browser_h2.js"))
+            .args([url.as_str(), "--pause-seconds", "5"]));
+        let text = out.stdout_text();
+        assert!(
+            out.status.success(),
+            "chromium against our {name} server: {text}{}",
+            out.stderr
+        );
+    }
+    blocking.shutdown();
 }
