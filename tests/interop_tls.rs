@@ -335,15 +335,15 @@ fn our_clients_against_nghttpd_over_tls() {
     });
 }
 
-/// Whether Debian's chromium and playwright-core (under `tests/peers/node`)
+/// Whether Debian's chromium and puppeteer-core (under `tests/peers/node`)
 /// are here.
 fn chromium() -> bool {
     available(
-        "chromium + playwright-core",
+        "chromium + puppeteer-core",
         &[
             "node",
             "-e",
-            "require.resolve('playwright-core', { paths: [process.argv[1]] }); \
+            "require.resolve('puppeteer-core', { paths: [process.argv[1]] }); \
              require('fs').accessSync('/usr/bin/chromium')",
             &node_script(""),
         ],
@@ -355,6 +355,20 @@ fn chromium() -> bool {
 /// downloads cancelled after their first chunk, HEAD, and one download left
 /// unread for 5 s, past the servers' 2 s send-stall timer, then read to its
 /// end beside a new request. Chromium reports what it negotiated (`h2`).
+///
+/// Firefox (`--browser firefox`, Debian's firefox-esr) is not run here: by
+/// hand it passes every step, except that about one run in four loses one
+/// 1–3 MiB download of the 120 with an AbortError. Its log shows the stream
+/// aborted on its own side ("request stream aborted due to response side
+/// closure") when our END_STREAM arrives before it has finished its request
+/// bookkeeping; no RST_STREAM or GOAWAY was sent. Not seen against nghttpd.
+///
+/// Firefox (`--browser firefox`, Debian's firefox-esr) is not run here: by
+/// hand it passes every step, except that about one run in four loses one
+/// 1–3 MiB download of the 120 with an AbortError. Its log shows the stream
+/// aborted on its own side ("request stream aborted due to response side
+/// closure") when our END_STREAM arrives before it has finished its request
+/// bookkeeping; no RST_STREAM or GOAWAY was sent. Not seen against nghttpd.
 #[test]
 fn chromium_against_our_servers() {
     if !chromium() {
@@ -380,6 +394,7 @@ fn chromium_against_our_servers() {
         let url = format!("https://localhost:{port}/");
         let out = run(Command::new("node")
             .arg(node_script("browser_h2.js"))
+            .args(["--browser", "chromium"])
             .args([url.as_str(), "--pause-seconds", "5"]));
         let text = out.stdout_text();
         assert!(
