@@ -186,6 +186,18 @@ impl Error {
     pub fn is_unprocessed(&self) -> bool {
         matches!(self, Error::PeerReset(Reason::REFUSED_STREAM))
     }
+
+    /// True when the request never left this client: its connection had
+    /// stopped taking new streams (a GOAWAY either way, or its end) or had
+    /// used up its stream ids before the request's HEADERS could go. Like
+    /// [`is_unprocessed`](Self::is_unprocessed), it may go on another
+    /// connection; the connection pools do so.
+    pub fn is_not_sent(&self) -> bool {
+        matches!(
+            self,
+            Error::User(UserError::NotAccepting | UserError::StreamIdsExhausted)
+        )
+    }
 }
 
 /// The error for a stream reset the core reported, keeping who reset it.

@@ -97,6 +97,7 @@ pub(crate) mod driver;
 mod engine;
 pub mod grpc;
 pub mod pool;
+mod pool_send;
 mod recv_body;
 mod server;
 pub(crate) mod tls;

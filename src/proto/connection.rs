@@ -420,13 +420,18 @@ impl Connection {
     /// The transport reached end of file: nothing more will arrive. The
     /// connection ends at once: [`Event::Closed`], with the error of a GOAWAY
     /// the peer sent, else [`ConnectionError::UnexpectedEof`] if streams were
-    /// still live.
+    /// still open (a stream closed both ways whose data the application has
+    /// not released yet is complete, and does not count).
     pub fn recv_eof(&mut self) {
         if matches!(self.lifecycle, Lifecycle::Closing | Lifecycle::Closed) {
             return;
         }
-        let error = (!self.store.is_empty() || !self.pending_open.is_empty())
-            .then_some(ConnectionError::UnexpectedEof);
+        // Streams closed both ways but not yet released by the application
+        // (their last DATA unread) were complete: they do not make the end
+        // unexpected.
+        let unfinished = self.store.iter().any(|s| !s.state.is_closed());
+        let error =
+            (unfinished || !self.pending_open.is_empty()).then_some(ConnectionError::UnexpectedEof);
         self.close_error = self.close_error.take().or(error);
         self.finish();
     }

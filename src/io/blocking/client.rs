@@ -15,7 +15,7 @@ use crate::hpack::HeaderField;
 use crate::io::Error;
 use crate::io::reset_error;
 use crate::message;
-use crate::proto::{Config, Connection, Event, MemoryBudget, ResetCause};
+use crate::proto::{Config, Connection, Event, MemoryBudget, ResetCause, UserError};
 use crate::sched::{IdKeyMap, IdMap};
 
 /// How a [`Client`] behaves. Start from [`ClientConfig::default`] and change
@@ -221,9 +221,10 @@ impl Client {
     fn send_once(&self, req: Outbound) -> Result<http::Response<Bytes>, Error> {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = mpsc::sync_channel(1);
+        // A connection whose driver has ended never sees it: not sent.
         self.tx
             .send(Msg::Cmd(ClientCmd::Request { req, token, reply }))
-            .map_err(|_| Error::Closed)?;
+            .map_err(|_| Error::User(UserError::NotAccepting))?;
         match answer.recv_timeout(self.request_timeout) {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => {
@@ -380,7 +381,8 @@ impl driver::Role for ClientRole {
         match cmd {
             ClientCmd::Request { req, token, reply } => {
                 if conn.is_closed() {
-                    let _ = reply.try_send(Err(Error::Closed));
+                    // Never sent: it may go elsewhere (`Error::is_not_sent`).
+                    let _ = reply.try_send(Err(Error::User(UserError::NotAccepting)));
                     return;
                 }
                 let end = req.body.is_empty() && req.trailers.is_empty();

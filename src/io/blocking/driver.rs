@@ -44,6 +44,10 @@ const READ_CREDITS: usize = 4;
 const MAX_BUFFERED_INPUT: usize = 256 * 1024;
 /// Most bytes handed to the writer at once.
 const MAX_WRITE: usize = 256 * 1024;
+/// After a write fails, how long the driver goes on reading what the peer
+/// had sent (its GOAWAY says which of our streams it never processed)
+/// before it ends the connection with the write's error.
+const READ_AFTER_WRITE_FAILED: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What wakes the driver.
 pub(crate) enum Msg<C> {
@@ -217,6 +221,8 @@ fn drive<R: Role>(
     let mut writing = false;
     let mut credits_out = 0usize;
     let mut eof = false;
+    // A write's error, and when to stop reading after it.
+    let mut write_failed: Option<(std::io::Error, Instant)> = None;
     loop {
         let now = Instant::now();
         // Everything that can be done without waiting.
@@ -238,7 +244,7 @@ fn drive<R: Role>(
                 role.on_event(conn, event, now);
                 progress = true;
             }
-            if !writing {
+            if !writing && write_failed.is_none() {
                 // Called even when there is nothing to write: it also opens
                 // waiting requests and notices a finished connection.
                 output.clear();
@@ -259,12 +265,26 @@ fn drive<R: Role>(
                 break;
             }
         }
+        if let Some((_, give_up)) = &write_failed
+            && (eof || conn.is_closed() || now >= *give_up)
+            && let Some((e, _)) = write_failed.take()
+        {
+            // What the peer sent before it went has been applied (a GOAWAY
+            // refused the streams it never processed); the rest fail with
+            // the write's error.
+            role.on_transport_error(&e);
+            conn.recv_eof(now);
+            while let Some(event) = conn.poll_event() {
+                role.on_event(conn, event, now);
+            }
+            return Some(e);
+        }
         if conn.is_closed() && !writing {
             return None;
         }
         while !eof
             && credits_out < READ_CREDITS
-            && conn.wants_read()
+            && (conn.wants_read() || write_failed.is_some())
             && input.len() < MAX_BUFFERED_INPUT
             && credit_tx.send(()).is_ok()
         {
@@ -278,7 +298,11 @@ fn drive<R: Role>(
         } else {
             role.budget().unregister();
         }
-        let msg = match conn.poll_timeout() {
+        let wake_at = match (conn.poll_timeout(), &write_failed) {
+            (Some(at), Some((_, give_up))) => Some(at.min(*give_up)),
+            (at, failed) => at.or(failed.as_ref().map(|(_, give_up)| *give_up)),
+        };
+        let msg = match wake_at {
             Some(at) => match rx.recv_timeout(at.saturating_duration_since(now)) {
                 Ok(msg) => msg,
                 Err(RecvTimeoutError::Timeout) => {
@@ -314,12 +338,12 @@ fn drive<R: Role>(
                 output = buf;
             }
             Msg::Written(Err(e)) => {
-                role.on_transport_error(&e);
-                conn.recv_eof(Instant::now());
-                while let Some(event) = conn.poll_event() {
-                    role.on_event(conn, event, now);
+                // Nothing more is written, but what the peer sent before
+                // the failure still counts: read on (see above).
+                writing = false;
+                if write_failed.is_none() {
+                    write_failed = Some((e, Instant::now() + READ_AFTER_WRITE_FAILED));
                 }
-                return Some(e);
             }
             Msg::Shutdown => conn.shutdown(Instant::now()),
             Msg::Cmd(cmd) => role.on_command(conn, cmd, Instant::now()),

@@ -248,12 +248,16 @@ impl Client {
     }
 
     /// Starts the connection's task over a connected stream.
-    fn start(stream: Stream, authority: String, tls: bool, config: ClientConfig) -> Client {
+    /// A client over `io`, already connected (TLS done), its driver spawned.
+    pub(crate) fn start<IO>(io: IO, authority: String, tls: bool, config: ClientConfig) -> Client
+    where
+        IO: ::tokio::io::AsyncRead + ::tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let mut h2 = config.h2;
         h2.role = Role::Client;
         let conn = Connection::new(h2, crate::io::tokio::driver::now());
         let handle = Handle::new(HttpEngine::client(conn).with_budget(config.memory_budget));
-        let task = tokio::spawn(Driver::new(stream, handle.clone()));
+        let task = tokio::spawn(Driver::new(io, handle.clone()));
         Client {
             inner: Arc::new(Inner {
                 handle,
@@ -530,14 +534,15 @@ impl Client {
     }
 }
 
-/// [`check_open`] before a new stream: a connection that closed cleanly
-/// (after its GOAWAY) is "not accepting", the error that says the request
-/// never left and may go elsewhere, as the core's own refusal of a new
-/// stream on a closing connection says it.
+/// [`check_open`] before a new stream: a connection that has ended, cleanly
+/// or not, is "not accepting", the error that says the request never left
+/// and may go elsewhere ([`Error::is_not_sent`]), as the core's own refusal
+/// of a new stream on a closing connection says it. Why it ended is the
+/// business of the requests that were on it.
 fn check_not_closed(e: &HttpEngine) -> Result<(), Error> {
     match check_open(e) {
-        Err(Error::Closed) => Err(Error::User(crate::proto::UserError::NotAccepting)),
-        other => other,
+        Err(_) => Err(Error::User(crate::proto::UserError::NotAccepting)),
+        Ok(()) => Ok(()),
     }
 }
 
@@ -619,3 +624,7 @@ impl Future for ResponseFuture {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -65,6 +65,10 @@ const TURNS_BEFORE_YIELD: usize = 32;
 /// our FIN; these bounds are for one that does not.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 const LINGER_BYTES: usize = 1 << 20;
+/// After a write fails, how long the driver goes on reading what the peer
+/// had sent (its GOAWAY says which of our streams it never processed)
+/// before it ends the connection with the write's error.
+const READ_AFTER_WRITE_FAILED: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The time the core runs on: tokio's clock (the same as the system's,
 /// except under a paused test clock, where timers then fire on virtual time).
@@ -215,6 +219,10 @@ pub(crate) struct Driver<IO, E: Engine> {
     /// Closed cleanly: bytes still to discard before the socket goes
     /// (see [`LINGER`]).
     linger: Option<usize>,
+    /// The transport failed: a write's error (reading goes on until the
+    /// peer's end or [`READ_AFTER_WRITE_FAILED`]), or a read's (what was
+    /// read before it is processed first).
+    failed: Option<(io::Error, Instant)>,
 }
 
 impl<IO, E> Driver<IO, E>
@@ -241,6 +249,7 @@ where
             spawn: Vec::new(),
             done: false,
             linger: None,
+            failed: None,
         }
     }
 
@@ -282,6 +291,21 @@ where
         self.finish(Some(&e));
         Poll::Ready(Err(e))
     }
+
+    /// The transport failed. What the peer sent before that still counts
+    /// (a GOAWAY that says which requests it never processed, responses
+    /// that completed): it is processed before the connection ends, and
+    /// after a write error reading goes on until the peer's end, a read
+    /// error, or [`READ_AFTER_WRITE_FAILED`]. Nothing more is written.
+    fn transport_failed(&mut self, e: io::Error, reading: bool) {
+        if reading {
+            self.eof = true;
+        }
+        self.output.clear();
+        if self.failed.is_none() {
+            self.failed = Some((e, now() + READ_AFTER_WRITE_FAILED));
+        }
+    }
 }
 
 impl<IO, E> Future for Driver<IO, E>
@@ -302,7 +326,13 @@ where
         for _ in 0..TURNS_BEFORE_YIELD {
             let mut progress = false;
             let now = now();
-            let (wants_read, closed, deadline) = this.turn(now);
+            let (mut wants_read, closed, mut deadline) = this.turn(now);
+            if let Some((_, give_up)) = &this.failed {
+                // Read what the peer sent, whatever the engine wants, and
+                // wake up to give up in time.
+                wants_read = true;
+                deadline = Some(deadline.map_or(*give_up, |d| d.min(*give_up)));
+            }
 
             // The connection's own tasks (handlers): they lock the engine
             // themselves, outside our turn.
@@ -349,13 +379,20 @@ where
                         }
                         progress = true;
                     }
-                    Poll::Ready(Err(e)) => return this.fail(e),
+                    Poll::Ready(Err(e)) => {
+                        this.transport_failed(e, true);
+                        progress = true;
+                    }
                     Poll::Pending => {}
                 }
             }
 
             // Write what the engine produced: frame headers and small frames
             // from one buffer, large DATA from the application's own memory.
+            if this.failed.is_some() {
+                // Nothing more goes out; the engine's output is dropped.
+                this.output.clear();
+            }
             while !this.output.is_empty() {
                 let mut slices = [IoSlice::new(&[]); MAX_IO_SLICES];
                 let count = this.output.io_slices(&mut slices);
@@ -366,16 +403,28 @@ where
                     io.poll_write(cx, &slices[0])
                 };
                 match result {
-                    Poll::Ready(Ok(0)) => return this.fail(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(0)) => {
+                        this.transport_failed(io::ErrorKind::WriteZero.into(), false);
+                        progress = true;
+                    }
                     Poll::Ready(Ok(n)) => {
                         this.output.advance(n);
                         progress = true;
                     }
-                    Poll::Ready(Err(e)) => return this.fail(e),
+                    Poll::Ready(Err(e)) => {
+                        this.transport_failed(e, false);
+                        progress = true;
+                    }
                     Poll::Pending => break,
                 }
             }
             let flushed = this.output.is_empty();
+            if let Some((_, give_up)) = &this.failed
+                && ((this.eof && this.eof_told) || closed || now >= *give_up)
+                && let Some((e, _)) = this.failed.take()
+            {
+                return this.fail(e);
+            }
 
             if closed && flushed {
                 // Best effort: the peer may already be gone.

@@ -117,11 +117,14 @@
 //! # }
 //! ```
 
+pub use super::pool_send::PoolSendError;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -198,6 +201,22 @@ pub struct PoolConfig {
     /// limit. Default 30 s. Requests on the connection it returns have their
     /// own timeouts: the tokio client's [`ClientConfig::request_timeout`](super::ClientConfig::request_timeout).
     pub get_timeout: Option<Duration>,
+    /// How many times [`Pool::send`] and the pool's tower service send a
+    /// request again when the server did not process it (its
+    /// REFUSED_STREAM, a stream above its GOAWAY) or it never left (its
+    /// connection stopped taking new streams first), each time on the
+    /// connection [`Pool::get`] then gives: servers that close connections
+    /// after so many requests (nginx's `keepalive_requests`) or on a
+    /// deploy say so with a GOAWAY, and the requests caught by it go to a
+    /// fresh connection. Nothing else is sent twice. Default 3.
+    pub unprocessed_retries: usize,
+    /// The most the tower service keeps of one request's body to send it
+    /// again (an `http_body::Body` is read once); a request whose body
+    /// outgrows it is not retried. Default 64 KiB.
+    pub replay_per_request: usize,
+    /// The most all requests of the pool keep together for that
+    /// ([`Pool::replay_buffered`]). Default 4 MiB.
+    pub replay_per_pool: usize,
 }
 
 impl Default for PoolConfig {
@@ -208,6 +227,9 @@ impl Default for PoolConfig {
             idle_timeout: Some(Duration::from_secs(90)),
             sweep_interval: Some(Duration::from_secs(1)),
             get_timeout: Some(Duration::from_secs(30)),
+            unprocessed_retries: 3,
+            replay_per_request: 64 * 1024,
+            replay_per_pool: 4 * 1024 * 1024,
         }
     }
 }
@@ -272,6 +294,8 @@ impl<C, E: std::error::Error + 'static> fmt::Debug for Pool<C, E> {
 
 struct Inner<C, E> {
     config: PoolConfig,
+    /// Request body bytes kept for replays (the tower service's).
+    replay_kept: Arc<AtomicUsize>,
     connect: Box<ConnectFn<C, E>>,
     state: Mutex<State<C, E>>,
     sweeper: Mutex<Option<AbortHandle>>,
@@ -326,6 +350,7 @@ impl<C: PoolConnection, E: std::error::Error + Send + Sync + 'static> Pool<C, E>
         Pool {
             inner: Arc::new(Inner {
                 config,
+                replay_kept: Arc::new(AtomicUsize::new(0)),
                 connect,
                 state: Mutex::new(State {
                     authorities: HashMap::new(),
@@ -334,6 +359,18 @@ impl<C: PoolConnection, E: std::error::Error + Send + Sync + 'static> Pool<C, E>
                 sweeper: Mutex::new(None),
             }),
         }
+    }
+
+    /// Request body bytes its requests keep now to send them again
+    /// (at most [`PoolConfig::replay_per_pool`]).
+    pub fn replay_buffered(&self) -> usize {
+        self.inner.replay_kept.load(Ordering::Acquire)
+    }
+
+    /// The counter behind [`replay_buffered`](Self::replay_buffered).
+    #[cfg(feature = "tower")]
+    pub(crate) fn replay_counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.inner.replay_kept)
     }
 
     /// The pool's configuration.

@@ -125,6 +125,7 @@ fn config(cap: usize, waiters: usize) -> PoolConfig {
         idle_timeout: None,
         sweep_interval: None,
         get_timeout: None,
+        ..PoolConfig::default()
     }
 }
 

@@ -41,6 +41,7 @@ mod body;
 mod client;
 mod deadline;
 mod pool;
+pub(crate) mod replay;
 mod server;
 
 pub(crate) use body::DeadlineReport;

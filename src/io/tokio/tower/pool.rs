@@ -11,9 +11,11 @@ use std::time::Duration;
 use tower_service::Service;
 
 use super::BoxError;
+use super::replay::{ReplayBody, ReplayQuota, Tee, lock};
 use crate::grpc::timeout::{format_timeout, parse_timeout};
 use crate::io::tokio::pool::Pool;
 use crate::io::tokio::{Client, RecvBody};
+use std::sync::{Arc, Mutex};
 
 /// The future of a [`Pool`] called as a tower service.
 pub type PoolResponseFuture =
@@ -54,10 +56,20 @@ pub type PoolResponseFuture =
 ///
 /// The call holds one request slot of its connection until the response
 /// head arrives; from then on the open stream counts against the
-/// connection's limit on its own. A request the server refuses
-/// (REFUSED_STREAM, e.g. beyond its limit on a connection whose SETTINGS had
-/// not arrived when the connector returned it) fails; it is not sent again,
-/// since its body has been consumed.
+/// connection's limit on its own.
+///
+/// **Sent again only when the server did not process it.** A request the
+/// server refused (REFUSED_STREAM, or a stream above its GOAWAY: nginx
+/// closes a connection that way after `keepalive_requests`, Go and Envoy on
+/// shutdown) or that never left (its connection stopped taking streams
+/// first) goes out again on the connection [`Pool::get`] gives next, up to
+/// [`PoolConfig::unprocessed_retries`](crate::io::tokio::pool::PoolConfig::unprocessed_retries)
+/// times. Its body is replayed: the data frames are kept as they are polled,
+/// up to [`PoolConfig::replay_per_request`](crate::io::tokio::pool::PoolConfig::replay_per_request)
+/// bytes a request and `replay_per_pool` for the pool
+/// ([`Pool::replay_buffered`]); a body that outgrows them is not kept and
+/// its request is not sent again. What was kept is dropped once the
+/// response head arrives.
 ///
 /// ```
 /// use h2proto::io::tokio::pool::{Pool, PoolConfig};
@@ -97,32 +109,59 @@ where
     fn call(&mut self, req: http::Request<B>) -> PoolResponseFuture {
         let pool = self.clone();
         Box::pin(async move {
-            let mut req = req;
             let key = origin_key(&req)?;
             // A gRPC deadline covers the wait for a connection too.
             let timeout = req
                 .headers()
                 .get("grpc-timeout")
                 .and_then(|v| parse_timeout(v.as_bytes()));
-            let slot = match timeout {
-                Some(limit) => {
-                    let started = ::tokio::time::Instant::now();
-                    let slot = ::tokio::time::timeout(limit, pool.get(&key))
-                        .await
-                        .map_err(|_| deadline_passed(&key))??;
+            let started = ::tokio::time::Instant::now();
+            let (parts, body) = req.into_parts();
+            let config = pool.config();
+            let mut quota = ReplayQuota::new(
+                pool.replay_counter(),
+                config.replay_per_request,
+                config.replay_per_pool,
+            );
+            let tee = Arc::new(Mutex::new(Tee::new(body, move |step| quota.step(step))));
+            let mut retries = config.unprocessed_retries;
+            loop {
+                let slot = match timeout {
+                    Some(limit) => {
+                        let left = limit.saturating_sub(started.elapsed());
+                        ::tokio::time::timeout(left, pool.get(&key))
+                            .await
+                            .map_err(|_| deadline_passed(&key))??
+                    }
+                    None => pool.get(&key).await?,
+                };
+                let mut req = http::Request::new(ReplayBody::next_attempt(&tee));
+                *req.method_mut() = parts.method.clone();
+                *req.uri_mut() = parts.uri.clone();
+                *req.version_mut() = parts.version;
+                *req.headers_mut() = parts.headers.clone();
+                *req.extensions_mut() = parts.extensions.clone();
+                if let Some(limit) = timeout {
                     let left = limit.saturating_sub(started.elapsed());
                     if left < limit {
                         set_timeout(req.headers_mut(), left);
                     }
-                    slot
                 }
-                None => pool.get(&key).await?,
-            };
-            let mut client = Client::clone(&slot);
-            let response = Service::<http::Request<B>>::call(&mut client, req).await;
-            // Until here the slot stood for a stream not counted yet.
-            drop(slot);
-            Ok(response?)
+                let mut client = Client::clone(&slot);
+                let response = Service::<http::Request<_>>::call(&mut client, req).await;
+                // Until here the slot stood for a stream not counted yet.
+                drop(slot);
+                let again = match &response {
+                    Err(e) => e.is_unprocessed() || e.is_not_sent(),
+                    Ok(_) => false,
+                };
+                // What was polled of the body must have been kept.
+                if !again || retries == 0 || lock(&tee).committed {
+                    lock(&tee).commit();
+                    return Ok(response?);
+                }
+                retries -= 1;
+            }
         })
     }
 }
@@ -146,24 +185,14 @@ fn set_timeout(headers: &mut http::HeaderMap, left: Duration) {
 
 /// `scheme://authority` of a request: the pool's key.
 fn origin_key<B>(req: &http::Request<B>) -> Result<String, BoxError> {
-    let uri = req.uri();
-    let authority = match uri.authority() {
-        Some(a) => a.as_str(),
-        None => req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{uri}: no authority to route by (a tonic client needs `with_origin`)"),
-                )
-            })?,
-    };
-    Ok(format!(
-        "{}://{authority}",
-        uri.scheme_str().unwrap_or("http")
-    ))
+    crate::io::tokio::pool_send::origin_key(req).ok_or_else(|| {
+        let uri = req.uri();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{uri}: no authority to route by (a tonic client needs `with_origin`)"),
+        )
+        .into()
+    })
 }
 
 #[cfg(test)]
