@@ -14,7 +14,9 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use h2proto::frame::{self, Frame, PREFACE, Reason, RstStream, Settings, StreamId};
+use h2proto::frame::{
+    self, Frame, GoAway, PREFACE, Reason, RstStream, Settings, StreamId, WindowUpdate,
+};
 use h2proto::hpack::{DecoderError, Encoder, HeaderField};
 use h2proto::io::tokio::{Body, Client, ClientConfig, Server, ServerConfig};
 use h2proto::io::{Error, blocking};
@@ -35,6 +37,13 @@ enum Answer {
     /// A malformed response (a connection-specific field, RFC 9113 §8.2.2):
     /// the client resets the stream itself with PROTOCOL_ERROR.
     Malformed,
+    /// The first connection answers its first request with GOAWAY (last
+    /// stream 0: nothing processed) and closes, as nginx does past its
+    /// `keepalive_requests`; later connections answer each request, once
+    /// its body has ended, with 200 and the body's length in decimal.
+    GoAwayOnFirstConnection,
+    /// 200 and the request body's length, once the body has ended.
+    BodyLength,
 }
 
 /// A raw HTTP/2 server on loopback; `requests` counts the request HEADERS
@@ -50,9 +59,13 @@ fn hostile(answer: Answer) -> Hostile {
     let requests = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&requests);
     thread::spawn(move || {
-        for stream in listener.incoming() {
+        for (nth, stream) in listener.incoming().enumerate() {
             let Ok(stream) = stream else { return };
             let count = Arc::clone(&count);
+            let answer = match answer {
+                Answer::GoAwayOnFirstConnection if nth > 0 => Answer::BodyLength,
+                other => other,
+            };
             thread::spawn(move || serve(stream, answer, &count));
         }
     });
@@ -77,6 +90,8 @@ fn serve(mut stream: TcpStream, answer: Answer, requests: &AtomicUsize) {
     let mut preface = false;
     let mut decoder = frame::Decoder::new();
     let mut chunk = [0u8; 16 * 1024];
+    // (stream, body bytes so far) of the requests in progress.
+    let mut lengths: Vec<(StreamId, usize)> = Vec::new();
     loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return,
@@ -91,20 +106,59 @@ fn serve(mut stream: TcpStream, answer: Answer, requests: &AtomicUsize) {
             preface = true;
         }
         let mut out = BytesMut::new();
+        let mut close = false;
         while let Ok(Some(frame)) = decoder.decode(&mut input) {
-            match frame {
-                Frame::Settings(s) if !s.is_ack() => encode(Settings::ack(), &mut out),
-                Frame::Headers(h) => {
+            match (answer, frame) {
+                (_, Frame::Settings(s)) if !s.is_ack() => encode(Settings::ack(), &mut out),
+                (Answer::GoAwayOnFirstConnection, Frame::Headers(_)) => {
+                    requests.fetch_add(1, SeqCst);
+                    encode(GoAway::new(StreamId::ZERO, Reason::NO_ERROR), &mut out);
+                    close = true;
+                }
+                (Answer::BodyLength, Frame::Headers(h)) => {
+                    requests.fetch_add(1, SeqCst);
+                    lengths.push((h.stream_id, 0));
+                    if h.end_stream {
+                        answer_length(h.stream_id, 0, &mut hpack, &mut out);
+                    }
+                }
+                (Answer::BodyLength, Frame::Data(d)) => {
+                    let Some(entry) = lengths.iter_mut().find(|(id, _)| *id == d.stream_id) else {
+                        continue;
+                    };
+                    entry.1 += d.data.len();
+                    // Credit back at once, for the stream and the connection.
+                    let n = u32::try_from(d.data.len()).unwrap_or(0);
+                    if n > 0 {
+                        encode(WindowUpdate::new(d.stream_id, n), &mut out);
+                        encode(WindowUpdate::new(StreamId::ZERO, n), &mut out);
+                    }
+                    if d.end_stream {
+                        answer_length(d.stream_id, entry.1, &mut hpack, &mut out);
+                    }
+                }
+                (_, Frame::Headers(h)) => {
                     let nth = requests.fetch_add(1, SeqCst) + 1;
                     respond(answer, nth, h.stream_id, &mut hpack, &mut out);
                 }
                 _ => {}
             }
         }
-        if stream.write_all(&out).is_err() {
+        if stream.write_all(&out).is_err() || close {
             return;
         }
     }
+}
+
+/// 200 with `len` in decimal as the body.
+fn answer_length(id: StreamId, len: usize, hpack: &mut Encoder, out: &mut BytesMut) {
+    let mut block = BytesMut::new();
+    hpack.encode(&[HeaderField::new(":status", "200")], &mut block);
+    encode(frame::Headers::new(id, block.freeze(), false, true), out);
+    encode(
+        frame::Data::new(id, Bytes::from(len.to_string()), true),
+        out,
+    );
 }
 
 fn respond(answer: Answer, nth: usize, id: StreamId, hpack: &mut Encoder, out: &mut BytesMut) {
@@ -121,6 +175,7 @@ fn respond(answer: Answer, nth: usize, id: StreamId, hpack: &mut Encoder, out: &
         }
         Answer::RefuseFirst(_) => {}
         Answer::Malformed => fields.push(HeaderField::new("connection", "close")),
+        Answer::GoAwayOnFirstConnection | Answer::BodyLength => unreachable!("answered in serve"),
     }
     let mut block = BytesMut::new();
     hpack.encode(&fields, &mut block);
@@ -381,4 +436,67 @@ fn blocking_collected_body_stops_at_the_4_mib_default() {
     assert!(matches!(result, Err(Error::BodyTooLarge)), "{result:?}");
     // The connection lives on.
     assert!(matches!(client.get("/big"), Err(Error::BodyTooLarge)));
+}
+
+/// The pools send a request the server did not process (its GOAWAY said
+/// nothing was) to a fresh connection, its 10,000-byte body with it: once
+/// through `Pool::send`, once through the pool's tower service, whose body
+/// is replayed from what it kept.
+#[tokio::test]
+async fn the_pools_send_a_request_the_server_did_not_process_again_with_its_body() {
+    use h2proto::io::tokio::pool::{Pool, PoolConfig};
+    use tower_service::Service;
+    for tower in [false, true] {
+        let server = hostile(Answer::GoAwayOnFirstConnection);
+        let dials = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&dials);
+        let pool = Pool::new(PoolConfig::default(), move |origin: String| {
+            counted.fetch_add(1, SeqCst);
+            async move { Client::connect_url(&origin, None, ClientConfig::default()).await }
+        });
+        let uri = format!("http://{}/upload", server.addr);
+        let body = if tower {
+            let req = http::Request::post(&uri)
+                .body(http_body_util::Full::new(Bytes::from(vec![b'u'; 10_000])));
+            let res = pool.clone().call(req.unwrap()).await.unwrap();
+            assert_eq!(pool.replay_buffered(), 0, "released once answered");
+            http_body_util::BodyExt::collect(res.into_body())
+                .await
+                .unwrap()
+                .to_bytes()
+        } else {
+            let req = http::Request::post(&uri).body(Bytes::from(vec![b'u'; 10_000]));
+            pool.send(req.unwrap()).await.unwrap().into_body()
+        };
+        assert_eq!(
+            &body[..],
+            b"10000",
+            "the whole body, sent again (tower: {tower})"
+        );
+        assert_eq!((dials.load(SeqCst), server.requests.load(SeqCst)), (2, 2));
+    }
+}
+
+/// A body larger than `replay_per_request` is not kept, so its request is
+/// not sent again: it fails as unprocessed, and nothing stays counted.
+#[tokio::test]
+async fn the_tower_pool_does_not_resend_a_body_past_its_replay_cap() {
+    use h2proto::io::tokio::pool::{Pool, PoolConfig};
+    use tower_service::Service;
+    let server = hostile(Answer::GoAwayOnFirstConnection);
+    let config = PoolConfig {
+        replay_per_request: 4096,
+        ..PoolConfig::default()
+    };
+    let pool = Pool::new(config, |origin: String| async move {
+        Client::connect_url(&origin, None, ClientConfig::default()).await
+    });
+    let uri = format!("http://{}/upload", server.addr);
+    let req =
+        http::Request::post(uri).body(http_body_util::Full::new(Bytes::from(vec![b'u'; 10_000])));
+    let err = pool.clone().call(req.unwrap()).await.unwrap_err();
+    let err = err.downcast::<Error>().expect("the request's own error");
+    assert!(err.is_unprocessed() || err.is_not_sent(), "{err:?}");
+    assert_eq!(server.requests.load(SeqCst), 1, "sent once");
+    assert_eq!(pool.replay_buffered(), 0);
 }

@@ -322,4 +322,30 @@ mod tests {
         assert!(!first.is_end_stream());
         assert_eq!(rest(&mut second), ["two ", "three"]);
     }
+
+    #[test]
+    fn a_quota_keeps_within_both_caps_and_gives_back_what_it_kept() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let kept = || total.load(Ordering::Acquire);
+        // Past its own cap: what it kept goes back (the Tee stops asking).
+        let mut a = ReplayQuota::new(Arc::clone(&total), 100, 150);
+        assert!(a.step(Some(60)) && a.step(Some(40)));
+        assert_eq!(kept(), 100);
+        assert!(!a.step(Some(1)));
+        assert_eq!(kept(), 0);
+        // Past the pool's cap, with another request holding 90.
+        let mut b = ReplayQuota::new(Arc::clone(&total), 100, 150);
+        let mut c = ReplayQuota::new(Arc::clone(&total), 100, 150);
+        assert!(b.step(Some(90)));
+        assert!(c.step(Some(50)));
+        assert!(!c.step(Some(20)), "160 > 150");
+        assert_eq!(kept(), 90, "c gave back its 50");
+        // Committed, or dropped: all of it goes back.
+        assert!(b.step(None));
+        assert_eq!(kept(), 0);
+        let mut d = ReplayQuota::new(Arc::clone(&total), 100, 150);
+        assert!(d.step(Some(30)));
+        drop(d);
+        assert_eq!(kept(), 0);
+    }
 }
