@@ -294,6 +294,39 @@ async fn one_client_learns_which_requests_nginx_did_not_process() {
     assert_eq!(answered.load(Ordering::Relaxed), KEEPALIVE_REQUESTS);
 }
 
+/// The same with the blocking client, from 16 threads.
+#[test]
+fn blocking_client_learns_which_requests_nginx_did_not_process() {
+    let Some(server) = nginx() else { return };
+    let addr = server.origin.trim_start_matches("http://").to_owned();
+    let client = Arc::new(h2proto::io::blocking::Client::connect(addr.as_str()).unwrap());
+    let answered = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (client, answered) = (Arc::clone(&client), Arc::clone(&answered));
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                for _ in 0..PER_CALLER {
+                    match client.get("/index.html") {
+                        Ok(_) => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) if e.is_unprocessed() || e.is_not_sent() => {}
+                        Err(e) => failures.push(format!("{e:?}")),
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert!(failures.is_empty(), "ambiguous failures: {failures:?}");
+    assert_eq!(answered.load(Ordering::Relaxed), KEEPALIVE_REQUESTS);
+}
+
 /// Eight 10 MiB downloads at once on one connection, byte for byte, from
 /// each server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -231,7 +231,9 @@ impl Client {
                 let _ = self.tx.send(Msg::Cmd(ClientCmd::Cancel(token)));
                 Err(Error::Timeout)
             }
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+            // The driver ended without taking the request (it answers every
+            // request it took, when the connection ends too): never sent.
+            Err(RecvTimeoutError::Disconnected) => Err(Error::User(UserError::NotAccepting)),
         }
     }
 
