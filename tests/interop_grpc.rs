@@ -37,7 +37,7 @@ use std::sync::{Mutex, OnceLock};
 use cases::{Conn, NoProbe, TokioConn};
 use h2proto::io::blocking::grpc::{Client, Server, ServerHandle};
 use peers::{
-    grpc_js, grpc_script, grpcio, node_script, run, start_grpc_js_server, start_grpcio_server,
+    grpc_js, grpc_js_client_passes, grpc_js_server, grpc_script, grpcio, run, start_grpcio_server,
 };
 
 /// The runtime of our tokio server and clients, shared by every test.
@@ -171,18 +171,6 @@ fn python_against_ours(case: &str, server: Ours) {
     );
 }
 
-/// The grpc-js interop server (`tests/peers/node/grpc_interop_server.js`),
-/// shared by every test of this binary, as [`python_server`] is.
-fn grpc_js_server() -> u16 {
-    static SERVER: OnceLock<(u16, Mutex<ChildStdin>)> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            let (port, stdin) = start_grpc_js_server();
-            (port, Mutex::new(stdin))
-        })
-        .0
-}
-
 /// Cases the grpc-js server cannot take part in: it never compresses a
 /// response (grpc-js 1.14's server has no response compression).
 const GRPC_JS_SERVER_LACKS: [&str; 2] = ["server_compressed_unary", "server_compressed_streaming"];
@@ -207,18 +195,8 @@ fn grpc_js_against_ours(case: &str, server: Ours) {
     let port = match server {
         Ours::Blocking => our_server(),
         Ours::Tokio => our_tokio_server(),
-    }
-    .to_string();
-    let out = run(Command::new("node")
-        .arg(node_script("grpc_interop_client.js"))
-        .args(["--server_host", "127.0.0.1", "--server_port", &port])
-        .args(["--test_case", case]));
-    let text = out.stdout_text();
-    assert!(
-        out.status.success() && text.contains(&format!("PASS {case}")),
-        "{case}, grpc-js client against our server: {text}{}",
-        out.stderr
-    );
+    };
+    grpc_js_client_passes(case, port, "our server");
 }
 
 macro_rules! cases {

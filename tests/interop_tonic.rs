@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use h2proto::io::tokio::{Client, Server, ServerHandle};
 use peers::{
-    grpc_js, grpc_script, grpcio, node_script, run, start_grpc_js_server, start_grpcio_server,
+    grpc_js, grpc_js_client_passes, grpc_js_server, grpc_script, grpcio, run, start_grpcio_server,
 };
 use tonic_cases::Clients;
 
@@ -168,17 +168,6 @@ fn grpcio_vs_tonic(case: &str) {
     );
 }
 
-/// The grpc-js interop server (`tests/peers/node/grpc_interop_server.js`).
-fn grpc_js_server() -> u16 {
-    static SERVER: OnceLock<(u16, Mutex<ChildStdin>)> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            let (port, stdin) = start_grpc_js_server();
-            (port, Mutex::new(stdin))
-        })
-        .0
-}
-
 fn tonic_vs_grpc_js(case: &str) {
     // grpc-js 1.14's server never compresses a response.
     let lacks = ["server_compressed_unary", "server_compressed_streaming"];
@@ -189,20 +178,9 @@ fn tonic_vs_grpc_js(case: &str) {
 }
 
 fn grpc_js_vs_tonic(case: &str) {
-    if !grpc_js() {
-        return;
+    if grpc_js() {
+        grpc_js_client_passes(case, tonic_server(), "the tonic server");
     }
-    let port = tonic_server().to_string();
-    let out = run(Command::new("node")
-        .arg(node_script("grpc_interop_client.js"))
-        .args(["--server_host", "127.0.0.1", "--server_port", &port])
-        .args(["--test_case", case]));
-    let text = out.stdout_text();
-    assert!(
-        out.status.success() && text.contains(&format!("PASS {case}")),
-        "{case}, grpc-js client against the tonic server: {text}{}",
-        out.stderr
-    );
 }
 
 /// Our own tokio interop client against the tonic server, on one shared

@@ -237,13 +237,36 @@ pub fn grpc_js() -> bool {
     )
 }
 
-/// Starts the grpc-js interop server (`grpc_interop_server.js --port 0`),
-/// as [`start_grpcio_server`] does grpcio's.
-pub fn start_grpc_js_server() -> (u16, std::process::ChildStdin) {
-    let mut cmd = Command::new("node");
-    cmd.arg(node_script("grpc_interop_server.js"))
-        .args(["--port", "0"]);
-    start_ready_server(cmd, "the grpc-js server")
+/// The grpc-js interop server (`grpc_interop_server.js --port 0`), started
+/// once per test binary; it serves until its stdin closes, when the test
+/// process exits.
+pub fn grpc_js_server() -> u16 {
+    static SERVER: OnceLock<(u16, Mutex<std::process::ChildStdin>)> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let mut cmd = Command::new("node");
+            cmd.arg(node_script("grpc_interop_server.js"))
+                .args(["--port", "0"]);
+            let (port, stdin) = start_ready_server(cmd, "the grpc-js server");
+            (port, Mutex::new(stdin))
+        })
+        .0
+}
+
+/// grpc-js's interop client runs `case` against our server on `port`
+/// (`ours` names it); panics with what it printed unless the case passed.
+pub fn grpc_js_client_passes(case: &str, port: u16, ours: &str) {
+    let port = port.to_string();
+    let out = run(Command::new("node")
+        .arg(node_script("grpc_interop_client.js"))
+        .args(["--server_host", "127.0.0.1", "--server_port", &port])
+        .args(["--test_case", case]));
+    let text = out.stdout_text();
+    assert!(
+        out.status.success() && text.contains(&format!("PASS {case}")),
+        "{case}, grpc-js client against {ours}: {text}{}",
+        out.stderr
+    );
 }
 
 /// Starts `cmd`, a server that prints `READY <port>` once serving and

@@ -6,26 +6,14 @@
 // Prints PASS/FAIL per case; exit status 0 only if every case passed.
 'use strict';
 
-const path = require('path');
 const grpc = require('@grpc/grpc-js');
-const loader = require('@grpc/proto-loader');
+const { load } = require('./protos');
 
-const PROTOS = path.join(__dirname, '..', 'grpc');
 const DEADLINE_MS = 10000; // every call is bounded
 const REQ_SIZES = [27182, 8, 1828, 45904];
 const RESP_SIZES = [31415, 9, 2653, 58979];
 const ECHO_INITIAL = 'x-grpc-test-echo-initial';
 const ECHO_TRAILING = 'x-grpc-test-echo-trailing-bin';
-
-function load() {
-  const def = loader.loadSync(['test.proto'], {
-    includeDirs: [PROTOS],
-    keepCase: true,
-    defaults: true,
-    enums: Number,
-  });
-  return grpc.loadPackageDefinition(def).grpc.testing;
-}
 
 function check(cond, what) {
   if (!cond) throw new Error(what);

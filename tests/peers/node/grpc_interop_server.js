@@ -8,23 +8,11 @@
 // out gzip'd when the client accepts it.
 'use strict';
 
-const path = require('path');
 const grpc = require('@grpc/grpc-js');
-const loader = require('@grpc/proto-loader');
+const { load } = require('./protos');
 
-const PROTOS = path.join(__dirname, '..', 'grpc');
 const ECHO_INITIAL = 'x-grpc-test-echo-initial';
 const ECHO_TRAILING = 'x-grpc-test-echo-trailing-bin';
-
-function load() {
-  const def = loader.loadSync(['test.proto'], {
-    includeDirs: [PROTOS],
-    keepCase: true,
-    defaults: true,
-    enums: Number,
-  });
-  return grpc.loadPackageDefinition(def).grpc.testing;
-}
 
 function payload(n) {
   return { type: 0, body: Buffer.alloc(n) };
