@@ -31,13 +31,13 @@ mod service;
 #[path = "../examples/interop/service_tokio.rs"]
 mod service_tokio;
 
-use std::process::{ChildStdin, Command};
+use std::process::ChildStdin;
 use std::sync::{Mutex, OnceLock};
 
 use cases::{Conn, NoProbe, TokioConn};
 use h2proto::io::blocking::grpc::{Client, Server, ServerHandle};
 use peers::{
-    grpc_js, grpc_js_client_passes, grpc_js_server, grpc_script, grpcio, run, start_grpcio_server,
+    InteropClient, grpc_js, grpc_js_server, grpcio, interop_client_passes, start_grpcio_server,
 };
 
 /// The runtime of our tokio server and clients, shared by every test.
@@ -157,18 +157,8 @@ fn python_against_ours(case: &str, server: Ours) {
     let port = match server {
         Ours::Blocking => our_server(),
         Ours::Tokio => our_tokio_server(),
-    }
-    .to_string();
-    let out = run(Command::new("python3")
-        .arg(grpc_script("interop_client.py"))
-        .args(["--server_host", "127.0.0.1", "--server_port", &port])
-        .args(["--test_case", case]));
-    let text = out.stdout_text();
-    assert!(
-        out.status.success() && text.contains(&format!("PASS {case}")),
-        "{case}, grpcio client against our server: {text}{}",
-        out.stderr
-    );
+    };
+    interop_client_passes(InteropClient::Grpcio, case, port, "our server");
 }
 
 /// Cases the grpc-js server cannot take part in: it never compresses a
@@ -196,7 +186,7 @@ fn grpc_js_against_ours(case: &str, server: Ours) {
         Ours::Blocking => our_server(),
         Ours::Tokio => our_tokio_server(),
     };
-    grpc_js_client_passes(case, port, "our server");
+    interop_client_passes(InteropClient::GrpcJs, case, port, "our server");
 }
 
 macro_rules! cases {

@@ -42,13 +42,13 @@ mod tonic_service;
 #[path = "../examples/tonic_interop/wire.rs"]
 mod wire;
 
-use std::process::{ChildStdin, Command};
+use std::process::ChildStdin;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use h2proto::io::tokio::{Client, Server, ServerHandle};
 use peers::{
-    grpc_js, grpc_js_client_passes, grpc_js_server, grpc_script, grpcio, run, start_grpcio_server,
+    InteropClient, grpc_js, grpc_js_server, grpcio, interop_client_passes, start_grpcio_server,
 };
 use tonic_cases::Clients;
 
@@ -155,16 +155,11 @@ fn grpcio_vs_tonic(case: &str) {
     if !grpcio() {
         return;
     }
-    let port = tonic_server().to_string();
-    let out = run(Command::new("python3")
-        .arg(grpc_script("interop_client.py"))
-        .args(["--server_host", "127.0.0.1", "--server_port", &port])
-        .args(["--test_case", case]));
-    let text = out.stdout_text();
-    assert!(
-        out.status.success() && text.contains(&format!("PASS {case}")),
-        "{case}, grpcio client against the tonic server: {text}{}",
-        out.stderr
+    interop_client_passes(
+        InteropClient::Grpcio,
+        case,
+        tonic_server(),
+        "the tonic server",
     );
 }
 
@@ -179,7 +174,12 @@ fn tonic_vs_grpc_js(case: &str) {
 
 fn grpc_js_vs_tonic(case: &str) {
     if grpc_js() {
-        grpc_js_client_passes(case, tonic_server(), "the tonic server");
+        interop_client_passes(
+            InteropClient::GrpcJs,
+            case,
+            tonic_server(),
+            "the tonic server",
+        );
     }
 }
 

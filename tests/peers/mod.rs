@@ -253,20 +253,35 @@ pub fn grpc_js_server() -> u16 {
         .0
 }
 
-/// grpc-js's interop client runs `case` against our server on `port`
-/// (`ours` names it); panics with what it printed unless the case passed.
-pub fn grpc_js_client_passes(case: &str, port: u16, ours: &str) {
+/// An interop client (`interop_client.py` with `python3`, or
+/// `grpc_interop_client.js` with `node`) runs `case` against our server on
+/// `port` (`ours` names it); panics with what it printed unless the case
+/// passed.
+pub fn interop_client_passes(client: InteropClient, case: &str, port: u16, ours: &str) {
     let port = port.to_string();
-    let out = run(Command::new("node")
-        .arg(node_script("grpc_interop_client.js"))
+    let (program, script, name) = match client {
+        InteropClient::Grpcio => ("python3", grpc_script("interop_client.py"), "grpcio"),
+        InteropClient::GrpcJs => ("node", node_script("grpc_interop_client.js"), "grpc-js"),
+    };
+    let out = run(Command::new(program)
+        .arg(script)
         .args(["--server_host", "127.0.0.1", "--server_port", &port])
         .args(["--test_case", case]));
     let text = out.stdout_text();
     assert!(
         out.status.success() && text.contains(&format!("PASS {case}")),
-        "{case}, grpc-js client against {ours}: {text}{}",
+        "{case}, {name} client against {ours}: {text}{}",
         out.stderr
     );
+}
+
+/// The interop clients of other gRPC implementations.
+#[derive(Debug, Clone, Copy)]
+pub enum InteropClient {
+    /// Python grpcio (`tests/peers/grpc/interop_client.py`).
+    Grpcio,
+    /// Node's @grpc/grpc-js (`tests/peers/node/grpc_interop_client.js`).
+    GrpcJs,
 }
 
 /// Starts `cmd`, a server that prints `READY <port>` once serving and
