@@ -222,7 +222,16 @@ pub(crate) struct Driver<IO, E: Engine> {
     /// The transport failed: a write's error (reading goes on until the
     /// peer's end or [`READ_AFTER_WRITE_FAILED`]), or a read's (what was
     /// read before it is processed first).
-    failed: Option<(io::Error, Instant)>,
+    failed: Option<Failed>,
+}
+
+/// A transport failure the driver is winding down from.
+struct Failed {
+    error: io::Error,
+    /// When to stop waiting for the peer's end.
+    give_up: Instant,
+    /// The engine has had a turn since: what was read is applied.
+    turned: bool,
 }
 
 impl<IO, E> Driver<IO, E>
@@ -303,7 +312,11 @@ where
         }
         self.output.clear();
         if self.failed.is_none() {
-            self.failed = Some((e, now() + READ_AFTER_WRITE_FAILED));
+            self.failed = Some(Failed {
+                error: e,
+                give_up: now() + READ_AFTER_WRITE_FAILED,
+                turned: false,
+            });
         }
     }
 }
@@ -327,11 +340,12 @@ where
             let mut progress = false;
             let now = now();
             let (mut wants_read, closed, mut deadline) = this.turn(now);
-            if let Some((_, give_up)) = &this.failed {
+            if let Some(failed) = &mut this.failed {
                 // Read what the peer sent, whatever the engine wants, and
                 // wake up to give up in time.
+                failed.turned = true;
                 wants_read = true;
-                deadline = Some(deadline.map_or(*give_up, |d| d.min(*give_up)));
+                deadline = Some(deadline.map_or(failed.give_up, |d| d.min(failed.give_up)));
             }
 
             // The connection's own tasks (handlers): they lock the engine
@@ -419,11 +433,13 @@ where
                 }
             }
             let flushed = this.output.is_empty();
-            if let Some((_, give_up)) = &this.failed
-                && ((this.eof && this.eof_told) || closed || now >= *give_up)
-                && let Some((e, _)) = this.failed.take()
+            // Ends once what the peer sent before its end is applied (a
+            // partial frame left in the input never completes), or in time.
+            if let Some(failed) = &this.failed
+                && ((this.eof && failed.turned) || closed || now >= failed.give_up)
+                && let Some(failed) = this.failed.take()
             {
-                return this.fail(e);
+                return this.fail(failed.error);
             }
 
             if closed && flushed {
