@@ -1,6 +1,8 @@
 //! Our clients against HTTP/2 servers nobody here wrote, each with its own
 //! HTTP/2 stack: nginx (its own), Caddy (Go's `net/http`) and h2o (its
-//! own), all from Debian's packages, over h2c with prior knowledge.
+//! own), all from Debian's packages, over h2c with prior knowledge; and
+//! Caddy over TLS, whose TLS is Go's `crypto/tls` (nghttpd and nginx use
+//! OpenSSL, our own servers rustls).
 //!
 //! nginx closes a connection after `keepalive_requests` requests: it sends
 //! GOAWAY with the last stream it took, skips the streams above it, and
@@ -14,6 +16,7 @@
 //! `CI=true`, a failure).
 
 mod peers;
+mod tls_support;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -325,6 +328,69 @@ fn blocking_client_learns_which_requests_nginx_did_not_process() {
         .collect();
     assert!(failures.is_empty(), "ambiguous failures: {failures:?}");
     assert_eq!(answered.load(Ordering::Relaxed), KEEPALIVE_REQUESTS);
+}
+
+/// Both clients over TLS (rustls) against Caddy's TLS (Go's `crypto/tls`):
+/// ALPN `h2`, the chain to the test CA, a 10 MiB download byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_clients_against_go_crypto_tls_in_caddy() {
+    if !available("caddy", &["caddy", "version"]) {
+        return;
+    }
+    let pki = tls_support::TestPki::new("caddy");
+    let (root, big) = docroot();
+    let port = free_port();
+    let conf = root.with_extension("tls.Caddyfile");
+    std::fs::write(
+        &conf,
+        format!(
+            "{{\n\tauto_https off\n\tadmin off\n}}\n\
+             https://localhost:{port} {{\n\ttls {} {}\n\troot * {}\n\tfile_server\n}}\n",
+            pki.cert_pem.display(),
+            pki.key_pem.display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let process = Command::new("caddy")
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&conf)
+        .env("XDG_DATA_HOME", root.with_extension("caddy-data"))
+        .env("XDG_CONFIG_HOME", root.with_extension("caddy-config"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start caddy");
+    let _server = started(process, port, Vec::new());
+    let origin = format!("https://localhost:{port}");
+    let mut config = ClientConfig::default();
+    config.max_response_body = BIG;
+    let client = Client::connect_url(&origin, Some(pki.client_config()), config)
+        .await
+        .unwrap();
+    let res = client.get(&format!("{origin}/big")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.body()[..] == big[..], "the bytes differ");
+    client.shutdown().await;
+    let blocking = tokio::task::spawn_blocking(move || {
+        let mut config = h2proto::io::blocking::ClientConfig::default();
+        config.max_response_body = BIG;
+        let client = h2proto::io::blocking::Client::connect_tls(
+            ("127.0.0.1", port),
+            "localhost",
+            pki.client_config(),
+            config,
+        )
+        .unwrap();
+        client.get("/big").unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(blocking.status(), 200);
+    assert!(
+        blocking.body()[..] == big[..],
+        "the bytes differ (blocking)"
+    );
 }
 
 /// Eight 10 MiB downloads at once on one connection, byte for byte, from
