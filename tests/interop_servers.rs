@@ -90,21 +90,23 @@ fn nginx() -> Option<Running> {
 }
 
 fn caddy() -> Option<Running> {
+    caddy_serving(|port, root| {
+        format!("http://127.0.0.1:{port} {{\n\troot * {root}\n\tfile_server\n}}\n")
+    })
+}
+
+/// Caddy serving `site(port, docroot)`, a Caddyfile site block; h2c, h2
+/// over TLS and HTTP/1.1 on.
+fn caddy_serving(site: impl FnOnce(u16, &str) -> String) -> Option<Running> {
     if !available("caddy", &["caddy", "version"]) {
         return None;
     }
     let (root, big) = docroot();
     let port = free_port();
     let conf = root.with_extension("Caddyfile");
-    std::fs::write(
-        &conf,
-        format!(
-            "{{\n\tauto_https off\n\tadmin off\n\tservers {{\n\t\tprotocols h1 h2c\n\t}}\n}}\n\
-             http://127.0.0.1:{port} {{\n\troot * {}\n\tfile_server\n}}\n",
-            root.display()
-        ),
-    )
-    .unwrap();
+    let global = "{\n\tauto_https off\n\tadmin off\n\tservers {\n\t\tprotocols h1 h2 h2c\n\t}\n}\n";
+    let site = site(port, &root.display().to_string());
+    std::fs::write(&conf, format!("{global}{site}")).unwrap();
     let process = Command::new("caddy")
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&conf)
@@ -334,34 +336,17 @@ fn blocking_client_learns_which_requests_nginx_did_not_process() {
 /// ALPN `h2`, the chain to the test CA, a 10 MiB download byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_clients_against_go_crypto_tls_in_caddy() {
-    if !available("caddy", &["caddy", "version"]) {
-        return;
-    }
     let pki = tls_support::TestPki::new("caddy");
-    let (root, big) = docroot();
-    let port = free_port();
-    let conf = root.with_extension("tls.Caddyfile");
-    std::fs::write(
-        &conf,
+    let (cert, key) = (pki.cert_pem.display(), pki.key_pem.display());
+    let Some(server) = caddy_serving(|port, root| {
         format!(
-            "{{\n\tauto_https off\n\tadmin off\n}}\n\
-             https://localhost:{port} {{\n\ttls {} {}\n\troot * {}\n\tfile_server\n}}\n",
-            pki.cert_pem.display(),
-            pki.key_pem.display(),
-            root.display()
-        ),
-    )
-    .unwrap();
-    let process = Command::new("caddy")
-        .args(["run", "--adapter", "caddyfile", "--config"])
-        .arg(&conf)
-        .env("XDG_DATA_HOME", root.with_extension("caddy-data"))
-        .env("XDG_CONFIG_HOME", root.with_extension("caddy-config"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start caddy");
-    let _server = started(process, port, Vec::new());
+            "https://localhost:{port} {{\n\ttls {cert} {key}\n\troot * {root}\n\tfile_server\n}}\n"
+        )
+    }) else {
+        return;
+    };
+    let port: u16 = server.origin.rsplit(':').next().unwrap().parse().unwrap();
+    let big = server.big.clone();
     let origin = format!("https://localhost:{port}");
     let mut config = ClientConfig::default();
     config.max_response_body = BIG;

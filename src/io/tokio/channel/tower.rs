@@ -17,7 +17,6 @@ use crate::io::tokio::grpc::CallOptions;
 use crate::io::tokio::tower::BoxError;
 use crate::io::tokio::tower::replay::{ReplayBody, Tee, lock};
 use crate::io::tokio::{Client, RecvBody};
-use crate::proto::UserError;
 
 /// A request extension: the call waits for a READY backend (until its
 /// `grpc-timeout`) instead of failing at once while the channel is
@@ -143,9 +142,7 @@ where
                     Err(e) if e.is_unprocessed() => Outcome::Unprocessed,
                     // The stream never opened (GOAWAY arrived between the
                     // pick and the call): picked again, like the gRPC API.
-                    Err(Error::User(UserError::NotAccepting | UserError::StreamIdsExhausted)) => {
-                        Outcome::NotSent
-                    }
+                    Err(e) if e.is_not_sent() => Outcome::NotSent,
                     _ => Outcome::Done,
                 };
                 // What was polled of the body must have been kept.

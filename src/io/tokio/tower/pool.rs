@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +16,6 @@ use super::replay::{ReplayBody, ReplayQuota, Tee, lock};
 use crate::grpc::timeout::{format_timeout, parse_timeout};
 use crate::io::tokio::pool::Pool;
 use crate::io::tokio::{Client, RecvBody};
-use std::sync::{Arc, Mutex};
 
 /// The future of a [`Pool`] called as a tower service.
 pub type PoolResponseFuture =
