@@ -45,8 +45,6 @@ pub(super) enum Cmd {
     Finish(CallId, Status, Metadata, Reply<()>),
     /// Either side: RST_STREAM(CANCEL).
     Cancel(CallId),
-    /// Nothing (the server's check that a connection is still running).
-    Nop,
     /// Ends the connection now (GOAWAY, calls fail UNAVAILABLE): what a
     /// graceful shutdown becomes when calls do not finish in time.
     Close,
@@ -84,7 +82,7 @@ impl Commands for ClientSide {
             Cmd::Headers(.., reply) | Cmd::Encoding(.., reply) | Cmd::Finish(.., reply) => {
                 let _ = reply.try_send(Err(Error::Closed));
             }
-            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop | Cmd::Close => {}
+            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Close => {}
         }
     }
 }
@@ -108,7 +106,7 @@ impl Commands for ServerSide {
                 return;
             }
             Cmd::CloseSend(.., reply) => (Err(CallError::SendClosed), reply),
-            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Nop | Cmd::Close => return,
+            Cmd::Send(..) | Cmd::Cancel(_) | Cmd::Close => return,
         };
         let _ = reply.try_send(r.map_err(Error::from));
     }

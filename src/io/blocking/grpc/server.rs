@@ -82,7 +82,7 @@ impl Server {
     {
         let addr = self.listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>> = Arc::default();
+        let conns: Arc<Mutex<Conns>> = Arc::default();
         let pool = Pool::new(self.config.handler_threads);
         let handlers = Handlers {
             run: Arc::new(handler),
@@ -100,14 +100,21 @@ impl Server {
                     }
                     let Ok(stream) = stream else { continue };
                     let (tx, rx) = mpsc::channel();
-                    if let Ok(mut list) = conns2.lock() {
-                        list.retain(|t: &Sender<Msg<Cmd>>| t.send(Msg::Cmd(Cmd::Nop)).is_ok());
-                        list.push(tx.clone());
-                    }
                     let (handlers, config, tls) = (handlers.clone(), config.clone(), tls.clone());
-                    let _ = thread::Builder::new()
+                    let tx2 = tx.clone();
+                    let Ok(thread) = thread::Builder::new()
                         .name("grpc-conn".into())
-                        .spawn(move || serve_connection(stream, &tls, config, tx, rx, handlers));
+                        .spawn(move || serve_connection(stream, &tls, config, tx2, rx, handlers))
+                    else {
+                        continue;
+                    };
+                    // Pruning asks each thread whether it ended; it must not
+                    // wake them (a message to every connection on every
+                    // accept made accepting quadratic).
+                    if let Ok(mut list) = conns2.lock() {
+                        list.retain(|(_, t)| !t.is_finished());
+                        list.push((tx, thread));
+                    }
                 }
             })?;
         Ok(ServerHandle {
@@ -119,6 +126,9 @@ impl Server {
         })
     }
 }
+
+/// The live connections: how to reach each, and its thread.
+type Conns = Vec<(Sender<Msg<Cmd>>, JoinHandle<()>)>;
 
 /// The application's handler and where it runs.
 #[derive(Clone)]
@@ -194,7 +204,7 @@ fn serve_connection(
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<Sender<Msg<Cmd>>>>>,
+    conns: Arc<Mutex<Conns>>,
     accept: Option<JoinHandle<()>>,
     pool: Pool,
 }
@@ -241,7 +251,7 @@ impl ServerHandle {
             let _ = t.join();
         }
         if let Ok(list) = self.conns.lock() {
-            for tx in list.iter() {
+            for (tx, _) in list.iter() {
                 let _ = tx.send(Msg::Shutdown);
             }
         }
