@@ -358,29 +358,21 @@ fn chromium() -> bool {
 ///
 /// Firefox (`--browser firefox`, Debian's firefox-esr) is not run here: by
 /// hand it passes every step, except that about one run in four loses one
-/// 1–3 MiB download of the 120 with an AbortError. Its log shows the stream
-/// aborted on its own side ("request stream aborted due to response side
-/// closure") when our END_STREAM arrives before it has finished its request
-/// bookkeeping; no RST_STREAM or GOAWAY was sent. Not seen against nghttpd,
-/// Caddy (Go) or h2o (0 runs of 8 each, against 2 of 8 for ours), so
-/// something in our timing or framing provokes it; a 64 KiB initial stream
-/// window instead of our 16 KiB (3 of 12) or 250 concurrent streams
-/// instead of 100 (5 of 12) did not change it. Its log shows it finishing
-/// each GET's request side one stream per socket-writable callback, three
-/// of those while it read the 4 MiB in which the aborted stream completed.
-///
-/// Firefox (`--browser firefox`, Debian's firefox-esr) is not run here: by
-/// hand it passes every step, except that about one run in four loses one
-/// 1–3 MiB download of the 120 with an AbortError. Its log shows the stream
-/// aborted on its own side ("request stream aborted due to response side
-/// closure") when our END_STREAM arrives before it has finished its request
-/// bookkeeping; no RST_STREAM or GOAWAY was sent. Not seen against nghttpd,
-/// Caddy (Go) or h2o (0 runs of 8 each, against 2 of 8 for ours), so
-/// something in our timing or framing provokes it; a 64 KiB initial stream
-/// window instead of our 16 KiB (3 of 12) or 250 concurrent streams
-/// instead of 100 (5 of 12) did not change it. Its log shows it finishing
-/// each GET's request side one stream per socket-writable callback, three
-/// of those while it read the 4 MiB in which the aborted stream completed.
+/// 1–3 MiB download of the 20 at once, or one of the 20 uploads, with an
+/// AbortError. Its log (`MOZ_LOG=timestamp,nsHttp:5`) shows the cause on
+/// its side: Necko marks a stream's request side complete only on a second
+/// pass of its write loop (one stream per socket-writable callback), and
+/// `Http2StreamBase::ReadSegments` returns NS_ERROR_ABORT for a stream that
+/// has already received END_STREAM; the session then cleans the stream up
+/// with that error, discarding the response it holds for a page that has
+/// not read it yet. In the log a 1 MiB response arrived whole (64 DATA
+/// frames and END_STREAM in 10 ms) between the two passes while Firefox's
+/// socket thread was busy reading. Nothing on the wire is wrong (no
+/// RST_STREAM, no GOAWAY, every frame in order); a server that delivers a
+/// whole response faster than Firefox gets back to its write loop provokes
+/// it, which is why it was not seen against nghttpd, Caddy (Go) or h2o (0
+/// runs of 8 each, against 2 of 8 for ours). A 64 KiB initial stream window
+/// (3 of 12) or 250 concurrent streams (5 of 12) did not change it.
 #[test]
 fn chromium_against_our_servers() {
     if !chromium() {
