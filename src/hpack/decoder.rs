@@ -5,6 +5,7 @@ use bytes::{Bytes, BytesMut};
 use super::HeaderField;
 use super::error::DecoderError;
 use super::huffman;
+use super::literal_memo::{self, LiteralMemo};
 use super::primitives::decode_int;
 use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC_LEN, STATIC_TABLE};
 
@@ -84,6 +85,8 @@ pub struct Decoder {
     /// The layer above's rule for a field's bytes, noted per dynamic entry
     /// as it goes in (see [`note_valid_entries`](Self::note_valid_entries)).
     entry_check: Option<EntryCheck>,
+    /// Literals the peer did not index, for when it sends them again.
+    memo: LiteralMemo,
 }
 
 /// A rule about a field's name and value bytes that the decoder notes per
@@ -120,6 +123,7 @@ impl Decoder {
             limits,
             scratch: BytesMut::new(),
             entry_check: None,
+            memo: LiteralMemo::default(),
         };
         decoder.set_max_table_size(max_table_size);
         decoder
@@ -310,16 +314,24 @@ impl Decoder {
             } else {
                 // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
                 let index = decode_int(buf, &mut pos, 4)?;
-                let name = if index == 0 {
-                    self.read_string(block, &mut pos, &mut state)?
+                let sensitive = b & 0x10 != 0;
+                let (name, value) = if index == 0 {
+                    let name = self.read_string(block, &mut pos, &mut state)?;
+                    (name, self.read_string(block, &mut pos, &mut state)?)
+                } else if !sensitive && index as usize <= STATIC_LEN {
+                    let name = Bytes::from_static(STATIC_TABLE[index as usize - 1].0);
+                    let (value, valid) =
+                        self.read_remembered(block, &mut pos, &mut state, index, &name)?;
+                    bytes_valid = valid;
+                    (name, value)
                 } else {
-                    self.name_at(index)?
+                    let name = self.name_at(index)?;
+                    (name, self.read_string(block, &mut pos, &mut state)?)
                 };
-                let value = self.read_string(block, &mut pos, &mut state)?;
                 HeaderField {
                     name,
                     value,
-                    sensitive: b & 0x10 != 0,
+                    sensitive,
                 }
             };
             state.fields += 1;
@@ -406,7 +418,47 @@ impl Decoder {
         pos: &mut usize,
         state: &mut BlockState,
     ) -> Result<Bytes, DecoderError> {
-        let buf: &[u8] = block;
+        let (huffman, start, end) = self.string_span(block, pos, state)?;
+        self.string_value(block, huffman, start, end, state)
+    }
+
+    /// Reads the value of a literal without indexing whose name is the
+    /// static entry `index` (so `name`): the remembered value when the peer
+    /// sent these same bytes recently, else decoded and remembered. Also
+    /// says whether the field passed the entry check.
+    fn read_remembered(
+        &mut self,
+        block: &Bytes,
+        pos: &mut usize,
+        state: &mut BlockState,
+        index: u32,
+        name: &[u8],
+    ) -> Result<(Bytes, bool), DecoderError> {
+        let (huffman, start, end) = self.string_span(block, pos, state)?;
+        let wire = &block[start..end];
+        if wire.len() > literal_memo::MAX_WIRE {
+            let value = self.string_value(block, huffman, start, end, state)?;
+            return Ok((value, false));
+        }
+        if let Some((value, valid)) = self.memo.get(index, huffman, wire) {
+            self.check_decoded_len(value.len(), state);
+            return Ok((value, valid));
+        }
+        let value = self.string_value(block, huffman, start, end, state)?;
+        let valid = self.entry_check.is_some_and(|check| check(name, &value));
+        self.memo.put(index, huffman, wire, &value, valid);
+        Ok((value, valid))
+    }
+
+    /// Reads a string literal's prefix at `*pos`, moving past the string:
+    /// whether it is Huffman-coded, and where its bytes start and end.
+    #[inline]
+    fn string_span(
+        &self,
+        buf: &[u8],
+        pos: &mut usize,
+        state: &mut BlockState,
+    ) -> Result<(bool, usize, usize), DecoderError> {
         let huffman = buf.get(*pos).is_some_and(|b| b & 0x80 != 0);
         let len = decode_int(buf, pos, 7)? as usize;
         let start = *pos;
@@ -419,22 +471,39 @@ impl Decoder {
         if len > limit && state.error.is_none() {
             state.error = Some(DecoderError::StringTooLong { len, limit });
         }
+        Ok((huffman, start, start + len))
+    }
+
+    /// The string whose bytes are `block[start..end]`, decoded.
+    #[inline]
+    fn string_value(
+        &mut self,
+        block: &Bytes,
+        huffman: bool,
+        start: usize,
+        end: usize,
+        state: &mut BlockState,
+    ) -> Result<Bytes, DecoderError> {
         if !huffman {
-            return Ok(block.slice(start..start + len));
+            return Ok(block.slice(start..end));
         }
-        let bound = len * 8 / 5 + 2;
+        let bound = (end - start) * 8 / 5 + 2;
         if self.scratch.capacity() < bound {
             self.scratch = BytesMut::with_capacity(bound.max(SCRATCH_CHUNK));
         }
-        huffman::decode(&buf[start..start + len], &mut self.scratch)?;
+        huffman::decode(&block[start..end], &mut self.scratch)?;
         let s = self.scratch.split().freeze();
-        if s.len() > limit && state.error.is_none() {
-            state.error = Some(DecoderError::StringTooLong {
-                len: s.len(),
-                limit,
-            });
-        }
+        self.check_decoded_len(s.len(), state);
         Ok(s)
+    }
+
+    /// Notes a decoded string over the length limit.
+    #[inline]
+    fn check_decoded_len(&self, len: usize, state: &mut BlockState) {
+        let limit = self.limits.max_string_len;
+        if len > limit && state.error.is_none() {
+            state.error = Some(DecoderError::StringTooLong { len, limit });
+        }
     }
 }
 
@@ -473,5 +542,65 @@ mod tests {
         noting.note_valid_entries(|name, _| !name.iter().any(u8::is_ascii_uppercase));
         assert_eq!(decode(&mut noting, &first), 0b0011);
         assert_eq!(decode(&mut noting, &second), 0b01);
+    }
+
+    /// nghttp2 sends `:path` and `content-length` as literals without
+    /// indexing: the same bytes again give the same field, marked valid
+    /// from the check made the first time; other bytes, a never-indexed
+    /// literal or a dynamic name are decoded afresh.
+    #[test]
+    fn repeated_unindexed_literals_are_remembered() {
+        let path = |value: &[u8], huffman: bool, first: u8| {
+            let mut b = vec![first];
+            if huffman {
+                let len = huffman::encoded_len(value);
+                b.push(0x80 | len as u8);
+                huffman::encode(value, len, &mut b);
+            } else {
+                b.push(value.len() as u8);
+                b.extend_from_slice(value);
+            }
+            Bytes::from(b)
+        };
+        let decode = |decoder: &mut Decoder, b: &Bytes| {
+            let (mut out, mut marks) = (Vec::new(), 0);
+            decoder
+                .decode_marking_valid(b, &mut out, &mut marks)
+                .unwrap();
+            (out, marks)
+        };
+        let mut d = Decoder::new(4096);
+        d.note_valid_entries(|_, value| !value.contains(&b' '));
+        for huffman in [true, false] {
+            // 0x04: without indexing, name :path (static 4).
+            for _ in 0..3 {
+                let (out, marks) = decode(&mut d, &path(b"/echo.Echo/UnaryEcho", huffman, 0x04));
+                assert_eq!(out[0].name, ":path");
+                assert_eq!(out[0].value, "/echo.Echo/UnaryEcho");
+                assert_eq!(marks, 1);
+            }
+            let (out, marks) = decode(&mut d, &path(b"/echo Echo", huffman, 0x04));
+            assert_eq!((&out[0].value[..], marks), (&b"/echo Echo"[..], 0));
+            let (out, _) = decode(&mut d, &path(b"/other", huffman, 0x04));
+            assert_eq!(out[0].value, "/other");
+            // Never indexed (0x14): sensitive, not marked.
+            let (out, marks) = decode(&mut d, &path(b"/other", huffman, 0x14));
+            assert_eq!(
+                (out[0].value.clone(), out[0].sensitive, marks),
+                ("/other".into(), true, 0)
+            );
+        }
+        // A dynamic name: 0x40 indexes "x-a: 1" (entry 62), then 0x0f 0x2f
+        // is a literal without indexing named by entry 62.
+        let mut d = Decoder::new(4096);
+        d.note_valid_entries(|_, _| true);
+        let (_, marks) = decode(
+            &mut d,
+            &Bytes::from_static(b"\x40\x03x-a\x011\x0f\x2f\x011"),
+        );
+        assert_eq!(
+            marks, 0b01,
+            "a literal named by a dynamic entry is not remembered"
+        );
     }
 }

@@ -14,6 +14,7 @@ mod decoder;
 mod encoder;
 mod error;
 mod huffman;
+mod literal_memo;
 mod primitives;
 mod table;
 

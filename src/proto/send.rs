@@ -12,7 +12,7 @@ use super::event::{Event, Initiator, ResetCause};
 use super::stream::state::{CloseCause, StreamState};
 use super::stream::store::Stream;
 use super::timer::Timer;
-use super::validate::{BlockKind, Malformed, check_block};
+use super::validate::{BlockKind, FieldOrigin, Malformed, check_outgoing};
 use crate::frame::{GoAway, Ping, Reason, RstStream, Settings, StreamId, WindowUpdate};
 use crate::hpack::HeaderField;
 use crate::sched::control::ControlItem;
@@ -31,16 +31,32 @@ impl Connection {
         fields: Vec<HeaderField>,
         end_stream: bool,
     ) -> Result<StreamId, UserError> {
+        self.open_request(fields, end_stream, FieldOrigin::Any)
+    }
+
+    /// [`send_request`](Self::send_request) for fields built from `http`'s
+    /// types (see [`FieldOrigin::Built`]).
+    pub(crate) fn send_built_request(
+        &mut self,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+    ) -> Result<StreamId, UserError> {
+        self.open_request(fields, end_stream, FieldOrigin::Built)
+    }
+
+    fn open_request(
+        &mut self,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+        origin: FieldOrigin,
+    ) -> Result<StreamId, UserError> {
         if self.config.role != Role::Client {
             return Err(UserError::WrongRole);
         }
         if self.lifecycle != Lifecycle::Open {
             return Err(UserError::NotAccepting);
         }
-        let checked = check_block(
-            BlockKind::Request,
-            fields.iter().map(|f| (&f.name[..], &f.value[..])),
-        )?;
+        let checked = check_outgoing(BlockKind::Request, &fields, origin)?;
         self.check_header_list_size(&fields)?;
         if self.next_local_id > StreamId::MAX.value() {
             return Err(UserError::StreamIdsExhausted);
@@ -82,6 +98,27 @@ impl Connection {
         fields: Vec<HeaderField>,
         end_stream: bool,
     ) -> Result<(), UserError> {
+        self.queue_response(id, fields, end_stream, FieldOrigin::Any)
+    }
+
+    /// [`send_response`](Self::send_response) for fields built from `http`'s
+    /// types (see [`FieldOrigin::Built`]).
+    pub(crate) fn send_built_response(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+    ) -> Result<(), UserError> {
+        self.queue_response(id, fields, end_stream, FieldOrigin::Built)
+    }
+
+    fn queue_response(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+        end_stream: bool,
+        origin: FieldOrigin,
+    ) -> Result<(), UserError> {
         if self.config.role != Role::Server {
             return Err(UserError::WrongRole);
         }
@@ -92,10 +129,7 @@ impl Connection {
         if !stream.state.can_send() {
             return Err(UserError::SendClosed(id));
         }
-        let checked = check_block(
-            BlockKind::Response,
-            fields.iter().map(|f| (&f.name[..], &f.value[..])),
-        )?;
+        let checked = check_outgoing(BlockKind::Response, &fields, origin)?;
         let informational = checked.status.is_some_and(|s| s < 200);
         if informational && (end_stream || checked.status == Some(101)) {
             return Err(UserError::Malformed(Malformed::UnexpectedHeaders));
@@ -149,11 +183,27 @@ impl Connection {
         id: StreamId,
         fields: Vec<HeaderField>,
     ) -> Result<(), UserError> {
+        self.queue_trailers(id, fields, FieldOrigin::Any)
+    }
+
+    /// [`send_trailers`](Self::send_trailers) for fields built from `http`'s
+    /// types, or received trailers passed on (see [`FieldOrigin::Built`]).
+    pub(crate) fn send_built_trailers(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+    ) -> Result<(), UserError> {
+        self.queue_trailers(id, fields, FieldOrigin::Built)
+    }
+
+    fn queue_trailers(
+        &mut self,
+        id: StreamId,
+        fields: Vec<HeaderField>,
+        origin: FieldOrigin,
+    ) -> Result<(), UserError> {
         self.sendable(id)?;
-        check_block(
-            BlockKind::Trailers,
-            fields.iter().map(|f| (&f.name[..], &f.value[..])),
-        )?;
+        check_outgoing(BlockKind::Trailers, &fields, origin)?;
         self.check_header_list_size(&fields)?;
         self.loopy
             .push_trailers(id, fields)

@@ -475,11 +475,43 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Malformed> {
 /// first, the required ones present), and for a request that each `host`
 /// field names the same authority as `:authority` (§8.3.1; a `host` without
 /// `:authority` is fine).
+#[cfg(test)]
 pub(crate) fn check_block<'a>(
     kind: BlockKind,
     fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
 ) -> Result<CheckedBlock, Malformed> {
     check_fields(kind, fields.into_iter().map(|(n, v)| (n, v, false)))
+}
+
+/// Where the fields of a block we send were built, which says how much of
+/// their bytes the check must read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldOrigin {
+    /// Any caller's bytes: all of them are read.
+    Any,
+    /// `http`'s types (`HeaderName`, `HeaderValue`, `Method`, `Uri`,
+    /// `StatusCode`), fields we make ourselves, or a block the peer sent
+    /// that passed our receive check: names are lowercase tokens and values
+    /// hold no NUL, CR or LF by construction, so only a value's ends (which
+    /// `http` lets be whitespace) are read. The block rules all still apply.
+    Built,
+}
+
+/// [`check_block`] for a block we are about to send.
+pub(crate) fn check_outgoing(
+    kind: BlockKind,
+    fields: &[crate::hpack::HeaderField],
+    origin: FieldOrigin,
+) -> Result<CheckedBlock, Malformed> {
+    let built = origin == FieldOrigin::Built;
+    let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    check_fields(
+        kind,
+        fields.iter().map(|f| {
+            let known = built && !edge(f.value.first()) && !edge(f.value.last());
+            (&f.name[..], &f.value[..], known)
+        }),
+    )
 }
 
 /// [`check_block`] for a decoded block whose field `i` (for `i < 64`) is

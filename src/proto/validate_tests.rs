@@ -445,3 +445,45 @@ fn every_static_table_entry_passes_the_field_byte_rules() {
         assert!(field_bytes_valid(&f.name, &f.value), "{f:?}");
     }
 }
+
+/// Fields built from `http`'s types skip the byte scan, not the rules: a
+/// value's edges are still read (`http` allows whitespace there), and the
+/// block rules (connection-specific fields, pseudo-header fields) hold.
+#[test]
+fn built_fields_skip_only_the_byte_scan() {
+    use crate::hpack::HeaderField;
+    let built = |fields: &[(&'static str, &'static str)]| {
+        let fields: Vec<HeaderField> = fields
+            .iter()
+            .map(|(n, v)| HeaderField::new(*n, *v))
+            .collect();
+        check_outgoing(Response, &fields, FieldOrigin::Built)
+    };
+    assert!(built(&[(":status", "200"), ("content-type", "text/plain")]).is_ok());
+    assert_eq!(
+        built(&[(":status", "200"), ("x-a", " 1")]).unwrap_err(),
+        ValueWhitespace
+    );
+    assert_eq!(
+        built(&[(":status", "200"), ("x-a", "1\t")]).unwrap_err(),
+        ValueWhitespace
+    );
+    assert_eq!(
+        built(&[(":status", "200"), ("connection", "close")]).unwrap_err(),
+        ConnectionSpecific
+    );
+    assert_eq!(
+        built(&[("x-a", "1")]).unwrap_err(),
+        MissingPseudo(":status")
+    );
+    assert_eq!(built(&[(":status", "20")]).unwrap_err(), InvalidStatus);
+    // Any origin reads every byte.
+    let any = vec![
+        HeaderField::new(":status", "200"),
+        HeaderField::new("x-a", "a\r\nb"),
+    ];
+    assert_eq!(
+        check_outgoing(Response, &any, FieldOrigin::Any).unwrap_err(),
+        InvalidValue
+    );
+}

@@ -310,7 +310,7 @@ impl SendSide {
             if let Some(end) = e.slots.get(&id).and_then(|s| s.end.as_ref()) {
                 return Err(end.to_error());
             }
-            e.conn.send_trailers(id, trailers)?;
+            e.conn.send_built_trailers(id, trailers)?;
             if let Some(slot) = e.slots.get_mut(&id) {
                 slot.send_done = true;
             }

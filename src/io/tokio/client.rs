@@ -298,7 +298,7 @@ impl Client {
         // Open the stream and hand over as much of a whole body as fits, in one lock.
         let opened = handle.with(|e| -> Result<(StreamId, bool), Error> {
             check_not_closed(e)?;
-            let id = e.conn.send_request(fields, end)?;
+            let id = e.conn.send_built_request(fields, end)?;
             let mut done = end;
             if let Kind::Full { data, trailers } = &mut kind
                 && !end
@@ -310,7 +310,7 @@ impl Client {
                     }
                     if data.is_empty() {
                         if !trailers.is_empty() {
-                            e.conn.send_trailers(id, std::mem::take(trailers))?;
+                            e.conn.send_built_trailers(id, std::mem::take(trailers))?;
                         }
                         done = true;
                     }

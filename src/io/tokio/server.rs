@@ -320,7 +320,7 @@ fn respond(side: &mut SendSide, res: http::Response<Body>, sends_body: bool) -> 
         }
         slot.headers_sent = true;
         slot.send_done = end;
-        if e.conn.send_response(id, fields, end).is_err() {
+        if e.conn.send_built_response(id, fields, end).is_err() {
             // The handler's headers were malformed: nothing was sent.
             e.reset_stream(id, Reason::INTERNAL_ERROR);
             return None;
@@ -340,7 +340,10 @@ fn respond(side: &mut SendSide, res: http::Response<Body>, sends_body: bool) -> 
             if taken.is_ok() && data.is_empty() {
                 // Trailers (a gRPC status) go in the same lock; if they are
                 // refused, the stream is reset as `side`'s drop would.
-                let sent = ends || e.conn.send_trailers(id, std::mem::take(trailers)).is_ok();
+                let sent = ends
+                    || e.conn
+                        .send_built_trailers(id, std::mem::take(trailers))
+                        .is_ok();
                 if let Some(slot) = e.slots.get_mut(&id) {
                     slot.send_done = sent;
                 }
