@@ -489,11 +489,13 @@ pub(crate) fn check_block<'a>(
 pub(crate) enum FieldOrigin {
     /// Any caller's bytes: all of them are read.
     Any,
-    /// `http`'s types (`HeaderName`, `HeaderValue`, `Method`, `Uri`,
-    /// `StatusCode`), fields we make ourselves, or a block the peer sent
-    /// that passed our receive check: names are lowercase tokens and values
-    /// hold no NUL, CR or LF by construction, so only a value's ends (which
-    /// `http` lets be whitespace) are read. The block rules all still apply.
+    /// Regular fields from `http`'s `HeaderName` and `HeaderValue`, fields
+    /// we make ourselves, or a block the peer sent that passed our receive
+    /// check: names are lowercase tokens and values hold no NUL, CR or LF
+    /// by construction, so only a value's ends (which `http` lets be
+    /// whitespace) are read. Pseudo-header fields are read whole (an
+    /// `:authority` may come from a configured string), and the block rules
+    /// all still apply.
     Built,
 }
 
@@ -508,7 +510,10 @@ pub(crate) fn check_outgoing(
     check_fields(
         kind,
         fields.iter().map(|f| {
-            let known = built && !edge(f.value.first()) && !edge(f.value.last());
+            let known = built
+                && f.name.first() != Some(&b':')
+                && !edge(f.value.first())
+                && !edge(f.value.last());
             (&f.name[..], &f.value[..], known)
         }),
     )

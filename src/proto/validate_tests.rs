@@ -477,6 +477,22 @@ fn built_fields_skip_only_the_byte_scan() {
         MissingPseudo(":status")
     );
     assert_eq!(built(&[(":status", "20")]).unwrap_err(), InvalidStatus);
+    // Pseudo-header fields are read whole: an `:authority` may come from a
+    // configured string, not from `http`'s types.
+    let request = |authority: &'static str| {
+        let fields: Vec<HeaderField> = [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", authority),
+            (":path", "/"),
+        ]
+        .iter()
+        .map(|(n, v)| HeaderField::new(*n, *v))
+        .collect();
+        check_outgoing(Request, &fields, FieldOrigin::Built)
+    };
+    assert!(request("a.example").is_ok());
+    assert_eq!(request("a.example\r\nx-evil: 1").unwrap_err(), InvalidValue);
     // Any origin reads every byte.
     let any = vec![
         HeaderField::new(":status", "200"),
