@@ -388,7 +388,7 @@ impl driver::Role for ClientRole {
                     return;
                 }
                 let end = req.body.is_empty() && req.trailers.is_empty();
-                let id = match conn.send_request(req.fields, end) {
+                let id = match conn.send_built_request(req.fields, end) {
                     Ok(id) => id,
                     Err(e) => {
                         let _ = reply.try_send(Err(Error::User(e)));

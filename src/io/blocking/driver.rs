@@ -403,7 +403,7 @@ impl Outgoing {
                 }
                 self.done = end;
             } else if !self.trailers.is_empty() {
-                conn.send_trailers(id, std::mem::take(&mut self.trailers))?;
+                conn.send_built_trailers(id, std::mem::take(&mut self.trailers))?;
                 self.done = true;
             } else {
                 // Headers without END_STREAM and nothing after them.

@@ -626,7 +626,7 @@ impl ServerRole {
             trailers.clear();
         }
         let end = body.is_empty() && trailers.is_empty();
-        if conn.send_response(id, fields, end).is_err() {
+        if conn.send_built_response(id, fields, end).is_err() {
             let _ = conn.reset(id, Reason::INTERNAL_ERROR);
             self.forget(conn, id);
             return;
