@@ -464,3 +464,110 @@ fn s6_8_a_goaway_lowering_its_last_stream_id_is_fine() {
     assert!(raw.conn.is_closed());
     assert_eq!(closed_error(&raw.take_events()), Some(None));
 }
+
+/// A server whose connections go idle after `secs` seconds without a stream.
+fn idle_pair(secs: u64) -> Pair {
+    let mut server = Config::server();
+    server.idle_timeout = Some(Duration::from_secs(secs));
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    p
+}
+
+/// The GOAWAYs the client has received so far (their last stream ids).
+fn goaways_received(p: &mut Pair) -> Vec<u32> {
+    p.events(Side::Client)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::GoAway { last_stream_id, .. } => Some(last_stream_id.value()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `Config::idle_timeout`: a connection that carries no stream for that long
+/// ends as a graceful shutdown ends it (GOAWAY NO_ERROR with the largest id,
+/// then the real one), cleanly on both sides.
+#[test]
+fn an_idle_server_connection_ends_gracefully() {
+    let mut p = idle_pair(30);
+    p.advance(Duration::from_secs(29));
+    p.run();
+    assert!(goaways_received(&mut p).is_empty());
+    p.advance(Duration::from_secs(2));
+    p.run();
+    let client_events = p.events(Side::Client);
+    assert!(
+        matches!(
+            &client_events[..],
+            [
+                Event::GoAway {
+                    last_stream_id: StreamId::MAX,
+                    reason: Reason::NO_ERROR,
+                    ..
+                },
+                Event::Closed { error: None }
+            ]
+        ),
+        "{client_events:?}"
+    );
+    assert_eq!(closed_error(&p.events(Side::Server)), Some(None));
+    assert!(p.server.is_closed() && p.client.is_closed());
+    assert_eq!(p.server.stats().counters.idle_timeouts, 1);
+}
+
+/// PINGs (a keepalive) are not activity: only streams are.
+#[test]
+fn pings_alone_do_not_keep_a_connection_from_idling() {
+    let mut p = idle_pair(30);
+    for _ in 0..3 {
+        p.client.ping(p.now).unwrap();
+        p.run();
+        p.advance(Duration::from_secs(9));
+        p.run();
+    }
+    assert!(goaways_received(&mut p).is_empty(), "27 s in");
+    p.advance(Duration::from_secs(4));
+    p.run();
+    assert_eq!(
+        goaways_received(&mut p).first(),
+        Some(&StreamId::MAX.value())
+    );
+}
+
+/// A live stream holds the timeout off however long it lasts; the count
+/// starts again when the last stream is gone.
+#[test]
+fn a_live_stream_holds_off_the_idle_timeout() {
+    let mut p = idle_pair(30);
+    let id = p.client.send_request(get("/slow"), true).unwrap();
+    p.run();
+    p.advance(Duration::from_secs(100));
+    p.run();
+    assert!(goaways_received(&mut p).is_empty(), "a stream is open");
+    p.server.send_response(id, status(200), true).unwrap();
+    p.run();
+    p.advance(Duration::from_secs(29));
+    p.run();
+    assert!(
+        goaways_received(&mut p).is_empty(),
+        "29 s after the stream ended"
+    );
+    p.advance(Duration::from_secs(2));
+    p.run();
+    assert_eq!(goaways_received(&mut p), [StreamId::MAX.value()]);
+    assert!(p.server.is_closed() && p.client.is_closed());
+}
+
+/// Servers let idle connections go after 5 minutes; clients (whose pools
+/// decide) and gRPC servers (as grpc-go) keep them.
+#[test]
+fn idle_timeout_defaults() {
+    assert_eq!(
+        Config::server().idle_timeout,
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(Config::client().idle_timeout, None);
+    assert_eq!(h2proto::grpc::Config::server().http2.idle_timeout, None);
+    assert_eq!(h2proto::grpc::Config::client().http2.idle_timeout, None);
+}

@@ -70,10 +70,16 @@ impl Config {
         }
     }
 
-    /// Server defaults.
+    /// Server defaults. Idle connections stay (`http2.idle_timeout` is
+    /// `None`): gRPC clients keep a channel's connection open between calls,
+    /// and grpc-go's `MaxConnectionIdle` is infinite by default; set it to
+    /// close them.
     pub fn server() -> Config {
         Config {
-            http2: proto::Config::server(),
+            http2: proto::Config {
+                idle_timeout: None,
+                ..proto::Config::server()
+            },
             max_recv_message_size: DEFAULT_MAX_RECV_MESSAGE_SIZE,
             max_send_message_size: DEFAULT_MAX_SEND_MESSAGE_SIZE,
             max_send_queue: 64 * 1024,

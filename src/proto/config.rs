@@ -141,6 +141,15 @@ pub struct Config {
     /// up to a window more in flight while the application still holds
     /// what it took. Default `false`.
     pub release_on_delivery: bool,
+    /// How long a connection may carry no stream (none open, none waiting
+    /// for a slot) before it ends gracefully, as
+    /// [`shutdown`](super::Connection::shutdown) ends it: a server's GOAWAY
+    /// lets requests already on their way in, then the connection closes.
+    /// PINGs and SETTINGS do not count as activity: a peer that only keeps
+    /// a connection alive still lets it go. On the caller's clock. Default
+    /// 5 minutes for a server (Caddy's; nginx keeps 75 s), `None` for a
+    /// client (its pool decides when an idle connection goes).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -148,6 +157,7 @@ impl Config {
     pub fn client() -> Self {
         Config {
             role: Role::Client,
+            idle_timeout: None,
             ..Self::server()
         }
     }
@@ -194,6 +204,7 @@ impl Config {
             max_outstanding_pings: 8,
             shutdown_ping_timeout: Duration::from_secs(5),
             release_on_delivery: false,
+            idle_timeout: Some(Duration::from_secs(300)),
         }
     }
 

@@ -251,6 +251,7 @@ impl Connection {
         conn.queue_connection_window_update();
         conn.timers
             .set(Timer::SettingsAck, now + conn.config.settings_timeout);
+        conn.track_idle(now);
         conn
     }
 
@@ -370,6 +371,7 @@ impl Connection {
         self.loopy.recycle_written(written);
         self.track_send_progress(self.loopy.data_written() - data_before);
         self.maybe_finish();
+        self.track_idle(now);
         n
     }
 
@@ -395,6 +397,7 @@ impl Connection {
                     );
                 }
                 Timer::ShutdownPing => self.final_goaway(),
+                Timer::Idle => self.idle_timer_fired(now),
                 // Streams the peer holds shut while it reads the rest of the
                 // connection are flow control, not a slow reader: what they
                 // hold is capped per stream. Looked at again a timeout later.

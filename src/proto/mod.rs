@@ -68,6 +68,7 @@ mod connection;
 mod error;
 mod event;
 pub(crate) mod flow;
+mod idle;
 pub(crate) mod limits;
 mod recv;
 mod send;

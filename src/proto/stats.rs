@@ -189,4 +189,6 @@ pub struct Counters {
     /// PINGs received from the peer (not ACKs): what a keepalive
     /// enforcement policy counts.
     pub pings_received: u64,
+    /// Graceful shutdowns started by `Config::idle_timeout`.
+    pub idle_timeouts: u64,
 }

@@ -18,11 +18,18 @@ pub(crate) enum Timer {
     ShutdownPing,
     /// No progress on the send side while data waits for window (slow reader).
     SendStall,
+    /// No stream for `Config::idle_timeout`: graceful shutdown.
+    Idle,
 }
 
 impl Timer {
     /// Every timer, in slot order.
-    pub(crate) const ALL: [Timer; 3] = [Timer::SettingsAck, Timer::ShutdownPing, Timer::SendStall];
+    pub(crate) const ALL: [Timer; 4] = [
+        Timer::SettingsAck,
+        Timer::ShutdownPing,
+        Timer::SendStall,
+        Timer::Idle,
+    ];
 
     fn slot(self) -> usize {
         self as usize
