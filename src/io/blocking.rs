@@ -47,6 +47,7 @@ mod client;
 mod driver;
 pub mod grpc;
 mod server;
+mod slots;
 mod tls;
 
 pub use crate::io::ConnectionInfo;

@@ -38,6 +38,11 @@ pub struct ServerConfig {
     /// stalls) unless it is the oldest one (so one always finishes).
     /// Default [`DEFAULT_MEMORY_BUDGET`] (1 MiB); see `docs/security.md`.
     pub memory_budget: usize,
+    /// Most connections served at once. At the cap the server accepts no
+    /// more until one ends (new ones wait in the kernel's backlog), so the
+    /// number of connection threads and what they hold stay bounded.
+    /// Default 10,000.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +52,7 @@ impl Default for ServerConfig {
             max_request_body: 16 * 1024 * 1024,
             handler_threads: 16,
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            max_connections: 10_000,
         }
     }
 }
@@ -294,21 +300,34 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
-    for stream in listener.incoming() {
+    let slots = super::slots::ConnSlots::new(shared.config.max_connections);
+    loop {
+        let Some(slot) = slots.take(stop) else {
+            return Ok(());
+        };
+        let stream = listener.accept();
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
         let stream = match stream {
-            Ok(s) => s,
-            // A connection that failed before we got it; keep serving.
-            Err(_) => continue,
+            Ok((s, _)) => s,
+            // A connection that failed before we got it, or out of
+            // descriptors: keep serving, after a pause so a lasting error
+            // does not spin.
+            Err(_) => {
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
         };
         let (tx, rx) = mpsc::channel();
         let conn_shared = shared.clone();
         let conn_tx = tx.clone();
         let Ok(thread) = thread::Builder::new()
             .name("h2-conn".into())
-            .spawn(move || serve_connection(stream, conn_shared, conn_tx, rx))
+            .spawn(move || {
+                serve_connection(stream, conn_shared, conn_tx, rx);
+                drop(slot);
+            })
         else {
             // Out of threads: this connection is dropped, the server goes on.
             continue;
@@ -318,7 +337,6 @@ fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> st
             conns.push((tx, thread));
         }
     }
-    Ok(())
 }
 
 fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {

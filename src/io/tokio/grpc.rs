@@ -107,6 +107,10 @@ pub struct Config {
     /// Longest a graceful shutdown waits for calls in progress before
     /// closing the connection. Default 10 s.
     pub shutdown_wait: Duration,
+    /// Server: most connections served at once. At the cap the server
+    /// accepts no more until one ends (new ones wait in the kernel's
+    /// backlog). Default 10,000.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -116,6 +120,7 @@ impl Config {
             grpc: crate::grpc::Config::client(),
             spawn_handlers: false,
             shutdown_wait: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 

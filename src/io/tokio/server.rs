@@ -49,6 +49,10 @@ pub struct ServerConfig {
     /// ours, TLS or not) in every request's extensions. Off by default: it
     /// costs a few allocations per request, and most servers never look.
     pub connection_info: bool,
+    /// Most connections served at once. At the cap the server accepts no
+    /// more until one ends (new ones wait in the kernel's backlog), so what
+    /// all connections hold together stays bounded. Default 10,000.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             spawn_handlers: false,
             memory_budget: DEFAULT_MEMORY_BUDGET,
             connection_info: false,
+            max_connections: 10_000,
         }
     }
 }
@@ -451,10 +456,17 @@ async fn accept_loop(
     let mut conns = JoinSet::new();
     let mut next_id = 0u64;
     let mut stop = pin!(state.stop.notified());
+    let max = config.max_connections.max(1);
     loop {
         let accepted = poll_fn(|cx| {
             if stop.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(None);
+            }
+            // At the cap: no accept until a connection ends.
+            while conns.len() >= max {
+                if conns.poll_join_next(cx).is_pending() {
+                    return Poll::Pending;
+                }
             }
             listener.poll_accept(cx).map(Some)
         })

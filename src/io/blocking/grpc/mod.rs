@@ -69,6 +69,10 @@ pub struct Config {
     /// Server: most handlers running at once (a handler waiting on its
     /// client does not count). Default: the machine's parallelism.
     pub handler_threads: usize,
+    /// Server: most connections served at once (each has three threads).
+    /// At the cap the server accepts no more until one ends (new ones wait
+    /// in the kernel's backlog). Default 10,000.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -78,6 +82,7 @@ impl Config {
             grpc: crate::grpc::Config::client(),
             max_wait: Duration::from_secs(60),
             handler_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_connections: 10_000,
         }
     }
 

@@ -94,17 +94,27 @@ impl Server {
         let accept = thread::Builder::new()
             .name("grpc-accept".into())
             .spawn(move || {
-                for stream in listener.incoming() {
+                let slots = crate::io::blocking::slots::ConnSlots::new(config.max_connections);
+                while let Some(slot) = slots.take(&stop2) {
+                    let stream = listener.accept();
                     if stop2.load(Ordering::SeqCst) {
                         return;
                     }
-                    let Ok(stream) = stream else { continue };
+                    let Ok((stream, _)) = stream else {
+                        // Out of descriptors, say: a pause, not a spin.
+                        thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
                     let (tx, rx) = mpsc::channel();
                     let (handlers, config, tls) = (handlers.clone(), config.clone(), tls.clone());
                     let tx2 = tx.clone();
-                    let Ok(thread) = thread::Builder::new()
-                        .name("grpc-conn".into())
-                        .spawn(move || serve_connection(stream, &tls, config, tx2, rx, handlers))
+                    let Ok(thread) =
+                        thread::Builder::new()
+                            .name("grpc-conn".into())
+                            .spawn(move || {
+                                serve_connection(stream, &tls, config, tx2, rx, handlers);
+                                drop(slot);
+                            })
                     else {
                         continue;
                     };

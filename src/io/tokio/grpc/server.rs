@@ -320,7 +320,12 @@ async fn accept_loop(
     tls: crate::io::tokio::tls::Acceptor,
     conns: Arc<Mutex<Vec<Conn>>>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     loop {
+        // At the cap: no accept until a connection ends.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(_) => {
@@ -348,6 +353,7 @@ async fn accept_loop(
             let result = serve.await;
             let mut list = list_ref.lock().unwrap_or_else(|e| e.into_inner());
             list.retain(|c| !c.handle.same(&me));
+            drop(slot);
             result
         });
         let mut list = conns.lock().unwrap_or_else(|e| e.into_inner());
