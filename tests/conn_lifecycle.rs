@@ -571,3 +571,28 @@ fn idle_timeout_defaults() {
     assert_eq!(h2proto::grpc::Config::server().http2.idle_timeout, None);
     assert_eq!(h2proto::grpc::Config::client().http2.idle_timeout, None);
 }
+
+/// A request that comes and goes between two looks at the clock still
+/// counts: the idle time starts again when it is done.
+#[test]
+fn a_stream_that_came_and_went_restarts_the_idle_count() {
+    let mut p = idle_pair(30);
+    p.advance(Duration::from_secs(25));
+    p.run();
+    let id = p.client.send_request(get("/quick"), true).unwrap();
+    p.run();
+    p.server.send_response(id, status(204), true).unwrap();
+    p.run();
+    p.advance(Duration::from_secs(10));
+    p.run();
+    assert!(
+        goaways_received(&mut p).is_empty(),
+        "10 s after the request"
+    );
+    p.advance(Duration::from_secs(21));
+    p.run();
+    assert_eq!(
+        goaways_received(&mut p).first(),
+        Some(&StreamId::MAX.value())
+    );
+}

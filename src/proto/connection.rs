@@ -162,6 +162,9 @@ pub struct Connection {
     pub(crate) counters: super::stats::Counters,
     /// The latest `now` any entry point was given (the core keeps no clock).
     pub(crate) now: Instant,
+    /// Since when the connection has carried no stream, and how many it had
+    /// opened by then (`idle.rs`).
+    pub(crate) idle_since: Option<(Instant, u64)>,
     pub(crate) reset_bucket: TokenBucket,
     pub(crate) glitch_bucket: TokenBucket,
     pub(crate) ping_bucket: TokenBucket,
@@ -231,6 +234,7 @@ impl Connection {
             closed_reported: false,
             counters: Default::default(),
             now,
+            idle_since: None,
             reset_bucket: config.reset_rate.bucket(),
             glitch_bucket: config.glitch_rate.bucket(),
             ping_bucket: config.ping_rate.bucket(),

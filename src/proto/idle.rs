@@ -3,6 +3,12 @@
 //! as [`shutdown`](Connection::shutdown) ends it. A peer that opens
 //! connections and leaves them empty (or only pings) cannot hold a server's
 //! memory for ever.
+//!
+//! The timer is lazy: streams coming and going only note when the
+//! connection last became empty, and the timer, when it fires, either ends
+//! the connection or sets itself for the next possible moment. A busy
+//! connection's deadline then moves at most twice a timeout, not with every
+//! request (each move costs the driver a timer reset).
 
 use std::time::Instant;
 
@@ -10,29 +16,51 @@ use super::connection::{Connection, Lifecycle};
 use super::timer::Timer;
 
 impl Connection {
-    /// Arms the idle timer once the connection has no live stream (and no
-    /// request waiting for a slot), and disarms it while one lives. Runs
-    /// with the caller's clock at the end of the verbs that take it; a
-    /// stream opened by `recv` is seen by the `poll_transmit` that follows,
-    /// and the timer's firing checks again.
+    /// Notes when the connection became empty (no live stream, no request
+    /// waiting for a slot), and arms the timer if it is not. Runs with the
+    /// caller's clock at the end of `poll_transmit` (a stream opened by
+    /// `recv` is seen there), and when the connection is made.
     pub(super) fn track_idle(&mut self, now: Instant) {
         let Some(timeout) = self.config.idle_timeout else {
             return;
         };
-        let armed = self.timers.is_set(Timer::Idle);
-        match (self.is_idle(), armed) {
-            (true, false) => self.timers.set(Timer::Idle, now + timeout),
-            (false, true) => self.timers.stop(Timer::Idle),
-            _ => {}
+        if !self.is_idle() {
+            self.idle_since = None;
+            return;
+        }
+        // A stream that came and went between two calls is activity too.
+        let opened = self.counters.streams_opened_by_peer + self.counters.streams_opened_locally;
+        if self.idle_since.is_none_or(|(_, seen)| seen != opened) {
+            self.idle_since = Some((now, opened));
+        }
+        if !self.timers.is_set(Timer::Idle) {
+            self.timers.set(Timer::Idle, now + timeout);
         }
     }
 
-    /// The idle timer fired: still idle, the connection starts its graceful
-    /// shutdown (a server's GOAWAY lets requests already in flight in).
+    /// The idle timer fired: empty for the whole timeout, the connection
+    /// starts its graceful shutdown (a server's GOAWAY lets requests already
+    /// in flight in); otherwise the timer is set for when it could be.
     pub(super) fn idle_timer_fired(&mut self, now: Instant) {
-        if self.is_idle() {
+        let Some(timeout) = self.config.idle_timeout else {
+            return;
+        };
+        if self.lifecycle != Lifecycle::Open {
+            return;
+        }
+        let since = match self.idle_since {
+            Some((since, _)) if self.is_idle() => since,
+            // Busy: looked at again a timeout from now.
+            _ => {
+                self.timers.set(Timer::Idle, now + timeout);
+                return;
+            }
+        };
+        if now >= since + timeout {
             self.counters.idle_timeouts += 1;
             self.shutdown(now);
+        } else {
+            self.timers.set(Timer::Idle, since + timeout);
         }
     }
 
