@@ -596,3 +596,77 @@ fn a_stream_that_came_and_went_restarts_the_idle_count() {
         Some(&StreamId::MAX.value())
     );
 }
+
+/// `Config::max_connection_age` (grpc-go's `MaxConnectionAge`): a busy
+/// connection ends gracefully at that age; a stream still open after
+/// `max_connection_age_grace` ends with it.
+#[test]
+fn a_connection_at_its_maximum_age_drains_then_ends_after_the_grace() {
+    let mut server = Config::server();
+    server.max_connection_age = Some(Duration::from_secs(60));
+    server.max_connection_age_grace = Some(Duration::from_secs(10));
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    let id = p.client.send_request(get("/long"), true).unwrap();
+    p.run();
+    p.advance(Duration::from_secs(59));
+    p.run();
+    assert!(goaways_received(&mut p).is_empty(), "59 s old");
+    p.advance(Duration::from_secs(2));
+    p.run();
+    // GOAWAY with the largest id, then (after the PING) the real last one.
+    assert_eq!(
+        goaways_received(&mut p),
+        [StreamId::MAX.value(), id.value()]
+    );
+    assert!(!p.server.is_closed(), "the stream may still finish");
+    assert_eq!(p.server.stats().counters.age_shutdowns, 1);
+    p.advance(Duration::from_secs(9));
+    p.run();
+    assert!(!p.server.is_closed(), "within the grace");
+    p.advance(Duration::from_secs(2));
+    p.run();
+    assert!(p.server.is_closed(), "the grace is over");
+    assert_eq!(
+        closed_error(&p.events(Side::Server)),
+        Some(Some(ConnectionError::LocalClose {
+            reason: Reason::NO_ERROR
+        }))
+    );
+    // The client sees its stream end with the transport.
+    p.client.recv_eof();
+    assert!(p.client.is_closed());
+}
+
+/// Without a grace, a stream open at the maximum age finishes normally
+/// and the connection closes cleanly after it.
+#[test]
+fn a_connection_at_its_maximum_age_lets_its_streams_finish() {
+    let mut server = Config::server();
+    server.max_connection_age = Some(Duration::from_secs(60));
+    let mut p = pair_with(Config::client(), server);
+    p.handshake();
+    let id = p.client.send_request(get("/long"), true).unwrap();
+    p.run();
+    p.advance(Duration::from_secs(3600));
+    p.run();
+    assert!(!p.server.is_closed(), "the stream holds it open");
+    p.server.send_response(id, status(200), true).unwrap();
+    p.run();
+    assert!(p.server.is_closed() && p.client.is_closed());
+    assert_eq!(closed_error(&p.events(Side::Server)), Some(None));
+}
+
+#[test]
+fn max_connection_age_is_off_by_default() {
+    for config in [
+        Config::server(),
+        Config::client(),
+        h2proto::grpc::Config::server().http2,
+    ] {
+        assert_eq!(
+            (config.max_connection_age, config.max_connection_age_grace),
+            (None, None)
+        );
+    }
+}

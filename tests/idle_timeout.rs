@@ -1,7 +1,7 @@
-//! `proto::Config::idle_timeout` through the adapters: a server lets a
-//! connection that carries no stream go (GOAWAY NO_ERROR, then the socket
-//! closes) on the runtime's clock, whatever the client keeps doing below
-//! the stream level.
+//! `proto::Config::idle_timeout` and `max_connection_age` through the
+//! adapters: a server lets a connection go (GOAWAY NO_ERROR, then the
+//! socket closes) on the runtime's clock, whatever the client keeps doing
+//! below the stream level.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -51,7 +51,7 @@ fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
     types
 }
 
-fn assert_closed_for_idleness(addr: SocketAddr) {
+fn assert_closed_gracefully(addr: SocketAddr) {
     let (types, closed_after) = bare_client_until_closed(addr);
     let closed_after = closed_after.expect("the server closed the idle connection");
     assert!(
@@ -84,7 +84,7 @@ async fn the_tokio_server_lets_idle_connections_go() {
         client.is_closed(),
         "the server's GOAWAY ended the connection"
     );
-    tokio::task::spawn_blocking(move || assert_closed_for_idleness(addr))
+    tokio::task::spawn_blocking(move || assert_closed_gracefully(addr))
         .await
         .unwrap();
     server.shutdown(Duration::from_secs(1)).await;
@@ -99,6 +99,24 @@ fn the_blocking_server_lets_idle_connections_go() {
         .unwrap()
         .spawn(|_req: http::Request<Bytes>| http::Response::new(Bytes::from_static(b"hi")))
         .unwrap();
-    assert_closed_for_idleness(server.local_addr());
+    assert_closed_gracefully(server.local_addr());
     server.shutdown();
+}
+
+#[tokio::test]
+async fn the_tokio_grpc_server_ends_connections_at_their_maximum_age() {
+    use h2proto::io::tokio::grpc::{Config, Server};
+    let mut config = Config::server();
+    config.grpc.http2.max_connection_age = Some(IDLE);
+    config.grpc.http2.shutdown_ping_timeout = IDLE;
+    let server = Server::builder()
+        .config(config)
+        .unary("/t.T/Echo", |_ctx, m: Bytes| async move { Ok(m) })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::task::spawn_blocking(move || assert_closed_gracefully(addr))
+        .await
+        .unwrap();
 }

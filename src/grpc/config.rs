@@ -73,7 +73,8 @@ impl Config {
     /// Server defaults. Idle connections stay (`http2.idle_timeout` is
     /// `None`): gRPC clients keep a channel's connection open between calls,
     /// and grpc-go's `MaxConnectionIdle` is infinite by default; set it to
-    /// close them.
+    /// close them. grpc-go's `MaxConnectionAge` and its grace are
+    /// `http2.max_connection_age` and `http2.max_connection_age_grace`.
     pub fn server() -> Config {
         Config {
             http2: proto::Config {

@@ -150,6 +150,19 @@ pub struct Config {
     /// 5 minutes for a server (Caddy's; nginx keeps 75 s), `None` for a
     /// client (its pool decides when an idle connection goes).
     pub idle_timeout: Option<Duration>,
+    /// How old a connection may grow before it ends gracefully, however busy
+    /// (grpc-go's `MaxConnectionAge`): clients behind a connection-level
+    /// load balancer then reconnect and reach new backends. A server sends
+    /// GOAWAY as [`shutdown`](super::Connection::shutdown) does. Unlike
+    /// grpc-go, no jitter is added (the core has no randomness): give
+    /// connections different ages if they all start together. Default
+    /// `None`.
+    pub max_connection_age: Option<Duration>,
+    /// After `max_connection_age`, how long streams still open may take
+    /// before the connection ends under them (GOAWAY NO_ERROR; grpc-go's
+    /// `MaxConnectionAgeGrace`). `None`: they take as long as they need.
+    /// Default `None`.
+    pub max_connection_age_grace: Option<Duration>,
 }
 
 impl Config {
@@ -205,6 +218,8 @@ impl Config {
             shutdown_ping_timeout: Duration::from_secs(5),
             release_on_delivery: false,
             idle_timeout: Some(Duration::from_secs(300)),
+            max_connection_age: None,
+            max_connection_age_grace: None,
         }
     }
 

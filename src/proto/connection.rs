@@ -255,7 +255,7 @@ impl Connection {
         conn.queue_connection_window_update();
         conn.timers
             .set(Timer::SettingsAck, now + conn.config.settings_timeout);
-        conn.track_idle(now);
+        conn.start_lifetime(now);
         conn
     }
 
@@ -402,6 +402,8 @@ impl Connection {
                 }
                 Timer::ShutdownPing => self.final_goaway(),
                 Timer::Idle => self.idle_timer_fired(now),
+                Timer::Age => self.age_timer_fired(now),
+                Timer::AgeGrace => self.age_grace_fired(),
                 // Streams the peer holds shut while it reads the rest of the
                 // connection are flow control, not a slow reader: what they
                 // hold is capped per stream. Looked at again a timeout later.

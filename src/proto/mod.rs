@@ -68,7 +68,7 @@ mod connection;
 mod error;
 mod event;
 pub(crate) mod flow;
-mod idle;
+mod lifetime;
 pub(crate) mod limits;
 mod recv;
 mod send;

@@ -191,4 +191,6 @@ pub struct Counters {
     pub pings_received: u64,
     /// Graceful shutdowns started by `Config::idle_timeout`.
     pub idle_timeouts: u64,
+    /// Graceful shutdowns started by `Config::max_connection_age`.
+    pub age_shutdowns: u64,
 }

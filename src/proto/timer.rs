@@ -20,15 +20,21 @@ pub(crate) enum Timer {
     SendStall,
     /// No stream for `Config::idle_timeout`: graceful shutdown.
     Idle,
+    /// `Config::max_connection_age` reached: graceful shutdown.
+    Age,
+    /// `Config::max_connection_age_grace` after that: the connection ends.
+    AgeGrace,
 }
 
 impl Timer {
     /// Every timer, in slot order.
-    pub(crate) const ALL: [Timer; 4] = [
+    pub(crate) const ALL: [Timer; 6] = [
         Timer::SettingsAck,
         Timer::ShutdownPing,
         Timer::SendStall,
         Timer::Idle,
+        Timer::Age,
+        Timer::AgeGrace,
     ];
 
     fn slot(self) -> usize {

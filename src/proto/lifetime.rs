@@ -1,8 +1,16 @@
-//! The idle timeout ([`Config::idle_timeout`](super::Config::idle_timeout)):
-//! a connection that has carried no stream for that long ends gracefully,
-//! as [`shutdown`](Connection::shutdown) ends it. A peer that opens
-//! connections and leaves them empty (or only pings) cannot hold a server's
-//! memory for ever.
+//! How long a connection lives.
+//!
+//! - The idle timeout ([`Config::idle_timeout`](super::Config::idle_timeout)):
+//!   a connection that has carried no stream for that long ends gracefully,
+//!   as [`shutdown`](Connection::shutdown) ends it. A peer that opens
+//!   connections and leaves them empty (or only pings) cannot hold a
+//!   server's memory for ever.
+//! - The maximum age ([`Config::max_connection_age`](super::Config::max_connection_age),
+//!   grpc-go's `MaxConnectionAge`): a connection that old ends gracefully
+//!   however busy it is, so clients behind a connection-level load balancer
+//!   reconnect and spread over new backends; streams still open after
+//!   [`Config::max_connection_age_grace`](super::Config::max_connection_age_grace)
+//!   end with the connection.
 //!
 //! The timer is lazy: streams coming and going only note when the
 //! connection last became empty, and the timer, when it fires, either ends
@@ -16,6 +24,34 @@ use super::connection::{Connection, Lifecycle};
 use super::timer::Timer;
 
 impl Connection {
+    /// Arms the lifetime timers of a new connection.
+    pub(super) fn start_lifetime(&mut self, now: Instant) {
+        if let Some(age) = self.config.max_connection_age {
+            self.timers.set(Timer::Age, now + age);
+        }
+        self.track_idle(now);
+    }
+
+    /// The connection reached its maximum age: a graceful shutdown, and the
+    /// grace period after which what is still open ends with it.
+    pub(super) fn age_timer_fired(&mut self, now: Instant) {
+        if self.lifecycle != Lifecycle::Open {
+            return;
+        }
+        self.counters.age_shutdowns += 1;
+        self.shutdown(now);
+        if let Some(grace) = self.config.max_connection_age_grace {
+            self.timers.set(Timer::AgeGrace, now + grace);
+        }
+    }
+
+    /// The grace after the maximum age ran out with streams still open.
+    pub(super) fn age_grace_fired(&mut self) {
+        if matches!(self.lifecycle, Lifecycle::Open | Lifecycle::Draining) {
+            self.close(super::Reason::NO_ERROR);
+        }
+    }
+
     /// Notes when the connection became empty (no live stream, no request
     /// waiting for a slot), and arms the timer if it is not. Runs with the
     /// caller's clock at the end of `poll_transmit` (a stream opened by
