@@ -138,7 +138,8 @@ impl Server {
         H: Fn(http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync + 'static,
     {
         let shared = Shared::new(self.config, self.tls, Arc::new(handler));
-        accept_loop(&self.listener, &shared, &AtomicBool::new(false))
+        accept_loop(&self.listener, &shared, &AtomicBool::new(false));
+        Ok(())
     }
 
     /// Serves connections on a background thread (as [`serve`](Self::serve)
@@ -154,7 +155,7 @@ impl Server {
         let thread = thread::Builder::new()
             .name("h2-accept".into())
             .spawn(move || {
-                let _ = accept_loop(&listener, &shared2, &stop2);
+                accept_loop(&listener, &shared2, &stop2);
             })?;
         Ok(ServerHandle {
             addr,
@@ -243,7 +244,7 @@ type Handler = Arc<dyn Fn(http::Request<Bytes>) -> http::Response<Bytes> + Send 
 type Job = Box<dyn FnOnce() + Send>;
 type ConnTx = Sender<Msg<Respond>>;
 /// Live connections: how to reach each driver and its thread.
-type Conns = Arc<Mutex<Vec<(ConnTx, JoinHandle<()>)>>>;
+type Conns = Arc<super::slots::ConnList<Msg<Respond>>>;
 
 /// What the accept loop and every connection share.
 #[derive(Clone)]
@@ -299,44 +300,19 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) -> std::io::Result<()> {
-    let slots = super::slots::ConnSlots::new(shared.config.max_connections);
-    loop {
-        let Some(slot) = slots.take(stop) else {
-            return Ok(());
-        };
-        let stream = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let stream = match stream {
-            Ok((s, _)) => s,
-            // A connection that failed before we got it, or out of
-            // descriptors: keep serving, after a pause so a lasting error
-            // does not spin.
-            Err(_) => {
-                thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        let (tx, rx) = mpsc::channel();
-        let conn_shared = shared.clone();
-        let conn_tx = tx.clone();
-        let Ok(thread) = thread::Builder::new()
-            .name("h2-conn".into())
-            .spawn(move || {
-                serve_connection(stream, conn_shared, conn_tx, rx);
-                drop(slot);
-            })
-        else {
-            // Out of threads: this connection is dropped, the server goes on.
-            continue;
-        };
-        if let Ok(mut conns) = shared.conns.lock() {
-            conns.retain(|(_, t)| !t.is_finished());
-            conns.push((tx, thread));
-        }
-    }
+fn accept_loop(listener: &TcpListener, shared: &Shared, stop: &AtomicBool) {
+    let max = shared.config.max_connections;
+    super::slots::accept_loop(
+        listener,
+        stop,
+        max,
+        &shared.conns,
+        "h2-conn",
+        |stream, tx, rx| {
+            let shared = shared.clone();
+            move || serve_connection(stream, shared, tx, rx)
+        },
+    );
 }
 
 fn serve_connection(tcp: TcpStream, shared: Shared, tx: ConnTx, rx: Receiver<Msg<Respond>>) {

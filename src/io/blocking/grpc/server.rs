@@ -5,9 +5,9 @@
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,7 @@ impl Server {
     {
         let addr = self.listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let conns: Arc<Mutex<Conns>> = Arc::default();
+        let conns: Arc<Conns> = Arc::default();
         let pool = Pool::new(self.config.handler_threads);
         let handlers = Handlers {
             run: Arc::new(handler),
@@ -94,38 +94,19 @@ impl Server {
         let accept = thread::Builder::new()
             .name("grpc-accept".into())
             .spawn(move || {
-                let slots = crate::io::blocking::slots::ConnSlots::new(config.max_connections);
-                while let Some(slot) = slots.take(&stop2) {
-                    let stream = listener.accept();
-                    if stop2.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok((stream, _)) = stream else {
-                        // Out of descriptors, say: a pause, not a spin.
-                        thread::sleep(Duration::from_millis(10));
-                        continue;
-                    };
-                    let (tx, rx) = mpsc::channel();
-                    let (handlers, config, tls) = (handlers.clone(), config.clone(), tls.clone());
-                    let tx2 = tx.clone();
-                    let Ok(thread) =
-                        thread::Builder::new()
-                            .name("grpc-conn".into())
-                            .spawn(move || {
-                                serve_connection(stream, &tls, config, tx2, rx, handlers);
-                                drop(slot);
-                            })
-                    else {
-                        continue;
-                    };
-                    // Pruning asks each thread whether it ended; it must not
-                    // wake them (a message to every connection on every
-                    // accept made accepting quadratic).
-                    if let Ok(mut list) = conns2.lock() {
-                        list.retain(|(_, t)| !t.is_finished());
-                        list.push((tx, thread));
-                    }
-                }
+                let max = config.max_connections;
+                crate::io::blocking::slots::accept_loop(
+                    &listener,
+                    &stop2,
+                    max,
+                    &conns2,
+                    "grpc-conn",
+                    |stream, tx, rx| {
+                        let (handlers, config, tls) =
+                            (handlers.clone(), config.clone(), tls.clone());
+                        move || serve_connection(stream, &tls, config, tx, rx, handlers)
+                    },
+                );
             })?;
         Ok(ServerHandle {
             addr,
@@ -138,7 +119,7 @@ impl Server {
 }
 
 /// The live connections: how to reach each, and its thread.
-type Conns = Vec<(Sender<Msg<Cmd>>, JoinHandle<()>)>;
+type Conns = crate::io::blocking::slots::ConnList<Msg<Cmd>>;
 
 /// The application's handler and where it runs.
 #[derive(Clone)]
@@ -214,7 +195,7 @@ fn serve_connection(
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    conns: Arc<Mutex<Conns>>,
+    conns: Arc<Conns>,
     accept: Option<JoinHandle<()>>,
     pool: Pool,
 }
