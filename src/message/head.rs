@@ -28,6 +28,8 @@ pub struct InvalidHead(&'static str);
 /// - `:authority` is the URI's, else the `host` field's, else
 ///   `default_authority` (the address connected to).
 /// - `:path` is the URI's path and query, `/` if it has none.
+/// - A `CONNECT` request has `:method` and `:authority` only (RFC 9113
+///   §8.5).
 pub fn request_fields(
     parts: &http::request::Parts,
     default_authority: &str,
@@ -36,13 +38,6 @@ pub fn request_fields(
     let uri = &parts.uri;
     let mut fields = Vec::with_capacity(parts.headers.len() + 4);
     fields.push(pseudo(b":method", method_value(&parts.method)));
-    let scheme = match uri.scheme_str() {
-        None | Some("http") if tls => Bytes::from_static(b"https"),
-        None | Some("http") => Bytes::from_static(b"http"),
-        Some("https") => Bytes::from_static(b"https"),
-        Some(other) => Bytes::copy_from_slice(other.as_bytes()),
-    };
-    fields.push(pseudo(b":scheme", scheme));
     let authority = match uri.authority() {
         Some(a) => a.as_str().as_bytes(),
         None => match parts.headers.get(http::header::HOST) {
@@ -50,6 +45,19 @@ pub fn request_fields(
             None => default_authority.as_bytes(),
         },
     };
+    if parts.method == Method::CONNECT {
+        // A tunnel's request names only where to (RFC 9113 §8.5).
+        fields.push(pseudo(b":authority", Bytes::copy_from_slice(authority)));
+        push_regular(&parts.headers, &mut fields);
+        return fields;
+    }
+    let scheme = match uri.scheme_str() {
+        None | Some("http") if tls => Bytes::from_static(b"https"),
+        None | Some("http") => Bytes::from_static(b"http"),
+        Some("https") => Bytes::from_static(b"https"),
+        Some(other) => Bytes::copy_from_slice(other.as_bytes()),
+    };
+    fields.push(pseudo(b":scheme", scheme));
     fields.push(pseudo(b":authority", Bytes::copy_from_slice(authority)));
     let path = match uri.path_and_query().map(PathAndQuery::as_str) {
         None | Some("/") | Some("") => Bytes::from_static(b"/"),
@@ -113,7 +121,6 @@ const PATH_MAX: usize = 256;
 
 impl HeadCache {
     /// A cache that keeps what it parses, for a connection's requests.
-    #[cfg(feature = "tokio")]
     pub(crate) fn new() -> Self {
         HeadCache {
             keep: true,
@@ -486,6 +493,25 @@ mod tests {
             &request_fields(&parts, "default", false)[2].value[..],
             b"h.test"
         );
+    }
+
+    /// Found by the `http_message` fuzz target: a received CONNECT could not
+    /// be sent on (`:scheme` and `:path` were always added).
+    #[test]
+    fn a_connect_request_is_sent_with_its_authority_only() {
+        let head = received(&[(":method", "CONNECT"), (":authority", "proxy.test:443")]);
+        let (parts, ()) = request_head(head).unwrap().into_parts();
+        let fields = request_fields(&parts, "default", true);
+        let got: Vec<(&[u8], &[u8])> = fields.iter().map(|f| (&f.name[..], &f.value[..])).collect();
+        assert_eq!(
+            got,
+            [
+                (&b":method"[..], &b"CONNECT"[..]),
+                (b":authority", b"proxy.test:443"),
+            ]
+        );
+        use crate::proto::validate::{BlockKind, FieldOrigin, check_outgoing};
+        assert!(check_outgoing(BlockKind::Request, &fields, FieldOrigin::Any).is_ok());
     }
 
     #[test]

@@ -42,7 +42,7 @@
 //! ```
 
 mod date;
-mod head;
+pub(crate) mod head;
 mod rules;
 
 pub use date::{http_date, push_date};

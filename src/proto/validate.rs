@@ -67,6 +67,10 @@ pub enum Malformed {
     /// CONNECT with `:scheme` or `:path` (§8.5).
     #[error("CONNECT request with :scheme or :path")]
     ConnectWithPath,
+    /// CONNECT whose `:authority` is empty: it names no host to connect
+    /// to (§8.5).
+    #[error("CONNECT request with an empty :authority")]
+    ConnectWithoutHost,
     /// `:status` is not three digits (§8.3.2).
     #[error("invalid :status")]
     InvalidStatus,
@@ -81,7 +85,8 @@ pub enum Malformed {
     #[error("header block out of place in the message")]
     UnexpectedHeaders,
     /// A `host` field naming another authority than `:authority` (§8.3.1),
-    /// compared after scheme-based normalization (host case, default port).
+    /// or, without one, than the first `host` field; compared after
+    /// scheme-based normalization (host case, default port).
     #[error("host field differs from :authority")]
     HostMismatch,
 }
@@ -169,6 +174,8 @@ struct BlockChecker<'a> {
     path_empty: bool,
     scheme: Option<&'a [u8]>,
     authority: Option<&'a [u8]>,
+    /// A request's first `host` field, when it has no `:authority`.
+    host: Option<&'a [u8]>,
 }
 
 /// Bytes that may appear in a field name (§8.2.1): visible ASCII but
@@ -210,6 +217,7 @@ impl<'a> BlockChecker<'a> {
             path_empty: false,
             scheme: None,
             authority: None,
+            host: None,
         }
     }
 
@@ -287,7 +295,7 @@ impl<'a> BlockChecker<'a> {
         Ok(())
     }
 
-    fn regular_field(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+    fn regular_field(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), Malformed> {
         match name {
             b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
             | b"upgrade" => Err(Malformed::ConnectionSpecific),
@@ -300,14 +308,19 @@ impl<'a> BlockChecker<'a> {
                 }
             }
             // §8.3.1; the pseudo fields are all in, since they come first.
-            // Only requests record an :authority.
-            b"host"
-                if self
-                    .authority
-                    .is_some_and(|a| !super::authority::same_authority(self.scheme, a, value)) =>
-            {
-                Err(Malformed::HostMismatch)
-            }
+            // Without an :authority, every `host` must name what the first
+            // does (two that differ are a smuggling attempt: RFC 9110 §7.2
+            // wants a 400 for more than one).
+            b"host" if self.kind == BlockKind::Request => match self.authority.or(self.host) {
+                Some(a) if !super::authority::same_authority(self.scheme, a, value) => {
+                    Err(Malformed::HostMismatch)
+                }
+                Some(_) => Ok(()),
+                None => {
+                    self.host = Some(value);
+                    Ok(())
+                }
+            },
             _ => Ok(()),
         }
     }
@@ -321,8 +334,10 @@ impl<'a> BlockChecker<'a> {
                 if p.has(Pseudo::Scheme) || p.has(Pseudo::Path) {
                     return Err(Malformed::ConnectWithPath);
                 }
-                if !p.has(Pseudo::Authority) {
-                    return Err(Malformed::MissingPseudo(":authority"));
+                match self.authority {
+                    None => return Err(Malformed::MissingPseudo(":authority")),
+                    Some([]) => return Err(Malformed::ConnectWithoutHost),
+                    Some(_) => {}
                 }
             }
             BlockKind::Request => {

@@ -53,6 +53,9 @@ fn valid_request_response_and_trailers() {
         ("host", "b.example"),
     ];
     assert!(check(Request, &host_only).is_ok());
+    // The same host twice (after normalization) is no conflict.
+    let [m, s, p, h] = host_only;
+    assert!(check(Request, &[m, s, p, h, ("host", "B.example:443")]).is_ok());
     // No :authority is allowed (§8.3.1 says SHOULD for origin-form).
     assert!(
         check(
@@ -234,6 +237,18 @@ fn every_malformed_case_gives_its_reason() {
             HostMismatch,
         ),
         (
+            "RFC 9110 §7.2 two host fields that differ, no :authority",
+            Request,
+            vec![
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":path", "/"),
+                ("host", "a.example"),
+                ("host", "b.example"),
+            ],
+            HostMismatch,
+        ),
+        (
             "§8.3.1 duplicate :path",
             Request,
             vec![
@@ -313,6 +328,12 @@ fn every_malformed_case_gives_its_reason() {
             Request,
             vec![(":method", "CONNECT")],
             MissingPseudo(":authority"),
+        ),
+        (
+            "§8.5 CONNECT to an empty :authority",
+            Request,
+            vec![(":method", "CONNECT"), (":authority", "")],
+            ConnectWithoutHost,
         ),
         (
             "content-length not a number",
