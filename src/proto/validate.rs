@@ -488,8 +488,8 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Malformed> {
 /// and values (§8.2.1), connection-specific fields (§8.2.2), pseudo-header
 /// fields (§8.3: allowed for this kind of block, each at most once, all
 /// first, the required ones present), and for a request that each `host`
-/// field names the same authority as `:authority` (§8.3.1; a `host` without
-/// `:authority` is fine).
+/// field names the same authority as `:authority` (§8.3.1), or without one
+/// as the first `host` field.
 #[cfg(test)]
 pub(crate) fn check_block<'a>(
     kind: BlockKind,
