@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use h2proto::channel::{
@@ -73,6 +73,9 @@ pub struct Sim {
     pub received: HashMap<ChannelCallId, usize>,
     /// Bytes sent on a call's current attempt.
     attempt_bytes: HashMap<ChannelCallId, usize>,
+    /// Connections the channel was told are gone, failed or draining: it
+    /// must never pick them again.
+    told_down: HashSet<ConnId>,
 }
 
 pub fn addr(i: usize) -> Address {
@@ -128,6 +131,7 @@ impl Sim {
             kept: HashMap::new(),
             received: HashMap::new(),
             attempt_bytes: HashMap::new(),
+            told_down: HashSet::new(),
         }
     }
 
@@ -188,48 +192,65 @@ impl Sim {
 
     /// Handles every event the channel has queued.
     pub fn drain(&mut self) {
-        while let Some(ev) = self.ch.poll_event() {
-            match ev {
-                Event::Connect { conn, address, .. } => {
-                    self.connects.push((self.since(), address.clone()));
-                    let mode = self.backends.get(&address).map_or(Mode::Refuse, |b| b.mode);
-                    self.conns.insert(conn, (address, false));
-                    match mode {
-                        Mode::Accept => self.schedule(self.dial_time, Action::Connected(conn)),
-                        Mode::Refuse => self.schedule(self.dial_time, Action::ConnectFailed(conn)),
-                        Mode::Hang => {}
-                    }
-                }
-                Event::Disconnect { conn } => {
-                    self.disconnects += 1;
-                    self.conns.remove(&conn);
-                }
-                Event::Resolve { .. } => {
-                    self.resolves.push(self.since());
-                    let a = self.lookup.clone();
-                    self.ch.update_addresses(a, self.now);
-                }
-                Event::Pick { call, conn, .. } => {
-                    let alive = self.conns.get(&conn).cloned();
-                    let up = alive.as_ref().is_some_and(|(a, connected)| {
-                        *connected && self.backends.get(a).is_some_and(|b| b.mode == Mode::Accept)
-                    });
-                    let (address, _) = alive.expect("a pick names a connection we dialed");
-                    self.picks.push((call, address, self.since()));
-                    if !up {
-                        // The connection died before the call could start.
-                        self.ch.disconnected(conn, self.now);
-                        self.finish(call, Outcome::NotSent, None);
-                    } else {
-                        self.send_messages(call);
-                        self.schedule(self.call_time, Action::Finish(call, conn));
-                    }
-                }
-                Event::Fail { call, status } => self.answer(call, Err(status)),
-                Event::StateChanged(s) => self.states.push((self.since(), s)),
-                Event::SubchannelState { .. } => {}
-                _ => {}
+        // In batches: a pick already queued when the channel is told its
+        // connection is down was a right pick when it was made.
+        loop {
+            let batch: Vec<Event> = std::iter::from_fn(|| self.ch.poll_event()).collect();
+            if batch.is_empty() {
+                return;
             }
+            let down = self.told_down.clone();
+            for ev in batch {
+                self.handle(ev, &down);
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Event, down: &HashSet<ConnId>) {
+        if std::env::var_os("FUZZ_TRACE").is_some() {
+            eprintln!("  {:?} {ev:?}", self.since());
+        }
+        match ev {
+            Event::Connect { conn, address, .. } => {
+                self.connects.push((self.since(), address.clone()));
+                let mode = self.backends.get(&address).map_or(Mode::Refuse, |b| b.mode);
+                self.conns.insert(conn, (address, false));
+                match mode {
+                    Mode::Accept => self.schedule(self.dial_time, Action::Connected(conn)),
+                    Mode::Refuse => self.schedule(self.dial_time, Action::ConnectFailed(conn)),
+                    Mode::Hang => {}
+                }
+            }
+            Event::Disconnect { conn } => {
+                self.disconnects += 1;
+                self.conns.remove(&conn);
+            }
+            Event::Resolve { .. } => {
+                self.resolves.push(self.since());
+                let a = self.lookup.clone();
+                self.ch.update_addresses(a, self.now);
+            }
+            Event::Pick { call, conn, .. } => {
+                let alive = self.conns.get(&conn).cloned();
+                let up = alive.as_ref().is_some_and(|(a, connected)| {
+                    *connected && self.backends.get(a).is_some_and(|b| b.mode == Mode::Accept)
+                });
+                let (address, _) = alive.expect("a pick names a connection we dialed");
+                self.picks.push((call, address, self.since()));
+                if !up {
+                    // The connection died before the call could start.
+                    self.told_down.insert(conn);
+                    self.ch.disconnected(conn, self.now);
+                    self.finish(call, Outcome::NotSent, None);
+                } else {
+                    self.send_messages(call);
+                    self.schedule(self.call_time, Action::Finish(call, conn));
+                }
+            }
+            Event::Fail { call, status } => self.answer(call, Err(status)),
+            Event::StateChanged(s) => self.states.push((self.since(), s)),
+            Event::SubchannelState { .. } => {}
+            _ => {}
         }
     }
 
@@ -259,6 +280,7 @@ impl Sim {
             }
             Action::ConnectFailed(conn) => {
                 if self.conns.remove(&conn).is_some() {
+                    self.told_down.insert(conn);
                     self.ch.connect_failed(conn, "connection refused", self.now);
                 }
             }
@@ -331,6 +353,7 @@ impl Sim {
             .collect();
         for c in dead {
             self.conns.remove(&c);
+            self.told_down.insert(c);
             self.ch.disconnected(c, self.now);
         }
         self.drain();
@@ -348,6 +371,7 @@ impl Sim {
             .map(|(c, _)| *c)
             .collect();
         for c in draining {
+            self.told_down.insert(c);
             self.ch.disconnected(c, self.now);
         }
         self.drain();
