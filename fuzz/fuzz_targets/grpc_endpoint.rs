@@ -404,6 +404,26 @@ fn finish<S: Side>(mut ep: Endpoint<S>, mut peer: Peer, mut calls: Calls, now: I
     assert_eq!(stats.held, 0, "budget still holds bytes: {stats:?}");
 }
 
+/// What happens to either side: time passes (timers, deadlines), or raw
+/// bytes arrive (whatever they are, nothing may panic).
+fn world<S: Side>(
+    u: &mut Unstructured,
+    ep: &mut Endpoint<S>,
+    peer: &mut Peer,
+    now: &mut Instant,
+) -> Result<()> {
+    if u.arbitrary()? {
+        *now += Duration::from_millis(u.int_in_range(0..=3000)?);
+        ep.handle_timeout(*now);
+        peer.conn.handle_timeout(*now);
+    } else if u.ratio(1, 4)? {
+        let len = u.int_in_range(0..=32)?;
+        let mut raw = BytesMut::from(u.bytes(len)?);
+        ep.recv(&mut raw, *now);
+    }
+    Ok(())
+}
+
 fn run_server(u: &mut Unstructured) -> Result<()> {
     let mut now = Instant::now();
     let mut ep = grpc::Server::new(endpoint_config(proto::Role::Server), now);
@@ -451,18 +471,7 @@ fn run_server(u: &mut Unstructured) -> Result<()> {
                     };
                 }
             }
-            10 => {
-                now += Duration::from_millis(u.int_in_range(0..=3000)?);
-                ep.handle_timeout(now);
-                peer.conn.handle_timeout(now);
-            }
-            11 => {
-                // Raw bytes: whatever they are, nothing may panic.
-                let len = u.int_in_range(0..=32)?;
-                let mut raw = BytesMut::from(u.bytes(len)?);
-                ep.recv(&mut raw, now);
-            }
-            _ => {}
+            _ => world(u, &mut ep, &mut peer, &mut now)?,
         }
         exchange(&mut ep, &mut peer, &mut calls, now, Some(MAX_CONCURRENT));
     }
@@ -520,17 +529,7 @@ fn run_client(u: &mut Unstructured) -> Result<()> {
                     };
                 }
             }
-            10 => {
-                now += Duration::from_millis(u.int_in_range(0..=3000)?);
-                ep.handle_timeout(now);
-                peer.conn.handle_timeout(now);
-            }
-            11 => {
-                let len = u.int_in_range(0..=32)?;
-                let mut raw = BytesMut::from(u.bytes(len)?);
-                ep.recv(&mut raw, now);
-            }
-            _ => {}
+            _ => world(u, &mut ep, &mut peer, &mut now)?,
         }
         exchange(&mut ep, &mut peer, &mut calls, now, None);
     }

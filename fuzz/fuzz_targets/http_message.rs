@@ -224,7 +224,8 @@ fn run(data: &[u8]) -> Result<()> {
             let got = heads(std::mem::take(&mut pair.server_events));
             assert_eq!(got.len(), 1, "{out:?} did not arrive whole");
             let (sid, got_head) = got.into_iter().next().unwrap();
-            let again = message::request_head(got_head).expect("a head we built converts");
+            let again = message::request_head(got_head)
+                .unwrap_or_else(|e| panic!("{head:?} sent on as {out:?}: {e}"));
             let original = http::Request::from_parts(parts, ());
             assert!(
                 forwarded(&original, &again),

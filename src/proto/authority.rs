@@ -12,7 +12,9 @@ pub(crate) fn same_authority(scheme: Option<&[u8]>, authority: &[u8], host: &[u8
         Some(s) if s.eq_ignore_ascii_case(b"https") => Some(443),
         _ => None,
     };
-    let (a_host, a_port) = split(authority);
+    // `host` is `uri-host [":" port]` (RFC 9110 §7.2): no userinfo, so an
+    // `@` in it stays part of the host and never matches.
+    let (a_host, a_port) = split(strip_userinfo(authority));
     let (h_host, h_port) = split(host);
     a_host.eq_ignore_ascii_case(h_host) && port(a_port, default_port) == port(h_port, default_port)
 }
@@ -39,12 +41,16 @@ fn port(raw: Option<&[u8]>, default: Option<u64>) -> Port<'_> {
     }
 }
 
-/// Splits `[userinfo@]host[:port]` into host and port (without the colon).
-fn split(authority: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let hostport = match authority.iter().rposition(|&b| b == b'@') {
+/// `[userinfo@]host[:port]` without the userinfo.
+fn strip_userinfo(authority: &[u8]) -> &[u8] {
+    match authority.iter().rposition(|&b| b == b'@') {
         Some(at) => &authority[at + 1..],
         None => authority,
-    };
+    }
+}
+
+/// Splits `host[:port]` into host and port (without the colon).
+fn split(hostport: &[u8]) -> (&[u8], Option<&[u8]>) {
     if hostport.first() == Some(&b'[') {
         // An IP literal: the port can only follow the closing bracket.
         return match hostport.iter().position(|&b| b == b']') {
@@ -107,6 +113,11 @@ mod tests {
         );
         assert!(!same("https", "[::1]:443", "[::2]"));
         assert!(!same("https", "example.com", ""));
+        assert!(
+            !same("https", "example.com", "evil@example.com"),
+            "a host field has no userinfo"
+        );
+        assert!(!same("https", "", "x@"), "found by the http_message fuzzer");
         assert!(!same("https", "example.com:x", "example.com"));
         assert!(
             !same_authority(None, b"a:443", b"a"),
