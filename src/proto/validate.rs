@@ -89,6 +89,10 @@ pub enum Malformed {
     /// scheme-based normalization (host case, default port).
     #[error("host field differs from :authority")]
     HostMismatch,
+    /// A `host` field with an `@`: userinfo, which `host` cannot carry
+    /// (RFC 9110 §7.2), so it names no authority that could be checked.
+    #[error("host field with userinfo")]
+    HostWithUserinfo,
 }
 
 /// A pseudo-header field of a request or response (§8.3).
@@ -311,6 +315,9 @@ impl<'a> BlockChecker<'a> {
             // Without an :authority, every `host` must name what the first
             // does (two that differ are a smuggling attempt: RFC 9110 §7.2
             // wants a 400 for more than one).
+            b"host" if self.kind == BlockKind::Request && value.contains(&b'@') => {
+                Err(Malformed::HostWithUserinfo)
+            }
             b"host" if self.kind == BlockKind::Request => match self.authority.or(self.host) {
                 Some(a) if !super::authority::same_authority(self.scheme, a, value) => {
                     Err(Malformed::HostMismatch)

@@ -237,6 +237,23 @@ fn every_malformed_case_gives_its_reason() {
             HostMismatch,
         ),
         (
+            "RFC 9110 §7.2 host with userinfo",
+            Request,
+            with(&GET, &[("host", "evil@a.example")]),
+            HostWithUserinfo,
+        ),
+        (
+            "RFC 9110 §7.2 host with userinfo, no :authority",
+            Request,
+            vec![
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":path", "/"),
+                ("host", "x@a.example"),
+            ],
+            HostWithUserinfo,
+        ),
+        (
             "RFC 9110 §7.2 two host fields that differ, no :authority",
             Request,
             vec![
