@@ -231,6 +231,10 @@ impl Sim {
                 self.ch.update_addresses(a, self.now);
             }
             Event::Pick { call, conn, .. } => {
+                assert!(
+                    !down.contains(&conn),
+                    "{call:?} picked {conn:?}, which the channel was told is down"
+                );
                 let alive = self.conns.get(&conn).cloned();
                 let up = alive.as_ref().is_some_and(|(a, connected)| {
                     *connected && self.backends.get(a).is_some_and(|b| b.mode == Mode::Accept)
